@@ -1,0 +1,64 @@
+//! The typed `Connector` trait every destination implements, and the environment it is built in.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+
+use crate::error::ConnectorError;
+use crate::field::Field;
+use crate::meta::ConnectorMeta;
+use crate::payload::PayloadCap;
+use crate::probe::Probe;
+use crate::record::{Batch, BatchOutcome};
+use crate::spec::{AuthSpec, ConfigSpec};
+
+/// What the host tells a connector about the destination it is building a client for.
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// The host's id of the destination (used in file keys and test events).
+    pub destination_id: String,
+    /// The effective payload cap, already checked against the connector's maximum.
+    pub payload_cap: PayloadCap,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Env {
+            destination_id: "dest_local".to_string(),
+            payload_cap: PayloadCap::default(),
+        }
+    }
+}
+
+/// A destination type. Implementations are small: the catalog erases them into
+/// [`crate::DynConnector`] with one blanket impl, and the runtime adds retries, timeouts and
+/// circuit breaking around `deliver`. Connectors classify errors; they never retry or sleep.
+#[async_trait]
+pub trait Connector: Clone + Send + Sync + 'static {
+    type Config: ConfigSpec;
+    type Auth: AuthSpec;
+    /// A reusable client (HTTP client, SDK client, session pool) that owns the config and
+    /// credentials. Its Debug output must not show secrets (use `Secret`).
+    type Client: Debug + Send + Sync + 'static;
+
+    fn metadata(&self) -> &'static ConnectorMeta;
+
+    /// Builds the client. Should not do network I/O: `test` is where the target is checked.
+    async fn connect(
+        &self,
+        config: Self::Config,
+        auth: Self::Auth,
+        env: &Env,
+    ) -> Result<Self::Client, ConnectorError>;
+
+    /// Checks the connection step by step through `probe`, touching the real target.
+    async fn test(&self, client: &Self::Client, probe: &mut Probe) -> Result<(), ConnectorError>;
+
+    /// The fields the destination accepts, for field mapping.
+    async fn describe_fields(&self, client: &Self::Client) -> Result<Vec<Field>, ConnectorError>;
+
+    /// One attempt at one batch: an outcome per record, in the batch's order. Records over the
+    /// payload cap were already refused by the caller; batch-level encodings must check
+    /// `env.payload_cap` themselves before sending.
+    async fn deliver(&self, client: &Self::Client, batch: &Batch) -> BatchOutcome;
+}

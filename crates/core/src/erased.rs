@@ -1,0 +1,272 @@
+//! The object-safe twin of `Connector`, produced by one blanket impl: hosts hold
+//! `Arc<dyn DynConnector>` in the catalog and `Arc<dyn Destination>` per configured destination.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::connector::{Connector, Env};
+use crate::error::ConnectorError;
+use crate::field::Field;
+use crate::meta::ConnectorMeta;
+use crate::payload::{DEFAULT_PAYLOAD_CAP_BYTES, PayloadCap};
+use crate::probe::Probe;
+use crate::record::{Batch, BatchOutcome, RecordOutcome};
+use crate::schema::{parse, schema_of};
+use crate::spec::{AuthSpec, ConfigSpec, FieldError};
+
+/// Everything needed to build one destination, as JSON from an API, a file or the CLI.
+#[derive(Clone, Default)]
+pub struct DestinationSpec {
+    pub destination_id: String,
+    pub config: Value,
+    /// `null` is read as `{}`.
+    pub auth_config: Value,
+    pub payload_cap_bytes: Option<u64>,
+}
+
+impl fmt::Debug for DestinationSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // auth_config is raw JSON and may hold secrets in clear: never print it.
+        f.debug_struct("DestinationSpec")
+            .field("destination_id", &self.destination_id)
+            .field("config", &self.config)
+            .field("auth_config", &"<redacted>")
+            .field("payload_cap_bytes", &self.payload_cap_bytes)
+            .finish()
+    }
+}
+
+/// Why a destination could not be built.
+#[derive(Debug)]
+pub enum BuildError {
+    /// Every validation problem, each at its JSON path.
+    Invalid(Vec<FieldError>),
+    /// Validation passed but the client could not be built.
+    Connect(ConnectorError),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Invalid(errors) => {
+                let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                write!(f, "invalid destination: {}", lines.join("; "))
+            }
+            BuildError::Connect(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// A connector type, erased: schemas, validation and building destinations from JSON.
+#[async_trait]
+pub trait DynConnector: Send + Sync + 'static {
+    fn metadata(&self) -> &'static ConnectorMeta;
+    fn config_schema(&self) -> Value;
+    fn auth_schema(&self) -> Value;
+    /// Every problem with `spec`, each with its JSON path; empty when valid. Pure.
+    fn validate(&self, spec: &DestinationSpec) -> Vec<FieldError>;
+    async fn build(&self, spec: &DestinationSpec) -> Result<Arc<dyn Destination>, BuildError>;
+}
+
+/// A configured destination with its client, ready to test, describe and deliver.
+#[async_trait]
+pub trait Destination: fmt::Debug + Send + Sync {
+    fn metadata(&self) -> &'static ConnectorMeta;
+    fn destination_id(&self) -> &str;
+    fn payload_cap(&self) -> PayloadCap;
+    async fn test(&self, probe: &mut Probe) -> Result<(), ConnectorError>;
+    async fn describe_fields(&self) -> Result<Vec<Field>, ConnectorError>;
+    /// One attempt: records over the payload cap fail with `payload_too_large` before any I/O;
+    /// the rest go to the connector. Exactly one outcome per record, in the batch's order.
+    async fn deliver(&self, batch: &Batch) -> BatchOutcome;
+}
+
+struct Parsed<C: Connector> {
+    config: C::Config,
+    auth: C::Auth,
+    cap: PayloadCap,
+}
+
+fn parse_spec<C: Connector>(c: &C, spec: &DestinationSpec) -> Result<Parsed<C>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let config = if spec.config.is_object() {
+        match parse::<C::Config>(&schema_of::<C::Config>(), &spec.config, "/config", true) {
+            Ok(cfg) => {
+                errors.extend(ConfigSpec::validate(&cfg).into_iter().map(|e| e.under("/config")));
+                Some(cfg)
+            }
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        }
+    } else {
+        errors.push(FieldError::new("/config", "must be an object"));
+        None
+    };
+    let empty = Value::Object(Default::default());
+    let auth_json = if spec.auth_config.is_null() { &empty } else { &spec.auth_config };
+    let auth = if auth_json.is_object() {
+        match parse::<C::Auth>(&schema_of::<C::Auth>(), auth_json, "/auth_config", false) {
+            Ok(auth) => {
+                errors.extend(AuthSpec::validate(&auth).into_iter().map(|e| e.under("/auth_config")));
+                Some(auth)
+            }
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        }
+    } else {
+        errors.push(FieldError::new("/auth_config", "must be an object"));
+        None
+    };
+    let max = c.metadata().capabilities.max_payload_bytes;
+    let cap = match spec.payload_cap_bytes {
+        None => PayloadCap(DEFAULT_PAYLOAD_CAP_BYTES.min(max)),
+        Some(0) => {
+            errors.push(FieldError::new("/payload_cap_bytes", "must be at least 1"));
+            PayloadCap(0)
+        }
+        Some(n) if n > max => {
+            errors.push(FieldError::new(
+                "/payload_cap_bytes",
+                format!("must be at most {max} for {} destinations", c.metadata().type_id),
+            ));
+            PayloadCap(max)
+        }
+        Some(n) => PayloadCap(n),
+    };
+    match (config, auth) {
+        (Some(config), Some(auth)) if errors.is_empty() => Ok(Parsed { config, auth, cap }),
+        _ => Err(errors),
+    }
+}
+
+#[async_trait]
+impl<C: Connector> DynConnector for C {
+    fn metadata(&self) -> &'static ConnectorMeta {
+        Connector::metadata(self)
+    }
+
+    fn config_schema(&self) -> Value {
+        schema_of::<C::Config>()
+    }
+
+    fn auth_schema(&self) -> Value {
+        schema_of::<C::Auth>()
+    }
+
+    fn validate(&self, spec: &DestinationSpec) -> Vec<FieldError> {
+        parse_spec(self, spec).err().unwrap_or_default()
+    }
+
+    async fn build(&self, spec: &DestinationSpec) -> Result<Arc<dyn Destination>, BuildError> {
+        let parsed = parse_spec(self, spec).map_err(BuildError::Invalid)?;
+        let env = Env {
+            destination_id: spec.destination_id.clone(),
+            payload_cap: parsed.cap,
+        };
+        let client = self
+            .connect(parsed.config, parsed.auth, &env)
+            .await
+            .map_err(BuildError::Connect)?;
+        Ok(Arc::new(Bound {
+            connector: self.clone(),
+            client,
+            env,
+        }))
+    }
+}
+
+/// A connector bound to its client: the one implementation of `Destination`.
+struct Bound<C: Connector> {
+    connector: C,
+    client: C::Client,
+    env: Env,
+}
+
+impl<C: Connector> fmt::Debug for Bound<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Destination")
+            .field("type", &self.connector.metadata().type_id)
+            .field("destination_id", &self.env.destination_id)
+            .field("client", &self.client)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl<C: Connector> Destination for Bound<C> {
+    fn metadata(&self) -> &'static ConnectorMeta {
+        self.connector.metadata()
+    }
+
+    fn destination_id(&self) -> &str {
+        &self.env.destination_id
+    }
+
+    fn payload_cap(&self) -> PayloadCap {
+        self.env.payload_cap
+    }
+
+    async fn test(&self, probe: &mut Probe) -> Result<(), ConnectorError> {
+        self.connector.test(&self.client, probe).await
+    }
+
+    async fn describe_fields(&self) -> Result<Vec<Field>, ConnectorError> {
+        self.connector.describe_fields(&self.client).await
+    }
+
+    async fn deliver(&self, batch: &Batch) -> BatchOutcome {
+        let cap = self.env.payload_cap;
+        let mut refused: HashMap<&str, ConnectorError> = HashMap::new();
+        let mut accepted = Vec::with_capacity(batch.records.len());
+        for record in &batch.records {
+            match cap.check(&format!("record {}", record.id), record.payload.len()) {
+                Ok(()) => accepted.push(record.clone()),
+                Err(e) => {
+                    refused.insert(&record.id, e);
+                }
+            }
+        }
+        let sent = if accepted.is_empty() {
+            BatchOutcome::default()
+        } else {
+            let sub = Batch::new(batch.id.clone(), accepted);
+            self.connector.deliver(&self.client, &sub).await
+        };
+        let mut by_id: HashMap<String, RecordOutcome> = sent
+            .records
+            .into_iter()
+            .map(|o| (o.record_id.clone(), o))
+            .collect();
+        let records = batch
+            .records
+            .iter()
+            .map(|r| {
+                if let Some(e) = refused.remove(r.id.as_str()) {
+                    RecordOutcome::failed(&r.id, e)
+                } else {
+                    by_id.remove(&r.id).unwrap_or_else(|| {
+                        RecordOutcome::failed(
+                            &r.id,
+                            ConnectorError::internal(format!(
+                                "the {} connector returned no outcome for record {}",
+                                self.connector.metadata().type_id,
+                                r.id
+                            )),
+                        )
+                    })
+                }
+            })
+            .collect();
+        BatchOutcome { records }
+    }
+}

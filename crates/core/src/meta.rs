@@ -1,0 +1,89 @@
+//! Connector metadata: what a connector is, what it can do, which test steps it runs, and examples.
+
+use serde::Serialize;
+
+use crate::payload::DEFAULT_PAYLOAD_CAP_BYTES;
+
+/// Static description of a connector, served in the catalog.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectorMeta {
+    /// The type id in APIs and the catalog, snake_case (`azure_blob`).
+    #[serde(rename = "type")]
+    pub type_id: &'static str,
+    pub label: &'static str,
+    pub description: &'static str,
+    pub category: Category,
+    pub capabilities: Capabilities,
+    /// The connector's own test steps, in order (the runtime adds `validate` and `connect` first).
+    pub test_steps: &'static [StepSpec],
+    #[serde(skip)]
+    pub examples: &'static [Example],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docs_url: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Http,
+    ObjectStorage,
+    FileTransfer,
+    Stream,
+    FileSharing,
+}
+
+/// What a connector can do; the conformance suite selects its cases from this.
+#[derive(Debug, Clone, Serialize)]
+pub struct Capabilities {
+    /// Records per `deliver` call the target accepts (`None`: no limit of its own).
+    pub max_batch_records: Option<u32>,
+    /// The highest `payload_cap_bytes` a destination may set; the default cap is 5 MiB.
+    pub max_payload_bytes: u64,
+    /// The signing scheme applied to deliveries, if any (`standard_webhooks`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing: Option<&'static str>,
+    /// OAuth needs: the destination must complete an OAuth flow before it can connect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthNeeds>,
+    /// Redelivering a batch with the same id replaces rather than duplicates at the target
+    /// (or carries the same idempotency key, for receivers to de-duplicate).
+    pub idempotent_redelivery: bool,
+    /// Whether `describe_fields` depends on the remote target (vs. config alone).
+    pub remote_fields: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities {
+            max_batch_records: None,
+            max_payload_bytes: DEFAULT_PAYLOAD_CAP_BYTES,
+            signing: None,
+            oauth: None,
+            idempotent_redelivery: true,
+            remote_fields: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OAuthNeeds {
+    pub provider: &'static str,
+    pub scopes: &'static [&'static str],
+}
+
+/// One named test step a connector runs.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StepSpec {
+    pub name: &'static str,
+    pub label: &'static str,
+}
+
+/// A documented example destination; the conformance suite checks that every example validates.
+#[derive(Debug, Clone, Copy)]
+pub struct Example {
+    pub name: &'static str,
+    /// The config, as JSON text.
+    pub config: &'static str,
+    /// The auth_config, as JSON text (placeholders for secrets).
+    pub auth_config: &'static str,
+}

@@ -1,0 +1,147 @@
+//! Records in, outcomes out: `Batch`, `Record`, and the per-record `Outcome` of a delivery.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Serialize, Serializer};
+
+use crate::error::ConnectorError;
+
+/// One record: a stable id and its payload, delivered exactly as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Stable across retries: the idempotency key of this record (e.g. the `webhook-id`).
+    pub id: String,
+    pub payload: Bytes,
+}
+
+impl Record {
+    pub fn new(id: impl Into<String>, payload: impl Into<Bytes>) -> Self {
+        Record {
+            id: id.into(),
+            payload: payload.into(),
+        }
+    }
+}
+
+/// A batch: a stable id (the idempotency key of batch-shaped writes such as a file) and records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub id: String,
+    pub records: Vec<Record>,
+}
+
+impl Batch {
+    pub fn new(id: impl Into<String>, records: Vec<Record>) -> Self {
+        Batch {
+            id: id.into(),
+            records,
+        }
+    }
+
+    pub fn payload_bytes(&self) -> usize {
+        self.records.iter().map(|r| r.payload.len()).sum()
+    }
+}
+
+/// Proof of delivery: where the record landed and what the target answered.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Delivered {
+    /// The remote reference: `HTTP 200`, an object key, a sequence number.
+    pub reference: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(serialize_with = "as_millis", rename = "latency_ms")]
+    pub latency: Duration,
+    /// The start of the target's response body (at most 4 KiB), when it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+}
+
+fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// The result for one record.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    Delivered(Delivered),
+    Failed { error: ConnectorError },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordOutcome {
+    pub record_id: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// How many attempts this record took (set by the runtime; 1 for a single attempt).
+    pub attempts: u32,
+}
+
+impl RecordOutcome {
+    pub fn delivered(record_id: impl Into<String>, d: Delivered) -> Self {
+        RecordOutcome {
+            record_id: record_id.into(),
+            outcome: Outcome::Delivered(d),
+            attempts: 1,
+        }
+    }
+
+    pub fn failed(record_id: impl Into<String>, error: ConnectorError) -> Self {
+        RecordOutcome {
+            record_id: record_id.into(),
+            outcome: Outcome::Failed { error },
+            attempts: 1,
+        }
+    }
+
+    pub fn error(&self) -> Option<&ConnectorError> {
+        match &self.outcome {
+            Outcome::Failed { error } => Some(error),
+            Outcome::Delivered(_) => None,
+        }
+    }
+
+    pub fn is_delivered(&self) -> bool {
+        matches!(self.outcome, Outcome::Delivered(_))
+    }
+}
+
+/// One outcome per record of the batch, in the batch's order.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BatchOutcome {
+    pub records: Vec<RecordOutcome>,
+}
+
+impl BatchOutcome {
+    /// Every record of `batch` failed with (a copy of) `error`.
+    pub fn all_failed(batch: &Batch, error: &ConnectorError) -> Self {
+        BatchOutcome {
+            records: batch
+                .records
+                .iter()
+                .map(|r| RecordOutcome::failed(&r.id, error.detached()))
+                .collect(),
+        }
+    }
+
+    /// Every record of `batch` delivered with (a copy of) `delivered`.
+    pub fn all_delivered(batch: &Batch, delivered: &Delivered) -> Self {
+        BatchOutcome {
+            records: batch
+                .records
+                .iter()
+                .map(|r| RecordOutcome::delivered(&r.id, delivered.clone()))
+                .collect(),
+        }
+    }
+
+    pub fn delivered_count(&self) -> usize {
+        self.records.iter().filter(|r| r.is_delivered()).count()
+    }
+
+    pub fn failed_count(&self) -> usize {
+        self.records.len() - self.delivered_count()
+    }
+}

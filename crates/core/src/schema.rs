@@ -1,0 +1,227 @@
+//! JSON Schema (draft 2020-12) generation from config types, and validation of JSON against it that
+//! reports every problem with its JSON path and never quotes the offending value (it may be a secret).
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::spec::{FieldError, pointer_segment};
+use jsonschema::error::ValidationErrorKind;
+
+/// The draft 2020-12 schema of `T`, as JSON.
+pub fn schema_of<T: JsonSchema>() -> Value {
+    let mut schema = schemars::generate::SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value();
+    // The title is the Rust type name, which means nothing to a form builder.
+    if let Some(obj) = schema.as_object_mut() {
+        obj.remove("title");
+    }
+    schema
+}
+
+/// Every way `instance` fails `schema`, each with `prefix` + the instance path.
+pub fn validate_against(schema: &Value, instance: &Value, prefix: &str) -> Vec<FieldError> {
+    let validator = match jsonschema::draft202012::new(schema) {
+        Ok(v) => v,
+        Err(e) => {
+            return vec![FieldError::new(
+                prefix,
+                format!("internal error: the connector's schema does not compile ({e})"),
+            )];
+        }
+    };
+    let mut errors = Vec::new();
+    for error in validator.iter_errors(instance) {
+        let path = format!("{prefix}{}", error.instance_path().as_str());
+        describe(error.kind(), &path, &mut errors);
+    }
+    dedup(errors)
+}
+
+fn dedup(mut errors: Vec<FieldError>) -> Vec<FieldError> {
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| seen.insert((e.path.clone(), e.message.clone())));
+    errors
+}
+
+fn describe(kind: &ValidationErrorKind, path: &str, out: &mut Vec<FieldError>) {
+    use ValidationErrorKind as K;
+    let message = match kind {
+        K::AdditionalProperties { unexpected } | K::UnevaluatedProperties { unexpected } => {
+            for name in unexpected {
+                out.push(FieldError::new(
+                    format!("{path}/{}", pointer_segment(name)),
+                    "unknown field",
+                ));
+            }
+            return;
+        }
+        K::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            out.push(FieldError::new(
+                format!("{path}/{}", pointer_segment(name)),
+                "is required",
+            ));
+            return;
+        }
+        K::Type { kind } => {
+            let names: Vec<String> = match kind {
+                jsonschema::error::TypeKind::Single(t) => vec![t.to_string()],
+                jsonschema::error::TypeKind::Multiple(set) => {
+                    set.iter().map(|t| t.to_string()).collect()
+                }
+            };
+            format!("must be of type {}", names.join(" or "))
+        }
+        K::Enum { options } => format!("must be one of {}", compact(options)),
+        K::Constant { expected_value } => format!("must be {}", compact(expected_value)),
+        K::Minimum { limit } => format!("must be at least {limit}"),
+        K::Maximum { limit } => format!("must be at most {limit}"),
+        K::ExclusiveMinimum { limit } => format!("must be greater than {limit}"),
+        K::ExclusiveMaximum { limit } => format!("must be less than {limit}"),
+        K::MinLength { limit } => format!("must be at least {limit} characters long"),
+        K::MaxLength { limit } => format!("must be at most {limit} characters long"),
+        K::MinItems { limit } => format!("must have at least {limit} items"),
+        K::MaxItems { limit } => format!("must have at most {limit} items"),
+        K::MinProperties { limit } => format!("must have at least {limit} entries"),
+        K::MaxProperties { limit } => format!("must have at most {limit} entries"),
+        K::UniqueItems => "must not contain duplicate items".to_string(),
+        K::Pattern { pattern } => format!("must match the pattern {pattern}"),
+        K::Format { format } => format!("must be a valid {format}"),
+        K::MultipleOf { .. } => "is not an allowed multiple".to_string(),
+        K::OneOfNotValid { context } | K::AnyOf { context } => {
+            // Report the alternative that got furthest (fewest errors), which is what a person
+            // most likely meant, rather than "matches none of the alternatives".
+            if let Some(best) = context.iter().min_by_key(|errs| errs.len()) {
+                if !best.is_empty() {
+                    for e in best {
+                        let p = format!(
+                            "{}{}",
+                            path_prefix(path, e.instance_path().as_str()),
+                            e.instance_path().as_str()
+                        );
+                        describe(e.kind(), &p, out);
+                    }
+                    return;
+                }
+            }
+            "does not match any of the allowed forms".to_string()
+        }
+        K::OneOfMultipleValid { .. } => "matches more than one of the allowed forms".to_string(),
+        K::FalseSchema => "is not allowed".to_string(),
+        K::Not { .. } => "is not allowed here".to_string(),
+        _ => "is invalid".to_string(),
+    };
+    out.push(FieldError::new(path, message));
+}
+
+/// Nested errors carry absolute instance paths; strip them back to the caller's prefix.
+fn path_prefix<'a>(full: &'a str, nested_instance_path: &str) -> &'a str {
+    full.strip_suffix(nested_instance_path).unwrap_or(full)
+}
+
+fn compact(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 200 {
+        format!("{}…", &s[..s.floor_char_boundary(200)])
+    } else {
+        s
+    }
+}
+
+/// Validates `instance` against `T`'s schema, then deserializes it. All schema problems are
+/// returned together; a deserialization problem the schema missed is reported with its path.
+/// `quote_values` is false for auth_config, whose values may be secrets.
+pub fn parse<T: DeserializeOwned>(
+    schema: &Value,
+    instance: &Value,
+    prefix: &str,
+    quote_values: bool,
+) -> Result<T, Vec<FieldError>> {
+    let errors = validate_against(schema, instance, prefix);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let de = instance.clone();
+    serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
+        let path = serde_path(e.path());
+        let message = if quote_values {
+            e.inner().to_string()
+        } else {
+            "is invalid".to_string()
+        };
+        vec![FieldError::new(format!("{prefix}{path}"), message)]
+    })
+}
+
+fn serde_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("/{index}")),
+            Segment::Map { key } => out.push_str(&format!("/{}", pointer_segment(key))),
+            Segment::Enum { variant } => out.push_str(&format!("/{}", pointer_segment(variant))),
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(serde::Deserialize, schemars::JsonSchema, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Example {
+        url: String,
+        #[serde(default)]
+        retries: Option<u32>,
+        #[schemars(range(min = 1, max = 10))]
+        level: u8,
+    }
+
+    #[test]
+    fn reports_every_problem_with_paths() {
+        let schema = schema_of::<Example>();
+        let errors = validate_against(
+            &schema,
+            &json!({"retries": "x", "level": 99, "bogus": 1}),
+            "/config",
+        );
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert!(text.contains(&"/config/url: is required".to_string()), "{text:?}");
+        assert!(text.contains(&"/config/bogus: unknown field".to_string()), "{text:?}");
+        assert!(text.iter().any(|t| t.starts_with("/config/retries: must be of type")), "{text:?}");
+        assert!(text.contains(&"/config/level: must be at most 10".to_string()), "{text:?}");
+    }
+
+    #[test]
+    fn schema_is_draft_2020_12() {
+        let schema = schema_of::<Example>();
+        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+        assert!(jsonschema::meta::is_valid(&schema));
+    }
+
+    #[test]
+    fn values_are_never_quoted() {
+        let schema = schema_of::<Example>();
+        let errors = validate_against(&schema, &json!({"url": 424242, "level": 5}), "");
+        assert!(errors.iter().all(|e| !e.message.contains("424242")), "{errors:?}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_json_never_panics(s in "\\PC{0,64}") {
+            let schema = schema_of::<Example>();
+            if let Ok(v) = serde_json::from_str::<Value>(&s) {
+                let _ = parse::<Example>(&schema, &v, "/config", true);
+            }
+        }
+    }
+}
