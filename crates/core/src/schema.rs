@@ -18,7 +18,26 @@ pub fn schema_of<T: JsonSchema>() -> Value {
     if let Some(obj) = schema.as_object_mut() {
         obj.remove("title");
     }
+    add_empty_properties(&mut schema);
     schema
+}
+
+/// jsonschema reports `additionalProperties: false` on an object schema without `properties` as
+/// a bare false-schema failure at the parent path; an explicit empty `properties` makes it name
+/// the unknown field, as it does everywhere else.
+fn add_empty_properties(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if map.get("additionalProperties") == Some(&Value::Bool(false))
+                && !map.contains_key("properties")
+            {
+                map.insert("properties".into(), Value::Object(Default::default()));
+            }
+            map.values_mut().for_each(add_empty_properties);
+        }
+        Value::Array(items) => items.iter_mut().for_each(add_empty_properties),
+        _ => {}
+    }
 }
 
 /// Every way `instance` fails `schema`, each with `prefix` + the instance path.
@@ -92,6 +111,21 @@ fn describe(kind: &ValidationErrorKind, path: &str, out: &mut Vec<FieldError>) {
         K::Format { format } => format!("must be a valid {format}"),
         K::MultipleOf { .. } => "is not an allowed multiple".to_string(),
         K::OneOfNotValid { context } | K::AnyOf { context } => {
+            // Enums with documented variants are a oneOf of constants: list the allowed values.
+            let consts: Option<Vec<String>> = context
+                .iter()
+                .map(|errs| match errs.as_slice() {
+                    [e] => match e.kind() {
+                        K::Constant { expected_value } => Some(compact(expected_value)),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect();
+            if let Some(consts) = consts.filter(|c| !c.is_empty()) {
+                out.push(FieldError::new(path, format!("must be one of {}", consts.join(", "))));
+                return;
+            }
             // Report the alternative that got furthest (fewest errors), which is what a person
             // most likely meant, rather than "matches none of the alternatives".
             if let Some(best) = context.iter().min_by_key(|errs| errs.len()) {

@@ -1,0 +1,165 @@
+//! `DeliveryPolicy`: the per-destination delivery settings, named as the Destinations APIs name them.
+
+use std::time::Duration;
+
+use courier_core::schema::{parse, schema_of};
+use courier_core::spec::FieldError;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How the wait between attempts grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackoffType {
+    /// `retry_base_ms` doubled each retry, with full jitter, capped at `retry_max_delay_ms`.
+    #[default]
+    Exponential,
+    /// `retry_base_ms` times the retry number, capped at `retry_max_delay_ms`.
+    Linear,
+    /// `retry_base_ms` every time.
+    Fixed,
+}
+
+/// Retries, timeouts, circuit breaking and concurrency for one destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryPolicy {
+    /// Deadline of one attempt, in milliseconds.
+    #[schemars(range(min = 1, max = 600000))]
+    pub timeout_ms: u64,
+    /// Whether transient failures (rate_limited, unavailable, timeout) are retried.
+    pub retry_enabled: bool,
+    /// Attempts in all, the first included.
+    #[schemars(range(min = 1, max = 100))]
+    pub retry_max_attempts: u32,
+    /// How the wait grows between attempts; ignored when `retry_intervals` is given.
+    pub retry_backoff_type: BackoffType,
+    /// Explicit waits in milliseconds before retry 1, 2, ...; the last one repeats.
+    #[schemars(length(max = 100))]
+    pub retry_intervals: Vec<u64>,
+    /// The first wait, in milliseconds, for the computed backoff types.
+    #[schemars(range(min = 1, max = 86400000))]
+    pub retry_base_ms: u64,
+    /// The longest computed wait, in milliseconds.
+    #[schemars(range(min = 1, max = 86400000))]
+    pub retry_max_delay_ms: u64,
+    /// The longest `Retry-After` honoured, in milliseconds; longer values are clamped to this.
+    #[schemars(range(min = 0, max = 86400000))]
+    pub retry_after_max_ms: u64,
+    /// Whether consecutive failures open a circuit breaker that stops attempts for a while.
+    pub circuit_breaker_enabled: bool,
+    /// Consecutive failed attempts that open the circuit.
+    #[schemars(range(min = 1, max = 10000))]
+    pub circuit_breaker_threshold: u32,
+    /// How long the circuit stays open before one probe attempt is let through, in milliseconds.
+    #[schemars(range(min = 1, max = 86400000))]
+    pub circuit_breaker_reset_ms: u64,
+    /// Attempts in flight at once to this destination.
+    #[schemars(range(min = 1, max = 1024))]
+    pub max_concurrency: u32,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        DeliveryPolicy {
+            timeout_ms: 30_000,
+            retry_enabled: true,
+            retry_max_attempts: 5,
+            retry_backoff_type: BackoffType::Exponential,
+            retry_intervals: Vec::new(),
+            retry_base_ms: 1_000,
+            retry_max_delay_ms: 300_000,
+            retry_after_max_ms: 600_000,
+            circuit_breaker_enabled: true,
+            circuit_breaker_threshold: 5,
+            circuit_breaker_reset_ms: 30_000,
+            max_concurrency: 8,
+        }
+    }
+}
+
+impl DeliveryPolicy {
+    /// Parses a policy from JSON (missing fields take defaults); every problem at its path under
+    /// `prefix`.
+    pub fn from_json(value: &Value, prefix: &str) -> Result<Self, Vec<FieldError>> {
+        let policy: DeliveryPolicy = parse(&schema_of::<DeliveryPolicy>(), value, prefix, true)?;
+        let errors = policy.validate();
+        if errors.is_empty() {
+            Ok(policy)
+        } else {
+            Err(errors.into_iter().map(|e| e.under(prefix)).collect())
+        }
+    }
+
+    /// Cross-field checks the schema cannot express.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if self.retry_max_delay_ms < self.retry_base_ms {
+            errors.push(FieldError::new(
+                "/retry_max_delay_ms",
+                "must be at least retry_base_ms",
+            ));
+        }
+        if let Some(i) = self.retry_intervals.iter().position(|&ms| ms > 86_400_000) {
+            errors.push(FieldError::new(
+                format!("/retry_intervals/{i}"),
+                "must be at most 86400000 (one day)",
+            ));
+        }
+        errors
+    }
+
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// Attempts allowed in all, 1 when retries are off.
+    pub fn max_attempts(&self) -> u32 {
+        if self.retry_enabled {
+            self.retry_max_attempts.max(1)
+        } else {
+            1
+        }
+    }
+
+    pub fn clamp_retry_after(&self, d: Duration) -> Duration {
+        d.min(Duration::from_millis(self.retry_after_max_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_fill_missing_fields() {
+        let p = DeliveryPolicy::from_json(&json!({"retry_max_attempts": 3}), "").unwrap();
+        assert_eq!(p.retry_max_attempts, 3);
+        assert_eq!(p.timeout_ms, 30_000);
+    }
+
+    #[test]
+    fn errors_name_fields() {
+        let errs = DeliveryPolicy::from_json(
+            &json!({"retry_max_attempts": 0, "retry_backoff_type": "cubic", "nope": 1}),
+            "/policy",
+        )
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert!(text.iter().any(|t| t.starts_with("/policy/retry_max_attempts: must be at least 1")), "{text:?}");
+        assert!(text.iter().any(|t| t.starts_with("/policy/retry_backoff_type: must be one of")), "{text:?}");
+        assert!(text.contains(&"/policy/nope: unknown field".to_string()), "{text:?}");
+    }
+
+    #[test]
+    fn cross_field_rules() {
+        let errs = DeliveryPolicy::from_json(
+            &json!({"retry_base_ms": 5000, "retry_max_delay_ms": 10}),
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(errs[0].path, "/retry_max_delay_ms");
+    }
+}
