@@ -22,6 +22,6 @@ pub use field::{Field, FieldType};
 pub use meta::{Capabilities, Category, ConnectorMeta, Example, OAuthNeeds, StepSpec};
 pub use payload::{DEFAULT_PAYLOAD_CAP_BYTES, PayloadCap};
 pub use probe::{Probe, StepReport, StepStatus, TestEvent, TestReport};
-pub use record::{Batch, BatchOutcome, Delivered, Outcome, Record, RecordOutcome};
+pub use record::{Batch, BatchOutcome, Delivered, Outcome, Record, RecordOutcome, Response};
 pub use secret::Secret;
 pub use spec::{AuthSpec, ConfigSpec, FieldError};

@@ -62,12 +62,27 @@ fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
 }
 
+/// What the target answered to a failed attempt, when it answered at all.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    #[serde(serialize_with = "as_millis", rename = "latency_ms")]
+    pub latency: Duration,
+    /// The start of the response body (at most 4 KiB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
 /// The result for one record.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     Delivered(Delivered),
-    Failed { error: ConnectorError },
+    Failed {
+        error: ConnectorError,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        response: Option<Response>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,16 +104,25 @@ impl RecordOutcome {
     }
 
     pub fn failed(record_id: impl Into<String>, error: ConnectorError) -> Self {
+        Self::failed_with(record_id, error, None)
+    }
+
+    /// A failure together with what the target answered.
+    pub fn failed_with(
+        record_id: impl Into<String>,
+        error: ConnectorError,
+        response: Option<Response>,
+    ) -> Self {
         RecordOutcome {
             record_id: record_id.into(),
-            outcome: Outcome::Failed { error },
+            outcome: Outcome::Failed { error, response },
             attempts: 1,
         }
     }
 
     pub fn error(&self) -> Option<&ConnectorError> {
         match &self.outcome {
-            Outcome::Failed { error } => Some(error),
+            Outcome::Failed { error, .. } => Some(error),
             Outcome::Delivered(_) => None,
         }
     }
