@@ -1,1 +1,50 @@
-fn main(){}
+//! `courier`: the catalog, connection tests, field discovery and delivery from the terminal.
+
+mod cli;
+mod deliver;
+mod error;
+mod input;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use courier_catalog::Catalog;
+
+use crate::cli::{Cli, Command};
+use crate::error::CliError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COURIER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let catalog = Catalog::builtin();
+    match cli.command {
+        Command::Catalog { r#type } => render::catalog(&catalog, r#type.as_deref()),
+        Command::Test(args) => render::test(&catalog, args).await,
+        Command::Fields(args) => render::fields(&catalog, args).await,
+        Command::Deliver(args) => deliver::run(&catalog, args).await,
+    }
+}

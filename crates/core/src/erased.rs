@@ -15,7 +15,7 @@ use crate::meta::ConnectorMeta;
 use crate::payload::{DEFAULT_PAYLOAD_CAP_BYTES, PayloadCap};
 use crate::probe::Probe;
 use crate::record::{Batch, BatchOutcome, RecordOutcome};
-use crate::schema::{parse, schema_of};
+use crate::schema::{parse_lenient, schema_of};
 use crate::spec::{AuthSpec, ConfigSpec, FieldError};
 
 /// Everything needed to build one destination, as JSON from an API, a file or the CLI.
@@ -96,16 +96,12 @@ struct Parsed<C: Connector> {
 fn parse_spec<C: Connector>(c: &C, spec: &DestinationSpec) -> Result<Parsed<C>, Vec<FieldError>> {
     let mut errors = Vec::new();
     let config = if spec.config.is_object() {
-        match parse::<C::Config>(&schema_of::<C::Config>(), &spec.config, "/config", true) {
-            Ok(cfg) => {
-                errors.extend(ConfigSpec::validate(&cfg).into_iter().map(|e| e.under("/config")));
-                Some(cfg)
-            }
-            Err(e) => {
-                errors.extend(e);
-                None
-            }
+        let (cfg, errs) = parse_lenient::<C::Config>(&schema_of::<C::Config>(), &spec.config, "/config", true);
+        errors.extend(errs);
+        if let Some(cfg) = &cfg {
+            add_new(&mut errors, ConfigSpec::validate(cfg), "/config");
         }
+        cfg
     } else {
         errors.push(FieldError::new("/config", "must be an object"));
         None
@@ -113,16 +109,12 @@ fn parse_spec<C: Connector>(c: &C, spec: &DestinationSpec) -> Result<Parsed<C>, 
     let empty = Value::Object(Default::default());
     let auth_json = if spec.auth_config.is_null() { &empty } else { &spec.auth_config };
     let auth = if auth_json.is_object() {
-        match parse::<C::Auth>(&schema_of::<C::Auth>(), auth_json, "/auth_config", false) {
-            Ok(auth) => {
-                errors.extend(AuthSpec::validate(&auth).into_iter().map(|e| e.under("/auth_config")));
-                Some(auth)
-            }
-            Err(e) => {
-                errors.extend(e);
-                None
-            }
+        let (auth, errs) = parse_lenient::<C::Auth>(&schema_of::<C::Auth>(), auth_json, "/auth_config", false);
+        errors.extend(errs);
+        if let Some(auth) = &auth {
+            add_new(&mut errors, AuthSpec::validate(auth), "/auth_config");
         }
+        auth
     } else {
         errors.push(FieldError::new("/auth_config", "must be an object"));
         None
@@ -146,6 +138,15 @@ fn parse_spec<C: Connector>(c: &C, spec: &DestinationSpec) -> Result<Parsed<C>, 
     match (config, auth) {
         (Some(config), Some(auth)) if errors.is_empty() => Ok(Parsed { config, auth, cap }),
         _ => Err(errors),
+    }
+}
+
+/// Adds semantic errors under `parent`, except for fields the schema already reported.
+fn add_new(errors: &mut Vec<FieldError>, found: Vec<FieldError>, parent: &str) {
+    for e in found.into_iter().map(|e| e.under(parent)) {
+        if !errors.iter().any(|x| x.path == e.path) {
+            errors.push(e);
+        }
     }
 }
 

@@ -174,12 +174,51 @@ pub fn parse<T: DeserializeOwned>(
     prefix: &str,
     quote_values: bool,
 ) -> Result<T, Vec<FieldError>> {
-    let errors = validate_against(schema, instance, prefix);
-    if !errors.is_empty() {
-        return Err(errors);
+    match parse_lenient(schema, instance, prefix, quote_values) {
+        (Some(value), errors) if errors.is_empty() => Ok(value),
+        (_, errors) => Err(errors),
     }
-    let de = instance.clone();
-    serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
+}
+
+/// As [`parse`], but also returns a best-effort value when there are errors: the instance with
+/// every offending top-level field removed, if that still deserializes. Callers use it to run
+/// semantic checks on the remaining fields, so one round reports every problem.
+pub fn parse_lenient<T: DeserializeOwned>(
+    schema: &Value,
+    instance: &Value,
+    prefix: &str,
+    quote_values: bool,
+) -> (Option<T>, Vec<FieldError>) {
+    let errors = validate_against(schema, instance, prefix);
+    if errors.is_empty() {
+        return match deserialize::<T>(instance.clone(), prefix, quote_values) {
+            Ok(v) => (Some(v), errors),
+            Err(e) => (None, e),
+        };
+    }
+    let mut pruned = instance.clone();
+    if let Some(obj) = pruned.as_object_mut() {
+        for e in &errors {
+            let rest = e.path.strip_prefix(prefix).unwrap_or_default();
+            if let Some(key) = rest.strip_prefix('/').and_then(|r| r.split('/').next()) {
+                obj.remove(&key.replace("~1", "/").replace("~0", "~"));
+            }
+        }
+    }
+    let value = if validate_against(schema, &pruned, prefix).is_empty() {
+        deserialize::<T>(pruned, prefix, quote_values).ok()
+    } else {
+        None
+    };
+    (value, errors)
+}
+
+fn deserialize<T: DeserializeOwned>(
+    value: Value,
+    prefix: &str,
+    quote_values: bool,
+) -> Result<T, Vec<FieldError>> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let path = serde_path(e.path());
         let message = if quote_values {
             e.inner().to_string()

@@ -1,0 +1,8 @@
+//! Every connector type that exists in this repository, with its cargo feature, so a lookup can
+//! tell "not compiled into this build" apart from "no such type".
+
+/// `(type id, cargo feature)` pairs.
+pub const KNOWN_TYPES: &[(&str, &str)] = &[
+    ("webhook", "webhook"),
+    // xtask:known (new connectors are inserted above this line)
+];

@@ -1,0 +1,13 @@
+//! The explicit, feature-gated registration list: one line per connector, written by
+//! `cargo xtask new-connector` and checked by `cargo xtask tidy`.
+
+use crate::Catalog;
+
+pub(crate) fn builtin() -> Catalog {
+    #[allow(unused_mut)]
+    let mut catalog = Catalog::empty();
+    #[cfg(feature = "webhook")]
+    catalog.add(courier_connector_webhook::Webhook);
+    // xtask:register (new connectors are inserted above this line)
+    catalog
+}

@@ -1,0 +1,65 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "courier", version, about = "Courier: send records to the destinations your customers choose")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the catalog document (JSON) of the connectors in this build.
+    Catalog {
+        /// Only this connector type.
+        #[arg(long = "type")]
+        r#type: Option<String>,
+    },
+    /// Test a connection step by step; exit 0 only if no step failed.
+    Test(TargetArgs),
+    /// Print the fields the destination accepts, as JSON.
+    Fields(TargetArgs),
+    /// Deliver each line of an NDJSON file as one record, through the delivery policy.
+    Deliver(DeliverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The connector type, e.g. `webhook`.
+    #[arg(long = "type")]
+    pub r#type: String,
+    /// The config: JSON text, or @path to a JSON file.
+    #[arg(long)]
+    pub config: String,
+    /// The auth_config: JSON text, or @path to a JSON file.
+    #[arg(long)]
+    pub auth: Option<String>,
+    /// The destination id used in keys and test events.
+    #[arg(long, default_value = "dest_cli")]
+    pub destination_id: String,
+    /// Override the 5 MiB payload cap, in bytes.
+    #[arg(long)]
+    pub payload_cap_bytes: Option<u64>,
+    /// Print machine-readable JSON (for `test`: one event per line).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeliverArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The NDJSON file: each non-empty line is one record's payload.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Records per batch.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+    /// The delivery policy (retries, backoff, timeouts, circuit breaker): JSON or @path.
+    #[arg(long)]
+    pub policy: Option<String>,
+}
