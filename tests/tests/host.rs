@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use courier_catalog::Catalog;
 use courier_core::{Batch, DestinationSpec, Record, TestEvent};
-use courier_runtime::{DeliveryPolicy, Deliverer};
+use courier_runtime::{Deliverer, DeliveryPolicy};
 use futures::StreamExt;
 use serde_json::json;
 
@@ -19,10 +19,12 @@ use serde_json::json;
 async fn host_builds_tests_and_delivers_through_the_catalog() {
     let got: Arc<Mutex<Vec<Bytes>>> = Arc::default();
     let app = Router::new()
-        .fallback(|State(got): State<Arc<Mutex<Vec<Bytes>>>>, body: Bytes| async move {
-            got.lock().unwrap().push(body);
-            StatusCode::NO_CONTENT
-        })
+        .fallback(
+            |State(got): State<Arc<Mutex<Vec<Bytes>>>>, body: Bytes| async move {
+                got.lock().unwrap().push(body);
+                StatusCode::NO_CONTENT
+            },
+        )
         .with_state(got.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -39,18 +41,34 @@ async fn host_builds_tests_and_delivers_through_the_catalog() {
 
     let connector = catalog.get("webhook").unwrap();
     let events: Vec<TestEvent> =
-        courier_runtime::test_events(connector, spec.clone(), Duration::from_secs(30)).collect().await;
-    let Some(TestEvent::Done(report)) = events.last() else { panic!("no done event") };
+        courier_runtime::test_events(connector, spec.clone(), Duration::from_secs(30))
+            .collect()
+            .await;
+    let Some(TestEvent::Done(report)) = events.last() else {
+        panic!("no done event")
+    };
     assert!(report.success, "{report:#?}");
 
     let destination = catalog.build("webhook", &spec).await.unwrap();
     let deliverer = Deliverer::new(destination, DeliveryPolicy::default());
-    let batch = Batch::new("batch_1", vec![Record::new("rec_1", r#"{"email":"ada@example.com"}"#)]);
+    let batch = Batch::new(
+        "batch_1",
+        vec![Record::new("rec_1", r#"{"email":"ada@example.com"}"#)],
+    );
     let outcome = deliverer.deliver(batch).await;
     assert_eq!(outcome.delivered_count(), 1);
     let bodies = got.lock().unwrap().clone();
-    assert_eq!(bodies.last().unwrap().as_ref(), br#"{"email":"ada@example.com"}"#);
+    assert_eq!(
+        bodies.last().unwrap().as_ref(),
+        br#"{"email":"ada@example.com"}"#
+    );
 
     let catalog_json = serde_json::to_value(catalog.document()).unwrap();
-    assert!(catalog_json["connectors"].as_array().unwrap().iter().any(|c| c["type"] == "webhook"));
+    assert!(
+        catalog_json["connectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "webhook")
+    );
 }

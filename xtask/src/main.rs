@@ -1,1 +1,57 @@
-fn main(){}
+//! `cargo xtask`: repository automation for Courier: scaffolding connectors, generated docs,
+//! tidy rules and the one test command. Run `cargo xtask help` for the commands.
+
+mod catalog;
+mod cmd;
+mod names;
+mod new_connector;
+mod registration;
+mod test_run;
+mod tidy;
+mod toml_text;
+mod workspace;
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  new-connector NAME   scaffold connectors/NAME (kebab-case) as a working example and register it
+  catalog [--check]    regenerate docs/catalog.json and docs/connectors/*.md (--check: fail if stale)
+  tidy                 check the repository rules; lists every violation
+  test [-- ARGS]       start test services; run fmt, clippy, tests (ARGS go to nextest or cargo test),
+                       doctests, tidy and the docs check; stop the services; print a summary
+  ci [-- ARGS]         the same as test
+  help                 this text";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let Some((command, rest)) = args.split_first() else {
+        println!("{USAGE}");
+        bail!("no command given");
+    };
+    match command.as_str() {
+        "new-connector" => new_connector::run(rest),
+        "catalog" => catalog::run(rest),
+        "tidy" => tidy::run(rest),
+        "test" | "ci" => test_run::run(rest),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}

@@ -32,13 +32,16 @@ async fn null_receiver() -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
-                    // Read the whole body, as a real receiver must before answering.
-                    let _ = req.into_body().collect().await;
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
-                });
+                let service =
+                    hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                        // Read the whole body, as a real receiver must before answering.
+                        let _ = req.into_body().collect().await;
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+                    });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -85,7 +88,10 @@ fn bare_sign(key: &[u8], id: &str, ts: i64, body: &[u8]) -> String {
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 async fn connector_run(dest: Arc<dyn Destination>, body: Bytes, total: usize) -> f64 {
@@ -124,6 +130,33 @@ async fn bare_run(addr: SocketAddr, body: Bytes, total: usize) -> f64 {
     .await
 }
 
+async fn reqwest_run(addr: SocketAddr, body: Bytes, total: usize) -> f64 {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let key = Arc::new(STANDARD.decode(&SECRET[6..]).unwrap());
+    let url = format!("http://{addr}/hook");
+    drive(total, move |i| {
+        let (client, key, body, url) = (client.clone(), key.clone(), body.clone(), url.clone());
+        async move {
+            let id = format!("msg_{i}");
+            let ts = now();
+            let sig = bare_sign(&key, &id, ts, &body);
+            let resp = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("webhook-id", &id)
+                .header("webhook-timestamp", ts.to_string())
+                .header("webhook-signature", sig)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success());
+            let _ = resp.bytes().await;
+        }
+    })
+    .await
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -142,8 +175,21 @@ fn signing_cost() {
         }
         t.elapsed().as_nanos() as f64 / n as f64
     };
-    let ours = measure(&|i| key.sign("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", 1_700_000_000 + i as i64, &body));
-    let bare = measure(&|i| bare_sign(&raw, "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", 1_700_000_000 + i as i64, &body));
+    let ours = measure(&|i| {
+        key.sign(
+            "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+            1_700_000_000 + i as i64,
+            &body,
+        )
+    });
+    let bare = measure(&|i| {
+        bare_sign(
+            &raw,
+            "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+            1_700_000_000 + i as i64,
+            &body,
+        )
+    });
     println!(
         "signing one 1 KiB delivery: connector {ours:.0} ns, bare HMAC {bare:.0} ns, ratio {:.2} (sink {sink})",
         ours / bare
@@ -151,7 +197,10 @@ fn signing_cost() {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let addr = null_receiver().await;
         let spec = DestinationSpec {
@@ -174,6 +223,11 @@ fn main() {
                 ours.push(connector_run(dest.clone(), body.clone(), total).await);
                 bare.push(bare_run(addr, body.clone(), total).await);
                 tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if std::env::var_os("BENCH_REQWEST").is_some() {
+                let mut rq = Vec::new();
+                for _ in 0..ROUNDS { rq.push(reqwest_run(addr, body.clone(), total).await); }
+                println!("bare reqwest {:.0}", median(rq));
             }
             let (o, b) = (median(ours), median(bare));
             println!(

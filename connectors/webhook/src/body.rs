@@ -48,7 +48,8 @@ pub fn single(record: &Record, envelope: Option<&Envelope>) -> Bytes {
 
 /// The body for a batch in `json_array` mode.
 pub fn array(records: &[&Record], envelope: Option<&Envelope>) -> Bytes {
-    let mut out = BytesMut::with_capacity(records.iter().map(|r| r.payload.len() + 1).sum::<usize>() + 2);
+    let mut out =
+        BytesMut::with_capacity(records.iter().map(|r| r.payload.len() + 1).sum::<usize>() + 2);
     out.put_u8(b'[');
     for (i, r) in records.iter().enumerate() {
         if i > 0 {
@@ -76,7 +77,10 @@ pub fn check_ndjson(record: &Record) -> Result<(), ConnectorError> {
     if record.payload.iter().any(|&b| b == b'\n' || b == b'\r') {
         return Err(ConnectorError::new(
             ErrorKind::Rejected,
-            format!("record {} contains a line break, so it cannot be one NDJSON line", record.id),
+            format!(
+                "record {} contains a line break, so it cannot be one NDJSON line",
+                record.id
+            ),
             "send compact JSON (no line breaks) or use body: json",
         ));
     }
@@ -95,8 +99,13 @@ mod tests {
     fn payload_is_sent_exactly_as_given() {
         let r = Record::new("r1", "{ \"a\" : 1 }");
         assert_eq!(&single(&r, None)[..], b"{ \"a\" : 1 }");
-        let env = Envelope { event_type: "t.x".into() };
-        assert_eq!(&single(&r, Some(&env))[..], b"{\"type\":\"t.x\",\"id\":\"r1\",\"data\":{ \"a\" : 1 }}");
+        let env = Envelope {
+            event_type: "t.x".into(),
+        };
+        assert_eq!(
+            &single(&r, Some(&env))[..],
+            b"{\"type\":\"t.x\",\"id\":\"r1\",\"data\":{ \"a\" : 1 }}"
+        );
         let r2 = Record::new("r2", "[2]");
         assert_eq!(&array(&[&r, &r2], None)[..], b"[{ \"a\" : 1 },[2]]");
         assert_eq!(&ndjson(&[&r, &r2], None)[..], b"{ \"a\" : 1 }\n[2]\n");

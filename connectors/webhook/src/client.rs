@@ -64,12 +64,21 @@ impl WebhookClient {
         cap: PayloadCap,
     ) -> Result<Self, ConnectorError> {
         let url = crate::config::parse_url(&config.url).map_err(|m| {
-            ConnectorError::new(ErrorKind::InvalidConfig, format!("url {m}"), "correct config.url")
+            ConnectorError::new(
+                ErrorKind::InvalidConfig,
+                format!("url {m}"),
+                "correct config.url",
+            )
         })?;
         let keys = auth
             .signing_secret
             .as_ref()
-            .map(|s| s.as_slice().iter().map(SigningKey::parse).collect::<Result<Vec<_>, _>>())
+            .map(|s| {
+                s.as_slice()
+                    .iter()
+                    .map(SigningKey::parse)
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .transpose()
             .map_err(|m| {
                 ConnectorError::new(
@@ -91,7 +100,8 @@ impl WebhookClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| {
-                ConnectorError::internal("could not build the HTTP client").with_source(e.without_url())
+                ConnectorError::internal("could not build the HTTP client")
+                    .with_source(e.without_url())
             })?;
         Ok(WebhookClient {
             config,
@@ -122,7 +132,12 @@ impl WebhookClient {
     }
 
     /// Sends one signed request and returns what the endpoint answered (any status).
-    pub async fn send(&self, msg_id: &str, body: Bytes, content_type: &'static str) -> Result<Answer, ConnectorError> {
+    pub async fn send(
+        &self,
+        msg_id: &str,
+        body: Bytes,
+        content_type: &'static str,
+    ) -> Result<Answer, ConnectorError> {
         self.check_literal()?;
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -142,7 +157,11 @@ impl WebhookClient {
             );
         }
         let started = Instant::now();
-        let mut response = request.body(body).send().await.map_err(|e| self.send_error(e))?;
+        let mut response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.send_error(e))?;
         let status = response.status();
         let headers = response.headers();
         let retry_after = headers
@@ -182,7 +201,10 @@ impl WebhookClient {
         body: Bytes,
         content_type: &'static str,
     ) -> Result<Delivered, (ConnectorError, Option<Response>)> {
-        let answer = self.send(msg_id, body, content_type).await.map_err(|e| (e, None))?;
+        let answer = self
+            .send(msg_id, body, content_type)
+            .await
+            .map_err(|e| (e, None))?;
         match classify_status(&answer) {
             None => Ok(Delivered {
                 reference: format!("HTTP {}", answer.status.as_u16()),
@@ -248,7 +270,9 @@ fn ssrf_error(detail: &str) -> ConnectorError {
     )
 }
 
-fn find_source<'a, T: std::error::Error + 'static>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {
+fn find_source<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if let Some(t) = err.downcast_ref::<T>() {
@@ -259,21 +283,30 @@ fn find_source<'a, T: std::error::Error + 'static>(e: &'a (dyn std::error::Error
     None
 }
 
-fn build_headers(config: &WebhookConfig, credentials: Option<&Credentials>) -> Result<HeaderMap, ConnectorError> {
+fn build_headers(
+    config: &WebhookConfig,
+    credentials: Option<&Credentials>,
+) -> Result<HeaderMap, ConnectorError> {
     let invalid = |what: &str| {
-        ConnectorError::new(ErrorKind::InvalidConfig, format!("{what} is not a valid HTTP header"), "correct it")
+        ConnectorError::new(
+            ErrorKind::InvalidConfig,
+            format!("{what} is not a valid HTTP header"),
+            "correct it",
+        )
     };
     let mut map = HeaderMap::new();
     for (name, value) in &config.headers {
-        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid(&format!("headers/{name}")))?;
+        let n = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid(&format!("headers/{name}")))?;
         let v = HeaderValue::from_str(value).map_err(|_| invalid(&format!("headers/{name}")))?;
         map.insert(n, v);
     }
-    let secret_header = |name: HeaderName, value: String| -> Result<(HeaderName, HeaderValue), ConnectorError> {
-        let mut v = HeaderValue::from_str(&value).map_err(|_| invalid("the credential"))?;
-        v.set_sensitive(true);
-        Ok((name, v))
-    };
+    let secret_header =
+        |name: HeaderName, value: String| -> Result<(HeaderName, HeaderValue), ConnectorError> {
+            let mut v = HeaderValue::from_str(&value).map_err(|_| invalid("the credential"))?;
+            v.set_sensitive(true);
+            Ok((name, v))
+        };
     let credential = match credentials {
         None => None,
         Some(Credentials::Bearer { token }) => Some(secret_header(
@@ -285,11 +318,15 @@ fn build_headers(config: &WebhookConfig, credentials: Option<&Credentials>) -> R
             let raw = format!("{username}:{}", password.expose());
             Some(secret_header(
                 reqwest::header::AUTHORIZATION,
-                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)),
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(raw)
+                ),
             )?)
         }
         Some(Credentials::ApiKey { header, value }) => {
-            let n = HeaderName::from_bytes(header.as_bytes()).map_err(|_| invalid("credentials.header"))?;
+            let n = HeaderName::from_bytes(header.as_bytes())
+                .map_err(|_| invalid("credentials.header"))?;
             Some(secret_header(n, value.expose().to_string())?)
         }
     };
@@ -308,7 +345,10 @@ pub fn classify_status(answer: &Answer) -> Option<ConnectorError> {
     }
     let what = format!(
         "the endpoint answered HTTP {code}{}",
-        status.canonical_reason().map(|r| format!(" {r}")).unwrap_or_default()
+        status
+            .canonical_reason()
+            .map(|r| format!(" {r}"))
+            .unwrap_or_default()
     );
     let (kind, hint): (ErrorKind, String) = match code {
         300..=399 => (
@@ -335,6 +375,10 @@ pub fn classify_status(answer: &Answer) -> Option<ConnectorError> {
     }
     let error = ConnectorError::new(kind, message, hint);
     // Retry-After is meaningful on 429 and 503 (and harmless on other retryable answers).
-    let retry_after = if kind.is_retryable() { answer.retry_after } else { None };
+    let retry_after = if kind.is_retryable() {
+        answer.retry_after
+    } else {
+        None
+    };
     Some(error.with_retry_after(retry_after))
 }

@@ -52,9 +52,12 @@ fn default_timeout_ms() -> u64 {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
+    /// POST (the default).
     #[default]
     Post,
+    /// PUT.
     Put,
+    /// PATCH.
     Patch,
 }
 
@@ -122,11 +125,24 @@ impl SigningSecrets {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Credentials {
     /// HTTP Basic authentication.
-    Basic { username: String, password: Secret },
+    Basic {
+        /// The user name (without `:`).
+        username: String,
+        /// The password.
+        password: Secret,
+    },
     /// `Authorization: Bearer <token>`.
-    Bearer { token: Secret },
+    Bearer {
+        /// The bearer token.
+        token: Secret,
+    },
     /// A key sent in a header of your choice, e.g. `X-API-Key`.
-    ApiKey { header: String, value: Secret },
+    ApiKey {
+        /// The header that carries the key, e.g. `X-API-Key`.
+        header: String,
+        /// The key.
+        value: Secret,
+    },
 }
 
 /// Headers Courier sets itself; configuring them would break signing or the HTTP exchange.
@@ -210,7 +226,10 @@ impl AuthSpec for WebhookAuth {
                 }
             }
             Some(Credentials::Basic { username, .. }) if username.contains(':') => {
-                errors.push(FieldError::new("/credentials/username", "must not contain ':'"));
+                errors.push(FieldError::new(
+                    "/credentials/username",
+                    "must not contain ':'",
+                ));
             }
             _ => {}
         }

@@ -5,7 +5,10 @@ use courier_core::{Field, FieldType};
 use serde_json::Value;
 
 pub fn describe(schema: Option<&Value>) -> Vec<Field> {
-    let Some(props) = schema.and_then(|s| s.get("properties")).and_then(Value::as_object) else {
+    let Some(props) = schema
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+    else {
         return vec![Field::new(
             "payload",
             FieldType::Object,
@@ -25,7 +28,9 @@ pub fn describe(schema: Option<&Value>) -> Vec<Field> {
                 name,
                 field_type(prop),
                 required.contains(&name.as_str()),
-                prop.get("description").and_then(Value::as_str).unwrap_or_default(),
+                prop.get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
             )
         })
         .collect()
@@ -35,7 +40,11 @@ fn field_type(prop: &Value) -> FieldType {
     let ty = match prop.get("type") {
         Some(Value::String(t)) => t.as_str(),
         // ["string", "null"]: the first non-null type.
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("any"),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("any"),
         _ => "any",
     };
     match (ty, prop.get("format").and_then(Value::as_str)) {
@@ -62,7 +71,10 @@ mod tests {
             "at":{"type":"string","format":"date-time"},
             "n":{"type":["integer","null"]}}});
         let fields = describe(Some(&schema));
-        assert_eq!(fields[0], Field::new("email", FieldType::String, true, "Who"));
+        assert_eq!(
+            fields[0],
+            Field::new("email", FieldType::String, true, "Who")
+        );
         assert_eq!(fields[1].field_type, FieldType::Datetime);
         assert_eq!(fields[2].field_type, FieldType::Integer);
         assert!(!fields[2].required);

@@ -26,7 +26,11 @@ pub fn check_ip(ip: IpAddr) -> Result<(), &'static str> {
 }
 
 fn in_v4(a: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix)
+    };
     (u32::from(a) & mask) == (u32::from(Ipv4Addr::from(net)) & mask)
 }
 
@@ -36,7 +40,11 @@ fn check_v4(a: Ipv4Addr) -> Result<(), &'static str> {
         ([10, 0, 0, 0], 8, "a private address"),
         ([100, 64, 0, 0], 10, "a carrier-grade NAT (shared) address"),
         ([127, 0, 0, 0], 8, "a loopback address"),
-        ([169, 254, 0, 0], 16, "a link-local address (cloud metadata lives here)"),
+        (
+            [169, 254, 0, 0],
+            16,
+            "a link-local address (cloud metadata lives here)",
+        ),
         ([172, 16, 0, 0], 12, "a private address"),
         ([192, 0, 0, 0], 24, "an IETF protocol-assignment address"),
         ([192, 0, 2, 0], 24, "a documentation address"),
@@ -48,7 +56,10 @@ fn check_v4(a: Ipv4Addr) -> Result<(), &'static str> {
         ([224, 0, 0, 0], 4, "a multicast address"),
         ([240, 0, 0, 0], 4, "a reserved or broadcast address"),
     ];
-    match RULES.iter().find(|(net, prefix, _)| in_v4(a, *net, *prefix)) {
+    match RULES
+        .iter()
+        .find(|(net, prefix, _)| in_v4(a, *net, *prefix))
+    {
         Some((_, _, reason)) => Err(reason),
         None => Ok(()),
     }
@@ -71,13 +82,15 @@ fn check_v6(a: Ipv6Addr) -> Result<(), &'static str> {
     }
     if s[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         // NAT64 translates to the embedded IPv4 address: judge that one.
-        return check_v4(embedded_v4(s[6], s[7])).map_err(|_| "a NAT64 address of a non-public IPv4 address");
+        return check_v4(embedded_v4(s[6], s[7]))
+            .map_err(|_| "a NAT64 address of a non-public IPv4 address");
     }
     if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
         return Err("a local-use NAT64 address");
     }
     if s[0] == 0x2002 {
-        return check_v4(embedded_v4(s[1], s[2])).map_err(|_| "a 6to4 address of a non-public IPv4 address");
+        return check_v4(embedded_v4(s[1], s[2]))
+            .map_err(|_| "a 6to4 address of a non-public IPv4 address");
     }
     if s[0] == 0x2001 && s[1] == 0 {
         return Err("a Teredo tunnel address");
@@ -103,15 +116,24 @@ pub enum ResolveError {
     /// The name did not resolve.
     Lookup { host: String, detail: String },
     /// It resolved, but (also) to a non-public address.
-    Refused { host: String, ip: IpAddr, reason: &'static str },
+    Refused {
+        host: String,
+        ip: IpAddr,
+        reason: &'static str,
+    },
 }
 
 impl std::fmt::Display for ResolveError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ResolveError::Lookup { host, detail } => write!(f, "could not resolve {host}: {detail}"),
+            ResolveError::Lookup { host, detail } => {
+                write!(f, "could not resolve {host}: {detail}")
+            }
             ResolveError::Refused { host, ip, reason } => {
-                write!(f, "{host} resolves to {ip}, {reason}; refused by the SSRF guard")
+                write!(
+                    f,
+                    "{host} resolves to {ip}, {reason}; refused by the SSRF guard"
+                )
             }
         }
     }
@@ -186,7 +208,12 @@ mod tests {
 
     #[test]
     fn odd_spellings_parse_to_loopback() {
-        for s in ["http://2130706433/", "http://0x7f000001/", "http://127.1/", "http://0177.0.0.1/"] {
+        for s in [
+            "http://2130706433/",
+            "http://0x7f000001/",
+            "http://127.1/",
+            "http://0177.0.0.1/",
+        ] {
             let ip = url_ip(s);
             assert_eq!(ip, IpAddr::V4(Ipv4Addr::LOCALHOST), "{s}");
             assert!(check_ip(ip).is_err());
@@ -196,10 +223,27 @@ mod tests {
     #[test]
     fn refuses_non_public() {
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-            "224.0.0.1", "0.0.0.0", "255.255.255.255", "::1", "::", "::ffff:127.0.0.1",
-            "::ffff:8.8.8.8", "fc00::1", "fd12::1", "fe80::1", "ff02::1", "64:ff9b::a00:1",
-            "2002:7f00:1::", "2001:db8::1", "2001::1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "224.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "::ffff:127.0.0.1",
+            "::ffff:8.8.8.8",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "ff02::1",
+            "64:ff9b::a00:1",
+            "2002:7f00:1::",
+            "2001:db8::1",
+            "2001::1",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(check_ip(ip).is_err(), "{ip} should be refused");
@@ -208,7 +252,14 @@ mod tests {
 
     #[test]
     fn allows_public() {
-        for ip in ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "64:ff9b::808:808", "2002:808:808::"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "93.184.216.34",
+            "2606:4700:4700::1111",
+            "64:ff9b::808:808",
+            "2002:808:808::",
+        ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(check_ip(ip).is_ok(), "{ip} should be allowed");
         }

@@ -1,3 +1,4 @@
+//! The `webhook` destination: signed HTTP deliveries behind an SSRF guard (crate README below).
 #![doc = include_str!("../README.md")]
 
 mod body;
@@ -94,7 +95,10 @@ async fn deliver_each(client: &WebhookClient, batch: &Batch) -> BatchOutcome {
         .map(|record: Record| async move {
             let prepared = body::check_json(&record).and_then(|()| {
                 let b = body::single(&record, client.config.envelope.as_ref());
-                client.cap.check(&format!("the body of record {}", record.id), b.len()).map(|()| b)
+                client
+                    .cap
+                    .check(&format!("the body of record {}", record.id), b.len())
+                    .map(|()| b)
             });
             match prepared {
                 Err(e) => RecordOutcome::failed(&record.id, e),
@@ -112,7 +116,11 @@ async fn deliver_each(client: &WebhookClient, batch: &Batch) -> BatchOutcome {
 
 /// `json_array` / `ndjson`: one request per batch, `webhook-id` = the batch id. Records that
 /// cannot be encoded fail alone; the rest share the request's outcome.
-async fn deliver_batch(client: &WebhookClient, batch: &Batch, mode: config::BodyMode) -> BatchOutcome {
+async fn deliver_batch(
+    client: &WebhookClient,
+    batch: &Batch,
+    mode: config::BodyMode,
+) -> BatchOutcome {
     let check = match mode {
         config::BodyMode::Ndjson => body::check_ndjson,
         _ => body::check_json,
@@ -132,7 +140,10 @@ async fn deliver_batch(client: &WebhookClient, batch: &Batch, mode: config::Body
     };
     let shared: Result<_, (ConnectorError, _)> = if good.is_empty() {
         Err((ConnectorError::internal("no record to send"), None))
-    } else if let Err(e) = client.cap.check(&format!("the body of batch {}", batch.id), payload.len()) {
+    } else if let Err(e) = client
+        .cap
+        .check(&format!("the body of batch {}", batch.id), payload.len())
+    {
         Err((e, None))
     } else {
         client.deliver(&batch.id, payload, content_type).await
@@ -149,7 +160,9 @@ async fn deliver_batch(client: &WebhookClient, batch: &Batch, mode: config::Body
             }
             match &shared {
                 Ok(d) => RecordOutcome::delivered(&r.id, d.clone()),
-                Err((e, response)) => RecordOutcome::failed_with(&r.id, e.clone(), response.clone()),
+                Err((e, response)) => {
+                    RecordOutcome::failed_with(&r.id, e.clone(), response.clone())
+                }
             }
         })
         .collect();

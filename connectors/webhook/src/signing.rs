@@ -65,7 +65,8 @@ mod tests {
 
     #[test]
     fn standard_webhooks_test_vector() {
-        let key = SigningKey::parse(&Secret::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")).unwrap();
+        let key =
+            SigningKey::parse(&Secret::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")).unwrap();
         let sig = key.sign(
             "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
             1649367553,
@@ -77,7 +78,11 @@ mod tests {
     #[test]
     fn rotation_signs_with_every_key() {
         let a = SigningKey::parse(&Secret::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")).unwrap();
-        let b = SigningKey::parse(&Secret::new(format!("whsec_{}", STANDARD.encode([7u8; 32])))).unwrap();
+        let b = SigningKey::parse(&Secret::new(format!(
+            "whsec_{}",
+            STANDARD.encode([7u8; 32])
+        )))
+        .unwrap();
         let header = signature_header(&[a.clone(), b.clone()], "m", 1, b"{}");
         let parts: Vec<&str> = header.split(' ').collect();
         assert_eq!(parts, [a.sign("m", 1, b"{}"), b.sign("m", 1, b"{}")]);

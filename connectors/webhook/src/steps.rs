@@ -15,16 +15,35 @@ use crate::config::BodyMode;
 use crate::guard::{self, ResolveError};
 
 pub const STEPS: &[StepSpec] = &[
-    StepSpec { name: "dns", label: "Host name resolves to an allowed address" },
-    StepSpec { name: "connect", label: "TCP connection" },
-    StepSpec { name: "tls", label: "TLS handshake and certificate" },
-    StepSpec { name: "request", label: "Signed webhook.test request answered" },
-    StepSpec { name: "authentication", label: "Endpoint accepts the credentials and signature" },
+    StepSpec {
+        name: "dns",
+        label: "Host name resolves to an allowed address",
+    },
+    StepSpec {
+        name: "connect",
+        label: "TCP connection",
+    },
+    StepSpec {
+        name: "tls",
+        label: "TLS handshake and certificate",
+    },
+    StepSpec {
+        name: "request",
+        label: "Signed webhook.test request answered",
+    },
+    StepSpec {
+        name: "authentication",
+        label: "Endpoint accepts the credentials and signature",
+    },
 ];
 
 pub async fn run(client: &WebhookClient, probe: &mut Probe) -> Result<(), ConnectorError> {
     let url = &client.url;
-    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_string();
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_string();
     let port = url.port_or_known_default().unwrap_or(443);
     let allow = client.config.allow_private_network;
     let timeout = Duration::from_millis(client.config.timeout_ms);
@@ -35,7 +54,10 @@ pub async fn run(client: &WebhookClient, probe: &mut Probe) -> Result<(), Connec
                 if !allow {
                     guard::check_ip(ip).map_err(|reason| refused(&format!("{ip} is {reason}")))?;
                 }
-                return Ok((vec![SocketAddr::new(ip, port)], format!("no lookup needed: the URL names {ip}")));
+                return Ok((
+                    vec![SocketAddr::new(ip, port)],
+                    format!("no lookup needed: the URL names {ip}"),
+                ));
             }
             match guard::resolve_checked(&host, port, allow).await {
                 Ok(addrs) => {
@@ -59,22 +81,36 @@ pub async fn run(client: &WebhookClient, probe: &mut Probe) -> Result<(), Connec
                 match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
                     Ok(Ok(s)) => return Ok((s, format!("connected to {addr}"))),
                     Ok(Err(e)) => last = Some(format!("{addr}: {e}")),
-                    Err(_) => last = Some(format!("{addr}: no answer within {} ms", timeout.as_millis())),
+                    Err(_) => {
+                        last = Some(format!(
+                            "{addr}: no answer within {} ms",
+                            timeout.as_millis()
+                        ))
+                    }
                 }
             }
             Err(ConnectorError::new(
                 ErrorKind::Unavailable,
-                format!("could not connect to {} ({})", origin(url), last.unwrap_or_default()),
+                format!(
+                    "could not connect to {} ({})",
+                    origin(url),
+                    last.unwrap_or_default()
+                ),
                 "check that the endpoint is running and reachable from here (port, firewall)",
             ))
         })
         .await?;
 
     if url.scheme() == "https" {
-        probe.step("tls", tls_handshake(stream, &host, timeout)).await?;
+        probe
+            .step("tls", tls_handshake(stream, &host, timeout))
+            .await?;
     } else {
         drop(stream);
-        probe.skip("tls", "plain http: there is no TLS to check (use https in production)");
+        probe.skip(
+            "tls",
+            "plain http: there is no TLS to check (use https in production)",
+        );
     }
 
     let answer: Answer = probe
@@ -86,7 +122,11 @@ pub async fn run(client: &WebhookClient, probe: &mut Probe) -> Result<(), Connec
                     return Err(e);
                 }
             }
-            let message = format!("{} answered HTTP {code} in {} ms", origin(url), answer.latency.as_millis());
+            let message = format!(
+                "{} answered HTTP {code} in {} ms",
+                origin(url),
+                answer.latency.as_millis()
+            );
             Ok((answer, message))
         })
         .await?;
@@ -120,13 +160,22 @@ fn refused(detail: &str) -> ConnectorError {
     )
 }
 
-async fn tls_handshake(stream: TcpStream, host: &str, timeout: Duration) -> Result<((), String), ConnectorError> {
+async fn tls_handshake(
+    stream: TcpStream,
+    host: &str,
+    timeout: Duration,
+) -> Result<((), String), ConnectorError> {
     use rustls_platform_verifier::ConfigVerifierExt;
     let config = rustls::ClientConfig::with_platform_verifier().map_err(|e| {
-        ConnectorError::internal("could not load the platform's certificate verifier").with_source(e)
+        ConnectorError::internal("could not load the platform's certificate verifier")
+            .with_source(e)
     })?;
     let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| {
-        ConnectorError::new(ErrorKind::InvalidConfig, format!("{host} is not a valid TLS server name"), "correct config.url")
+        ConnectorError::new(
+            ErrorKind::InvalidConfig,
+            format!("{host} is not a valid TLS server name"),
+            "correct config.url",
+        )
     })?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tls = match tokio::time::timeout(timeout, connector.connect(name, stream)).await {
@@ -153,7 +202,10 @@ async fn tls_handshake(stream: TcpStream, host: &str, timeout: Duration) -> Resu
         Err(_) => {
             return Err(ConnectorError::new(
                 ErrorKind::Timeout,
-                format!("TLS handshake with {host} did not finish within {} ms", timeout.as_millis()),
+                format!(
+                    "TLS handshake with {host} did not finish within {} ms",
+                    timeout.as_millis()
+                ),
                 "check that the port speaks TLS (https)",
             ));
         }
@@ -164,11 +216,16 @@ async fn tls_handshake(stream: TcpStream, host: &str, timeout: Duration) -> Resu
         .protocol_version()
         .map(|v| format!("{v:?}"))
         .unwrap_or_else(|| "TLS".into());
-    Ok(((), format!("{version} handshake complete; certificate valid for {host}")))
+    Ok((
+        (),
+        format!("{version} handshake complete; certificate valid for {host}"),
+    ))
 }
 
 async fn send_test_event(client: &WebhookClient) -> Result<Answer, ConnectorError> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let msg_id = format!("msg_test_{}", now.as_nanos());
     let event = serde_json::json!({
         "type": "webhook.test",

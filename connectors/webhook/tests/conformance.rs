@@ -20,7 +20,9 @@ async fn fixture() -> Fixture {
         config: json!({"url": receiver.url("/auth"), "allow_private_network": true, "timeout_ms": 5000}),
         auth_config: auth(TOKEN),
         bad_auth_config: Some(auth("wrong-token")),
-        unreachable_config: Some(json!({"url": format!("http://127.0.0.1:{closed}/auth"), "allow_private_network": true, "timeout_ms": 2000})),
+        unreachable_config: Some(
+            json!({"url": format!("http://127.0.0.1:{closed}/auth"), "allow_private_network": true, "timeout_ms": 2000}),
+        ),
         secret_sentinel: Some(TOKEN.to_string()),
         read_back: Some(Arc::new(move |records| {
             let r = rb.clone();

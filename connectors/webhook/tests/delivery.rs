@@ -8,12 +8,17 @@ use std::time::{Duration, Instant};
 
 use courier_connector_webhook::Webhook;
 use courier_core::{Batch, Destination, DestinationSpec, DynConnector, ErrorKind, Record};
-use courier_runtime::{DeliveryPolicy, Deliverer};
+use courier_runtime::{Deliverer, DeliveryPolicy};
 use serde_json::{Value, json};
 use support::{Receiver, SECRET, Scripted, TOKEN};
 
 async fn build(config: Value, auth: Value, cap: Option<u64>) -> Arc<dyn Destination> {
-    let spec = DestinationSpec { destination_id: "d1".into(), config, auth_config: auth, payload_cap_bytes: cap };
+    let spec = DestinationSpec {
+        destination_id: "d1".into(),
+        config,
+        auth_config: auth,
+        payload_cap_bytes: cap,
+    };
     Webhook.build(&spec).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -26,27 +31,56 @@ fn signed() -> Value {
 }
 
 fn one(id: &str, payload: &str) -> Batch {
-    Batch::new(format!("batch-{id}"), vec![Record::new(id, payload.to_string())])
+    Batch::new(
+        format!("batch-{id}"),
+        vec![Record::new(id, payload.to_string())],
+    )
 }
 
 fn policy() -> DeliveryPolicy {
-    DeliveryPolicy { retry_base_ms: 50, retry_max_delay_ms: 200, ..DeliveryPolicy::default() }
+    DeliveryPolicy {
+        retry_base_ms: 50,
+        retry_max_delay_ms: 200,
+        ..DeliveryPolicy::default()
+    }
 }
 
 #[tokio::test]
 async fn requests_are_signed_per_standard_webhooks() {
     let r = Receiver::start().await;
     let second = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-    let dest = build(local(&r, "/ok"), json!({"signing_secret": [SECRET, second]}), None).await;
+    let dest = build(
+        local(&r, "/ok"),
+        json!({"signing_secret": [SECRET, second]}),
+        None,
+    )
+    .await;
     let out = dest.deliver(&one("msg_1", r#"{"email":"a@b.c"}"#)).await;
     assert!(out.records[0].is_delivered(), "{:?}", out.records[0]);
     let got = &r.received()[0];
-    assert!(got.signature_ok, "signature must verify with the first secret");
-    assert!(support::verify(&got.headers, &got.body, second), "and with the second");
+    assert!(
+        got.signature_ok,
+        "signature must verify with the first secret"
+    );
+    assert!(
+        support::verify(&got.headers, &got.body, second),
+        "and with the second"
+    );
     assert_eq!(got.headers["webhook-id"], "msg_1");
     assert_eq!(got.headers["content-type"], "application/json");
-    assert_eq!(got.headers["webhook-signature"].to_str().unwrap().split(' ').count(), 2);
-    assert_eq!(&got.body[..], br#"{"email":"a@b.c"}"#, "the payload exactly as given");
+    assert_eq!(
+        got.headers["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .count(),
+        2
+    );
+    assert_eq!(
+        &got.body[..],
+        br#"{"email":"a@b.c"}"#,
+        "the payload exactly as given"
+    );
 }
 
 #[tokio::test]
@@ -57,7 +91,11 @@ async fn server_error_then_success_is_delivered_on_the_second_attempt_with_the_s
     let out = deliverer.deliver(one("msg_retry", "{}")).await;
     assert!(out.records[0].is_delivered());
     assert_eq!(out.records[0].attempts, 2);
-    let ids: Vec<String> = r.received().iter().map(|x| x.headers["webhook-id"].to_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = r
+        .received()
+        .iter()
+        .map(|x| x.headers["webhook-id"].to_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids, ["msg_retry", "msg_retry"]);
     assert!(r.received().iter().all(|x| x.signature_ok));
 }
@@ -65,24 +103,46 @@ async fn server_error_then_success_is_delivered_on_the_second_attempt_with_the_s
 #[tokio::test]
 async fn too_many_requests_waits_for_retry_after() {
     let r = Receiver::start().await;
-    r.script([Scripted::status(429).header("retry-after", "2"), Scripted::status(200)]);
+    r.script([
+        Scripted::status(429).header("retry-after", "2"),
+        Scripted::status(200),
+    ]);
     let deliverer = Deliverer::new(build(local(&r, "/script"), signed(), None).await, policy());
     let out = deliverer.deliver(one("msg_429", "{}")).await;
     assert!(out.records[0].is_delivered());
     let seen = r.received();
     let gap = seen[1].at - seen[0].at;
-    assert!(gap >= Duration::from_millis(1900) && gap < Duration::from_secs(5), "waited {gap:?}");
+    assert!(
+        gap >= Duration::from_millis(1900) && gap < Duration::from_secs(5),
+        "waited {gap:?}"
+    );
 }
 
 #[tokio::test]
 async fn retry_after_is_surfaced_on_429_and_503() {
     let r = Receiver::start().await;
-    r.script([Scripted::status(429).header("retry-after", "7"), Scripted::status(503).header("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]);
+    r.script([
+        Scripted::status(429).header("retry-after", "7"),
+        Scripted::status(503).header("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT"),
+    ]);
     let dest = build(local(&r, "/script"), signed(), None).await;
-    let e = dest.deliver(&one("a", "{}")).await.records[0].error().unwrap().clone();
-    assert_eq!((e.kind, e.retry_after), (ErrorKind::RateLimited, Some(Duration::from_secs(7))));
-    let e = dest.deliver(&one("b", "{}")).await.records[0].error().unwrap().clone();
-    assert_eq!((e.kind, e.retry_after), (ErrorKind::Unavailable, Some(Duration::ZERO)), "a past date means now");
+    let e = dest.deliver(&one("a", "{}")).await.records[0]
+        .error()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (e.kind, e.retry_after),
+        (ErrorKind::RateLimited, Some(Duration::from_secs(7)))
+    );
+    let e = dest.deliver(&one("b", "{}")).await.records[0]
+        .error()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (e.kind, e.retry_after),
+        (ErrorKind::Unavailable, Some(Duration::ZERO)),
+        "a past date means now"
+    );
 }
 
 #[tokio::test]
@@ -121,12 +181,22 @@ async fn status_codes_are_classified() {
         let out = dest.deliver(&one(&format!("s{status}"), "{}")).await;
         let rec = &out.records[0];
         let e = rec.error().unwrap_or_else(|| panic!("{status} must fail"));
-        assert_eq!((e.kind, e.is_retryable()), (kind, retryable), "HTTP {status}");
+        assert_eq!(
+            (e.kind, e.is_retryable()),
+            (kind, retryable),
+            "HTTP {status}"
+        );
         assert!(e.message.contains(&status.to_string()), "{e:?}");
         match &rec.outcome {
-            courier_core::Outcome::Failed { response: Some(resp), .. } => {
+            courier_core::Outcome::Failed {
+                response: Some(resp),
+                ..
+            } => {
                 assert_eq!(resp.status, status);
-                assert_eq!(resp.body.as_deref(), Some(format!("scripted {status}").as_str()));
+                assert_eq!(
+                    resp.body.as_deref(),
+                    Some(format!("scripted {status}").as_str())
+                );
             }
             other => panic!("the response must be kept: {other:?}"),
         }
@@ -141,8 +211,15 @@ async fn redirects_are_not_followed() {
     let e = out.records[0].error().unwrap();
     assert_eq!(e.kind, ErrorKind::Rejected);
     assert!(!e.is_retryable());
-    assert!(e.message.contains("302") && e.message.contains("not followed"), "{e:?}");
-    assert!(e.hint.contains("https://elsewhere.example/hook") && !e.hint.contains("token=abc"), "{}", e.hint);
+    assert!(
+        e.message.contains("302") && e.message.contains("not followed"),
+        "{e:?}"
+    );
+    assert!(
+        e.hint.contains("https://elsewhere.example/hook") && !e.hint.contains("token=abc"),
+        "{}",
+        e.hint
+    );
     assert_eq!(r.received().len(), 1);
 }
 
@@ -177,25 +254,41 @@ async fn private_addresses_are_refused_in_every_spelling() {
         "http://224.0.0.1/".to_string(),
         "http://0.0.0.0/".to_string(),
     ] {
-        let spec = DestinationSpec { config: json!({"url": url}), ..Default::default() };
+        let spec = DestinationSpec {
+            config: json!({"url": url}),
+            ..Default::default()
+        };
         let errors = Webhook.validate(&spec);
         assert!(
-            errors.iter().any(|e| e.path == "/config/url" && e.message.contains("allow_private_network")),
+            errors
+                .iter()
+                .any(|e| e.path == "/config/url" && e.message.contains("allow_private_network")),
             "{url}: {errors:?}"
         );
     }
     // A name that resolves to loopback passes validation but is refused at connection time,
     // before any request is sent.
-    let dest = build(json!({"url": format!("http://localhost:{port}/ok")}), signed(), None).await;
+    let dest = build(
+        json!({"url": format!("http://localhost:{port}/ok")}),
+        signed(),
+        None,
+    )
+    .await;
     let out = dest.deliver(&one("ssrf", "{}")).await;
     let e = out.records[0].error().unwrap();
     assert_eq!(e.kind, ErrorKind::InvalidConfig, "{e:?}");
     assert!(e.message.contains("SSRF"), "{e:?}");
-    assert!(r.received().is_empty(), "no request may reach a private address");
+    assert!(
+        r.received().is_empty(),
+        "no request may reach a private address"
+    );
 
     let steps = courier_runtime::run_test(
         &Webhook,
-        &DestinationSpec { config: json!({"url": format!("http://localhost:{port}/ok")}), ..Default::default() },
+        &DestinationSpec {
+            config: json!({"url": format!("http://localhost:{port}/ok")}),
+            ..Default::default()
+        },
         Duration::from_secs(10),
         &tokio::sync::mpsc::unbounded_channel().0,
     )
@@ -206,11 +299,26 @@ async fn private_addresses_are_refused_in_every_spelling() {
 
 #[tokio::test]
 async fn non_http_schemes_are_refused() {
-    for url in ["ftp://example.com/x", "file:///etc/passwd", "gopher://x", "example.com/hook", "https://user:pw@example.com/"] {
-        let spec = DestinationSpec { config: json!({"url": url}), ..Default::default() };
+    for url in [
+        "ftp://example.com/x",
+        "file:///etc/passwd",
+        "gopher://x",
+        "example.com/hook",
+        "https://user:pw@example.com/",
+    ] {
+        let spec = DestinationSpec {
+            config: json!({"url": url}),
+            ..Default::default()
+        };
         let errors = Webhook.validate(&spec);
-        assert!(errors.iter().any(|e| e.path == "/config/url"), "{url}: {errors:?}");
-        assert!(errors.iter().all(|e| !e.message.contains("pw@")), "the URL is never echoed");
+        assert!(
+            errors.iter().any(|e| e.path == "/config/url"),
+            "{url}: {errors:?}"
+        );
+        assert!(
+            errors.iter().all(|e| !e.message.contains("pw@")),
+            "the URL is never echoed"
+        );
     }
 }
 
@@ -220,30 +328,49 @@ async fn oversized_payloads_are_refused_before_any_request() {
     let dest = build(local(&r, "/ok"), signed(), Some(100)).await;
     let big = format!("{{\"x\":\"{}\"}}", "a".repeat(200));
     let out = dest.deliver(&one("huge", &big)).await;
-    assert_eq!(out.records[0].error().unwrap().kind, ErrorKind::PayloadTooLarge);
+    assert_eq!(
+        out.records[0].error().unwrap().kind,
+        ErrorKind::PayloadTooLarge
+    );
 
     // In batch modes the encoded body is checked as a whole.
     let config = json!({"url": r.url("/ok"), "allow_private_network": true, "body": "json_array"});
     let dest = build(config, signed(), Some(100)).await;
-    let records = (0..5).map(|i| Record::new(format!("r{i}"), format!("{{\"i\":\"{}\"}}", "b".repeat(20)))).collect();
+    let records = (0..5)
+        .map(|i| Record::new(format!("r{i}"), format!("{{\"i\":\"{}\"}}", "b".repeat(20))))
+        .collect();
     let out = dest.deliver(&Batch::new("b-big", records)).await;
-    assert!(out.records.iter().all(|o| o.error().unwrap().kind == ErrorKind::PayloadTooLarge));
+    assert!(
+        out.records
+            .iter()
+            .all(|o| o.error().unwrap().kind == ErrorKind::PayloadTooLarge)
+    );
     assert!(r.received().is_empty(), "no request may be sent");
 }
 
 #[tokio::test]
 async fn batch_modes_send_one_request_with_the_batch_id() {
     let r = Receiver::start().await;
-    let records: Vec<Record> = vec![Record::new("a", "{\"n\":1}"), Record::new("b", "not json"), Record::new("c", "[3]")];
+    let records: Vec<Record> = vec![
+        Record::new("a", "{\"n\":1}"),
+        Record::new("b", "not json"),
+        Record::new("c", "[3]"),
+    ];
     for (mode, expected, content_type) in [
         ("json_array", "[{\"n\":1},[3]]", "application/json"),
         ("ndjson", "{\"n\":1}\n[3]\n", "application/x-ndjson"),
     ] {
         let config = json!({"url": r.url("/ok"), "allow_private_network": true, "body": mode});
         let dest = build(config, signed(), None).await;
-        let out = dest.deliver(&Batch::new(format!("batch-{mode}"), records.clone())).await;
+        let out = dest
+            .deliver(&Batch::new(format!("batch-{mode}"), records.clone()))
+            .await;
         assert!(out.records[0].is_delivered() && out.records[2].is_delivered());
-        assert_eq!(out.records[1].error().unwrap().kind, ErrorKind::Rejected, "invalid JSON fails alone");
+        assert_eq!(
+            out.records[1].error().unwrap().kind,
+            ErrorKind::Rejected,
+            "invalid JSON fails alone"
+        );
         let got = r.received().pop().unwrap();
         assert_eq!(std::str::from_utf8(&got.body).unwrap(), expected);
         assert_eq!(got.headers["webhook-id"], format!("batch-{mode}").as_str());
@@ -260,17 +387,35 @@ async fn envelope_headers_and_credentials_are_sent() {
         "headers": {"X-Source": "courier"}, "envelope": {"type": "contact.updated"}
     });
     for (auth, header, expected) in [
-        (json!({"credentials": {"type": "basic", "username": "u", "password": "p"}}), "authorization", "Basic dTpw"),
-        (json!({"credentials": {"type": "bearer", "token": TOKEN}}), "authorization", &*format!("Bearer {TOKEN}")),
-        (json!({"credentials": {"type": "api_key", "header": "X-API-Key", "value": "k1"}}), "x-api-key", "k1"),
+        (
+            json!({"credentials": {"type": "basic", "username": "u", "password": "p"}}),
+            "authorization",
+            "Basic dTpw",
+        ),
+        (
+            json!({"credentials": {"type": "bearer", "token": TOKEN}}),
+            "authorization",
+            &*format!("Bearer {TOKEN}"),
+        ),
+        (
+            json!({"credentials": {"type": "api_key", "header": "X-API-Key", "value": "k1"}}),
+            "x-api-key",
+            "k1",
+        ),
     ] {
         let dest = build(config.clone(), auth, None).await;
         assert!(dest.deliver(&one("env1", "{\"a\":1}")).await.records[0].is_delivered());
         let got = r.received().pop().unwrap();
         assert_eq!(got.headers[header], expected);
         assert_eq!(got.headers["x-source"], "courier");
-        assert!(!got.headers.contains_key("webhook-signature"), "no secret, no signature");
-        assert_eq!(&got.body[..], br#"{"type":"contact.updated","id":"env1","data":{"a":1}}"#);
+        assert!(
+            !got.headers.contains_key("webhook-signature"),
+            "no secret, no signature"
+        );
+        assert_eq!(
+            &got.body[..],
+            br#"{"type":"contact.updated","id":"env1","data":{"a":1}}"#
+        );
     }
 }
 
@@ -280,7 +425,11 @@ async fn reserved_headers_cannot_be_configured() {
         config: json!({"url": "https://example.com/", "headers": {"Webhook-Signature": "x", "Authorization": "y", "bad header": "z"}}),
         ..Default::default()
     };
-    let paths: Vec<String> = Webhook.validate(&spec).into_iter().map(|e| e.path).collect();
+    let paths: Vec<String> = Webhook
+        .validate(&spec)
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
     assert_eq!(paths.len(), 3, "{paths:?}");
     assert!(paths.contains(&"/config/headers/Webhook-Signature".to_string()));
 }

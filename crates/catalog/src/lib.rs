@@ -16,8 +16,13 @@ pub use known::KNOWN_TYPES;
 /// Why a type id did not resolve to a connector.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
-    #[error("`{type_id}` is not compiled into this build (enable cargo feature `{feature}` of courier-catalog)")]
-    NotCompiled { type_id: String, feature: &'static str },
+    #[error(
+        "`{type_id}` is not compiled into this build (enable cargo feature `{feature}` of courier-catalog)"
+    )]
+    NotCompiled {
+        type_id: String,
+        feature: &'static str,
+    },
     #[error("unknown destination type `{type_id}`; known types: {known}")]
     Unknown { type_id: String, known: String },
 }
@@ -69,7 +74,11 @@ impl Catalog {
         let known: Vec<&str> = self.types().collect();
         Err(LookupError::Unknown {
             type_id: type_id.to_string(),
-            known: if known.is_empty() { "(none)".into() } else { known.join(", ") },
+            known: if known.is_empty() {
+                "(none)".into()
+            } else {
+                known.join(", ")
+            },
         })
     }
 
@@ -88,16 +97,20 @@ impl Catalog {
         type_id: &str,
         spec: &DestinationSpec,
     ) -> Result<Arc<dyn Destination>, BuildError> {
-        let connector = self
-            .get(type_id)
-            .map_err(|e| BuildError::Invalid(vec![FieldError::new("/destination_type", e.to_string())]))?;
+        let connector = self.get(type_id).map_err(|e| {
+            BuildError::Invalid(vec![FieldError::new("/destination_type", e.to_string())])
+        })?;
         connector.build(spec).await
     }
 
     /// The catalog document of every connector in this build.
     pub fn document(&self) -> CatalogDocument {
         CatalogDocument {
-            connectors: self.connectors.values().map(|c| ConnectorEntry::of(c.as_ref())).collect(),
+            connectors: self
+                .connectors
+                .values()
+                .map(|c| ConnectorEntry::of(c.as_ref()))
+                .collect(),
         }
     }
 }
@@ -109,10 +122,27 @@ mod tests {
     #[test]
     fn unknown_and_not_compiled_are_told_apart() {
         let empty = Catalog::empty();
-        let Err(e) = empty.get("webhook") else { panic!() };
-        assert!(matches!(e, LookupError::NotCompiled { feature: "webhook", .. }), "{e}");
-        let Err(e) = empty.get("webhookz") else { panic!() };
-        assert!(e.to_string().starts_with("unknown destination type `webhookz`"), "{e}");
+        let Err(e) = empty.get("webhook") else {
+            panic!()
+        };
+        assert!(
+            matches!(
+                e,
+                LookupError::NotCompiled {
+                    feature: "webhook",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let Err(e) = empty.get("webhookz") else {
+            panic!()
+        };
+        assert!(
+            e.to_string()
+                .starts_with("unknown destination type `webhookz`"),
+            "{e}"
+        );
     }
 
     #[cfg(feature = "webhook")]
@@ -128,8 +158,15 @@ mod tests {
             panic!("must be invalid")
         };
         let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        assert!(text.iter().any(|t| t.starts_with("/config/method: must be one of")), "{text:?}");
-        assert!(text.contains(&"/config/extra: unknown field".to_string()), "{text:?}");
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("/config/method: must be one of")),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(&"/config/extra: unknown field".to_string()),
+            "{text:?}"
+        );
 
         // Schema-valid but semantically wrong values are reported together too.
         let spec = DestinationSpec {
@@ -137,18 +174,41 @@ mod tests {
             auth_config: serde_json::json!({"signing_secret": "nope"}),
             ..Default::default()
         };
-        let text: Vec<String> = catalog.validate("webhook", &spec).iter().map(|e| e.to_string()).collect();
-        assert!(text.contains(&"/config/url: must be an absolute http(s) URL".to_string()), "{text:?}");
-        assert!(text.iter().any(|t| t.starts_with("/auth_config/signing_secret: must start with whsec_")), "{text:?}");
+        let text: Vec<String> = catalog
+            .validate("webhook", &spec)
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            text.contains(&"/config/url: must be an absolute http(s) URL".to_string()),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("/auth_config/signing_secret: must start with whsec_")),
+            "{text:?}"
+        );
     }
 
     #[cfg(feature = "webhook")]
     #[test]
     fn document_lists_compiled_connectors_with_schemas() {
         let doc = Catalog::builtin().document();
-        let webhook = doc.connectors.iter().find(|c| c.meta.type_id == "webhook").unwrap();
-        assert_eq!(webhook.config_schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
-        assert!(webhook.auth_config_schema.to_string().contains("\"writeOnly\":true"));
+        let webhook = doc
+            .connectors
+            .iter()
+            .find(|c| c.meta.type_id == "webhook")
+            .unwrap();
+        assert_eq!(
+            webhook.config_schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+        assert!(
+            webhook
+                .auth_config_schema
+                .to_string()
+                .contains("\"writeOnly\":true")
+        );
         assert!(!webhook.examples.is_empty());
     }
 

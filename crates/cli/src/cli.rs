@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "courier", version, about = "Courier: send records to the destinations your customers choose")]
+#[command(
+    name = "courier",
+    version,
+    about = "Courier: send records to the destinations your customers choose"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

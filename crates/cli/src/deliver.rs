@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use bytes::Bytes;
 use courier_catalog::Catalog;
 use courier_core::{Batch, Record};
-use courier_runtime::{DeliveryPolicy, Deliverer};
+use courier_runtime::{Deliverer, DeliveryPolicy};
 use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -79,8 +79,10 @@ pub async fn run(catalog: &Catalog, args: DeliverArgs) -> Result<ExitCode, CliEr
     let destination = input::destination(catalog, &args.target).await?;
     let deliverer = Deliverer::new(destination, policy);
 
-    let lines: std::collections::HashMap<String, usize> =
-        records.iter().map(|(line, r)| (r.id.clone(), *line)).collect();
+    let lines: std::collections::HashMap<String, usize> = records
+        .iter()
+        .map(|(line, r)| (r.id.clone(), *line))
+        .collect();
     let batches: Vec<Batch> = records
         .chunks(args.batch_size as usize)
         .map(|chunk| {
@@ -125,7 +127,11 @@ pub async fn run(catalog: &Catalog, args: DeliverArgs) -> Result<ExitCode, CliEr
         bar.finish_and_clear();
     }
 
-    let mut summary = Summary { delivered: 0, failed: 0, failures: Vec::new() };
+    let mut summary = Summary {
+        delivered: 0,
+        failed: 0,
+        failures: Vec::new(),
+    };
     for record in outcomes.iter().flat_map(|o| &o.records) {
         match &record.outcome {
             courier_core::Outcome::Delivered(_) => summary.delivered += 1,
@@ -145,5 +151,9 @@ pub async fn run(catalog: &Catalog, args: DeliverArgs) -> Result<ExitCode, CliEr
     }
     let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
     println!("{json}");
-    Ok(if summary.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if summary.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

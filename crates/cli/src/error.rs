@@ -16,7 +16,10 @@ pub enum CliError {
 impl CliError {
     pub fn invalid(errors: &[FieldError]) -> Self {
         let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-        CliError::Input(format!("the destination is not valid:\n{}", lines.join("\n")))
+        CliError::Input(format!(
+            "the destination is not valid:\n{}",
+            lines.join("\n")
+        ))
     }
 
     pub fn exit_code(&self) -> ExitCode {

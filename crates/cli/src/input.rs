@@ -38,8 +38,13 @@ pub fn spec(args: &TargetArgs) -> Result<DestinationSpec, CliError> {
 }
 
 /// The connector and a spec that passed validation (every problem reported at once otherwise).
-pub fn validated(catalog: &Catalog, args: &TargetArgs) -> Result<(Arc<dyn DynConnector>, DestinationSpec), CliError> {
-    let connector = catalog.get(&args.r#type).map_err(|e| CliError::Input(e.to_string()))?;
+pub fn validated(
+    catalog: &Catalog,
+    args: &TargetArgs,
+) -> Result<(Arc<dyn DynConnector>, DestinationSpec), CliError> {
+    let connector = catalog
+        .get(&args.r#type)
+        .map_err(|e| CliError::Input(e.to_string()))?;
     let spec = spec(args)?;
     let errors = connector.validate(&spec);
     if !errors.is_empty() {
@@ -48,7 +53,10 @@ pub fn validated(catalog: &Catalog, args: &TargetArgs) -> Result<(Arc<dyn DynCon
     Ok((connector, spec))
 }
 
-pub async fn destination(catalog: &Catalog, args: &TargetArgs) -> Result<Arc<dyn Destination>, CliError> {
+pub async fn destination(
+    catalog: &Catalog,
+    args: &TargetArgs,
+) -> Result<Arc<dyn Destination>, CliError> {
     let (connector, spec) = validated(catalog, args)?;
     connector.build(&spec).await.map_err(|e| match e {
         BuildError::Invalid(errors) => CliError::invalid(&errors),

@@ -45,7 +45,11 @@ pub async fn test(catalog: &Catalog, args: TargetArgs) -> Result<ExitCode, CliEr
                     let _ = writeln!(
                         out,
                         "\n{} ({} ms)",
-                        if report.success { "Connection test passed" } else { "Connection test FAILED" },
+                        if report.success {
+                            "Connection test passed"
+                        } else {
+                            "Connection test FAILED"
+                        },
                         report.duration_ms
                     );
                 }
@@ -56,7 +60,11 @@ pub async fn test(catalog: &Catalog, args: TargetArgs) -> Result<ExitCode, CliEr
             success = report.success;
         }
     }
-    Ok(if success { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn print_step(out: &mut impl Write, step: &StepReport) {
@@ -65,7 +73,11 @@ fn print_step(out: &mut impl Write, step: &StepReport) {
         StepStatus::Failed => "✗",
         StepStatus::Skipped => "-",
     };
-    let _ = writeln!(out, "{mark} {:<16} {} ({} ms)", step.name, step.label, step.duration_ms);
+    let _ = writeln!(
+        out,
+        "{mark} {:<16} {} ({} ms)",
+        step.name, step.label, step.duration_ms
+    );
     let _ = writeln!(out, "    {}", step.message);
     if let Some(hint) = &step.hint {
         let _ = writeln!(out, "    hint: {hint}");

@@ -15,9 +15,15 @@ type Log = Arc<Mutex<Vec<(String, Bytes)>>>;
 
 async fn receiver() -> (SocketAddr, Log) {
     let log: Log = Arc::default();
-    async fn handle(State(log): State<Log>, uri: Uri, headers: HeaderMap, body: Bytes) -> StatusCode {
+    async fn handle(
+        State(log): State<Log>,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> StatusCode {
         log.lock().unwrap().push((uri.path().to_string(), body));
-        let authed = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {SENTINEL}"));
+        let authed = headers.get("authorization").and_then(|v| v.to_str().ok())
+            == Some(&format!("Bearer {SENTINEL}"));
         match uri.path() {
             "/ok" if authed => StatusCode::OK,
             "/ok" => StatusCode::UNAUTHORIZED,
@@ -42,7 +48,10 @@ async fn courier(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn config(addr: SocketAddr, path: &str) -> String {
@@ -50,14 +59,19 @@ fn config(addr: SocketAddr, path: &str) -> String {
 }
 
 fn auth(token: &str) -> String {
-    format!(r#"{{"credentials":{{"type":"bearer","token":"{token}"}},"signing_secret":"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"}}"#)
+    format!(
+        r#"{{"credentials":{{"type":"bearer","token":"{token}"}},"signing_secret":"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"}}"#
+    )
 }
 
 fn assert_clean_error(o: &Output, code: i32, needle: &str) {
     let (out, err) = text(o);
     assert_eq!(o.status.code(), Some(code), "stdout: {out}\nstderr: {err}");
     assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -65,48 +79,116 @@ async fn catalog_prints_the_document() {
     let o = courier(&["catalog"]).await;
     assert!(o.status.success());
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let types: Vec<&str> = doc["connectors"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> = doc["connectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
     assert!(types.contains(&"webhook"));
 
     let o = courier(&["catalog", "--type", "webhook"]).await;
     let entry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(entry["config_schema"]["required"], serde_json::json!(["url"]));
+    assert_eq!(
+        entry["config_schema"]["required"],
+        serde_json::json!(["url"])
+    );
 
-    assert_clean_error(&courier(&["catalog", "--type", "nope"]).await, 2, "unknown destination type `nope`");
+    assert_clean_error(
+        &courier(&["catalog", "--type", "nope"]).await,
+        2,
+        "unknown destination type `nope`",
+    );
 }
 
 #[tokio::test]
 async fn bad_input_is_one_clear_error_with_exit_2() {
     let o = courier(&["test", "--type", "webhook", "--config", "{not json"]).await;
     assert_clean_error(&o, 2, "--config is not valid JSON");
-    let o = courier(&["test", "--type", "webhook", "--config", "@/nonexistent/file.json"]).await;
+    let o = courier(&[
+        "test",
+        "--type",
+        "webhook",
+        "--config",
+        "@/nonexistent/file.json",
+    ])
+    .await;
     assert_clean_error(&o, 2, "--config: cannot read /nonexistent/file.json");
     let o = courier(&["test", "--type", "s3x", "--config", "{}"]).await;
     assert_clean_error(&o, 2, "unknown destination type `s3x`");
-    let o = courier(&["test", "--type", "webhook", "--config", r#"{"url":"ftp://x","bogus":1}"#]).await;
+    let o = courier(&[
+        "test",
+        "--type",
+        "webhook",
+        "--config",
+        r#"{"url":"ftp://x","bogus":1}"#,
+    ])
+    .await;
     assert_clean_error(&o, 2, "/config/url: must be an absolute http(s) URL");
     assert!(text(&o).1.contains("/config/bogus: unknown field"));
-    let o = courier(&["deliver", "--type", "webhook", "--config", r#"{"url":"http://x"}"#, "--input", "/x", "--batch-size", "0"]).await;
+    let o = courier(&[
+        "deliver",
+        "--type",
+        "webhook",
+        "--config",
+        r#"{"url":"http://x"}"#,
+        "--input",
+        "/x",
+        "--batch-size",
+        "0",
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(2));
 }
 
 #[tokio::test]
 async fn test_prints_steps_and_exit_code_follows_the_result() {
     let (addr, _) = receiver().await;
-    let o = courier(&["test", "--type", "webhook", "--config", &config(addr, "/ok"), "--auth", &auth(SENTINEL)]).await;
+    let o = courier(&[
+        "test",
+        "--type",
+        "webhook",
+        "--config",
+        &config(addr, "/ok"),
+        "--auth",
+        &auth(SENTINEL),
+    ])
+    .await;
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
-    for step in ["validate", "connect", "dns", "tls", "request", "authentication"] {
+    for step in [
+        "validate",
+        "connect",
+        "dns",
+        "tls",
+        "request",
+        "authentication",
+    ] {
         assert!(out.contains(step), "{step} missing from {out}");
     }
     assert!(out.contains("Connection test passed"));
 
-    let o = courier(&["test", "--json", "--type", "webhook", "--config", &config(addr, "/ok"), "--auth", &auth("wrong")]).await;
+    let o = courier(&[
+        "test",
+        "--json",
+        "--type",
+        "webhook",
+        "--config",
+        &config(addr, "/ok"),
+        "--auth",
+        &auth("wrong"),
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(1));
     let last: serde_json::Value = serde_json::from_str(text(&o).0.lines().last().unwrap()).unwrap();
     assert_eq!(last["event"], "done");
     assert_eq!(last["success"], false);
-    let failed: Vec<_> = last["steps"].as_array().unwrap().iter().filter(|s| s["status"] == "failed").collect();
+    let failed: Vec<_> = last["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "failed")
+        .collect();
     assert_eq!(failed[0]["name"], "authentication");
 }
 
@@ -126,16 +208,46 @@ async fn deliver_sends_each_line_and_summarises() {
     let input = dir.path().join("in.ndjson");
     std::fs::write(&input, "{\"a\":1}\n\n{\"b\": [2, 3]}\r\n{\"c\":\"ü\"}\n").unwrap();
     let input = input.to_str().unwrap();
-    let o = courier(&["deliver", "--type", "webhook", "--config", &config(addr, "/ok"), "--auth", &auth(SENTINEL), "--input", input, "--batch-size", "2"]).await;
+    let o = courier(&[
+        "deliver",
+        "--type",
+        "webhook",
+        "--config",
+        &config(addr, "/ok"),
+        "--auth",
+        &auth(SENTINEL),
+        "--input",
+        input,
+        "--batch-size",
+        "2",
+    ])
+    .await;
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
     let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((summary["delivered"].as_u64(), summary["failed"].as_u64()), (Some(3), Some(0)));
-    let mut bodies: Vec<String> = log.lock().unwrap().iter().map(|(_, b)| String::from_utf8(b.to_vec()).unwrap()).collect();
+    assert_eq!(
+        (summary["delivered"].as_u64(), summary["failed"].as_u64()),
+        (Some(3), Some(0))
+    );
+    let mut bodies: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b)| String::from_utf8(b.to_vec()).unwrap())
+        .collect();
     bodies.sort();
     assert_eq!(bodies, ["{\"a\":1}", "{\"b\": [2, 3]}", "{\"c\":\"ü\"}"]);
 
-    let o = courier(&["deliver", "--type", "webhook", "--config", &config(addr, "/reject"), "--input", input]).await;
+    let o = courier(&[
+        "deliver",
+        "--type",
+        "webhook",
+        "--config",
+        &config(addr, "/reject"),
+        "--input",
+        input,
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(1));
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["failed"], 3);
@@ -151,7 +263,16 @@ async fn malformed_input_line_delivers_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("bad.ndjson");
     std::fs::write(&input, "{\"ok\":1}\n{broken\n").unwrap();
-    let o = courier(&["deliver", "--type", "webhook", "--config", &config(addr, "/ok"), "--input", input.to_str().unwrap()]).await;
+    let o = courier(&[
+        "deliver",
+        "--type",
+        "webhook",
+        "--config",
+        &config(addr, "/ok"),
+        "--input",
+        input.to_str().unwrap(),
+    ])
+    .await;
     assert_clean_error(&o, 2, "bad.ndjson:2: not valid JSON");
     assert!(log.lock().unwrap().is_empty());
 }
@@ -168,15 +289,73 @@ async fn the_secret_never_appears_in_any_output() {
         l.local_addr().unwrap()
     };
     let runs = [
-        courier(&["test", "--type", "webhook", "--config", &config(addr, "/ok"), "--auth", &auth(SENTINEL)]).await,
-        courier(&["test", "--json", "--type", "webhook", "--config", &config(addr, "/reject"), "--auth", &auth(SENTINEL)]).await,
-        courier(&["deliver", "--type", "webhook", "--config", &config(addr, "/reject"), "--auth", &auth(SENTINEL), "--input", input]).await,
-        courier(&["deliver", "--type", "webhook", "--config", &config(closed, "/ok"), "--auth", &auth(SENTINEL), "--input", input, "--policy", r#"{"retry_max_attempts":1}"#]).await,
-        courier(&["test", "--type", "webhook", "--config", &config(addr, "/ok"), "--auth", &format!(r#"{{"credentials":{{"type":"bearer","token":["{SENTINEL}"]}}}}"#)]).await,
+        courier(&[
+            "test",
+            "--type",
+            "webhook",
+            "--config",
+            &config(addr, "/ok"),
+            "--auth",
+            &auth(SENTINEL),
+        ])
+        .await,
+        courier(&[
+            "test",
+            "--json",
+            "--type",
+            "webhook",
+            "--config",
+            &config(addr, "/reject"),
+            "--auth",
+            &auth(SENTINEL),
+        ])
+        .await,
+        courier(&[
+            "deliver",
+            "--type",
+            "webhook",
+            "--config",
+            &config(addr, "/reject"),
+            "--auth",
+            &auth(SENTINEL),
+            "--input",
+            input,
+        ])
+        .await,
+        courier(&[
+            "deliver",
+            "--type",
+            "webhook",
+            "--config",
+            &config(closed, "/ok"),
+            "--auth",
+            &auth(SENTINEL),
+            "--input",
+            input,
+            "--policy",
+            r#"{"retry_max_attempts":1}"#,
+        ])
+        .await,
+        courier(&[
+            "test",
+            "--type",
+            "webhook",
+            "--config",
+            &config(addr, "/ok"),
+            "--auth",
+            &format!(r#"{{"credentials":{{"type":"bearer","token":["{SENTINEL}"]}}}}"#),
+        ])
+        .await,
     ];
     for o in &runs {
         let (out, err) = text(o);
-        assert!(!out.contains(SENTINEL) && !err.contains(SENTINEL), "secret leaked:\n{out}\n{err}");
+        assert!(
+            !out.contains(SENTINEL) && !err.contains(SENTINEL),
+            "secret leaked:\n{out}\n{err}"
+        );
     }
-    assert!(!text(&runs[0]).1.is_empty(), "trace logging was on, so stderr must have log lines to scan");
+    assert!(
+        !text(&runs[0]).1.is_empty(),
+        "trace logging was on, so stderr must have log lines to scan"
+    );
 }

@@ -4,10 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use courier_core::{
-    Batch, DestinationSpec, ErrorKind, Record, StepStatus, TestEvent, TestReport,
-};
-use courier_runtime::{DeliveryPolicy, Deliverer};
+use courier_core::{Batch, DestinationSpec, ErrorKind, Record, StepStatus, TestEvent, TestReport};
+use courier_runtime::{Deliverer, DeliveryPolicy};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -27,8 +25,15 @@ async fn run_test(f: &Fixture, spec: DestinationSpec) -> (Vec<TestEvent>, TestRe
             TestEvent::Step(_) => None,
         })
         .collect();
-    assert_eq!(dones.len(), 1, "a test must end with exactly one done event");
-    assert!(matches!(events.last(), Some(TestEvent::Done(_))), "done must be the last event");
+    assert_eq!(
+        dones.len(),
+        1,
+        "a test must end with exactly one done event"
+    );
+    assert!(
+        matches!(events.last(), Some(TestEvent::Done(_))),
+        "done must be the last event"
+    );
     let report = dones[0].clone();
     (events, report)
 }
@@ -44,7 +49,10 @@ fn sample_records(prefix: &str, n: usize) -> Vec<Record> {
                 "tags": ["a", "b"],
                 "nested": {"ok": true, "n": null},
             });
-            Record::new(format!("{prefix}-rec-{i}"), serde_json::to_vec(&payload).unwrap())
+            Record::new(
+                format!("{prefix}-rec-{i}"),
+                serde_json::to_vec(&payload).unwrap(),
+            )
         })
         .collect()
 }
@@ -72,49 +80,99 @@ fn quick_policy() -> DeliveryPolicy {
 /// validate.
 pub async fn schema_and_examples(f: Fixture) {
     let meta = f.connector.metadata();
-    for (name, schema) in [("config", f.connector.config_schema()), ("auth_config", f.connector.auth_schema())] {
+    for (name, schema) in [
+        ("config", f.connector.config_schema()),
+        ("auth_config", f.connector.auth_schema()),
+    ] {
         assert_eq!(
             schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
             "{name} schema must declare draft 2020-12"
         );
-        assert!(jsonschema::meta::is_valid(&schema), "{name} schema is not a valid JSON Schema");
-        assert_eq!(schema["type"], "object", "{name} schema must describe an object");
+        assert!(
+            jsonschema::meta::is_valid(&schema),
+            "{name} schema is not a valid JSON Schema"
+        );
+        assert_eq!(
+            schema["type"], "object",
+            "{name} schema must describe an object"
+        );
     }
     let errors = f.connector.validate(&f.spec());
-    assert!(errors.is_empty(), "the fixture's config must validate: {errors:?}");
-    assert!(!meta.examples.is_empty(), "{} documents no example", meta.type_id);
+    assert!(
+        errors.is_empty(),
+        "the fixture's config must validate: {errors:?}"
+    );
+    assert!(
+        !meta.examples.is_empty(),
+        "{} documents no example",
+        meta.type_id
+    );
     for ex in meta.examples {
         let config: Value = serde_json::from_str(ex.config).expect("example config is JSON");
-        let auth: Value = serde_json::from_str(ex.auth_config).expect("example auth_config is JSON");
+        let auth: Value =
+            serde_json::from_str(ex.auth_config).expect("example auth_config is JSON");
         let errors = f.connector.validate(&f.spec_with(config, auth));
-        assert!(errors.is_empty(), "example {:?} does not validate: {errors:?}", ex.name);
+        assert!(
+            errors.is_empty(),
+            "example {:?} does not validate: {errors:?}",
+            ex.name
+        );
     }
-    assert!(!meta.test_steps.is_empty(), "a connector must declare its test steps");
+    assert!(
+        !meta.test_steps.is_empty(),
+        "a connector must declare its test steps"
+    );
 }
 
 /// Unknown fields and wrong shapes are reported with their JSON paths, all at once.
 pub async fn validation_names_paths(f: Fixture) {
     let mut config = f.config.clone();
     config["__unknown_field__"] = json!(1);
-    let mut auth = if f.auth_config.is_object() { f.auth_config.clone() } else { json!({}) };
+    let mut auth = if f.auth_config.is_object() {
+        f.auth_config.clone()
+    } else {
+        json!({})
+    };
     auth["__unknown_auth__"] = json!(true);
     let errors = f.connector.validate(&f.spec_with(config, auth));
     let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
-    assert!(paths.contains(&"/config/__unknown_field__"), "unknown config field not reported: {errors:?}");
-    assert!(paths.contains(&"/auth_config/__unknown_auth__"), "unknown auth field not reported: {errors:?}");
+    assert!(
+        paths.contains(&"/config/__unknown_field__"),
+        "unknown config field not reported: {errors:?}"
+    );
+    assert!(
+        paths.contains(&"/auth_config/__unknown_auth__"),
+        "unknown auth field not reported: {errors:?}"
+    );
 
     let errors = f.connector.validate(&f.spec_with(json!([]), json!("x")));
     let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-    assert!(text.contains(&"/config: must be an object".to_string()), "{text:?}");
-    assert!(text.contains(&"/auth_config: must be an object".to_string()), "{text:?}");
+    assert!(
+        text.contains(&"/config: must be an object".to_string()),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&"/auth_config: must be an object".to_string()),
+        "{text:?}"
+    );
 
-    let required = f.connector.config_schema()["required"].as_array().cloned().unwrap_or_default();
+    let required = f.connector.config_schema()["required"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if let Some(first) = required.first().and_then(Value::as_str) {
         let mut config = f.config.clone();
-        config.as_object_mut().expect("config is an object").remove(first);
-        let errors = f.connector.validate(&f.spec_with(config, f.auth_config.clone()));
+        config
+            .as_object_mut()
+            .expect("config is an object")
+            .remove(first);
+        let errors = f
+            .connector
+            .validate(&f.spec_with(config, f.auth_config.clone()));
         assert!(
-            errors.iter().any(|e| e.path == format!("/config/{first}") && e.message == "is required"),
+            errors
+                .iter()
+                .any(|e| e.path == format!("/config/{first}") && e.message == "is required"),
             "a missing required field must be named: {errors:?}"
         );
     }
@@ -129,7 +187,9 @@ pub async fn validation_survives_arbitrary_input(f: Fixture) {
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |x| x.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |x| x.is_finite())
+            .prop_map(Value::from),
         "\\PC{0,24}".prop_map(Value::from),
         Just(Value::from("../../etc/passwd\u{0}")),
     ];
@@ -142,7 +202,11 @@ pub async fn validation_survives_arbitrary_input(f: Fixture) {
     });
     let config_keys: Vec<String> = key_names(&f.connector.config_schema());
     let auth_keys: Vec<String> = key_names(&f.connector.auth_schema());
-    let mut runner = TestRunner::new(Config { cases: 256, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let connector = f.connector.clone();
     let base_config = f.config.clone();
     let base_auth = f.auth_config.clone();
@@ -150,11 +214,20 @@ pub async fn validation_survives_arbitrary_input(f: Fixture) {
         .run(&(value, 0usize..64, any::<bool>()), |(v, key, in_auth)| {
             let mut config = base_config.clone();
             let mut auth = base_auth.clone();
-            let (target, keys) = if in_auth { (&mut auth, &auth_keys) } else { (&mut config, &config_keys) };
+            let (target, keys) = if in_auth {
+                (&mut auth, &auth_keys)
+            } else {
+                (&mut config, &config_keys)
+            };
             if let (Some(obj), false) = (target.as_object_mut(), keys.is_empty()) {
                 obj.insert(keys[key % keys.len()].clone(), v);
             }
-            let spec = DestinationSpec { destination_id: "d".into(), config, auth_config: auth, payload_cap_bytes: None };
+            let spec = DestinationSpec {
+                destination_id: "d".into(),
+                config,
+                auth_config: auth,
+                payload_cap_bytes: None,
+            };
             for e in connector.validate(&spec) {
                 prop_assert!(e.path.starts_with('/'), "error without a JSON path: {e}");
             }
@@ -164,19 +237,43 @@ pub async fn validation_survives_arbitrary_input(f: Fixture) {
 }
 
 fn key_names(schema: &Value) -> Vec<String> {
-    schema["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default()
+    schema["properties"]
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// A good config passes every step against the real target (skips are allowed, failures not).
 pub async fn test_passes_against_target(f: Fixture) {
     let (_, report) = run_test(&f, f.spec()).await;
-    assert!(report.success, "the connection test failed: {:#?}", report.failed_step());
-    let plan: Vec<&str> = f.connector.metadata().test_steps.iter().map(|s| s.name).collect();
-    let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(&names[..2], ["validate", "connect"], "the runtime's steps come first");
-    assert_eq!(&names[2..], &plan[..], "every declared step is reported once, in order");
     assert!(
-        report.steps.iter().any(|s| s.status == StepStatus::Passed && plan.contains(&s.name.as_str())),
+        report.success,
+        "the connection test failed: {:#?}",
+        report.failed_step()
+    );
+    let plan: Vec<&str> = f
+        .connector
+        .metadata()
+        .test_steps
+        .iter()
+        .map(|s| s.name)
+        .collect();
+    let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        &names[..2],
+        ["validate", "connect"],
+        "the runtime's steps come first"
+    );
+    assert_eq!(
+        &names[2..],
+        &plan[..],
+        "every declared step is reported once, in order"
+    );
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|s| s.status == StepStatus::Passed && plan.contains(&s.name.as_str())),
         "at least one connector step must touch the target and pass"
     );
 }
@@ -184,15 +281,27 @@ pub async fn test_passes_against_target(f: Fixture) {
 /// Bad credentials fail at the `authentication` step, with a hint.
 pub async fn test_bad_credentials_fail_at_authentication(f: Fixture) {
     let Some(bad) = f.bad_auth_config.clone() else {
-        return missing("test_bad_credentials_fail_at_authentication", "bad_auth_config");
+        return missing(
+            "test_bad_credentials_fail_at_authentication",
+            "bad_auth_config",
+        );
     };
     let (_, report) = run_test(&f, f.spec_with(f.config.clone(), bad)).await;
     assert!(!report.success, "a test with bad credentials must fail");
     let failed = report.failed_step().expect("a failed step");
-    assert_eq!(failed.name, "authentication", "bad credentials must fail at authentication: {failed:#?}");
-    assert!(failed.hint.as_deref().is_some_and(|h| !h.is_empty()), "a failed step says what to change");
+    assert_eq!(
+        failed.name, "authentication",
+        "bad credentials must fail at authentication: {failed:#?}"
+    );
     assert!(
-        matches!(failed.error_kind, Some(ErrorKind::Unauthenticated | ErrorKind::Forbidden | ErrorKind::ReauthRequired)),
+        failed.hint.as_deref().is_some_and(|h| !h.is_empty()),
+        "a failed step says what to change"
+    );
+    assert!(
+        matches!(
+            failed.error_kind,
+            Some(ErrorKind::Unauthenticated | ErrorKind::Forbidden | ErrorKind::ReauthRequired)
+        ),
         "{failed:#?}"
     );
 }
@@ -200,18 +309,35 @@ pub async fn test_bad_credentials_fail_at_authentication(f: Fixture) {
 /// An unreachable target fails a step with a classified error and a hint; later steps skip.
 pub async fn test_unreachable_target_fails_clearly(f: Fixture) {
     let Some(config) = f.unreachable_config.clone() else {
-        return missing("test_unreachable_target_fails_clearly", "unreachable_config");
+        return missing(
+            "test_unreachable_target_fails_clearly",
+            "unreachable_config",
+        );
     };
     let (_, report) = run_test(&f, f.spec_with(config, f.auth_config.clone())).await;
     assert!(!report.success);
     let failed = report.failed_step().expect("a failed step");
-    assert!(failed.hint.as_deref().is_some_and(|h| !h.is_empty()), "{failed:#?}");
-    let after: Vec<_> = report.steps.iter().skip_while(|s| s.status != StepStatus::Failed).skip(1).collect();
-    assert!(after.iter().all(|s| s.status == StepStatus::Skipped), "steps after a failure are skipped");
+    assert!(
+        failed.hint.as_deref().is_some_and(|h| !h.is_empty()),
+        "{failed:#?}"
+    );
+    let after: Vec<_> = report
+        .steps
+        .iter()
+        .skip_while(|s| s.status != StepStatus::Failed)
+        .skip(1)
+        .collect();
+    assert!(
+        after.iter().all(|s| s.status == StepStatus::Skipped),
+        "steps after a failure are skipped"
+    );
 }
 
 async fn destination(f: &Fixture, spec: &DestinationSpec) -> Arc<dyn courier_core::Destination> {
-    f.connector.build(spec).await.unwrap_or_else(|e| panic!("building the destination failed: {e}"))
+    f.connector
+        .build(spec)
+        .await
+        .unwrap_or_else(|e| panic!("building the destination failed: {e}"))
 }
 
 /// N records delivered through the runtime arrive intact (read back from the target).
@@ -221,13 +347,25 @@ pub async fn delivered_records_arrive_intact(f: Fixture) {
     };
     let deliverer = Deliverer::new(destination(&f, &f.spec()).await, quick_policy());
     let records = sample_records(&unique("rt"), 5);
-    let outcome = deliverer.deliver(Batch::new(unique("batch-"), records.clone())).await;
+    let outcome = deliverer
+        .deliver(Batch::new(unique("batch-"), records.clone()))
+        .await;
     for o in &outcome.records {
-        assert!(o.is_delivered(), "record {} was not delivered: {:?}", o.record_id, o.error());
+        assert!(
+            o.is_delivered(),
+            "record {} was not delivered: {:?}",
+            o.record_id,
+            o.error()
+        );
     }
     let found = read_back(records.clone()).await;
     for (r, got) in records.iter().zip(found) {
-        assert_eq!(got.as_deref(), Some(&r.payload[..]), "record {} did not arrive intact", r.id);
+        assert_eq!(
+            got.as_deref(),
+            Some(&r.payload[..]),
+            "record {} did not arrive intact",
+            r.id
+        );
     }
 }
 
@@ -235,7 +373,10 @@ pub async fn delivered_records_arrive_intact(f: Fixture) {
 /// duplicates.
 pub async fn redelivery_is_idempotent(f: Fixture) {
     if !f.connector.metadata().capabilities.idempotent_redelivery {
-        return ignored("redelivery_is_idempotent", "the connector declares no idempotent redelivery");
+        return ignored(
+            "redelivery_is_idempotent",
+            "the connector declares no idempotent redelivery",
+        );
     }
     let (Some(read_back), Some(count)) = (f.read_back.clone(), f.stored_count.clone()) else {
         return missing("redelivery_is_idempotent", "read_back and stored_count");
@@ -247,10 +388,19 @@ pub async fn redelivery_is_idempotent(f: Fixture) {
     let after_first = count().await;
     let second = dest.deliver(&batch).await;
     assert_eq!(second.delivered_count(), 3, "{second:?}");
-    assert_eq!(count().await, after_first, "redelivery created duplicates at the target");
+    assert_eq!(
+        count().await,
+        after_first,
+        "redelivery created duplicates at the target"
+    );
     let found = read_back(batch.records.clone()).await;
     for (r, got) in batch.records.iter().zip(found) {
-        assert_eq!(got.as_deref(), Some(&r.payload[..]), "record {} changed on redelivery", r.id);
+        assert_eq!(
+            got.as_deref(),
+            Some(&r.payload[..]),
+            "record {} changed on redelivery",
+            r.id
+        );
     }
 }
 
@@ -265,8 +415,12 @@ pub async fn over_cap_payload_refused_before_io(f: Fixture) {
     let before = count().await;
     let big = json!({"blob": "x".repeat(1024)});
     let record = Record::new(unique("big-"), serde_json::to_vec(&big).unwrap());
-    let outcome = dest.deliver(&Batch::new(unique("cap-"), vec![record.clone()])).await;
-    let error = outcome.records[0].error().expect("an over-cap record must fail");
+    let outcome = dest
+        .deliver(&Batch::new(unique("cap-"), vec![record.clone()]))
+        .await;
+    let error = outcome.records[0]
+        .error()
+        .expect("an over-cap record must fail");
     assert_eq!(error.kind, ErrorKind::PayloadTooLarge, "{error:?}");
     assert!(!error.hint.is_empty());
     assert_eq!(count().await, before, "nothing may reach the target");
@@ -301,7 +455,9 @@ pub async fn secrets_never_appear_in_output(f: Fixture) {
     if let Some(unreachable) = &f.unreachable_config {
         let spec = f.spec_with(unreachable.clone(), f.auth_config.clone());
         let dest = destination(&f, &spec).await;
-        let out = dest.deliver(&Batch::new("b", sample_records("sec", 1))).await;
+        let out = dest
+            .deliver(&Batch::new("b", sample_records("sec", 1)))
+            .await;
         output.push_str(&serde_json::to_string(&out).unwrap());
         output.push_str(&format!("{out:?}"));
     }
@@ -326,19 +482,39 @@ pub async fn errors_are_classified(f: Fixture) {
         None => missing("errors_are_classified", "bad_auth_config"),
         Some(bad) => {
             let dest = destination(&f, &f.spec_with(f.config.clone(), bad.clone())).await;
-            let out = dest.deliver(&Batch::new(unique("ea-"), sample_records("ea", 1))).await;
-            let e = out.records[0].error().expect("bad credentials must fail delivery");
-            assert!(!e.is_retryable(), "bad credentials must be permanent: {e:?}");
-            assert!(matches!(e.kind, ErrorKind::Unauthenticated | ErrorKind::Forbidden | ErrorKind::ReauthRequired), "{e:?}");
+            let out = dest
+                .deliver(&Batch::new(unique("ea-"), sample_records("ea", 1)))
+                .await;
+            let e = out.records[0]
+                .error()
+                .expect("bad credentials must fail delivery");
+            assert!(
+                !e.is_retryable(),
+                "bad credentials must be permanent: {e:?}"
+            );
+            assert!(
+                matches!(
+                    e.kind,
+                    ErrorKind::Unauthenticated | ErrorKind::Forbidden | ErrorKind::ReauthRequired
+                ),
+                "{e:?}"
+            );
         }
     }
     match &f.unreachable_config {
         None => missing("errors_are_classified", "unreachable_config"),
         Some(cfg) => {
             let dest = destination(&f, &f.spec_with(cfg.clone(), f.auth_config.clone())).await;
-            let out = dest.deliver(&Batch::new(unique("eu-"), sample_records("eu", 1))).await;
-            let e = out.records[0].error().expect("an unreachable target must fail delivery");
-            assert!(e.is_retryable(), "an unreachable target is transient: {e:?}");
+            let out = dest
+                .deliver(&Batch::new(unique("eu-"), sample_records("eu", 1)))
+                .await;
+            let e = out.records[0]
+                .error()
+                .expect("an unreachable target must fail delivery");
+            assert!(
+                e.is_retryable(),
+                "an unreachable target is transient: {e:?}"
+            );
             assert!(!e.hint.is_empty() && !e.message.is_empty());
         }
     }
@@ -348,8 +524,14 @@ pub async fn errors_are_classified(f: Fixture) {
 pub async fn describe_fields_is_well_formed(f: Fixture) {
     let dest = destination(&f, &f.spec()).await;
     let fields = dest.describe_fields().await.expect("describe_fields");
-    assert!(!fields.is_empty(), "a destination accepts at least one field");
+    assert!(
+        !fields.is_empty(),
+        "a destination accepts at least one field"
+    );
     for field in &fields {
-        assert!(!field.name.is_empty() && !field.description.is_empty(), "{field:?}");
+        assert!(
+            !field.name.is_empty() && !field.description.is_empty(),
+            "{field:?}"
+        );
     }
 }

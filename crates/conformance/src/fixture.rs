@@ -9,7 +9,8 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 /// For each record, the payload found at the target (`None`: not there).
-pub type ReadBack = Arc<dyn Fn(Vec<Record>) -> BoxFuture<'static, Vec<Option<Bytes>>> + Send + Sync>;
+pub type ReadBack =
+    Arc<dyn Fn(Vec<Record>) -> BoxFuture<'static, Vec<Option<Bytes>>> + Send + Sync>;
 
 /// How many distinct deliveries (objects, files, messages by id) the target holds now.
 pub type StoredCount = Arc<dyn Fn() -> BoxFuture<'static, usize> + Send + Sync>;

@@ -96,7 +96,8 @@ struct Parsed<C: Connector> {
 fn parse_spec<C: Connector>(c: &C, spec: &DestinationSpec) -> Result<Parsed<C>, Vec<FieldError>> {
     let mut errors = Vec::new();
     let config = if spec.config.is_object() {
-        let (cfg, errs) = parse_lenient::<C::Config>(&schema_of::<C::Config>(), &spec.config, "/config", true);
+        let (cfg, errs) =
+            parse_lenient::<C::Config>(&schema_of::<C::Config>(), &spec.config, "/config", true);
         errors.extend(errs);
         if let Some(cfg) = &cfg {
             add_new(&mut errors, ConfigSpec::validate(cfg), "/config");
@@ -107,9 +108,14 @@ fn parse_spec<C: Connector>(c: &C, spec: &DestinationSpec) -> Result<Parsed<C>, 
         None
     };
     let empty = Value::Object(Default::default());
-    let auth_json = if spec.auth_config.is_null() { &empty } else { &spec.auth_config };
+    let auth_json = if spec.auth_config.is_null() {
+        &empty
+    } else {
+        &spec.auth_config
+    };
     let auth = if auth_json.is_object() {
-        let (auth, errs) = parse_lenient::<C::Auth>(&schema_of::<C::Auth>(), auth_json, "/auth_config", false);
+        let (auth, errs) =
+            parse_lenient::<C::Auth>(&schema_of::<C::Auth>(), auth_json, "/auth_config", false);
         errors.extend(errs);
         if let Some(auth) = &auth {
             add_new(&mut errors, AuthSpec::validate(auth), "/auth_config");
@@ -129,7 +135,10 @@ fn parse_spec<C: Connector>(c: &C, spec: &DestinationSpec) -> Result<Parsed<C>, 
         Some(n) if n > max => {
             errors.push(FieldError::new(
                 "/payload_cap_bytes",
-                format!("must be at most {max} for {} destinations", c.metadata().type_id),
+                format!(
+                    "must be at most {max} for {} destinations",
+                    c.metadata().type_id
+                ),
             ));
             PayloadCap(max)
         }

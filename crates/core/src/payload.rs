@@ -27,7 +27,10 @@ impl PayloadCap {
         }
         Err(ConnectorError::new(
             ErrorKind::PayloadTooLarge,
-            format!("{what} is {len} bytes, over this destination's cap of {} bytes", self.0),
+            format!(
+                "{what} is {len} bytes, over this destination's cap of {} bytes",
+                self.0
+            ),
             "send smaller records or batches, or raise payload_cap_bytes on the destination",
         ))
     }

@@ -10,7 +10,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     if value.bytes().all(|b| b.is_ascii_digit()) {
         // Saturate absurd values; the runtime clamps to its own maximum anyway.
-        return Some(Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX / 4)));
+        return Some(Duration::from_secs(
+            value.parse::<u64>().unwrap_or(u64::MAX / 4),
+        ));
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))

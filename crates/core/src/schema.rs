@@ -123,7 +123,10 @@ fn describe(kind: &ValidationErrorKind, path: &str, out: &mut Vec<FieldError>) {
                 })
                 .collect();
             if let Some(consts) = consts.filter(|c| !c.is_empty()) {
-                out.push(FieldError::new(path, format!("must be one of {}", consts.join(", "))));
+                out.push(FieldError::new(
+                    path,
+                    format!("must be one of {}", consts.join(", ")),
+                ));
                 return;
             }
             // Report the alternative that got furthest (fewest errors), which is what a person
@@ -268,16 +271,32 @@ mod tests {
             "/config",
         );
         let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        assert!(text.contains(&"/config/url: is required".to_string()), "{text:?}");
-        assert!(text.contains(&"/config/bogus: unknown field".to_string()), "{text:?}");
-        assert!(text.iter().any(|t| t.starts_with("/config/retries: must be of type")), "{text:?}");
-        assert!(text.contains(&"/config/level: must be at most 10".to_string()), "{text:?}");
+        assert!(
+            text.contains(&"/config/url: is required".to_string()),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(&"/config/bogus: unknown field".to_string()),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("/config/retries: must be of type")),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(&"/config/level: must be at most 10".to_string()),
+            "{text:?}"
+        );
     }
 
     #[test]
     fn schema_is_draft_2020_12() {
         let schema = schema_of::<Example>();
-        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
         assert!(jsonschema::meta::is_valid(&schema));
     }
 
@@ -285,7 +304,10 @@ mod tests {
     fn values_are_never_quoted() {
         let schema = schema_of::<Example>();
         let errors = validate_against(&schema, &json!({"url": 424242, "level": 5}), "");
-        assert!(errors.iter().all(|e| !e.message.contains("424242")), "{errors:?}");
+        assert!(
+            errors.iter().all(|e| !e.message.contains("424242")),
+            "{errors:?}"
+        );
     }
 
     proptest::proptest! {

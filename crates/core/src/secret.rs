@@ -105,6 +105,9 @@ mod tests {
     #[test]
     fn schema_is_write_only() {
         let schema = schemars::schema_for!(Secret);
-        assert_eq!(schema.get("writeOnly"), Some(&serde_json::Value::Bool(true)));
+        assert_eq!(
+            schema.get("writeOnly"),
+            Some(&serde_json::Value::Bool(true))
+        );
     }
 }

@@ -82,7 +82,10 @@ mod tests {
 
     #[test]
     fn linear_and_fixed() {
-        assert_eq!(take(&policy(BackoffType::Linear), 5), [100, 200, 300, 400, 500]);
+        assert_eq!(
+            take(&policy(BackoffType::Linear), 5),
+            [100, 200, 300, 400, 500]
+        );
         assert_eq!(take(&policy(BackoffType::Linear), 12)[11], 1_000);
         assert_eq!(take(&policy(BackoffType::Fixed), 3), [100, 100, 100]);
     }
@@ -94,7 +97,10 @@ mod tests {
         for (i, w) in waits.iter().enumerate() {
             let floor = (100u64 << i).min(1_000);
             // backon adds jitter on top of the computed delay, at most doubling it.
-            assert!(*w >= floor && *w <= 2 * floor.max(1_000), "retry {i}: {w} ms");
+            assert!(
+                *w >= floor && *w <= 2 * floor.max(1_000),
+                "retry {i}: {w} ms"
+            );
         }
     }
 

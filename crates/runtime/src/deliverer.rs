@@ -157,7 +157,9 @@ impl Deliverer {
                 done.remove(&id).unwrap_or_else(|| {
                     RecordOutcome::failed(
                         &id,
-                        ConnectorError::internal(format!("no outcome was recorded for record {id}")),
+                        ConnectorError::internal(format!(
+                            "no outcome was recorded for record {id}"
+                        )),
                     )
                 })
             })

@@ -148,9 +148,20 @@ mod tests {
         )
         .unwrap_err();
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        assert!(text.iter().any(|t| t.starts_with("/policy/retry_max_attempts: must be at least 1")), "{text:?}");
-        assert!(text.iter().any(|t| t.starts_with("/policy/retry_backoff_type: must be one of")), "{text:?}");
-        assert!(text.contains(&"/policy/nope: unknown field".to_string()), "{text:?}");
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("/policy/retry_max_attempts: must be at least 1")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("/policy/retry_backoff_type: must be one of")),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(&"/policy/nope: unknown field".to_string()),
+            "{text:?}"
+        );
     }
 
     #[test]

@@ -87,8 +87,17 @@ async fn run_steps(
             format!("the destination is not valid: {}", list.join("; ")),
             "correct the fields listed and test again",
         );
-        rec.push(StepReport::failed("validate", "Configuration is valid", &e, started.elapsed()));
-        rec.push(StepReport::skipped("connect", "Client created", "not run: an earlier step failed"));
+        rec.push(StepReport::failed(
+            "validate",
+            "Configuration is valid",
+            &e,
+            started.elapsed(),
+        ));
+        rec.push(StepReport::skipped(
+            "connect",
+            "Client created",
+            "not run: an earlier step failed",
+        ));
         return;
     }
     rec.push(StepReport::passed(
@@ -102,7 +111,12 @@ async fn run_steps(
     let destination = match tokio::time::timeout(deadline, connector.build(spec)).await {
         Ok(Ok(d)) => d,
         Ok(Err(BuildError::Connect(e))) => {
-            rec.push(StepReport::failed("connect", "Client created", &e, t.elapsed()));
+            rec.push(StepReport::failed(
+                "connect",
+                "Client created",
+                &e,
+                t.elapsed(),
+            ));
             return;
         }
         Ok(Err(BuildError::Invalid(errors))) => {
@@ -111,15 +125,30 @@ async fn run_steps(
                 format!("{} configuration problem(s)", errors.len()),
                 "correct the configuration and test again",
             );
-            rec.push(StepReport::failed("connect", "Client created", &e, t.elapsed()));
+            rec.push(StepReport::failed(
+                "connect",
+                "Client created",
+                &e,
+                t.elapsed(),
+            ));
             return;
         }
         Err(_) => {
-            rec.push(StepReport::failed("connect", "Client created", &deadline_error(deadline), t.elapsed()));
+            rec.push(StepReport::failed(
+                "connect",
+                "Client created",
+                &deadline_error(deadline),
+                t.elapsed(),
+            ));
             return;
         }
     };
-    rec.push(StepReport::passed("connect", "Client created", "client ready", t.elapsed()));
+    rec.push(StepReport::passed(
+        "connect",
+        "Client created",
+        "client ready",
+        t.elapsed(),
+    ));
 
     // The connector's steps run in their own task so a panic is contained; their reports stream
     // through the probe's channel as they finish.
@@ -171,7 +200,12 @@ async fn run_steps(
         None => {
             task.abort();
             let (name, label) = next_step();
-            rec.push(StepReport::failed(name, label, &deadline_error(deadline), Duration::ZERO));
+            rec.push(StepReport::failed(
+                name,
+                label,
+                &deadline_error(deadline),
+                Duration::ZERO,
+            ));
         }
     }
 }
@@ -179,7 +213,10 @@ async fn run_steps(
 fn deadline_error(deadline: Duration) -> ConnectorError {
     ConnectorError::new(
         ErrorKind::Timeout,
-        format!("the connection test did not finish within {} s", deadline.as_secs_f64()),
+        format!(
+            "the connection test did not finish within {} s",
+            deadline.as_secs_f64()
+        ),
         "check that the destination is reachable from here and responds promptly",
     )
 }

@@ -13,7 +13,7 @@ use courier_core::{
     ConnectorMeta, Delivered, DestinationSpec, DynConnector, Env, ErrorKind, Field, Probe, Record,
     RecordOutcome, StepSpec,
 };
-use courier_runtime::{DeliveryPolicy, Deliverer};
+use courier_runtime::{Deliverer, DeliveryPolicy};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -53,8 +53,14 @@ static META: ConnectorMeta = ConnectorMeta {
         remote_fields: false,
     },
     test_steps: &[
-        StepSpec { name: "first", label: "First" },
-        StepSpec { name: "second", label: "Second" },
+        StepSpec {
+            name: "first",
+            label: "First",
+        },
+        StepSpec {
+            name: "second",
+            label: "Second",
+        },
     ],
     examples: &[],
     docs_url: None,
@@ -83,7 +89,9 @@ impl Connector for Scripted {
     }
 
     async fn test(&self, _: &(), probe: &mut Probe) -> Result<(), ConnectorError> {
-        probe.step("first", async { Ok(((), "fine".to_string())) }).await?;
+        probe
+            .step("first", async { Ok(((), "fine".to_string())) })
+            .await?;
         let step = self.script.lock().unwrap().pop_front();
         match step {
             Some(Step::Panic) => panic!("boom"),
@@ -93,10 +101,16 @@ impl Connector for Scripted {
             }
             Some(Step::Fail(kind, _)) => {
                 probe
-                    .step("second", async { Err::<((), String), _>(ConnectorError::new(kind, "no", "fix it")) })
+                    .step("second", async {
+                        Err::<((), String), _>(ConnectorError::new(kind, "no", "fix it"))
+                    })
                     .await
             }
-            _ => probe.step("second", async { Ok(((), "fine".to_string())) }).await,
+            _ => {
+                probe
+                    .step("second", async { Ok(((), "fine".to_string())) })
+                    .await
+            }
         }
     }
 
@@ -115,7 +129,12 @@ impl Connector for Scripted {
             out.push(match step {
                 Step::Ok => RecordOutcome::delivered(
                     &r.id,
-                    Delivered { reference: "ok".into(), status: Some(200), latency: Duration::ZERO, response_body: None },
+                    Delivered {
+                        reference: "ok".into(),
+                        status: Some(200),
+                        latency: Duration::ZERO,
+                        response_body: None,
+                    },
                 ),
                 Step::Fail(kind, ra) => RecordOutcome::failed(
                     &r.id,
@@ -135,13 +154,19 @@ impl Connector for Scripted {
 }
 
 async fn deliverer(c: &Scripted, policy: DeliveryPolicy) -> Deliverer {
-    let spec = DestinationSpec { config: serde_json::json!({}), ..Default::default() };
+    let spec = DestinationSpec {
+        config: serde_json::json!({}),
+        ..Default::default()
+    };
     let dest = c.build(&spec).await.unwrap();
     Deliverer::new(dest, policy)
 }
 
 fn batch(n: usize) -> Batch {
-    Batch::new("b1", (0..n).map(|i| Record::new(format!("r{i}"), "{}")).collect())
+    Batch::new(
+        "b1",
+        (0..n).map(|i| Record::new(format!("r{i}"), "{}")).collect(),
+    )
 }
 
 fn fast() -> DeliveryPolicy {
@@ -175,7 +200,11 @@ async fn permanent_failure_is_not_retried() {
 #[tokio::test(start_paused = true)]
 async fn gives_up_after_max_attempts() {
     let c = Scripted::with(&[Step::Fail(ErrorKind::Timeout, None); 10]);
-    let policy = DeliveryPolicy { retry_max_attempts: 3, circuit_breaker_enabled: false, ..fast() };
+    let policy = DeliveryPolicy {
+        retry_max_attempts: 3,
+        circuit_breaker_enabled: false,
+        ..fast()
+    };
     let out = deliverer(&c, policy).await.deliver(batch(1)).await;
     assert_eq!(out.records[0].error().unwrap().kind, ErrorKind::Timeout);
     assert_eq!(out.records[0].attempts, 3);
@@ -184,7 +213,10 @@ async fn gives_up_after_max_attempts() {
 #[tokio::test(start_paused = true)]
 async fn retry_disabled_means_one_attempt() {
     let c = Scripted::with(&[Step::Fail(ErrorKind::Unavailable, None); 3]);
-    let policy = DeliveryPolicy { retry_enabled: false, ..fast() };
+    let policy = DeliveryPolicy {
+        retry_enabled: false,
+        ..fast()
+    };
     let out = deliverer(&c, policy).await.deliver(batch(1)).await;
     assert_eq!(out.records[0].attempts, 1);
 }
@@ -197,10 +229,20 @@ async fn retry_after_wins_over_a_shorter_backoff_and_is_clamped() {
     let out = d.deliver(batch(1)).await;
     assert!(out.records[0].is_delivered());
     let waited = t.elapsed();
-    assert!(waited >= Duration::from_secs(7) && waited < Duration::from_secs(8), "{waited:?}");
+    assert!(
+        waited >= Duration::from_secs(7) && waited < Duration::from_secs(8),
+        "{waited:?}"
+    );
 
     let c = Scripted::with(&[Step::Fail(ErrorKind::RateLimited, Some(86_400))]);
-    let d = deliverer(&c, DeliveryPolicy { retry_after_max_ms: 2_000, ..fast() }).await;
+    let d = deliverer(
+        &c,
+        DeliveryPolicy {
+            retry_after_max_ms: 2_000,
+            ..fast()
+        },
+    )
+    .await;
     let t = tokio::time::Instant::now();
     d.deliver(batch(1)).await;
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
@@ -209,19 +251,28 @@ async fn retry_after_wins_over_a_shorter_backoff_and_is_clamped() {
 #[tokio::test(start_paused = true)]
 async fn explicit_intervals_are_followed() {
     let c = Scripted::with(&[Step::Fail(ErrorKind::Unavailable, None); 2]);
-    let policy = DeliveryPolicy { retry_intervals: vec![3_000, 5_000], ..fast() };
+    let policy = DeliveryPolicy {
+        retry_intervals: vec![3_000, 5_000],
+        ..fast()
+    };
     let d = deliverer(&c, policy).await;
     let t = tokio::time::Instant::now();
     let out = d.deliver(batch(1)).await;
     assert_eq!(out.records[0].attempts, 3);
     let waited = t.elapsed();
-    assert!(waited >= Duration::from_secs(8) && waited < Duration::from_secs(9), "{waited:?}");
+    assert!(
+        waited >= Duration::from_secs(8) && waited < Duration::from_secs(9),
+        "{waited:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn attempt_timeout_is_a_retryable_timeout() {
     let c = Scripted::with(&[Step::Hang]);
-    let policy = DeliveryPolicy { timeout_ms: 500, ..fast() };
+    let policy = DeliveryPolicy {
+        timeout_ms: 500,
+        ..fast()
+    };
     let out = deliverer(&c, policy).await.deliver(batch(1)).await;
     assert!(out.records[0].is_delivered(), "{:?}", out.records[0]);
     assert_eq!(out.records[0].attempts, 2);
@@ -256,9 +307,14 @@ async fn circuit_opens_after_threshold_and_probes_after_reset() {
 #[tokio::test(start_paused = true)]
 async fn concurrency_is_limited() {
     let c = Scripted::default();
-    let policy = DeliveryPolicy { max_concurrency: 3, ..fast() };
+    let policy = DeliveryPolicy {
+        max_concurrency: 3,
+        ..fast()
+    };
     let d = deliverer(&c, policy).await;
-    let batches = (0..12).map(|i| Batch::new(format!("b{i}"), vec![Record::new(format!("r{i}"), "{}")])).collect();
+    let batches = (0..12)
+        .map(|i| Batch::new(format!("b{i}"), vec![Record::new(format!("r{i}"), "{}")]))
+        .collect();
     let outs = d.deliver_all(batches).await;
     assert_eq!(outs.len(), 12);
     assert!(outs.iter().all(|o| o.delivered_count() == 1));
@@ -270,15 +326,25 @@ async fn over_cap_records_fail_without_reaching_the_connector() {
     let c = Scripted::default();
     let d = deliverer(&c, fast()).await;
     let big = Record::new("big", vec![b'x'; 2048]);
-    let out = d.deliver(Batch::new("b", vec![big, Record::new("small", "{}")])).await;
-    assert_eq!(out.records[0].error().unwrap().kind, ErrorKind::PayloadTooLarge);
+    let out = d
+        .deliver(Batch::new("b", vec![big, Record::new("small", "{}")]))
+        .await;
+    assert_eq!(
+        out.records[0].error().unwrap().kind,
+        ErrorKind::PayloadTooLarge
+    );
     assert!(out.records[1].is_delivered());
     assert_eq!(c.calls.load(Ordering::SeqCst), 1);
 }
 
 async fn collect_test(c: Scripted, deadline: Duration) -> Vec<courier_core::TestEvent> {
-    let spec = DestinationSpec { config: serde_json::json!({}), ..Default::default() };
-    courier_runtime::test_events(Arc::new(c), spec, deadline).collect().await
+    let spec = DestinationSpec {
+        config: serde_json::json!({}),
+        ..Default::default()
+    };
+    courier_runtime::test_events(Arc::new(c), spec, deadline)
+        .collect()
+        .await
 }
 
 #[tokio::test]
@@ -293,7 +359,9 @@ async fn test_stream_ends_with_exactly_one_done() {
         })
         .collect();
     assert_eq!(names, ["validate", "connect", "first", "second", "done"]);
-    let TestEvent::Done(report) = events.last().unwrap() else { panic!() };
+    let TestEvent::Done(report) = events.last().unwrap() else {
+        panic!()
+    };
     assert!(report.success);
     assert!(report.steps.iter().all(|s| s.status == StepStatus::Passed));
 }
@@ -301,39 +369,80 @@ async fn test_stream_ends_with_exactly_one_done() {
 #[tokio::test]
 async fn failed_step_is_reported_and_rest_skipped() {
     use courier_core::{StepStatus, TestEvent};
-    let events = collect_test(Scripted::with(&[Step::Fail(ErrorKind::Unauthenticated, None)]), Duration::from_secs(5)).await;
-    let TestEvent::Done(report) = events.last().unwrap() else { panic!() };
+    let events = collect_test(
+        Scripted::with(&[Step::Fail(ErrorKind::Unauthenticated, None)]),
+        Duration::from_secs(5),
+    )
+    .await;
+    let TestEvent::Done(report) = events.last().unwrap() else {
+        panic!()
+    };
     assert!(!report.success);
     let failed = report.failed_step().unwrap();
     assert_eq!(failed.name, "second");
     assert_eq!(failed.error_kind, Some(ErrorKind::Unauthenticated));
     assert_eq!(failed.hint.as_deref(), Some("fix it"));
-    assert_eq!(report.steps.iter().filter(|s| s.status == StepStatus::Failed).count(), 1);
+    assert_eq!(
+        report
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Failed)
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn panics_and_deadlines_become_failed_steps() {
     use courier_core::TestEvent;
     let events = collect_test(Scripted::with(&[Step::Panic]), Duration::from_secs(5)).await;
-    let TestEvent::Done(report) = events.last().unwrap() else { panic!() };
+    let TestEvent::Done(report) = events.last().unwrap() else {
+        panic!()
+    };
     let failed = report.failed_step().unwrap();
-    assert_eq!((failed.name.as_str(), failed.error_kind), ("second", Some(ErrorKind::Internal)));
+    assert_eq!(
+        (failed.name.as_str(), failed.error_kind),
+        ("second", Some(ErrorKind::Internal))
+    );
 
     let events = collect_test(Scripted::with(&[Step::Hang]), Duration::from_millis(300)).await;
-    assert_eq!(events.iter().filter(|e| matches!(e, TestEvent::Done(_))).count(), 1);
-    let TestEvent::Done(report) = events.last().unwrap() else { panic!() };
-    assert_eq!(report.failed_step().unwrap().error_kind, Some(ErrorKind::Timeout));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, TestEvent::Done(_)))
+            .count(),
+        1
+    );
+    let TestEvent::Done(report) = events.last().unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        report.failed_step().unwrap().error_kind,
+        Some(ErrorKind::Timeout)
+    );
 }
 
 #[tokio::test]
 async fn invalid_config_fails_validate_with_paths() {
     use courier_core::TestEvent;
-    let spec = DestinationSpec { config: serde_json::json!({"extra": 1}), ..Default::default() };
-    let events: Vec<_> = courier_runtime::test_events(Arc::new(Scripted::default()), spec, Duration::from_secs(5)).collect().await;
-    let TestEvent::Done(report) = events.last().unwrap() else { panic!() };
+    let spec = DestinationSpec {
+        config: serde_json::json!({"extra": 1}),
+        ..Default::default()
+    };
+    let events: Vec<_> =
+        courier_runtime::test_events(Arc::new(Scripted::default()), spec, Duration::from_secs(5))
+            .collect()
+            .await;
+    let TestEvent::Done(report) = events.last().unwrap() else {
+        panic!()
+    };
     let failed = report.failed_step().unwrap();
     assert_eq!(failed.name, "validate");
-    assert!(failed.message.contains("/config/extra: unknown field"), "{}", failed.message);
+    assert!(
+        failed.message.contains("/config/extra: unknown field"),
+        "{}",
+        failed.message
+    );
     assert_eq!(report.steps.len(), 4, "validate, connect, first, second");
     let _ = schema_of::<Cfg>();
 }

@@ -40,7 +40,11 @@ pub struct Scripted {
 
 impl Scripted {
     pub fn status(status: u16) -> Self {
-        Scripted { status, headers: vec![], delay: Duration::ZERO }
+        Scripted {
+            status,
+            headers: vec![],
+            delay: Duration::ZERO,
+        }
     }
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
@@ -97,26 +101,49 @@ impl Receiver {
 
 /// Verifies `webhook-signature` as a receiver would, with its own HMAC code.
 pub fn verify(headers: &HeaderMap, body: &[u8], secret: &str) -> bool {
-    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let (Some(id), Some(ts), Some(sigs)) = (get("webhook-id"), get("webhook-timestamp"), get("webhook-signature")) else {
+    let get = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (Some(id), Some(ts), Some(sigs)) = (
+        get("webhook-id"),
+        get("webhook-timestamp"),
+        get("webhook-signature"),
+    ) else {
         return false;
     };
-    let key = STANDARD.decode(secret.trim_start_matches("whsec_")).unwrap();
+    let key = STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .unwrap();
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
     mac.update(format!("{id}.{ts}.").as_bytes());
     mac.update(body);
     let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
     let fresh = ts.parse::<i64>().is_ok_and(|t| {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
         (now - t).abs() < 300
     });
     fresh && sigs.split(' ').any(|s| s == expected)
 }
 
-async fn handle(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_string();
     let signature_ok = verify(&headers, &body, SECRET);
-    let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     inner.lock().unwrap().received.push(Received {
         path: path.clone(),
         headers: headers.clone(),
@@ -125,7 +152,11 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Heade
         signature_ok,
     });
     let accept = |inner: &Arc<Mutex<Inner>>| {
-        inner.lock().unwrap().accepted.insert(id.clone(), body.clone());
+        inner
+            .lock()
+            .unwrap()
+            .accepted
+            .insert(id.clone(), body.clone());
     };
     match path.as_str() {
         "/ok" => {
@@ -133,7 +164,8 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Heade
             (StatusCode::OK, "ok").into_response()
         }
         "/auth" => {
-            let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"));
+            let bearer = headers.get("authorization").and_then(|v| v.to_str().ok())
+                == Some(&format!("Bearer {TOKEN}"));
             if bearer && signature_ok {
                 accept(&inner);
                 (StatusCode::OK, "{\"received\":true}").into_response()
@@ -145,15 +177,28 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Heade
             tokio::time::sleep(Duration::from_secs(3600)).await;
             StatusCode::OK.into_response()
         }
-        "/redirect" => (StatusCode::FOUND, [("location", "https://elsewhere.example/hook?token=abc")]).into_response(),
+        "/redirect" => (
+            StatusCode::FOUND,
+            [("location", "https://elsewhere.example/hook?token=abc")],
+        )
+            .into_response(),
         "/big" => (StatusCode::OK, "y".repeat(100_000)).into_response(),
         "/script" => {
-            let next = inner.lock().unwrap().script.pop_front().unwrap_or(Scripted::status(200));
+            let next = inner
+                .lock()
+                .unwrap()
+                .script
+                .pop_front()
+                .unwrap_or(Scripted::status(200));
             tokio::time::sleep(next.delay).await;
             if (200..300).contains(&next.status) {
                 accept(&inner);
             }
-            let mut resp = (StatusCode::from_u16(next.status).unwrap(), format!("scripted {}", next.status)).into_response();
+            let mut resp = (
+                StatusCode::from_u16(next.status).unwrap(),
+                format!("scripted {}", next.status),
+            )
+                .into_response();
             for (n, v) in next.headers {
                 resp.headers_mut().insert(n, v.parse().unwrap());
             }

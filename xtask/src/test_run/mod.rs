@@ -1,0 +1,152 @@
+//! `cargo xtask test [-- ARGS]` (and `ci`): the one test command. Starts the test services, runs
+//! fmt, clippy, the tests (nextest when installed, ARGS passed on), doctests, tidy and the
+//! generated-docs check, stops the services, and prints a summary line per step.
+
+mod services;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use crate::{catalog, cmd, tidy, workspace};
+
+/// What one step does.
+enum Action {
+    Cargo(Command),
+    InProcess(fn() -> Result<()>),
+}
+
+struct Step {
+    name: &'static str,
+    /// What the step runs, for progress lines.
+    what: String,
+    action: Action,
+}
+
+impl Step {
+    fn cargo(name: &'static str, command: Command) -> Self {
+        Step {
+            name,
+            what: format!("`{}`", cmd::display(&command)),
+            action: Action::Cargo(command),
+        }
+    }
+
+    fn in_process(name: &'static str, what: &str, f: fn() -> Result<()>) -> Self {
+        Step {
+            name,
+            what: what.to_string(),
+            action: Action::InProcess(f),
+        }
+    }
+}
+
+struct Outcome {
+    name: &'static str,
+    passed: bool,
+    took: Duration,
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let extra: &[String] = match args {
+        [dashes, rest @ ..] if dashes == "--" => rest,
+        rest => rest,
+    };
+    let root = workspace::root();
+    let nextest = cmd::probe(&mut cmd::cargo(["nextest", "--version"]));
+    let steps = plan(nextest, extra);
+
+    println!("cargo xtask test: start the test services, then run, in order:");
+    for (i, step) in steps.iter().enumerate() {
+        println!("  {}. {:<10} {}", i + 1, step.name, step.what);
+    }
+    if !nextest {
+        println!(
+            "  (cargo-nextest is not installed: using `cargo test`; `cargo install cargo-nextest` for faster runs)"
+        );
+    }
+
+    let services = services::SERVICES;
+    if services.is_empty() {
+        println!("no external test services are needed (the suites use in-process servers)");
+    }
+    // Dropping `running` stops every started service, whether the steps pass, fail or panic.
+    let running = services::start_all(services, &root.join(".emulators"))?;
+    let env = services::env(services);
+    let total = steps.len();
+    let mut outcomes = Vec::new();
+    for (i, mut step) in steps.into_iter().enumerate() {
+        println!("\n==> [{}/{total}] {}: {}", i + 1, step.name, step.what);
+        let started = Instant::now();
+        let passed = match &mut step.action {
+            Action::Cargo(command) => {
+                command.envs(env.iter().copied());
+                cmd::succeeds(command).unwrap_or_else(|e| {
+                    eprintln!("{e:#}");
+                    false
+                })
+            }
+            Action::InProcess(f) => f().map_err(|e| eprintln!("{e:#}")).is_ok(),
+        };
+        outcomes.push(Outcome {
+            name: step.name,
+            passed,
+            took: started.elapsed(),
+        });
+    }
+    drop(running);
+
+    println!("\nsummary:");
+    for o in &outcomes {
+        let verdict = if o.passed { "passed" } else { "FAILED" };
+        println!("  {verdict}  {:<10} {:>8.1}s", o.name, o.took.as_secs_f64());
+    }
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| !o.passed)
+        .map(|o| o.name)
+        .collect();
+    if !failed.is_empty() {
+        bail!("failed steps: {}", failed.join(", "));
+    }
+    println!("all steps passed");
+    Ok(())
+}
+
+fn plan(nextest: bool, extra: &[String]) -> Vec<Step> {
+    let mut tests = if nextest {
+        cmd::cargo(["nextest", "run", "--workspace", "--no-fail-fast"])
+    } else {
+        cmd::cargo(["test", "--workspace", "--no-fail-fast"])
+    };
+    tests.args(extra);
+    let clippy = [
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ];
+    vec![
+        Step::cargo("fmt", cmd::cargo(["fmt", "--all", "--", "--check"])),
+        Step::cargo("clippy", cmd::cargo(clippy)),
+        Step::cargo("tests", tests),
+        Step::cargo("doctests", cmd::cargo(["test", "--workspace", "--doc"])),
+        Step::in_process("tidy", "the tidy rules (as `cargo xtask tidy`)", tidy_rules),
+        Step::in_process(
+            "docs",
+            "the generated-docs check (as `cargo xtask catalog --check`)",
+            docs_fresh,
+        ),
+    ]
+}
+
+fn tidy_rules() -> Result<()> {
+    tidy::report(&tidy::rules(&workspace::root())?)
+}
+
+fn docs_fresh() -> Result<()> {
+    catalog::check(&workspace::root())
+}
