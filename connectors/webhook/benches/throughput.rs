@@ -130,33 +130,6 @@ async fn bare_run(addr: SocketAddr, body: Bytes, total: usize) -> f64 {
     .await
 }
 
-async fn reqwest_run(addr: SocketAddr, body: Bytes, total: usize) -> f64 {
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let key = Arc::new(STANDARD.decode(&SECRET[6..]).unwrap());
-    let url = format!("http://{addr}/hook");
-    drive(total, move |i| {
-        let (client, key, body, url) = (client.clone(), key.clone(), body.clone(), url.clone());
-        async move {
-            let id = format!("msg_{i}");
-            let ts = now();
-            let sig = bare_sign(&key, &id, ts, &body);
-            let resp = client
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("webhook-id", &id)
-                .header("webhook-timestamp", ts.to_string())
-                .header("webhook-signature", sig)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            assert!(resp.status().is_success());
-            let _ = resp.bytes().await;
-        }
-    })
-    .await
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -223,11 +196,6 @@ fn main() {
                 ours.push(connector_run(dest.clone(), body.clone(), total).await);
                 bare.push(bare_run(addr, body.clone(), total).await);
                 tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            if std::env::var_os("BENCH_REQWEST").is_some() {
-                let mut rq = Vec::new();
-                for _ in 0..ROUNDS { rq.push(reqwest_run(addr, body.clone(), total).await); }
-                println!("bare reqwest {:.0}", median(rq));
             }
             let (o, b) = (median(ours), median(bare));
             println!(

@@ -1,13 +1,20 @@
-//! The webhook HTTP client: builds signed requests, sends them through the SSRF-guarded
-//! resolver, keeps the first 4 KiB of each response, and classifies every failure.
+//! The webhook HTTP client: builds signed requests, sends them on a hyper connection pool whose
+//! resolver is the SSRF guard, keeps the first 4 KiB of each response, and classifies failures.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use courier_core::retry_after::parse_retry_after;
 use courier_core::{ConnectorError, Delivered, ErrorKind, PayloadCap, Response};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use url::Url;
 
 use crate::config::{Credentials, WebhookAuth, WebhookConfig};
@@ -17,14 +24,21 @@ use crate::signing::{SigningKey, signature_header};
 /// How much of a response body is kept in an outcome.
 pub const RESPONSE_BODY_LIMIT: usize = 4096;
 
+const USER_AGENT: &str = concat!("Courier/", env!("CARGO_PKG_VERSION"));
+
+type Http = Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>;
+
 pub struct WebhookClient {
     pub config: WebhookConfig,
     pub url: Url,
     pub destination_id: String,
     pub cap: PayloadCap,
-    http: reqwest::Client,
+    /// The TLS settings the pool uses, shared with the connection test's TLS step.
+    pub tls: Arc<rustls::ClientConfig>,
+    uri: http::Uri,
+    http: Http,
     keys: Vec<SigningKey>,
-    /// Configured headers plus the credential header, values marked sensitive.
+    /// Configured headers plus the credential header (marked sensitive) and fixed headers.
     headers: HeaderMap,
 }
 
@@ -49,7 +63,7 @@ pub fn origin(url: &Url) -> String {
 /// What the endpoint answered.
 #[derive(Debug)]
 pub struct Answer {
-    pub status: reqwest::StatusCode,
+    pub status: StatusCode,
     pub retry_after: Option<Duration>,
     pub location: Option<String>,
     pub body: Option<String>,
@@ -63,13 +77,18 @@ impl WebhookClient {
         destination_id: String,
         cap: PayloadCap,
     ) -> Result<Self, ConnectorError> {
-        let url = crate::config::parse_url(&config.url).map_err(|m| {
+        let invalid = |m: String| {
             ConnectorError::new(
                 ErrorKind::InvalidConfig,
-                format!("url {m}"),
-                "correct config.url",
+                m,
+                "correct the destination's config",
             )
-        })?;
+        };
+        let url = crate::config::parse_url(&config.url).map_err(|m| invalid(format!("url {m}")))?;
+        let uri: http::Uri = url
+            .as_str()
+            .parse()
+            .map_err(|_| invalid("url is not a valid HTTP URI".into()))?;
         let keys = auth
             .signing_secret
             .as_ref()
@@ -80,34 +99,38 @@ impl WebhookClient {
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()
-            .map_err(|m| {
-                ConnectorError::new(
-                    ErrorKind::InvalidConfig,
-                    format!("signing_secret {m}"),
-                    "set auth_config.signing_secret to whsec_ + base64",
-                )
-            })?
+            .map_err(|m| invalid(format!("signing_secret {m}")))?
             .unwrap_or_default();
         let headers = build_headers(&config, auth.credentials.as_ref())?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .connect_timeout(Duration::from_millis(config.timeout_ms.min(10_000)))
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy would make the connection on our behalf, past the address checks.
-            .no_proxy()
-            .dns_resolver(GuardedResolver::shared(config.allow_private_network))
-            .user_agent(concat!("Courier/", env!("CARGO_PKG_VERSION")))
+
+        use rustls_platform_verifier::ConfigVerifierExt;
+        let tls = Arc::new(rustls::ClientConfig::with_platform_verifier().map_err(|e| {
+            ConnectorError::internal("could not load the platform's certificate verifier")
+                .with_source(e)
+        })?);
+        let mut connector = HttpConnector::new_with_resolver(GuardedResolver {
+            allow_private: config.allow_private_network,
+        });
+        // https is handled by the TLS layer wrapped around this connector.
+        connector.enforce_http(false);
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_millis(config.timeout_ms.min(10_000))));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        // hyper never follows redirects and uses no proxy, so the guard sees every connection.
+        let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| {
-                ConnectorError::internal("could not build the HTTP client")
-                    .with_source(e.without_url())
-            })?;
+            .build(https);
         Ok(WebhookClient {
             config,
             url,
             destination_id,
             cap,
+            tls,
+            uri,
             http,
             keys,
             headers,
@@ -123,10 +146,10 @@ impl WebhookClient {
         if self.config.allow_private_network {
             return Ok(());
         }
-        if let Some(ip) = guard::literal_ip(&self.url) {
-            if let Err(reason) = guard::check_ip(ip) {
-                return Err(ssrf_error(&format!("{ip} is {reason}")));
-            }
+        if let Some(ip) = guard::literal_ip(&self.url)
+            && let Err(reason) = guard::check_ip(ip)
+        {
+            return Err(ssrf_error(&format!("{ip} is {reason}")));
         }
         Ok(())
     }
@@ -143,54 +166,60 @@ impl WebhookClient {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or_default();
-        let mut request = self
-            .http
-            .request(self.config.method.as_reqwest(), self.url.clone())
-            .headers(self.headers.clone())
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .header("webhook-id", msg_id)
-            .header("webhook-timestamp", timestamp.to_string());
+        let mut headers = self.headers.clone();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert("webhook-id", header_value(msg_id)?);
+        headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
         if !self.keys.is_empty() {
-            request = request.header(
-                "webhook-signature",
-                signature_header(&self.keys, msg_id, timestamp, &body),
-            );
+            let signature = signature_header(&self.keys, msg_id, timestamp, &body);
+            headers.insert("webhook-signature", header_value(&signature)?);
         }
+        let mut request = Request::builder()
+            .method(self.config.method.as_http())
+            .uri(self.uri.clone())
+            .body(Full::new(body))
+            .map_err(|_| ConnectorError::internal("could not build the HTTP request"))?;
+        *request.headers_mut() = headers;
+
         let started = Instant::now();
-        let mut response = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.send_error(e))?;
-        let status = response.status();
-        let headers = response.headers();
-        let retry_after = headers
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let location = headers
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(|l| l.split(['?', '#']).next().unwrap_or_default().to_string());
-        let mut kept = Vec::new();
-        while kept.len() < RESPONSE_BODY_LIMIT {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    let room = RESPONSE_BODY_LIMIT - kept.len();
-                    kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                }
-                // The status is what counts; a body cut short does not change the verdict.
-                Ok(None) | Err(_) => break,
-            }
+        let timeout = Duration::from_millis(self.config.timeout_ms);
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| self.send_error(e))?;
+            let status = response.status();
+            let headers = response.headers();
+            let retry_after = headers
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            let location = headers
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|l| l.split(['?', '#']).next().unwrap_or_default().to_string());
+            let body = read_prefix(response.into_body()).await;
+            Ok::<_, ConnectorError>(Answer {
+                status,
+                retry_after,
+                location,
+                body,
+                latency: started.elapsed(),
+            })
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(ConnectorError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "{} did not answer within timeout_ms ({} ms)",
+                    origin(&self.url),
+                    self.config.timeout_ms
+                ),
+                "check that the endpoint answers promptly (acknowledge first, process later), or raise timeout_ms",
+            )),
         }
-        let body = (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned());
-        Ok(Answer {
-            status,
-            retry_after,
-            location,
-            body,
-            latency: started.elapsed(),
-        })
     }
 
     /// Sends and classifies: a delivery receipt for 2xx; otherwise the classified error with
@@ -223,43 +252,65 @@ impl WebhookClient {
         }
     }
 
-    fn send_error(&self, e: reqwest::Error) -> ConnectorError {
+    fn send_error(&self, e: hyper_util::client::legacy::Error) -> ConnectorError {
         let origin = origin(&self.url);
-        let e = e.without_url();
         if let Some(r) = find_source::<ResolveError>(&e) {
-            return match r {
+            let error = match r {
                 ResolveError::Refused { .. } => ssrf_error(&r.to_string()),
                 ResolveError::Lookup { .. } => ConnectorError::new(
                     ErrorKind::Unavailable,
                     r.to_string(),
                     "check the host name in config.url and that DNS resolves it from here",
                 ),
-            }
-            .with_source(e);
-        }
-        if e.is_timeout() {
-            return ConnectorError::new(
-                ErrorKind::Timeout,
-                format!("{origin} did not answer within timeout_ms ({} ms)", self.config.timeout_ms),
-                "check that the endpoint answers promptly (acknowledge first, process later), or raise timeout_ms",
-            )
-            .with_source(e);
+            };
+            return error.with_source(e);
         }
         if e.is_connect() {
+            let detail = find_source::<std::io::Error>(&e)
+                .map(|io| format!(": {io}"))
+                .unwrap_or_default();
             return ConnectorError::new(
                 ErrorKind::Unavailable,
-                format!("could not connect to {origin}"),
-                "check that the endpoint is running and reachable from here (host, port, firewall, TLS)",
+                format!("could not connect to {origin}{detail}"),
+                "check that the endpoint is running and reachable from here (host, port, firewall, TLS certificate)",
             )
             .with_source(e);
         }
         ConnectorError::new(
             ErrorKind::Unavailable,
-            format!("the request to {origin} failed: {e}"),
-            "check that the endpoint is reachable and speaks HTTP",
+            format!("the exchange with {origin} failed before a complete answer"),
+            "check that the endpoint is reachable and speaks HTTP/1.1",
         )
         .with_source(e)
     }
+}
+
+/// Reads at most `RESPONSE_BODY_LIMIT` bytes of a body. The status decides the outcome, so a
+/// body cut short or broken off does not change it.
+async fn read_prefix(mut body: hyper::body::Incoming) -> Option<String> {
+    let mut kept = Vec::new();
+    while kept.len() < RESPONSE_BODY_LIMIT {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(chunk) = frame.data_ref() {
+                    let room = RESPONSE_BODY_LIMIT - kept.len();
+                    kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+            }
+            Some(Err(_)) | None => break,
+        }
+    }
+    (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned())
+}
+
+fn header_value(s: &str) -> Result<HeaderValue, ConnectorError> {
+    HeaderValue::from_str(s).map_err(|_| {
+        ConnectorError::new(
+            ErrorKind::Rejected,
+            "a record id cannot be sent as the webhook-id header (control characters)",
+            "use record ids of printable ASCII",
+        )
+    })
 }
 
 fn ssrf_error(detail: &str) -> ConnectorError {
@@ -295,43 +346,40 @@ fn build_headers(
         )
     };
     let mut map = HeaderMap::new();
+    map.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     for (name, value) in &config.headers {
         let n = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| invalid(&format!("headers/{name}")))?;
         let v = HeaderValue::from_str(value).map_err(|_| invalid(&format!("headers/{name}")))?;
         map.insert(n, v);
     }
-    let secret_header =
-        |name: HeaderName, value: String| -> Result<(HeaderName, HeaderValue), ConnectorError> {
-            let mut v = HeaderValue::from_str(&value).map_err(|_| invalid("the credential"))?;
-            v.set_sensitive(true);
-            Ok((name, v))
-        };
-    let credential = match credentials {
-        None => None,
-        Some(Credentials::Bearer { token }) => Some(secret_header(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {}", token.expose()),
-        )?),
+    let secret_header = |value: String| -> Result<HeaderValue, ConnectorError> {
+        let mut v = HeaderValue::from_str(&value).map_err(|_| invalid("the credential"))?;
+        v.set_sensitive(true);
+        Ok(v)
+    };
+    match credentials {
+        None => {}
+        Some(Credentials::Bearer { token }) => {
+            map.insert(
+                header::AUTHORIZATION,
+                secret_header(format!("Bearer {}", token.expose()))?,
+            );
+        }
         Some(Credentials::Basic { username, password }) => {
             use base64::Engine;
             let raw = format!("{username}:{}", password.expose());
-            Some(secret_header(
-                reqwest::header::AUTHORIZATION,
-                format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(raw)
-                ),
-            )?)
+            let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+            map.insert(
+                header::AUTHORIZATION,
+                secret_header(format!("Basic {encoded}"))?,
+            );
         }
         Some(Credentials::ApiKey { header, value }) => {
             let n = HeaderName::from_bytes(header.as_bytes())
                 .map_err(|_| invalid("credentials.header"))?;
-            Some(secret_header(n, value.expose().to_string())?)
+            map.insert(n, secret_header(value.expose().to_string())?);
         }
-    };
-    if let Some((n, v)) = credential {
-        map.insert(n, v);
     }
     Ok(map)
 }
@@ -343,7 +391,7 @@ pub fn classify_status(answer: &Answer) -> Option<ConnectorError> {
     if status.is_success() {
         return None;
     }
-    let what = format!(
+    let mut message = format!(
         "the endpoint answered HTTP {code}{}",
         status
             .canonical_reason()
@@ -351,13 +399,11 @@ pub fn classify_status(answer: &Answer) -> Option<ConnectorError> {
             .unwrap_or_default()
     );
     let (kind, hint): (ErrorKind, String) = match code {
-        300..=399 => (
-            ErrorKind::Rejected,
-            match &answer.location {
-                Some(l) => format!("redirects are not followed: set config.url to the final address ({l})"),
-                None => "redirects are not followed: set config.url to the final address".to_string(),
-            },
-        ),
+        300..=399 => {
+            message.push_str(" (a redirect, which is not followed)");
+            let target = answer.location.as_deref().map(|l| format!(" ({l})")).unwrap_or_default();
+            (ErrorKind::Rejected, format!("redirects are not followed: set config.url to the final address{target}"))
+        }
         401 => (ErrorKind::Unauthenticated, "check auth_config: the credentials or the signing secret the receiver expects".into()),
         403 => (ErrorKind::Forbidden, "the receiver refused these credentials for this endpoint; check its access rules".into()),
         404 => (ErrorKind::NotFound, "check the path in config.url".into()),
@@ -369,16 +415,11 @@ pub fn classify_status(answer: &Answer) -> Option<ConnectorError> {
         400..=499 => (ErrorKind::Rejected, "the receiver refused this payload; see the response body".into()),
         _ => (ErrorKind::Unavailable, "the receiver is failing; deliveries are retried with backoff".into()),
     };
-    let mut message = what;
-    if matches!(code, 300..=399) {
-        message.push_str(" (a redirect, which is not followed)");
-    }
-    let error = ConnectorError::new(kind, message, hint);
     // Retry-After is meaningful on 429 and 503 (and harmless on other retryable answers).
     let retry_after = if kind.is_retryable() {
         answer.retry_after
     } else {
         None
     };
-    Some(error.with_retry_after(retry_after))
+    Some(ConnectorError::new(kind, message, hint).with_retry_after(retry_after))
 }

@@ -62,11 +62,11 @@ pub enum HttpMethod {
 }
 
 impl HttpMethod {
-    pub fn as_reqwest(self) -> reqwest::Method {
+    pub fn as_http(self) -> http::Method {
         match self {
-            HttpMethod::Post => reqwest::Method::POST,
-            HttpMethod::Put => reqwest::Method::PUT,
-            HttpMethod::Patch => reqwest::Method::PATCH,
+            HttpMethod::Post => http::Method::POST,
+            HttpMethod::Put => http::Method::PUT,
+            HttpMethod::Patch => http::Method::PATCH,
         }
     }
 }
@@ -164,15 +164,14 @@ impl ConfigSpec for WebhookConfig {
         match parse_url(&self.url) {
             Err(message) => errors.push(FieldError::new("/url", message)),
             Ok(url) => {
-                if !self.allow_private_network {
-                    if let Some(ip) = guard::literal_ip(&url) {
-                        if let Err(reason) = guard::check_ip(ip) {
-                            errors.push(FieldError::new(
-                                "/url",
-                                format!("{ip} is {reason}; use a public endpoint or set allow_private_network: true"),
-                            ));
-                        }
-                    }
+                if !self.allow_private_network
+                    && let Some(ip) = guard::literal_ip(&url)
+                    && let Err(reason) = guard::check_ip(ip)
+                {
+                    errors.push(FieldError::new(
+                        "/url",
+                        format!("{ip} is {reason}; use a public endpoint or set allow_private_network: true"),
+                    ));
                 }
             }
         }
@@ -189,10 +188,10 @@ impl ConfigSpec for WebhookConfig {
                 errors.push(FieldError::new(path, "is not a valid HTTP header value"));
             }
         }
-        if let Some(schema) = &self.schema {
-            if !schema.is_object() {
-                errors.push(FieldError::new("/schema", "must be a JSON Schema object"));
-            }
+        if let Some(schema) = &self.schema
+            && !schema.is_object()
+        {
+            errors.push(FieldError::new("/schema", "must be a JSON Schema object"));
         }
         errors
     }
@@ -215,15 +214,14 @@ impl AuthSpec for WebhookAuth {
             }
         }
         match &self.credentials {
-            Some(Credentials::ApiKey { header, .. }) => {
+            Some(Credentials::ApiKey { header, .. })
                 if http::HeaderName::from_bytes(header.as_bytes()).is_err()
-                    || RESERVED_HEADERS.contains(&header.to_ascii_lowercase().as_str())
-                {
-                    errors.push(FieldError::new(
-                        "/credentials/header",
-                        "must be a valid HTTP header name that Courier does not set itself",
-                    ));
-                }
+                    || RESERVED_HEADERS.contains(&header.to_ascii_lowercase().as_str()) =>
+            {
+                errors.push(FieldError::new(
+                    "/credentials/header",
+                    "must be a valid HTTP header name that Courier does not set itself",
+                ));
             }
             Some(Credentials::Basic { username, .. }) if username.contains(':') => {
                 errors.push(FieldError::new(

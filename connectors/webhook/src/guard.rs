@@ -1,10 +1,12 @@
 //! SSRF guard: classifies addresses, and resolves host names for the HTTP client so that the
 //! connection goes only to the checked addresses (no second lookup an attacker could rebind).
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use hyper_util::client::legacy::connect::dns::Name;
 use url::{Host, Url};
 
 /// The IP address a URL names literally, in any spelling the URL standard accepts
@@ -177,24 +179,26 @@ pub async fn resolve_checked(
 
 /// The HTTP client's resolver: every lookup goes through `resolve_checked`, and the client
 /// connects only to the addresses returned here.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct GuardedResolver {
     pub allow_private: bool,
 }
 
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
+impl tower_service::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = ResolveError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ResolveError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ResolveError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
         let allow = self.allow_private;
         Box::pin(async move {
             let addrs = resolve_checked(name.as_str(), 0, allow).await?;
-            Ok(Box::new(addrs.into_iter()) as Addrs)
+            Ok(addrs.into_iter())
         })
-    }
-}
-
-impl GuardedResolver {
-    pub fn shared(allow_private: bool) -> Arc<Self> {
-        Arc::new(GuardedResolver { allow_private })
     }
 }
 
@@ -281,8 +285,10 @@ mod tests {
 
         #[test]
         fn url_parsing_never_panics(s in "\\PC{0,60}") {
-            if let Ok(u) = Url::parse(&format!("http://{s}/")) {
-                if let Some(ip) = literal_ip(&u) { let _ = check_ip(ip); }
+            if let Ok(u) = Url::parse(&format!("http://{s}/"))
+                && let Some(ip) = literal_ip(&u)
+            {
+                let _ = check_ip(ip);
             }
         }
     }

@@ -103,7 +103,10 @@ pub async fn run(client: &WebhookClient, probe: &mut Probe) -> Result<(), Connec
 
     if url.scheme() == "https" {
         probe
-            .step("tls", tls_handshake(stream, &host, timeout))
+            .step(
+                "tls",
+                tls_handshake(client.tls.clone(), stream, &host, timeout),
+            )
             .await?;
     } else {
         drop(stream);
@@ -117,10 +120,10 @@ pub async fn run(client: &WebhookClient, probe: &mut Probe) -> Result<(), Connec
         .step("request", async {
             let answer = send_test_event(client).await?;
             let code = answer.status.as_u16();
-            if !matches!(code, 401 | 403) {
-                if let Some(e) = classify_status(&answer) {
-                    return Err(e);
-                }
+            if !matches!(code, 401 | 403)
+                && let Some(e) = classify_status(&answer)
+            {
+                return Err(e);
             }
             let message = format!(
                 "{} answered HTTP {code} in {} ms",
@@ -161,15 +164,11 @@ fn refused(detail: &str) -> ConnectorError {
 }
 
 async fn tls_handshake(
+    config: Arc<rustls::ClientConfig>,
     stream: TcpStream,
     host: &str,
     timeout: Duration,
 ) -> Result<((), String), ConnectorError> {
-    use rustls_platform_verifier::ConfigVerifierExt;
-    let config = rustls::ClientConfig::with_platform_verifier().map_err(|e| {
-        ConnectorError::internal("could not load the platform's certificate verifier")
-            .with_source(e)
-    })?;
     let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| {
         ConnectorError::new(
             ErrorKind::InvalidConfig,
@@ -177,7 +176,7 @@ async fn tls_handshake(
             "correct config.url",
         )
     })?;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let connector = tokio_rustls::TlsConnector::from(config);
     let tls = match tokio::time::timeout(timeout, connector.connect(name, stream)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {

@@ -131,18 +131,18 @@ fn describe(kind: &ValidationErrorKind, path: &str, out: &mut Vec<FieldError>) {
             }
             // Report the alternative that got furthest (fewest errors), which is what a person
             // most likely meant, rather than "matches none of the alternatives".
-            if let Some(best) = context.iter().min_by_key(|errs| errs.len()) {
-                if !best.is_empty() {
-                    for e in best {
-                        let p = format!(
-                            "{}{}",
-                            path_prefix(path, e.instance_path().as_str()),
-                            e.instance_path().as_str()
-                        );
-                        describe(e.kind(), &p, out);
-                    }
-                    return;
+            if let Some(best) = context.iter().min_by_key(|errs| errs.len())
+                && !best.is_empty()
+            {
+                for e in best {
+                    let p = format!(
+                        "{}{}",
+                        path_prefix(path, e.instance_path().as_str()),
+                        e.instance_path().as_str()
+                    );
+                    describe(e.kind(), &p, out);
                 }
+                return;
             }
             "does not match any of the allowed forms".to_string()
         }

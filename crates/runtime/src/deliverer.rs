@@ -103,9 +103,8 @@ impl Deliverer {
             let mut delivered_any = false;
             let mut transient_any = false;
             let mut wait_hint: Option<Duration> = None;
-            let records: HashMap<String, Record> =
+            let mut records: HashMap<String, Record> =
                 sub.records.into_iter().map(|r| (r.id.clone(), r)).collect();
-            let mut records = records;
             for mut o in outcome.records {
                 o.attempts = attempt;
                 match o.error() {
@@ -115,11 +114,11 @@ impl Deliverer {
                         if let Some(ra) = e.retry_after {
                             wait_hint = Some(wait_hint.map_or(ra, |w| w.max(ra)));
                         }
-                        if attempt < max_attempts {
-                            if let Some(r) = records.remove(&o.record_id) {
-                                pending.push(r);
-                                continue;
-                            }
+                        if attempt < max_attempts
+                            && let Some(r) = records.remove(&o.record_id)
+                        {
+                            pending.push(r);
+                            continue;
                         }
                     }
                     Some(_) => {}
