@@ -91,27 +91,34 @@ impl Connector for Webhook {
 
 /// `json` mode: one request per record, `webhook-id` = the record id.
 async fn deliver_each(client: &WebhookClient, batch: &Batch) -> BatchOutcome {
+    if let [record] = batch.records.as_slice() {
+        return BatchOutcome {
+            records: vec![deliver_one(client, record).await],
+        };
+    }
     let records = futures::stream::iter(batch.records.iter().cloned())
-        .map(|record: Record| async move {
-            let prepared = body::check_json(&record).and_then(|()| {
-                let b = body::single(&record, client.config.envelope.as_ref());
-                client
-                    .cap
-                    .check(&format!("the body of record {}", record.id), b.len())
-                    .map(|()| b)
-            });
-            match prepared {
-                Err(e) => RecordOutcome::failed(&record.id, e),
-                Ok(b) => match client.deliver(&record.id, b, body::JSON).await {
-                    Ok(d) => RecordOutcome::delivered(&record.id, d),
-                    Err((e, response)) => RecordOutcome::failed_with(&record.id, e, response),
-                },
-            }
-        })
+        .map(|record: Record| async move { deliver_one(client, &record).await })
         .buffered(PER_BATCH_CONCURRENCY)
         .collect()
         .await;
     BatchOutcome { records }
+}
+
+async fn deliver_one(client: &WebhookClient, record: &Record) -> RecordOutcome {
+    let prepared = body::check_json(record).and_then(|()| {
+        let b = body::single(record, client.config.envelope.as_ref());
+        client
+            .cap
+            .check(b.len(), || format!("the body of record {}", record.id))
+            .map(|()| b)
+    });
+    match prepared {
+        Err(e) => RecordOutcome::failed(&record.id, e),
+        Ok(b) => match client.deliver(&record.id, b, body::JSON).await {
+            Ok(d) => RecordOutcome::delivered(&record.id, d),
+            Err((e, response)) => RecordOutcome::failed_with(&record.id, e, response),
+        },
+    }
 }
 
 /// `json_array` / `ndjson`: one request per batch, `webhook-id` = the batch id. Records that
@@ -142,7 +149,7 @@ async fn deliver_batch(
         Err((ConnectorError::internal("no record to send"), None))
     } else if let Err(e) = client
         .cap
-        .check(&format!("the body of batch {}", batch.id), payload.len())
+        .check(payload.len(), || format!("the body of batch {}", batch.id))
     {
         Err((e, None))
     } else {

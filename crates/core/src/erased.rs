@@ -14,7 +14,7 @@ use crate::field::Field;
 use crate::meta::ConnectorMeta;
 use crate::payload::{DEFAULT_PAYLOAD_CAP_BYTES, PayloadCap};
 use crate::probe::Probe;
-use crate::record::{Batch, BatchOutcome, RecordOutcome};
+use crate::record::{Batch, BatchOutcome, Record, RecordOutcome};
 use crate::schema::{parse_lenient, schema_of};
 use crate::spec::{AuthSpec, ConfigSpec, FieldError};
 
@@ -236,13 +236,28 @@ impl<C: Connector> Destination for Bound<C> {
 
     async fn deliver(&self, batch: &Batch) -> BatchOutcome {
         let cap = self.env.payload_cap;
-        let mut refused: HashMap<&str, ConnectorError> = HashMap::new();
+        let over_cap = |r: &Record| cap.check(r.payload.len(), || format!("record {}", r.id));
+        if batch.records.iter().all(|r| over_cap(r).is_ok()) {
+            // The common case: nothing refused, so the batch goes to the connector as it is.
+            let sent = self.connector.deliver(&self.client, batch).await;
+            let in_order = sent.records.len() == batch.records.len()
+                && sent
+                    .records
+                    .iter()
+                    .zip(&batch.records)
+                    .all(|(o, r)| o.record_id == r.id);
+            if in_order {
+                return sent;
+            }
+            return self.reorder(batch, sent, HashMap::new());
+        }
+        let mut refused: HashMap<String, ConnectorError> = HashMap::new();
         let mut accepted = Vec::with_capacity(batch.records.len());
         for record in &batch.records {
-            match cap.check(&format!("record {}", record.id), record.payload.len()) {
+            match over_cap(record) {
                 Ok(()) => accepted.push(record.clone()),
                 Err(e) => {
-                    refused.insert(&record.id, e);
+                    refused.insert(record.id.clone(), e);
                 }
             }
         }
@@ -252,6 +267,19 @@ impl<C: Connector> Destination for Bound<C> {
             let sub = Batch::new(batch.id.clone(), accepted);
             self.connector.deliver(&self.client, &sub).await
         };
+        self.reorder(batch, sent, refused)
+    }
+}
+
+impl<C: Connector> Bound<C> {
+    /// One outcome per record of `batch`, in its order: refusals, then what the connector said,
+    /// and an internal error for any record the connector left without an outcome.
+    fn reorder(
+        &self,
+        batch: &Batch,
+        sent: BatchOutcome,
+        mut refused: HashMap<String, ConnectorError>,
+    ) -> BatchOutcome {
         let mut by_id: HashMap<String, RecordOutcome> = sent
             .records
             .into_iter()
@@ -261,20 +289,19 @@ impl<C: Connector> Destination for Bound<C> {
             .records
             .iter()
             .map(|r| {
-                if let Some(e) = refused.remove(r.id.as_str()) {
-                    RecordOutcome::failed(&r.id, e)
-                } else {
-                    by_id.remove(&r.id).unwrap_or_else(|| {
-                        RecordOutcome::failed(
-                            &r.id,
-                            ConnectorError::internal(format!(
-                                "the {} connector returned no outcome for record {}",
-                                self.connector.metadata().type_id,
-                                r.id
-                            )),
-                        )
-                    })
+                if let Some(e) = refused.remove(&r.id) {
+                    return RecordOutcome::failed(&r.id, e);
                 }
+                by_id.remove(&r.id).unwrap_or_else(|| {
+                    RecordOutcome::failed(
+                        &r.id,
+                        ConnectorError::internal(format!(
+                            "the {} connector returned no outcome for record {}",
+                            self.connector.metadata().type_id,
+                            r.id
+                        )),
+                    )
+                })
             })
             .collect();
         BatchOutcome { records }

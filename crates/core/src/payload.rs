@@ -20,11 +20,13 @@ impl PayloadCap {
         self.0
     }
 
-    /// `Ok` if `len` bytes fit; otherwise a `payload_too_large` error naming both sizes.
-    pub fn check(self, what: &str, len: usize) -> Result<(), ConnectorError> {
+    /// `Ok` if `len` bytes fit; otherwise a `payload_too_large` error naming both sizes and
+    /// `what` (computed only on failure: this sits on the delivery hot path).
+    pub fn check(self, len: usize, what: impl FnOnce() -> String) -> Result<(), ConnectorError> {
         if len as u64 <= self.0 {
             return Ok(());
         }
+        let what = what();
         Err(ConnectorError::new(
             ErrorKind::PayloadTooLarge,
             format!(
@@ -43,8 +45,8 @@ mod tests {
     #[test]
     fn cap_is_inclusive() {
         let cap = PayloadCap(10);
-        assert!(cap.check("body", 10).is_ok());
-        let err = cap.check("body", 11).unwrap_err();
+        assert!(cap.check(10, || "body".into()).is_ok());
+        let err = cap.check(11, || "body".into()).unwrap_err();
         assert_eq!(err.kind, ErrorKind::PayloadTooLarge);
         assert!(err.message.contains("11 bytes"));
     }
