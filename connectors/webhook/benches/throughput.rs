@@ -25,7 +25,7 @@ use sha2::Sha256;
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const CONCURRENCY: usize = 16;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 async fn null_receiver() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,7 +1,9 @@
 //! `cargo xtask test [-- ARGS]` (and `ci`): the one test command. Starts the test services, runs
-//! fmt, clippy, the tests (nextest when installed, ARGS passed on), doctests, tidy and the
-//! generated-docs check, stops the services, and prints a summary line per step.
+//! fmt, clippy, the tests (nextest when installed, ARGS passed on), doctests, tidy, the
+//! generated-docs check, a build with no connector selected and the scaffold check; stops the
+//! services, and prints a summary line per step.
 
+mod scaffold;
 mod services;
 
 use std::process::Command;
@@ -139,6 +141,15 @@ fn plan(nextest: bool, extra: &[String]) -> Vec<Step> {
             "docs",
             "the generated-docs check (as `cargo xtask catalog --check`)",
             docs_fresh,
+        ),
+        Step::cargo(
+            "features",
+            cmd::cargo(["check", "-p", "courier-catalog", "--no-default-features"]),
+        ),
+        Step::in_process(
+            "scaffold",
+            "`cargo xtask new-connector` in a copy of the repository: the new crate builds, passes the conformance suite and tidy",
+            scaffold::check,
         ),
     ]
 }
