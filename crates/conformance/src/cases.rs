@@ -38,6 +38,13 @@ async fn run_test(f: &Fixture, spec: DestinationSpec) -> (Vec<TestEvent>, TestRe
     (events, report)
 }
 
+/// Whether the connector takes credentials at all (its auth_config has fields).
+fn takes_credentials(f: &Fixture) -> bool {
+    f.connector.auth_schema()["properties"]
+        .as_object()
+        .is_some_and(|p| !p.is_empty())
+}
+
 fn sample_records(prefix: &str, n: usize) -> Vec<Record> {
     (0..n)
         .map(|i| {
@@ -280,6 +287,12 @@ pub async fn test_passes_against_target(f: Fixture) {
 
 /// Bad credentials fail at the `authentication` step, with a hint.
 pub async fn test_bad_credentials_fail_at_authentication(f: Fixture) {
+    if !takes_credentials(&f) {
+        return ignored(
+            "test_bad_credentials_fail_at_authentication",
+            "the connector takes no credentials",
+        );
+    }
     let Some(bad) = f.bad_auth_config.clone() else {
         return missing(
             "test_bad_credentials_fail_at_authentication",
@@ -431,6 +444,12 @@ pub async fn over_cap_payload_refused_before_io(f: Fixture) {
 
 /// The sentinel secret appears in no Debug output, error, test event, schema or catalog entry.
 pub async fn secrets_never_appear_in_output(f: Fixture) {
+    if !takes_credentials(&f) {
+        return ignored(
+            "secrets_never_appear_in_output",
+            "the connector takes no credentials",
+        );
+    }
     let Some(sentinel) = f.secret_sentinel.clone() else {
         return missing("secrets_never_appear_in_output", "secret_sentinel");
     };
@@ -479,6 +498,10 @@ pub async fn secrets_never_appear_in_output(f: Fixture) {
 /// Permanent failures (bad credentials) are not retryable; an unreachable target is.
 pub async fn errors_are_classified(f: Fixture) {
     match &f.bad_auth_config {
+        None if !takes_credentials(&f) => ignored(
+            "errors_are_classified (bad credentials)",
+            "the connector takes no credentials",
+        ),
         None => missing("errors_are_classified", "bad_auth_config"),
         Some(bad) => {
             let dest = destination(&f, &f.spec_with(f.config.clone(), bad.clone())).await;

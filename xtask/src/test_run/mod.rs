@@ -3,6 +3,7 @@
 //! generated-docs check, a build with no connector selected and the scaffold check; stops the
 //! services, and prints a summary line per step.
 
+mod counts;
 mod scaffold;
 mod services;
 
@@ -16,6 +17,8 @@ use crate::{catalog, cmd, tidy, workspace};
 /// What one step does.
 enum Action {
     Cargo(Command),
+    /// A test runner whose pass/fail counts go into the closing line.
+    Tests(Command),
     InProcess(fn() -> Result<()>),
 }
 
@@ -32,6 +35,14 @@ impl Step {
             name,
             what: format!("`{}`", cmd::display(&command)),
             action: Action::Cargo(command),
+        }
+    }
+
+    fn tests(name: &'static str, command: Command) -> Self {
+        Step {
+            name,
+            what: format!("`{}`", cmd::display(&command)),
+            action: Action::Tests(command),
         }
     }
 
@@ -78,6 +89,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let env = services::env(services);
     let total = steps.len();
     let mut outcomes = Vec::new();
+    let counts = std::sync::Arc::new(std::sync::Mutex::new(counts::Counts::default()));
     for (i, mut step) in steps.into_iter().enumerate() {
         println!("\n==> [{}/{total}] {}: {}", i + 1, step.name, step.what);
         let started = Instant::now();
@@ -85,6 +97,13 @@ pub fn run(args: &[String]) -> Result<()> {
             Action::Cargo(command) => {
                 command.envs(env.iter().copied());
                 cmd::succeeds(command).unwrap_or_else(|e| {
+                    eprintln!("{e:#}");
+                    false
+                })
+            }
+            Action::Tests(command) => {
+                command.envs(env.iter().copied());
+                counts::run_counting(command, &counts).unwrap_or_else(|e| {
                     eprintln!("{e:#}");
                     false
                 })
@@ -109,10 +128,14 @@ pub fn run(args: &[String]) -> Result<()> {
         .filter(|o| !o.passed)
         .map(|o| o.name)
         .collect();
+    let counts = *counts.lock().unwrap_or_else(|p| p.into_inner());
     if !failed.is_empty() {
+        println!("tests: {} passed, {} failed", counts.passed, counts.failed);
         bail!("failed steps: {}", failed.join(", "));
     }
     println!("all steps passed");
+    // The closing line: every test the runners reported, in the plain form CI reads.
+    println!("tests: {} passed, {} failed", counts.passed, counts.failed);
     Ok(())
 }
 
@@ -134,7 +157,7 @@ fn plan(nextest: bool, extra: &[String]) -> Vec<Step> {
     vec![
         Step::cargo("fmt", cmd::cargo(["fmt", "--all", "--", "--check"])),
         Step::cargo("clippy", cmd::cargo(clippy)),
-        Step::cargo("tests", tests),
+        Step::tests("tests", tests),
         Step::cargo("doctests", cmd::cargo(["test", "--workspace", "--doc"])),
         Step::in_process("tidy", "the tidy rules (as `cargo xtask tidy`)", tidy_rules),
         Step::in_process(
