@@ -264,7 +264,7 @@ impl<C: Connector> Destination for Bound<C> {
         let sent = if accepted.is_empty() {
             BatchOutcome::default()
         } else {
-            let sub = Batch::new(batch.id.clone(), accepted);
+            let sub = batch.with_records(accepted);
             self.connector.deliver(&self.client, &sub).await
         };
         self.reorder(batch, sent, refused)

@@ -1,6 +1,6 @@
 //! Records in, outcomes out: `Batch`, `Record`, and the per-record `Outcome` of a delivery.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use serde::{Serialize, Serializer};
@@ -24,10 +24,12 @@ impl Record {
     }
 }
 
-/// A batch: a stable id (the idempotency key of batch-shaped writes such as a file) and records.
+/// A batch: a stable id (the idempotency key of batch-shaped writes such as a file), when it was
+/// made (file keys take their date from it, so a retry after midnight keeps its key) and records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
     pub id: String,
+    pub created_at: SystemTime,
     pub records: Vec<Record>,
 }
 
@@ -35,6 +37,17 @@ impl Batch {
     pub fn new(id: impl Into<String>, records: Vec<Record>) -> Self {
         Batch {
             id: id.into(),
+            created_at: SystemTime::now(),
+            records,
+        }
+    }
+
+    /// The same batch (id and creation time) with other records: what a retry of some records
+    /// or a refusal of others sends on.
+    pub fn with_records(&self, records: Vec<Record>) -> Self {
+        Batch {
+            id: self.id.clone(),
+            created_at: self.created_at,
             records,
         }
     }

@@ -68,6 +68,7 @@ impl Deliverer {
     pub async fn deliver(&self, batch: Batch) -> BatchOutcome {
         let order: Vec<String> = batch.records.iter().map(|r| r.id.clone()).collect();
         let mut done: HashMap<String, RecordOutcome> = HashMap::with_capacity(order.len());
+        let template = batch.with_records(Vec::new());
         let mut pending: Vec<Record> = batch.records;
         let mut schedule = Schedule::for_policy(&self.policy);
         let max_attempts = self.policy.max_attempts();
@@ -75,7 +76,7 @@ impl Deliverer {
         let mut attempt = 0;
         while !pending.is_empty() {
             attempt += 1;
-            let sub = Batch::new(batch.id.clone(), std::mem::take(&mut pending));
+            let sub = template.with_records(std::mem::take(&mut pending));
 
             let permit = match &self.breaker {
                 Some(b) => b.acquire(),
@@ -141,7 +142,7 @@ impl Deliverer {
                 None => backoff,
             };
             tracing::debug!(
-                batch = %batch.id,
+                batch = %template.id,
                 attempt,
                 retrying = pending.len(),
                 wait_ms = wait.as_millis() as u64,

@@ -1,0 +1,14 @@
+//! The file-drop layer every file-style connector shares (object stores, SFTP, Drive, OneDrive):
+//! a batch becomes one or more files in a chosen format and compression, under a key rendered
+//! from a validated template, within the payload cap, identical on every retry.
+
+pub mod format;
+pub mod options;
+pub mod plan;
+pub mod record_encoding;
+pub mod template;
+
+pub use format::{Compression, Format};
+pub use options::FileOptions;
+pub use plan::{FilePlan, PlannedFile, plan_files};
+pub use template::KeyTemplate;

@@ -1,0 +1,140 @@
+//! `FileOptions`: the config fields every file-style connector shares, and their validation.
+
+use courier_core::{Field, FieldError, FieldType};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::format::{Compression, Format};
+use crate::template::{DEFAULT_TEMPLATE, KeyTemplate};
+
+/// File layout options; connectors flatten these into their config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FileOptions {
+    /// Where each file goes, relative to the prefix. Variables: {destination_id}, {batch_id},
+    /// {yyyy}, {mm}, {dd}, {hh}, {record_count}, {ext}. Must contain {batch_id}.
+    #[serde(default = "default_template")]
+    pub key_template: String,
+    /// How records are laid out in the file.
+    #[serde(default)]
+    pub format: Format,
+    /// How the file is compressed.
+    #[serde(default)]
+    pub compression: Compression,
+    /// The CSV columns, in order: top-level fields of each record, or dot paths such as
+    /// `user.email`. Required for `format: csv`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    /// Split a batch whose file would exceed the payload cap into several files (each within the
+    /// cap) instead of refusing it.
+    #[serde(default)]
+    pub split_oversized: bool,
+}
+
+fn default_template() -> String {
+    DEFAULT_TEMPLATE.to_string()
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        FileOptions {
+            key_template: default_template(),
+            format: Format::default(),
+            compression: Compression::default(),
+            columns: Vec::new(),
+            split_oversized: false,
+        }
+    }
+}
+
+impl FileOptions {
+    /// Every problem, at paths relative to the config (`/key_template`, `/columns/2`).
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if let Err(message) = KeyTemplate::parse(&self.key_template) {
+            errors.push(FieldError::new("/key_template", message));
+        }
+        match self.format {
+            Format::Csv if self.columns.is_empty() => {
+                errors.push(FieldError::new("/columns", "is required for format: csv"));
+            }
+            Format::Csv => {
+                for (i, c) in self.columns.iter().enumerate() {
+                    if c.trim().is_empty() {
+                        errors.push(FieldError::new(
+                            format!("/columns/{i}"),
+                            "must not be empty",
+                        ));
+                    } else if self.columns[..i].contains(c) {
+                        errors.push(FieldError::new(
+                            format!("/columns/{i}"),
+                            "repeats an earlier column",
+                        ));
+                    }
+                }
+            }
+            _ if !self.columns.is_empty() => {
+                errors.push(FieldError::new("/columns", "only applies to format: csv"));
+            }
+            _ => {}
+        }
+        errors
+    }
+
+    /// The parsed template (call after `validate` passed).
+    pub fn template(&self) -> Result<KeyTemplate, String> {
+        KeyTemplate::parse(&self.key_template)
+    }
+
+    /// The extension files get: `ndjson`, `csv.gz`, ...
+    pub fn extension(&self) -> String {
+        crate::format::extension(self.format, self.compression)
+    }
+
+    /// What a file destination accepts: the CSV columns, or the record's payload as a whole.
+    pub fn fields(&self) -> Vec<Field> {
+        match self.format {
+            Format::Csv => self
+                .columns
+                .iter()
+                .map(|c| Field::new(c, FieldType::String, false, format!("CSV column `{c}`")))
+                .collect(),
+            _ => vec![Field::new(
+                "payload",
+                FieldType::Object,
+                true,
+                "The record's payload, written to the file exactly as given",
+            )],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_fields() {
+        let o = FileOptions {
+            key_template: "{nope}".into(),
+            format: Format::Csv,
+            columns: vec!["a".into(), "".into(), "a".into()],
+            ..FileOptions::default()
+        };
+        let paths: Vec<String> = o.validate().into_iter().map(|e| e.to_string()).collect();
+        assert!(
+            paths[0].starts_with("/key_template: uses unknown variable {nope}"),
+            "{paths:?}"
+        );
+        assert_eq!(paths[1], "/columns/1: must not be empty");
+        assert_eq!(paths[2], "/columns/2: repeats an earlier column");
+        let o = FileOptions {
+            format: Format::Csv,
+            ..FileOptions::default()
+        };
+        assert_eq!(
+            o.validate()[0].to_string(),
+            "/columns: is required for format: csv"
+        );
+        assert!(FileOptions::default().validate().is_empty());
+    }
+}

@@ -1,0 +1,331 @@
+//! Planning a batch's files: which records go into which file under which key, within the payload
+//! cap (refusing or splitting what does not fit), then writing each file as a stream through
+//! its compressor, so memory stays bounded by what the sink buffers, not by the file size.
+
+use std::io::{self, Write};
+
+use courier_core::{Batch, ConnectorError, ErrorKind, PayloadCap};
+
+use crate::format::{Compression, Format};
+use crate::options::FileOptions;
+use crate::record_encoding::{encode, footer, header, separator};
+use crate::template::{KeyContext, KeyTemplate};
+
+/// One file to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    pub key: String,
+    /// Indices into the batch's records, in order.
+    pub records: Vec<usize>,
+    /// Size before compression; this is what the payload cap limits.
+    pub encoded_len: u64,
+    pub content_type: &'static str,
+    pub content_encoding: Option<&'static str>,
+}
+
+/// The files for a batch, and the records refused before any upload (by index).
+#[derive(Debug, Default)]
+pub struct FilePlan {
+    pub files: Vec<PlannedFile>,
+    pub refused: Vec<(usize, ConnectorError)>,
+}
+
+/// Plans the files for `batch`. Records that cannot be encoded, or that alone exceed the cap,
+/// are refused; when the whole file would exceed the cap it is split (`split_oversized`) or
+/// every record is refused with `payload_too_large`. Keys depend only on the batch, so a retry
+/// writes the same keys.
+pub fn plan_files(
+    batch: &Batch,
+    options: &FileOptions,
+    template: &KeyTemplate,
+    cap: PayloadCap,
+    destination_id: &str,
+) -> FilePlan {
+    let format = options.format;
+    let overhead = (header(format, &options.columns).len() + footer(format).len()) as u64;
+    let mut plan = FilePlan::default();
+    // (index, encoded length) of each encodable record.
+    let mut sized: Vec<(usize, u64)> = Vec::with_capacity(batch.records.len());
+    for (i, record) in batch.records.iter().enumerate() {
+        match encode(format, &options.columns, record) {
+            Ok(bytes) => {
+                let alone = overhead + bytes.len() as u64;
+                match cap.check(alone as usize, || format!("record {}", record.id)) {
+                    Ok(()) => sized.push((i, bytes.len() as u64)),
+                    Err(e) => plan.refused.push((i, e)),
+                }
+            }
+            Err(e) => plan.refused.push((i, e)),
+        }
+    }
+    if sized.is_empty() {
+        return plan;
+    }
+
+    // Greedy packing in batch order: a new file starts when the next record would not fit.
+    let mut groups: Vec<(Vec<usize>, u64)> = vec![(Vec::new(), overhead)];
+    for (i, len) in sized {
+        let (current, size) = groups.last_mut().expect("non-empty");
+        let sep = separator(format, current.len()).len() as u64;
+        if !current.is_empty() && *size + sep + len > cap.bytes() {
+            groups.push((vec![i], overhead + len));
+        } else {
+            current.push(i);
+            *size += sep + len;
+        }
+    }
+    if groups.len() > 1 && !options.split_oversized {
+        let total: u64 = groups.iter().map(|(_, s)| s).sum();
+        let error = ConnectorError::new(
+            ErrorKind::PayloadTooLarge,
+            format!(
+                "the file for batch {} would be about {total} bytes, over this destination's cap of {} bytes",
+                batch.id,
+                cap.bytes()
+            ),
+            "send smaller batches, set split_oversized: true, or raise payload_cap_bytes",
+        );
+        for (records, _) in groups {
+            plan.refused
+                .extend(records.into_iter().map(|i| (i, error.clone())));
+        }
+        plan.refused.sort_by_key(|(i, _)| *i);
+        return plan;
+    }
+
+    let ext = options.extension();
+    let parts = groups.len();
+    for (n, (records, size)) in groups.into_iter().enumerate() {
+        let batch_id = if parts == 1 {
+            batch.id.clone()
+        } else {
+            format!("{}-part-{:04}", batch.id, n + 1)
+        };
+        let ctx = KeyContext {
+            destination_id,
+            batch_id: &batch_id,
+            created_at: batch.created_at,
+            record_count: records.len(),
+            ext: &ext,
+        };
+        match template.render(&ctx) {
+            Ok(key) => plan.files.push(PlannedFile {
+                key,
+                records,
+                encoded_len: size,
+                content_type: format.content_type(),
+                content_encoding: options.compression.content_encoding(),
+            }),
+            Err(message) => {
+                let error = ConnectorError::new(
+                    ErrorKind::Rejected,
+                    format!("no file key for batch {}: {message}", batch.id),
+                    "use batch and destination ids without `/`, `..` or control characters",
+                );
+                plan.refused
+                    .extend(records.into_iter().map(|i| (i, error.clone())));
+            }
+        }
+    }
+    plan.refused.sort_by_key(|(i, _)| *i);
+    plan
+}
+
+impl PlannedFile {
+    /// Writes the file (header, records, footer) through the compressor into `sink`, returning
+    /// the sink. Memory use is the compressor's window plus whatever `sink` buffers.
+    pub fn write_to<W: Write>(
+        &self,
+        batch: &Batch,
+        options: &FileOptions,
+        sink: W,
+    ) -> io::Result<W> {
+        match options.compression {
+            Compression::None => self.write_records(batch, options, sink),
+            Compression::Gzip => {
+                let gz = flate2::write::GzEncoder::new(sink, flate2::Compression::default());
+                self.write_records(batch, options, gz)?.finish()
+            }
+            Compression::Zstd => {
+                let z = zstd::stream::write::Encoder::new(sink, 3)?;
+                self.write_records(batch, options, z)?.finish()
+            }
+        }
+    }
+
+    fn write_records<W: Write>(
+        &self,
+        batch: &Batch,
+        options: &FileOptions,
+        mut out: W,
+    ) -> io::Result<W> {
+        let format: Format = options.format;
+        out.write_all(&header(format, &options.columns))?;
+        for (n, &i) in self.records.iter().enumerate() {
+            out.write_all(separator(format, n))?;
+            let bytes = encode(format, &options.columns, &batch.records[i])
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.message))?;
+            out.write_all(&bytes)?;
+        }
+        out.write_all(footer(format))?;
+        Ok(out)
+    }
+
+    /// The whole file in memory (for small files and tests).
+    pub fn to_bytes(&self, batch: &Batch, options: &FileOptions) -> io::Result<Vec<u8>> {
+        self.write_to(
+            batch,
+            options,
+            Vec::with_capacity(self.encoded_len as usize),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use courier_core::Record;
+    use std::io::Read;
+
+    fn batch(n: usize, size: usize) -> Batch {
+        let records = (0..n)
+            .map(|i| {
+                Record::new(
+                    format!("r{i}"),
+                    format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(size)),
+                )
+            })
+            .collect();
+        Batch::new("b1", records)
+    }
+
+    fn plan(b: &Batch, o: &FileOptions, cap: u64) -> FilePlan {
+        plan_files(b, o, &o.template().unwrap(), PayloadCap(cap), "dest")
+    }
+
+    #[test]
+    fn one_file_with_every_record_reads_back() {
+        let b = batch(3, 5);
+        for (format, compression) in [
+            (Format::Json, Compression::None),
+            (Format::Ndjson, Compression::Gzip),
+            (Format::Json, Compression::Zstd),
+        ] {
+            let o = FileOptions {
+                format,
+                compression,
+                key_template: "x/{batch_id}.{ext}".into(),
+                ..FileOptions::default()
+            };
+            let p = plan(&b, &o, 1 << 20);
+            assert_eq!(p.files.len(), 1);
+            let f = &p.files[0];
+            assert_eq!(f.key, format!("x/b1.{}", o.extension()));
+            let raw = f.to_bytes(&b, &o).unwrap();
+            let text = match compression {
+                Compression::None => raw,
+                Compression::Gzip => {
+                    let mut s = Vec::new();
+                    flate2::read::GzDecoder::new(&raw[..])
+                        .read_to_end(&mut s)
+                        .unwrap();
+                    s
+                }
+                Compression::Zstd => zstd::stream::decode_all(&raw[..]).unwrap(),
+            };
+            assert_eq!(text.len() as u64, f.encoded_len, "{format:?}");
+            let values: Vec<serde_json::Value> = match format {
+                Format::Json => serde_json::from_slice(&text).unwrap(),
+                _ => text
+                    .split(|&c| c == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .map(|l| serde_json::from_slice(l).unwrap())
+                    .collect(),
+            };
+            assert_eq!(values.len(), 3);
+            assert_eq!(values[2]["i"], 2);
+        }
+    }
+
+    #[test]
+    fn over_cap_is_refused_whole_or_split_deterministically() {
+        let b = batch(10, 100);
+        let o = FileOptions::default();
+        let p = plan(&b, &o, 500);
+        assert!(p.files.is_empty());
+        assert_eq!(p.refused.len(), 10);
+        assert!(
+            p.refused
+                .iter()
+                .all(|(_, e)| e.kind == ErrorKind::PayloadTooLarge)
+        );
+
+        let o = FileOptions {
+            split_oversized: true,
+            ..FileOptions::default()
+        };
+        let p = plan(&b, &o, 500);
+        assert!(p.refused.is_empty());
+        assert!(p.files.len() > 1);
+        assert!(p.files.iter().all(|f| f.encoded_len <= 500));
+        let all: Vec<usize> = p.files.iter().flat_map(|f| f.records.clone()).collect();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        assert!(p.files[0].key.contains("b1-part-0001"));
+        assert_eq!(
+            plan(&b, &o, 500).files,
+            p.files,
+            "a retry plans the same files"
+        );
+    }
+
+    #[test]
+    fn a_record_over_the_cap_alone_fails_alone() {
+        let mut b = batch(2, 10);
+        b.records.push(Record::new(
+            "big",
+            format!("{{\"pad\":\"{}\"}}", "y".repeat(1000)),
+        ));
+        b.records.push(Record::new("bad", "not json"));
+        let p = plan(&b, &FileOptions::default(), 200);
+        assert_eq!(p.files.len(), 1);
+        assert_eq!(p.files[0].records, vec![0, 1]);
+        let refused: Vec<(usize, ErrorKind)> =
+            p.refused.iter().map(|(i, e)| (*i, e.kind)).collect();
+        assert_eq!(
+            refused,
+            vec![(2, ErrorKind::PayloadTooLarge), (3, ErrorKind::Rejected)]
+        );
+    }
+
+    #[test]
+    fn hostile_batch_ids_get_no_file() {
+        let mut b = batch(1, 1);
+        b.id = "../../etc".into();
+        let p = plan(&b, &FileOptions::default(), 1 << 20);
+        assert!(p.files.is_empty());
+        assert_eq!(p.refused[0].1.kind, ErrorKind::Rejected);
+    }
+
+    #[test]
+    fn streaming_memory_is_bounded_by_the_sink() {
+        // A sink that keeps only a byte count: writing a large file holds no copy of it.
+        struct Counting(u64);
+        impl Write for Counting {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.0 += buf.len() as u64;
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let b = batch(2000, 1000);
+        let o = FileOptions {
+            compression: Compression::None,
+            ..FileOptions::default()
+        };
+        let p = plan(&b, &o, 64 << 20);
+        let sink = p.files[0].write_to(&b, &o, Counting(0)).unwrap();
+        assert_eq!(sink.0, p.files[0].encoded_len);
+    }
+}
