@@ -183,19 +183,33 @@ fn main() {
             payload_cap_bytes: None,
         };
         let dest = Webhook.build(&spec).await.unwrap();
-        println!("webhook delivery throughput, {CONCURRENCY} in flight, median of {ROUNDS} interleaved rounds");
-        for (label, size, total) in [("1 KiB", 1024usize, 4_000usize), ("64 KiB", 64 * 1024, 1_500)] {
+        println!("webhook delivery throughput, {CONCURRENCY} in flight, median of {ROUNDS} rounds (order alternating)");
+        for (label, size, total) in [("1 KiB", 1024usize, 8_000usize), ("64 KiB", 64 * 1024, 2_000)] {
             let mut payload = format!("{{\"data\":\"{}", "x".repeat(size - 12));
             payload.push_str("\"}");
             let body = Bytes::from(payload);
             // Warm both clients' connection pools.
             connector_run(dest.clone(), body.clone(), 200).await;
             bare_run(addr, body.clone(), 200).await;
+            // COURIER_BENCH_ONLY=connector|bare runs one side alone (for a profiler).
+            let only = std::env::var("COURIER_BENCH_ONLY").unwrap_or_default();
             let (mut ours, mut bare) = (Vec::new(), Vec::new());
-            for _ in 0..ROUNDS {
-                ours.push(connector_run(dest.clone(), body.clone(), total).await);
-                bare.push(bare_run(addr, body.clone(), total).await);
+            for round in 0..ROUNDS {
+                // Alternate which side goes first, so neither always runs on a warmer machine.
+                for side in if round % 2 == 0 { ["connector", "bare"] } else { ["bare", "connector"] } {
+                    if only.is_empty() || only == side {
+                        match side {
+                            "connector" => ours.push(connector_run(dest.clone(), body.clone(), total).await),
+                            _ => bare.push(bare_run(addr, body.clone(), total).await),
+                        }
+                    }
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if !only.is_empty() {
+                let figures = if ours.is_empty() { bare } else { ours };
+                println!("{label:>6} bodies: {only} alone {:>8.0}/s", median(figures));
+                continue;
             }
             let (o, b) = (median(ours), median(bare));
             println!(
