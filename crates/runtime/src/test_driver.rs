@@ -108,36 +108,24 @@ async fn run_steps(
     ));
 
     let t = Instant::now();
-    let destination = match tokio::time::timeout(deadline, connector.build(spec)).await {
-        Ok(Ok(d)) => d,
-        Ok(Err(BuildError::Connect(e))) => {
+    let built = match tokio::time::timeout(deadline, connector.build(spec)).await {
+        Ok(Ok(d)) => Ok(d),
+        Ok(Err(BuildError::Connect(e))) => Err(e),
+        // Validation passed a moment ago, so this would be a connector whose build disagrees
+        // with its own validation.
+        Ok(Err(BuildError::Invalid(errors))) => Err(ConnectorError::internal(format!(
+            "the connector refused a config its validation accepted ({} problem(s))",
+            errors.len()
+        ))),
+        Err(_) => Err(deadline_error(deadline)),
+    };
+    let destination = match built {
+        Ok(d) => d,
+        Err(e) => {
             rec.push(StepReport::failed(
                 "connect",
                 "Client created",
                 &e,
-                t.elapsed(),
-            ));
-            return;
-        }
-        Ok(Err(BuildError::Invalid(errors))) => {
-            let e = ConnectorError::new(
-                ErrorKind::InvalidConfig,
-                format!("{} configuration problem(s)", errors.len()),
-                "correct the configuration and test again",
-            );
-            rec.push(StepReport::failed(
-                "connect",
-                "Client created",
-                &e,
-                t.elapsed(),
-            ));
-            return;
-        }
-        Err(_) => {
-            rec.push(StepReport::failed(
-                "connect",
-                "Client created",
-                &deadline_error(deadline),
                 t.elapsed(),
             ));
             return;
