@@ -2,8 +2,8 @@
 //! awaited and stopped by `cargo xtask test`, which stops what it started even when a step fails.
 //!
 //! The list is empty today: the webhook suite runs against in-process HTTP servers. Emulators for
-//! the storage connectors go here as they arrive: MinIO (S3), Azurite (Azure Blob),
-//! fake-gcs-server (GCS) and an OpenSSH server (SFTP), installed under `.emulators/`.
+//! the storage connectors go here as they arrive (see TESTBED.md): moto (S3 and Kinesis),
+//! Azurite (Azure Blob), fake-gcs-server (GCS) and an OpenSSH server (SFTP).
 
 use std::path::Path;
 use std::process::Child;
