@@ -1,0 +1,56 @@
+//! Token-endpoint failures as classified connector errors: `invalid_grant` means a person must
+//! reconnect; a bad client is a config problem; transport trouble is transient.
+
+use courier_core::{ConnectorError, ErrorKind};
+use oauth2::basic::{BasicErrorResponse, BasicErrorResponseType};
+use oauth2::{HttpClientError, RequestTokenError};
+
+pub type TokenError =
+    RequestTokenError<HttpClientError<oauth2::reqwest::Error>, BasicErrorResponse>;
+
+pub fn classify(provider: &str, error: TokenError) -> ConnectorError {
+    match error {
+        RequestTokenError::ServerResponse(response) => match response.error() {
+            BasicErrorResponseType::InvalidGrant => ConnectorError::new(
+                ErrorKind::ReauthRequired,
+                format!(
+                    "{provider} no longer accepts this destination's authorization (invalid_grant: revoked, expired or the password changed)"
+                ),
+                "reconnect the destination: run the OAuth flow again",
+            ),
+            BasicErrorResponseType::InvalidClient | BasicErrorResponseType::UnauthorizedClient => {
+                ConnectorError::new(
+                    ErrorKind::InvalidConfig,
+                    format!("{provider} refused the OAuth client ({})", response.error()),
+                    "check client_id and client_secret in auth_config",
+                )
+            }
+            other => ConnectorError::new(
+                ErrorKind::Rejected,
+                format!("{provider}'s token endpoint refused the request ({other})"),
+                "check the OAuth client's configuration at the provider",
+            ),
+        },
+        RequestTokenError::Request(e) => ConnectorError::new(
+            ErrorKind::Unavailable,
+            format!("could not reach {provider}'s token endpoint"),
+            "check network access to the provider; the request is retried",
+        )
+        .with_source(e),
+        RequestTokenError::Parse(_, _) => ConnectorError::new(
+            ErrorKind::Unavailable,
+            format!(
+                "{provider}'s token endpoint answered with something that is not a token response"
+            ),
+            "check token_url; the provider may be failing, and the request is retried",
+        ),
+        RequestTokenError::Other(detail) => ConnectorError::new(
+            ErrorKind::Unavailable,
+            format!(
+                "{provider}'s token endpoint failed: {}",
+                detail.chars().take(200).collect::<String>()
+            ),
+            "the request is retried",
+        ),
+    }
+}

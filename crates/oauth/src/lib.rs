@@ -1,0 +1,15 @@
+//! OAuth for destinations that need it (Google Drive, OneDrive): the authorization-code flow with
+//! PKCE and a state bound to the destination, tokens kept in a host-implemented `TokenStore`,
+//! refresh ahead of expiry, single-flight refresh per destination with rotated refresh tokens
+//! stored before use, one refresh-and-retry on a 401, and `reauth_required` on `invalid_grant`.
+
+mod errors;
+pub mod flow;
+pub mod provider;
+pub mod store;
+pub mod tokens;
+
+pub use flow::{OAuthApp, PendingAuthorization};
+pub use provider::Provider;
+pub use store::{MemoryTokenStore, TokenStore};
+pub use tokens::{Attempt, TokenManager, Tokens};

@@ -1,0 +1,54 @@
+//! OAuth providers: endpoints, scopes and the extra parameters that make them issue a refresh
+//! token, with the real Google and Microsoft endpoints as defaults (tests point them elsewhere).
+
+/// Where and how to authorize.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    pub name: &'static str,
+    pub authorization_url: String,
+    pub token_url: String,
+    pub scopes: Vec<String>,
+    /// Extra authorization-URL parameters (e.g. Google's `access_type=offline`).
+    pub extra_params: Vec<(String, String)>,
+}
+
+impl Provider {
+    /// Google Drive: per-file access, offline access and forced consent so a refresh token is
+    /// always issued.
+    pub fn google_drive() -> Self {
+        Provider {
+            name: "google",
+            authorization_url: "https://accounts.google.com/o/oauth2/v2/auth".into(),
+            token_url: "https://oauth2.googleapis.com/token".into(),
+            scopes: vec!["https://www.googleapis.com/auth/drive.file".into()],
+            extra_params: vec![
+                ("access_type".into(), "offline".into()),
+                ("prompt".into(), "consent".into()),
+            ],
+        }
+    }
+
+    /// Microsoft Graph (OneDrive / SharePoint): `offline_access` yields a refresh token, which
+    /// Microsoft rotates on every refresh.
+    pub fn onedrive() -> Self {
+        Provider {
+            name: "microsoft",
+            authorization_url: "https://login.microsoftonline.com/common/oauth2/v2.0/authorize"
+                .into(),
+            token_url: "https://login.microsoftonline.com/common/oauth2/v2.0/token".into(),
+            scopes: vec!["Files.ReadWrite".into(), "offline_access".into()],
+            extra_params: vec![("prompt".into(), "consent".into())],
+        }
+    }
+
+    /// The same provider with other endpoints (a tenant, a sovereign cloud, a local fake).
+    pub fn with_urls(
+        mut self,
+        authorization_url: impl Into<String>,
+        token_url: impl Into<String>,
+    ) -> Self {
+        self.authorization_url = authorization_url.into();
+        self.token_url = token_url.into();
+        self
+    }
+}
