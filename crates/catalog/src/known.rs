@@ -4,5 +4,6 @@
 /// `(type id, cargo feature)` pairs.
 pub const KNOWN_TYPES: &[(&str, &str)] = &[
     ("webhook", "webhook"),
+    ("s3", "s3"),
     // xtask:known (new connectors are inserted above this line)
 ];

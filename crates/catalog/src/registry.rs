@@ -8,6 +8,8 @@ pub(crate) fn builtin() -> Catalog {
     let mut catalog = Catalog::empty();
     #[cfg(feature = "webhook")]
     catalog.add(courier_connector_webhook::Webhook);
+    #[cfg(feature = "s3")]
+    catalog.add(courier_connector_s3::S3);
     // xtask:register (new connectors are inserted above this line)
     catalog
 }

@@ -66,7 +66,6 @@ pub fn run(args: &[String]) -> Result<()> {
         [dashes, rest @ ..] if dashes == "--" => rest,
         rest => rest,
     };
-    let root = workspace::root();
     let nextest = cmd::probe(&mut cmd::cargo(["nextest", "--version"]));
     let steps = plan(nextest, extra);
 
@@ -80,13 +79,9 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
 
-    let services = services::SERVICES;
-    if services.is_empty() {
-        println!("no external test services are needed (the suites use in-process servers)");
-    }
     // Dropping `running` stops every started service, whether the steps pass, fail or panic.
-    let running = services::start_all(services, &root.join(".emulators"))?;
-    let env = services::env(services);
+    let running = services::start_all(services::SERVICES, &services::cache_dir())?;
+    let env = services::env(&running);
     let total = steps.len();
     let mut outcomes = Vec::new();
     let counts = std::sync::Arc::new(std::sync::Mutex::new(counts::Counts::default()));
@@ -95,14 +90,14 @@ pub fn run(args: &[String]) -> Result<()> {
         let started = Instant::now();
         let passed = match &mut step.action {
             Action::Cargo(command) => {
-                command.envs(env.iter().copied());
+                command.envs(env.iter().map(|(k, v)| (k, v)));
                 cmd::succeeds(command).unwrap_or_else(|e| {
                     eprintln!("{e:#}");
                     false
                 })
             }
             Action::Tests(command) => {
-                command.envs(env.iter().copied());
+                command.envs(env.iter().map(|(k, v)| (k, v)));
                 counts::run_counting(command, &counts).unwrap_or_else(|e| {
                     eprintln!("{e:#}");
                     false

@@ -1,41 +1,56 @@
-//! Test services the suite needs beyond in-process servers: each can be installed, started,
-//! awaited and stopped by `cargo xtask test`, which stops what it started even when a step fails.
+//! Test services the suite needs beyond in-process servers: each is installed (idempotently,
+//! pinned, cached outside the clone), started, awaited, told to the tests through environment
+//! variables, and stopped by PID by `cargo xtask test` even when a step fails.
 //!
-//! The list is empty today: the webhook suite runs against in-process HTTP servers. Emulators for
-//! the storage connectors go here as they arrive (see TESTBED.md): moto (S3 and Kinesis),
-//! Azurite (Azure Blob), fake-gcs-server (GCS) and an OpenSSH server (SFTP).
+//! Emulators follow TESTBED.md: moto serves S3 (and Kinesis); Azurite, fake-gcs-server and an
+//! OpenSSH server join as their connectors arrive.
 
-use std::path::Path;
+mod moto;
+
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+/// Environment variables handed to the tests.
+pub type Env = Vec<(String, String)>;
+
 /// One external service the tests talk to.
 #[derive(Debug)]
 pub struct Service {
     pub name: &'static str,
-    /// Makes the service runnable on a fresh machine (downloads into `.emulators/`); idempotent.
-    pub install: fn(emulators: &Path) -> Result<()>,
-    /// Starts the service as a child process.
-    pub start: fn(emulators: &Path) -> Result<Child>,
-    /// Whether the service answers yet (e.g. its port accepts connections).
-    pub ready: fn() -> bool,
+    /// Makes the service runnable on a fresh machine; idempotent and pinned.
+    pub install: fn(cache: &Path) -> Result<()>,
+    /// Starts the service as a child process on a free loopback port.
+    pub start: fn(cache: &Path, port: u16) -> Result<Child>,
+    /// Whether the service answers yet.
+    pub ready: fn(port: u16) -> bool,
     /// How long to wait for `ready`.
     pub ready_timeout: Duration,
-    /// Variables that tell the tests where the service is (`COURIER_TEST_S3_ENDPOINT=...`).
-    pub env: &'static [(&'static str, &'static str)],
+    /// Prepares the started service (accounts, keys) and returns the variables that tell the
+    /// tests where and how to reach it.
+    pub prepare: fn(cache: &Path, port: u16) -> Result<Env>,
 }
 
 /// Every service, in start order.
-pub const SERVICES: &[Service] = &[];
+pub const SERVICES: &[Service] = &[moto::MOTO];
+
+/// Where installs are cached: outside the clone, so repeated runs are fast and clones stay clean.
+pub fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    base.join(".cache/courier/emulators")
+}
 
 /// A started service; stopped by its PID when dropped, so a failing step cannot leak it.
 #[derive(Debug)]
 pub struct Running {
     name: &'static str,
     child: Child,
+    pub env: Env,
 }
 
 impl Drop for Running {
@@ -54,29 +69,56 @@ impl Drop for Running {
     }
 }
 
-/// Installs and starts every service and waits until each is ready. On error, those already
-/// started are stopped as the returned vector is dropped.
-pub fn start_all(services: &[Service], emulators: &Path) -> Result<Vec<Running>> {
+/// A free port on 127.0.0.1 (bound and released; the service binds it next).
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Whether something accepts connections on the port (a TCP connect, no request: some
+/// emulators count every request they see).
+pub fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+        .is_ok()
+}
+
+/// Installs, starts, awaits and prepares every service. On error, those already started are
+/// stopped as the returned vector is dropped.
+pub fn start_all(services: &[Service], cache: &Path) -> Result<Vec<Running>> {
     let mut running = Vec::new();
     for service in services {
-        println!("service {}: install", service.name);
-        (service.install)(emulators).with_context(|| format!("installing {}", service.name))?;
-        println!("service {}: start", service.name);
+        println!(
+            "service {}: install (cache {})",
+            service.name,
+            cache.display()
+        );
+        (service.install)(cache).with_context(|| format!("installing {}", service.name))?;
+        let port = free_port()?;
         let child =
-            (service.start)(emulators).with_context(|| format!("starting {}", service.name))?;
-        println!("service {}: started (pid {})", service.name, child.id());
+            (service.start)(cache, port).with_context(|| format!("starting {}", service.name))?;
+        println!(
+            "service {}: started on 127.0.0.1:{port} (pid {})",
+            service.name,
+            child.id()
+        );
         running.push(Running {
             name: service.name,
             child,
+            env: Vec::new(),
         });
-        wait_ready(service)?;
+        wait_ready(service, port)?;
+        let env = (service.prepare)(cache, port)
+            .with_context(|| format!("preparing {}", service.name))?;
+        if let Some(last) = running.last_mut() {
+            last.env = env;
+        }
     }
     Ok(running)
 }
 
-fn wait_ready(service: &Service) -> Result<()> {
+fn wait_ready(service: &Service, port: u16) -> Result<()> {
     let deadline = Instant::now() + service.ready_timeout;
-    while !(service.ready)() {
+    while !(service.ready)(port) {
         if Instant::now() >= deadline {
             bail!(
                 "{} was not ready within {:?}",
@@ -84,18 +126,15 @@ fn wait_ready(service: &Service) -> Result<()> {
                 service.ready_timeout
             );
         }
-        sleep(Duration::from_millis(200));
+        sleep(Duration::from_millis(100));
     }
     println!("service {}: ready", service.name);
     Ok(())
 }
 
 /// The variables every test command gets, so tests can find the services.
-pub fn env(services: &[Service]) -> Vec<(&'static str, &'static str)> {
-    services
-        .iter()
-        .flat_map(|s| s.env.iter().copied())
-        .collect()
+pub fn env(running: &[Running]) -> Env {
+    running.iter().flat_map(|r| r.env.iter().cloned()).collect()
 }
 
 #[cfg(test)]
@@ -108,14 +147,14 @@ mod tests {
         let service = Service {
             name: "sleeper",
             install: |_| Ok(()),
-            start: |_| Ok(Command::new("sleep").arg("30").spawn()?),
-            ready: || true,
+            start: |_, _| Ok(Command::new("sleep").arg("30").spawn()?),
+            ready: |_| true,
             ready_timeout: Duration::from_secs(1),
-            env: &[("COURIER_TEST_SLEEPER", "1")],
+            prepare: |_, port| Ok(vec![("COURIER_TEST_SLEEPER".into(), port.to_string())]),
         };
         let services = [service];
         let running = start_all(&services, Path::new(".")).unwrap();
-        assert_eq!(env(&services), vec![("COURIER_TEST_SLEEPER", "1")]);
+        assert_eq!(env(&running)[0].0, "COURIER_TEST_SLEEPER");
         let pid = running[0].child.id();
         drop(running);
         assert!(!Path::new(&format!("/proc/{pid}")).exists() || cfg!(not(target_os = "linux")));

@@ -1,0 +1,242 @@
+//! S3 config and auth_config: typed, documented (doc comments become the JSON Schema), and
+//! validated without I/O.
+
+use courier_core::{AuthSpec, ConfigSpec, FieldError, Secret};
+use courier_files::FileOptions;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Where and how batches are written as S3 objects.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+// `flatten` cannot be combined with serde's deny_unknown_fields; the schema (validated before
+// deserializing) refuses unknown fields instead.
+#[schemars(extend("additionalProperties" = false))]
+pub struct S3Config {
+    /// The bucket objects are written to.
+    pub bucket: String,
+    /// The bucket's AWS region, e.g. `us-east-1`.
+    pub region: String,
+    /// A key prefix every object goes under, e.g. `exports/` (no leading `/`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefix: String,
+    /// The S3 endpoint, for S3-compatible stores and local emulators; AWS by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    /// Address buckets as `endpoint/bucket` instead of `bucket.endpoint` (most S3-compatible
+    /// stores need this).
+    #[serde(default)]
+    pub force_path_style: bool,
+    /// The storage class of written objects; the bucket's default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<StorageClass>,
+    /// Server-side encryption of written objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_side_encryption: Option<ServerSideEncryption>,
+    /// The KMS key (id or ARN) for `server_side_encryption: aws:kms`; the AWS-managed key when
+    /// unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// Write with `If-None-Match: *`, so an existing object is never replaced. A retried batch
+    /// whose object already exists counts as delivered.
+    #[serde(default)]
+    pub create_only: bool,
+    /// Files larger than this are uploaded in parts of this size (5 MiB to 5 GiB).
+    #[serde(default = "default_part_size")]
+    #[schemars(range(min = 5242880, max = 5368709120u64))]
+    pub part_size_bytes: u64,
+    #[serde(flatten)]
+    pub files: FileOptions,
+}
+
+fn default_part_size() -> u64 {
+    8 * 1024 * 1024
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum StorageClass {
+    #[serde(rename = "STANDARD")]
+    Standard,
+    #[serde(rename = "STANDARD_IA")]
+    StandardIa,
+    #[serde(rename = "ONEZONE_IA")]
+    OnezoneIa,
+    #[serde(rename = "INTELLIGENT_TIERING")]
+    IntelligentTiering,
+    #[serde(rename = "GLACIER_IR")]
+    GlacierIr,
+    #[serde(rename = "GLACIER")]
+    Glacier,
+    #[serde(rename = "DEEP_ARCHIVE")]
+    DeepArchive,
+}
+
+impl StorageClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageClass::Standard => "STANDARD",
+            StorageClass::StandardIa => "STANDARD_IA",
+            StorageClass::OnezoneIa => "ONEZONE_IA",
+            StorageClass::IntelligentTiering => "INTELLIGENT_TIERING",
+            StorageClass::GlacierIr => "GLACIER_IR",
+            StorageClass::Glacier => "GLACIER",
+            StorageClass::DeepArchive => "DEEP_ARCHIVE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ServerSideEncryption {
+    /// S3-managed keys (SSE-S3).
+    #[serde(rename = "AES256")]
+    Aes256,
+    /// AWS KMS keys (SSE-KMS), with `kms_key_id` or the AWS-managed key.
+    #[serde(rename = "aws:kms")]
+    AwsKms,
+}
+
+impl ServerSideEncryption {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerSideEncryption::Aes256 => "AES256",
+            ServerSideEncryption::AwsKms => "aws:kms",
+        }
+    }
+}
+
+/// Credentials: access keys, a role to assume, or nothing (the default AWS credential chain:
+/// environment, profile, web identity, container or instance role).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct S3Auth {
+    /// An access key id, with `secret_access_key`.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// The secret for `access_key_id`.
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+    /// A session token, for temporary credentials.
+    #[serde(default)]
+    pub session_token: Option<Secret>,
+    /// A role to assume (with the keys above, or the default chain, as the base identity).
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// The external id the role's trust policy requires.
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+impl ConfigSpec for S3Config {
+    fn validate(&self) -> Vec<FieldError> {
+        let mut errors = self.files.validate();
+        if let Err(m) = check_bucket(&self.bucket) {
+            errors.push(FieldError::new("/bucket", m));
+        }
+        let region_ok = !self.region.is_empty()
+            && self.region.len() <= 32
+            && self
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !region_ok {
+            errors.push(FieldError::new(
+                "/region",
+                "must be an AWS region name such as us-east-1",
+            ));
+        }
+        if self.prefix.starts_with('/')
+            || self.prefix.split('/').any(|s| s == ".." || s == ".")
+            || self.prefix.contains("//")
+            || self.prefix.chars().any(|c| c.is_control() || c == '\\')
+        {
+            errors.push(FieldError::new(
+                "/prefix",
+                "must be a relative key prefix without `.`/`..` segments, `//`, `\\` or control characters",
+            ));
+        }
+        if let Some(url) = &self.endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            errors.push(FieldError::new(
+                "/endpoint_url",
+                "must be an absolute http(s) URL",
+            ));
+        }
+        if self.kms_key_id.is_some()
+            && self.server_side_encryption != Some(ServerSideEncryption::AwsKms)
+        {
+            errors.push(FieldError::new(
+                "/kms_key_id",
+                "only applies with server_side_encryption: aws:kms",
+            ));
+        }
+        errors
+    }
+}
+
+/// S3 bucket naming rules (3–63 characters: lowercase letters, digits, `.` and `-`, starting and
+/// ending with a letter or digit).
+fn check_bucket(name: &str) -> Result<(), &'static str> {
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let ends_ok = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    if (3..=63).contains(&name.len()) && ok_chars && ends_ok && !name.contains("..") {
+        Ok(())
+    } else {
+        Err("must be a valid S3 bucket name (3-63 lowercase letters, digits, `.` or `-`)")
+    }
+}
+
+impl AuthSpec for S3Auth {
+    fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        match (&self.access_key_id, &self.secret_access_key) {
+            (Some(_), None) => errors.push(FieldError::new(
+                "/secret_access_key",
+                "is required with access_key_id",
+            )),
+            (None, Some(_)) => errors.push(FieldError::new(
+                "/access_key_id",
+                "is required with secret_access_key",
+            )),
+            _ => {}
+        }
+        if self.session_token.is_some() && self.access_key_id.is_none() {
+            errors.push(FieldError::new(
+                "/session_token",
+                "only applies with access_key_id and secret_access_key",
+            ));
+        }
+        if let Some(arn) = &self.role_arn {
+            let parts: Vec<&str> = arn.splitn(6, ':').collect();
+            let valid = parts.len() == 6
+                && parts[0] == "arn"
+                && parts[1].starts_with("aws")
+                && parts[2] == "iam"
+                && parts[4].len() == 12
+                && parts[4].bytes().all(|b| b.is_ascii_digit())
+                && parts[5].starts_with("role/")
+                && parts[5].len() > 5;
+            if !valid {
+                errors.push(FieldError::new(
+                    "/role_arn",
+                    "must be an IAM role ARN such as arn:aws:iam::123456789012:role/courier",
+                ));
+            }
+        }
+        if self.external_id.is_some() && self.role_arn.is_none() {
+            errors.push(FieldError::new(
+                "/external_id",
+                "only applies with role_arn",
+            ));
+        }
+        errors
+    }
+}

@@ -1,0 +1,117 @@
+//! The `s3` destination: each batch becomes one object (or several, split within the cap) in
+//! the chosen format and compression, under a key derived from the batch id (crate README below).
+#![doc = include_str!("../README.md")]
+
+mod client;
+pub mod config;
+mod errors;
+mod steps;
+mod upload;
+
+use courier_core::{
+    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
+    Example, Field, Probe, RecordOutcome,
+};
+use courier_files::plan_files;
+
+pub use client::S3Client;
+pub use config::{S3Auth, S3Config};
+
+/// The `s3` destination type.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct S3;
+
+static META: ConnectorMeta = ConnectorMeta {
+    type_id: "s3",
+    label: "Amazon S3",
+    description: "Writes each batch as a file (JSON, NDJSON or CSV; optionally gzip or zstd) to an S3 bucket or an S3-compatible store.",
+    category: Category::ObjectStorage,
+    capabilities: Capabilities {
+        max_batch_records: None,
+        // S3's object limit is 5 TiB; the cap bounds what one delivery may write.
+        max_payload_bytes: 5 * 1024 * 1024 * 1024 * 1024,
+        signing: None,
+        oauth: None,
+        idempotent_redelivery: true,
+        remote_fields: false,
+    },
+    test_steps: steps::STEPS,
+    examples: &[
+        Example {
+            name: "Gzipped NDJSON with access keys",
+            config: r#"{"bucket":"acme-exports","region":"us-east-1","prefix":"courier/","format":"ndjson","compression":"gzip"}"#,
+            auth_config: r#"{"access_key_id":"AKIAIOSFODNN7EXAMPLE","secret_access_key":"<secret>"}"#,
+        },
+        Example {
+            name: "CSV with an assumed role and SSE-KMS",
+            config: r#"{"bucket":"acme-exports","region":"eu-west-1","format":"csv","columns":["id","email","user.name"],"server_side_encryption":"aws:kms","kms_key_id":"alias/exports","key_template":"{yyyy}/{mm}/{dd}/{batch_id}.{ext}"}"#,
+            auth_config: r#"{"role_arn":"arn:aws:iam::123456789012:role/courier-writer","external_id":"acme-7f3a"}"#,
+        },
+    ],
+    docs_url: None,
+};
+
+#[courier_core::async_trait]
+impl Connector for S3 {
+    type Config = S3Config;
+    type Auth = S3Auth;
+    type Client = S3Client;
+
+    fn metadata(&self) -> &'static ConnectorMeta {
+        &META
+    }
+
+    async fn connect(
+        &self,
+        config: S3Config,
+        auth: S3Auth,
+        env: &Env,
+    ) -> Result<S3Client, ConnectorError> {
+        S3Client::new(config, auth, env.destination_id.clone(), env.payload_cap).await
+    }
+
+    async fn test(&self, client: &S3Client, probe: &mut Probe) -> Result<(), ConnectorError> {
+        steps::run(client, probe).await
+    }
+
+    async fn describe_fields(&self, client: &S3Client) -> Result<Vec<Field>, ConnectorError> {
+        Ok(client.config.files.fields())
+    }
+
+    async fn deliver(&self, client: &S3Client, batch: &Batch) -> BatchOutcome {
+        let plan = plan_files(
+            batch,
+            &client.config.files,
+            &client.template,
+            client.cap,
+            &client.destination_id,
+        );
+        let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; batch.records.len()];
+        for (i, error) in plan.refused {
+            outcomes[i] = Some(RecordOutcome::failed(&batch.records[i].id, error));
+        }
+        for file in &plan.files {
+            let result = upload::upload(client, batch, file).await;
+            for &i in &file.records {
+                let id = &batch.records[i].id;
+                outcomes[i] = Some(match &result {
+                    Ok(d) => RecordOutcome::delivered(id, d.clone()),
+                    Err(e) => RecordOutcome::failed(id, e.clone()),
+                });
+            }
+        }
+        let records = outcomes
+            .into_iter()
+            .zip(&batch.records)
+            .map(|(o, r)| {
+                o.unwrap_or_else(|| {
+                    RecordOutcome::failed(
+                        &r.id,
+                        ConnectorError::internal("the file plan skipped this record"),
+                    )
+                })
+            })
+            .collect();
+        BatchOutcome { records }
+    }
+}

@@ -1,0 +1,116 @@
+//! The S3 connection test: credentials → authentication → bucket → write permission (a probe
+//! object under the prefix, written and removed).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_s3::config::ProvideCredentials;
+use aws_sdk_s3::primitives::ByteStream;
+use courier_core::{ConnectorError, ErrorKind, Probe, StepSpec};
+
+use crate::client::S3Client;
+use crate::errors::{Op, classify};
+
+pub const STEPS: &[StepSpec] = &[
+    StepSpec {
+        name: "credentials",
+        label: "Credentials resolved",
+    },
+    StepSpec {
+        name: "authentication",
+        label: "S3 accepts the credentials",
+    },
+    StepSpec {
+        name: "bucket",
+        label: "Bucket reachable",
+    },
+    StepSpec {
+        name: "write_permission",
+        label: "Objects can be written under the prefix",
+    },
+];
+
+pub async fn run(client: &S3Client, probe: &mut Probe) -> Result<(), ConnectorError> {
+    let cfg = &client.config;
+    probe
+        .step("credentials", async {
+            client.credentials.provide_credentials().await.map_err(|e| {
+                ConnectorError::new(
+                    ErrorKind::Unauthenticated,
+                    format!("no AWS credentials from {}: {e}", client.identity),
+                    "set access_key_id and secret_access_key in auth_config, or configure the default AWS chain where Courier runs",
+                )
+            })?;
+            Ok(((), format!("credentials from {}", client.identity)))
+        })
+        .await?;
+
+    // One ListObjectsV2 answers both: does S3 accept the credentials, and is the bucket there.
+    let listed = client
+        .s3
+        .list_objects_v2()
+        .bucket(&cfg.bucket)
+        .prefix(&cfg.prefix)
+        .max_keys(1)
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                &Op {
+                    action: "s3:ListBucket",
+                    bucket: &cfg.bucket,
+                    key: None,
+                },
+                e,
+            )
+        });
+    let auth_failure = listed
+        .as_ref()
+        .err()
+        .filter(|e| e.kind == ErrorKind::Unauthenticated)
+        .cloned();
+    probe
+        .step("authentication", async {
+            match auth_failure {
+                Some(e) => Err(e),
+                None => Ok((
+                    (),
+                    format!("S3 accepted the credentials ({})", client.identity),
+                )),
+            }
+        })
+        .await?;
+    probe
+        .step("bucket", async {
+            listed?;
+            Ok((
+                (),
+                format!("bucket {} is reachable in {}", cfg.bucket, cfg.region),
+            ))
+        })
+        .await?;
+
+    probe
+        .step("write_permission", async {
+            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+            let key = client.object_key(&format!(".courier-probe-{nanos}"));
+            client
+                .s3
+                .put_object()
+                .bucket(&cfg.bucket)
+                .key(&key)
+                .body(ByteStream::from_static(b"courier connection test"))
+                .send()
+                .await
+                .map_err(|e| classify(&Op { action: "s3:PutObject", bucket: &cfg.bucket, key: Some(&key) }, e))?;
+            let removed = client.s3.delete_object().bucket(&cfg.bucket).key(&key).send().await;
+            let message = match removed {
+                Ok(_) => format!("wrote and removed s3://{}/{key}", cfg.bucket),
+                Err(_) => format!(
+                    "wrote s3://{}/{key} but could not remove it (s3:DeleteObject is not granted; remove it by hand)",
+                    cfg.bucket
+                ),
+            };
+            Ok(((), message))
+        })
+        .await
+}

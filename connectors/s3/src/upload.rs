@@ -1,0 +1,264 @@
+//! Writing one planned file: a single PUT up to the part size, otherwise a multipart upload fed
+//! by a streaming encoder (memory bounded by a few parts), aborted on any failure so nothing
+//! incomplete is left behind.
+
+use std::io::{self, Write};
+use std::time::Instant;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
+};
+use courier_core::{Batch, ConnectorError, Delivered, ErrorKind};
+use courier_files::PlannedFile;
+use tokio::sync::mpsc;
+
+use crate::client::S3Client;
+use crate::errors::{Op, classify};
+
+pub async fn upload(
+    client: &S3Client,
+    batch: &Batch,
+    file: &PlannedFile,
+) -> Result<Delivered, ConnectorError> {
+    let key = client.object_key(&file.key);
+    let started = Instant::now();
+    let note = if file.encoded_len <= client.config.part_size_bytes {
+        put(client, batch, file, &key).await?
+    } else {
+        multipart(client, batch, file, &key).await?
+    };
+    Ok(Delivered {
+        reference: format!("s3://{}/{key}{note}", client.config.bucket),
+        status: None,
+        latency: started.elapsed(),
+        response_body: None,
+    })
+}
+
+fn op<'a>(client: &'a S3Client, action: &'static str, key: &'a str) -> Op<'a> {
+    Op {
+        action,
+        bucket: &client.config.bucket,
+        key: Some(key),
+    }
+}
+
+fn encode_error(e: io::Error) -> ConnectorError {
+    ConnectorError::internal(format!("could not encode the file: {e}"))
+}
+
+/// A single PUT. With `create_only`, an object that already exists means an earlier attempt
+/// wrote it: delivered.
+async fn put(
+    client: &S3Client,
+    batch: &Batch,
+    file: &PlannedFile,
+    key: &str,
+) -> Result<&'static str, ConnectorError> {
+    let body = file
+        .to_bytes(batch, &client.config.files)
+        .map_err(encode_error)?;
+    let cfg = &client.config;
+    let mut request = client
+        .s3
+        .put_object()
+        .bucket(&cfg.bucket)
+        .key(key)
+        .body(ByteStream::from(body))
+        .content_type(file.content_type)
+        .set_content_encoding(file.content_encoding.map(str::to_string))
+        .set_storage_class(cfg.storage_class.map(|c| StorageClass::from(c.as_str())))
+        .set_server_side_encryption(
+            cfg.server_side_encryption
+                .map(|s| ServerSideEncryption::from(s.as_str())),
+        )
+        .set_ssekms_key_id(cfg.kms_key_id.clone());
+    if cfg.create_only {
+        request = request.if_none_match("*");
+    }
+    match request.send().await {
+        Ok(_) => Ok(""),
+        Err(e) => {
+            let error = classify(&op(client, "s3:PutObject", key), e);
+            if cfg.create_only && error.kind == ErrorKind::Conflict {
+                Ok(ALREADY_PRESENT)
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
+const ALREADY_PRESENT: &str = " (already present)";
+
+/// Collects encoded bytes into parts and hands each full part to the uploader.
+struct PartSink {
+    buf: Vec<u8>,
+    part_size: usize,
+    parts: mpsc::Sender<Vec<u8>>,
+}
+
+impl PartSink {
+    fn send(&mut self) -> io::Result<()> {
+        let part = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_size));
+        self.parts
+            .blocking_send(part)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped"))
+    }
+}
+
+impl Write for PartSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = self.part_size - self.buf.len();
+        let n = data.len().min(room);
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == self.part_size {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn multipart(
+    client: &S3Client,
+    batch: &Batch,
+    file: &PlannedFile,
+    key: &str,
+) -> Result<&'static str, ConnectorError> {
+    let cfg = &client.config;
+    let created = client
+        .s3
+        .create_multipart_upload()
+        .bucket(&cfg.bucket)
+        .key(key)
+        .content_type(file.content_type)
+        .set_content_encoding(file.content_encoding.map(str::to_string))
+        .set_storage_class(cfg.storage_class.map(|c| StorageClass::from(c.as_str())))
+        .set_server_side_encryption(
+            cfg.server_side_encryption
+                .map(|s| ServerSideEncryption::from(s.as_str())),
+        )
+        .set_ssekms_key_id(cfg.kms_key_id.clone())
+        .send()
+        .await
+        .map_err(|e| classify(&op(client, "s3:PutObject", key), e))?;
+    let upload_id = created
+        .upload_id()
+        .ok_or_else(|| {
+            ConnectorError::internal("S3 started a multipart upload without an upload id")
+        })?
+        .to_string();
+
+    let result = upload_parts(client, batch, file, key, &upload_id).await;
+    // A create-only completion refused because the object exists also leaves the upload open.
+    if !matches!(result, Ok(note) if note != ALREADY_PRESENT) {
+        // Leave nothing behind: an incomplete multipart upload is invisible but billed.
+        let aborted = client
+            .s3
+            .abort_multipart_upload()
+            .bucket(&cfg.bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .send()
+            .await;
+        if let Err(e) = aborted {
+            tracing::warn!(key, error = %classify(&op(client, "s3:AbortMultipartUpload", key), e), "could not abort a failed multipart upload");
+        }
+    }
+    result
+}
+
+async fn upload_parts(
+    client: &S3Client,
+    batch: &Batch,
+    file: &PlannedFile,
+    key: &str,
+    upload_id: &str,
+) -> Result<&'static str, ConnectorError> {
+    let cfg = &client.config;
+    let part_size = cfg.part_size_bytes as usize;
+    // One part in the channel, one being filled, one uploading: memory is ~3 parts.
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1);
+    let (batch_owned, file_owned, options) = (batch.clone(), file.clone(), cfg.files.clone());
+    let encoder = tokio::task::spawn_blocking(move || -> io::Result<()> {
+        let sink = PartSink {
+            buf: Vec::with_capacity(part_size),
+            part_size,
+            parts: tx,
+        };
+        let mut sink = file_owned.write_to(&batch_owned, &options, sink)?;
+        if !sink.buf.is_empty() {
+            sink.send()?;
+        }
+        Ok(())
+    });
+
+    let mut parts = Vec::new();
+    let mut number = 1;
+    let mut failure = None;
+    while let Some(chunk) = rx.recv().await {
+        let sent = client
+            .s3
+            .upload_part()
+            .bucket(&cfg.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(chunk))
+            .send()
+            .await;
+        match sent {
+            Ok(part) => parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(part.e_tag().map(str::to_string))
+                    .build(),
+            ),
+            Err(e) => {
+                failure = Some(classify(&op(client, "s3:PutObject", key), e));
+                break;
+            }
+        }
+        number += 1;
+    }
+    // Dropping the receiver stops the encoder if an upload failed.
+    drop(rx);
+    let encoded = encoder
+        .await
+        .map_err(|_| ConnectorError::internal("the file encoder stopped unexpectedly"))?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    encoded.map_err(encode_error)?;
+
+    let mut complete = client
+        .s3
+        .complete_multipart_upload()
+        .bucket(&cfg.bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        );
+    if cfg.create_only {
+        complete = complete.if_none_match("*");
+    }
+    match complete.send().await {
+        Ok(_) => Ok(" (multipart)"),
+        Err(e) => {
+            let error = classify(&op(client, "s3:PutObject", key), e);
+            if cfg.create_only && error.kind == ErrorKind::Conflict {
+                Ok(ALREADY_PRESENT)
+            } else {
+                Err(error)
+            }
+        }
+    }
+}

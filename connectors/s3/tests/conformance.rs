@@ -1,0 +1,67 @@
+//! Runs the shared conformance suite against moto (a real S3 implementation on loopback).
+
+mod support;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use courier_conformance::{Fixture, suite};
+use courier_connector_s3::S3;
+use futures::FutureExt;
+use serde_json::json;
+
+async fn fixture() -> Fixture {
+    let moto = support::moto();
+    let bucket = moto.new_bucket().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut unreachable = moto.config(&bucket);
+    unreachable["endpoint_url"] = json!(format!("http://127.0.0.1:{closed}"));
+    let mut bad = moto.auth();
+    bad["secret_access_key"] = json!("not-the-secret");
+    let (rb_moto, rb_bucket) = (Arc::new(moto), bucket.clone());
+    let (count_moto, count_bucket) = (rb_moto.clone(), bucket.clone());
+    Fixture {
+        connector: Arc::new(S3),
+        config: rb_moto.config(&bucket),
+        auth_config: rb_moto.auth(),
+        bad_auth_config: Some(bad),
+        unreachable_config: Some(unreachable),
+        secret_sentinel: Some(rb_moto.secret.clone()),
+        read_back: Some(Arc::new(move |records| {
+            let (moto, bucket) = (rb_moto.clone(), rb_bucket.clone());
+            async move {
+                // NDJSON objects: a record arrived when one of the lines is its payload.
+                let lines: Vec<Vec<u8>> = moto
+                    .objects(&bucket, "exports/")
+                    .await
+                    .into_iter()
+                    .flat_map(|(_, body, _, _)| {
+                        body.split(|&b| b == b'\n')
+                            .map(<[u8]>::to_vec)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                records
+                    .iter()
+                    .map(|r| {
+                        lines
+                            .iter()
+                            .find(|l| l[..] == r.payload[..])
+                            .map(|l| Bytes::from(l.clone()))
+                    })
+                    .collect()
+            }
+            .boxed()
+        })),
+        stored_count: Some(Arc::new(move || {
+            let (moto, bucket) = (count_moto.clone(), count_bucket.clone());
+            async move { moto.objects(&bucket, "exports/").await.len() }.boxed()
+        })),
+    }
+}
+
+suite!(fixture);

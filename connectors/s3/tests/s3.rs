@@ -1,0 +1,259 @@
+//! S3 behaviour against moto: objects read back byte for byte with their content headers,
+//! retries that replace, the cap, multipart uploads and their cleanup, and clear test failures.
+
+mod support;
+
+use std::io::Read;
+use std::time::Duration;
+
+use courier_connector_s3::S3;
+use courier_core::{
+    Batch, DestinationSpec, DynConnector, ErrorKind, Record, StepStatus, TestReport,
+};
+use serde_json::{Value, json};
+
+fn spec(config: Value, auth: Value, cap: Option<u64>) -> DestinationSpec {
+    DestinationSpec {
+        destination_id: "dest_s3".into(),
+        config,
+        auth_config: auth,
+        payload_cap_bytes: cap,
+    }
+}
+
+async fn test_report(config: Value, auth: Value) -> TestReport {
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    courier_runtime::run_test(&S3, &spec(config, auth, None), Duration::from_secs(30), &tx).await
+}
+
+fn records(n: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| {
+            Record::new(
+                format!("r{i}"),
+                format!(r#"{{"id":{i},"email":"u{i}@example.com","name":"N, \"{i}\""}}"#),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn csv_gzip_object_reads_back_with_its_headers() {
+    let moto = support::moto();
+    let bucket = moto.new_bucket().await;
+    let mut config = moto.config(&bucket);
+    config["format"] = json!("csv");
+    config["columns"] = json!(["id", "email", "name"]);
+    config["compression"] = json!("gzip");
+    let dest = S3.build(&spec(config, moto.auth(), None)).await.unwrap();
+    let out = dest.deliver(&Batch::new("batch-csv", records(3))).await;
+    assert_eq!(out.delivered_count(), 3, "{out:?}");
+    let objects = moto.objects(&bucket, "exports/").await;
+    assert_eq!(objects.len(), 1);
+    let (key, body, content_type, encoding) = &objects[0];
+    assert_eq!(key, "exports/dest_s3/batch-csv.csv.gz");
+    assert_eq!(content_type.as_deref(), Some("text/csv; charset=utf-8"));
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(
+        text,
+        "id,email,name\r\n0,u0@example.com,\"N, \"\"0\"\"\"\r\n1,u1@example.com,\"N, \"\"1\"\"\"\r\n2,u2@example.com,\"N, \"\"2\"\"\"\r\n"
+    );
+    match &out.records[0].outcome {
+        courier_core::Outcome::Delivered(d) => assert!(
+            d.reference.ends_with("exports/dest_s3/batch-csv.csv.gz"),
+            "{d:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_retried_batch_replaces_its_object_and_create_only_keeps_the_first() {
+    let moto = support::moto();
+    let bucket = moto.new_bucket().await;
+    let batch = Batch::new("batch-retry", records(2));
+    for create_only in [false, true] {
+        let mut config = moto.config(&bucket);
+        config["create_only"] = json!(create_only);
+        let dest = S3.build(&spec(config, moto.auth(), None)).await.unwrap();
+        for _ in 0..2 {
+            assert_eq!(dest.deliver(&batch).await.delivered_count(), 2);
+        }
+    }
+    assert_eq!(moto.objects(&bucket, "exports/").await.len(), 1);
+}
+
+#[tokio::test]
+async fn over_cap_batches_upload_nothing_or_split() {
+    let moto = support::moto();
+    let bucket = moto.new_bucket().await;
+    let dest = S3
+        .build(&spec(moto.config(&bucket), moto.auth(), Some(200)))
+        .await
+        .unwrap();
+    let out = dest.deliver(&Batch::new("batch-big", records(10))).await;
+    assert!(out.records.iter().all(|r| {
+        r.error()
+            .is_some_and(|e| e.kind == ErrorKind::PayloadTooLarge)
+    }));
+    assert!(
+        moto.objects(&bucket, "exports/").await.is_empty(),
+        "nothing may be uploaded"
+    );
+
+    let mut config = moto.config(&bucket);
+    config["split_oversized"] = json!(true);
+    let dest = S3
+        .build(&spec(config, moto.auth(), Some(200)))
+        .await
+        .unwrap();
+    let out = dest.deliver(&Batch::new("batch-big", records(10))).await;
+    assert_eq!(out.delivered_count(), 10);
+    let objects = moto.objects(&bucket, "exports/").await;
+    assert!(objects.len() > 1);
+    assert!(
+        objects
+            .iter()
+            .all(|(k, body, _, _)| k.contains("batch-big-part-") && body.len() <= 200)
+    );
+}
+
+#[tokio::test]
+async fn large_files_go_up_in_parts_and_nothing_is_left_pending() {
+    let moto = support::moto();
+    let bucket = moto.new_bucket().await;
+    let mut config = moto.config(&bucket);
+    config["part_size_bytes"] = json!(5 * 1024 * 1024);
+    let dest = S3
+        .build(&spec(config.clone(), moto.auth(), Some(64 << 20)))
+        .await
+        .unwrap();
+    let pad = "z".repeat(1000);
+    let big: Vec<Record> = (0..12_000)
+        .map(|i| Record::new(format!("r{i}"), format!(r#"{{"i":{i},"p":"{pad}"}}"#)))
+        .collect();
+    let batch = Batch::new("batch-multipart", big);
+    let out = dest.deliver(&batch).await;
+    assert_eq!(out.delivered_count(), 12_000, "{:?}", out.records[0]);
+    match &out.records[0].outcome {
+        courier_core::Outcome::Delivered(d) => assert!(d.reference.contains("multipart"), "{d:?}"),
+        other => panic!("{other:?}"),
+    }
+    let objects = moto.objects(&bucket, "exports/").await;
+    let expected: Vec<u8> = batch
+        .records
+        .iter()
+        .flat_map(|r| [&r.payload[..], b"\n"].concat())
+        .collect();
+    assert_eq!(objects[0].1.len(), expected.len());
+    assert!(
+        objects[0].1 == expected,
+        "the object must be the records, in order"
+    );
+    assert_eq!(moto.pending_uploads(&bucket).await, 0);
+
+    // A create-only redelivery is refused at completion: the upload must be aborted, not left open.
+    config["create_only"] = json!(true);
+    let dest = S3
+        .build(&spec(config, moto.auth(), Some(64 << 20)))
+        .await
+        .unwrap();
+    let again = dest.deliver(&batch).await;
+    assert_eq!(again.delivered_count(), 12_000, "{:?}", again.records[0]);
+    match &again.records[0].outcome {
+        courier_core::Outcome::Delivered(d) => {
+            assert!(d.reference.contains("already present"), "{d:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        moto.pending_uploads(&bucket).await,
+        0,
+        "no incomplete upload may be left"
+    );
+}
+
+#[tokio::test]
+async fn the_connection_test_touches_the_bucket_and_names_what_is_wrong() {
+    let moto = support::moto();
+    let bucket = moto.new_bucket().await;
+    let report = test_report(moto.config(&bucket), moto.auth()).await;
+    assert!(report.success, "{report:#?}");
+    let steps: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "validate",
+            "connect",
+            "credentials",
+            "authentication",
+            "bucket",
+            "write_permission"
+        ]
+    );
+    assert!(
+        moto.objects(&bucket, "exports/").await.is_empty(),
+        "the probe object is removed"
+    );
+
+    let report = test_report(moto.config("no-such-bucket-here"), moto.auth()).await;
+    let failed = report.failed_step().unwrap();
+    assert_eq!(
+        (failed.name.as_str(), failed.error_kind),
+        ("bucket", Some(ErrorKind::NotFound))
+    );
+    assert!(failed.message.contains("no-such-bucket-here"), "{failed:?}");
+
+    let mut bad = moto.auth();
+    bad["access_key_id"] = json!("AKIANOTAREALKEY00000");
+    let report = test_report(moto.config(&bucket), bad).await;
+    let failed = report.failed_step().unwrap();
+    assert_eq!(
+        (failed.name.as_str(), failed.error_kind),
+        ("authentication", Some(ErrorKind::Unauthenticated))
+    );
+    assert!(
+        failed.message.contains("InvalidAccessKeyId")
+            && failed.hint.as_deref().unwrap().contains("access_key_id"),
+        "{failed:?}"
+    );
+    assert!(
+        report
+            .steps
+            .iter()
+            .skip_while(|s| s.name != "authentication")
+            .skip(1)
+            .all(|s| s.status == StepStatus::Skipped)
+    );
+}
+
+#[tokio::test]
+async fn config_problems_are_named() {
+    let s = spec(
+        json!({"bucket": "Bad_Bucket", "region": "us east", "prefix": "/abs/../x", "endpoint_url": "ftp://x",
+               "kms_key_id": "k", "format": "csv", "nope": 1}),
+        json!({"access_key_id": "AKIA", "role_arn": "arn:aws:iam::1:user/x", "external_id": "e"}),
+        None,
+    );
+    let errors: Vec<String> = S3.validate(&s).iter().map(|e| e.to_string()).collect();
+    for path in [
+        "/config/nope",
+        "/config/bucket",
+        "/config/region",
+        "/config/prefix",
+        "/config/endpoint_url",
+        "/config/kms_key_id",
+        "/config/columns",
+        "/auth_config/secret_access_key",
+        "/auth_config/role_arn",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.starts_with(&format!("{path}:"))),
+            "{path} missing from {errors:#?}"
+        );
+    }
+}
