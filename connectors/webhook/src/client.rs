@@ -103,11 +103,7 @@ impl WebhookClient {
             .unwrap_or_default();
         let headers = build_headers(&config, auth.credentials.as_ref())?;
 
-        use rustls_platform_verifier::ConfigVerifierExt;
-        let tls = Arc::new(rustls::ClientConfig::with_platform_verifier().map_err(|e| {
-            ConnectorError::internal("could not load the platform's certificate verifier")
-                .with_source(e)
-        })?);
+        let tls = Arc::new(tls_config()?);
         let mut connector = HttpConnector::new_with_resolver(GuardedResolver {
             allow_private: config.allow_private_network,
         });
@@ -283,6 +279,23 @@ impl WebhookClient {
         )
         .with_source(e)
     }
+}
+
+/// TLS with an explicit crypto provider (aws-lc-rs) and the platform's certificate verifier.
+/// Explicit, because when another crate in the build enables rustls' `ring` feature too, rustls
+/// can no longer pick a process-wide default on its own.
+fn tls_config() -> Result<rustls::ClientConfig, ConnectorError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnectorError::internal("could not set up TLS").with_source(e))?
+        .with_platform_verifier()
+        .map(|b| b.with_no_client_auth())
+        .map_err(|e| {
+            ConnectorError::internal("could not load the platform's certificate verifier")
+                .with_source(e)
+        })
 }
 
 /// Reads at most `RESPONSE_BODY_LIMIT` bytes of a body. The status decides the outcome, so a

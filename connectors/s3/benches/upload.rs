@@ -1,0 +1,241 @@
+//! S3 upload throughput through the connector against moto, side by side with the bare SDK
+//! uploading the same bytes (a single PUT for small files, a multipart upload for large ones),
+//! and the peak memory of delivering one 256 MiB file. Prints figures and ratios.
+//!
+//! Run: `cargo bench -p courier-connector-s3`. Uses the moto that `cargo xtask test` started
+//! (COURIER_TEST_MOTO_URL and keys), or starts the one `cargo xtask test` installed.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::Bytes;
+use courier_connector_s3::S3;
+use courier_core::{Batch, Destination, DestinationSpec, DynConnector, Record};
+use serde_json::json;
+
+const ROUNDS: usize = 3;
+
+struct Moto {
+    url: String,
+    key: String,
+    secret: String,
+    _child: Option<ChildGuard>,
+}
+
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn moto() -> Moto {
+    if let (Ok(url), Ok(key), Ok(secret)) = (
+        std::env::var("COURIER_TEST_MOTO_URL"),
+        std::env::var("COURIER_TEST_AWS_ACCESS_KEY_ID"),
+        std::env::var("COURIER_TEST_AWS_SECRET_ACCESS_KEY"),
+    ) {
+        return Moto {
+            url,
+            key,
+            secret,
+            _child: None,
+        };
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let bin = format!("{home}/.cache/courier/emulators/venv/bin/moto_server");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {bin} ({e}): run `cargo xtask test` once to install moto")
+        });
+    let guard = ChildGuard(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Moto {
+        url: format!("http://127.0.0.1:{port}"),
+        key: "bench".into(),
+        secret: "bench".into(),
+        _child: Some(guard),
+    }
+}
+
+fn sdk(m: &Moto) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(&m.key, &m.secret, None, None, "bench"))
+        .endpoint_url(&m.url)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// `n` records of ~1 KiB sharing one buffer, so the input itself costs no memory.
+fn batch(id: &str, total_bytes: usize) -> Batch {
+    let payload = Bytes::from(format!("{{\"p\":\"{}\"}}", "x".repeat(1015)));
+    let n = total_bytes / (payload.len() + 1);
+    Batch::new(
+        id,
+        (0..n)
+            .map(|i| Record::new(format!("r{i}"), payload.clone()))
+            .collect(),
+    )
+}
+
+fn ndjson(b: &Batch) -> Vec<u8> {
+    b.records
+        .iter()
+        .flat_map(|r| [&r.payload[..], b"\n"].concat())
+        .collect()
+}
+
+async fn bare_upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8], part: usize) {
+    if body.len() <= part {
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body.to_vec()))
+            .send()
+            .await
+            .unwrap();
+        return;
+    }
+    let id = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    let mut parts = Vec::new();
+    for (i, chunk) in body.chunks(part).enumerate() {
+        let n = i as i32 + 1;
+        let sent = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from(chunk.to_vec()))
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .set_e_tag(sent.e_tag().map(str::to_string))
+                .build(),
+        );
+    }
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn destination(m: &Moto, bucket: &str, cap: u64) -> std::sync::Arc<dyn Destination> {
+    let spec = DestinationSpec {
+        destination_id: "bench".into(),
+        config: json!({"bucket": bucket, "region": "us-east-1", "endpoint_url": m.url, "force_path_style": true,
+                       "key_template": "{batch_id}.{ext}"}),
+        auth_config: json!({"access_key_id": m.key, "secret_access_key": m.secret}),
+        payload_cap_bytes: Some(cap),
+    };
+    S3.build(&spec).await.unwrap()
+}
+
+fn main() {
+    let m = moto();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s3 = sdk(&m);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let bucket = format!("courier-bench-{nanos}");
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let part = 8 * 1024 * 1024;
+        let dest = destination(&m, &bucket, 512 << 20).await;
+        println!("S3 upload throughput against moto, median of {ROUNDS} rounds (order alternating)");
+        for (label, size) in [("1 MiB", 1usize << 20), ("32 MiB", 32 << 20)] {
+            let b = batch(&format!("b-{label}").replace(' ', ""), size);
+            let body = ndjson(&b);
+            let (mut ours, mut bare) = (Vec::new(), Vec::new());
+            for round in 0..ROUNDS {
+                for side in if round % 2 == 0 { ["connector", "bare"] } else { ["bare", "connector"] } {
+                    let t = Instant::now();
+                    if side == "connector" {
+                        let out = dest.deliver(&b).await;
+                        assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
+                        ours.push(body.len() as f64 / t.elapsed().as_secs_f64());
+                    } else {
+                        bare_upload(&s3, &bucket, &format!("bare-{label}-{round}"), &body, part).await;
+                        bare.push(body.len() as f64 / t.elapsed().as_secs_f64());
+                    }
+                }
+            }
+            let (o, b) = (median(ours), median(bare));
+            println!("{label:>7} files: connector {:>7.1} MiB/s, bare SDK {:>7.1} MiB/s, ratio {:.2}", o / 1048576.0, b / 1048576.0, o / b);
+        }
+
+        let big = batch("b-256mib", 256 << 20);
+        let before = status_kib("VmRSS:");
+        // Reset the peak-RSS mark (Linux), so VmHWM below is the peak of this delivery alone.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let t = Instant::now();
+        let out = dest.deliver(&big).await;
+        assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
+        let peak = status_kib("VmHWM:");
+        println!(
+            "one 256 MiB file: {:.1} s, peak RSS {:.1} MiB (before {:.1} MiB; {:.1} MiB above it; target < 64 MiB)",
+            t.elapsed().as_secs_f64(),
+            peak as f64 / 1024.0,
+            before as f64 / 1024.0,
+            (peak.saturating_sub(before)) as f64 / 1024.0
+        );
+    });
+}
