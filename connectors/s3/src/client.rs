@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+use aws_sdk_s3::config::{BehaviorVersion, Region, SharedCredentialsProvider};
+use courier_aws::AwsCredentials;
 use courier_core::{ConnectorError, ErrorKind, PayloadCap};
 use courier_files::KeyTemplate;
 
@@ -49,47 +50,10 @@ impl S3Client {
             )
         })?;
         let region = Region::new(config.region.clone());
-        let (mut credentials, mut identity) = match (&auth.access_key_id, &auth.secret_access_key) {
-            (Some(id), Some(secret)) => {
-                let creds = Credentials::new(
-                    id.clone(),
-                    secret.expose().to_string(),
-                    auth.session_token.as_ref().map(|t| t.expose().to_string()),
-                    None,
-                    "courier-auth-config",
-                );
-                (
-                    SharedCredentialsProvider::new(creds),
-                    format!("access key {}", redact_key_id(id)),
-                )
-            }
-            _ => {
-                let chain =
-                    aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
-                        .region(region.clone())
-                        .build()
-                        .await;
-                (
-                    SharedCredentialsProvider::new(chain),
-                    "the default AWS credential chain".to_string(),
-                )
-            }
-        };
-        if let Some(role_arn) = &auth.role_arn {
-            let base = aws_config::SdkConfig::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(region.clone())
-                .credentials_provider(credentials.clone())
-                .build();
-            let mut builder = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
-                .session_name(format!("courier-{}", sanitize_session(&destination_id)))
-                .configure(&base);
-            if let Some(external_id) = &auth.external_id {
-                builder = builder.external_id(external_id.clone());
-            }
-            credentials = SharedCredentialsProvider::new(builder.build().await);
-            identity = format!("role {role_arn} (assumed with {identity})");
-        }
+        let AwsCredentials {
+            provider: credentials,
+            identity,
+        } = AwsCredentials::from_auth(&auth, &config.region, &destination_id).await;
         let mut s3 = aws_sdk_s3::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
             .region(region)
@@ -120,19 +84,4 @@ impl S3Client {
     pub fn object_key(&self, key: &str) -> String {
         format!("{}{key}", self.config.prefix)
     }
-}
-
-/// `AKIA…WXYZ`: enough to recognise a key in messages, not enough to use it.
-fn redact_key_id(id: &str) -> String {
-    if id.len() <= 8 {
-        return "…".into();
-    }
-    format!("{}…{}", &id[..4], &id[id.len() - 4..])
-}
-
-fn sanitize_session(id: &str) -> String {
-    id.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(*c))
-        .take(50)
-        .collect()
 }

@@ -1,7 +1,7 @@
 //! S3 config and auth_config: typed, documented (doc comments become the JSON Schema), and
 //! validated without I/O.
 
-use courier_core::{AuthSpec, ConfigSpec, FieldError, Secret};
+use courier_core::{ConfigSpec, FieldError};
 use courier_files::FileOptions;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -103,27 +103,8 @@ impl ServerSideEncryption {
     }
 }
 
-/// Credentials: access keys, a role to assume, or nothing (the default AWS credential chain:
-/// environment, profile, web identity, container or instance role).
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct S3Auth {
-    /// An access key id, with `secret_access_key`.
-    #[serde(default)]
-    pub access_key_id: Option<String>,
-    /// The secret for `access_key_id`.
-    #[serde(default)]
-    pub secret_access_key: Option<Secret>,
-    /// A session token, for temporary credentials.
-    #[serde(default)]
-    pub session_token: Option<Secret>,
-    /// A role to assume (with the keys above, or the default chain, as the base identity).
-    #[serde(default)]
-    pub role_arn: Option<String>,
-    /// The external id the role's trust policy requires.
-    #[serde(default)]
-    pub external_id: Option<String>,
-}
+/// S3 credentials are the shared AWS ones.
+pub use courier_aws::AwsAuth as S3Auth;
 
 impl ConfigSpec for S3Config {
     fn validate(&self) -> Vec<FieldError> {
@@ -191,52 +172,5 @@ fn check_bucket(name: &str) -> Result<(), &'static str> {
         Ok(())
     } else {
         Err("must be a valid S3 bucket name (3-63 lowercase letters, digits, `.` or `-`)")
-    }
-}
-
-impl AuthSpec for S3Auth {
-    fn validate(&self) -> Vec<FieldError> {
-        let mut errors = Vec::new();
-        match (&self.access_key_id, &self.secret_access_key) {
-            (Some(_), None) => errors.push(FieldError::new(
-                "/secret_access_key",
-                "is required with access_key_id",
-            )),
-            (None, Some(_)) => errors.push(FieldError::new(
-                "/access_key_id",
-                "is required with secret_access_key",
-            )),
-            _ => {}
-        }
-        if self.session_token.is_some() && self.access_key_id.is_none() {
-            errors.push(FieldError::new(
-                "/session_token",
-                "only applies with access_key_id and secret_access_key",
-            ));
-        }
-        if let Some(arn) = &self.role_arn {
-            let parts: Vec<&str> = arn.splitn(6, ':').collect();
-            let valid = parts.len() == 6
-                && parts[0] == "arn"
-                && parts[1].starts_with("aws")
-                && parts[2] == "iam"
-                && parts[4].len() == 12
-                && parts[4].bytes().all(|b| b.is_ascii_digit())
-                && parts[5].starts_with("role/")
-                && parts[5].len() > 5;
-            if !valid {
-                errors.push(FieldError::new(
-                    "/role_arn",
-                    "must be an IAM role ARN such as arn:aws:iam::123456789012:role/courier",
-                ));
-            }
-        }
-        if self.external_id.is_some() && self.role_arn.is_none() {
-            errors.push(FieldError::new(
-                "/external_id",
-                "only applies with role_arn",
-            ));
-        }
-        errors
     }
 }

@@ -10,6 +10,8 @@ pub(crate) fn builtin() -> Catalog {
     catalog.add(courier_connector_webhook::Webhook);
     #[cfg(feature = "s3")]
     catalog.add(courier_connector_s3::S3);
+    #[cfg(feature = "kinesis")]
+    catalog.add(courier_connector_kinesis::Kinesis);
     // xtask:register (new connectors are inserted above this line)
     catalog
 }

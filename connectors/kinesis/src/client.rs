@@ -1,0 +1,80 @@
+//! The Kinesis client built from config and the shared AWS credentials.
+
+use std::fmt;
+use std::time::Duration;
+
+use aws_sdk_kinesis::config::retry::RetryConfig;
+use aws_sdk_kinesis::config::timeout::TimeoutConfig;
+use aws_sdk_kinesis::config::{BehaviorVersion, Region, SharedCredentialsProvider};
+use courier_aws::{AwsAuth, AwsCredentials};
+use courier_core::{ConnectorError, ErrorKind};
+
+use crate::config::KinesisConfig;
+use crate::key::KeyTemplate;
+
+pub struct KinesisClient {
+    pub config: KinesisConfig,
+    pub partition_key: KeyTemplate,
+    pub explicit_hash_key: Option<KeyTemplate>,
+    pub credentials: SharedCredentialsProvider,
+    pub identity: String,
+    pub kinesis: aws_sdk_kinesis::Client,
+}
+
+impl fmt::Debug for KinesisClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KinesisClient")
+            .field("stream", &self.config.stream_label())
+            .field("region", &self.config.region)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KinesisClient {
+    pub async fn new(
+        config: KinesisConfig,
+        auth: AwsAuth,
+        destination_id: &str,
+    ) -> Result<Self, ConnectorError> {
+        let invalid = |field: &str, m: String| {
+            ConnectorError::new(
+                ErrorKind::InvalidConfig,
+                format!("{field} {m}"),
+                format!("correct config.{field}"),
+            )
+        };
+        let partition_key = KeyTemplate::parse(&config.partition_key_template)
+            .map_err(|m| invalid("partition_key_template", m))?;
+        let explicit_hash_key = config
+            .explicit_hash_key_template
+            .as_deref()
+            .map(KeyTemplate::parse)
+            .transpose()
+            .map_err(|m| invalid("explicit_hash_key_template", m))?;
+        let AwsCredentials { provider, identity } =
+            AwsCredentials::from_auth(&auth, &config.region, destination_id).await;
+        let mut builder = aws_sdk_kinesis::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()))
+            .credentials_provider(provider.clone())
+            // The delivery policy owns retries and deadlines; SDK retries would multiply them.
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .build(),
+            );
+        if let Some(url) = &config.endpoint_url {
+            builder = builder.endpoint_url(url.clone());
+        }
+        Ok(KinesisClient {
+            kinesis: aws_sdk_kinesis::Client::from_conf(builder.build()),
+            config,
+            partition_key,
+            explicit_hash_key,
+            credentials: provider,
+            identity,
+        })
+    }
+}

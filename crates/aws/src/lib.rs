@@ -1,0 +1,183 @@
+//! AWS credentials shared by the AWS connectors (s3, kinesis): the auth_config type, its
+//! validation, and the SDK credential provider built from it (access keys, the default chain, or
+//! a role assumed on top of either).
+
+use aws_config::BehaviorVersion;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::{Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use courier_core::{AuthSpec, FieldError, Secret};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// Credentials: access keys, a role to assume, or nothing (the default AWS credential chain:
+/// environment, profile, web identity, container or instance role).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AwsAuth {
+    /// An access key id, with `secret_access_key`.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// The secret for `access_key_id`.
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+    /// A session token, for temporary credentials.
+    #[serde(default)]
+    pub session_token: Option<Secret>,
+    /// A role to assume (with the keys above, or the default chain, as the base identity).
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// The external id the role's trust policy requires.
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+impl AuthSpec for AwsAuth {
+    fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        match (&self.access_key_id, &self.secret_access_key) {
+            (Some(_), None) => errors.push(FieldError::new(
+                "/secret_access_key",
+                "is required with access_key_id",
+            )),
+            (None, Some(_)) => errors.push(FieldError::new(
+                "/access_key_id",
+                "is required with secret_access_key",
+            )),
+            _ => {}
+        }
+        if self.session_token.is_some() && self.access_key_id.is_none() {
+            errors.push(FieldError::new(
+                "/session_token",
+                "only applies with access_key_id and secret_access_key",
+            ));
+        }
+        if let Some(arn) = &self.role_arn
+            && !is_role_arn(arn)
+        {
+            errors.push(FieldError::new(
+                "/role_arn",
+                "must be an IAM role ARN such as arn:aws:iam::123456789012:role/courier",
+            ));
+        }
+        if self.external_id.is_some() && self.role_arn.is_none() {
+            errors.push(FieldError::new(
+                "/external_id",
+                "only applies with role_arn",
+            ));
+        }
+        errors
+    }
+}
+
+fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5].len() > 5
+        && parts[5].starts_with("role/")
+}
+
+/// Whether a region name looks like one (`us-east-1`).
+pub fn is_region(region: &str) -> bool {
+    !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The provider for an auth_config, and a description of the identity for messages.
+#[derive(Debug, Clone)]
+pub struct AwsCredentials {
+    pub provider: SharedCredentialsProvider,
+    /// `access key AKIA…WXYZ`, `the default AWS credential chain`, `role … (assumed with …)`.
+    pub identity: String,
+}
+
+impl AwsCredentials {
+    pub async fn from_auth(auth: &AwsAuth, region: &str, session_name: &str) -> Self {
+        let region = Region::new(region.to_string());
+        let (mut provider, mut identity) = match (&auth.access_key_id, &auth.secret_access_key) {
+            (Some(id), Some(secret)) => {
+                let creds = Credentials::new(
+                    id.clone(),
+                    secret.expose().to_string(),
+                    auth.session_token.as_ref().map(|t| t.expose().to_string()),
+                    None,
+                    "courier-auth-config",
+                );
+                (
+                    SharedCredentialsProvider::new(creds),
+                    format!("access key {}", redact_key_id(id)),
+                )
+            }
+            _ => {
+                let chain =
+                    aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                        .region(RegionProviderChain::first_try(region.clone()))
+                        .build()
+                        .await;
+                (
+                    SharedCredentialsProvider::new(chain),
+                    "the default AWS credential chain".to_string(),
+                )
+            }
+        };
+        if let Some(role_arn) = &auth.role_arn {
+            let base = SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(region.clone())
+                .credentials_provider(provider.clone())
+                .build();
+            let mut builder = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
+                .session_name(format!("courier-{}", sanitize_session(session_name)))
+                .configure(&base);
+            if let Some(external_id) = &auth.external_id {
+                builder = builder.external_id(external_id.clone());
+            }
+            provider = SharedCredentialsProvider::new(builder.build().await);
+            identity = format!("role {role_arn} (assumed with {identity})");
+        }
+        AwsCredentials { provider, identity }
+    }
+}
+
+/// `AKIA…WXYZ`: enough to recognise a key in messages, not enough to use it.
+fn redact_key_id(id: &str) -> String {
+    if id.len() <= 8 {
+        return "…".into();
+    }
+    format!("{}…{}", &id[..4], &id[id.len() - 4..])
+}
+
+fn sanitize_session(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(*c))
+        .take(50)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_rules() {
+        let auth = AwsAuth {
+            access_key_id: Some("AKIA".into()),
+            role_arn: Some("arn:aws:iam::1:user/x".into()),
+            ..AwsAuth::default()
+        };
+        let paths: Vec<String> = auth.validate().into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, ["/secret_access_key", "/role_arn"]);
+        assert!(is_role_arn("arn:aws:iam::123456789012:role/courier"));
+        assert!(is_region("eu-west-1") && !is_region("us east"));
+        assert_eq!(redact_key_id("AKIAIOSFODNN7EXAMPLE"), "AKIA…MPLE");
+    }
+}
