@@ -37,6 +37,16 @@ impl KinesisClient {
         auth: AwsAuth,
         destination_id: &str,
     ) -> Result<Self, ConnectorError> {
+        Self::with_sdk_settings(config, auth, destination_id, |b| b).await
+    }
+
+    /// As `new`, with a hook over the SDK's config builder (interceptors, timeouts).
+    pub async fn with_sdk_settings(
+        config: KinesisConfig,
+        auth: AwsAuth,
+        destination_id: &str,
+        customize: impl FnOnce(aws_sdk_kinesis::config::Builder) -> aws_sdk_kinesis::config::Builder,
+    ) -> Result<Self, ConnectorError> {
         let invalid = |field: &str, m: String| {
             ConnectorError::new(
                 ErrorKind::InvalidConfig,
@@ -69,7 +79,7 @@ impl KinesisClient {
             builder = builder.endpoint_url(url.clone());
         }
         Ok(KinesisClient {
-            kinesis: aws_sdk_kinesis::Client::from_conf(builder.build()),
+            kinesis: aws_sdk_kinesis::Client::from_conf(customize(builder).build()),
             config,
             partition_key,
             explicit_hash_key,

@@ -195,6 +195,16 @@ impl<C: Connector> DynConnector for C {
     }
 }
 
+/// Binds a connector to a client the host built itself (e.g. with extra SDK settings), with
+/// the same payload-cap enforcement as `DynConnector::build`.
+pub fn bind<C: Connector>(connector: C, client: C::Client, env: Env) -> Arc<dyn Destination> {
+    Arc::new(Bound {
+        connector,
+        client,
+        env,
+    })
+}
+
 /// A connector bound to its client: the one implementation of `Destination`.
 struct Bound<C: Connector> {
     connector: C,
