@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_kinesis::config::retry::RetryConfig;
 use aws_sdk_kinesis::config::timeout::TimeoutConfig;
-use aws_sdk_kinesis::config::{BehaviorVersion, Region, SharedCredentialsProvider};
+use aws_sdk_kinesis::config::{BehaviorVersion, Region};
 use courier_aws::{AwsAuth, AwsCredentials};
 use courier_core::{ConnectorError, ErrorKind};
 
@@ -16,8 +16,8 @@ pub struct KinesisClient {
     pub config: KinesisConfig,
     pub partition_key: KeyTemplate,
     pub explicit_hash_key: Option<KeyTemplate>,
-    pub credentials: SharedCredentialsProvider,
-    pub identity: String,
+    /// The credentials and where they come from (for messages).
+    pub aws: AwsCredentials,
     pub kinesis: aws_sdk_kinesis::Client,
 }
 
@@ -26,7 +26,7 @@ impl fmt::Debug for KinesisClient {
         f.debug_struct("KinesisClient")
             .field("stream", &self.config.stream_label())
             .field("region", &self.config.region)
-            .field("identity", &self.identity)
+            .field("identity", &self.aws.identity)
             .finish_non_exhaustive()
     }
 }
@@ -62,12 +62,11 @@ impl KinesisClient {
             .map(KeyTemplate::parse)
             .transpose()
             .map_err(|m| invalid("explicit_hash_key_template", m))?;
-        let AwsCredentials { provider, identity } =
-            AwsCredentials::from_auth(&auth, &config.region, destination_id).await;
+        let aws = AwsCredentials::from_auth(&auth, &config.region, destination_id).await;
         let mut builder = aws_sdk_kinesis::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
-            .credentials_provider(provider.clone())
+            .credentials_provider(aws.provider.clone())
             // The delivery policy owns retries and deadlines; SDK retries would multiply them.
             .retry_config(RetryConfig::disabled())
             .timeout_config(
@@ -83,8 +82,7 @@ impl KinesisClient {
             config,
             partition_key,
             explicit_hash_key,
-            credentials: provider,
-            identity,
+            aws,
         })
     }
 }

@@ -3,7 +3,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_kinesis::config::ProvideCredentials;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::StreamStatus;
 use courier_core::{ConnectorError, ErrorKind, Probe, StepSpec};
@@ -32,18 +31,7 @@ pub const STEPS: &[StepSpec] = &[
 
 pub async fn run(client: &KinesisClient, probe: &mut Probe) -> Result<(), ConnectorError> {
     let stream = client.config.stream_label();
-    probe
-        .step("credentials", async {
-            client.credentials.provide_credentials().await.map_err(|e| {
-                ConnectorError::new(
-                    ErrorKind::Unauthenticated,
-                    format!("no AWS credentials from {}: {e}", client.identity),
-                    "set access_key_id and secret_access_key in auth_config, or configure the default AWS chain where Courier runs",
-                )
-            })?;
-            Ok(((), format!("credentials from {}", client.identity)))
-        })
-        .await?;
+    probe.step("credentials", client.aws.check()).await?;
 
     let described = client
         .kinesis
@@ -64,7 +52,7 @@ pub async fn run(client: &KinesisClient, probe: &mut Probe) -> Result<(), Connec
                 Some(e) => Err(e),
                 None => Ok((
                     (),
-                    format!("Kinesis accepted the credentials ({})", client.identity),
+                    format!("Kinesis accepted the credentials ({})", client.aws.identity),
                 )),
             }
         })

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Region, SharedCredentialsProvider};
+use aws_sdk_s3::config::{BehaviorVersion, Region};
 use courier_aws::AwsCredentials;
 use courier_core::{ConnectorError, ErrorKind, PayloadCap};
 use courier_files::KeyTemplate;
@@ -18,9 +18,8 @@ pub struct S3Client {
     pub template: KeyTemplate,
     pub destination_id: String,
     pub cap: PayloadCap,
-    pub credentials: SharedCredentialsProvider,
-    /// Where the credentials come from, for messages (`access key AKIA…`, `role …`, `default chain`).
-    pub identity: String,
+    /// The credentials and where they come from (for messages).
+    pub aws: AwsCredentials,
     pub s3: aws_sdk_s3::Client,
 }
 
@@ -30,7 +29,7 @@ impl fmt::Debug for S3Client {
             .field("bucket", &self.config.bucket)
             .field("region", &self.config.region)
             .field("prefix", &self.config.prefix)
-            .field("identity", &self.identity)
+            .field("identity", &self.aws.identity)
             .finish_non_exhaustive()
     }
 }
@@ -50,14 +49,11 @@ impl S3Client {
             )
         })?;
         let region = Region::new(config.region.clone());
-        let AwsCredentials {
-            provider: credentials,
-            identity,
-        } = AwsCredentials::from_auth(&auth, &config.region, &destination_id).await;
+        let aws = AwsCredentials::from_auth(&auth, &config.region, &destination_id).await;
         let mut s3 = aws_sdk_s3::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
             .region(region)
-            .credentials_provider(credentials.clone())
+            .credentials_provider(aws.provider.clone())
             .force_path_style(config.force_path_style)
             // The delivery policy owns retries and deadlines; SDK retries would multiply them.
             .retry_config(RetryConfig::disabled())
@@ -75,8 +71,7 @@ impl S3Client {
             template,
             destination_id,
             cap,
-            credentials,
-            identity,
+            aws,
         })
     }
 

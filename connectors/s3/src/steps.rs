@@ -3,7 +3,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_s3::config::ProvideCredentials;
 use aws_sdk_s3::primitives::ByteStream;
 use courier_core::{ConnectorError, ErrorKind, Probe, StepSpec};
 
@@ -31,18 +30,7 @@ pub const STEPS: &[StepSpec] = &[
 
 pub async fn run(client: &S3Client, probe: &mut Probe) -> Result<(), ConnectorError> {
     let cfg = &client.config;
-    probe
-        .step("credentials", async {
-            client.credentials.provide_credentials().await.map_err(|e| {
-                ConnectorError::new(
-                    ErrorKind::Unauthenticated,
-                    format!("no AWS credentials from {}: {e}", client.identity),
-                    "set access_key_id and secret_access_key in auth_config, or configure the default AWS chain where Courier runs",
-                )
-            })?;
-            Ok(((), format!("credentials from {}", client.identity)))
-        })
-        .await?;
+    probe.step("credentials", client.aws.check()).await?;
 
     // One ListObjectsV2 answers both: does S3 accept the credentials, and is the bucket there.
     let listed = client
@@ -74,7 +62,7 @@ pub async fn run(client: &S3Client, probe: &mut Probe) -> Result<(), ConnectorEr
                 Some(e) => Err(e),
                 None => Ok((
                     (),
-                    format!("S3 accepted the credentials ({})", client.identity),
+                    format!("S3 accepted the credentials ({})", client.aws.identity),
                 )),
             }
         })

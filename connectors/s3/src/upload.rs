@@ -5,6 +5,8 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
@@ -77,11 +79,27 @@ async fn put(
     if cfg.create_only {
         request = request.if_none_match("*");
     }
-    match request.send().await {
-        Ok(_) => Ok(""),
+    let sent = request.send().await.map(|_| "");
+    written_or_present(client, key, sent)
+}
+
+const ALREADY_PRESENT: &str = " (already present)";
+
+/// The note for a finished write; with `create_only`, "already exists" means an earlier attempt
+/// wrote it, which counts as written.
+fn written_or_present<E>(
+    client: &S3Client,
+    key: &str,
+    sent: Result<&'static str, SdkError<E, HttpResponse>>,
+) -> Result<&'static str, ConnectorError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match sent {
+        Ok(note) => Ok(note),
         Err(e) => {
             let error = classify(&op(client, "s3:PutObject", key), e);
-            if cfg.create_only && error.kind == ErrorKind::Conflict {
+            if client.config.create_only && error.kind == ErrorKind::Conflict {
                 Ok(ALREADY_PRESENT)
             } else {
                 Err(error)
@@ -89,8 +107,6 @@ async fn put(
         }
     }
 }
-
-const ALREADY_PRESENT: &str = " (already present)";
 
 /// Collects encoded bytes into parts and hands each full part to the uploader.
 struct PartSink {
@@ -250,15 +266,6 @@ async fn upload_parts(
     if cfg.create_only {
         complete = complete.if_none_match("*");
     }
-    match complete.send().await {
-        Ok(_) => Ok(" (multipart)"),
-        Err(e) => {
-            let error = classify(&op(client, "s3:PutObject", key), e);
-            if cfg.create_only && error.kind == ErrorKind::Conflict {
-                Ok(ALREADY_PRESENT)
-            } else {
-                Err(error)
-            }
-        }
-    }
+    let sent = complete.send().await.map(|_| " (multipart)");
+    written_or_present(client, key, sent)
 }

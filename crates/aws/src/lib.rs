@@ -7,7 +7,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use courier_core::{AuthSpec, FieldError, Secret};
+use courier_core::{AuthSpec, ConnectorError, ErrorKind, FieldError, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -145,6 +145,21 @@ impl AwsCredentials {
             identity = format!("role {role_arn} (assumed with {identity})");
         }
         AwsCredentials { provider, identity }
+    }
+}
+
+impl AwsCredentials {
+    /// The `credentials` test step: resolves the credentials (no request to the service yet).
+    pub async fn check(&self) -> Result<((), String), ConnectorError> {
+        use aws_credential_types::provider::ProvideCredentials;
+        self.provider.provide_credentials().await.map_err(|e| {
+            ConnectorError::new(
+                ErrorKind::Unauthenticated,
+                format!("no AWS credentials from {}: {e}", self.identity),
+                "set access_key_id and secret_access_key in auth_config, or configure the default AWS chain where Courier runs",
+            )
+        })?;
+        Ok(((), format!("credentials from {}", self.identity)))
     }
 }
 
