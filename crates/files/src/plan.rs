@@ -3,6 +3,7 @@
 //! its compressor, so memory stays bounded by what the sink buffers, not by the file size.
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use courier_core::{Batch, ConnectorError, ErrorKind, PayloadCap};
 
@@ -21,7 +22,13 @@ pub struct PlannedFile {
     pub encoded_len: u64,
     pub content_type: &'static str,
     pub content_encoding: Option<&'static str>,
+    /// The records' encodings from planning, kept for small files so writing does not encode
+    /// them twice (`None` for large files, which are encoded again as they stream).
+    encoded: Option<Arc<Vec<Vec<u8>>>>,
 }
+
+/// Encodings are kept while a batch's records add up to at most this much.
+const KEEP_ENCODED_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The files for a batch, and the records refused before any upload (by index).
 #[derive(Debug, Default)]
@@ -44,14 +51,24 @@ pub fn plan_files(
     let format = options.format;
     let overhead = (header(format, &options.columns).len() + footer(format).len()) as u64;
     let mut plan = FilePlan::default();
-    // (index, encoded length) of each encodable record.
+    // (index, encoded length) of each encodable record, and the encodings while they are small.
     let mut sized: Vec<(usize, u64)> = Vec::with_capacity(batch.records.len());
+    let mut kept: Option<Vec<Option<Vec<u8>>>> = Some(vec![None; batch.records.len()]);
+    let mut kept_bytes = 0u64;
     for (i, record) in batch.records.iter().enumerate() {
         match encode(format, &options.columns, record) {
             Ok(bytes) => {
                 let alone = overhead + bytes.len() as u64;
                 match cap.check(alone as usize, || format!("record {}", record.id)) {
-                    Ok(()) => sized.push((i, bytes.len() as u64)),
+                    Ok(()) => {
+                        sized.push((i, bytes.len() as u64));
+                        kept_bytes += bytes.len() as u64;
+                        if kept_bytes > KEEP_ENCODED_BYTES {
+                            kept = None;
+                        } else if let Some(k) = kept.as_mut() {
+                            k[i] = Some(bytes);
+                        }
+                    }
                     Err(e) => plan.refused.push((i, e)),
                 }
             }
@@ -108,6 +125,14 @@ pub fn plan_files(
             record_count: records.len(),
             ext: &ext,
         };
+        let encoded = kept.as_mut().map(|k| {
+            Arc::new(
+                records
+                    .iter()
+                    .map(|&i| k[i].take().unwrap_or_default())
+                    .collect::<Vec<_>>(),
+            )
+        });
         match template.render(&ctx) {
             Ok(key) => plan.files.push(PlannedFile {
                 key,
@@ -115,6 +140,7 @@ pub fn plan_files(
                 encoded_len: size,
                 content_type: format.content_type(),
                 content_encoding: options.compression.content_encoding(),
+                encoded,
             }),
             Err(message) => {
                 let error = ConnectorError::new(
@@ -163,9 +189,14 @@ impl PlannedFile {
         out.write_all(&header(format, &options.columns))?;
         for (n, &i) in self.records.iter().enumerate() {
             out.write_all(separator(format, n))?;
-            let bytes = encode(format, &options.columns, &batch.records[i])
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.message))?;
-            out.write_all(&bytes)?;
+            match &self.encoded {
+                Some(kept) => out.write_all(&kept[n])?,
+                None => {
+                    let bytes = encode(format, &options.columns, &batch.records[i])
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.message))?;
+                    out.write_all(&bytes)?;
+                }
+            }
         }
         out.write_all(footer(format))?;
         Ok(out)
