@@ -1,11 +1,7 @@
 //! The Kinesis client built from config and the shared AWS credentials.
 
 use std::fmt;
-use std::time::Duration;
 
-use aws_sdk_kinesis::config::retry::RetryConfig;
-use aws_sdk_kinesis::config::timeout::TimeoutConfig;
-use aws_sdk_kinesis::config::{BehaviorVersion, Region};
 use courier_aws::{AwsAuth, AwsCredentials};
 use courier_core::{ConnectorError, ErrorKind};
 
@@ -63,20 +59,8 @@ impl KinesisClient {
             .transpose()
             .map_err(|m| invalid("explicit_hash_key_template", m))?;
         let aws = AwsCredentials::from_auth(&auth, &config.region, destination_id).await;
-        let mut builder = aws_sdk_kinesis::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(config.region.clone()))
-            .credentials_provider(aws.provider.clone())
-            // The delivery policy owns retries and deadlines; SDK retries would multiply them.
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .build(),
-            );
-        if let Some(url) = &config.endpoint_url {
-            builder = builder.endpoint_url(url.clone());
-        }
+        let sdk = aws.sdk_config(&config.region, config.endpoint_url.as_deref());
+        let builder = aws_sdk_kinesis::config::Builder::from(&sdk);
         Ok(KinesisClient {
             kinesis: aws_sdk_kinesis::Client::from_conf(customize(builder).build()),
             config,

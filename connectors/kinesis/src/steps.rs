@@ -41,21 +41,9 @@ pub async fn run(client: &KinesisClient, probe: &mut Probe) -> Result<(), Connec
         .send()
         .await
         .map_err(|e| classify("kinesis:DescribeStreamSummary", &stream, e));
-    let auth_failure = described
-        .as_ref()
-        .err()
-        .filter(|e| e.kind == ErrorKind::Unauthenticated)
-        .cloned();
-    probe
-        .step("authentication", async {
-            match auth_failure {
-                Some(e) => Err(e),
-                None => Ok((
-                    (),
-                    format!("Kinesis accepted the credentials ({})", client.aws.identity),
-                )),
-            }
-        })
+    client
+        .aws
+        .authentication_step(probe, "Kinesis", &described)
         .await?;
     probe
         .step("stream", async {

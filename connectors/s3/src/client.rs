@@ -2,11 +2,7 @@
 //! an assumed role on top of either; endpoint and path style for S3-compatible stores.
 
 use std::fmt;
-use std::time::Duration;
 
-use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Region};
 use courier_aws::AwsCredentials;
 use courier_core::{ConnectorError, ErrorKind, PayloadCap};
 use courier_files::KeyTemplate;
@@ -48,23 +44,9 @@ impl S3Client {
                 "correct config.key_template",
             )
         })?;
-        let region = Region::new(config.region.clone());
         let aws = AwsCredentials::from_auth(&auth, &config.region, &destination_id).await;
-        let mut s3 = aws_sdk_s3::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(region)
-            .credentials_provider(aws.provider.clone())
-            .force_path_style(config.force_path_style)
-            // The delivery policy owns retries and deadlines; SDK retries would multiply them.
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .build(),
-            );
-        if let Some(url) = &config.endpoint_url {
-            s3 = s3.endpoint_url(url.clone());
-        }
+        let sdk = aws.sdk_config(&config.region, config.endpoint_url.as_deref());
+        let s3 = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(config.force_path_style);
         Ok(S3Client {
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             config,

@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::primitives::ByteStream;
-use courier_core::{ConnectorError, ErrorKind, Probe, StepSpec};
+use courier_core::{ConnectorError, Probe, StepSpec};
 
 use crate::client::S3Client;
 use crate::errors::{Op, classify};
@@ -51,22 +51,7 @@ pub async fn run(client: &S3Client, probe: &mut Probe) -> Result<(), ConnectorEr
                 e,
             )
         });
-    let auth_failure = listed
-        .as_ref()
-        .err()
-        .filter(|e| e.kind == ErrorKind::Unauthenticated)
-        .cloned();
-    probe
-        .step("authentication", async {
-            match auth_failure {
-                Some(e) => Err(e),
-                None => Ok((
-                    (),
-                    format!("S3 accepted the credentials ({})", client.aws.identity),
-                )),
-            }
-        })
-        .await?;
+    client.aws.authentication_step(probe, "S3", &listed).await?;
     probe
         .step("bucket", async {
             listed?;

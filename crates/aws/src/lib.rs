@@ -7,7 +7,11 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use courier_core::{AuthSpec, ConnectorError, ErrorKind, FieldError, Secret};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use courier_core::{AuthSpec, ConnectorError, ErrorKind, FieldError, Probe, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -149,6 +153,50 @@ impl AwsCredentials {
 }
 
 impl AwsCredentials {
+    /// The SDK settings every AWS connector uses: region, these credentials, an optional
+    /// endpoint, and no SDK retries (the delivery policy owns retries and deadlines; SDK retries
+    /// would multiply them). Each service builds its client with `Builder::from(&config)`.
+    pub fn sdk_config(&self, region: &str, endpoint_url: Option<&str>) -> SdkConfig {
+        let mut builder = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .credentials_provider(self.provider.clone())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .build(),
+            );
+        if let Some(url) = endpoint_url {
+            builder = builder.endpoint_url(url);
+        }
+        builder.build()
+    }
+
+    /// The `authentication` test step, decided by the answer to the connector's first request
+    /// (which also decides its resource step): only a credential error fails it.
+    pub async fn authentication_step<T>(
+        &self,
+        probe: &mut Probe,
+        service: &str,
+        answer: &Result<T, ConnectorError>,
+    ) -> Result<(), ConnectorError> {
+        let refused = answer
+            .as_ref()
+            .err()
+            .filter(|e| e.kind == ErrorKind::Unauthenticated)
+            .cloned();
+        let message = format!("{service} accepted the credentials ({})", self.identity);
+        probe
+            .step("authentication", async move {
+                match refused {
+                    Some(e) => Err(e),
+                    None => Ok(((), message)),
+                }
+            })
+            .await
+    }
+
     /// The `credentials` test step: resolves the credentials (no request to the service yet).
     pub async fn check(&self) -> Result<((), String), ConnectorError> {
         use aws_credential_types::provider::ProvideCredentials;
