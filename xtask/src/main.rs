@@ -25,6 +25,9 @@ commands:
   test [-- ARGS]       start test services; run fmt, clippy, tests (ARGS go to nextest or cargo test),
                        doctests, tidy and the docs check; stop the services; print a summary
   ci [-- ARGS]         the same as test
+  services [--env-file F]
+                       start the test services and print (or write to F) the variables tests
+                       read; stop them when stdin closes (Ctrl-D) or on Ctrl-C
   help                 this text";
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn run(args: &[String]) -> Result<()> {
         "catalog" => catalog::run(rest),
         "tidy" => tidy::run(rest),
         "test" | "ci" => test_run::run(rest),
+        "services" => test_run::serve(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

@@ -124,16 +124,7 @@ impl ConfigSpec for S3Config {
                 "must be an AWS region name such as us-east-1",
             ));
         }
-        if self.prefix.starts_with('/')
-            || self.prefix.split('/').any(|s| s == ".." || s == ".")
-            || self.prefix.contains("//")
-            || self.prefix.chars().any(|c| c.is_control() || c == '\\')
-        {
-            errors.push(FieldError::new(
-                "/prefix",
-                "must be a relative key prefix without `.`/`..` segments, `//`, `\\` or control characters",
-            ));
-        }
+        errors.extend(courier_files::check_prefix(&self.prefix));
         if let Some(url) = &self.endpoint_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {

@@ -10,9 +10,9 @@ mod upload;
 
 use courier_core::{
     Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
-    Example, Field, Probe, RecordOutcome,
+    Example, Field, Probe,
 };
-use courier_files::plan_files;
+use courier_files::{deliver_plan, plan_files};
 
 pub use client::S3Client;
 pub use config::{S3Auth, S3Config};
@@ -86,32 +86,6 @@ impl Connector for S3 {
             client.cap,
             &client.destination_id,
         );
-        let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; batch.records.len()];
-        for (i, error) in plan.refused {
-            outcomes[i] = Some(RecordOutcome::failed(&batch.records[i].id, error));
-        }
-        for file in &plan.files {
-            let result = upload::upload(client, batch, file).await;
-            for &i in &file.records {
-                let id = &batch.records[i].id;
-                outcomes[i] = Some(match &result {
-                    Ok(d) => RecordOutcome::delivered(id, d.clone()),
-                    Err(e) => RecordOutcome::failed(id, e.clone()),
-                });
-            }
-        }
-        let records = outcomes
-            .into_iter()
-            .zip(&batch.records)
-            .map(|(o, r)| {
-                o.unwrap_or_else(|| {
-                    RecordOutcome::failed(
-                        &r.id,
-                        ConnectorError::internal("the file plan skipped this record"),
-                    )
-                })
-            })
-            .collect();
-        BatchOutcome { records }
+        deliver_plan(batch, &plan, |file| upload::upload(client, batch, file)).await
     }
 }

@@ -2,7 +2,6 @@
 //! by a streaming encoder (memory bounded by a few parts), aborted on any failure so nothing
 //! incomplete is left behind.
 
-use std::io::{self, Write};
 use std::time::Instant;
 
 use aws_sdk_s3::config::http::HttpResponse;
@@ -12,8 +11,7 @@ use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
 };
 use courier_core::{Batch, ConnectorError, Delivered, ErrorKind};
-use courier_files::PlannedFile;
-use tokio::sync::mpsc;
+use courier_files::{PartStream, PlannedFile, encode_error};
 
 use crate::client::S3Client;
 use crate::errors::{Op, classify};
@@ -44,10 +42,6 @@ fn op<'a>(client: &'a S3Client, action: &'static str, key: &'a str) -> Op<'a> {
         bucket: &client.config.bucket,
         key: Some(key),
     }
-}
-
-fn encode_error(e: io::Error) -> ConnectorError {
-    ConnectorError::internal(format!("could not encode the file: {e}"))
 }
 
 /// A single PUT. With `create_only`, an object that already exists means an earlier attempt
@@ -108,38 +102,6 @@ where
     }
 }
 
-/// Collects encoded bytes into parts and hands each full part to the uploader.
-struct PartSink {
-    buf: Vec<u8>,
-    part_size: usize,
-    parts: mpsc::Sender<Vec<u8>>,
-}
-
-impl PartSink {
-    fn send(&mut self) -> io::Result<()> {
-        let part = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_size));
-        self.parts
-            .blocking_send(part)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped"))
-    }
-}
-
-impl Write for PartSink {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = self.part_size - self.buf.len();
-        let n = data.len().min(room);
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == self.part_size {
-            self.send()?;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 async fn multipart(
     client: &S3Client,
     batch: &Batch,
@@ -197,27 +159,11 @@ async fn upload_parts(
     upload_id: &str,
 ) -> Result<&'static str, ConnectorError> {
     let cfg = &client.config;
-    let part_size = cfg.part_size_bytes as usize;
-    // One part in the channel, one being filled, one uploading: memory is ~3 parts.
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1);
-    let (batch_owned, file_owned, options) = (batch.clone(), file.clone(), cfg.files.clone());
-    let encoder = tokio::task::spawn_blocking(move || -> io::Result<()> {
-        let sink = PartSink {
-            buf: Vec::with_capacity(part_size),
-            part_size,
-            parts: tx,
-        };
-        let mut sink = file_owned.write_to(&batch_owned, &options, sink)?;
-        if !sink.buf.is_empty() {
-            sink.send()?;
-        }
-        Ok(())
-    });
-
+    let mut stream = PartStream::start(batch, file, &cfg.files, cfg.part_size_bytes as usize);
     let mut parts = Vec::new();
     let mut number = 1;
     let mut failure = None;
-    while let Some(chunk) = rx.recv().await {
+    while let Some(chunk) = stream.next().await {
         let sent = client
             .s3
             .upload_part()
@@ -242,15 +188,11 @@ async fn upload_parts(
         }
         number += 1;
     }
-    // Dropping the receiver stops the encoder if an upload failed.
-    drop(rx);
-    let encoded = encoder
-        .await
-        .map_err(|_| ConnectorError::internal("the file encoder stopped unexpectedly"))?;
+    let encoded = stream.finish().await;
     if let Some(e) = failure {
         return Err(e);
     }
-    encoded.map_err(encode_error)?;
+    encoded?;
 
     let mut complete = client
         .s3

@@ -105,12 +105,12 @@ async fn over_cap_batches_upload_nothing_or_split() {
         "nothing may be uploaded"
     );
 
+    // The cap may also sit inside config, as a file option.
     let mut config = moto.config(&bucket);
     config["split_oversized"] = json!(true);
-    let dest = S3
-        .build(&spec(config, moto.auth(), Some(200)))
-        .await
-        .unwrap();
+    config["payload_cap_bytes"] = json!(200);
+    let dest = S3.build(&spec(config, moto.auth(), None)).await.unwrap();
+    assert_eq!(dest.payload_cap().bytes(), 200);
     let out = dest.deliver(&Batch::new("batch-big", records(10))).await;
     assert_eq!(out.delivered_count(), 10);
     let objects = moto.objects(&bucket, "exports/").await;
@@ -240,6 +240,34 @@ async fn config_problems_are_named() {
         None,
     );
     let errors: Vec<String> = S3.validate(&s).iter().map(|e| e.to_string()).collect();
+    let mut conflicting = spec(
+        json!({"bucket": "b-1", "region": "us-east-1", "payload_cap_bytes": 10}),
+        json!({}),
+        Some(20),
+    );
+    let cap_errors: Vec<String> = S3
+        .validate(&conflicting)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(
+        cap_errors,
+        [
+            "/config/payload_cap_bytes: differs from the destination's payload_cap_bytes; set only one"
+        ]
+    );
+    conflicting.payload_cap_bytes = None;
+    conflicting.config["payload_cap_bytes"] = json!(0);
+    let cap_errors: Vec<String> = S3
+        .validate(&conflicting)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(cap_errors.len(), 1, "{cap_errors:?}");
+    assert!(
+        cap_errors[0].starts_with("/config/payload_cap_bytes:"),
+        "{cap_errors:?}"
+    );
     for path in [
         "/config/nope",
         "/config/bucket",

@@ -126,20 +126,35 @@ fn parse_spec<C: Connector>(c: &C, spec: &DestinationSpec) -> Result<Parsed<C>, 
         None
     };
     let max = c.metadata().capabilities.max_payload_bytes;
-    let cap = match spec.payload_cap_bytes {
+    // File connectors also take the cap inside their config; the schema has checked its type.
+    let in_config = spec.config.get("payload_cap_bytes").and_then(Value::as_u64);
+    let (cap_path, requested) = match (spec.payload_cap_bytes, in_config) {
+        (Some(outer), Some(inner)) if outer != inner => {
+            errors.push(FieldError::new(
+                "/config/payload_cap_bytes",
+                "differs from the destination's payload_cap_bytes; set only one",
+            ));
+            ("/payload_cap_bytes", Some(outer))
+        }
+        (None, Some(inner)) => ("/config/payload_cap_bytes", Some(inner)),
+        (outer, _) => ("/payload_cap_bytes", outer),
+    };
+    let cap = match requested {
         None => PayloadCap(DEFAULT_PAYLOAD_CAP_BYTES.min(max)),
         Some(0) => {
-            errors.push(FieldError::new("/payload_cap_bytes", "must be at least 1"));
+            add_new(
+                &mut errors,
+                vec![FieldError::new(cap_path, "must be at least 1")],
+                "",
+            );
             PayloadCap(0)
         }
         Some(n) if n > max => {
-            errors.push(FieldError::new(
-                "/payload_cap_bytes",
-                format!(
-                    "must be at most {max} for {} destinations",
-                    c.metadata().type_id
-                ),
-            ));
+            let message = format!(
+                "must be at most {max} for {} destinations",
+                c.metadata().type_id
+            );
+            add_new(&mut errors, vec![FieldError::new(cap_path, message)], "");
             PayloadCap(max)
         }
         Some(n) => PayloadCap(n),

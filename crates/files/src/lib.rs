@@ -2,13 +2,17 @@
 //! a batch becomes one or more files in a chosen format and compression, under a key rendered
 //! from a validated template, within the payload cap, identical on every retry.
 
+pub mod deliver;
 pub mod format;
 pub mod options;
+pub mod parts;
 pub mod plan;
 pub mod record_encoding;
 pub mod template;
 
+pub use deliver::deliver_plan;
 pub use format::{Compression, Format};
-pub use options::FileOptions;
+pub use options::{FileOptions, check_prefix};
+pub use parts::{PartStream, encode_error};
 pub use plan::{FilePlan, PlannedFile, plan_files};
 pub use template::KeyTemplate;

@@ -28,6 +28,11 @@ pub struct FileOptions {
     /// cap) instead of refusing it.
     #[serde(default)]
     pub split_oversized: bool,
+    /// The most one file may hold before compression, in bytes (5 MiB by default, at most the
+    /// connector's limit). The same as `payload_cap_bytes` beside `config`; set one of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub payload_cap_bytes: Option<u64>,
 }
 
 fn default_template() -> String {
@@ -42,6 +47,7 @@ impl Default for FileOptions {
             compression: Compression::default(),
             columns: Vec::new(),
             split_oversized: false,
+            payload_cap_bytes: None,
         }
     }
 }
@@ -106,6 +112,21 @@ impl FileOptions {
             )],
         }
     }
+}
+
+/// Checks a key or path prefix: relative, no `.`/`..` segments, `//`, `\\` or control
+/// characters, so a rendered key can never leave it.
+pub fn check_prefix(prefix: &str) -> Option<FieldError> {
+    let bad = prefix.starts_with('/')
+        || prefix.split('/').any(|s| s == ".." || s == ".")
+        || prefix.contains("//")
+        || prefix.chars().any(|c| c.is_control() || c == '\\');
+    bad.then(|| {
+        FieldError::new(
+            "/prefix",
+            "must be a relative prefix without `.`/`..` segments, `//`, `\\` or control characters",
+        )
+    })
 }
 
 #[cfg(test)]

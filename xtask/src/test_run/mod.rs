@@ -134,6 +134,32 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask services`: the test services for running single tests by hand
+/// (`cargo nextest run -p ...` with the printed variables exported).
+pub fn serve(args: &[String]) -> Result<()> {
+    let env_file = match args {
+        [] => None,
+        [flag, path] if flag == "--env-file" => Some(path),
+        _ => bail!("usage: cargo xtask services [--env-file FILE]"),
+    };
+    let running = services::start_all(services::SERVICES, &services::cache_dir())?;
+    let exports: String = services::env(&running)
+        .iter()
+        .map(|(k, v)| format!("export {k}='{v}'\n"))
+        .collect();
+    match env_file {
+        Some(path) => {
+            std::fs::write(path, &exports)?;
+            println!("wrote {path}: `source {path}` in the shell that runs the tests");
+        }
+        None => print!("{exports}"),
+    }
+    println!("services are running; close stdin (Ctrl-D) to stop them");
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new())?;
+    drop(running);
+    Ok(())
+}
+
 fn plan(nextest: bool, extra: &[String]) -> Vec<Step> {
     let mut tests = if nextest {
         cmd::cargo(["nextest", "run", "--workspace", "--no-fail-fast"])

@@ -2,13 +2,15 @@
 //! pinned, cached outside the clone), started, awaited, told to the tests through environment
 //! variables, and stopped by PID by `cargo xtask test` even when a step fails.
 //!
-//! Emulators follow TESTBED.md: moto serves S3 (and Kinesis); Azurite, fake-gcs-server and an
-//! OpenSSH server join as their connectors arrive.
+//! Emulators follow TESTBED.md: moto serves S3 and Kinesis, Azurite serves Azure Blob,
+//! fake-gcs-server serves GCS.
 
+mod azurite;
+mod fake_gcs;
 mod moto;
 
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -34,8 +36,31 @@ pub struct Service {
     pub prepare: fn(cache: &Path, port: u16) -> Result<Env>,
 }
 
+/// Runs an install command, failing with the command line when it fails.
+pub fn run(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Whether `marker` records that `what` is installed.
+pub fn installed(marker: &Path, what: &str) -> bool {
+    std::fs::read_to_string(marker).is_ok_and(|m| m.trim() == what)
+}
+
+/// A log file for a service's output under the cache.
+pub fn log_file(cache: &Path, name: &str) -> Result<std::fs::File> {
+    std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
+    std::fs::File::create(cache.join(format!("{name}.log")))
+        .with_context(|| format!("cannot create {name}.log"))
+}
+
 /// Every service, in start order.
-pub const SERVICES: &[Service] = &[moto::MOTO];
+pub const SERVICES: &[Service] = &[moto::MOTO, azurite::AZURITE, fake_gcs::FAKE_GCS];
 
 /// Where installs are cached: outside the clone, so repeated runs are fast and clones stay clean.
 pub fn cache_dir() -> PathBuf {
@@ -140,7 +165,6 @@ pub fn env(running: &[Running]) -> Env {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
 
     #[test]
     fn started_services_are_stopped_on_drop() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Service, port_open};
+use super::{Service, port_open, run};
 
 const PACKAGE: &str = "moto[server]==5.2.5";
 
@@ -43,16 +43,6 @@ fn install(cache: &Path) -> Result<()> {
         PACKAGE,
     ]))?;
     std::fs::write(&marker, PACKAGE).context("cannot write the install marker")?;
-    Ok(())
-}
-
-fn run(command: &mut Command) -> Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("cannot run {command:?}"))?;
-    if !status.success() {
-        bail!("{command:?} failed ({status})");
-    }
     Ok(())
 }
 
