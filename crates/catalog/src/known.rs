@@ -6,5 +6,6 @@ pub const KNOWN_TYPES: &[(&str, &str)] = &[
     ("webhook", "webhook"),
     ("s3", "s3"),
     ("kinesis", "kinesis"),
+    ("azure_blob", "azure-blob"),
     // xtask:known (new connectors are inserted above this line)
 ];

@@ -12,6 +12,8 @@ pub(crate) fn builtin() -> Catalog {
     catalog.add(courier_connector_s3::S3);
     #[cfg(feature = "kinesis")]
     catalog.add(courier_connector_kinesis::Kinesis);
+    #[cfg(feature = "azure-blob")]
+    catalog.add(courier_connector_azure_blob::AzureBlob);
     // xtask:register (new connectors are inserted above this line)
     catalog
 }

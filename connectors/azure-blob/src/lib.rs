@@ -1,0 +1,106 @@
+//! The `azure_blob` destination: each batch becomes one block blob (or several, split within
+//! the cap) in the chosen format and compression, under a name derived from the batch id
+//! (crate README below).
+#![doc = include_str!("../README.md")]
+
+mod client;
+pub mod config;
+pub mod connection_string;
+mod errors;
+pub mod shared_key;
+mod steps;
+mod upload;
+
+use courier_core::{
+    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
+    Example, Field, Probe,
+};
+use courier_files::{deliver_plan, plan_files};
+
+pub use client::AzureBlobClient;
+pub use config::{AzureBlobAuth, AzureBlobConfig};
+
+/// The `azure_blob` destination type.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AzureBlob;
+
+static META: ConnectorMeta = ConnectorMeta {
+    type_id: "azure_blob",
+    label: "Azure Blob Storage",
+    description: "Writes each batch as a block blob (JSON, NDJSON or CSV; optionally gzip or zstd) to an Azure Storage container.",
+    category: Category::ObjectStorage,
+    capabilities: Capabilities {
+        max_batch_records: None,
+        // A block blob holds up to 50,000 blocks of 100 MiB at the largest block size offered.
+        max_payload_bytes: 50_000 * 100 * 1024 * 1024,
+        signing: None,
+        oauth: None,
+        idempotent_redelivery: true,
+        remote_fields: false,
+    },
+    test_steps: steps::STEPS,
+    examples: &[
+        Example {
+            name: "Gzipped NDJSON with the account key",
+            config: r#"{"account":"acmeexports","container":"courier","prefix":"events/","format":"ndjson","compression":"gzip"}"#,
+            auth_config: r#"{"account_key":"ZXhhbXBsZS1hY2NvdW50LWtleQ=="}"#,
+        },
+        Example {
+            name: "CSV in the Cool tier with a service principal",
+            config: r#"{"account":"acmeexports","container":"courier","format":"csv","columns":["id","email"],"access_tier":"Cool","key_template":"{yyyy}/{mm}/{dd}/{batch_id}.{ext}"}"#,
+            auth_config: r#"{"tenant_id":"contoso.onmicrosoft.com","client_id":"00000000-0000-0000-0000-000000000000","client_secret":"<secret>"}"#,
+        },
+        Example {
+            name: "Container SAS",
+            config: r#"{"account":"acmeexports","container":"courier"}"#,
+            auth_config: r#"{"sas_token":"sv=2024-11-04&sr=c&sp=cw&se=2027-01-01T00:00:00Z&sig=<signature>"}"#,
+        },
+    ],
+    docs_url: None,
+};
+
+#[async_trait::async_trait]
+impl Connector for AzureBlob {
+    type Config = AzureBlobConfig;
+    type Auth = AzureBlobAuth;
+    type Client = AzureBlobClient;
+
+    fn metadata(&self) -> &'static ConnectorMeta {
+        &META
+    }
+
+    async fn connect(
+        &self,
+        config: AzureBlobConfig,
+        auth: AzureBlobAuth,
+        env: &Env,
+    ) -> Result<AzureBlobClient, ConnectorError> {
+        AzureBlobClient::new(config, auth, env.destination_id.clone(), env.payload_cap)
+    }
+
+    async fn test(
+        &self,
+        client: &AzureBlobClient,
+        probe: &mut Probe,
+    ) -> Result<(), ConnectorError> {
+        steps::run(client, probe).await
+    }
+
+    async fn describe_fields(
+        &self,
+        client: &AzureBlobClient,
+    ) -> Result<Vec<Field>, ConnectorError> {
+        Ok(client.config.files.fields())
+    }
+
+    async fn deliver(&self, client: &AzureBlobClient, batch: &Batch) -> BatchOutcome {
+        let plan = plan_files(
+            batch,
+            &client.config.files,
+            &client.template,
+            client.cap,
+            &client.destination_id,
+        );
+        deliver_plan(batch, &plan, |file| upload::upload(client, batch, file)).await
+    }
+}

@@ -1,0 +1,135 @@
+//! The Azure Blob connection test: credentials → authentication → container → write permission
+//! (a probe blob under the prefix, written and removed).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use azure_core::http::RequestContent;
+use azure_storage_blob::models::BlobClientUploadOptions;
+use courier_core::{ConnectorError, ErrorKind, Probe, StepSpec};
+
+use crate::client::AzureBlobClient;
+use crate::errors::{Op, classify};
+
+pub const STEPS: &[StepSpec] = &[
+    StepSpec {
+        name: "credentials",
+        label: "Credentials resolved",
+    },
+    StepSpec {
+        name: "authentication",
+        label: "Azure Storage accepts the credentials",
+    },
+    StepSpec {
+        name: "container",
+        label: "Container reachable",
+    },
+    StepSpec {
+        name: "write_permission",
+        label: "Blobs can be written under the prefix",
+    },
+];
+
+/// The scope Azure Storage tokens are issued for, in every cloud.
+const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
+
+pub async fn run(client: &AzureBlobClient, probe: &mut Probe) -> Result<(), ConnectorError> {
+    let cfg = &client.config;
+    probe
+        .step("credentials", async {
+            match &client.token {
+                // A service principal is checked by getting a token from Entra ID.
+                Some(credential) => {
+                    credential
+                        .get_token(&[STORAGE_SCOPE], None)
+                        .await
+                        .map_err(|e| {
+                            classify(
+                                &Op {
+                                    action: "sign in",
+                                    container: &cfg.container,
+                                    blob: None,
+                                },
+                                e,
+                            )
+                        })?;
+                    Ok((
+                        (),
+                        "Entra ID issued a token for the service principal".to_string(),
+                    ))
+                }
+                None => Ok(((), format!("{} for account {}", client.method, cfg.account))),
+            }
+        })
+        .await?;
+
+    // One Get Container Properties answers both: are the credentials accepted, is the
+    // container there.
+    let properties = client
+        .container
+        .get_properties(None)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            classify(
+                &Op {
+                    action: "read container properties",
+                    container: &cfg.container,
+                    blob: None,
+                },
+                e,
+            )
+        });
+    let refused = properties
+        .as_ref()
+        .err()
+        .filter(|e| e.kind == ErrorKind::Unauthenticated)
+        .cloned();
+    probe
+        .step("authentication", async {
+            match refused {
+                Some(e) => Err(e),
+                None => Ok(((), format!("Azure Storage accepted the {}", client.method))),
+            }
+        })
+        .await?;
+    probe
+        .step("container", async {
+            match properties {
+                Ok(()) => Ok((
+                    (),
+                    format!("container {} is reachable", client.container_url),
+                )),
+                // A write-only SAS or role may not read container properties; the write
+                // check below still proves the container is usable.
+                Err(e) if e.kind == ErrorKind::Forbidden => Ok((
+                    (),
+                    format!(
+                        "container {} answered, but these credentials may not read its properties",
+                        client.container_url
+                    ),
+                )),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+
+    probe
+        .step("write_permission", async {
+            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+            let name = client.blob_name(&format!(".courier-probe-{nanos}"));
+            let blob = client.container.blob_client(&name);
+            let options = BlobClientUploadOptions::default().if_not_exists();
+            blob.upload(RequestContent::from(b"courier connection test".to_vec()), Some(options))
+                .await
+                .map_err(|e| classify(&Op { action: "write", container: &cfg.container, blob: Some(&name) }, e))?;
+            let message = match blob.delete(None).await {
+                Ok(_) => format!("wrote and removed {}/{name}", client.container_url),
+                Err(_) => format!(
+                    "wrote {}/{name} but could not remove it (delete permission is missing; remove it by hand)",
+                    client.container_url
+                ),
+            };
+            Ok(((), message))
+        })
+        .await
+}
