@@ -1,2 +1,163 @@
-//! placeholder
-fn main() {}
+//! Azure Blob upload throughput through the connector against Azurite, side by side with the
+//! bare SDK uploading the same bytes (`BlobClient::upload`, which stages 8 MiB blocks in
+//! parallel above the block size), and the peak memory of delivering one 256 MiB file. Prints
+//! figures and ratios.
+//!
+//! Run: `cargo bench -p courier-connector-azure-blob`. Uses the Azurite that `cargo xtask test`
+//! or `cargo xtask services` started (COURIER_TEST_AZURITE_*), or starts the one they installed.
+
+use std::num::NonZero;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use azure_core::http::{ClientOptions, Url};
+use azure_storage_blob::models::BlobClientUploadOptions;
+use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+use courier_benchkit::{
+    ChildGuard, batch, emulator_cache, free_port, median, ndjson, print_peak, reset_peak,
+    start_emulator, status_kib,
+};
+use courier_connector_azure_blob::AzureBlob;
+use courier_connector_azure_blob::shared_key::SharedKeyPolicy;
+use courier_core::{DestinationSpec, DynConnector};
+use serde_json::json;
+
+const ROUNDS: usize = 3;
+const BLOCK: u64 = 8 * 1024 * 1024;
+
+struct Azurite {
+    url: String,
+    account: String,
+    key: String,
+    _child: Option<ChildGuard>,
+}
+
+fn azurite() -> Azurite {
+    if let (Ok(url), Ok(account), Ok(key)) = (
+        std::env::var("COURIER_TEST_AZURITE_URL"),
+        std::env::var("COURIER_TEST_AZURITE_ACCOUNT"),
+        std::env::var("COURIER_TEST_AZURITE_KEY"),
+    ) {
+        return Azurite {
+            url,
+            account,
+            key,
+            _child: None,
+        };
+    }
+    let port = free_port();
+    let data = tempfile_dir();
+    let mut command = Command::new(format!(
+        "{}/azurite/node_modules/.bin/azurite-blob",
+        emulator_cache()
+    ));
+    command
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--location",
+            &data,
+        ])
+        .args(["--skipApiVersionCheck", "--disableTelemetry"]);
+    let guard = start_emulator(command, port, "azurite");
+    Azurite {
+        url: format!("http://127.0.0.1:{port}/devstoreaccount1"),
+        account: "devstoreaccount1".into(),
+        // The emulator's published well-known key.
+        key: "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==".into(),
+        _child: Some(guard),
+    }
+}
+
+fn tempfile_dir() -> String {
+    let dir = std::env::temp_dir().join(format!("courier-azurite-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.to_string_lossy().into_owned()
+}
+
+fn container(a: &Azurite, name: &str) -> BlobContainerClient {
+    let options = BlobContainerClientOptions {
+        client_options: ClientOptions {
+            per_try_policies: vec![Arc::new(SharedKeyPolicy::new(&a.account, &a.key).unwrap())],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    BlobContainerClient::new(
+        Url::parse(&format!("{}/{name}", a.url)).unwrap(),
+        None,
+        Some(options),
+    )
+    .unwrap()
+}
+
+fn main() {
+    let a = azurite();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let name = format!("courier-bench-{nanos}");
+        let bare = container(&a, &name);
+        bare.create(None).await.unwrap();
+        let spec = DestinationSpec {
+            destination_id: "bench".into(),
+            config: json!({"account": a.account, "container": name, "endpoint": a.url,
+                           "key_template": "{batch_id}.{ext}", "block_size_bytes": BLOCK}),
+            auth_config: json!({"account_key": a.key}),
+            payload_cap_bytes: Some(512 << 20),
+        };
+        let dest = AzureBlob.build(&spec).await.unwrap();
+
+        // Memory first, so earlier rounds' allocations do not raise the baseline; 64 KiB
+        // records, so the peak shows what the file's size costs.
+        let big = batch("b-256mib", 256 << 20, 64 << 10);
+        let before = status_kib("VmRSS:");
+        reset_peak();
+        let t = Instant::now();
+        let out = dest.deliver(&big).await;
+        assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
+        print_peak("one 256 MiB file", t.elapsed(), before, 64);
+        drop(big);
+
+        println!("Azure Blob upload throughput against Azurite, median of {ROUNDS} rounds (order alternating)");
+        for (label, size) in [("1 MiB", 1usize << 20), ("32 MiB", 32 << 20)] {
+            let b = batch(&format!("b-{label}").replace(' ', ""), size, 1024);
+            let body = bytes::Bytes::from(ndjson(&b));
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            for round in 0..ROUNDS {
+                for side in if round % 2 == 0 { ["connector", "bare"] } else { ["bare", "connector"] } {
+                    let t = Instant::now();
+                    if side == "connector" {
+                        let out = dest.deliver(&b).await;
+                        assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
+                        ours.push(body.len() as f64 / t.elapsed().as_secs_f64());
+                    } else {
+                        let options = BlobClientUploadOptions {
+                            partition_size: NonZero::new(BLOCK),
+                            ..Default::default()
+                        };
+                        bare.blob_client(&format!("bare-{label}-{round}"))
+                            .upload(body.clone().into(), Some(options))
+                            .await
+                            .unwrap();
+                        theirs.push(body.len() as f64 / t.elapsed().as_secs_f64());
+                    }
+                }
+            }
+            let (o, b) = (median(ours), median(theirs));
+            println!(
+                "{label:>7} files: connector {:>7.1} MiB/s, bare SDK {:>7.1} MiB/s, ratio {:.2}",
+                o / 1048576.0,
+                b / 1048576.0,
+                o / b
+            );
+        }
+        bare.delete(None).await.unwrap();
+    });
+}

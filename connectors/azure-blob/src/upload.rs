@@ -12,11 +12,21 @@ use azure_storage_blob::models::{
 };
 use courier_core::{Batch, ConnectorError, Delivered, ErrorKind};
 use courier_files::{PartStream, PlannedFile, encode_error};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 
 use crate::client::AzureBlobClient;
 use crate::errors::{Op, classify};
 
 const ALREADY_PRESENT: &str = " (already present)";
+
+/// How many blocks are staged at once.
+const STAGING_CONCURRENCY: usize = 2;
+
+/// Block ids must have one length within a blob; the SDK base64-encodes them.
+fn block_id(n: usize) -> Vec<u8> {
+    format!("courier-block-{n:06}").into_bytes()
+}
 
 pub async fn upload(
     client: &AzureBlobClient,
@@ -138,28 +148,44 @@ async fn stage_and_commit(
     let cfg = &client.config;
     let blocks = blob.block_blob_client();
     let mut stream = PartStream::start(batch, file, &cfg.files, cfg.block_size_bytes as usize);
-    let mut ids: Vec<Vec<u8>> = Vec::new();
+    // Blocks go up a few at a time, as the SDK's own upload does; memory is about this many
+    // blocks plus the two the encoder holds.
+    let mut pending = FuturesUnordered::new();
+    let mut staged = 0usize;
+    let mut ended = false;
     let mut failure = None;
-    while let Some(part) = stream.next().await {
-        // Ids must have one length within a blob; the SDK base64-encodes them.
-        let id = format!("courier-block-{:06}", ids.len()).into_bytes();
-        let len = part.len() as u64;
-        match blocks
-            .stage_block(&id, len, RequestContent::from(part), None)
-            .await
-        {
-            Ok(_) => ids.push(id),
-            Err(e) => {
-                failure = Some(classify(&op(client, "write", name), e));
-                break;
+    loop {
+        tokio::select! {
+            biased;
+            Some(done) = pending.next(), if !pending.is_empty() => {
+                if let Err(e) = done {
+                    failure = Some(classify(&op(client, "write", name), e));
+                    break;
+                }
             }
+            part = stream.next(), if !ended && pending.len() < STAGING_CONCURRENCY => match part {
+                Some(part) => {
+                    let id = block_id(staged);
+                    staged += 1;
+                    let blocks = &blocks;
+                    pending.push(async move {
+                        let len = part.len() as u64;
+                        blocks.stage_block(&id, len, RequestContent::from(part), None).await.map(|_| ())
+                    });
+                }
+                None => ended = true,
+            },
+            else => break,
         }
     }
+    // Dropping the in-flight requests cancels them when one failed.
+    drop(pending);
     let encoded = stream.finish().await;
     if let Some(e) = failure {
         return Err(e);
     }
     encoded?;
+    let ids: Vec<Vec<u8>> = (0..staged).map(block_id).collect();
     let list = BlockLookupList {
         latest: Some(ids),
         committed: None,

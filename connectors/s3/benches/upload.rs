@@ -5,15 +5,18 @@
 //! Run: `cargo bench -p courier-connector-s3`. Uses the moto that `cargo xtask test` started
 //! (COURIER_TEST_MOTO_URL and keys), or starts the one `cargo xtask test` installed.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use bytes::Bytes;
+use courier_benchkit::{
+    ChildGuard, batch, emulator_cache, free_port, median, ndjson, print_peak, reset_peak,
+    start_emulator, status_kib,
+};
 use courier_connector_s3::S3;
-use courier_core::{Batch, Destination, DestinationSpec, DynConnector, Record};
+use courier_core::{Destination, DestinationSpec, DynConnector};
 use serde_json::json;
 
 const ROUNDS: usize = 3;
@@ -23,15 +26,6 @@ struct Moto {
     key: String,
     secret: String,
     _child: Option<ChildGuard>,
-}
-
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn moto() -> Moto {
@@ -47,27 +41,10 @@ fn moto() -> Moto {
             _child: None,
         };
     }
-    let home = std::env::var("HOME").unwrap_or_default();
-    let bin = format!("{home}/.cache/courier/emulators/venv/bin/moto_server");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {bin} ({e}): run `cargo xtask test` once to install moto")
-        });
-    let guard = ChildGuard(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let port = free_port();
+    let mut command = Command::new(format!("{}/venv/bin/moto_server", emulator_cache()));
+    command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    let guard = start_emulator(command, port, "moto");
     Moto {
         url: format!("http://127.0.0.1:{port}"),
         key: "bench".into(),
@@ -85,25 +62,6 @@ fn sdk(m: &Moto) -> aws_sdk_s3::Client {
         .force_path_style(true)
         .build();
     aws_sdk_s3::Client::from_conf(conf)
-}
-
-/// Records of `record_bytes` sharing one buffer, so the input itself costs no memory.
-fn batch(id: &str, total_bytes: usize, record_bytes: usize) -> Batch {
-    let payload = Bytes::from(format!("{{\"p\":\"{}\"}}", "x".repeat(record_bytes - 9)));
-    let n = total_bytes / (payload.len() + 1);
-    Batch::new(
-        id,
-        (0..n)
-            .map(|i| Record::new(format!("r{i}"), payload.clone()))
-            .collect(),
-    )
-}
-
-fn ndjson(b: &Batch) -> Vec<u8> {
-    b.records
-        .iter()
-        .flat_map(|r| [&r.payload[..], b"\n"].concat())
-        .collect()
 }
 
 async fn bare_upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8], part: usize) {
@@ -161,21 +119,6 @@ async fn bare_upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u
         .unwrap();
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 async fn destination(m: &Moto, bucket: &str, cap: u64) -> std::sync::Arc<dyn Destination> {
     let spec = DestinationSpec {
         destination_id: "bench".into(),
@@ -195,7 +138,10 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let s3 = sdk(&m);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let bucket = format!("courier-bench-{nanos}");
         s3.create_bucket().bucket(&bucket).send().await.unwrap();
         let part = 8 * 1024 * 1024;
@@ -205,40 +151,43 @@ fn main() {
         // bookkeeping (outcomes and ids grow with the record count, whatever the file size).
         let big = batch("b-256mib", 256 << 20, 64 << 10);
         let before = status_kib("VmRSS:");
-        // Reset the peak-RSS mark (Linux), so VmHWM below is the peak of this delivery alone.
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        reset_peak();
         let t = Instant::now();
         let out = dest.deliver(&big).await;
         assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
-        let peak = status_kib("VmHWM:");
+        print_peak("one 256 MiB file", t.elapsed(), before, 64);
         println!(
-            "one 256 MiB file: {:.1} s, peak RSS {:.1} MiB (before {:.1} MiB; {:.1} MiB above it; target < 64 MiB)",
-            t.elapsed().as_secs_f64(),
-            peak as f64 / 1024.0,
-            before as f64 / 1024.0,
-            (peak.saturating_sub(before)) as f64 / 1024.0
+            "S3 upload throughput against moto, median of {ROUNDS} rounds (order alternating)"
         );
-        println!("S3 upload throughput against moto, median of {ROUNDS} rounds (order alternating)");
         for (label, size) in [("1 MiB", 1usize << 20), ("32 MiB", 32 << 20)] {
             let b = batch(&format!("b-{label}").replace(' ', ""), size, 1024);
             let body = ndjson(&b);
             let (mut ours, mut bare) = (Vec::new(), Vec::new());
             for round in 0..ROUNDS {
-                for side in if round % 2 == 0 { ["connector", "bare"] } else { ["bare", "connector"] } {
+                for side in if round % 2 == 0 {
+                    ["connector", "bare"]
+                } else {
+                    ["bare", "connector"]
+                } {
                     let t = Instant::now();
                     if side == "connector" {
                         let out = dest.deliver(&b).await;
                         assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
                         ours.push(body.len() as f64 / t.elapsed().as_secs_f64());
                     } else {
-                        bare_upload(&s3, &bucket, &format!("bare-{label}-{round}"), &body, part).await;
+                        bare_upload(&s3, &bucket, &format!("bare-{label}-{round}"), &body, part)
+                            .await;
                         bare.push(body.len() as f64 / t.elapsed().as_secs_f64());
                     }
                 }
             }
             let (o, b) = (median(ours), median(bare));
-            println!("{label:>7} files: connector {:>7.1} MiB/s, bare SDK {:>7.1} MiB/s, ratio {:.2}", o / 1048576.0, b / 1048576.0, o / b);
+            println!(
+                "{label:>7} files: connector {:>7.1} MiB/s, bare SDK {:>7.1} MiB/s, ratio {:.2}",
+                o / 1048576.0,
+                b / 1048576.0,
+                o / b
+            );
         }
-
     });
 }

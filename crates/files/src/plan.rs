@@ -9,7 +9,7 @@ use courier_core::{Batch, ConnectorError, ErrorKind, PayloadCap};
 
 use crate::format::{Compression, Format};
 use crate::options::FileOptions;
-use crate::record_encoding::{encode, footer, header, separator};
+use crate::record_encoding::{encode, footer, header, measure, separator};
 use crate::template::{KeyContext, KeyTemplate};
 
 /// One file to write.
@@ -22,8 +22,9 @@ pub struct PlannedFile {
     pub encoded_len: u64,
     pub content_type: &'static str,
     pub content_encoding: Option<&'static str>,
-    /// The records' encodings from planning, kept for small files so writing does not encode
-    /// them twice (`None` for large files, which are encoded again as they stream).
+    /// CSV rows from planning, kept for small files so writing does not encode them twice
+    /// (`None` for large files, encoded again as they stream, and for JSON and NDJSON, which
+    /// are written straight from the payloads).
     encoded: Option<Arc<Vec<Vec<u8>>>>,
 }
 
@@ -53,25 +54,28 @@ pub fn plan_files(
     let mut plan = FilePlan::default();
     // (index, encoded length) of each encodable record, and the encodings while they are small.
     let mut sized: Vec<(usize, u64)> = Vec::with_capacity(batch.records.len());
-    let mut kept: Option<Vec<Option<Vec<u8>>>> = Some(vec![None; batch.records.len()]);
+    let mut kept: Option<Vec<Option<Vec<u8>>>> =
+        (format == Format::Csv).then(|| vec![None; batch.records.len()]);
     let mut kept_bytes = 0u64;
     for (i, record) in batch.records.iter().enumerate() {
-        match encode(format, &options.columns, record) {
-            Ok(bytes) => {
-                let alone = overhead + bytes.len() as u64;
-                match cap.check(alone as usize, || format!("record {}", record.id)) {
-                    Ok(()) => {
-                        sized.push((i, bytes.len() as u64));
-                        kept_bytes += bytes.len() as u64;
-                        if kept_bytes > KEEP_ENCODED_BYTES {
-                            kept = None;
-                        } else if let Some(k) = kept.as_mut() {
-                            k[i] = Some(bytes);
+        match measure(format, &options.columns, record) {
+            Ok((len, row)) => match cap.check((overhead + len) as usize, || {
+                format!("record {}", record.id)
+            }) {
+                Ok(()) => {
+                    sized.push((i, len));
+                    kept_bytes += len;
+                    match row {
+                        Some(row) if kept_bytes <= KEEP_ENCODED_BYTES => {
+                            if let Some(k) = kept.as_mut() {
+                                k[i] = Some(row);
+                            }
                         }
+                        _ => kept = None,
                     }
-                    Err(e) => plan.refused.push((i, e)),
                 }
-            }
+                Err(e) => plan.refused.push((i, e)),
+            },
             Err(e) => plan.refused.push((i, e)),
         }
     }
@@ -191,6 +195,12 @@ impl PlannedFile {
             out.write_all(separator(format, n))?;
             match &self.encoded {
                 Some(kept) => out.write_all(&kept[n])?,
+                // Planning checked every record, so JSON payloads go out as they are, uncopied.
+                None if format == Format::Json => out.write_all(&batch.records[i].payload)?,
+                None if format == Format::Ndjson => {
+                    out.write_all(&batch.records[i].payload)?;
+                    out.write_all(b"\n")?;
+                }
                 None => {
                     let bytes = encode(format, &options.columns, &batch.records[i])
                         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.message))?;

@@ -48,18 +48,11 @@ pub fn encode(
 ) -> Result<Vec<u8>, ConnectorError> {
     match format {
         Format::Json => {
-            check_json(record)?;
+            check_payload(format, record)?;
             Ok(record.payload.to_vec())
         }
         Format::Ndjson => {
-            check_json(record)?;
-            if record.payload.iter().any(|&b| b == b'\n' || b == b'\r') {
-                return Err(rejected(
-                    record,
-                    "contains a line break, so it cannot be one NDJSON line",
-                    "send compact JSON without line breaks, or use format: json",
-                ));
-            }
+            check_payload(format, record)?;
             let mut line = record.payload.to_vec();
             line.push(b'\n');
             Ok(line)
@@ -83,6 +76,35 @@ pub fn encode(
             Ok(csv_row(cells.iter().map(String::as_str)))
         }
     }
+}
+
+/// The record's encoded length, checked exactly as [`encode`] checks it. JSON and NDJSON
+/// records are written straight from their payloads, so only CSV rows come back encoded.
+pub fn measure(
+    format: Format,
+    columns: &[String],
+    record: &Record,
+) -> Result<(u64, Option<Vec<u8>>), ConnectorError> {
+    match format {
+        Format::Json => check_payload(format, record).map(|()| (record.payload.len() as u64, None)),
+        Format::Ndjson => {
+            check_payload(format, record).map(|()| (record.payload.len() as u64 + 1, None))
+        }
+        Format::Csv => encode(format, columns, record).map(|row| (row.len() as u64, Some(row))),
+    }
+}
+
+/// A JSON or NDJSON payload must be one JSON value; an NDJSON one must also fit on a line.
+fn check_payload(format: Format, record: &Record) -> Result<(), ConnectorError> {
+    check_json(record)?;
+    if format == Format::Ndjson && record.payload.iter().any(|&b| b == b'\n' || b == b'\r') {
+        return Err(rejected(
+            record,
+            "contains a line break, so it cannot be one NDJSON line",
+            "send compact JSON without line breaks, or use format: json",
+        ));
+    }
+    Ok(())
 }
 
 fn check_json(record: &Record) -> Result<(), ConnectorError> {
