@@ -7,5 +7,6 @@ pub const KNOWN_TYPES: &[(&str, &str)] = &[
     ("s3", "s3"),
     ("kinesis", "kinesis"),
     ("azure_blob", "azure-blob"),
+    ("gcs", "gcs"),
     // xtask:known (new connectors are inserted above this line)
 ];

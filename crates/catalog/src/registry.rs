@@ -14,6 +14,8 @@ pub(crate) fn builtin() -> Catalog {
     catalog.add(courier_connector_kinesis::Kinesis);
     #[cfg(feature = "azure-blob")]
     catalog.add(courier_connector_azure_blob::AzureBlob);
+    #[cfg(feature = "gcs")]
+    catalog.add(courier_connector_gcs::Gcs);
     // xtask:register (new connectors are inserted above this line)
     catalog
 }

@@ -25,6 +25,8 @@ pub struct Service {
     pub name: &'static str,
     /// Makes the service runnable on a fresh machine; idempotent and pinned.
     pub install: fn(cache: &Path) -> Result<()>,
+    /// A port the service should get when it is free (else any free port).
+    pub preferred_port: Option<u16>,
     /// Starts the service as a child process on a free loopback port.
     pub start: fn(cache: &Path, port: u16) -> Result<Child>,
     /// Whether the service answers yet.
@@ -118,7 +120,10 @@ pub fn start_all(services: &[Service], cache: &Path) -> Result<Vec<Running>> {
             cache.display()
         );
         (service.install)(cache).with_context(|| format!("installing {}", service.name))?;
-        let port = free_port()?;
+        let port = match service.preferred_port {
+            Some(p) if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() => p,
+            _ => free_port()?,
+        };
         let child =
             (service.start)(cache, port).with_context(|| format!("starting {}", service.name))?;
         println!(
@@ -171,6 +176,7 @@ mod tests {
         let service = Service {
             name: "sleeper",
             install: |_| Ok(()),
+            preferred_port: None,
             start: |_, _| Ok(Command::new("sleep").arg("30").spawn()?),
             ready: |_| true,
             ready_timeout: Duration::from_secs(1),

@@ -16,6 +16,7 @@ const ACCOUNT: &str = "courier";
 pub const AZURITE: Service = Service {
     name: "azurite",
     install,
+    preferred_port: None,
     start,
     ready: port_open,
     ready_timeout: Duration::from_secs(60),

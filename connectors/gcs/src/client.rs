@@ -1,0 +1,162 @@
+//! Building the GCS clients: the Google Storage client (uploads) and a plain HTTP client for the
+//! JSON API calls that client lacks (listing, deleting), both signed with the same credentials.
+//! Retries are left to Courier's delivery policy, so the Google client makes one attempt.
+
+use std::fmt;
+
+use courier_core::{ConnectorError, ErrorKind, PayloadCap};
+use courier_files::KeyTemplate;
+use google_cloud_auth::credentials::{CacheableResource, Credentials, anonymous, service_account};
+use google_cloud_gax::retry_policy::NeverRetry;
+use google_cloud_storage::client::Storage;
+
+use crate::config::{GcsAuth, GcsConfig, check_key};
+
+/// The public JSON API endpoint.
+pub const GOOGLE_ENDPOINT: &str = "https://storage.googleapis.com";
+
+pub struct GcsClient {
+    pub config: GcsConfig,
+    pub template: KeyTemplate,
+    pub destination_id: String,
+    pub cap: PayloadCap,
+    pub storage: Storage,
+    pub credentials: Credentials,
+    /// The JSON API endpoint, without a trailing `/`.
+    pub endpoint: String,
+    /// Who the requests are signed as, for messages.
+    pub identity: String,
+    pub http: reqwest::Client,
+}
+
+impl fmt::Debug for GcsClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GcsClient")
+            .field("bucket", &self.config.bucket)
+            .field("prefix", &self.config.prefix)
+            .field("endpoint", &self.endpoint)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid(message: impl Into<String>, hint: &str) -> ConnectorError {
+    ConnectorError::new(ErrorKind::InvalidConfig, message, hint)
+}
+
+impl GcsClient {
+    pub async fn new(
+        config: GcsConfig,
+        auth: GcsAuth,
+        destination_id: String,
+        cap: PayloadCap,
+    ) -> Result<Self, ConnectorError> {
+        let template = config
+            .files
+            .template()
+            .map_err(|m| invalid(format!("key_template {m}"), "correct config.key_template"))?;
+        let (credentials, identity) = match (&auth.service_account_json, &config.endpoint) {
+            (Some(key), _) => {
+                let key = check_key(key.expose()).map_err(|m| {
+                    invalid(
+                        format!("service_account_json {m}"),
+                        "correct auth_config.service_account_json",
+                    )
+                })?;
+                let email = key["client_email"].as_str().unwrap_or_default().to_string();
+                let credentials = service_account::Builder::new(key).build().map_err(|_| {
+                    invalid(
+                        "service_account_json cannot be used as a service account key",
+                        "paste the whole key file downloaded from the Google Cloud console",
+                    )
+                })?;
+                (credentials, format!("service account {email}"))
+            }
+            (None, Some(_)) => (anonymous::Builder::new().build(), "anonymous".to_string()),
+            (None, None) => {
+                return Err(invalid(
+                    "auth_config.service_account_json is required unless config.endpoint is set",
+                    "add the service account's JSON key to auth_config",
+                ));
+            }
+        };
+        let endpoint = config
+            .endpoint
+            .as_deref()
+            .unwrap_or(GOOGLE_ENDPOINT)
+            .trim_end_matches('/')
+            .to_string();
+        let chunk = config.chunk_size_bytes as usize;
+        let mut builder = Storage::builder()
+            .with_credentials(credentials.clone())
+            .with_retry_policy(NeverRetry)
+            .with_resumable_upload_threshold(chunk)
+            .with_resumable_upload_buffer_size(chunk);
+        if config.endpoint.is_some() {
+            builder = builder.with_endpoint(endpoint.clone());
+        }
+        let storage = builder.build().await.map_err(|e| {
+            ConnectorError::new(
+                ErrorKind::InvalidConfig,
+                format!("the Google Cloud Storage client cannot be built: {e}"),
+                "check config.endpoint and auth_config",
+            )
+        })?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| ConnectorError::internal(format!("no HTTP client: {e}")))?;
+        Ok(GcsClient {
+            config,
+            template,
+            destination_id,
+            cap,
+            storage,
+            credentials,
+            endpoint,
+            identity,
+            http,
+        })
+    }
+
+    /// The full object name: prefix + rendered key.
+    pub fn object_name(&self, key: &str) -> String {
+        format!("{}{key}", self.config.prefix)
+    }
+
+    /// The bucket as the Google client names it.
+    pub fn bucket_path(&self) -> String {
+        format!("projects/_/buckets/{}", self.config.bucket)
+    }
+
+    /// The headers that sign a JSON API request (none for anonymous credentials).
+    pub async fn auth_headers(&self) -> Result<http::HeaderMap, ConnectorError> {
+        match self.credentials.headers(http::Extensions::new()).await {
+            Ok(CacheableResource::New { data, .. }) => Ok(data),
+            Ok(CacheableResource::NotModified) => Ok(http::HeaderMap::new()),
+            Err(e) => Err(ConnectorError::new(
+                ErrorKind::Unauthenticated,
+                format!(
+                    "the {} credentials cannot sign requests: {e}",
+                    self.identity
+                ),
+                "check auth_config.service_account_json (a PKCS#8 private key from the key file)",
+            )),
+        }
+    }
+
+    /// `gs://bucket/name`, for references and messages.
+    pub fn url_of(&self, name: &str) -> String {
+        format!("gs://{}/{name}", self.config.bucket)
+    }
+
+    /// The JSON API URL of an object.
+    pub fn object_url(&self, name: &str) -> String {
+        let encoded =
+            percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+        format!(
+            "{}/storage/v1/b/{}/o/{encoded}",
+            self.endpoint, self.config.bucket
+        )
+    }
+}

@@ -1,0 +1,118 @@
+//! The GCS connection test: credentials → authentication → bucket (one object listing answers
+//! both) → write permission (a probe object under the prefix, written and removed).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use courier_core::{ConnectorError, ErrorKind, Probe, StepSpec};
+
+use crate::client::GcsClient;
+use crate::errors::{Op, classify, classify_status, unreachable_endpoint};
+
+pub const STEPS: &[StepSpec] = &[
+    StepSpec {
+        name: "credentials",
+        label: "Credentials resolved",
+    },
+    StepSpec {
+        name: "authentication",
+        label: "GCS accepts the credentials",
+    },
+    StepSpec {
+        name: "bucket",
+        label: "Bucket reachable",
+    },
+    StepSpec {
+        name: "write_permission",
+        label: "Objects can be written under the prefix",
+    },
+];
+
+pub async fn run(client: &GcsClient, probe: &mut Probe) -> Result<(), ConnectorError> {
+    let cfg = &client.config;
+    let headers = probe
+        .step("credentials", async {
+            let headers = client.auth_headers().await?;
+            Ok((headers, format!("signing as {}", client.identity)))
+        })
+        .await?;
+
+    // One objects.list call answers both: are the credentials accepted, is the bucket there.
+    let op = Op {
+        action: "list objects",
+        bucket: &cfg.bucket,
+        object: None,
+    };
+    let url = format!("{}/storage/v1/b/{}/o", client.endpoint, cfg.bucket);
+    let listed = match client
+        .http
+        .get(&url)
+        .headers(headers.clone())
+        .query(&[
+            ("maxResults", "1"),
+            ("prefix", cfg.prefix.as_str()),
+            ("fields", "kind"),
+        ])
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(classify_status(&op, r.status().as_u16())),
+        Err(_) => Err(unreachable_endpoint(&op)),
+    };
+    let refused = listed
+        .as_ref()
+        .err()
+        .filter(|e| e.kind == ErrorKind::Unauthenticated)
+        .cloned();
+    probe
+        .step("authentication", async {
+            match refused {
+                Some(e) => Err(e),
+                None => Ok((
+                    (),
+                    format!("GCS accepted the credentials ({})", client.identity),
+                )),
+            }
+        })
+        .await?;
+    probe
+        .step("bucket", async {
+            match listed {
+                Ok(()) => Ok(((), format!("bucket {} is reachable", cfg.bucket))),
+                // A write-only service account may not list; the write check still proves it.
+                Err(e) if e.kind == ErrorKind::Forbidden => Ok((
+                    (),
+                    format!(
+                        "bucket {} answered, but these credentials may not list it",
+                        cfg.bucket
+                    ),
+                )),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+
+    probe
+        .step("write_permission", async {
+            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+            let name = client.object_name(&format!(".courier-probe-{nanos}"));
+            client
+                .storage
+                .write_object(client.bucket_path(), &name, Bytes::from_static(b"courier connection test"))
+                .set_if_generation_match(0_i64)
+                .send_buffered()
+                .await
+                .map_err(|e| classify(&Op { action: "write", bucket: &cfg.bucket, object: Some(&name) }, e))?;
+            let removed = client.http.delete(client.object_url(&name)).headers(headers).send().await;
+            let message = match removed {
+                Ok(r) if r.status().is_success() => format!("wrote and removed {}", client.url_of(&name)),
+                _ => format!(
+                    "wrote {} but could not remove it (storage.objects.delete is not granted; remove it by hand)",
+                    client.url_of(&name)
+                ),
+            };
+            Ok(((), message))
+        })
+        .await
+}

@@ -1,0 +1,67 @@
+//! Runs the shared conformance suite against fake-gcs-server (a GCS JSON API implementation on
+//! loopback).
+
+mod support;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use courier_conformance::{Fixture, suite};
+use courier_connector_gcs::Gcs;
+use futures::FutureExt;
+use serde_json::json;
+
+async fn fixture() -> Fixture {
+    let gcs = support::fake_gcs();
+    let bucket = gcs.new_bucket().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut unreachable = gcs.config(&bucket);
+    unreachable["endpoint"] = json!(format!("http://127.0.0.1:{closed}"));
+    let (rb, rb_bucket) = (Arc::new(gcs), bucket.clone());
+    let (count, count_bucket) = (rb.clone(), bucket.clone());
+    Fixture {
+        connector: Arc::new(Gcs),
+        config: rb.config(&bucket),
+        // The emulator accepts anonymous requests and checks no credentials.
+        auth_config: json!({}),
+        bad_auth_config: None,
+        unreachable_config: Some(unreachable),
+        secret_sentinel: None,
+        read_back: Some(Arc::new(move |records| {
+            let (gcs, bucket) = (rb.clone(), rb_bucket.clone());
+            async move {
+                let lines: Vec<Vec<u8>> = gcs
+                    .objects(&bucket, "exports/")
+                    .await
+                    .into_iter()
+                    .flat_map(|o| {
+                        o.bytes
+                            .split(|&c| c == b'\n')
+                            .map(<[u8]>::to_vec)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                records
+                    .iter()
+                    .map(|r| {
+                        lines
+                            .iter()
+                            .find(|l| l[..] == r.payload[..])
+                            .map(|l| Bytes::from(l.clone()))
+                    })
+                    .collect()
+            }
+            .boxed()
+        })),
+        stored_count: Some(Arc::new(move || {
+            let (gcs, bucket) = (count.clone(), count_bucket.clone());
+            async move { gcs.list(&bucket, "exports/").await.len() }.boxed()
+        })),
+    }
+}
+
+suite!(fixture);
