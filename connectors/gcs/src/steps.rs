@@ -1,5 +1,5 @@
-//! The GCS connection test: credentials → authentication → bucket (one object listing answers
-//! both) → write permission (a probe object under the prefix, written and removed).
+//! The GCS connection test: credentials → authentication → bucket (signing plus one object
+//! listing answer both) → write permission (a probe object under the prefix, written and removed).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -30,35 +30,39 @@ pub const STEPS: &[StepSpec] = &[
 
 pub async fn run(client: &GcsClient, probe: &mut Probe) -> Result<(), ConnectorError> {
     let cfg = &client.config;
-    let headers = probe
+    probe
         .step("credentials", async {
-            let headers = client.auth_headers().await?;
-            Ok((headers, format!("signing as {}", client.identity)))
+            Ok(((), format!("signing as {}", client.identity)))
         })
         .await?;
 
-    // One objects.list call answers both: are the credentials accepted, is the bucket there.
+    // Signing (a service account's key signs a token) and one objects.list call answer both:
+    // are the credentials accepted, is the bucket there.
     let op = Op {
         action: "list objects",
         bucket: &cfg.bucket,
         object: None,
     };
     let url = format!("{}/storage/v1/b/{}/o", client.endpoint, cfg.bucket);
-    let listed = match client
-        .http
-        .get(&url)
-        .headers(headers.clone())
-        .query(&[
-            ("maxResults", "1"),
-            ("prefix", cfg.prefix.as_str()),
-            ("fields", "kind"),
-        ])
-        .send()
-        .await
-    {
-        Ok(r) if r.status().is_success() => Ok(()),
-        Ok(r) => Err(classify_status(&op, r.status().as_u16())),
-        Err(_) => Err(unreachable_endpoint(&op)),
+    let headers = client.auth_headers().await;
+    let listed = match &headers {
+        Err(e) => Err(e.clone()),
+        Ok(headers) => match client
+            .http
+            .get(&url)
+            .headers(headers.clone())
+            .query(&[
+                ("maxResults", "1"),
+                ("prefix", cfg.prefix.as_str()),
+                ("fields", "kind"),
+            ])
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(classify_status(&op, r.status().as_u16())),
+            Err(_) => Err(unreachable_endpoint(&op)),
+        },
     };
     let refused = listed
         .as_ref()
@@ -104,7 +108,12 @@ pub async fn run(client: &GcsClient, probe: &mut Probe) -> Result<(), ConnectorE
                 .send_buffered()
                 .await
                 .map_err(|e| classify(&Op { action: "write", bucket: &cfg.bucket, object: Some(&name) }, e))?;
-            let removed = client.http.delete(client.object_url(&name)).headers(headers).send().await;
+            let removed = client
+                .http
+                .delete(client.object_url(&name))
+                .headers(headers.unwrap_or_default())
+                .send()
+                .await;
             let message = match removed {
                 Ok(r) if r.status().is_success() => format!("wrote and removed {}", client.url_of(&name)),
                 _ => format!(

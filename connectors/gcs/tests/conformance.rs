@@ -21,16 +21,18 @@ async fn fixture() -> Fixture {
         .port();
     let mut unreachable = gcs.config(&bucket);
     unreachable["endpoint"] = json!(format!("http://127.0.0.1:{closed}"));
+    let (auth, sentinel) = gcs.service_account();
+    let bad = gcs.broken_service_account();
     let (rb, rb_bucket) = (Arc::new(gcs), bucket.clone());
     let (count, count_bucket) = (rb.clone(), bucket.clone());
     Fixture {
         connector: Arc::new(Gcs),
         config: rb.config(&bucket),
-        // The emulator accepts anonymous requests and checks no credentials.
-        auth_config: json!({}),
-        bad_auth_config: None,
+        // A real key the client signs with; the emulator checks no signatures.
+        auth_config: auth,
+        bad_auth_config: Some(bad),
         unreachable_config: Some(unreachable),
-        secret_sentinel: None,
+        secret_sentinel: Some(sentinel),
         read_back: Some(Arc::new(move |records| {
             let (gcs, bucket) = (rb.clone(), rb_bucket.clone());
             async move {

@@ -226,14 +226,15 @@ async fn the_connection_test_touches_the_bucket_and_names_what_is_wrong() {
     );
     assert!(failed.message.contains("no-such-bucket-here"), "{failed:?}");
 
-    // A well-formed key file whose private key is not a key: signing fails before any request.
-    let sentinel = "c2VudGluZWwtcHJpdmF0ZS1rZXk";
-    let key = json!({
-        "type": "service_account", "project_id": "p", "private_key_id": "k1",
-        "client_email": "courier@p.iam.gserviceaccount.com",
-        "private_key": format!("-----BEGIN PRIVATE KEY-----\n{sentinel}\n-----END PRIVATE KEY-----\n"),
-    });
-    let auth = json!({"service_account_json": key.to_string()});
+    // A real key signs (the emulator does not check it); a broken one fails at authentication.
+    let (auth, sentinel) = gcs.service_account();
+    let report = test_report(gcs.config(&bucket), auth).await;
+    assert!(report.success, "{report:#?}");
+    assert!(
+        !format!("{report:?}").contains(&sentinel),
+        "the key must not be quoted"
+    );
+    let auth = gcs.broken_service_account();
     let report = test_report(gcs.config(&bucket), auth).await;
     let failed = report.failed_step().unwrap();
     assert_eq!(
@@ -252,10 +253,6 @@ async fn the_connection_test_touches_the_bucket_and_names_what_is_wrong() {
             .unwrap()
             .contains("service_account_json"),
         "{failed:?}"
-    );
-    assert!(
-        !format!("{report:?}").contains(sentinel),
-        "the key must not be quoted"
     );
     assert!(
         report

@@ -64,6 +64,30 @@ impl FakeGcs {
             .unwrap()
     }
 
+    /// A service account key with a real RSA key made for these tests (the emulator checks no
+    /// signatures, but the client signs every request with it), and a piece of the private key
+    /// to scan output for.
+    pub fn service_account(&self) -> (Value, String) {
+        let pem = include_str!("../fixtures/test-service-account.pem");
+        let sentinel = pem.lines().nth(2).unwrap().to_string();
+        let key = json!({
+            "type": "service_account", "project_id": "courier-tests", "private_key_id": "test-key-1",
+            "client_email": "courier-tests@courier-tests.iam.gserviceaccount.com",
+            "private_key": pem,
+        });
+        (json!({"service_account_json": key.to_string()}), sentinel)
+    }
+
+    /// A key file whose private key is not a key: signing fails before any request.
+    pub fn broken_service_account(&self) -> Value {
+        let key = json!({
+            "type": "service_account", "project_id": "courier-tests", "private_key_id": "test-key-2",
+            "client_email": "courier-tests@courier-tests.iam.gserviceaccount.com",
+            "private_key": "-----BEGIN PRIVATE KEY-----\nbm90LWEta2V5\n-----END PRIVATE KEY-----\n",
+        });
+        json!({"service_account_json": key.to_string()})
+    }
+
     pub fn config(&self, bucket: &str) -> Value {
         json!({
             "bucket": bucket, "endpoint": self.url, "prefix": "exports/",
