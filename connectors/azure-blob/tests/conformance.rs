@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use courier_conformance::ndjson::find_lines;
 use courier_conformance::{Fixture, suite};
 use courier_connector_azure_blob::AzureBlob;
 use futures::FutureExt;
@@ -35,27 +35,13 @@ async fn fixture() -> Fixture {
         read_back: Some(Arc::new(move |records| {
             let (azurite, container) = (rb.clone(), rb_container.clone());
             async move {
-                // NDJSON blobs: a record arrived when one of the lines is its payload.
-                let lines: Vec<Vec<u8>> = azurite
+                let files: Vec<Vec<u8>> = azurite
                     .blobs(&container, "exports/")
                     .await
                     .into_iter()
-                    .flat_map(|b| {
-                        b.bytes
-                            .split(|&c| c == b'\n')
-                            .map(<[u8]>::to_vec)
-                            .collect::<Vec<_>>()
-                    })
+                    .map(|b| b.bytes)
                     .collect();
-                records
-                    .iter()
-                    .map(|r| {
-                        lines
-                            .iter()
-                            .find(|l| l[..] == r.payload[..])
-                            .map(|l| Bytes::from(l.clone()))
-                    })
-                    .collect()
+                find_lines(&records, &files)
             }
             .boxed()
         })),

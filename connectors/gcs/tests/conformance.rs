@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use courier_conformance::ndjson::find_lines;
 use courier_conformance::{Fixture, suite};
 use courier_connector_gcs::Gcs;
 use futures::FutureExt;
@@ -36,26 +36,13 @@ async fn fixture() -> Fixture {
         read_back: Some(Arc::new(move |records| {
             let (gcs, bucket) = (rb.clone(), rb_bucket.clone());
             async move {
-                let lines: Vec<Vec<u8>> = gcs
+                let files: Vec<Vec<u8>> = gcs
                     .objects(&bucket, "exports/")
                     .await
                     .into_iter()
-                    .flat_map(|o| {
-                        o.bytes
-                            .split(|&c| c == b'\n')
-                            .map(<[u8]>::to_vec)
-                            .collect::<Vec<_>>()
-                    })
+                    .map(|o| o.bytes)
                     .collect();
-                records
-                    .iter()
-                    .map(|r| {
-                        lines
-                            .iter()
-                            .find(|l| l[..] == r.payload[..])
-                            .map(|l| Bytes::from(l.clone()))
-                    })
-                    .collect()
+                find_lines(&records, &files)
             }
             .boxed()
         })),

@@ -4,7 +4,7 @@ mod support;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use courier_conformance::ndjson::find_lines;
 use courier_conformance::{Fixture, suite};
 use courier_connector_s3::S3;
 use futures::FutureExt;
@@ -34,26 +34,13 @@ async fn fixture() -> Fixture {
         read_back: Some(Arc::new(move |records| {
             let (moto, bucket) = (rb_moto.clone(), rb_bucket.clone());
             async move {
-                // NDJSON objects: a record arrived when one of the lines is its payload.
-                let lines: Vec<Vec<u8>> = moto
+                let files: Vec<Vec<u8>> = moto
                     .objects(&bucket, "exports/")
                     .await
                     .into_iter()
-                    .flat_map(|(_, body, _, _)| {
-                        body.split(|&b| b == b'\n')
-                            .map(<[u8]>::to_vec)
-                            .collect::<Vec<_>>()
-                    })
+                    .map(|(_, body, _, _)| body)
                     .collect();
-                records
-                    .iter()
-                    .map(|r| {
-                        lines
-                            .iter()
-                            .find(|l| l[..] == r.payload[..])
-                            .map(|l| Bytes::from(l.clone()))
-                    })
-                    .collect()
+                find_lines(&records, &files)
             }
             .boxed()
         })),

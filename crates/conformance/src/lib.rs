@@ -3,6 +3,7 @@
 
 pub mod cases;
 mod fixture;
+pub mod ndjson;
 mod report;
 
 pub use fixture::{Fixture, ReadBack, StoredCount};
