@@ -8,5 +8,6 @@ pub const KNOWN_TYPES: &[(&str, &str)] = &[
     ("kinesis", "kinesis"),
     ("azure_blob", "azure-blob"),
     ("gcs", "gcs"),
+    ("sftp", "sftp"),
     // xtask:known (new connectors are inserted above this line)
 ];

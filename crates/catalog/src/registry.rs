@@ -16,6 +16,8 @@ pub(crate) fn builtin() -> Catalog {
     catalog.add(courier_connector_azure_blob::AzureBlob);
     #[cfg(feature = "gcs")]
     catalog.add(courier_connector_gcs::Gcs);
+    #[cfg(feature = "sftp")]
+    catalog.add(courier_connector_sftp::Sftp);
     // xtask:register (new connectors are inserted above this line)
     catalog
 }

@@ -12,7 +12,7 @@ pub mod template;
 
 pub use deliver::deliver_plan;
 pub use format::{Compression, Format};
-pub use options::{FileOptions, check_prefix};
+pub use options::{FileLayout, FileOptions, check_prefix, check_template};
 pub use parts::{PartStream, encode_error};
 pub use plan::{FilePlan, PlannedFile, plan_files};
 pub use template::KeyTemplate;

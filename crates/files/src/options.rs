@@ -7,13 +7,22 @@ use serde::{Deserialize, Serialize};
 use crate::format::{Compression, Format};
 use crate::template::{DEFAULT_TEMPLATE, KeyTemplate};
 
-/// File layout options; connectors flatten these into their config.
+/// The file options of object stores: the layout plus a `key_template`. Connectors whose
+/// files have names rather than keys (SFTP, Drive, OneDrive) flatten [`FileLayout`] beside their
+/// own `file_name_template` instead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FileOptions {
     /// Where each file goes, relative to the prefix. Variables: {destination_id}, {batch_id},
     /// {yyyy}, {mm}, {dd}, {hh}, {record_count}, {ext}. Must contain {batch_id}.
     #[serde(default = "default_template")]
     pub key_template: String,
+    #[serde(flatten)]
+    pub layout: FileLayout,
+}
+
+/// How a batch is laid out in a file: format, compression, CSV columns, and the size limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FileLayout {
     /// How records are laid out in the file.
     #[serde(default)]
     pub format: Format,
@@ -43,22 +52,46 @@ impl Default for FileOptions {
     fn default() -> Self {
         FileOptions {
             key_template: default_template(),
-            format: Format::default(),
-            compression: Compression::default(),
-            columns: Vec::new(),
-            split_oversized: false,
-            payload_cap_bytes: None,
+            layout: FileLayout::default(),
         }
+    }
+}
+
+impl std::ops::Deref for FileOptions {
+    type Target = FileLayout;
+
+    fn deref(&self) -> &FileLayout {
+        &self.layout
     }
 }
 
 impl FileOptions {
     /// Every problem, at paths relative to the config (`/key_template`, `/columns/2`).
     pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors: Vec<FieldError> = check_template("/key_template", &self.key_template)
+            .into_iter()
+            .collect();
+        errors.extend(self.layout.validate());
+        errors
+    }
+
+    /// The parsed template (call after `validate` passed).
+    pub fn template(&self) -> Result<KeyTemplate, String> {
+        KeyTemplate::parse(&self.key_template)
+    }
+}
+
+/// Checks a key or file name template, reporting at `path`.
+pub fn check_template(path: &str, source: &str) -> Option<FieldError> {
+    KeyTemplate::parse(source)
+        .err()
+        .map(|message| FieldError::new(path, message))
+}
+
+impl FileLayout {
+    /// Every problem, at paths relative to the config (`/columns/2`).
+    pub fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        if let Err(message) = KeyTemplate::parse(&self.key_template) {
-            errors.push(FieldError::new("/key_template", message));
-        }
         match self.format {
             Format::Csv if self.columns.is_empty() => {
                 errors.push(FieldError::new("/columns", "is required for format: csv"));
@@ -84,11 +117,6 @@ impl FileOptions {
             _ => {}
         }
         errors
-    }
-
-    /// The parsed template (call after `validate` passed).
-    pub fn template(&self) -> Result<KeyTemplate, String> {
-        KeyTemplate::parse(&self.key_template)
     }
 
     /// The extension files get: `ndjson`, `csv.gz`, ...
@@ -137,9 +165,11 @@ mod tests {
     fn validation_names_fields() {
         let o = FileOptions {
             key_template: "{nope}".into(),
-            format: Format::Csv,
-            columns: vec!["a".into(), "".into(), "a".into()],
-            ..FileOptions::default()
+            layout: FileLayout {
+                format: Format::Csv,
+                columns: vec!["a".into(), "".into(), "a".into()],
+                ..FileLayout::default()
+            },
         };
         let paths: Vec<String> = o.validate().into_iter().map(|e| e.to_string()).collect();
         assert!(
@@ -149,7 +179,10 @@ mod tests {
         assert_eq!(paths[1], "/columns/1: must not be empty");
         assert_eq!(paths[2], "/columns/2: repeats an earlier column");
         let o = FileOptions {
-            format: Format::Csv,
+            layout: FileLayout {
+                format: Format::Csv,
+                ..FileLayout::default()
+            },
             ..FileOptions::default()
         };
         assert_eq!(

@@ -8,7 +8,7 @@ use courier_core::{Batch, ConnectorError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::options::FileOptions;
+use crate::options::FileLayout;
 use crate::plan::PlannedFile;
 
 /// The parts of one file, in order, as the encoder produces them.
@@ -24,7 +24,7 @@ impl PartStream {
     pub fn start(
         batch: &Batch,
         file: &PlannedFile,
-        options: &FileOptions,
+        options: &FileLayout,
         part_size: usize,
     ) -> Self {
         // One part in the channel, one being filled, one with the uploader: ~3 parts in memory.
@@ -103,6 +103,7 @@ impl Write for PartSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::FileOptions;
     use crate::plan::plan_files;
     use courier_core::{PayloadCap, Record};
 

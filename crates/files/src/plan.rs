@@ -8,7 +8,7 @@ use std::sync::Arc;
 use courier_core::{Batch, ConnectorError, ErrorKind, PayloadCap};
 
 use crate::format::{Compression, Format};
-use crate::options::FileOptions;
+use crate::options::FileLayout;
 use crate::record_encoding::{encode, footer, header, measure, separator};
 use crate::template::{KeyContext, KeyTemplate};
 
@@ -44,7 +44,7 @@ pub struct FilePlan {
 /// writes the same keys.
 pub fn plan_files(
     batch: &Batch,
-    options: &FileOptions,
+    options: &FileLayout,
     template: &KeyTemplate,
     cap: PayloadCap,
     destination_id: &str,
@@ -167,7 +167,7 @@ impl PlannedFile {
     pub fn write_to<W: Write>(
         &self,
         batch: &Batch,
-        options: &FileOptions,
+        options: &FileLayout,
         sink: W,
     ) -> io::Result<W> {
         match options.compression {
@@ -186,7 +186,7 @@ impl PlannedFile {
     fn write_records<W: Write>(
         &self,
         batch: &Batch,
-        options: &FileOptions,
+        options: &FileLayout,
         mut out: W,
     ) -> io::Result<W> {
         let format: Format = options.format;
@@ -213,7 +213,7 @@ impl PlannedFile {
     }
 
     /// The whole file in memory (for small files and tests).
-    pub fn to_bytes(&self, batch: &Batch, options: &FileOptions) -> io::Result<Vec<u8>> {
+    pub fn to_bytes(&self, batch: &Batch, options: &FileLayout) -> io::Result<Vec<u8>> {
         self.write_to(
             batch,
             options,
@@ -225,6 +225,7 @@ impl PlannedFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::FileOptions;
     use courier_core::Record;
     use std::io::Read;
 
@@ -253,10 +254,12 @@ mod tests {
             (Format::Json, Compression::Zstd),
         ] {
             let o = FileOptions {
-                format,
-                compression,
                 key_template: "x/{batch_id}.{ext}".into(),
-                ..FileOptions::default()
+                layout: FileLayout {
+                    format,
+                    compression,
+                    ..FileLayout::default()
+                },
             };
             let p = plan(&b, &o, 1 << 20);
             assert_eq!(p.files.len(), 1);
@@ -302,7 +305,10 @@ mod tests {
         );
 
         let o = FileOptions {
-            split_oversized: true,
+            layout: FileLayout {
+                split_oversized: true,
+                ..FileLayout::default()
+            },
             ..FileOptions::default()
         };
         let p = plan(&b, &o, 500);
@@ -361,10 +367,7 @@ mod tests {
             }
         }
         let b = batch(2000, 1000);
-        let o = FileOptions {
-            compression: Compression::None,
-            ..FileOptions::default()
-        };
+        let o = FileOptions::default();
         let p = plan(&b, &o, 64 << 20);
         let sink = p.files[0].write_to(&b, &o, Counting(0)).unwrap();
         assert_eq!(sink.0, p.files[0].encoded_len);

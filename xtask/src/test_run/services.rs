@@ -3,11 +3,12 @@
 //! variables, and stopped by PID by `cargo xtask test` even when a step fails.
 //!
 //! Emulators follow TESTBED.md: moto serves S3 and Kinesis, Azurite serves Azure Blob,
-//! fake-gcs-server serves GCS.
+//! fake-gcs-server serves GCS, OpenSSH's sshd serves SFTP.
 
 mod azurite;
 mod fake_gcs;
 mod moto;
+mod sshd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -62,7 +63,12 @@ pub fn log_file(cache: &Path, name: &str) -> Result<std::fs::File> {
 }
 
 /// Every service, in start order.
-pub const SERVICES: &[Service] = &[moto::MOTO, azurite::AZURITE, fake_gcs::FAKE_GCS];
+pub const SERVICES: &[Service] = &[
+    moto::MOTO,
+    azurite::AZURITE,
+    fake_gcs::FAKE_GCS,
+    sshd::SSHD_SERVICE,
+];
 
 /// Where installs are cached: outside the clone, so repeated runs are fast and clones stay clean.
 pub fn cache_dir() -> PathBuf {
