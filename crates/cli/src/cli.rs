@@ -29,6 +29,27 @@ pub enum Command {
     Fields(TargetArgs),
     /// Deliver each line of an NDJSON file as one record, through the delivery policy.
     Deliver(DeliverArgs),
+    /// Run the Destinations API service (SQLite under --data-dir unless --database-url is set).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Where the SQLite database and the encryption key file live [default: ./courier-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB` (for several replicas).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// A TOML settings file (also `COURIER_CONFIG`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Let destinations reach loopback and private networks when they set allow_private_network.
+    #[arg(long)]
+    pub allow_private_destinations: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,5 @@
-//! `courier`: the catalog, connection tests, field discovery and delivery from the terminal.
+//! `courier`: the catalog, connection tests, field discovery and delivery from the terminal, and
+//! `courier serve`, the Destinations API service.
 
 mod cli;
 mod deliver;
@@ -49,5 +50,21 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Test(args) => render::test(&catalog, args).await,
         Command::Fields(args) => render::fields(&catalog, args).await,
         Command::Deliver(args) => deliver::run(&catalog, args).await,
+        Command::Serve(args) => serve(catalog, args).await,
     }
+}
+
+async fn serve(catalog: Catalog, args: cli::ServeArgs) -> Result<ExitCode, CliError> {
+    let config = courier_server::ServerConfig::load(courier_server::Overrides {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        config_file: args.config,
+        allow_private_destinations: args.allow_private_destinations,
+    })
+    .map_err(|e| CliError::Input(format!("{e:#}")))?;
+    courier_server::run(config, catalog)
+        .await
+        .map_err(|e| CliError::Failed(format!("{e:#}")))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,62 @@
+//! Who is calling: the API key from `Authorization: Bearer`, its workspace and role. A missing
+//! or unknown key is 401; a key is rate limited (429 with Retry-After); another workspace's
+//! resources are 404, never a hint that they exist.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::store::{ApiKey, Role};
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub key: ApiKey,
+}
+
+impl Principal {
+    /// Checks that the caller's key belongs to `workspace_id`.
+    pub fn workspace<'a>(&self, workspace_id: &'a str) -> Result<&'a str, ApiError> {
+        if self.key.workspace_id == workspace_id {
+            Ok(workspace_id)
+        } else {
+            Err(ApiError::not_found("workspace"))
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.key.role == Role::Admin
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(ApiError::unauthorized)?;
+        let key = state
+            .store
+            .api_key(token)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        state
+            .limiter
+            .check(&key.id)
+            .map_err(ApiError::rate_limited)?;
+        Ok(Principal { key })
+    }
+}

@@ -1,0 +1,40 @@
+//! The catalog document a front end builds its destination forms from, and the workspaces a
+//! key can see.
+
+use axum::Json;
+use axum::extract::Path;
+use serde_json::{Value, json};
+
+use super::State;
+use super::auth::Principal;
+use super::error::{ApiError, ApiResult};
+
+pub async fn list(state: State, _who: Principal) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        serde_json::to_value(state.catalog.document()).map_err(ApiError::internal)?,
+    ))
+}
+
+pub async fn one(
+    state: State,
+    _who: Principal,
+    Path(type_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let connector = state
+        .catalog
+        .get(&type_id)
+        .map_err(|_| ApiError::not_found("connector type"))?;
+    let entry = courier_catalog::ConnectorEntry::of(connector.as_ref());
+    Ok(Json(
+        serde_json::to_value(entry).map_err(ApiError::internal)?,
+    ))
+}
+
+pub async fn workspaces(state: State, who: Principal) -> ApiResult<Json<Value>> {
+    let workspace = state
+        .store
+        .workspace(&who.key.workspace_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
+    Ok(Json(json!([workspace])))
+}

@@ -1,0 +1,374 @@
+//! Destinations CRUD: configs validated through the catalog (every problem at its JSON path),
+//! secrets sealed at rest and never returned, a generated webhook signing secret shown once.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use courier_core::{DestinationSpec, FieldError};
+use courier_runtime::DeliveryPolicy;
+use serde_json::{Map, Value, json};
+
+use super::auth::Principal;
+use super::body::JsonBody;
+use super::error::{ApiError, ApiResult};
+use super::input::{self, DestinationInput};
+use super::permissions::{self, require};
+use super::secrets::{self, auth_context, signing_context, signs};
+use super::{AppState, State, view};
+use crate::ids;
+use crate::store::{self, DestinationRow};
+
+pub async fn list(state: State, who: Principal, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
+    let ws = who.workspace(&ws)?;
+    let rows = state.store.list_destinations(ws).await?;
+    Ok(Json(Value::Array(
+        rows.iter().map(view::destination).collect(),
+    )))
+}
+
+pub async fn get(
+    state: State,
+    who: Principal,
+    Path((ws, dest)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let d = load(&state, &who, &ws, &dest).await?;
+    Ok(Json(view::destination(&d)))
+}
+
+async fn load(
+    state: &AppState,
+    who: &Principal,
+    ws: &str,
+    dest: &str,
+) -> ApiResult<DestinationRow> {
+    let ws = who.workspace(ws)?;
+    state
+        .store
+        .destination(ws, dest)
+        .await?
+        .ok_or_else(|| ApiError::not_found("destination"))
+}
+
+/// Checks the server-level rule on private networks: a destination may reach loopback and
+/// private addresses only when the operator allows it.
+fn check_private_network(
+    state: &AppState,
+    config: &Map<String, Value>,
+    errors: &mut Vec<FieldError>,
+) {
+    if config.get("allow_private_network") == Some(&Value::Bool(true))
+        && !state.config.allow_private_destinations
+    {
+        errors.push(FieldError::new(
+            "/config/allow_private_network",
+            "this server does not allow destinations on private networks (start it with --allow-private-destinations)",
+        ));
+    }
+}
+
+/// The policy from stored values overlaid with the request's; errors at `/field`.
+fn policy(base: &Value, given: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Value {
+    let mut merged = base.as_object().cloned().unwrap_or_default();
+    merged.extend(given.clone());
+    match DeliveryPolicy::from_json(&Value::Object(merged), "") {
+        Ok(p) => serde_json::to_value(p).unwrap_or(Value::Null),
+        Err(e) => {
+            errors.extend(e);
+            Value::Null
+        }
+    }
+}
+
+/// Validates the destination that would result, through its connector.
+fn validate_spec(
+    state: &AppState,
+    d: &DestinationRow,
+    auth: &Map<String, Value>,
+    secrets: &[String],
+    errors: &mut Vec<FieldError>,
+) {
+    let spec = DestinationSpec {
+        destination_id: d.id.clone(),
+        config: d.config.clone(),
+        auth_config: secrets::effective_auth(auth.clone(), &d.destination_type, secrets),
+        payload_cap_bytes: d.payload_cap_bytes.map(|n| n as u64),
+    };
+    errors.extend(state.catalog.validate(&d.destination_type, &spec));
+}
+
+fn conflict_on_name(e: sqlx::Error) -> ApiError {
+    if store::is_unique_violation(&e) {
+        ApiError::conflict("another destination in this workspace has that name or slug")
+    } else {
+        ApiError::internal(e)
+    }
+}
+
+pub async fn create(
+    state: State,
+    who: Principal,
+    Path(ws): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let state: Arc<AppState> = state.0;
+    let ws = who.workspace(&ws)?.to_string();
+    let (input, mut errors) = input::parse(&body);
+    for (field, missing) in [
+        ("/name", input.name.is_none()),
+        ("/destination_type", input.destination_type.is_none()),
+        ("/config", input.config.is_none()),
+    ] {
+        // A field that is present but invalid was already reported by `parse`.
+        if missing && body.get(&field[1..]).is_none() {
+            errors.push(FieldError::new(field, "is required"));
+        }
+    }
+    let DestinationInput {
+        name,
+        slug,
+        destination_type,
+        config,
+        auth_config,
+        signing_secret,
+        is_active,
+        payload_cap_bytes,
+        policy: given_policy,
+    } = input;
+    // Without a type and a config there is nothing to validate further; a missing name is
+    // reported with the connector's findings.
+    let (Some(destination_type), Some(config)) = (destination_type, config) else {
+        return Err(ApiError::validation(errors));
+    };
+    let name = name.unwrap_or_default();
+    check_private_network(&state, &config, &mut errors);
+    let policy = policy(&Value::Null, &given_policy, &mut errors);
+    let auth = auth_config.unwrap_or_default();
+    if signs(&destination_type) && auth.contains_key("signing_secret") {
+        errors.push(FieldError::new(
+            "/auth_config/signing_secret",
+            "set signing_secret at the top level; Courier manages and rotates it",
+        ));
+    }
+    // A webhook created without a signing secret gets one, returned once below.
+    let generated =
+        (signs(&destination_type) && signing_secret.is_none()).then(ids::new_signing_secret);
+    if signing_secret.is_some() && !signs(&destination_type) {
+        errors.push(FieldError::new(
+            "/signing_secret",
+            format!("{destination_type} destinations are not signed"),
+        ));
+    }
+    let secret = signing_secret.or_else(|| generated.clone());
+    let now = ids::now();
+    let id = ids::new_id();
+    let mut d = DestinationRow {
+        slug: slug.unwrap_or_else(|| ids::slugify(&name)),
+        name,
+        id: id.clone(),
+        workspace_id: ws.clone(),
+        destination_type,
+        config: Value::Object(config),
+        auth_config_sealed: None,
+        signing_secret_sealed: None,
+        previous_secret_sealed: None,
+        previous_secret_expires_at: None,
+        status: "pending".into(),
+        status_error: String::new(),
+        is_active: is_active.unwrap_or(true),
+        payload_cap_bytes: payload_cap_bytes.flatten().map(|n| n as i64),
+        policy,
+        permissions: permissions::defaults(),
+        event_count: 0,
+        last_delivery_at: None,
+        last_delivery_status: None,
+        created_by: Some(who.key.id.clone()),
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    let secrets: Vec<String> = secret.iter().cloned().collect();
+    validate_spec(&state, &d, &auth, &secrets, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    if state.store.name_taken(&ws, &d.name, &d.slug, "").await? {
+        return Err(ApiError::conflict(format!(
+            "a destination named {:?} (or with slug {:?}) already exists in this workspace",
+            d.name, d.slug
+        )));
+    }
+    if !auth.is_empty() {
+        let plain = serde_json::to_vec(&auth).map_err(ApiError::internal)?;
+        d.auth_config_sealed = Some(state.sealer.seal(&auth_context(&id), &plain));
+    }
+    if let Some(secret) = &secret {
+        d.signing_secret_sealed = Some(state.sealer.seal(&signing_context(&id), secret.as_bytes()));
+    }
+    state
+        .store
+        .insert_destination(&d)
+        .await
+        .map_err(conflict_on_name)?;
+    tracing::info!(destination = %d.id, r#type = %d.destination_type, "destination created");
+    let mut shown = view::destination(&d);
+    if let Some(secret) = generated {
+        shown["signing_secret"] = json!(secret);
+    }
+    Ok((StatusCode::CREATED, Json(shown)))
+}
+
+/// How an update treats `config` and `auth_config`: replaced (PUT) or merge-patched (PATCH).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Replace,
+    Merge,
+}
+
+pub async fn put(
+    state: State,
+    who: Principal,
+    Path((ws, dest)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    update(state.0, who, ws, dest, body, Mode::Replace).await
+}
+
+pub async fn patch(
+    state: State,
+    who: Principal,
+    Path((ws, dest)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    update(state.0, who, ws, dest, body, Mode::Merge).await
+}
+
+/// Fields left out keep their stored values; an omitted `auth_config` keeps the stored one.
+async fn update(
+    state: Arc<AppState>,
+    who: Principal,
+    ws: String,
+    dest: String,
+    body: Value,
+    mode: Mode,
+) -> ApiResult<Json<Value>> {
+    let mut d = load(&state, &who, &ws, &dest).await?;
+    require(&who, &d, "manage_destination")?;
+    let (input, mut errors) = input::parse(&body);
+    if let Some(t) = &input.destination_type
+        && *t != d.destination_type
+    {
+        errors.push(FieldError::new(
+            "/destination_type",
+            "cannot be changed; create a new destination instead",
+        ));
+    }
+    let mut connection_changed = false;
+    if let Some(name) = input.name {
+        if input.slug.is_none() {
+            d.slug = ids::slugify(&name);
+        }
+        d.name = name;
+    }
+    if let Some(slug) = input.slug {
+        d.slug = slug;
+    }
+    if let Some(config) = input.config {
+        let mut next = match mode {
+            Mode::Replace => Map::new(),
+            Mode::Merge => d.config.as_object().cloned().unwrap_or_default(),
+        };
+        input::merge_patch(&mut next, &config);
+        check_private_network(&state, &next, &mut errors);
+        d.config = Value::Object(next);
+        connection_changed = true;
+    }
+    let mut auth = secrets::open_auth(&state, &d)?;
+    if let Some(given) = &input.auth_config {
+        if signs(&d.destination_type) && given.contains_key("signing_secret") {
+            errors.push(FieldError::new(
+                "/auth_config/signing_secret",
+                "set signing_secret at the top level, or use rotate-secret",
+            ));
+        }
+        if mode == Mode::Replace {
+            auth.clear();
+        }
+        input::merge_patch(&mut auth, given);
+        connection_changed = true;
+    }
+    if let Some(secret) = &input.signing_secret {
+        if signs(&d.destination_type) {
+            d.signing_secret_sealed = Some(
+                state
+                    .sealer
+                    .seal(&signing_context(&d.id), secret.as_bytes()),
+            );
+        } else {
+            errors.push(FieldError::new(
+                "/signing_secret",
+                format!("{} destinations are not signed", d.destination_type),
+            ));
+        }
+    }
+    if let Some(active) = input.is_active {
+        d.is_active = active;
+    }
+    if let Some(cap) = input.payload_cap_bytes {
+        d.payload_cap_bytes = cap.map(|n| n as i64);
+    }
+    if !input.policy.is_empty() {
+        d.policy = policy(&d.policy, &input.policy, &mut errors);
+    }
+    let secrets = secrets::signing_secrets(&state, &d)?;
+    validate_spec(&state, &d, &auth, &secrets, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    if state
+        .store
+        .name_taken(&d.workspace_id, &d.name, &d.slug, &d.id)
+        .await?
+    {
+        return Err(ApiError::conflict(format!(
+            "another destination in this workspace is named {:?} or has slug {:?}",
+            d.name, d.slug
+        )));
+    }
+    d.auth_config_sealed = if auth.is_empty() {
+        None
+    } else {
+        let plain = serde_json::to_vec(&auth).map_err(ApiError::internal)?;
+        Some(state.sealer.seal(&auth_context(&d.id), &plain))
+    };
+    if connection_changed {
+        // The connection must be tested again.
+        d.status = "pending".into();
+        d.status_error = String::new();
+    }
+    d.updated_at = ids::now();
+    state
+        .store
+        .update_destination(&d)
+        .await
+        .map_err(conflict_on_name)?;
+    Ok(Json(view::destination(&d)))
+}
+
+pub async fn delete(
+    state: State,
+    who: Principal,
+    Path((ws, dest)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let d = load(&state, &who, &ws, &dest).await?;
+    require(&who, &d, "manage_destination")?;
+    if !state
+        .store
+        .delete_destination(&d.workspace_id, &d.id)
+        .await?
+    {
+        return Err(ApiError::not_found("destination"));
+    }
+    tracing::info!(destination = %d.id, "destination deleted");
+    Ok(Json(json!({"status": "deleted"})))
+}

@@ -1,0 +1,142 @@
+//! A destination's secrets in use: its auth_config opened from storage, and for webhooks the
+//! Standard Webhooks signing secrets (the current one, plus the previous one for 24 hours after
+//! a rotation, so receivers can switch over). `rotate-secret` makes a new one.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::Path;
+use courier_core::DestinationSpec;
+use serde_json::{Map, Value, json};
+use time::{Duration, OffsetDateTime};
+
+use super::auth::Principal;
+use super::error::{ApiError, ApiResult};
+use super::permissions::require;
+use super::{AppState, State};
+use crate::ids;
+use crate::store::DestinationRow;
+
+/// How long a rotated-out signing secret keeps signing.
+pub const ROTATION_GRACE: Duration = Duration::hours(24);
+
+pub fn auth_context(id: &str) -> String {
+    format!("destination:{id}:auth_config")
+}
+
+pub fn signing_context(id: &str) -> String {
+    format!("destination:{id}:signing_secret")
+}
+
+/// The destination types whose deliveries Courier signs.
+pub fn signs(destination_type: &str) -> bool {
+    destination_type == "webhook"
+}
+
+/// The stored auth_config, opened.
+pub fn open_auth(state: &AppState, d: &DestinationRow) -> Result<Map<String, Value>, ApiError> {
+    let Some(sealed) = &d.auth_config_sealed else {
+        return Ok(Map::new());
+    };
+    let plain = state.sealer.open(&auth_context(&d.id), sealed)?;
+    match serde_json::from_slice(&plain) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(ApiError::internal(
+            "a stored auth_config is not a JSON object",
+        )),
+    }
+}
+
+/// The signing secrets in force now: the current one, then the previous one while its grace
+/// period lasts.
+pub fn signing_secrets(state: &AppState, d: &DestinationRow) -> Result<Vec<String>, ApiError> {
+    let open = |sealed: &str| -> Result<String, ApiError> {
+        let plain = state.sealer.open(&signing_context(&d.id), sealed)?;
+        String::from_utf8(plain)
+            .map_err(|_| ApiError::internal("a stored signing secret is not text"))
+    };
+    let mut secrets = Vec::new();
+    if let Some(current) = &d.signing_secret_sealed {
+        secrets.push(open(current)?);
+    }
+    let still_valid = d
+        .previous_secret_expires_at
+        .as_deref()
+        .and_then(ids::parse_timestamp)
+        .is_some_and(|until| until > OffsetDateTime::now_utc());
+    if let (Some(previous), true) = (&d.previous_secret_sealed, still_valid) {
+        secrets.push(open(previous)?);
+    }
+    Ok(secrets)
+}
+
+/// The auth_config the connector gets: the stored one plus the signing secrets in force.
+pub fn effective_auth(
+    auth: Map<String, Value>,
+    destination_type: &str,
+    secrets: &[String],
+) -> Value {
+    let mut auth = auth;
+    if signs(destination_type) && !secrets.is_empty() {
+        auth.insert("signing_secret".into(), json!(secrets));
+    }
+    Value::Object(auth)
+}
+
+/// The spec a stored destination is built from.
+pub fn spec_of(state: &AppState, d: &DestinationRow) -> Result<DestinationSpec, ApiError> {
+    let auth = open_auth(state, d)?;
+    let secrets = signing_secrets(state, d)?;
+    Ok(DestinationSpec {
+        destination_id: d.id.clone(),
+        config: d.config.clone(),
+        auth_config: effective_auth(auth, &d.destination_type, &secrets),
+        payload_cap_bytes: d.payload_cap_bytes.map(|n| n as u64),
+    })
+}
+
+/// `POST .../rotate-secret`: a new signing secret, returned once; the old one keeps signing
+/// alongside it for 24 hours.
+pub async fn rotate(
+    state: State,
+    who: Principal,
+    Path((ws, dest)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let state: Arc<AppState> = state.0;
+    let ws = who.workspace(&ws)?;
+    let mut d = state
+        .store
+        .destination(ws, &dest)
+        .await?
+        .ok_or_else(|| ApiError::not_found("destination"))?;
+    require(&who, &d, "manage_destination")?;
+    if !signs(&d.destination_type) {
+        return Err(ApiError::conflict(format!(
+            "{} destinations have no signing secret",
+            d.destination_type
+        )));
+    }
+    let secret = ids::new_signing_secret();
+    let expires = OffsetDateTime::now_utc() + ROTATION_GRACE;
+    d.previous_secret_sealed = d.signing_secret_sealed.take();
+    d.previous_secret_expires_at = d
+        .previous_secret_sealed
+        .as_ref()
+        .map(|_| ids::timestamp(expires));
+    d.signing_secret_sealed = Some(
+        state
+            .sealer
+            .seal(&signing_context(&d.id), secret.as_bytes()),
+    );
+    d.updated_at = ids::now();
+    state
+        .store
+        .update_destination(&d)
+        .await
+        .map_err(ApiError::internal)?;
+    tracing::info!(destination = %d.id, "signing secret rotated");
+    Ok(Json(json!({
+        "signing_secret": secret,
+        "previous_secret_expires_at": d.previous_secret_expires_at,
+    })))
+}

@@ -1,0 +1,184 @@
+//! Connection tests streamed as Server-Sent Events (`event: step` per step as it finishes, then
+//! one `event: done` with the summary), for a new config or a stored destination (whose
+//! `status` then records the result), and field discovery.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::Path;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use courier_core::{DestinationSpec, ErrorKind, FieldError, TestEvent, TestReport};
+use futures::{Stream, StreamExt};
+use serde_json::{Value, json};
+
+use super::auth::Principal;
+use super::body::JsonBody;
+use super::error::{ApiError, ApiResult};
+use super::secrets::{self, spec_of};
+use super::{AppState, State, view};
+
+fn sse_event(event: &TestEvent) -> Event {
+    let (name, data) = match event {
+        TestEvent::Step(step) => ("step", serde_json::to_value(step)),
+        TestEvent::Done(report) => ("done", serde_json::to_value(report)),
+    };
+    Event::default()
+        .event(name)
+        .data(data.unwrap_or(Value::Null).to_string())
+}
+
+/// `POST .../destinations/test` with `{destination_type, config, auth_config?, signing_secret?,
+/// payload_cap_bytes?}`.
+pub async fn test_new(
+    state: State,
+    who: Principal,
+    Path(ws): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let state: Arc<AppState> = state.0;
+    who.workspace(&ws)?;
+    let mut errors = Vec::new();
+    let Some(fields) = body.as_object() else {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "",
+            "must be a JSON object",
+        )]));
+    };
+    for key in fields.keys() {
+        if ![
+            "destination_type",
+            "config",
+            "auth_config",
+            "signing_secret",
+            "payload_cap_bytes",
+        ]
+        .contains(&key.as_str())
+        {
+            errors.push(FieldError::new(format!("/{key}"), "is not a test field"));
+        }
+    }
+    let destination_type = body["destination_type"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if destination_type.is_empty() {
+        errors.push(FieldError::new("/destination_type", "is required"));
+    }
+    let connector = match state.catalog.get(&destination_type) {
+        Ok(c) => Some(c),
+        Err(e) if !destination_type.is_empty() => {
+            errors.push(FieldError::new("/destination_type", e.to_string()));
+            None
+        }
+        Err(_) => None,
+    };
+    if body["config"].get("allow_private_network") == Some(&Value::Bool(true))
+        && !state.config.allow_private_destinations
+    {
+        errors.push(FieldError::new(
+            "/config/allow_private_network",
+            "this server does not allow destinations on private networks",
+        ));
+    }
+    let auth = body["auth_config"].as_object().cloned().unwrap_or_default();
+    let signing: Vec<String> = body["signing_secret"]
+        .as_str()
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    let (Some(connector), true) = (connector, errors.is_empty()) else {
+        return Err(ApiError::validation(errors));
+    };
+    let spec = DestinationSpec {
+        destination_id: "dest_test".into(),
+        config: body.get("config").cloned().unwrap_or(Value::Null),
+        auth_config: secrets::effective_auth(auth, &destination_type, &signing),
+        payload_cap_bytes: body["payload_cap_bytes"].as_u64(),
+    };
+    let deadline = Duration::from_millis(state.config.test_timeout_ms);
+    let events =
+        courier_runtime::test_events(connector, spec, deadline).map(|event| Ok(sse_event(&event)));
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// The status a finished test gives its destination.
+fn status_after(report: &TestReport) -> (&'static str, String) {
+    match report.failed_step() {
+        None => ("connected", String::new()),
+        Some(step) if step.error_kind == Some(ErrorKind::ReauthRequired) => {
+            ("reauth_required", step.message.clone())
+        }
+        Some(step) => ("error", format!("{}: {}", step.name, step.message)),
+    }
+}
+
+/// `POST .../destinations/{id}/test`: tests the stored destination and records the result.
+pub async fn test_existing(
+    state: State,
+    who: Principal,
+    Path((ws, dest)): Path<(String, String)>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let state: Arc<AppState> = state.0;
+    let ws = who.workspace(&ws)?.to_string();
+    let d = state
+        .store
+        .destination(&ws, &dest)
+        .await?
+        .ok_or_else(|| ApiError::not_found("destination"))?;
+    let connector = state
+        .catalog
+        .get(&d.destination_type)
+        .map_err(|e| ApiError::conflict(e.to_string()))?;
+    let spec = spec_of(&state, &d)?;
+    let deadline = Duration::from_millis(state.config.test_timeout_ms);
+    let events = courier_runtime::test_events(connector, spec, deadline).then(move |event| {
+        let (state, ws, dest) = (state.clone(), ws.clone(), dest.clone());
+        async move {
+            let TestEvent::Done(report) = &event else {
+                return Ok(sse_event(&event));
+            };
+            let (status, error) = status_after(report);
+            let saved = state
+                .store
+                .set_destination_status(&ws, &dest, status, &error)
+                .await;
+            let destination = match (saved, state.store.destination(&ws, &dest).await) {
+                (Ok(()), Ok(Some(d))) => view::destination(&d),
+                _ => Value::Null,
+            };
+            let mut data = serde_json::to_value(report).unwrap_or(Value::Null);
+            data["destination"] = destination;
+            Ok(Event::default().event("done").data(data.to_string()))
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// `GET .../destinations/{id}/fields`: what the destination accepts, from its connector.
+pub async fn fields(
+    state: State,
+    who: Principal,
+    Path((ws, dest)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let ws = who.workspace(&ws)?;
+    let d = state
+        .store
+        .destination(ws, &dest)
+        .await?
+        .ok_or_else(|| ApiError::not_found("destination"))?;
+    let spec = spec_of(&state, &d)?;
+    let built = state
+        .catalog
+        .build(&d.destination_type, &spec)
+        .await
+        .map_err(|e| ApiError::conflict(format!("the destination cannot be built: {e}")))?;
+    let fields = built.describe_fields().await.map_err(|e| {
+        ApiError::conflict(format!(
+            "the destination could not describe its fields: {} ({})",
+            e.message, e.kind
+        ))
+    })?;
+    Ok(Json(json!(fields)))
+}

@@ -1,0 +1,178 @@
+//! Server settings: defaults that need nothing, then a TOML file, then `COURIER_*` environment
+//! variables, then command-line flags, each overriding the one before.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use courier_core::Secret;
+use serde::Deserialize;
+
+/// Everything `courier serve` needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where the API listens.
+    pub listen: SocketAddr,
+    /// Where the SQLite database and the encryption key file live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://...`; a SQLite file under `data_dir` when unset.
+    pub database_url: Option<String>,
+    /// Whether destinations may set `allow_private_network` (reach loopback and private
+    /// addresses). Off by default: tenants must not reach the operator's internal network.
+    pub allow_private_destinations: bool,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Requests per second one API key may make (a burst of twice this is allowed).
+    pub rate_limit_per_second: u32,
+    /// How long a connection test may run, in milliseconds.
+    pub test_timeout_ms: u64,
+    /// The first admin key on an empty database (`COURIER_BOOTSTRAP_API_KEY`; never read from
+    /// the file, never printed).
+    #[serde(skip)]
+    pub bootstrap_api_key: Option<Secret>,
+    /// The key sealing secrets at rest, base64 of 32 bytes (`COURIER_ENCRYPTION_KEY`); a key
+    /// file in the data directory when unset.
+    #[serde(skip)]
+    pub encryption_key: Option<Secret>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./courier-data"),
+            database_url: None,
+            allow_private_destinations: false,
+            max_body_bytes: 1024 * 1024,
+            rate_limit_per_second: 100,
+            test_timeout_ms: 60_000,
+            bootstrap_api_key: None,
+            encryption_key: None,
+        }
+    }
+}
+
+/// Command-line values, which win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub config_file: Option<PathBuf>,
+    pub allow_private_destinations: bool,
+}
+
+impl ServerConfig {
+    /// Loads the settings: defaults, the TOML file (`--config` or `COURIER_CONFIG`), the
+    /// environment, then the flags.
+    pub fn load(overrides: Overrides) -> Result<Self> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let file = overrides
+            .config_file
+            .clone()
+            .or_else(|| env("COURIER_CONFIG").map(PathBuf::from));
+        let mut config = match &file {
+            Some(path) => Self::from_file(path)?,
+            None => ServerConfig::default(),
+        };
+        config.apply_env(|name| env(name))?;
+        if let Some(listen) = overrides.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = overrides.data_dir {
+            config.data_dir = dir;
+        }
+        if let Some(url) = overrides.database_url {
+            config.database_url = Some(url);
+        }
+        if overrides.allow_private_destinations {
+            config.allow_private_destinations = true;
+        }
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<()> {
+        fn parse<T: std::str::FromStr>(name: &str, value: String) -> Result<T> {
+            match value.parse() {
+                Ok(v) => Ok(v),
+                Err(_) => bail!("{name} has an invalid value"),
+            }
+        }
+        if let Some(v) = env("COURIER_LISTEN") {
+            self.listen = parse("COURIER_LISTEN", v)?;
+        }
+        if let Some(v) = env("COURIER_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("COURIER_DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = env("COURIER_ALLOW_PRIVATE_DESTINATIONS") {
+            self.allow_private_destinations = parse("COURIER_ALLOW_PRIVATE_DESTINATIONS", v)?;
+        }
+        if let Some(v) = env("COURIER_MAX_BODY_BYTES") {
+            self.max_body_bytes = parse("COURIER_MAX_BODY_BYTES", v)?;
+        }
+        if let Some(v) = env("COURIER_RATE_LIMIT_PER_SECOND") {
+            self.rate_limit_per_second = parse("COURIER_RATE_LIMIT_PER_SECOND", v)?;
+        }
+        if let Some(v) = env("COURIER_BOOTSTRAP_API_KEY") {
+            self.bootstrap_api_key = Some(Secret::new(v));
+        }
+        if let Some(v) = env("COURIER_ENCRYPTION_KEY") {
+            self.encryption_key = Some(Secret::new(v));
+        }
+        if let Some(v) = env("COURIER_TEST_TIMEOUT_MS") {
+            self.test_timeout_ms = parse("COURIER_TEST_TIMEOUT_MS", v)?;
+        }
+        Ok(())
+    }
+
+    /// The database URL in use: the configured one, or a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("courier.db").display()
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("courier.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nrate_limit_per_second = 7\n",
+        )
+        .unwrap();
+        let mut config = ServerConfig::from_file(&file).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.rate_limit_per_second, 7);
+        config
+            .apply_env(|n| (n == "COURIER_RATE_LIMIT_PER_SECOND").then(|| "9".to_string()))
+            .unwrap();
+        assert_eq!(config.rate_limit_per_second, 9);
+        assert!(
+            config
+                .apply_env(|n| (n == "COURIER_LISTEN").then(|| "nope".to_string()))
+                .is_err()
+        );
+        std::fs::write(&file, "listn = 1\n").unwrap();
+        let err = ServerConfig::from_file(&file).unwrap_err();
+        assert!(format!("{err:#}").contains("listn"), "{err:#}");
+    }
+}

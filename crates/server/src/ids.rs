@@ -1,0 +1,98 @@
+//! Identifiers, timestamps, slugs and API key material.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::OsRng;
+use chacha20poly1305::aead::rand_core::RngCore;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A new time-ordered id (UUIDv7), so lists sort by creation.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Now, as RFC 3339 UTC with milliseconds (`2024-01-15T09:30:00.123Z`).
+pub fn now() -> String {
+    timestamp(OffsetDateTime::now_utc())
+}
+
+pub fn timestamp(t: OffsetDateTime) -> String {
+    let t = t
+        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+pub fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
+}
+
+/// A URL-safe slug of a name: lowercase ASCII letters and digits joined by `-`.
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    let slug: String = slug.chars().take(64).collect();
+    if slug.is_empty() {
+        "destination".into()
+    } else {
+        slug
+    }
+}
+
+/// Random bytes from the operating system, URL-safe base64.
+pub fn random_token(bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut raw);
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// A new API key: `ck_` and 32 random bytes. Only its hash is stored.
+pub fn new_api_key() -> String {
+    format!("ck_{}", random_token(32))
+}
+
+/// How API keys are stored: SHA-256 (the keys are 256 random bits, so no slow hash is needed).
+pub fn hash_api_key(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A Standard Webhooks signing secret: `whsec_` and base64 of 32 random bytes.
+pub fn new_signing_secret() -> String {
+    let mut raw = [0u8; 32];
+    OsRng.fill_bytes(&mut raw);
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_and_keys() {
+        assert_eq!(
+            slugify("Salesforce Production (EU)"),
+            "salesforce-production-eu"
+        );
+        assert_eq!(slugify("!!!"), "destination");
+        let key = new_api_key();
+        assert!(key.starts_with("ck_") && key.len() > 40);
+        assert_eq!(hash_api_key(&key), hash_api_key(&key));
+        assert_ne!(hash_api_key(&key), hash_api_key(&new_api_key()));
+        assert!(new_signing_secret().starts_with("whsec_"));
+        let t = now();
+        assert!(parse_timestamp(&t).is_some(), "{t}");
+    }
+}

@@ -1,0 +1,13 @@
+//! `courier serve`: the Destinations API host service. It links the catalog, keeps workspaces,
+//! API keys and destinations in SQLite (embedded, the default) or Postgres, seals secrets at
+//! rest, and exposes the API under `/api/v1`.
+
+pub mod api;
+pub mod config;
+pub mod crypto;
+pub mod ids;
+mod run;
+pub mod store;
+
+pub use config::{Overrides, ServerConfig};
+pub use run::{Server, bootstrap, run};

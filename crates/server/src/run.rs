@@ -1,0 +1,136 @@
+//! Starting the service: data directory, encryption key, database, first workspace and admin
+//! key on an empty database, then the API until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use courier_catalog::Catalog;
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState};
+use crate::config::ServerConfig;
+use crate::crypto::Sealer;
+use crate::ids;
+use crate::store::{Role, Store};
+
+/// A server bound to its address, ready to serve.
+#[derive(Debug)]
+pub struct Server {
+    pub addr: SocketAddr,
+    listener: TcpListener,
+    state: Arc<AppState>,
+}
+
+/// What bootstrapping an empty database made.
+#[derive(Debug)]
+pub struct Bootstrapped {
+    pub workspace_id: String,
+    /// The admin key when Courier generated it (shown once); `None` when it came from
+    /// `COURIER_BOOTSTRAP_API_KEY`.
+    pub generated_key: Option<String>,
+}
+
+/// On an empty database: a workspace and an admin key (`bootstrap_key`, or a generated one).
+pub async fn bootstrap(
+    store: &Store,
+    bootstrap_key: Option<String>,
+) -> Result<Option<Bootstrapped>> {
+    if store.workspace_count().await? > 0 {
+        return Ok(None);
+    }
+    let workspace = store.create_workspace("Default").await?;
+    let (key, generated) = match bootstrap_key {
+        Some(key) => (key, false),
+        None => (ids::new_api_key(), true),
+    };
+    store
+        .add_api_key(&workspace.id, "bootstrap admin", Role::Admin, &key)
+        .await?;
+    Ok(Some(Bootstrapped {
+        workspace_id: workspace.id,
+        generated_key: generated.then_some(key),
+    }))
+}
+
+impl Server {
+    /// Prepares everything and binds the listener (so the caller knows the port).
+    pub async fn bind(config: ServerConfig, catalog: Catalog) -> Result<Server> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+        let sealer = Sealer::load(
+            config.encryption_key.as_ref().map(|k| k.expose()),
+            &config.data_dir,
+        )?;
+        let store = Store::open(&config.database_url()).await?;
+        let bootstrap_key = config
+            .bootstrap_api_key
+            .as_ref()
+            .map(|k| k.expose().trim().to_string());
+        if let Some(made) = bootstrap(&store, bootstrap_key).await? {
+            match &made.generated_key {
+                Some(key) => println!(
+                    "Created workspace {} with an admin API key (shown only now; store it):\n  {key}",
+                    made.workspace_id
+                ),
+                None => println!(
+                    "Created workspace {} with the admin API key from COURIER_BOOTSTRAP_API_KEY",
+                    made.workspace_id
+                ),
+            }
+        }
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(AppState::new(store, sealer, catalog, config));
+        Ok(Server {
+            addr,
+            listener,
+            state,
+        })
+    }
+
+    /// Serves until `shutdown` completes; in-flight requests finish first.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        tracing::info!(addr = %self.addr, "courier serve listening");
+        axum::serve(self.listener, api::router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("the API server failed")
+    }
+}
+
+/// `courier serve`: runs until Ctrl-C or SIGTERM.
+pub async fn run(config: ServerConfig, catalog: Catalog) -> Result<()> {
+    let server = Server::bind(config, catalog).await?;
+    println!("Courier is listening on http://{}", server.addr);
+    server.serve(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,211 @@
+//! Destinations as stored: config and policy as JSON text, secrets sealed (see `crypto`).
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::Store;
+
+/// One destination row. Sealed columns hold ciphertext only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestinationRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub slug: String,
+    pub destination_type: String,
+    pub config: Value,
+    pub auth_config_sealed: Option<String>,
+    pub signing_secret_sealed: Option<String>,
+    pub previous_secret_sealed: Option<String>,
+    pub previous_secret_expires_at: Option<String>,
+    pub status: String,
+    pub status_error: String,
+    pub is_active: bool,
+    pub payload_cap_bytes: Option<i64>,
+    pub policy: Value,
+    pub permissions: Value,
+    pub event_count: i64,
+    pub last_delivery_at: Option<String>,
+    pub last_delivery_status: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const COLUMNS: &str = "id, workspace_id, name, slug, destination_type, config, auth_config_sealed, \
+    signing_secret_sealed, previous_secret_sealed, previous_secret_expires_at, status, status_error, \
+    is_active, payload_cap_bytes, policy, permissions, event_count, last_delivery_at, \
+    last_delivery_status, created_by, created_at, updated_at";
+
+fn json(row: &AnyRow, column: &str) -> Result<Value> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).with_context(|| format!("stored {column} is not JSON"))
+}
+
+fn from_row(r: AnyRow) -> Result<DestinationRow> {
+    Ok(DestinationRow {
+        id: r.try_get("id")?,
+        workspace_id: r.try_get("workspace_id")?,
+        name: r.try_get("name")?,
+        slug: r.try_get("slug")?,
+        destination_type: r.try_get("destination_type")?,
+        config: json(&r, "config")?,
+        auth_config_sealed: r.try_get("auth_config_sealed")?,
+        signing_secret_sealed: r.try_get("signing_secret_sealed")?,
+        previous_secret_sealed: r.try_get("previous_secret_sealed")?,
+        previous_secret_expires_at: r.try_get("previous_secret_expires_at")?,
+        status: r.try_get("status")?,
+        status_error: r.try_get("status_error")?,
+        is_active: r.try_get::<i64, _>("is_active")? != 0,
+        payload_cap_bytes: r.try_get("payload_cap_bytes")?,
+        policy: json(&r, "policy")?,
+        permissions: json(&r, "permissions")?,
+        event_count: r.try_get("event_count")?,
+        last_delivery_at: r.try_get("last_delivery_at")?,
+        last_delivery_status: r.try_get("last_delivery_status")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    pub async fn list_destinations(&self, workspace_id: &str) -> Result<Vec<DestinationRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM destinations WHERE workspace_id = $1 ORDER BY id"
+        ))
+        .bind(workspace_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(from_row).collect()
+    }
+
+    /// The destination with `id` in `workspace_id` (another workspace's is not found).
+    pub async fn destination(
+        &self,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<Option<DestinationRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM destinations WHERE workspace_id = $1 AND id = $2"
+        ))
+        .bind(workspace_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(from_row).transpose()
+    }
+
+    /// Whether another destination of the workspace already has this name or slug.
+    pub async fn name_taken(
+        &self,
+        workspace_id: &str,
+        name: &str,
+        slug: &str,
+        except_id: &str,
+    ) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM destinations WHERE workspace_id = $1 AND (name = $2 OR slug = $3) AND id <> $4",
+        )
+        .bind(workspace_id)
+        .bind(name)
+        .bind(slug)
+        .bind(except_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn insert_destination(&self, d: &DestinationRow) -> Result<(), sqlx::Error> {
+        sqlx::query(&format!(
+            "INSERT INTO destinations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+        ))
+        .bind(&d.id)
+        .bind(&d.workspace_id)
+        .bind(&d.name)
+        .bind(&d.slug)
+        .bind(&d.destination_type)
+        .bind(d.config.to_string())
+        .bind(&d.auth_config_sealed)
+        .bind(&d.signing_secret_sealed)
+        .bind(&d.previous_secret_sealed)
+        .bind(&d.previous_secret_expires_at)
+        .bind(&d.status)
+        .bind(&d.status_error)
+        .bind(i64::from(d.is_active))
+        .bind(d.payload_cap_bytes)
+        .bind(d.policy.to_string())
+        .bind(d.permissions.to_string())
+        .bind(d.event_count)
+        .bind(&d.last_delivery_at)
+        .bind(&d.last_delivery_status)
+        .bind(&d.created_by)
+        .bind(&d.created_at)
+        .bind(&d.updated_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Writes every mutable column of `d` (matched by workspace and id).
+    pub async fn update_destination(&self, d: &DestinationRow) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE destinations SET name = $3, slug = $4, config = $5, auth_config_sealed = $6, \
+             signing_secret_sealed = $7, previous_secret_sealed = $8, previous_secret_expires_at = $9, \
+             status = $10, status_error = $11, is_active = $12, payload_cap_bytes = $13, policy = $14, \
+             permissions = $15, updated_at = $16 WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(&d.workspace_id)
+        .bind(&d.id)
+        .bind(&d.name)
+        .bind(&d.slug)
+        .bind(d.config.to_string())
+        .bind(&d.auth_config_sealed)
+        .bind(&d.signing_secret_sealed)
+        .bind(&d.previous_secret_sealed)
+        .bind(&d.previous_secret_expires_at)
+        .bind(&d.status)
+        .bind(&d.status_error)
+        .bind(i64::from(d.is_active))
+        .bind(d.payload_cap_bytes)
+        .bind(d.policy.to_string())
+        .bind(d.permissions.to_string())
+        .bind(&d.updated_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records a connection test's result.
+    pub async fn set_destination_status(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        status: &str,
+        error: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE destinations SET status = $3, status_error = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(workspace_id)
+        .bind(id)
+        .bind(status)
+        .bind(error)
+        .bind(crate::ids::now())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a destination; false when there was none.
+    pub async fn delete_destination(&self, workspace_id: &str, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM destinations WHERE workspace_id = $1 AND id = $2")
+            .bind(workspace_id)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
