@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{TestServer, sse_events};
+use support::{Backend, TestServer, sse_events};
 
 const SENTINEL: &str = "SENTINEL-bearer-7f3a9c";
 
@@ -40,9 +40,8 @@ fn webhook(name: &str, url: &str) -> Value {
     })
 }
 
-#[tokio::test]
-async fn destinations_round_trip_in_the_seed_shape() {
-    let server = TestServer::start().await;
+async fn destinations_round_trip_in_the_seed_shape(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let (url, _) = receiver().await;
     let (status, created) = server
         .call(
@@ -149,9 +148,8 @@ async fn destinations_round_trip_in_the_seed_shape() {
     assert_eq!(missing["error"]["code"], "not_found");
 }
 
-#[tokio::test]
-async fn every_validation_problem_comes_back_at_once_with_its_path() {
-    let server = TestServer::start().await;
+async fn every_validation_problem_comes_back_at_once_with_its_path(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let (status, body) = server
         .call(
             Method::POST,
@@ -213,9 +211,8 @@ async fn every_validation_problem_comes_back_at_once_with_its_path() {
     );
 }
 
-#[tokio::test]
-async fn keys_workspaces_and_roles_are_enforced() {
-    let server = TestServer::start().await;
+async fn keys_workspaces_and_roles_are_enforced(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let (url, _) = receiver().await;
     let (_, created) = server
         .call(
@@ -240,10 +237,9 @@ async fn keys_workspaces_and_roles_are_enforced() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // A second workspace with its own admin and a member key in the first one.
-    let store =
-        courier_server::store::Store::open(&support::config(server.dir.path()).database_url())
-            .await
-            .unwrap();
+    let store = courier_server::store::Store::open(&server.database_url)
+        .await
+        .unwrap();
     let other = store.create_workspace("Other").await.unwrap();
     store
         .add_api_key(
@@ -343,10 +339,9 @@ async fn keys_workspaces_and_roles_are_enforced() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
 
-#[tokio::test]
-async fn duplicates_conflict_and_oversized_bodies_are_refused() {
+async fn duplicates_conflict_and_oversized_bodies_are_refused(backend: Backend) {
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut config = support::config(dir.path());
+    let mut config = support::config(dir.path(), &backend);
     config.max_body_bytes = 4096;
     let server = TestServer::start_with(config, dir).await;
     let (url, _) = receiver().await;
@@ -389,10 +384,9 @@ async fn duplicates_conflict_and_oversized_bodies_are_refused() {
     );
 }
 
-#[tokio::test]
-async fn a_busy_key_is_rate_limited_with_retry_after() {
+async fn a_busy_key_is_rate_limited_with_retry_after(backend: Backend) {
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut config = support::config(dir.path());
+    let mut config = support::config(dir.path(), &backend);
     config.rate_limit_per_second = 1;
     let server = TestServer::start_with(config, dir).await;
     let list = server.path("/destinations");
@@ -414,9 +408,8 @@ async fn a_busy_key_is_rate_limited_with_retry_after() {
     assert_eq!(retry_after.unwrap(), "1");
 }
 
-#[tokio::test]
-async fn connection_tests_stream_steps_and_record_the_status() {
-    let server = TestServer::start().await;
+async fn connection_tests_stream_steps_and_record_the_status(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let (url, seen) = receiver().await;
     let (status, text) = server
         .text(
@@ -509,9 +502,8 @@ async fn connection_tests_stream_steps_and_record_the_status() {
     assert!(fields.as_array().is_some_and(|f| !f.is_empty()), "{fields}");
 }
 
-#[tokio::test]
-async fn rotation_signs_with_both_secrets_for_a_day() {
-    let server = TestServer::start().await;
+async fn rotation_signs_with_both_secrets_for_a_day(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let (url, seen) = receiver().await;
     let mut body = webhook("Signed", &url);
     body["signing_secret"] = json!("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
@@ -565,9 +557,8 @@ async fn rotation_signs_with_both_secrets_for_a_day() {
     );
 }
 
-#[tokio::test]
-async fn secrets_never_leave_in_clear_and_a_restart_keeps_everything() {
-    let server = TestServer::start().await;
+async fn secrets_never_leave_in_clear_and_a_restart_keeps_everything(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     let (url, seen) = receiver().await;
     let mut body = webhook("Kept", &url);
     body["signing_secret"] = json!("whsec_U0VOVElORUwtc2lnbmluZy0xMjM0NTY3ODkw");
@@ -624,7 +615,7 @@ async fn secrets_never_leave_in_clear_and_a_restart_keeps_everything() {
     }
 
     // Same data directory, new process state: everything is there and the secrets still open.
-    let server = TestServer::start_with(support::config(dir.path()), dir.clone()).await;
+    let server = TestServer::start_with(support::config(dir.path(), &backend), dir.clone()).await;
     let one = server.path(&format!(
         "/destinations/{}",
         created["id"].as_str().unwrap()
@@ -649,3 +640,111 @@ async fn secrets_never_leave_in_clear_and_a_restart_keeps_everything() {
         format!("Bearer {SENTINEL}").as_str()
     );
 }
+
+on_both_stores!(
+    destinations_round_trip_in_the_seed_shape,
+    every_validation_problem_comes_back_at_once_with_its_path,
+    keys_workspaces_and_roles_are_enforced,
+    duplicates_conflict_and_oversized_bodies_are_refused,
+    a_busy_key_is_rate_limited_with_retry_after,
+    connection_tests_stream_steps_and_record_the_status,
+    rotation_signs_with_both_secrets_for_a_day,
+    secrets_never_leave_in_clear_and_a_restart_keeps_everything,
+);
+
+async fn the_openapi_document_is_valid_and_every_route_in_it_exists(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (url, _) = receiver().await;
+    let (_, created) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations"),
+            Some(webhook("Doc", &url)),
+        )
+        .await;
+    let dest = created["id"].as_str().unwrap().to_string();
+    let (status, doc, _) = server
+        .call_as(
+            None,
+            Method::GET,
+            &format!("{}/api/v1/openapi.json", server.url),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let spec = oas3::from_json(doc.to_string()).expect("a valid OpenAPI 3.1 document");
+    assert!(spec.openapi.starts_with("3.1"));
+    let mut calls = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            calls.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    // Deletion last, so every other call finds the destination.
+    calls.sort_by_key(|(m, _)| m == "DELETE");
+    assert!(calls.len() >= 19, "{calls:?}");
+    for (method, path) in calls {
+        let url = format!(
+            "{}{}",
+            server.url,
+            path.replace("{ws}", &server.workspace)
+                .replace("{dest}", &dest)
+                .replace("{type}", "webhook")
+        );
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let (status, body, _) = server
+            .call_as(Some(&server.key), method.clone(), &url, Some(json!({})))
+            .await;
+        let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
+            || (status == StatusCode::NOT_FOUND && body.to_string().contains("route not found"));
+        assert!(
+            !unrouted,
+            "{method} {path} is documented but not served: {status} {body}"
+        );
+    }
+}
+
+async fn requests_carry_ids_and_show_up_in_metrics(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .get(server.path("/destinations"))
+        .bearer_auth(&server.key)
+        .header("x-request-id", "req-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "req-abc-123");
+    let generated = client
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(generated.headers().contains_key("x-request-id"));
+    let metrics = client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("courier_http_requests_total")
+            && metrics.contains("route=\"/api/v1/workspaces/{ws}/destinations\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("courier_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(
+        server.logs.text().contains("req-abc-123"),
+        "the request id is in the logs"
+    );
+}
+
+on_both_stores!(
+    the_openapi_document_is_valid_and_every_route_in_it_exists,
+    requests_carry_ids_and_show_up_in_metrics,
+);

@@ -3,11 +3,13 @@
 //! variables, and stopped by PID by `cargo xtask test` even when a step fails.
 //!
 //! Emulators follow TESTBED.md: moto serves S3 and Kinesis, Azurite serves Azure Blob,
-//! fake-gcs-server serves GCS, OpenSSH's sshd serves SFTP.
+//! fake-gcs-server serves GCS, OpenSSH's sshd serves SFTP, PostgreSQL serves `courier serve`'s
+//! Postgres store.
 
 mod azurite;
 mod fake_gcs;
 mod moto;
+mod postgres;
 mod sshd;
 
 use std::path::{Path, PathBuf};
@@ -50,6 +52,27 @@ pub fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Installs Debian packages without letting their scripts start system services (openssh-server
+/// would start an sshd on port 22, postgresql its cluster).
+pub fn apt_install_without_starting(packages: &[&str]) -> Result<()> {
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    let ours = !policy.exists();
+    if ours {
+        std::fs::write(policy, "#!/bin/sh\nexit 101\n")?;
+        std::fs::set_permissions(policy, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    }
+    let result = run(Command::new("apt-get").arg("update")).and_then(|()| {
+        run(Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+    });
+    if ours {
+        let _ = std::fs::remove_file(policy);
+    }
+    result
+}
+
 /// Whether `marker` records that `what` is installed.
 pub fn installed(marker: &Path, what: &str) -> bool {
     std::fs::read_to_string(marker).is_ok_and(|m| m.trim() == what)
@@ -68,6 +91,7 @@ pub const SERVICES: &[Service] = &[
     azurite::AZURITE,
     fake_gcs::FAKE_GCS,
     sshd::SSHD_SERVICE,
+    postgres::POSTGRES,
 ];
 
 /// Where installs are cached: outside the clone, so repeated runs are fast and clones stay clean.

@@ -7,8 +7,11 @@ mod destinations;
 mod error;
 mod health;
 mod input;
+mod observe;
+mod openapi;
 mod permissions;
 mod rate_limit;
+mod routes;
 mod secrets;
 mod testing;
 mod view;
@@ -17,7 +20,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use courier_catalog::Catalog;
 
 use crate::config::ServerConfig;
@@ -52,34 +54,14 @@ impl AppState {
 pub type State = axum::extract::State<Arc<AppState>>;
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let ws = "/api/v1/workspaces/{ws}";
-    let dest = "/api/v1/workspaces/{ws}/destinations/{dest}";
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/api/v1/catalog/connectors", get(catalog::list))
-        .route("/api/v1/catalog/connectors/{type}", get(catalog::one))
-        .route("/api/v1/workspaces", get(catalog::workspaces))
-        .route(
-            &format!("{ws}/destinations"),
-            get(destinations::list).post(destinations::create),
-        )
-        .route(&format!("{ws}/destinations/test"), post(testing::test_new))
-        .route(
-            dest,
-            get(destinations::get)
-                .put(destinations::put)
-                .patch(destinations::patch)
-                .delete(destinations::delete),
-        )
-        .route(&format!("{dest}/test"), post(testing::test_existing))
-        .route(&format!("{dest}/fields"), get(testing::fields))
-        .route(&format!("{dest}/rotate-secret"), post(secrets::rotate))
-        .route(
-            &format!("{dest}/permissions"),
-            get(permissions::get).put(permissions::put),
-        )
+    observe::init();
+    let mut router = Router::new();
+    for (_, path, method_router) in routes::table() {
+        router = router.route(path, method_router);
+    }
+    router
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .route_layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
 }

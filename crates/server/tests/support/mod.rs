@@ -35,6 +35,8 @@ impl Write for Logs {
 
 pub struct TestServer {
     pub url: String,
+    /// The store's URL, to open it beside the server.
+    pub database_url: String,
     pub key: String,
     pub workspace: String,
     pub dir: Arc<tempfile::TempDir>,
@@ -46,7 +48,40 @@ pub struct TestServer {
 
 pub const ADMIN_KEY: &str = "ck_test_admin_key_0123456789abcdefghijklmnopqrstuv";
 
-pub fn config(dir: &std::path::Path) -> ServerConfig {
+/// Which store a test runs against.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A SQLite file in the test's data directory (the default).
+    Sqlite,
+    /// A fresh database of its own on the test PostgreSQL.
+    Postgres(String),
+}
+
+impl Backend {
+    /// A new, empty database on the server `COURIER_TEST_POSTGRES_URL` names; `None` (the test
+    /// is skipped) when it is unset outside CI. In CI it must be set.
+    pub async fn postgres() -> Option<Backend> {
+        use sqlx::Connection;
+        let Ok(base) = std::env::var("COURIER_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "COURIER_TEST_POSTGRES_URL must be set in CI (cargo xtask test starts PostgreSQL)"
+            );
+            eprintln!("skipped: COURIER_TEST_POSTGRES_URL is not set (cargo xtask test sets it)");
+            return None;
+        };
+        let name = format!("courier_test_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let (server, _) = base.rsplit_once('/').unwrap();
+        Some(Backend::Postgres(format!("{server}/{name}")))
+    }
+}
+
+pub fn config(dir: &std::path::Path, backend: &Backend) -> ServerConfig {
     let mut config = ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_path_buf(),
@@ -54,10 +89,30 @@ pub fn config(dir: &std::path::Path) -> ServerConfig {
         ..ServerConfig::default()
     };
     config.bootstrap_api_key = Some(courier_core::Secret::new(ADMIN_KEY));
-    if let Ok(url) = std::env::var("COURIER_TEST_POSTGRES_URL") {
-        config.database_url = Some(url);
+    if let Backend::Postgres(url) = backend {
+        config.database_url = Some(url.clone());
     }
     config
+}
+
+/// Runs a scenario `async fn name(backend: Backend)` twice: on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::support::Backend::Sqlite).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(backend) = super::support::Backend::postgres().await {
+                    super::$name(backend).await
+                }
+            }
+        }
+    )*};
 }
 
 fn capture_logs() -> Logs {
@@ -73,13 +128,14 @@ fn capture_logs() -> Logs {
 }
 
 impl TestServer {
-    pub async fn start() -> TestServer {
+    pub async fn start(backend: &Backend) -> TestServer {
         let dir = Arc::new(tempfile::tempdir().unwrap());
-        Self::start_with(config(dir.path()), dir).await
+        Self::start_with(config(dir.path(), backend), dir).await
     }
 
     pub async fn start_with(config: ServerConfig, dir: Arc<tempfile::TempDir>) -> TestServer {
         let logs = capture_logs();
+        let database_url = config.database_url();
         let server = Server::bind(config, Catalog::builtin()).await.unwrap();
         let url = format!("http://{}", server.addr);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -107,6 +163,7 @@ impl TestServer {
             .to_string();
         TestServer {
             url,
+            database_url,
             key: ADMIN_KEY.into(),
             workspace,
             dir,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Service, log_file, port_open, run};
+use super::{Service, apt_install_without_starting, log_file, port_open, run};
 
 const SSHD: &str = "/usr/sbin/sshd";
 /// The OpenSSH line the tests were written against (Debian bookworm's openssh-server).
@@ -65,27 +65,6 @@ fn install(_cache: &Path) -> Result<()> {
         println!("service sshd: {version} (tests were written against {OPENSSH_LINE})");
     }
     Ok(())
-}
-
-/// Installs Debian packages without letting their scripts start system services (openssh-server
-/// would otherwise start an sshd on port 22 for all interfaces).
-fn apt_install_without_starting(packages: &[&str]) -> Result<()> {
-    let policy = Path::new("/usr/sbin/policy-rc.d");
-    let ours = !policy.exists();
-    if ours {
-        std::fs::write(policy, "#!/bin/sh\nexit 101\n")?;
-        std::fs::set_permissions(policy, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-    }
-    let result = run(Command::new("apt-get").arg("update")).and_then(|()| {
-        run(Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(packages)
-            .env("DEBIAN_FRONTEND", "noninteractive"))
-    });
-    if ours {
-        let _ = std::fs::remove_file(policy);
-    }
-    result
 }
 
 /// The run's directory: config, host key, authorized keys, client keys.
