@@ -1,6 +1,10 @@
 //! JSON Schema (draft 2020-12) generation from config types, and validation of JSON against it that
 //! reports every problem with its JSON path and never quotes the offending value (it may be a secret).
 
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -8,8 +12,23 @@ use serde_json::Value;
 use crate::spec::{FieldError, pointer_segment};
 use jsonschema::error::ValidationErrorKind;
 
-/// The draft 2020-12 schema of `T`, as JSON.
-pub fn schema_of<T: JsonSchema>() -> Value {
+/// The draft 2020-12 schema of `T`, as JSON (generated once per type, then copied).
+pub fn schema_of<T: JsonSchema + 'static>() -> Value {
+    static SCHEMAS: OnceLock<Mutex<HashMap<TypeId, Value>>> = OnceLock::new();
+    let cache = SCHEMAS.get_or_init(Default::default);
+    let id = TypeId::of::<T>();
+    if let Some(schema) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+        return schema.clone();
+    }
+    let schema = generate::<T>();
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, schema.clone());
+    schema
+}
+
+fn generate<T: JsonSchema>() -> Value {
     let mut schema = schemars::generate::SchemaSettings::draft2020_12()
         .into_generator()
         .into_root_schema_for::<T>()
@@ -40,9 +59,27 @@ fn add_empty_properties(v: &mut Value) {
     }
 }
 
+/// The compiled validator of `schema`; compiling costs far more than validating, and a process
+/// sees only a handful of schemas, so each is compiled once.
+fn validator(schema: &Value) -> Result<Arc<jsonschema::Validator>, String> {
+    static VALIDATORS: OnceLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> =
+        OnceLock::new();
+    let cache = VALIDATORS.get_or_init(Default::default);
+    let key = schema.to_string();
+    if let Some(v) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(v.clone());
+    }
+    let compiled = Arc::new(jsonschema::draft202012::new(schema).map_err(|e| e.to_string())?);
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, compiled.clone());
+    Ok(compiled)
+}
+
 /// Every way `instance` fails `schema`, each with `prefix` + the instance path.
 pub fn validate_against(schema: &Value, instance: &Value, prefix: &str) -> Vec<FieldError> {
-    let validator = match jsonschema::draft202012::new(schema) {
+    let validator = match validator(schema) {
         Ok(v) => v,
         Err(e) => {
             return vec![FieldError::new(

@@ -2,7 +2,9 @@
 //! or unknown key is 401; a key is rate limited (429 with Retry-After); another workspace's
 //! resources are 404, never a hint that they exist.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -11,6 +13,31 @@ use axum::http::request::Parts;
 use super::AppState;
 use super::error::ApiError;
 use crate::store::{ApiKey, Role};
+
+/// Keys recently seen, by hash, so a busy client does not cost a database read per request.
+/// Entries live a short while, so a key removed from the database stops working soon.
+#[derive(Debug, Default)]
+pub struct KeyCache(Mutex<HashMap<String, (ApiKey, Instant)>>);
+
+const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
+
+impl KeyCache {
+    fn get(&self, token: &str) -> Option<ApiKey> {
+        let cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(&crate::ids::hash_api_key(token))
+            .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
+            .map(|(key, _)| key.clone())
+    }
+
+    fn put(&self, token: &str, key: ApiKey) {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
+        }
+        cache.insert(crate::ids::hash_api_key(token), (key, Instant::now()));
+    }
+}
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -48,11 +75,18 @@ impl FromRequestParts<Arc<AppState>> for Principal {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
-        let key = state
-            .store
-            .api_key(token)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
+        let key = match state.keys.get(token) {
+            Some(key) => key,
+            None => {
+                let key = state
+                    .store
+                    .api_key(token)
+                    .await?
+                    .ok_or_else(ApiError::unauthorized)?;
+                state.keys.put(token, key.clone());
+                key
+            }
+        };
         state
             .limiter
             .check(&key.id)

@@ -3,16 +3,19 @@
 
 use axum::Json;
 use axum::extract::Path;
+use axum::http::header;
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::State;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 
-pub async fn list(state: State, _who: Principal) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        serde_json::to_value(state.catalog.document()).map_err(ApiError::internal)?,
-    ))
+pub async fn list(state: State, _who: Principal) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.catalog_json.clone(),
+    )
 }
 
 pub async fn one(

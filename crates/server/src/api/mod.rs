@@ -36,12 +36,20 @@ pub struct AppState {
     pub catalog: Catalog,
     pub config: ServerConfig,
     pub limiter: rate_limit::RateLimiter,
+    pub keys: auth::KeyCache,
+    /// The catalog document, serialized once: it only changes with the build.
+    pub catalog_json: axum::body::Bytes,
 }
 
 impl AppState {
     pub fn new(store: Store, sealer: Sealer, catalog: Catalog, config: ServerConfig) -> Self {
         let limiter = rate_limit::RateLimiter::new(config.rate_limit_per_second);
+        let catalog_json = serde_json::to_vec(&catalog.document())
+            .unwrap_or_default()
+            .into();
         AppState {
+            keys: auth::KeyCache::default(),
+            catalog_json,
             store,
             sealer,
             catalog,

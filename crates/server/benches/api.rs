@@ -1,0 +1,217 @@
+//! Destinations API throughput on loopback: create and get destination, catalog reads, under 32
+//! concurrent clients (p50/p99 latency, requests per second), side by side with a bare axum
+//! handler answering a body of the same size (the HTTP floor); then the memory and disk cost of
+//! 10,000 stored destinations. SQLite in a temp dir; `COURIER_TEST_POSTGRES_URL` switches to
+//! Postgres.
+//!
+//! Run: `cargo bench -p courier-server`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use courier_benchkit::status_kib;
+use courier_catalog::Catalog;
+use courier_server::{Server, ServerConfig};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+const CONCURRENCY: usize = 32;
+const REQUESTS: usize = 2000;
+const KEY: &str = "ck_bench_admin_key_0123456789abcdefghijklmnopqrs";
+
+struct Figures {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Runs `REQUESTS` calls of `make(i)` with `CONCURRENCY` in flight.
+async fn load<F, Fut>(make: F) -> Figures
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = reqwest::StatusCode>,
+{
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = futures::stream::iter(0..REQUESTS)
+        .map(|i| {
+            let call = make(i);
+            async move {
+                let t = Instant::now();
+                let status = call.await;
+                assert!(status.is_success(), "{status}");
+                t.elapsed()
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let total = started.elapsed();
+    latencies.sort();
+    Figures {
+        per_second: REQUESTS as f64 / total.as_secs_f64(),
+        p50: latencies[latencies.len() / 2],
+        p99: latencies[latencies.len() * 99 / 100],
+    }
+}
+
+fn print(label: &str, ours: &Figures, bare: &Figures) {
+    println!(
+        "{label:<22} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms | bare {:>7.0} req/s  p50 {:>6.2} ms | throughput ratio {:.2}",
+        ours.per_second,
+        ours.p50.as_secs_f64() * 1000.0,
+        ours.p99.as_secs_f64() * 1000.0,
+        bare.per_second,
+        bare.p50.as_secs_f64() * 1000.0,
+        ours.per_second / bare.per_second
+    );
+}
+
+/// A bare axum server answering `body` to every GET and POST: what HTTP alone costs.
+async fn bare_server(body: Value) -> String {
+    let body = Arc::new(body);
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { axum::Json((*body).clone()) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+fn destination(i: usize) -> Value {
+    json!({
+        "name": format!("Hook {i}"),
+        "destination_type": "webhook",
+        "config": {"url": format!("https://hooks.example.com/{i}"), "headers": {"X-Team": "growth"}},
+        "auth_config": {"credentials": {"type": "bearer", "token": "bench-token"}},
+    })
+}
+
+/// A new, empty database on the server `base` names, so every run starts clean.
+async fn fresh_postgres_database(base: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("courier_bench_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(base).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            rate_limit_per_second: 1_000_000,
+            ..ServerConfig::default()
+        };
+        config.bootstrap_api_key = Some(courier_core::Secret::new(KEY));
+        if let Ok(base) = std::env::var("COURIER_TEST_POSTGRES_URL") {
+            config.database_url = Some(fresh_postgres_database(&base).await);
+        }
+        let store_kind = if config.database_url.is_some() { "Postgres" } else { "SQLite" };
+        let server = Server::bind(config, Catalog::builtin()).await.unwrap();
+        let url = format!("http://{}", server.addr);
+        tokio::spawn(server.serve(std::future::pending()));
+        let http = reqwest::Client::new();
+        let ws: Value = http
+            .get(format!("{url}/api/v1/workspaces"))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ws = ws[0]["id"].as_str().unwrap().to_string();
+        let list = format!("{url}/api/v1/workspaces/{ws}/destinations");
+        println!(
+            "Destinations API on loopback ({store_kind}), {REQUESTS} requests per figure, {CONCURRENCY} in flight"
+        );
+
+        let first: Value = http.post(&list).bearer_auth(KEY).json(&destination(usize::MAX)).send().await.unwrap().json().await.unwrap();
+        let bare_create = bare_server(first.clone()).await;
+        let created = load(|i| {
+            let request = http.post(&list).bearer_auth(KEY).json(&destination(i));
+            async move { request.send().await.unwrap().status() }
+        })
+        .await;
+        let bare = load(|i| {
+            let request = http.post(&bare_create).json(&destination(i));
+            async move { request.send().await.unwrap().status() }
+        })
+        .await;
+        print("create destination", &created, &bare);
+
+        let one = format!("{list}/{}", first["id"].as_str().unwrap());
+        let got = load(|_| {
+            let request = http.get(&one).bearer_auth(KEY);
+            async move { request.send().await.unwrap().status() }
+        })
+        .await;
+        let bare = load(|_| {
+            let request = http.get(&bare_create);
+            async move { request.send().await.unwrap().status() }
+        })
+        .await;
+        print("get destination", &got, &bare);
+
+        let catalog_url = format!("{url}/api/v1/catalog/connectors");
+        let document: Value = http.get(&catalog_url).bearer_auth(KEY).send().await.unwrap().json().await.unwrap();
+        let bare_catalog = bare_server(document).await;
+        let read = load(|_| {
+            let request = http.get(&catalog_url).bearer_auth(KEY);
+            async move { request.send().await.unwrap().status() }
+        })
+        .await;
+        let bare = load(|_| {
+            let request = http.get(&bare_catalog);
+            async move { request.send().await.unwrap().status() }
+        })
+        .await;
+        print("catalog read", &read, &bare);
+
+        // 10,000 more destinations: what they cost in memory and on disk.
+        let disk = |dir: &std::path::Path| -> u64 {
+            std::fs::read_dir(dir).unwrap().flatten().map(|e| e.metadata().map(|m| m.len()).unwrap_or(0)).sum()
+        };
+        let (rss_before, disk_before) = (status_kib("VmRSS:"), disk(dir.path()));
+        let t = Instant::now();
+        let stored = futures::stream::iter(0..10_000)
+            .map(|i| {
+                let request = http.post(&list).bearer_auth(KEY).json(&destination(100_000 + i));
+                async move { request.send().await.unwrap().status().is_success() }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .filter(|ok| std::future::ready(*ok))
+            .count()
+            .await;
+        assert_eq!(stored, 10_000);
+        let rss_after = status_kib("VmRSS:");
+        let listed: Value = http.get(&list).bearer_auth(KEY).send().await.unwrap().json().await.unwrap();
+        let on_disk = if store_kind == "SQLite" {
+            format!("database files +{:.1} MiB", disk(dir.path()).saturating_sub(disk_before) as f64 / 1048576.0)
+        } else {
+            "database files: in the Postgres cluster".to_string()
+        };
+        println!(
+            "10,000 destinations stored in {:.1} s: process RSS (server and load client) +{:.1} MiB, {on_disk} ({} listed in one request)",
+            t.elapsed().as_secs_f64(),
+            rss_after.saturating_sub(rss_before) as f64 / 1024.0,
+            listed.as_array().map_or(0, Vec::len)
+        );
+    });
+}
