@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub rate_limit_per_second: u32,
     /// How long a connection test may run, in milliseconds.
     pub test_timeout_ms: u64,
+    /// Whether this process delivers events (off for an API-only replica).
+    pub run_worker: bool,
     /// The first admin key on an empty database (`COURIER_BOOTSTRAP_API_KEY`; never read from
     /// the file, never printed).
     #[serde(skip)]
@@ -47,6 +49,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             rate_limit_per_second: 100,
             test_timeout_ms: 60_000,
+            run_worker: true,
             bootstrap_api_key: None,
             encryption_key: None,
         }
@@ -122,6 +125,9 @@ impl ServerConfig {
         }
         if let Some(v) = env("COURIER_RATE_LIMIT_PER_SECOND") {
             self.rate_limit_per_second = parse("COURIER_RATE_LIMIT_PER_SECOND", v)?;
+        }
+        if let Some(v) = env("COURIER_RUN_WORKER") {
+            self.run_worker = parse("COURIER_RUN_WORKER", v)?;
         }
         if let Some(v) = env("COURIER_BOOTSTRAP_API_KEY") {
             self.bootstrap_api_key = Some(Secret::new(v));

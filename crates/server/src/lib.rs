@@ -5,6 +5,7 @@
 pub mod api;
 pub mod config;
 pub mod crypto;
+pub mod delivery;
 pub mod ids;
 mod run;
 pub mod store;

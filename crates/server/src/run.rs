@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState};
 use crate::config::ServerConfig;
 use crate::crypto::Sealer;
+use crate::delivery::Worker;
 use crate::ids;
 use crate::store::{Role, Store};
 
@@ -20,6 +21,7 @@ pub struct Server {
     pub addr: SocketAddr,
     listener: TcpListener,
     state: Arc<AppState>,
+    worker: Option<Arc<Worker>>,
 }
 
 /// What bootstrapping an empty database made.
@@ -87,11 +89,16 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(AppState::new(store, sealer, catalog, config));
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let worker = config
+            .run_worker
+            .then(|| Worker::new(store.clone(), sealer.clone(), catalog.clone(), wake.clone()));
+        let state = Arc::new(AppState::new(store, sealer, catalog, config, wake));
         Ok(Server {
             addr,
             listener,
             state,
+            worker,
         })
     }
 
@@ -101,10 +108,18 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         tracing::info!(addr = %self.addr, "courier serve listening");
-        axum::serve(self.listener, api::router(self.state))
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = self.worker.map(|w| tokio::spawn(w.run(stopped)));
+        let served = axum::serve(self.listener, api::router(self.state))
             .with_graceful_shutdown(shutdown)
             .await
-            .context("the API server failed")
+            .context("the API server failed");
+        // The API has stopped taking events; in-flight attempts finish or are released.
+        let _ = stop.send(true);
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        served
     }
 }
 

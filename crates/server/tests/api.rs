@@ -690,13 +690,16 @@ async fn the_openapi_document_is_valid_and_every_route_in_it_exists(backend: Bac
             path.replace("{ws}", &server.workspace)
                 .replace("{dest}", &dest)
                 .replace("{type}", "webhook")
+                .replace("{route}", "no-such-route")
+                .replace("{delivery}", "no-such-delivery")
         );
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let (status, body, _) = server
             .call_as(Some(&server.key), method.clone(), &url, Some(json!({})))
             .await;
         let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
-            || (status == StatusCode::NOT_FOUND && body.to_string().contains("route not found"));
+            || (status == StatusCode::NOT_FOUND
+                && body.to_string().contains("API endpoint not found"));
         assert!(
             !unrouted,
             "{method} {path} is documented but not served: {status} {body}"

@@ -20,12 +20,46 @@ use super::{AppState, State, view};
 use crate::ids;
 use crate::store::{self, DestinationRow};
 
-pub async fn list(state: State, who: Principal, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
+#[derive(Debug, serde::Deserialize)]
+pub struct ListQuery {
+    include: Option<String>,
+}
+
+/// `GET .../destinations[?include=route_usages]`: with route usages, each destination also
+/// carries the count and list of routes that send to it.
+pub async fn list(
+    state: State,
+    who: Principal,
+    Path(ws): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
     let ws = who.workspace(&ws)?;
     let rows = state.store.list_destinations(ws).await?;
-    Ok(Json(Value::Array(
-        rows.iter().map(view::destination).collect(),
-    )))
+    let usages = q
+        .include
+        .as_deref()
+        .is_some_and(|i| i.split(',').any(|p| p.trim() == "route_usages"));
+    let routes = if usages {
+        state.store.list_routes(ws).await?
+    } else {
+        Vec::new()
+    };
+    let list = rows
+        .iter()
+        .map(|d| {
+            let mut shown = view::destination(d);
+            if usages {
+                let used: Vec<Value> = routes
+                    .iter()
+                    .filter(|r| r.destination_id == d.id)
+                    .map(|r| json!({"id": r.id, "name": r.name, "is_active": r.is_active}))
+                    .collect();
+                shown["route_usages"] = json!({"count": used.len(), "routes": used});
+            }
+            shown
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
 }
 
 pub async fn get(
@@ -283,7 +317,7 @@ async fn update(
         d.config = Value::Object(next);
         connection_changed = true;
     }
-    let mut auth = secrets::open_auth(&state, &d)?;
+    let mut auth = secrets::open_auth(&state.sealer, &d)?;
     if let Some(given) = &input.auth_config {
         if signs(&d.destination_type) && given.contains_key("signing_secret") {
             errors.push(FieldError::new(
@@ -320,7 +354,7 @@ async fn update(
     if !input.policy.is_empty() {
         d.policy = policy(&d.policy, &input.policy, &mut errors);
     }
-    let secrets = secrets::signing_secrets(&state, &d)?;
+    let secrets = secrets::signing_secrets(&state.sealer, &d)?;
     validate_spec(&state, &d, &auth, &secrets, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
@@ -362,6 +396,20 @@ pub async fn delete(
 ) -> ApiResult<Json<Value>> {
     let d = load(&state, &who, &ws, &dest).await?;
     require(&who, &d, "manage_destination")?;
+    let routes = state
+        .store
+        .routes_of_destination(&d.workspace_id, &d.id)
+        .await?;
+    if !routes.is_empty() {
+        let names: Vec<String> = routes
+            .iter()
+            .map(|r| format!("{} ({})", r.name, r.id))
+            .collect();
+        return Err(ApiError::conflict(format!(
+            "active routes still send to this destination: {}; delete or deactivate them first",
+            names.join(", ")
+        )));
+    }
     if !state
         .store
         .delete_destination(&d.workspace_id, &d.id)

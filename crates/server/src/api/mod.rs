@@ -3,8 +3,11 @@
 mod auth;
 mod body;
 mod catalog;
+mod deliveries;
 mod destinations;
 mod error;
+mod event_routes;
+mod events;
 mod health;
 mod input;
 mod observe;
@@ -12,7 +15,7 @@ mod openapi;
 mod permissions;
 mod rate_limit;
 mod routes;
-mod secrets;
+pub(crate) mod secrets;
 mod testing;
 mod view;
 
@@ -37,18 +40,27 @@ pub struct AppState {
     pub config: ServerConfig,
     pub limiter: rate_limit::RateLimiter,
     pub keys: auth::KeyCache,
+    /// Wakes the delivery worker when events arrive.
+    pub wake: Arc<tokio::sync::Notify>,
     /// The catalog document, serialized once: it only changes with the build.
     pub catalog_json: axum::body::Bytes,
 }
 
 impl AppState {
-    pub fn new(store: Store, sealer: Sealer, catalog: Catalog, config: ServerConfig) -> Self {
+    pub fn new(
+        store: Store,
+        sealer: Sealer,
+        catalog: Catalog,
+        config: ServerConfig,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> Self {
         let limiter = rate_limit::RateLimiter::new(config.rate_limit_per_second);
         let catalog_json = serde_json::to_vec(&catalog.document())
             .unwrap_or_default()
             .into();
         AppState {
             keys: auth::KeyCache::default(),
+            wake,
             catalog_json,
             store,
             sealer,
@@ -68,7 +80,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         router = router.route(path, method_router);
     }
     router
-        .fallback(|| async { ApiError::not_found("route") })
+        .fallback(|| async { ApiError::not_found("API endpoint") })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .route_layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)

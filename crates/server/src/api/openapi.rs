@@ -68,6 +68,20 @@ fn schemas() -> Value {
             "destination_id": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "member"]},
             "trigger_syncs": {"type": "boolean"}, "configure_models_syncs": {"type": "boolean"},
             "manage_destination": {"type": "boolean"}}, "required": ["role"]}},
+        "EventInput": {"oneOf": [
+            {"type": "object", "required": ["type", "payload"], "additionalProperties": false, "properties": {
+                "type": {"type": "string"}, "payload": {}, "idempotency_key": {"type": "string", "maxLength": 255}}},
+            {"type": "object", "required": ["events"], "additionalProperties": false, "properties": {
+                "events": {"type": "array", "maxItems": 1000, "items": {"type": "object"}}}}]},
+        "Accepted": {"type": "object", "properties": {"id": {"type": "string"}, "duplicate": {"type": "boolean"},
+                     "deliveries": {"type": "integer"}, "ids": {"type": "array", "items": {"type": "string"}}}},
+        "RouteInput": {"type": "object", "additionalProperties": false, "properties": {
+            "name": {"type": "string"}, "destination_id": {"type": "string"},
+            "event_types": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "action": {"type": ["string", "null"]}, "is_active": {"type": "boolean"},
+            "field_mapping": {"type": "array", "items": {"type": "object", "properties": {
+                "source": {"type": "string"}, "target": {"type": "string"}, "default": {}, "value": {},
+                "drop": {"const": true}}}}}},
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message", "details"], "properties": {
                 "code": {"type": "string", "enum": ["validation_error", "unauthorized", "forbidden", "not_found",

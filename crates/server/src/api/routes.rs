@@ -6,7 +6,8 @@ use std::sync::Arc;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 use super::{
-    AppState, catalog, destinations, health, observe, openapi, permissions, secrets, testing,
+    AppState, catalog, deliveries, destinations, event_routes, events, health, observe, openapi,
+    permissions, secrets, testing,
 };
 
 /// What the OpenAPI document says about one operation.
@@ -213,6 +214,91 @@ pub fn table() -> Vec<Route> {
             },
             "/api/v1/workspaces/{ws}/destinations/{dest}/permissions",
             put(permissions::put),
+        ),
+        (
+            Doc {
+                body: Some("EventInput"),
+                ok: (202, Some("Accepted")),
+                ..doc(
+                    "post",
+                    "Accept an event, or {\"events\": [...]} (up to 1,000), once stored with its deliveries",
+                    "events",
+                )
+            },
+            "/api/v1/workspaces/{ws}/events",
+            post(events::create),
+        ),
+        (
+            doc("get", "List routes", "routes"),
+            "/api/v1/workspaces/{ws}/routes",
+            get(event_routes::list),
+        ),
+        (
+            Doc {
+                body: Some("RouteInput"),
+                ok: (201, None),
+                ..doc(
+                    "post",
+                    "Create a route: event types to a destination, with a field mapping",
+                    "routes",
+                )
+            },
+            "/api/v1/workspaces/{ws}/routes",
+            post(event_routes::create),
+        ),
+        (
+            doc("get", "Get a route", "routes"),
+            "/api/v1/workspaces/{ws}/routes/{route}",
+            get(event_routes::get),
+        ),
+        (
+            Doc {
+                body: Some("RouteInput"),
+                ..doc(
+                    "put",
+                    "Update a route (given fields replace stored ones)",
+                    "routes",
+                )
+            },
+            "/api/v1/workspaces/{ws}/routes/{route}",
+            put(event_routes::put),
+        ),
+        (
+            doc("delete", "Delete a route", "routes"),
+            "/api/v1/workspaces/{ws}/routes/{route}",
+            delete(event_routes::delete),
+        ),
+        (
+            doc(
+                "get",
+                "The attempt log: deliveries by destination_id and status, newest first (cursor paging)",
+                "deliveries",
+            ),
+            "/api/v1/workspaces/{ws}/deliveries",
+            get(deliveries::list),
+        ),
+        (
+            doc(
+                "post",
+                "Replay deliveries by filter ({destination_id?, status: failed|delivered})",
+                "deliveries",
+            ),
+            "/api/v1/workspaces/{ws}/deliveries/replay",
+            post(deliveries::replay),
+        ),
+        (
+            doc("get", "One delivery with every attempt", "deliveries"),
+            "/api/v1/workspaces/{ws}/deliveries/{delivery}",
+            get(deliveries::get),
+        ),
+        (
+            doc(
+                "post",
+                "Retry one delivery now, with a fresh attempt budget",
+                "deliveries",
+            ),
+            "/api/v1/workspaces/{ws}/deliveries/{delivery}/retry",
+            post(deliveries::retry),
         ),
     ]
 }

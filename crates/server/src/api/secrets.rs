@@ -14,6 +14,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use super::permissions::require;
 use super::{AppState, State};
+use crate::crypto::Sealer;
 use crate::ids;
 use crate::store::DestinationRow;
 
@@ -34,11 +35,11 @@ pub fn signs(destination_type: &str) -> bool {
 }
 
 /// The stored auth_config, opened.
-pub fn open_auth(state: &AppState, d: &DestinationRow) -> Result<Map<String, Value>, ApiError> {
+pub fn open_auth(sealer: &Sealer, d: &DestinationRow) -> Result<Map<String, Value>, ApiError> {
     let Some(sealed) = &d.auth_config_sealed else {
         return Ok(Map::new());
     };
-    let plain = state.sealer.open(&auth_context(&d.id), sealed)?;
+    let plain = sealer.open(&auth_context(&d.id), sealed)?;
     match serde_json::from_slice(&plain) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(ApiError::internal(
@@ -49,9 +50,9 @@ pub fn open_auth(state: &AppState, d: &DestinationRow) -> Result<Map<String, Val
 
 /// The signing secrets in force now: the current one, then the previous one while its grace
 /// period lasts.
-pub fn signing_secrets(state: &AppState, d: &DestinationRow) -> Result<Vec<String>, ApiError> {
+pub fn signing_secrets(sealer: &Sealer, d: &DestinationRow) -> Result<Vec<String>, ApiError> {
     let open = |sealed: &str| -> Result<String, ApiError> {
-        let plain = state.sealer.open(&signing_context(&d.id), sealed)?;
+        let plain = sealer.open(&signing_context(&d.id), sealed)?;
         String::from_utf8(plain)
             .map_err(|_| ApiError::internal("a stored signing secret is not text"))
     };
@@ -84,9 +85,9 @@ pub fn effective_auth(
 }
 
 /// The spec a stored destination is built from.
-pub fn spec_of(state: &AppState, d: &DestinationRow) -> Result<DestinationSpec, ApiError> {
-    let auth = open_auth(state, d)?;
-    let secrets = signing_secrets(state, d)?;
+pub fn spec_of(sealer: &Sealer, d: &DestinationRow) -> Result<DestinationSpec, ApiError> {
+    let auth = open_auth(sealer, d)?;
+    let secrets = signing_secrets(sealer, d)?;
     Ok(DestinationSpec {
         destination_id: d.id.clone(),
         config: d.config.clone(),

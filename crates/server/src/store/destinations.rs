@@ -199,6 +199,30 @@ impl Store {
         Ok(())
     }
 
+    /// Takes a destination out of delivery with a reason (a 410 from the target, a revoked
+    /// grant): `disabled` or `reauth_required`.
+    pub async fn suspend_destination(&self, id: &str, status: &str, reason: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE destinations SET status = $2, status_error = $3, is_active = CASE WHEN $2 = 'disabled' THEN 0 ELSE is_active END, updated_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(reason)
+        .bind(crate::ids::now())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A destination by id alone (workers deliver for every workspace).
+    pub async fn destination_by_id(&self, id: &str) -> Result<Option<DestinationRow>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM destinations WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(from_row).transpose()
+    }
+
     /// Deletes a destination; false when there was none.
     pub async fn delete_destination(&self, workspace_id: &str, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM destinations WHERE workspace_id = $1 AND id = $2")

@@ -1,7 +1,9 @@
 //! The store: workspaces, API keys and destinations in SQLite (embedded, the default) or
 //! Postgres (several replicas), through one implementation on sqlx's Any driver.
 
+mod deliveries;
 mod destinations;
+mod routes;
 mod schema;
 mod workspaces;
 
@@ -9,12 +11,15 @@ use anyhow::{Context, Result};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
+pub use deliveries::{Accepted, AttemptLog, Finish, Job, NewDelivery, NewEvent};
 pub use destinations::DestinationRow;
+pub use routes::{RouteRow, matches as route_matches};
 pub use workspaces::{ApiKey, Role, Workspace};
 
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    postgres: bool,
 }
 
 /// Whether an error is a unique-constraint violation (a name already taken).
@@ -44,7 +49,10 @@ impl Store {
             .connect(url)
             .await
             .with_context(|| format!("cannot open the database ({})", redact_url(url)))?;
-        let store = Store { pool };
+        let store = Store {
+            pool,
+            postgres: url.starts_with("postgres"),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -87,6 +95,11 @@ impl Store {
             .fetch_one(&self.pool)
             .await
             .is_ok()
+    }
+
+    /// Whether the store is Postgres (row locking differs).
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

@@ -2,15 +2,16 @@
 //! (TEXT, BIGINT, `$n` parameters). Booleans are BIGINT 0/1 and JSON is TEXT, which both read
 //! the same way through sqlx's Any driver.
 
-pub const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "CREATE TABLE workspaces (
+pub const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE workspaces (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL,
             created_at TEXT NOT NULL
         )",
-        "CREATE TABLE api_keys (
+            "CREATE TABLE api_keys (
             id TEXT PRIMARY KEY,
             workspace_id TEXT NOT NULL REFERENCES workspaces(id),
             name TEXT NOT NULL,
@@ -19,7 +20,7 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[(
             key_prefix TEXT NOT NULL,
             created_at TEXT NOT NULL
         )",
-        "CREATE TABLE destinations (
+            "CREATE TABLE destinations (
             id TEXT PRIMARY KEY,
             workspace_id TEXT NOT NULL REFERENCES workspaces(id),
             name TEXT NOT NULL,
@@ -45,6 +46,72 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[(
             UNIQUE (workspace_id, name),
             UNIQUE (workspace_id, slug)
         )",
-        "CREATE INDEX destinations_by_workspace ON destinations (workspace_id, id)",
-    ],
-)];
+            "CREATE INDEX destinations_by_workspace ON destinations (workspace_id, id)",
+        ],
+    ),
+    (
+        2,
+        &[
+            "CREATE TABLE events (
+                id TEXT PRIMARY KEY,
+                workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+                type TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                idempotency_key TEXT,
+                created_at TEXT NOT NULL
+            )",
+            "CREATE TABLE idempotency_keys (
+                workspace_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                created_ms BIGINT NOT NULL,
+                PRIMARY KEY (workspace_id, key)
+            )",
+            "CREATE TABLE routes (
+                id TEXT PRIMARY KEY,
+                workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+                name TEXT NOT NULL,
+                destination_id TEXT NOT NULL,
+                event_types TEXT NOT NULL,
+                action TEXT,
+                field_mapping TEXT NOT NULL,
+                is_active BIGINT NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                UNIQUE (workspace_id, name)
+            )",
+            "CREATE TABLE deliveries (
+                id TEXT PRIMARY KEY,
+                workspace_id TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                destination_id TEXT NOT NULL,
+                route_id TEXT NOT NULL,
+                event_type TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                status TEXT NOT NULL,
+                attempts BIGINT NOT NULL,
+                next_attempt_ms BIGINT NOT NULL,
+                lease_until_ms BIGINT NOT NULL,
+                last_error TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )",
+            "CREATE INDEX deliveries_due ON deliveries (status, next_attempt_ms)",
+            "CREATE INDEX deliveries_by_destination ON deliveries (workspace_id, destination_id, id)",
+            "CREATE TABLE attempts (
+                id TEXT PRIMARY KEY,
+                delivery_id TEXT NOT NULL,
+                number BIGINT NOT NULL,
+                started_at TEXT NOT NULL,
+                duration_ms BIGINT NOT NULL,
+                outcome TEXT NOT NULL,
+                http_status BIGINT,
+                reference TEXT,
+                error_kind TEXT,
+                error TEXT,
+                response TEXT
+            )",
+            "CREATE INDEX attempts_by_delivery ON attempts (delivery_id, number)",
+        ],
+    ),
+];

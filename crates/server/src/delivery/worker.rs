@@ -1,0 +1,380 @@
+//! The delivery worker: claims due deliveries from the store, makes one attempt each through
+//! the destination's connector under its policy (timeout, circuit breaker, per-destination
+//! concurrency), and schedules the retry, dead-letters the delivery, or suspends the
+//! destination (410 Gone → `disabled`, a revoked grant → `reauth_required`). Retries live in
+//! the database, so a restart loses nothing; a crashed worker's claims return when their lease
+//! ends.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use courier_catalog::Catalog;
+use courier_core::{Batch, ConnectorError, Destination, ErrorKind, Outcome, Record, RecordOutcome};
+use courier_runtime::backoff::Schedule;
+use courier_runtime::breaker::Permit;
+use courier_runtime::{CircuitBreaker, DeliveryPolicy};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::api::secrets::spec_of;
+use crate::crypto::Sealer;
+use crate::ids;
+use crate::store::{AttemptLog, DestinationRow, Finish, Job, Store};
+
+/// Attempts in flight at once across all destinations.
+const WORKER_CONCURRENCY: usize = 64;
+/// How long a claim lasts beyond the attempt's own timeout.
+const LEASE_MARGIN_MS: i64 = 30_000;
+/// How long to wait for work when the queue is empty (new events wake the worker sooner).
+const IDLE_POLL: Duration = Duration::from_millis(250);
+/// How long in-flight attempts may run on after shutdown begins before they are released.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A destination built for delivery, rebuilt when the stored row changes.
+struct Built {
+    updated_at: String,
+    destination: Arc<dyn Destination>,
+    policy: DeliveryPolicy,
+    breaker: Option<Arc<CircuitBreaker>>,
+    in_flight: Arc<Semaphore>,
+}
+
+pub struct Worker {
+    store: Store,
+    sealer: Sealer,
+    catalog: Catalog,
+    wake: Arc<Notify>,
+    built: Mutex<HashMap<String, Arc<Built>>>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    pub fn new(store: Store, sealer: Sealer, catalog: Catalog, wake: Arc<Notify>) -> Arc<Self> {
+        Arc::new(Worker {
+            store,
+            sealer,
+            catalog,
+            wake,
+            built: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Runs until `shutdown` turns true; then lets attempts in flight finish (for a while)
+    /// and releases the rest for another worker.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(WORKER_CONCURRENCY));
+        let mut running: JoinSet<()> = JoinSet::new();
+        let mut claimed: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+        let mut depth_at = Instant::now() - Duration::from_secs(60);
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            while running.try_join_next().is_some() {}
+            if depth_at.elapsed() > Duration::from_secs(2) {
+                if let Ok(depth) = self.store.queue_depth().await {
+                    metrics::gauge!("courier_queue_depth").set(depth as f64);
+                }
+                depth_at = Instant::now();
+            }
+            let free = permits.available_permits() as i64;
+            let jobs = if free > 0 {
+                match self.store.claim(free, LEASE_MARGIN_MS + 600_000).await {
+                    Ok(jobs) => jobs,
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "claiming deliveries failed");
+                        Vec::new()
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            if jobs.is_empty() {
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            for job in jobs {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                let worker = self.clone();
+                claimed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(job.id.clone());
+                let list = claimed.clone();
+                running.spawn(async move {
+                    let id = job.id.clone();
+                    worker.attempt(job).await;
+                    list.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .retain(|j| *j != id);
+                    drop(permit);
+                });
+            }
+        }
+        let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_err() {
+            running.abort_all();
+            let left = std::mem::take(&mut claimed)
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Err(e) = self.store.release(&left).await {
+                tracing::warn!(error = %format!("{e:#}"), "releasing deliveries failed; their leases will expire");
+            }
+        }
+    }
+
+    /// The built destination for `row`, from the cache while the row is unchanged.
+    async fn built(&self, row: &DestinationRow) -> Result<Arc<Built>, ConnectorError> {
+        if let Some(b) = self
+            .built
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&row.id)
+            && b.updated_at == row.updated_at
+        {
+            return Ok(b.clone());
+        }
+        let spec = spec_of(&self.sealer, row).map_err(|e| ConnectorError::internal(e.message))?;
+        let destination = self
+            .catalog
+            .build(&row.destination_type, &spec)
+            .await
+            .map_err(|e| {
+                ConnectorError::new(
+                    ErrorKind::InvalidConfig,
+                    format!("the destination cannot be built: {e}"),
+                    "correct the destination's config",
+                )
+            })?;
+        let policy: DeliveryPolicy = serde_json::from_value(row.policy.clone()).unwrap_or_default();
+        let previous = self
+            .built
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&row.id)
+            .cloned();
+        // The breaker's state survives config edits, so an edit does not reset an open circuit.
+        let breaker = policy.circuit_breaker_enabled.then(|| {
+            match previous.as_ref().and_then(|p| p.breaker.clone()) {
+                Some(b) => b,
+                None => Arc::new(CircuitBreaker::new(
+                    policy.circuit_breaker_threshold,
+                    Duration::from_millis(policy.circuit_breaker_reset_ms),
+                )),
+            }
+        });
+        let built = Arc::new(Built {
+            updated_at: row.updated_at.clone(),
+            destination,
+            in_flight: Arc::new(Semaphore::new(policy.max_concurrency.max(1) as usize)),
+            policy,
+            breaker,
+        });
+        self.built
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(row.id.clone(), built.clone());
+        Ok(built)
+    }
+
+    async fn finish(&self, job: &Job, finish: Finish, log: Option<AttemptLog>) {
+        if let Err(e) = self.store.finish(job, finish, log).await {
+            tracing::error!(delivery = %job.id, error = %format!("{e:#}"), "recording a delivery attempt failed; the lease will expire and it is tried again");
+        }
+    }
+
+    /// One attempt of one claimed delivery.
+    async fn attempt(&self, job: Job) {
+        let row = match self.store.destination_by_id(&job.destination_id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                let log = failure_log(
+                    &ConnectorError::new(
+                        ErrorKind::NotFound,
+                        "the destination was deleted",
+                        "replay to another destination",
+                    ),
+                    None,
+                    0,
+                );
+                return self.finish(&job, Finish::Failed, Some(log)).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "loading a destination failed");
+                return self
+                    .finish(
+                        &job,
+                        Finish::Release {
+                            at_ms: ids::now_ms() + 5_000,
+                        },
+                        None,
+                    )
+                    .await;
+            }
+        };
+        if !row.is_active {
+            // Kept, not attempted, until the destination is active again.
+            return self
+                .finish(
+                    &job,
+                    Finish::Release {
+                        at_ms: ids::now_ms() + 30_000,
+                    },
+                    None,
+                )
+                .await;
+        }
+        let built = match self.built(&row).await {
+            Ok(b) => b,
+            Err(error) => {
+                let log = failure_log(&error, None, 0);
+                return self.finish(&job, Finish::Failed, Some(log)).await;
+            }
+        };
+        if let Some(breaker) = &built.breaker
+            && let Permit::Rejected { retry_in } = breaker.acquire()
+        {
+            let at_ms = ids::now_ms() + retry_in.as_millis() as i64;
+            return self.finish(&job, Finish::Release { at_ms }, None).await;
+        }
+        let Ok(_slot) = built.in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let started_at = ids::now();
+        let started = Instant::now();
+        // The record id is the delivery id: stable across attempts (the webhook-id, file key).
+        let batch = Batch::new(
+            job.id.clone(),
+            vec![Record::new(
+                job.id.clone(),
+                job.payload.clone().into_bytes(),
+            )],
+        );
+        let policy = &built.policy;
+        let outcome =
+            match tokio::time::timeout(policy.attempt_timeout(), built.destination.deliver(&batch))
+                .await
+            {
+                Ok(out) => out.records.into_iter().next(),
+                Err(_) => None,
+            };
+        let took = started.elapsed();
+        let outcome = outcome.unwrap_or_else(|| {
+            RecordOutcome::failed(
+                &job.id,
+                ConnectorError::new(
+                    ErrorKind::Timeout,
+                    format!("the attempt took longer than {} ms", policy.timeout_ms),
+                    "the delivery is retried",
+                ),
+            )
+        });
+        metrics::histogram!("courier_delivery_attempt_seconds", "destination_id" => job.destination_id.clone()).record(took.as_secs_f64());
+        let duration_ms = took.as_millis() as i64;
+        match outcome.outcome {
+            Outcome::Delivered(d) => {
+                if let Some(b) = &built.breaker {
+                    b.on_success();
+                }
+                metrics::counter!("courier_deliveries_total", "destination_id" => job.destination_id.clone(), "outcome" => "delivered").increment(1);
+                let log = AttemptLog {
+                    started_at,
+                    duration_ms,
+                    outcome: "delivered".into(),
+                    http_status: d.status.map(i64::from),
+                    reference: Some(d.reference),
+                    response: d.response_body,
+                    ..AttemptLog::default()
+                };
+                self.finish(&job, Finish::Delivered, Some(log)).await;
+            }
+            Outcome::Failed { error, response } => {
+                let status = response.as_ref().map(|r| r.status);
+                if let Some(b) = &built.breaker {
+                    if error.is_retryable() {
+                        b.on_failure();
+                    } else {
+                        b.on_success();
+                    }
+                }
+                let mut log = failure_log(&error, response.as_ref(), duration_ms);
+                log.started_at = started_at;
+                let attempts = job.attempts + 1;
+                let finish = if error.is_retryable()
+                    && policy.retry_enabled
+                    && attempts < i64::from(policy.max_attempts())
+                {
+                    let mut schedule = Schedule::for_policy(policy);
+                    let mut delay = schedule.next_delay();
+                    for _ in 1..attempts {
+                        delay = schedule.next_delay();
+                    }
+                    if let Some(asked) = error.retry_after {
+                        delay = delay.max(policy.clamp_retry_after(asked));
+                    }
+                    metrics::counter!("courier_deliveries_total", "destination_id" => job.destination_id.clone(), "outcome" => "retried").increment(1);
+                    Finish::Retry {
+                        at_ms: ids::now_ms() + delay.as_millis() as i64,
+                    }
+                } else {
+                    metrics::counter!("courier_deliveries_total", "destination_id" => job.destination_id.clone(), "outcome" => "failed").increment(1);
+                    Finish::Failed
+                };
+                self.finish(&job, finish, Some(log)).await;
+                let suspend = if status == Some(410) {
+                    Some((
+                        "disabled",
+                        "the endpoint answered 410 Gone: it no longer accepts deliveries"
+                            .to_string(),
+                    ))
+                } else if error.kind == ErrorKind::ReauthRequired {
+                    Some(("reauth_required", error.message.clone()))
+                } else {
+                    None
+                };
+                if let Some((state, reason)) = suspend
+                    && let Err(e) = self
+                        .store
+                        .suspend_destination(&job.destination_id, state, &reason)
+                        .await
+                {
+                    tracing::warn!(error = %format!("{e:#}"), "suspending a destination failed");
+                }
+            }
+        }
+    }
+}
+
+/// The attempt log of a failure: kind, message, and what the target answered (4 KiB at most).
+fn failure_log(
+    error: &ConnectorError,
+    response: Option<&courier_core::Response>,
+    duration_ms: i64,
+) -> AttemptLog {
+    AttemptLog {
+        started_at: ids::now(),
+        duration_ms,
+        outcome: "failed".into(),
+        http_status: response.map(|r| i64::from(r.status)),
+        error_kind: Some(error.kind.as_str().to_string()),
+        error: Some(error.message.clone()),
+        response: response.and_then(|r| r.body.clone()),
+        ..AttemptLog::default()
+    }
+}

@@ -1,0 +1,400 @@
+//! Events, the deliveries they fan out to, and every attempt: the durable queue. An event is
+//! stored with its deliveries in one transaction; workers claim due deliveries under a lease
+//! (`FOR UPDATE SKIP LOCKED` on Postgres, so replicas never take the same one), and a crashed
+//! worker's claims are taken again once the lease expires.
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::Store;
+use crate::ids;
+
+/// Idempotency keys are remembered this long.
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_type: String,
+    pub payload: Value,
+    pub idempotency_key: Option<String>,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// A delivery to create: the payload after the route's mapping, or the mapping's error (then
+/// the delivery is failed from the start and kept for inspection).
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub destination_id: String,
+    pub route_id: String,
+    pub payload: Result<String, String>,
+}
+
+/// What accepting one event did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Accepted {
+    pub id: String,
+    /// A repeat of an idempotency key seen in the last 24 hours: nothing new was stored.
+    pub duplicate: bool,
+    pub deliveries: usize,
+}
+
+/// A claimed delivery, ready for an attempt.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub workspace_id: String,
+    pub event_id: String,
+    pub destination_id: String,
+    pub event_type: String,
+    pub payload: String,
+    pub attempts: i64,
+}
+
+/// How an attempt (or a decision not to attempt) ends a claim.
+#[derive(Debug, Clone)]
+pub enum Finish {
+    Delivered,
+    /// Try again at this time (epoch ms).
+    Retry {
+        at_ms: i64,
+    },
+    /// Dead letter: kept, replayable.
+    Failed,
+    /// Not attempted (circuit open, destination inactive): back in the queue at this time.
+    Release {
+        at_ms: i64,
+    },
+}
+
+/// One attempt as logged.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptLog {
+    pub started_at: String,
+    pub duration_ms: i64,
+    pub outcome: String,
+    pub http_status: Option<i64>,
+    pub reference: Option<String>,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+    pub response: Option<String>,
+}
+
+const DELIVERY_COLUMNS: &str = "id, workspace_id, event_id, destination_id, route_id, event_type, payload, status, attempts, next_attempt_ms, last_error, created_at, updated_at";
+
+fn delivery_json(r: &AnyRow) -> Result<Value> {
+    let payload: String = r.try_get("payload")?;
+    Ok(json!({
+        "id": r.try_get::<String, _>("id")?,
+        "workspace_id": r.try_get::<String, _>("workspace_id")?,
+        "event_id": r.try_get::<String, _>("event_id")?,
+        "destination_id": r.try_get::<String, _>("destination_id")?,
+        "route_id": r.try_get::<String, _>("route_id")?,
+        "event_type": r.try_get::<String, _>("event_type")?,
+        "payload": serde_json::from_str::<Value>(&payload).unwrap_or(Value::String(payload)),
+        "status": r.try_get::<String, _>("status")?,
+        "attempts": r.try_get::<i64, _>("attempts")?,
+        "next_attempt_at": ids::timestamp_ms(r.try_get::<i64, _>("next_attempt_ms")?),
+        "last_error": r.try_get::<Option<String>, _>("last_error")?,
+        "created_at": r.try_get::<String, _>("created_at")?,
+        "updated_at": r.try_get::<String, _>("updated_at")?,
+    }))
+}
+
+impl Store {
+    /// Stores events and their deliveries in one transaction; a repeated idempotency key
+    /// returns the first event instead.
+    pub async fn accept_events(
+        &self,
+        workspace_id: &str,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Accepted>> {
+        let now_ms = ids::now_ms();
+        let now = ids::now();
+        let mut tx = self.pool().begin().await?;
+        let mut accepted = Vec::with_capacity(events.len());
+        for event in events {
+            if let Some(key) = &event.idempotency_key {
+                sqlx::query("DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2 AND created_ms < $3")
+                    .bind(workspace_id)
+                    .bind(key)
+                    .bind(now_ms - IDEMPOTENCY_WINDOW_MS)
+                    .execute(&mut *tx)
+                    .await?;
+                let seen: Option<String> = sqlx::query_scalar(
+                    "SELECT event_id FROM idempotency_keys WHERE workspace_id = $1 AND key = $2",
+                )
+                .bind(workspace_id)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(id) = seen {
+                    let deliveries: i64 =
+                        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE event_id = $1")
+                            .bind(&id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    accepted.push(Accepted {
+                        id,
+                        duplicate: true,
+                        deliveries: deliveries as usize,
+                    });
+                    continue;
+                }
+            }
+            let id = ids::new_id();
+            sqlx::query("INSERT INTO events (id, workspace_id, type, payload, idempotency_key, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&id)
+                .bind(workspace_id)
+                .bind(&event.event_type)
+                .bind(event.payload.to_string())
+                .bind(&event.idempotency_key)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(key) = &event.idempotency_key {
+                sqlx::query("INSERT INTO idempotency_keys (workspace_id, key, event_id, created_ms) VALUES ($1, $2, $3, $4)")
+                    .bind(workspace_id)
+                    .bind(key)
+                    .bind(&id)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for d in &event.deliveries {
+                let (payload, status, error) = match &d.payload {
+                    Ok(p) => (p.clone(), "pending", None),
+                    Err(e) => (String::from("null"), "failed", Some(e.clone())),
+                };
+                sqlx::query(&format!(
+                    "INSERT INTO deliveries ({DELIVERY_COLUMNS}, lease_until_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $11, 0)"
+                ))
+                .bind(ids::new_id())
+                .bind(workspace_id)
+                .bind(&id)
+                .bind(&d.destination_id)
+                .bind(&d.route_id)
+                .bind(&event.event_type)
+                .bind(payload)
+                .bind(status)
+                .bind(now_ms)
+                .bind(error)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE destinations SET event_count = event_count + 1 WHERE id = $1")
+                    .bind(&d.destination_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            accepted.push(Accepted {
+                id,
+                duplicate: false,
+                deliveries: event.deliveries.len(),
+            });
+        }
+        tx.commit().await?;
+        Ok(accepted)
+    }
+
+    /// Claims up to `limit` due deliveries (or ones whose lease expired) for `lease_ms`.
+    pub async fn claim(&self, limit: i64, lease_ms: i64) -> Result<Vec<Job>> {
+        let now = ids::now_ms();
+        let lock = if self.is_postgres() {
+            "FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let rows = sqlx::query(&format!(
+            "UPDATE deliveries SET status = 'in_flight', lease_until_ms = $1, updated_at = $2 WHERE id IN (\
+               SELECT id FROM deliveries WHERE (status IN ('pending', 'retry_scheduled') AND next_attempt_ms <= $3) \
+               OR (status = 'in_flight' AND lease_until_ms < $3) ORDER BY next_attempt_ms LIMIT $4 {lock}) \
+             RETURNING id, workspace_id, event_id, destination_id, event_type, payload, attempts"
+        ))
+        .bind(now + lease_ms)
+        .bind(ids::now())
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Job {
+                    id: r.try_get("id")?,
+                    workspace_id: r.try_get("workspace_id")?,
+                    event_id: r.try_get("event_id")?,
+                    destination_id: r.try_get("destination_id")?,
+                    event_type: r.try_get("event_type")?,
+                    payload: r.try_get("payload")?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends a claim: logs the attempt (if one was made), moves the delivery on, and keeps the
+    /// destination's last-delivery fields current.
+    pub async fn finish(
+        &self,
+        job: &Job,
+        finish: Finish,
+        attempt: Option<AttemptLog>,
+    ) -> Result<()> {
+        let now = ids::now();
+        let mut tx = self.pool().begin().await?;
+        let attempted = attempt.is_some();
+        if let Some(a) = &attempt {
+            let number: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE delivery_id = $1")
+                    .bind(&job.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            sqlx::query("INSERT INTO attempts (id, delivery_id, number, started_at, duration_ms, outcome, http_status, reference, error_kind, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+                .bind(ids::new_id())
+                .bind(&job.id)
+                .bind(number + 1)
+                .bind(&a.started_at)
+                .bind(a.duration_ms)
+                .bind(&a.outcome)
+                .bind(a.http_status)
+                .bind(&a.reference)
+                .bind(&a.error_kind)
+                .bind(&a.error)
+                .bind(&a.response)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE destinations SET last_delivery_at = $2, last_delivery_status = $3 WHERE id = $1")
+                .bind(&job.destination_id)
+                .bind(&now)
+                .bind(&a.outcome)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let (status, next_ms) = match finish {
+            Finish::Delivered => ("delivered", 0),
+            Finish::Failed => ("failed", 0),
+            Finish::Retry { at_ms } => ("retry_scheduled", at_ms),
+            Finish::Release { at_ms } => ("pending", at_ms),
+        };
+        let last_error = attempt.as_ref().and_then(|a| a.error.clone());
+        sqlx::query("UPDATE deliveries SET status = $2, attempts = attempts + $3, next_attempt_ms = $4, lease_until_ms = 0, \
+                     last_error = COALESCE($5, last_error), updated_at = $6 WHERE id = $1")
+            .bind(&job.id)
+            .bind(status)
+            .bind(i64::from(attempted))
+            .bind(next_ms)
+            .bind(last_error)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts claimed deliveries back (a shutting-down worker releases what it did not start).
+    pub async fn release(&self, ids_: &[String]) -> Result<()> {
+        for id in ids_ {
+            sqlx::query("UPDATE deliveries SET status = 'pending', lease_until_ms = 0 WHERE id = $1 AND status = 'in_flight'")
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Deliveries of a workspace, newest first, after `cursor` (a delivery id), filtered.
+    pub async fn list_deliveries(
+        &self,
+        workspace_id: &str,
+        destination_id: Option<&str>,
+        status: Option<&str>,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Value>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE workspace_id = $1 \
+             AND ($2 = '' OR destination_id = $2) AND ($3 = '' OR status = $3) AND ($4 = '' OR id < $4) \
+             ORDER BY id DESC LIMIT $5"
+        ))
+        .bind(workspace_id)
+        .bind(destination_id.unwrap_or(""))
+        .bind(status.unwrap_or(""))
+        .bind(cursor.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(delivery_json).collect()
+    }
+
+    /// One delivery with every attempt, oldest first.
+    pub async fn delivery(&self, workspace_id: &str, id: &str) -> Result<Option<Value>> {
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE workspace_id = $1 AND id = $2"
+        ))
+        .bind(workspace_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let mut delivery = delivery_json(&row)?;
+        let attempts = sqlx::query("SELECT number, started_at, duration_ms, outcome, http_status, reference, error_kind, error, response FROM attempts WHERE delivery_id = $1 ORDER BY number")
+            .bind(id)
+            .fetch_all(self.pool())
+            .await?;
+        let attempts: Result<Vec<Value>> = attempts
+            .iter()
+            .map(|a| {
+                Ok(json!({
+                    "number": a.try_get::<i64, _>("number")?,
+                    "started_at": a.try_get::<String, _>("started_at")?,
+                    "duration_ms": a.try_get::<i64, _>("duration_ms")?,
+                    "outcome": a.try_get::<String, _>("outcome")?,
+                    "http_status": a.try_get::<Option<i64>, _>("http_status")?,
+                    "reference": a.try_get::<Option<String>, _>("reference")?,
+                    "error_kind": a.try_get::<Option<String>, _>("error_kind")?,
+                    "error": a.try_get::<Option<String>, _>("error")?,
+                    "response": a.try_get::<Option<String>, _>("response")?,
+                }))
+            })
+            .collect();
+        delivery["attempts"] = Value::Array(attempts?);
+        Ok(Some(delivery))
+    }
+
+    /// Queues deliveries again from now with a fresh attempt budget: one (`id`), or every one
+    /// matching the filter. In-flight deliveries are left alone. Returns how many.
+    pub async fn requeue(
+        &self,
+        workspace_id: &str,
+        id: Option<&str>,
+        destination_id: Option<&str>,
+        status: &str,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_ms = $5, updated_at = $6 \
+             WHERE workspace_id = $1 AND ($2 = '' OR id = $2) AND ($3 = '' OR destination_id = $3) \
+             AND status <> 'in_flight' AND ($4 = '' OR status = $4) AND payload <> 'null'",
+        )
+        .bind(workspace_id)
+        .bind(id.unwrap_or(""))
+        .bind(destination_id.unwrap_or(""))
+        .bind(status)
+        .bind(ids::now_ms())
+        .bind(ids::now())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deliveries waiting (pending, scheduled for retry, or in flight).
+    pub async fn queue_depth(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'retry_scheduled', 'in_flight')",
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+}

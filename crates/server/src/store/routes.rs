@@ -1,0 +1,139 @@
+//! Routes: which events go to which destination, with what field mapping.
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::Store;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub destination_id: String,
+    pub event_types: Vec<String>,
+    pub action: Option<String>,
+    pub field_mapping: Value,
+    pub is_active: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const COLUMNS: &str = "id, workspace_id, name, destination_id, event_types, action, field_mapping, is_active, created_at, updated_at";
+
+fn from_row(r: AnyRow) -> Result<RouteRow> {
+    let types: String = r.try_get("event_types")?;
+    let mapping: String = r.try_get("field_mapping")?;
+    Ok(RouteRow {
+        id: r.try_get("id")?,
+        workspace_id: r.try_get("workspace_id")?,
+        name: r.try_get("name")?,
+        destination_id: r.try_get("destination_id")?,
+        event_types: serde_json::from_str(&types).context("stored event_types")?,
+        action: r.try_get("action")?,
+        field_mapping: serde_json::from_str(&mapping).context("stored field_mapping")?,
+        is_active: r.try_get::<i64, _>("is_active")? != 0,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// Whether an event type matches a route's filter: exact, `prefix.*`, or `*`.
+pub fn matches(filter: &str, event_type: &str) -> bool {
+    match filter.strip_suffix('*') {
+        Some("") => true,
+        Some(prefix) => event_type.starts_with(prefix) && event_type.len() > prefix.len(),
+        None => filter == event_type,
+    }
+}
+
+impl Store {
+    pub async fn list_routes(&self, workspace_id: &str) -> Result<Vec<RouteRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM routes WHERE workspace_id = $1 ORDER BY id"
+        ))
+        .bind(workspace_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(from_row).collect()
+    }
+
+    pub async fn route(&self, workspace_id: &str, id: &str) -> Result<Option<RouteRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM routes WHERE workspace_id = $1 AND id = $2"
+        ))
+        .bind(workspace_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(from_row).transpose()
+    }
+
+    /// Active routes of a destination (a destination they use cannot be deleted).
+    pub async fn routes_of_destination(
+        &self,
+        workspace_id: &str,
+        destination_id: &str,
+    ) -> Result<Vec<RouteRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM routes WHERE workspace_id = $1 AND destination_id = $2 AND is_active = 1 ORDER BY id"
+        ))
+        .bind(workspace_id)
+        .bind(destination_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(from_row).collect()
+    }
+
+    pub async fn save_route(&self, r: &RouteRow, insert: bool) -> Result<(), sqlx::Error> {
+        let sql = if insert {
+            format!(
+                "INSERT INTO routes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            )
+        } else {
+            "UPDATE routes SET name = $3, destination_id = $4, event_types = $5, action = $6, \
+             field_mapping = $7, is_active = $8, updated_at = $10 WHERE id = $1 AND workspace_id = $2 AND created_at = $9"
+                .to_string()
+        };
+        sqlx::query(&sql)
+            .bind(&r.id)
+            .bind(&r.workspace_id)
+            .bind(&r.name)
+            .bind(&r.destination_id)
+            .bind(serde_json::to_string(&r.event_types).unwrap_or_default())
+            .bind(&r.action)
+            .bind(r.field_mapping.to_string())
+            .bind(i64::from(r.is_active))
+            .bind(&r.created_at)
+            .bind(&r.updated_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_route(&self, workspace_id: &str, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM routes WHERE workspace_id = $1 AND id = $2")
+            .bind(workspace_id)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn filters_match_exactly_or_by_prefix() {
+        assert!(matches("order.created", "order.created"));
+        assert!(!matches("order.created", "order.created.v2"));
+        assert!(matches("order.*", "order.created"));
+        assert!(!matches("order.*", "order."));
+        assert!(!matches("order.*", "orders.created"));
+        assert!(matches("*", "anything"));
+    }
+}

@@ -1,0 +1,451 @@
+//! Event delivery end to end on loopback: events in through the API, routed and mapped, out to a
+//! real webhook receiver that can be told to fail; retries, Retry-After, dead letters and
+//! replay, 410 disabling a destination, idempotency, and the attempt log. On SQLite and on
+//! PostgreSQL.
+
+mod support;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode as AxumStatus};
+use axum::response::IntoResponse;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::{Backend, TestServer};
+
+/// What the receiver got: headers and body of each request.
+type Seen = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
+/// Responses to give, in order (status, Retry-After); 204 once they run out.
+type Script = Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>;
+
+async fn receiver() -> (String, Seen, Script) {
+    let seen: Seen = Arc::default();
+    let script: Script = Arc::default();
+    let (kept, plan) = (seen.clone(), script.clone());
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: axum::body::Bytes| {
+        let (kept, plan) = (kept.clone(), plan.clone());
+        async move {
+            let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            kept.lock().unwrap().push((headers, value));
+            let (status, retry_after) = plan.lock().unwrap().pop_front().unwrap_or((204, None));
+            let mut response = AxumStatus::from_u16(status).unwrap().into_response();
+            if let Some(secs) = retry_after {
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from_static(secs));
+            }
+            response
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen, script)
+}
+
+/// A webhook destination with fast retries, and a route of `types` to it with `mapping`.
+async fn destination_and_route(
+    server: &TestServer,
+    url: &str,
+    types: Value,
+    mapping: Value,
+    policy: Value,
+) -> (String, String) {
+    let mut body = json!({
+        "name": "Receiver",
+        "destination_type": "webhook",
+        "config": {"url": url, "allow_private_network": true},
+        "retry_intervals": [50],
+        "retry_max_attempts": 4,
+        "timeout_ms": 3000,
+        "circuit_breaker_enabled": false,
+    });
+    for (k, v) in policy.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let (status, d) = server
+        .call(Method::POST, &server.path("/destinations"), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let dest = d["id"].as_str().unwrap().to_string();
+    let (status, r) = server
+        .call(
+            Method::POST,
+            &server.path("/routes"),
+            Some(json!({"name": "Orders", "destination_id": dest, "event_types": types, "field_mapping": mapping})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    (dest, r["id"].as_str().unwrap().to_string())
+}
+
+/// Waits until `check` holds (deliveries are asynchronous), up to 20 s.
+async fn eventually<F: FnMut() -> bool>(what: &str, mut check: F) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn delivery_of(server: &TestServer, destination: &str) -> Value {
+    let (_, list) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/deliveries?destination_id={destination}")),
+            None,
+        )
+        .await;
+    let id = list["data"][0]["id"]
+        .as_str()
+        .expect("a delivery")
+        .to_string();
+    server
+        .call(
+            Method::GET,
+            &server.path(&format!("/deliveries/{id}")),
+            None,
+        )
+        .await
+        .1
+}
+
+async fn wait_status(server: &TestServer, destination: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = delivery_of(server, destination).await;
+        if d["status"] == status {
+            return d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "delivery never became {status}: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn mapped_events_reach_the_receiver_exactly(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (url, seen, _) = receiver().await;
+    let mapping = json!([
+        {"source": "customer.email", "target": "email"},
+        {"target": "source", "value": "courier"},
+        {"source": "internal", "drop": true},
+    ]);
+    let (dest, _) =
+        destination_and_route(&server, &url, json!(["order.*"]), mapping, json!({})).await;
+    let (status, accepted) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "order.created", "payload": {"id": 7, "customer": {"email": "a@x.io"}, "internal": "x"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(accepted["deliveries"], 1);
+    let (status, other) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "user.created", "payload": {}})),
+        )
+        .await;
+    assert_eq!(
+        (status, other["deliveries"].clone()),
+        (StatusCode::ACCEPTED, json!(0))
+    );
+    eventually("the webhook", || seen.lock().unwrap().len() == 1).await;
+    let (headers, body) = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        body,
+        json!({"id": 7, "customer": {}, "email": "a@x.io", "source": "courier"})
+    );
+    let delivery = wait_status(&server, &dest, "delivered").await;
+    assert_eq!(
+        headers["webhook-id"].to_str().unwrap(),
+        delivery["id"].as_str().unwrap()
+    );
+    assert_eq!(delivery["event_id"], accepted["id"]);
+    assert_eq!(delivery["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(delivery["attempts"][0]["outcome"], "delivered");
+    let (_, d) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/destinations/{dest}")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (d["event_count"].clone(), d["last_delivery_status"].clone()),
+        (json!(1), json!("delivered"))
+    );
+    assert!(d["last_delivery_at"].is_string());
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line =
+        format!("courier_deliveries_total{{destination_id=\"{dest}\",outcome=\"delivered\"}} 1");
+    assert!(metrics.contains(&line), "{line} not in {metrics}");
+    assert!(
+        metrics.contains("courier_delivery_attempt_seconds_bucket"),
+        "{metrics}"
+    );
+}
+
+async fn a_repeated_idempotency_key_delivers_once(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (url, seen, _) = receiver().await;
+    destination_and_route(&server, &url, json!(["*"]), json!([]), json!({})).await;
+    let event = json!({"type": "order.paid", "payload": {"n": 1}, "idempotency_key": "k-1"});
+    let (_, first) = server
+        .call(Method::POST, &server.path("/events"), Some(event.clone()))
+        .await;
+    let (_, again) = server
+        .call(Method::POST, &server.path("/events"), Some(event))
+        .await;
+    assert_eq!(first["id"], again["id"]);
+    assert_eq!(
+        (first["duplicate"].clone(), again["duplicate"].clone()),
+        (json!(false), json!(true))
+    );
+    let (status, batch) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(
+                json!({"events": [{"type": "a.b", "payload": 1}, {"type": "a.c", "payload": [2]}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{batch}");
+    assert_eq!(batch["ids"].as_array().unwrap().len(), 2);
+    eventually("three deliveries", || seen.lock().unwrap().len() == 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        3,
+        "no second delivery for the repeated key"
+    );
+}
+
+async fn failures_are_retried_honouring_retry_after_then_delivered(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (url, seen, script) = receiver().await;
+    script
+        .lock()
+        .unwrap()
+        .extend([(500, None), (429, Some("1"))]);
+    let (dest, _) = destination_and_route(&server, &url, json!(["*"]), json!([]), json!({})).await;
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "x", "payload": {"a": 1}})),
+        )
+        .await;
+    let delivery = wait_status(&server, &dest, "delivered").await;
+    let attempts = delivery["attempts"].as_array().unwrap();
+    let outcomes: Vec<(&str, Option<i64>)> = attempts
+        .iter()
+        .map(|a| (a["outcome"].as_str().unwrap(), a["http_status"].as_i64()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("failed", Some(500)),
+            ("failed", Some(429)),
+            ("delivered", Some(204))
+        ],
+        "{delivery}"
+    );
+    assert_eq!(attempts[1]["error_kind"], "rate_limited");
+    let at = |i: usize| {
+        time::OffsetDateTime::parse(
+            attempts[i]["started_at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    assert!(
+        at(2) - at(1) >= time::Duration::milliseconds(900),
+        "Retry-After: 1 was honoured"
+    );
+    let ids: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(h, _)| h["webhook-id"].to_str().unwrap().to_string())
+        .collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] == w[1]),
+        "one webhook-id across attempts: {ids:?}"
+    );
+}
+
+async fn dead_letters_are_kept_and_replayable(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (url, seen, script) = receiver().await;
+    script.lock().unwrap().extend([(503, None), (503, None)]);
+    let (dest, _) = destination_and_route(
+        &server,
+        &url,
+        json!(["*"]),
+        json!([]),
+        json!({"retry_max_attempts": 2}),
+    )
+    .await;
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "x", "payload": {"a": 1}})),
+        )
+        .await;
+    let failed = wait_status(&server, &dest, "failed").await;
+    assert_eq!(failed["attempts"].as_array().unwrap().len(), 2);
+    assert!(failed["last_error"].as_str().is_some());
+    let (_, listed) = server
+        .call(Method::GET, &server.path("/deliveries?status=failed"), None)
+        .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    let id = failed["id"].as_str().unwrap();
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &server.path(&format!("/deliveries/{id}/retry")),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let delivered = wait_status(&server, &dest, "delivered").await;
+    assert_eq!(
+        delivered["attempts"].as_array().unwrap().len(),
+        3,
+        "the log keeps every attempt"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 3);
+    let (_, replayed) = server
+        .call(
+            Method::POST,
+            &server.path("/deliveries/replay"),
+            Some(json!({"destination_id": dest, "status": "delivered"})),
+        )
+        .await;
+    assert_eq!(replayed["queued"], 1);
+    eventually("the replay", || seen.lock().unwrap().len() == 4).await;
+}
+
+async fn a_410_disables_the_destination(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (url, _, script) = receiver().await;
+    script.lock().unwrap().push_back((410, None));
+    let (dest, _) = destination_and_route(&server, &url, json!(["*"]), json!([]), json!({})).await;
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "x", "payload": {}})),
+        )
+        .await;
+    let failed = wait_status(&server, &dest, "failed").await;
+    assert_eq!(
+        failed["attempts"].as_array().unwrap().len(),
+        1,
+        "410 is not retried"
+    );
+    let (_, d) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/destinations/{dest}")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (d["status"].clone(), d["is_active"].clone()),
+        (json!("disabled"), json!(false)),
+        "{d}"
+    );
+    assert!(d["status_error"].as_str().unwrap().contains("410"));
+}
+
+async fn routes_are_validated_and_protect_their_destination(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (url, _, _) = receiver().await;
+    let (dest, route) =
+        destination_and_route(&server, &url, json!(["order.*"]), json!([]), json!({})).await;
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &server.path("/routes"),
+            Some(json!({"destination_id": "nope", "event_types": ["bad type", "ok.*"], "field_mapping": [{"source": "a"}], "colour": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let paths: Vec<&str> = body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    for p in [
+        "/name",
+        "/event_types/0",
+        "/field_mapping/0/target",
+        "/destination_id",
+        "/colour",
+    ] {
+        assert!(paths.contains(&p), "{p} not in {paths:?}");
+    }
+    let (status, body) = server
+        .call(
+            Method::DELETE,
+            &server.path(&format!("/destinations/{dest}")),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains(&route),
+        "{body}"
+    );
+    let (_, list) = server
+        .call(
+            Method::GET,
+            &server.path("/destinations?include=route_usages"),
+            None,
+        )
+        .await;
+    assert_eq!(list[0]["route_usages"]["count"], 1);
+    assert_eq!(list[0]["route_usages"]["routes"][0]["id"], json!(route));
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            &server.path(&format!("/routes/{route}")),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            &server.path(&format!("/destinations/{dest}")),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+on_both_stores!(
+    mapped_events_reach_the_receiver_exactly,
+    a_repeated_idempotency_key_delivers_once,
+    failures_are_retried_honouring_retry_after_then_delivered,
+    dead_letters_are_kept_and_replayable,
+    a_410_disables_the_destination,
+    routes_are_validated_and_protect_their_destination,
+);
