@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub test_timeout_ms: u64,
     /// Whether this process delivers events (off for an API-only replica).
     pub run_worker: bool,
+    /// How long a worker's claim on a delivery lasts without renewal, in milliseconds; a
+    /// crashed worker's deliveries are taken again after this (renewed while attempts run).
+    pub delivery_lease_ms: u64,
     /// The first admin key on an empty database (`COURIER_BOOTSTRAP_API_KEY`; never read from
     /// the file, never printed).
     #[serde(skip)]
@@ -50,6 +53,7 @@ impl Default for ServerConfig {
             rate_limit_per_second: 100,
             test_timeout_ms: 60_000,
             run_worker: true,
+            delivery_lease_ms: 45_000,
             bootstrap_api_key: None,
             encryption_key: None,
         }
@@ -125,6 +129,9 @@ impl ServerConfig {
         }
         if let Some(v) = env("COURIER_RATE_LIMIT_PER_SECOND") {
             self.rate_limit_per_second = parse("COURIER_RATE_LIMIT_PER_SECOND", v)?;
+        }
+        if let Some(v) = env("COURIER_DELIVERY_LEASE_MS") {
+            self.delivery_lease_ms = parse("COURIER_DELIVERY_LEASE_MS", v)?;
         }
         if let Some(v) = env("COURIER_RUN_WORKER") {
             self.run_worker = parse("COURIER_RUN_WORKER", v)?;

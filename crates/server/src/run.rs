@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use courier_catalog::Catalog;
@@ -55,6 +56,22 @@ pub async fn bootstrap(
     }))
 }
 
+/// Every process on one database must seal with the same key: the first one stores a value
+/// sealed with its key, and a process whose key cannot open it refuses to start (rather than
+/// failing every delivery whose secrets it cannot read).
+async fn check_encryption_key(store: &Store, sealer: &Sealer) -> Result<()> {
+    const CONTEXT: &str = "courier:encryption-key-check";
+    let check = store
+        .setting_or_insert("encryption_key_check", &sealer.seal(CONTEXT, b"courier"))
+        .await?;
+    if sealer.open(CONTEXT, &check).is_err() {
+        anyhow::bail!(
+            "this database's secrets were sealed with another encryption key: give every replica the same COURIER_ENCRYPTION_KEY (or the original data directory's encryption.key)"
+        );
+    }
+    Ok(())
+}
+
 impl Server {
     /// Prepares everything and binds the listener (so the caller knows the port).
     pub async fn bind(config: ServerConfig, catalog: Catalog) -> Result<Server> {
@@ -69,6 +86,7 @@ impl Server {
             &config.data_dir,
         )?;
         let store = Store::open(&config.database_url()).await?;
+        check_encryption_key(&store, &sealer).await?;
         let bootstrap_key = config
             .bootstrap_api_key
             .as_ref()
@@ -90,9 +108,15 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let wake = Arc::new(tokio::sync::Notify::new());
-        let worker = config
-            .run_worker
-            .then(|| Worker::new(store.clone(), sealer.clone(), catalog.clone(), wake.clone()));
+        let worker = config.run_worker.then(|| {
+            Worker::new(
+                store.clone(),
+                sealer.clone(),
+                catalog.clone(),
+                wake.clone(),
+                Duration::from_millis(config.delivery_lease_ms.max(1_000)),
+            )
+        });
         let state = Arc::new(AppState::new(store, sealer, catalog, config, wake));
         Ok(Server {
             addr,

@@ -449,3 +449,81 @@ on_both_stores!(
     a_410_disables_the_destination,
     routes_are_validated_and_protect_their_destination,
 );
+
+/// Two replicas on one Postgres database share the queue: every event is delivered, and none
+/// twice (each claim is taken under `FOR UPDATE SKIP LOCKED` and a lease).
+#[tokio::test]
+async fn two_replicas_on_one_postgres_deliver_each_event_once() {
+    let Some(backend) = Backend::postgres().await else {
+        return;
+    };
+    // Replicas share the database and the encryption key; a replica with another key refuses
+    // to start.
+    let key = "q83vEjRWeJ6rze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+    let replica = || {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let mut config = support::config(dir.path(), &backend);
+        config.encryption_key = Some(courier_core::Secret::new(key));
+        (config, dir)
+    };
+    let (config, dir) = replica();
+    let a = TestServer::start_with(config, dir).await;
+    let (config, dir) = replica();
+    let b = TestServer::start_with(config, dir).await;
+    let (mut config, _dir) = replica();
+    config.encryption_key = None;
+    let refused = courier_server::Server::bind(config, courier_catalog::Catalog::builtin())
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{refused:#}").contains("COURIER_ENCRYPTION_KEY"),
+        "{refused:#}"
+    );
+    let (url, seen, _) = receiver().await;
+    destination_and_route(&a, &url, json!(["*"]), json!([]), json!({})).await;
+    let events: Vec<Value> = (0..400)
+        .map(|i| json!({"type": "load.test", "payload": {"i": i}}))
+        .collect();
+    for (server, chunk) in [(&a, &events[..200]), (&b, &events[200..])] {
+        let (status, _) = server
+            .call(
+                Method::POST,
+                &server.path("/events"),
+                Some(json!({"events": chunk})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.lock().unwrap().len() < 400 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, listed) = a
+        .call(Method::GET, &a.path("/deliveries?limit=500"), None)
+        .await;
+    let mut by_status = std::collections::BTreeMap::new();
+    for d in listed["data"].as_array().unwrap() {
+        *by_status
+            .entry(d["status"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    assert!(
+        seen.lock().unwrap().len() >= 400,
+        "received {} of 400; deliveries by status: {by_status:?}; first: {}",
+        seen.lock().unwrap().len(),
+        listed["data"][0]
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ids: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(h, _)| h["webhook-id"].to_str().unwrap().to_string())
+        .collect();
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(
+        (ids.len(), unique.len()),
+        (400, 400),
+        "each delivery exactly once"
+    );
+}

@@ -24,8 +24,6 @@ use crate::store::{AttemptLog, DestinationRow, Finish, Job, Store};
 
 /// Attempts in flight at once across all destinations.
 const WORKER_CONCURRENCY: usize = 64;
-/// How long a claim lasts beyond the attempt's own timeout.
-const LEASE_MARGIN_MS: i64 = 30_000;
 /// How long to wait for work when the queue is empty (new events wake the worker sooner).
 const IDLE_POLL: Duration = Duration::from_millis(250);
 /// How long in-flight attempts may run on after shutdown begins before they are released.
@@ -46,6 +44,8 @@ pub struct Worker {
     catalog: Catalog,
     wake: Arc<Notify>,
     built: Mutex<HashMap<String, Arc<Built>>>,
+    /// How long a claim lasts unless renewed; renewed every third of it while attempts run.
+    lease: Duration,
 }
 
 impl std::fmt::Debug for Worker {
@@ -55,13 +55,20 @@ impl std::fmt::Debug for Worker {
 }
 
 impl Worker {
-    pub fn new(store: Store, sealer: Sealer, catalog: Catalog, wake: Arc<Notify>) -> Arc<Self> {
+    pub fn new(
+        store: Store,
+        sealer: Sealer,
+        catalog: Catalog,
+        wake: Arc<Notify>,
+        lease: Duration,
+    ) -> Arc<Self> {
         Arc::new(Worker {
             store,
             sealer,
             catalog,
             wake,
             built: Mutex::new(HashMap::new()),
+            lease,
         })
     }
 
@@ -72,11 +79,20 @@ impl Worker {
         let mut running: JoinSet<()> = JoinSet::new();
         let mut claimed: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
         let mut depth_at = Instant::now() - Duration::from_secs(60);
+        let mut renewed_at = Instant::now();
+        let lease_ms = self.lease.as_millis() as i64;
         loop {
             if *shutdown.borrow() {
                 break;
             }
             while running.try_join_next().is_some() {}
+            if renewed_at.elapsed() > self.lease / 3 {
+                let ids = claimed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if let Err(e) = self.store.renew(&ids, lease_ms).await {
+                    tracing::warn!(error = %format!("{e:#}"), "renewing delivery leases failed");
+                }
+                renewed_at = Instant::now();
+            }
             if depth_at.elapsed() > Duration::from_secs(2) {
                 if let Ok(depth) = self.store.queue_depth().await {
                     metrics::gauge!("courier_queue_depth").set(depth as f64);
@@ -85,7 +101,7 @@ impl Worker {
             }
             let free = permits.available_permits() as i64;
             let jobs = if free > 0 {
-                match self.store.claim(free, LEASE_MARGIN_MS + 600_000).await {
+                match self.store.claim(free, lease_ms).await {
                     Ok(jobs) => jobs,
                     Err(e) => {
                         tracing::warn!(error = %format!("{e:#}"), "claiming deliveries failed");
@@ -98,7 +114,7 @@ impl Worker {
             if jobs.is_empty() {
                 tokio::select! {
                     _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = tokio::time::sleep(IDLE_POLL.min(self.lease / 3)) => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
@@ -150,7 +166,13 @@ impl Worker {
         {
             return Ok(b.clone());
         }
-        let spec = spec_of(&self.sealer, row).map_err(|e| ConnectorError::internal(e.message))?;
+        let spec = spec_of(&self.sealer, row).map_err(|e| {
+            ConnectorError::new(
+                ErrorKind::Internal,
+                format!("the destination's secrets cannot be opened ({})", e.message),
+                "check that every replica has the same COURIER_ENCRYPTION_KEY",
+            )
+        })?;
         let destination = self
             .catalog
             .build(&row.destination_type, &spec)
@@ -242,6 +264,20 @@ impl Worker {
         }
         let built = match self.built(&row).await {
             Ok(b) => b,
+            // A secret this process cannot open is its own misconfiguration, not the
+            // delivery's fault: leave it for a correctly configured worker.
+            Err(error) if error.kind == ErrorKind::Internal => {
+                tracing::error!(destination = %row.id, error = %error.message, "cannot build the destination");
+                return self
+                    .finish(
+                        &job,
+                        Finish::Release {
+                            at_ms: ids::now_ms() + 30_000,
+                        },
+                        None,
+                    )
+                    .await;
+            }
             Err(error) => {
                 let log = failure_log(&error, None, 0);
                 return self.finish(&job, Finish::Failed, Some(log)).await;

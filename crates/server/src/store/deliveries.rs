@@ -102,6 +102,14 @@ fn delivery_json(r: &AnyRow) -> Result<Value> {
     }))
 }
 
+/// `$first, $first+1, ...`: `n` numbered parameters.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Store {
     /// Stores events and their deliveries in one transaction; a repeated idempotency key
     /// returns the first event instead.
@@ -233,7 +241,7 @@ impl Store {
             .collect()
     }
 
-    /// Ends a claim: logs the attempt (if one was made), moves the delivery on, and keeps the
+    /// Ends a claim: moves the delivery on, logs the attempt (if one was made), and keeps the
     /// destination's last-delivery fields current.
     pub async fn finish(
         &self,
@@ -242,18 +250,31 @@ impl Store {
         attempt: Option<AttemptLog>,
     ) -> Result<()> {
         let now = ids::now();
+        let (status, next_ms) = match finish {
+            Finish::Delivered => ("delivered", 0),
+            Finish::Failed => ("failed", 0),
+            Finish::Retry { at_ms } => ("retry_scheduled", at_ms),
+            Finish::Release { at_ms } => ("pending", at_ms),
+        };
+        let last_error = attempt.as_ref().and_then(|a| a.error.clone());
+        // Every statement writes, the first one included: a SQLite transaction that read first
+        // could not take the write lock under concurrency (SQLITE_BUSY without waiting).
         let mut tx = self.pool().begin().await?;
-        let attempted = attempt.is_some();
+        sqlx::query("UPDATE deliveries SET status = $2, attempts = attempts + $3, next_attempt_ms = $4, lease_until_ms = 0, \
+                     last_error = COALESCE($5, last_error), updated_at = $6 WHERE id = $1")
+            .bind(&job.id)
+            .bind(status)
+            .bind(i64::from(attempt.is_some()))
+            .bind(next_ms)
+            .bind(last_error)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
         if let Some(a) = &attempt {
-            let number: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE delivery_id = $1")
-                    .bind(&job.id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            sqlx::query("INSERT INTO attempts (id, delivery_id, number, started_at, duration_ms, outcome, http_status, reference, error_kind, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            sqlx::query("INSERT INTO attempts (id, delivery_id, number, started_at, duration_ms, outcome, http_status, reference, error_kind, error, response) \
+                         VALUES ($1, $2, (SELECT COUNT(*) + 1 FROM attempts WHERE delivery_id = $2), $3, $4, $5, $6, $7, $8, $9, $10)")
                 .bind(ids::new_id())
                 .bind(&job.id)
-                .bind(number + 1)
                 .bind(&a.started_at)
                 .bind(a.duration_ms)
                 .bind(&a.outcome)
@@ -271,34 +292,39 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let (status, next_ms) = match finish {
-            Finish::Delivered => ("delivered", 0),
-            Finish::Failed => ("failed", 0),
-            Finish::Retry { at_ms } => ("retry_scheduled", at_ms),
-            Finish::Release { at_ms } => ("pending", at_ms),
-        };
-        let last_error = attempt.as_ref().and_then(|a| a.error.clone());
-        sqlx::query("UPDATE deliveries SET status = $2, attempts = attempts + $3, next_attempt_ms = $4, lease_until_ms = 0, \
-                     last_error = COALESCE($5, last_error), updated_at = $6 WHERE id = $1")
-            .bind(&job.id)
-            .bind(status)
-            .bind(i64::from(attempted))
-            .bind(next_ms)
-            .bind(last_error)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Puts claimed deliveries back (a shutting-down worker releases what it did not start).
+    /// Extends the claims of deliveries still being attempted (one statement per 500).
+    pub async fn renew(&self, ids_: &[String], lease_ms: i64) -> Result<()> {
+        let until = ids::now_ms() + lease_ms;
+        for chunk in ids_.chunks(500) {
+            let list = placeholders(2, chunk.len());
+            let sql = format!(
+                "UPDATE deliveries SET lease_until_ms = $1 WHERE status = 'in_flight' AND id IN ({list})"
+            );
+            let mut query = sqlx::query(&sql).bind(until);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(self.pool()).await?;
+        }
+        Ok(())
+    }
+
+    /// Puts claimed deliveries back (a shutting-down worker releases what it did not finish).
     pub async fn release(&self, ids_: &[String]) -> Result<()> {
-        for id in ids_ {
-            sqlx::query("UPDATE deliveries SET status = 'pending', lease_until_ms = 0 WHERE id = $1 AND status = 'in_flight'")
-                .bind(id)
-                .execute(self.pool())
-                .await?;
+        for chunk in ids_.chunks(500) {
+            let list = placeholders(1, chunk.len());
+            let sql = format!(
+                "UPDATE deliveries SET status = 'pending', lease_until_ms = 0 WHERE status = 'in_flight' AND id IN ({list})"
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(self.pool()).await?;
         }
         Ok(())
     }

@@ -114,4 +114,8 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX attempts_by_delivery ON attempts (delivery_id, number)",
         ],
     ),
+    (
+        3,
+        &["CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)"],
+    ),
 ];
