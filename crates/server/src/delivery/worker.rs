@@ -100,16 +100,20 @@ impl Worker {
                 depth_at = Instant::now();
             }
             let free = permits.available_permits() as i64;
-            let jobs = if free > 0 {
-                match self.store.claim(free, lease_ms).await {
-                    Ok(jobs) => jobs,
-                    Err(e) => {
-                        tracing::warn!(error = %format!("{e:#}"), "claiming deliveries failed");
-                        Vec::new()
-                    }
+            if free == 0 {
+                // Every slot is busy: claim again as soon as one attempt ends.
+                tokio::select! {
+                    _ = running.join_next() => {}
+                    _ = shutdown.changed() => {}
                 }
-            } else {
-                Vec::new()
+                continue;
+            }
+            let jobs = match self.store.claim(free, lease_ms).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "claiming deliveries failed");
+                    Vec::new()
+                }
             };
             if jobs.is_empty() {
                 tokio::select! {

@@ -224,7 +224,7 @@ impl Store {
         .bind(ids::now())
         .bind(now)
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(self.relaxed())
         .await?;
         rows.into_iter()
             .map(|r| {
@@ -259,7 +259,7 @@ impl Store {
         let last_error = attempt.as_ref().and_then(|a| a.error.clone());
         // Every statement writes, the first one included: a SQLite transaction that read first
         // could not take the write lock under concurrency (SQLITE_BUSY without waiting).
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.relaxed().begin().await?;
         sqlx::query("UPDATE deliveries SET status = $2, attempts = attempts + $3, next_attempt_ms = $4, lease_until_ms = 0, \
                      last_error = COALESCE($5, last_error), updated_at = $6 WHERE id = $1")
             .bind(&job.id)
@@ -308,7 +308,7 @@ impl Store {
             for id in chunk {
                 query = query.bind(id);
             }
-            query.execute(self.pool()).await?;
+            query.execute(self.relaxed()).await?;
         }
         Ok(())
     }
@@ -324,7 +324,7 @@ impl Store {
             for id in chunk {
                 query = query.bind(id);
             }
-            query.execute(self.pool()).await?;
+            query.execute(self.relaxed()).await?;
         }
         Ok(())
     }

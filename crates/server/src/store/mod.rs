@@ -19,6 +19,11 @@ pub use workspaces::{ApiKey, Role, Workspace};
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// For the delivery worker's bookkeeping (claims, attempt results): commits that need not
+    /// reach the disk before returning. Losing the last of them to a power cut only means a
+    /// delivery is attempted again, which at-least-once delivery allows; events and
+    /// destinations always go through `pool`, which syncs every commit.
+    relaxed: AnyPool,
     postgres: bool,
 }
 
@@ -31,30 +36,40 @@ impl Store {
     /// Connects and brings the schema up to date.
     pub async fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
+        let pool = Self::connect(url, true).await?;
+        let store = Store {
+            relaxed: Self::connect(url, false).await?,
+            pool,
+            postgres: url.starts_with("postgres"),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn connect(url: &str, synced: bool) -> Result<AnyPool> {
         let sqlite = url.starts_with("sqlite:");
-        let pool = AnyPoolOptions::new()
+        AnyPoolOptions::new()
             // SQLite allows one writer at a time; a few connections serve concurrent reads.
             .max_connections(if sqlite { 4 } else { 16 })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
+                    use sqlx::Executor;
                     if sqlite {
-                        use sqlx::Executor;
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                        if !synced {
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        }
+                    } else if !synced {
+                        conn.execute("SET synchronous_commit = off").await?;
                     }
                     Ok(())
                 })
             })
             .connect(url)
             .await
-            .with_context(|| format!("cannot open the database ({})", redact_url(url)))?;
-        let store = Store {
-            pool,
-            postgres: url.starts_with("postgres"),
-        };
-        store.migrate().await?;
-        Ok(store)
+            .with_context(|| format!("cannot open the database ({})", redact_url(url)))
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -100,6 +115,11 @@ impl Store {
     /// Whether the store is Postgres (row locking differs).
     pub fn is_postgres(&self) -> bool {
         self.postgres
+    }
+
+    /// The pool for the worker's bookkeeping (see `relaxed`).
+    pub(crate) fn relaxed(&self) -> &AnyPool {
+        &self.relaxed
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
