@@ -32,6 +32,9 @@ pub struct ServerConfig {
     /// How long a worker's claim on a delivery lasts without renewal, in milliseconds; a
     /// crashed worker's deliveries are taken again after this (renewed while attempts run).
     pub delivery_lease_ms: u64,
+    /// A destination with failed deliveries and no success for this long is disabled, in
+    /// milliseconds (5 days by default).
+    pub disable_after_failing_ms: u64,
     /// The first admin key on an empty database (`COURIER_BOOTSTRAP_API_KEY`; never read from
     /// the file, never printed).
     #[serde(skip)]
@@ -54,6 +57,7 @@ impl Default for ServerConfig {
             test_timeout_ms: 60_000,
             run_worker: true,
             delivery_lease_ms: 45_000,
+            disable_after_failing_ms: 5 * 24 * 60 * 60 * 1000,
             bootstrap_api_key: None,
             encryption_key: None,
         }
@@ -132,6 +136,9 @@ impl ServerConfig {
         }
         if let Some(v) = env("COURIER_DELIVERY_LEASE_MS") {
             self.delivery_lease_ms = parse("COURIER_DELIVERY_LEASE_MS", v)?;
+        }
+        if let Some(v) = env("COURIER_DISABLE_AFTER_FAILING_MS") {
+            self.disable_after_failing_ms = parse("COURIER_DISABLE_AFTER_FAILING_MS", v)?;
         }
         if let Some(v) = env("COURIER_RUN_WORKER") {
             self.run_worker = parse("COURIER_RUN_WORKER", v)?;

@@ -115,6 +115,7 @@ impl Server {
                 catalog.clone(),
                 wake.clone(),
                 Duration::from_millis(config.delivery_lease_ms.max(1_000)),
+                Duration::from_millis(config.disable_after_failing_ms),
             )
         });
         let state = Arc::new(AppState::new(store, sealer, catalog, config, wake));

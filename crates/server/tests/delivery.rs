@@ -29,7 +29,12 @@ async fn receiver() -> (String, Seen, Script) {
         async move {
             let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             kept.lock().unwrap().push((headers, value));
-            let (status, retry_after) = plan.lock().unwrap().pop_front().unwrap_or((204, None));
+            let (mut status, retry_after) = plan.lock().unwrap().pop_front().unwrap_or((204, None));
+            if status == 1 {
+                // "Hang": answer long after any attempt timeout.
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                status = 204;
+            }
             let mut response = AxumStatus::from_u16(status).unwrap().into_response();
             if let Some(secs) = retry_after {
                 response
@@ -448,7 +453,195 @@ on_both_stores!(
     dead_letters_are_kept_and_replayable,
     a_410_disables_the_destination,
     routes_are_validated_and_protect_their_destination,
+    timeouts_and_connection_resets_are_retried,
+    the_circuit_breaker_opens_half_opens_and_closes,
+    a_destination_failing_for_too_long_is_disabled,
 );
+
+/// A server that resets the first `resets` connections without answering, then answers 204.
+async fn resetting_receiver(resets: usize) -> (String, Arc<Mutex<usize>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let answered = Arc::new(Mutex::new(0usize));
+    let count = answered.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut seen = 0;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            seen += 1;
+            if seen <= resets {
+                let _ = socket.set_linger(Some(Duration::ZERO));
+                drop(socket);
+                continue;
+            }
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = socket.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    *count.lock().unwrap() += 1;
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                        .await;
+                }
+            });
+        }
+    });
+    (url, answered)
+}
+
+async fn timeouts_and_connection_resets_are_retried(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (url, _, script) = receiver().await;
+    script.lock().unwrap().push_back((1, None));
+    let (dest, _) = destination_and_route(
+        &server,
+        &url,
+        json!(["slow"]),
+        json!([]),
+        json!({"timeout_ms": 300}),
+    )
+    .await;
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "slow", "payload": {}})),
+        )
+        .await;
+    let delivered = wait_status(&server, &dest, "delivered").await;
+    let attempts = delivered["attempts"].as_array().unwrap();
+    assert_eq!(attempts[0]["error_kind"], "timeout", "{delivered}");
+    assert_eq!(attempts.len(), 2);
+
+    let (reset_url, answered) = resetting_receiver(2).await;
+    let mut body = json!({"name": "Resets", "destination_type": "webhook",
+        "config": {"url": reset_url, "allow_private_network": true},
+        "retry_intervals": [20], "retry_max_attempts": 5, "circuit_breaker_enabled": false});
+    let (_, d) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations"),
+            Some(body.take()),
+        )
+        .await;
+    let reset_dest = d["id"].as_str().unwrap().to_string();
+    server
+        .call(
+            Method::POST,
+            &server.path("/routes"),
+            Some(json!({"name": "R", "destination_id": reset_dest, "event_types": ["reset"]})),
+        )
+        .await;
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "reset", "payload": {}})),
+        )
+        .await;
+    let delivered = wait_status(&server, &reset_dest, "delivered").await;
+    let attempts = delivered["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{delivered}");
+    assert!(
+        attempts[..attempts.len() - 1]
+            .iter()
+            .all(|a| a["error_kind"] == "unavailable"),
+        "{delivered}"
+    );
+    assert_eq!(*answered.lock().unwrap(), 1);
+}
+
+async fn the_circuit_breaker_opens_half_opens_and_closes(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (url, seen, script) = receiver().await;
+    script.lock().unwrap().extend([(500, None), (500, None)]);
+    let policy = json!({"circuit_breaker_enabled": true, "circuit_breaker_threshold": 2,
+                        "circuit_breaker_reset_ms": 700, "retry_intervals": [10], "retry_max_attempts": 10});
+    let (dest, _) = destination_and_route(&server, &url, json!(["*"]), json!([]), policy).await;
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "x", "payload": {"n": 1}})),
+        )
+        .await;
+    let delivered = wait_status(&server, &dest, "delivered").await;
+    let attempts = delivered["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "{delivered}");
+    let at = |i: usize| {
+        time::OffsetDateTime::parse(
+            attempts[i]["started_at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    assert!(
+        at(1) - at(0) < time::Duration::milliseconds(600),
+        "a closed circuit retries on the schedule"
+    );
+    assert!(
+        at(2) - at(1) >= time::Duration::milliseconds(650),
+        "the open circuit held the probe back for its reset time"
+    );
+    // The probe succeeded, so the circuit is closed: the next event goes at once.
+    let before = seen.lock().unwrap().len();
+    let sent = Instant::now();
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "x", "payload": {"n": 2}})),
+        )
+        .await;
+    eventually("the next event", || {
+        seen.lock().unwrap().len() == before + 1
+    })
+    .await;
+    assert!(sent.elapsed() < Duration::from_millis(650));
+}
+
+async fn a_destination_failing_for_too_long_is_disabled(backend: Backend) {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = support::config(dir.path(), &backend);
+    config.disable_after_failing_ms = 1;
+    let server = TestServer::start_with(config, dir).await;
+    let (url, _, script) = receiver().await;
+    script.lock().unwrap().extend([(503, None); 10]);
+    let (dest, _) = destination_and_route(&server, &url, json!(["*"]), json!([]), json!({})).await;
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "x", "payload": {}})),
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, d) = server
+            .call(
+                Method::GET,
+                &server.path(&format!("/destinations/{dest}")),
+                None,
+            )
+            .await;
+        if d["status"] == "disabled" {
+            assert!(
+                d["status_error"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("no successful delivery"),
+                "{d}"
+            );
+            assert_eq!(d["is_active"], false);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never disabled: {d}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 /// Two replicas on one Postgres database share the queue: every event is delivered, and none
 /// twice (each claim is taken under `FOR UPDATE SKIP LOCKED` and a lease).

@@ -46,6 +46,8 @@ pub struct Worker {
     built: Mutex<HashMap<String, Arc<Built>>>,
     /// How long a claim lasts unless renewed; renewed every third of it while attempts run.
     lease: Duration,
+    /// Failing without a success for this long disables a destination.
+    disable_after: Duration,
 }
 
 impl std::fmt::Debug for Worker {
@@ -61,6 +63,7 @@ impl Worker {
         catalog: Catalog,
         wake: Arc<Notify>,
         lease: Duration,
+        disable_after: Duration,
     ) -> Arc<Self> {
         Arc::new(Worker {
             store,
@@ -69,6 +72,7 @@ impl Worker {
             wake,
             built: Mutex::new(HashMap::new()),
             lease,
+            disable_after,
         })
     }
 
@@ -386,7 +390,16 @@ impl Worker {
                 } else if error.kind == ErrorKind::ReauthRequired {
                     Some(("reauth_required", error.message.clone()))
                 } else {
-                    None
+                    self.failing_too_long(&job.destination_id).await.then(|| {
+                        (
+                            "disabled",
+                            format!(
+                                "no successful delivery for {} hours; the last error: {}",
+                                self.disable_after.as_secs() / 3600,
+                                error.message
+                            ),
+                        )
+                    })
                 };
                 if let Some((state, reason)) = suspend
                     && let Err(e) = self
@@ -398,6 +411,19 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+impl Worker {
+    /// Whether the destination has gone without a successful delivery for too long.
+    async fn failing_too_long(&self, destination_id: &str) -> bool {
+        let Ok(Some(since)) = self.store.last_success(destination_id).await else {
+            return false;
+        };
+        ids::parse_timestamp(&since).is_some_and(|t| {
+            let quiet = time::OffsetDateTime::now_utc() - t;
+            quiet.whole_milliseconds() >= self.disable_after.as_millis() as i128
+        })
     }
 }
 

@@ -285,12 +285,15 @@ impl Store {
                 .bind(&a.response)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("UPDATE destinations SET last_delivery_at = $2, last_delivery_status = $3 WHERE id = $1")
-                .bind(&job.destination_id)
-                .bind(&now)
-                .bind(&a.outcome)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE destinations SET last_delivery_at = $2, last_delivery_status = $3, \
+                 last_success_at = CASE WHEN $3 = 'delivered' THEN $2 ELSE last_success_at END WHERE id = $1",
+            )
+            .bind(&job.destination_id)
+            .bind(&now)
+            .bind(&a.outcome)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -214,6 +214,16 @@ impl Store {
         Ok(())
     }
 
+    /// When the destination last had a delivery succeed (or was created, if never).
+    pub async fn last_success(&self, id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(last_success_at, created_at) FROM destinations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
     /// A destination by id alone (workers deliver for every workspace).
     pub async fn destination_by_id(&self, id: &str) -> Result<Option<DestinationRow>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM destinations WHERE id = $1"))

@@ -118,4 +118,8 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
         3,
         &["CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)"],
     ),
+    (
+        4,
+        &["ALTER TABLE destinations ADD COLUMN last_success_at TEXT"],
+    ),
 ];
