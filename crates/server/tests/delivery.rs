@@ -458,7 +458,7 @@ on_both_stores!(
     a_destination_failing_for_too_long_is_disabled,
 );
 
-/// A server that resets the first `resets` connections without answering, then answers 204.
+/// A server that drops the first `resets` connections without answering, then answers 204.
 async fn resetting_receiver(resets: usize) -> (String, Arc<Mutex<usize>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let answered = Arc::new(Mutex::new(0usize));
@@ -470,7 +470,7 @@ async fn resetting_receiver(resets: usize) -> (String, Arc<Mutex<usize>>) {
         while let Ok((mut socket, _)) = listener.accept().await {
             seen += 1;
             if seen <= resets {
-                let _ = socket.set_linger(Some(Duration::ZERO));
+                // Closed before any answer: the client sees the connection drop mid-request.
                 drop(socket);
                 continue;
             }
