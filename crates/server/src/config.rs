@@ -9,7 +9,7 @@ use courier_core::Secret;
 use serde::Deserialize;
 
 /// Everything `courier serve` needs to run.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Where the API listens.
@@ -21,6 +21,13 @@ pub struct ServerConfig {
     /// Whether destinations may set `allow_private_network` (reach loopback and private
     /// addresses). Off by default: tenants must not reach the operator's internal network.
     pub allow_private_destinations: bool,
+    /// Whether S3 and Kinesis destinations without keys may use this process's own AWS
+    /// identity (its environment, instance or container role). Off by default: a tenant must
+    /// not borrow the operator's credentials.
+    pub allow_ambient_credentials: bool,
+    /// When set, `/metrics` requires `Authorization: Bearer <this token>`.
+    #[serde(skip)]
+    pub metrics_token: Option<Secret>,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Requests per second one API key may make (a burst of twice this is allowed).
@@ -52,6 +59,8 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./courier-data"),
             database_url: None,
             allow_private_destinations: false,
+            allow_ambient_credentials: false,
+            metrics_token: None,
             max_body_bytes: 1024 * 1024,
             rate_limit_per_second: 100,
             test_timeout_ms: 60_000,
@@ -61,6 +70,24 @@ impl Default for ServerConfig {
             bootstrap_api_key: None,
             encryption_key: None,
         }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(crate::store::redact_url),
+            )
+            .field(
+                "allow_private_destinations",
+                &self.allow_private_destinations,
+            )
+            .field("allow_ambient_credentials", &self.allow_ambient_credentials)
+            .finish_non_exhaustive()
     }
 }
 
@@ -127,6 +154,12 @@ impl ServerConfig {
         }
         if let Some(v) = env("COURIER_ALLOW_PRIVATE_DESTINATIONS") {
             self.allow_private_destinations = parse("COURIER_ALLOW_PRIVATE_DESTINATIONS", v)?;
+        }
+        if let Some(v) = env("COURIER_ALLOW_AMBIENT_CREDENTIALS") {
+            self.allow_ambient_credentials = parse("COURIER_ALLOW_AMBIENT_CREDENTIALS", v)?;
+        }
+        if let Some(v) = env("COURIER_METRICS_TOKEN") {
+            self.metrics_token = Some(Secret::new(v));
         }
         if let Some(v) = env("COURIER_MAX_BODY_BYTES") {
             self.max_body_bytes = parse("COURIER_MAX_BODY_BYTES", v)?;

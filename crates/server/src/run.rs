@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use courier_catalog::Catalog;
 use tokio::net::TcpListener;
 
+use crate::api::secrets::ServerRules;
 use crate::api::{self, AppState};
 use crate::config::ServerConfig;
 use crate::crypto::Sealer;
@@ -44,6 +45,11 @@ pub async fn bootstrap(
     }
     let workspace = store.create_workspace("Default").await?;
     let (key, generated) = match bootstrap_key {
+        Some(key) if key.len() < 32 => {
+            anyhow::bail!(
+                "COURIER_BOOTSTRAP_API_KEY must be at least 32 characters (it is an admin credential)"
+            )
+        }
         Some(key) => (key, false),
         None => (ids::new_api_key(), true),
     };
@@ -116,6 +122,7 @@ impl Server {
                 wake.clone(),
                 Duration::from_millis(config.delivery_lease_ms.max(1_000)),
                 Duration::from_millis(config.disable_after_failing_ms),
+                ServerRules::of(&config),
             )
         });
         let state = Arc::new(AppState::new(store, sealer, catalog, config, wake));

@@ -751,3 +751,122 @@ on_both_stores!(
     the_openapi_document_is_valid_and_every_route_in_it_exists,
     requests_carry_ids_and_show_up_in_metrics,
 );
+
+async fn operator_rules_and_role_permissions_hold(backend: Backend) {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = support::config(dir.path(), &backend);
+    config.allow_private_destinations = false;
+    config.metrics_token = Some(courier_core::Secret::new("metrics-token-123"));
+    let server = TestServer::start_with(config, dir).await;
+
+    // No borrowing the server's own AWS identity, no private networks.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations"),
+            Some(json!({"name": "Lake", "destination_type": "s3", "config": {"bucket": "operator-backups", "region": "us-east-1"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.to_string().contains("/auth_config/access_key_id"),
+        "{body}"
+    );
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations"),
+            Some(webhook("Inside", "http://127.0.0.1:9/x")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.to_string().contains("/config/allow_private_network"),
+        "{body}"
+    );
+
+    // /metrics wants its token when one is set.
+    let (status, _, _) = server
+        .call_as(None, Method::GET, &format!("{}/metrics", server.url), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = server
+        .call_as(
+            Some("metrics-token-123"),
+            Method::GET,
+            &format!("{}/metrics", server.url),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A member without configure_models_syncs cannot route events to the destination.
+    let mut public = webhook("Public", "https://hooks.example.com/x");
+    public["config"]
+        .as_object_mut()
+        .unwrap()
+        .remove("allow_private_network");
+    let (status, created) = server
+        .call(Method::POST, &server.path("/destinations"), Some(public))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let store = courier_server::store::Store::open(&server.database_url)
+        .await
+        .unwrap();
+    store
+        .add_api_key(
+            &server.workspace,
+            "member",
+            courier_server::store::Role::Member,
+            "ck_member_rules",
+        )
+        .await
+        .unwrap();
+    let route = json!({"name": "R", "destination_id": created["id"], "event_types": ["*"]});
+    let (status, _, _) = server
+        .call_as(
+            Some("ck_member_rules"),
+            Method::POST,
+            &server.path("/routes"),
+            Some(route.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = server
+        .call(Method::POST, &server.path("/routes"), Some(route))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body, _) = server
+        .call_as(
+            Some("ck_member_rules"),
+            Method::POST,
+            &server.path("/deliveries/replay"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body, _) = server
+        .call_as(
+            Some(&server.key),
+            Method::GET,
+            &server.path("/deliveries?limit=abc"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("validation_error"))
+    );
+    let (status, body, _) = server
+        .call_as(
+            Some(&server.key),
+            Method::PATCH,
+            &server.path("/routes"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(body["error"]["message"].is_string(), "{body}");
+}
+
+on_both_stores!(operator_rules_and_role_permissions_hold);

@@ -11,6 +11,7 @@ use super::State;
 use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::permissions::require;
 
 const STATUSES: &[&str] = &[
     "pending",
@@ -25,7 +26,7 @@ pub struct ListQuery {
     destination_id: Option<String>,
     status: Option<String>,
     cursor: Option<String>,
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
 pub async fn list(
@@ -43,7 +44,16 @@ pub async fn list(
             format!("must be one of {}", STATUSES.join(", ")),
         )]));
     }
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let limit = match q.limit.as_deref().map(str::parse::<i64>) {
+        None => 50,
+        Some(Ok(n)) if (1..=500).contains(&n) => n,
+        Some(_) => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "/limit",
+                "must be an integer from 1 to 500",
+            )]));
+        }
+    };
     let data = state
         .store
         .list_deliveries(
@@ -81,8 +91,17 @@ pub async fn retry(
     Path((ws, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let ws = who.workspace(&ws)?;
-    if state.store.delivery(ws, &id).await?.is_none() {
-        return Err(ApiError::not_found("delivery"));
+    let delivery = state
+        .store
+        .delivery(ws, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("delivery"))?;
+    if let Some(d) = state
+        .store
+        .destination(ws, delivery["destination_id"].as_str().unwrap_or_default())
+        .await?
+    {
+        require(&who, &d, "trigger_syncs")?;
     }
     let n = state.store.requeue(ws, Some(&id), None, "").await?;
     if n == 0 {
@@ -94,7 +113,8 @@ pub async fn retry(
     Ok(Json(json!({"status": "queued", "id": id})))
 }
 
-/// `POST .../deliveries/replay` with `{"destination_id"?, "status"?}` (status `failed` by default).
+/// `POST .../deliveries/replay` with `{"destination_id"?, "status"?}` (status `failed` by
+/// default). Replaying every destination at once is for admins.
 pub async fn replay(
     state: State,
     who: Principal,
@@ -102,24 +122,56 @@ pub async fn replay(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let ws = who.workspace(&ws)?;
+    let Some(fields) = body.as_object() else {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "",
+            "must be an object of filters",
+        )]));
+    };
     let mut errors = Vec::new();
-    let fields = body.as_object().cloned().unwrap_or_default();
     for key in fields.keys() {
         if !["destination_id", "status"].contains(&key.as_str()) {
             errors.push(FieldError::new(format!("/{key}"), "is not a replay filter"));
         }
     }
-    let status = fields
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or("failed");
-    if !["failed", "delivered"].contains(&status) {
-        errors.push(FieldError::new("/status", "must be failed or delivered"));
-    }
+    let status = match fields.get("status") {
+        None => "failed",
+        Some(Value::String(s)) if s == "failed" || s == "delivered" => s.as_str(),
+        Some(_) => {
+            errors.push(FieldError::new("/status", "must be failed or delivered"));
+            "failed"
+        }
+    };
+    let destination = match fields.get("destination_id") {
+        None => None,
+        Some(Value::String(d)) => Some(d.as_str()),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "/destination_id",
+                "must be a destination id",
+            ));
+            None
+        }
+    };
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let destination = fields.get("destination_id").and_then(Value::as_str);
+    match destination {
+        Some(id) => {
+            let d = state
+                .store
+                .destination(ws, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("destination"))?;
+            require(&who, &d, "trigger_syncs")?;
+        }
+        None if !who.is_admin() => {
+            return Err(ApiError::forbidden(
+                "only admins replay every destination at once",
+            ));
+        }
+        None => {}
+    }
     let n = state.store.requeue(ws, None, destination, status).await?;
     state.wake.notify_one();
     Ok(Json(json!({"queued": n})))

@@ -85,23 +85,6 @@ async fn load(
         .ok_or_else(|| ApiError::not_found("destination"))
 }
 
-/// Checks the server-level rule on private networks: a destination may reach loopback and
-/// private addresses only when the operator allows it.
-fn check_private_network(
-    state: &AppState,
-    config: &Map<String, Value>,
-    errors: &mut Vec<FieldError>,
-) {
-    if config.get("allow_private_network") == Some(&Value::Bool(true))
-        && !state.config.allow_private_destinations
-    {
-        errors.push(FieldError::new(
-            "/config/allow_private_network",
-            "this server does not allow destinations on private networks (start it with --allow-private-destinations)",
-        ));
-    }
-}
-
 /// The policy from stored values overlaid with the request's; errors at `/field`.
 fn policy(base: &Value, given: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Value {
     let mut merged = base.as_object().cloned().unwrap_or_default();
@@ -130,6 +113,11 @@ fn validate_spec(
         payload_cap_bytes: d.payload_cap_bytes.map(|n| n as u64),
     };
     errors.extend(state.catalog.validate(&d.destination_type, &spec));
+    errors.extend(secrets::ServerRules::of(&state.config).check(
+        &d.destination_type,
+        &spec.config,
+        &spec.auth_config,
+    ));
 }
 
 fn conflict_on_name(e: sqlx::Error) -> ApiError {
@@ -176,7 +164,6 @@ pub async fn create(
         return Err(ApiError::validation(errors));
     };
     let name = name.unwrap_or_default();
-    check_private_network(&state, &config, &mut errors);
     let policy = policy(&Value::Null, &given_policy, &mut errors);
     let auth = auth_config.unwrap_or_default();
     if signs(&destination_type) && auth.contains_key("signing_secret") {
@@ -313,7 +300,6 @@ async fn update(
             Mode::Merge => d.config.as_object().cloned().unwrap_or_default(),
         };
         input::merge_patch(&mut next, &config);
-        check_private_network(&state, &next, &mut errors);
         d.config = Value::Object(next);
         connection_changed = true;
     }
@@ -380,12 +366,15 @@ async fn update(
         d.status = "pending".into();
         d.status_error = String::new();
     }
-    d.updated_at = ids::now();
-    state
+    let read_at = std::mem::replace(&mut d.updated_at, ids::now());
+    if !state
         .store
-        .update_destination(&d)
+        .update_destination(&d, &read_at)
         .await
-        .map_err(conflict_on_name)?;
+        .map_err(conflict_on_name)?
+    {
+        return Err(ApiError::changed_meanwhile());
+    }
     Ok(Json(view::destination(&d)))
 }
 

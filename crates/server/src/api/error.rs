@@ -64,6 +64,23 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "not_found",
+            "this endpoint does not take that method",
+        )
+    }
+
+    /// An update raced another change to the same resource.
+    pub fn changed_meanwhile() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the destination changed while this request was handled (a test, a delivery result or another update); read it again and retry",
+        )
+    }
+
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::permissions::require;
 use super::secrets::spec_of;
 use super::{AppState, State};
 use crate::delivery::mapping;
@@ -157,6 +158,23 @@ async fn apply(
     Ok(())
 }
 
+/// The caller may configure syncs (routes) of `destination_id`.
+async fn may_configure(
+    state: &AppState,
+    who: &Principal,
+    workspace_id: &str,
+    destination_id: &str,
+) -> ApiResult<()> {
+    if let Some(d) = state
+        .store
+        .destination(workspace_id, destination_id)
+        .await?
+    {
+        require(who, &d, "configure_models_syncs")?;
+    }
+    Ok(())
+}
+
 fn name_conflict(e: sqlx::Error) -> ApiError {
     if store::is_unique_violation(&e) {
         ApiError::conflict("another route in this workspace has that name")
@@ -196,6 +214,7 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    may_configure(&state, &who, &route.workspace_id, &route.destination_id).await?;
     state
         .store
         .save_route(&route, true)
@@ -228,11 +247,13 @@ pub async fn put(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let mut route = load(&state, &who, &ws, &id).await?;
+    may_configure(&state, &who, &route.workspace_id, &route.destination_id).await?;
     let mut errors = Vec::new();
     apply(&state, &mut route, &body, &mut errors).await?;
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    may_configure(&state, &who, &route.workspace_id, &route.destination_id).await?;
     route.updated_at = ids::now();
     state
         .store
@@ -248,6 +269,7 @@ pub async fn delete(
     Path((ws, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let route = load(&state, &who, &ws, &id).await?;
+    may_configure(&state, &who, &route.workspace_id, &route.destination_id).await?;
     state
         .store
         .delete_route(&route.workspace_id, &route.id)

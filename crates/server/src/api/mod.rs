@@ -81,6 +81,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     }
     router
         .fallback(|| async { ApiError::not_found("API endpoint") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .route_layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)

@@ -35,8 +35,17 @@ pub fn init() {
     let _ = prometheus();
 }
 
-/// `GET /metrics`, in the Prometheus text format.
-pub async fn metrics() -> Response {
+/// `GET /metrics`, in the Prometheus text format (behind `metrics_token` when one is set).
+pub async fn metrics(state: super::State, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = &state.config.metrics_token {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.expose()) {
+            return super::ApiError::unauthorized().into_response();
+        }
+    }
     match prometheus() {
         Some(handle) => (
             [("content-type", "text/plain; version=0.0.4")],

@@ -125,11 +125,14 @@ pub async fn put(
         return Err(ApiError::validation(errors));
     }
     d.permissions["member"] = member;
-    d.updated_at = ids::now();
-    state
+    let read_at = std::mem::replace(&mut d.updated_at, ids::now());
+    if !state
         .store
-        .update_destination(&d)
+        .update_destination(&d, &read_at)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::internal)?
+    {
+        return Err(ApiError::changed_meanwhile());
+    }
     Ok(Json(listing(&d)))
 }

@@ -34,6 +34,53 @@ pub fn signs(destination_type: &str) -> bool {
     destination_type == "webhook"
 }
 
+/// The operator's rules every destination obeys, checked when it is saved and again whenever
+/// it is built (the operator may have tightened them since).
+#[derive(Debug, Clone, Copy)]
+pub struct ServerRules {
+    pub allow_private_destinations: bool,
+    pub allow_ambient_credentials: bool,
+}
+
+impl ServerRules {
+    pub fn of(config: &crate::config::ServerConfig) -> Self {
+        ServerRules {
+            allow_private_destinations: config.allow_private_destinations,
+            allow_ambient_credentials: config.allow_ambient_credentials,
+        }
+    }
+
+    /// Every rule `destination_type` with `config` and `auth` breaks, at its path.
+    pub fn check(
+        &self,
+        destination_type: &str,
+        config: &Value,
+        auth: &Value,
+    ) -> Vec<courier_core::FieldError> {
+        let mut errors = Vec::new();
+        if config.get("allow_private_network") == Some(&Value::Bool(true))
+            && !self.allow_private_destinations
+        {
+            errors.push(courier_core::FieldError::new(
+                "/config/allow_private_network",
+                "this server does not allow destinations on private networks (start it with --allow-private-destinations)",
+            ));
+        }
+        let ambient = matches!(destination_type, "s3" | "kinesis")
+            && auth
+                .get("access_key_id")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty);
+        if ambient && !self.allow_ambient_credentials {
+            errors.push(courier_core::FieldError::new(
+                "/auth_config/access_key_id",
+                "is required: this server does not let destinations use its own AWS credentials (allow_ambient_credentials)",
+            ));
+        }
+        errors
+    }
+}
+
 /// The stored auth_config, opened.
 pub fn open_auth(sealer: &Sealer, d: &DestinationRow) -> Result<Map<String, Value>, ApiError> {
     let Some(sealed) = &d.auth_config_sealed else {
@@ -129,12 +176,15 @@ pub async fn rotate(
             .sealer
             .seal(&signing_context(&d.id), secret.as_bytes()),
     );
-    d.updated_at = ids::now();
-    state
+    let read_at = std::mem::replace(&mut d.updated_at, ids::now());
+    if !state
         .store
-        .update_destination(&d)
+        .update_destination(&d, &read_at)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::internal)?
+    {
+        return Err(ApiError::changed_meanwhile());
+    }
     tracing::info!(destination = %d.id, "signing secret rotated");
     Ok(Json(json!({
         "signing_secret": secret,

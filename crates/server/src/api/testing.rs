@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use super::secrets::{self, spec_of};
+use super::secrets::{self, ServerRules, spec_of};
 use super::{AppState, State, view};
 
 fn sse_event(event: &TestEvent) -> Event {
@@ -74,33 +74,61 @@ pub async fn test_new(
         }
         Err(_) => None,
     };
-    if body["config"].get("allow_private_network") == Some(&Value::Bool(true))
-        && !state.config.allow_private_destinations
-    {
-        errors.push(FieldError::new(
-            "/config/allow_private_network",
-            "this server does not allow destinations on private networks",
-        ));
-    }
     let auth = body["auth_config"].as_object().cloned().unwrap_or_default();
     let signing: Vec<String> = body["signing_secret"]
         .as_str()
         .map(str::to_string)
         .into_iter()
         .collect();
-    let (Some(connector), true) = (connector, errors.is_empty()) else {
-        return Err(ApiError::validation(errors));
-    };
+    if body.get("auth_config").is_some_and(|a| !a.is_object()) {
+        errors.push(FieldError::new("/auth_config", "must be an object"));
+    }
+    if body.get("signing_secret").is_some_and(|s| !s.is_string()) {
+        errors.push(FieldError::new("/signing_secret", "must be a string"));
+    }
+    if body
+        .get("payload_cap_bytes")
+        .is_some_and(|c| c.as_u64().is_none_or(|n| n == 0))
+    {
+        errors.push(FieldError::new(
+            "/payload_cap_bytes",
+            "must be a positive integer",
+        ));
+    }
     let spec = DestinationSpec {
         destination_id: "dest_test".into(),
         config: body.get("config").cloned().unwrap_or(Value::Null),
         auth_config: secrets::effective_auth(auth, &destination_type, &signing),
         payload_cap_bytes: body["payload_cap_bytes"].as_u64(),
     };
+    errors.extend(ServerRules::of(&state.config).check(
+        &destination_type,
+        &spec.config,
+        &spec.auth_config,
+    ));
+    let (Some(connector), true) = (connector, errors.is_empty()) else {
+        return Err(ApiError::validation(errors));
+    };
     let deadline = Duration::from_millis(state.config.test_timeout_ms);
     let events =
         courier_runtime::test_events(connector, spec, deadline).map(|event| Ok(sse_event(&event)));
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// A stored destination that breaks the operator's current rules is not contacted.
+fn refuse_broken_rules(
+    state: &AppState,
+    destination_type: &str,
+    spec: &DestinationSpec,
+) -> ApiResult<()> {
+    let broken =
+        ServerRules::of(&state.config).check(destination_type, &spec.config, &spec.auth_config);
+    match broken.first() {
+        None => Ok(()),
+        Some(rule) => Err(ApiError::conflict(format!(
+            "the destination breaks a server rule: {rule}"
+        ))),
+    }
 }
 
 /// The status a finished test gives its destination.
@@ -132,6 +160,7 @@ pub async fn test_existing(
         .get(&d.destination_type)
         .map_err(|e| ApiError::conflict(e.to_string()))?;
     let spec = spec_of(&state.sealer, &d)?;
+    refuse_broken_rules(&state, &d.destination_type, &spec)?;
     let deadline = Duration::from_millis(state.config.test_timeout_ms);
     let events = courier_runtime::test_events(connector, spec, deadline).then(move |event| {
         let (state, ws, dest) = (state.clone(), ws.clone(), dest.clone());
@@ -169,6 +198,7 @@ pub async fn fields(
         .await?
         .ok_or_else(|| ApiError::not_found("destination"))?;
     let spec = spec_of(&state.sealer, &d)?;
+    refuse_broken_rules(&state, &d.destination_type, &spec)?;
     let built = state
         .catalog
         .build(&d.destination_type, &spec)

@@ -17,7 +17,7 @@ use courier_runtime::{CircuitBreaker, DeliveryPolicy};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::api::secrets::spec_of;
+use crate::api::secrets::{ServerRules, spec_of};
 use crate::crypto::Sealer;
 use crate::ids;
 use crate::store::{AttemptLog, DestinationRow, Finish, Job, Store};
@@ -28,6 +28,52 @@ const WORKER_CONCURRENCY: usize = 64;
 const IDLE_POLL: Duration = Duration::from_millis(250);
 /// How long in-flight attempts may run on after shutdown begins before they are released.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The claim tokens this worker holds, with how many attempts use each.
+#[derive(Debug, Clone, Default)]
+struct Claims(Arc<Mutex<HashMap<String, usize>>>);
+
+/// One attempt's hold on its claim; released on drop.
+struct Held {
+    claims: Claims,
+    token: String,
+}
+
+impl Claims {
+    fn hold(&self, token: &str) -> Held {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(token.to_string())
+            .or_insert(0) += 1;
+        Held {
+            claims: self.clone(),
+            token: token.to_string(),
+        }
+    }
+
+    fn tokens(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut claims = self.claims.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = claims.get_mut(&self.token) {
+            *n -= 1;
+            if *n == 0 {
+                claims.remove(&self.token);
+            }
+        }
+    }
+}
 
 /// A destination built for delivery, rebuilt when the stored row changes.
 struct Built {
@@ -48,6 +94,7 @@ pub struct Worker {
     lease: Duration,
     /// Failing without a success for this long disables a destination.
     disable_after: Duration,
+    rules: ServerRules,
 }
 
 impl std::fmt::Debug for Worker {
@@ -64,6 +111,7 @@ impl Worker {
         wake: Arc<Notify>,
         lease: Duration,
         disable_after: Duration,
+        rules: ServerRules,
     ) -> Arc<Self> {
         Arc::new(Worker {
             store,
@@ -73,6 +121,7 @@ impl Worker {
             built: Mutex::new(HashMap::new()),
             lease,
             disable_after,
+            rules,
         })
     }
 
@@ -81,21 +130,33 @@ impl Worker {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(WORKER_CONCURRENCY));
         let mut running: JoinSet<()> = JoinSet::new();
-        let mut claimed: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
-        let mut depth_at = Instant::now() - Duration::from_secs(60);
-        let mut renewed_at = Instant::now();
+        let claims = Claims::default();
         let lease_ms = self.lease.as_millis() as i64;
+        // Leases are renewed on their own schedule, whatever the claim loop is waiting for.
+        let renewer = {
+            let (worker, claims) = (self.clone(), claims.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(worker.lease / 3);
+                loop {
+                    tick.tick().await;
+                    let tokens = claims.tokens();
+                    if !tokens.is_empty()
+                        && let Err(e) = worker.store.renew(&tokens, lease_ms).await
+                    {
+                        tracing::warn!(error = %format!("{e:#}"), "renewing delivery leases failed");
+                    }
+                }
+            })
+        };
+        let mut depth_at = Instant::now() - Duration::from_secs(60);
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            while running.try_join_next().is_some() {}
-            if renewed_at.elapsed() > self.lease / 3 {
-                let ids = claimed.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                if let Err(e) = self.store.renew(&ids, lease_ms).await {
-                    tracing::warn!(error = %format!("{e:#}"), "renewing delivery leases failed");
+            while let Some(done) = running.try_join_next() {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "a delivery attempt panicked; its claim lapses and it is tried again");
                 }
-                renewed_at = Instant::now();
             }
             if depth_at.elapsed() > Duration::from_secs(2) {
                 if let Ok(depth) = self.store.queue_depth().await {
@@ -132,17 +193,11 @@ impl Worker {
                     break;
                 };
                 let worker = self.clone();
-                claimed
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(job.id.clone());
-                let list = claimed.clone();
+                // Dropped when the attempt ends, even by a panic: the claim stops being renewed.
+                let held = claims.hold(&job.claim_token);
                 running.spawn(async move {
-                    let id = job.id.clone();
                     worker.attempt(job).await;
-                    list.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .retain(|j| *j != id);
+                    drop(held);
                     drop(permit);
                 });
             }
@@ -153,13 +208,16 @@ impl Worker {
         .await;
         if finished.is_err() {
             running.abort_all();
-            let left = std::mem::take(&mut claimed)
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            if let Err(e) = self.store.release(&left).await {
-                tracing::warn!(error = %format!("{e:#}"), "releasing deliveries failed; their leases will expire");
-            }
+            while running.join_next().await.is_some() {}
+        }
+        renewer.abort();
+        // Whatever is still claimed (attempts cut off by the grace period) goes back now rather
+        // than when the lease ends.
+        let left = claims.tokens();
+        if !left.is_empty()
+            && let Err(e) = self.store.release(&left).await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "releasing deliveries failed; their leases will expire");
         }
     }
 
@@ -181,6 +239,17 @@ impl Worker {
                 "check that every replica has the same COURIER_ENCRYPTION_KEY",
             )
         })?;
+        if let Some(rule) = self
+            .rules
+            .check(&row.destination_type, &spec.config, &spec.auth_config)
+            .first()
+        {
+            return Err(ConnectorError::new(
+                ErrorKind::InvalidConfig,
+                format!("the destination breaks a server rule: {rule}"),
+                "change the destination, or the server's settings",
+            ));
+        }
         let destination = self
             .catalog
             .build(&row.destination_type, &spec)
@@ -258,7 +327,7 @@ impl Worker {
                     .await;
             }
         };
-        if !row.is_active {
+        if !row.is_active || row.status == "reauth_required" || row.status == "disabled" {
             // Kept, not attempted, until the destination is active again.
             return self
                 .finish(
@@ -297,8 +366,11 @@ impl Worker {
             let at_ms = ids::now_ms() + retry_in.as_millis() as i64;
             return self.finish(&job, Finish::Release { at_ms }, None).await;
         }
-        let Ok(_slot) = built.in_flight.clone().acquire_owned().await else {
-            return;
+        // A destination at its concurrency limit gives the slot back instead of holding one of
+        // the worker's, so one slow destination cannot stall the others.
+        let Ok(_slot) = built.in_flight.clone().try_acquire_owned() else {
+            let at_ms = ids::now_ms() + 100;
+            return self.finish(&job, Finish::Release { at_ms }, None).await;
         };
         let started_at = ids::now();
         let started = Instant::now();
@@ -417,7 +489,7 @@ impl Worker {
 impl Worker {
     /// Whether the destination has gone without a successful delivery for too long.
     async fn failing_too_long(&self, destination_id: &str) -> bool {
-        let Ok(Some(since)) = self.store.last_success(destination_id).await else {
+        let Ok(Some(since)) = self.store.failing_since(destination_id).await else {
             return false;
         };
         ids::parse_timestamp(&since).is_some_and(|t| {

@@ -50,6 +50,9 @@ pub struct Job {
     pub event_type: String,
     pub payload: String,
     pub attempts: i64,
+    /// Which claim this is: finishing, renewing and releasing only touch the delivery while
+    /// this claim still holds it (a claim whose lease lapsed may have been taken by another).
+    pub claim_token: String,
 }
 
 /// How an attempt (or a decision not to attempt) ends a claim.
@@ -123,6 +126,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let mut accepted = Vec::with_capacity(events.len());
         for event in events {
+            let id = ids::new_id();
             if let Some(key) = &event.idempotency_key {
                 sqlx::query("DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2 AND created_ms < $3")
                     .bind(workspace_id)
@@ -130,28 +134,39 @@ impl Store {
                     .bind(now_ms - IDEMPOTENCY_WINDOW_MS)
                     .execute(&mut *tx)
                     .await?;
-                let seen: Option<String> = sqlx::query_scalar(
-                    "SELECT event_id FROM idempotency_keys WHERE workspace_id = $1 AND key = $2",
+                // Claiming the key first makes a concurrent request with the same key wait for
+                // this one, then find the key taken, instead of failing on the constraint.
+                let claimed = sqlx::query(
+                    "INSERT INTO idempotency_keys (workspace_id, key, event_id, created_ms) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (workspace_id, key) DO NOTHING",
                 )
                 .bind(workspace_id)
                 .bind(key)
-                .fetch_optional(&mut *tx)
+                .bind(&id)
+                .bind(now_ms)
+                .execute(&mut *tx)
                 .await?;
-                if let Some(id) = seen {
+                if claimed.rows_affected() == 0 {
+                    let seen: String = sqlx::query_scalar(
+                        "SELECT event_id FROM idempotency_keys WHERE workspace_id = $1 AND key = $2",
+                    )
+                    .bind(workspace_id)
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await?;
                     let deliveries: i64 =
                         sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE event_id = $1")
-                            .bind(&id)
+                            .bind(&seen)
                             .fetch_one(&mut *tx)
                             .await?;
                     accepted.push(Accepted {
-                        id,
+                        id: seen,
                         duplicate: true,
                         deliveries: deliveries as usize,
                     });
                     continue;
                 }
             }
-            let id = ids::new_id();
             sqlx::query("INSERT INTO events (id, workspace_id, type, payload, idempotency_key, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(&id)
                 .bind(workspace_id)
@@ -161,15 +176,6 @@ impl Store {
                 .bind(&now)
                 .execute(&mut *tx)
                 .await?;
-            if let Some(key) = &event.idempotency_key {
-                sqlx::query("INSERT INTO idempotency_keys (workspace_id, key, event_id, created_ms) VALUES ($1, $2, $3, $4)")
-                    .bind(workspace_id)
-                    .bind(key)
-                    .bind(&id)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-            }
             for d in &event.deliveries {
                 let (payload, status, error) = match &d.payload {
                     Ok(p) => (p.clone(), "pending", None),
@@ -209,13 +215,14 @@ impl Store {
     /// Claims up to `limit` due deliveries (or ones whose lease expired) for `lease_ms`.
     pub async fn claim(&self, limit: i64, lease_ms: i64) -> Result<Vec<Job>> {
         let now = ids::now_ms();
+        let token = ids::new_id();
         let lock = if self.is_postgres() {
             "FOR UPDATE SKIP LOCKED"
         } else {
             ""
         };
         let rows = sqlx::query(&format!(
-            "UPDATE deliveries SET status = 'in_flight', lease_until_ms = $1, updated_at = $2 WHERE id IN (\
+            "UPDATE deliveries SET status = 'in_flight', lease_until_ms = $1, updated_at = $2, claim_token = $5 WHERE id IN (\
                SELECT id FROM deliveries WHERE (status IN ('pending', 'retry_scheduled') AND next_attempt_ms <= $3) \
                OR (status = 'in_flight' AND lease_until_ms < $3) ORDER BY next_attempt_ms LIMIT $4 {lock}) \
              RETURNING id, workspace_id, event_id, destination_id, event_type, payload, attempts"
@@ -224,6 +231,7 @@ impl Store {
         .bind(ids::now())
         .bind(now)
         .bind(limit)
+        .bind(&token)
         .fetch_all(self.relaxed())
         .await?;
         rows.into_iter()
@@ -236,6 +244,7 @@ impl Store {
                     event_type: r.try_get("event_type")?,
                     payload: r.try_get("payload")?,
                     attempts: r.try_get("attempts")?,
+                    claim_token: token.clone(),
                 })
             })
             .collect()
@@ -260,16 +269,23 @@ impl Store {
         // Every statement writes, the first one included: a SQLite transaction that read first
         // could not take the write lock under concurrency (SQLITE_BUSY without waiting).
         let mut tx = self.relaxed().begin().await?;
-        sqlx::query("UPDATE deliveries SET status = $2, attempts = attempts + $3, next_attempt_ms = $4, lease_until_ms = 0, \
-                     last_error = COALESCE($5, last_error), updated_at = $6 WHERE id = $1")
+        let moved = sqlx::query("UPDATE deliveries SET status = $2, attempts = attempts + $3, next_attempt_ms = $4, lease_until_ms = 0, \
+                     last_error = COALESCE($5, last_error), updated_at = $6 \
+                     WHERE id = $1 AND status = 'in_flight' AND claim_token = $7")
             .bind(&job.id)
             .bind(status)
             .bind(i64::from(attempt.is_some()))
             .bind(next_ms)
             .bind(last_error)
             .bind(&now)
+            .bind(&job.claim_token)
             .execute(&mut *tx)
             .await?;
+        if moved.rows_affected() == 0 {
+            // The lease lapsed and another claim owns the delivery now: leave it to that one.
+            tracing::warn!(delivery = %job.id, "a delivery's claim lapsed before its attempt was recorded");
+            return Ok(());
+        }
         if let Some(a) = &attempt {
             sqlx::query("INSERT INTO attempts (id, delivery_id, number, started_at, duration_ms, outcome, http_status, reference, error_kind, error, response) \
                          VALUES ($1, $2, (SELECT COUNT(*) + 1 FROM attempts WHERE delivery_id = $2), $3, $4, $5, $6, $7, $8, $9, $10)")
@@ -287,7 +303,8 @@ impl Store {
                 .await?;
             sqlx::query(
                 "UPDATE destinations SET last_delivery_at = $2, last_delivery_status = $3, \
-                 last_success_at = CASE WHEN $3 = 'delivered' THEN $2 ELSE last_success_at END WHERE id = $1",
+                 last_success_at = CASE WHEN $3 = 'delivered' THEN $2 ELSE last_success_at END, \
+                 failing_since = CASE WHEN $3 = 'delivered' THEN NULL ELSE COALESCE(failing_since, $2) END WHERE id = $1",
             )
             .bind(&job.destination_id)
             .bind(&now)
@@ -299,33 +316,33 @@ impl Store {
         Ok(())
     }
 
-    /// Extends the claims of deliveries still being attempted (one statement per 500).
-    pub async fn renew(&self, ids_: &[String], lease_ms: i64) -> Result<()> {
+    /// Extends the leases of a worker's live claims (by claim token).
+    pub async fn renew(&self, tokens: &[String], lease_ms: i64) -> Result<()> {
         let until = ids::now_ms() + lease_ms;
-        for chunk in ids_.chunks(500) {
+        for chunk in tokens.chunks(500) {
             let list = placeholders(2, chunk.len());
             let sql = format!(
-                "UPDATE deliveries SET lease_until_ms = $1 WHERE status = 'in_flight' AND id IN ({list})"
+                "UPDATE deliveries SET lease_until_ms = $1 WHERE status = 'in_flight' AND claim_token IN ({list})"
             );
             let mut query = sqlx::query(&sql).bind(until);
-            for id in chunk {
-                query = query.bind(id);
+            for token in chunk {
+                query = query.bind(token);
             }
             query.execute(self.relaxed()).await?;
         }
         Ok(())
     }
 
-    /// Puts claimed deliveries back (a shutting-down worker releases what it did not finish).
-    pub async fn release(&self, ids_: &[String]) -> Result<()> {
-        for chunk in ids_.chunks(500) {
+    /// Puts a worker's unfinished claims back in the queue (at shutdown).
+    pub async fn release(&self, tokens: &[String]) -> Result<()> {
+        for chunk in tokens.chunks(500) {
             let list = placeholders(1, chunk.len());
             let sql = format!(
-                "UPDATE deliveries SET status = 'pending', lease_until_ms = 0 WHERE status = 'in_flight' AND id IN ({list})"
+                "UPDATE deliveries SET status = 'pending', lease_until_ms = 0 WHERE status = 'in_flight' AND claim_token IN ({list})"
             );
             let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(id);
+            for token in chunk {
+                query = query.bind(token);
             }
             query.execute(self.relaxed()).await?;
         }

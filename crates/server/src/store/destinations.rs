@@ -149,13 +149,20 @@ impl Store {
         Ok(())
     }
 
-    /// Writes every mutable column of `d` (matched by workspace and id).
-    pub async fn update_destination(&self, d: &DestinationRow) -> Result<(), sqlx::Error> {
+    /// Writes every mutable column of `d` if the row is still as it was read (`read_at` is the
+    /// `updated_at` read); false when something else changed it meanwhile (a test, the worker
+    /// suspending it, another request). A person's edit also restarts the failing clock.
+    pub async fn update_destination(
+        &self,
+        d: &DestinationRow,
+        read_at: &str,
+    ) -> Result<bool, sqlx::Error> {
         sqlx::query(
             "UPDATE destinations SET name = $3, slug = $4, config = $5, auth_config_sealed = $6, \
              signing_secret_sealed = $7, previous_secret_sealed = $8, previous_secret_expires_at = $9, \
              status = $10, status_error = $11, is_active = $12, payload_cap_bytes = $13, policy = $14, \
-             permissions = $15, updated_at = $16 WHERE workspace_id = $1 AND id = $2",
+             permissions = $15, updated_at = $16, failing_since = NULL \
+             WHERE workspace_id = $1 AND id = $2 AND updated_at = $17",
         )
         .bind(&d.workspace_id)
         .bind(&d.id)
@@ -173,9 +180,10 @@ impl Store {
         .bind(d.policy.to_string())
         .bind(d.permissions.to_string())
         .bind(&d.updated_at)
+        .bind(read_at)
         .execute(self.pool())
-        .await?;
-        Ok(())
+        .await
+        .map(|done| done.rows_affected() > 0)
     }
 
     /// Records a connection test's result.
@@ -214,14 +222,15 @@ impl Store {
         Ok(())
     }
 
-    /// When the destination last had a delivery succeed (or was created, if never).
-    pub async fn last_success(&self, id: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT COALESCE(last_success_at, created_at) FROM destinations WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?)
+    /// Since when the destination has been failing without a success in between (`None`: its
+    /// last attempt succeeded, or it was re-enabled or reconfigured since).
+    pub async fn failing_since(&self, id: &str) -> Result<Option<String>> {
+        let since: Option<Option<String>> =
+            sqlx::query_scalar("SELECT failing_since FROM destinations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(since.flatten())
     }
 
     /// A destination by id alone (workers deliver for every workspace).

@@ -72,20 +72,43 @@ impl Store {
             .with_context(|| format!("cannot open the database ({})", redact_url(url)))
     }
 
+    /// Brings the schema up to date. Replicas starting together take turns: on Postgres under
+    /// an advisory lock, on SQLite under the database's write lock (the first statement of each
+    /// migration writes).
     async fn migrate(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        if self.postgres {
+            sqlx::query("SELECT pg_advisory_lock(7270020)")
+                .execute(&mut *conn)
+                .await?;
+        }
+        let result = Self::apply_migrations(&mut conn).await;
+        if self.postgres {
+            sqlx::query("SELECT pg_advisory_unlock(7270020)")
+                .execute(&mut *conn)
+                .await?;
+        }
+        result
+    }
+
+    async fn apply_migrations(conn: &mut sqlx::AnyConnection) -> Result<()> {
+        use sqlx::Connection;
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS courier_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         for (version, statements) in schema::MIGRATIONS {
-            let mut tx = self.pool.begin().await?;
-            let done: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM courier_migrations WHERE version = $1")
-                    .bind(*version)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if done.is_some() {
+            let mut tx = conn.begin().await?;
+            // Claiming the version first makes this a write transaction from its start.
+            let claimed = sqlx::query(
+                "INSERT INTO courier_migrations (version, applied_at) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING",
+            )
+            .bind(*version)
+            .bind(crate::ids::now())
+            .execute(&mut *tx)
+            .await?;
+            if claimed.rows_affected() == 0 {
                 continue;
             }
             for statement in *statements {
@@ -94,11 +117,6 @@ impl Store {
                     .await
                     .with_context(|| format!("migration {version} failed"))?;
             }
-            sqlx::query("INSERT INTO courier_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(*version)
-                .bind(crate::ids::now())
-                .execute(&mut *tx)
-                .await?;
             tx.commit().await?;
         }
         Ok(())

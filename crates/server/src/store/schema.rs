@@ -122,4 +122,11 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
         4,
         &["ALTER TABLE destinations ADD COLUMN last_success_at TEXT"],
     ),
+    (
+        5,
+        &[
+            "ALTER TABLE deliveries ADD COLUMN claim_token TEXT",
+            "ALTER TABLE destinations ADD COLUMN failing_since TEXT",
+        ],
+    ),
 ];

@@ -140,8 +140,13 @@ fn start(_cache: &Path, port: u16) -> Result<Child> {
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     let password = random_text(16)?;
     let passphrase = random_text(PASSPHRASE_BYTES)?;
-    std::fs::write(dir.join("password"), &password)?;
-    std::fs::write(dir.join("passphrase"), &passphrase)?;
+    for (name, secret) in [("password", &password), ("passphrase", &passphrase)] {
+        std::fs::write(dir.join(name), secret)?;
+        std::fs::set_permissions(
+            dir.join(name),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )?;
+    }
     prepare_user(&password)?;
 
     keygen(&dir.join("hostkey_ed25519"), &["-t", "ed25519"], "")?;
