@@ -58,6 +58,18 @@ pub struct DeliveryPolicy {
     /// Attempts in flight at once to this destination.
     #[schemars(range(min = 1, max = 1024))]
     pub max_concurrency: u32,
+    /// File and stream destinations: the most records one batch (one file, one request) holds;
+    /// a batch goes out as soon as this many are waiting.
+    #[schemars(range(min = 1, max = 10000))]
+    pub batch_max_records: u32,
+    /// File and stream destinations: a batch goes out as soon as the waiting records' payloads
+    /// add up to this many bytes.
+    #[schemars(range(min = 1, max = 1073741824))]
+    pub batch_max_bytes: u64,
+    /// File and stream destinations: the longest a record waits for others to share its batch,
+    /// in milliseconds.
+    #[schemars(range(min = 0, max = 86400000))]
+    pub batch_max_age_ms: u64,
 }
 
 impl Default for DeliveryPolicy {
@@ -75,6 +87,9 @@ impl Default for DeliveryPolicy {
             circuit_breaker_threshold: 5,
             circuit_breaker_reset_ms: 30_000,
             max_concurrency: 8,
+            batch_max_records: 500,
+            batch_max_bytes: 5 * 1024 * 1024,
+            batch_max_age_ms: 10_000,
         }
     }
 }

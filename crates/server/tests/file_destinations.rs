@@ -1,5 +1,6 @@
 //! Events routed to file destinations end to end: an S3 bucket on moto and a directory on
-//! OpenSSH's sshd receive each event's mapped payload as a file named after its delivery.
+//! OpenSSH's sshd receive the events' mapped payloads, batched into files by record count, by
+//! bytes, or by age.
 
 mod support;
 
@@ -16,6 +17,10 @@ fn var(name: &str) -> String {
 }
 
 async fn route_to(server: &TestServer, destination: Value) -> String {
+    route_types(server, destination, json!(["order.*"])).await
+}
+
+async fn route_types(server: &TestServer, destination: Value, types: Value) -> String {
     let (status, d) = server
         .call(
             Method::POST,
@@ -29,7 +34,7 @@ async fn route_to(server: &TestServer, destination: Value) -> String {
         .call(
             Method::POST,
             &server.path("/routes"),
-            Some(json!({"name": format!("to {id}"), "destination_id": id, "event_types": ["order.*"],
+            Some(json!({"name": format!("to {id}"), "destination_id": id, "event_types": types,
                         "field_mapping": [{"source": "customer.email", "target": "email"}, {"source": "secret", "drop": true}]})),
         )
         .await;
@@ -76,7 +81,8 @@ async fn events_arrive_mapped_in_s3_and_over_sftp() {
         json!({"name": "Lake", "destination_type": "s3",
                "config": {"bucket": bucket, "region": "us-east-1", "endpoint_url": url, "force_path_style": true,
                           "prefix": "events/", "key_template": "{batch_id}.{ext}"},
-               "auth_config": {"access_key_id": key_id, "secret_access_key": secret}}),
+               "auth_config": {"access_key_id": key_id, "secret_access_key": secret},
+               "batch_max_age_ms": 200}),
     )
     .await;
 
@@ -88,7 +94,8 @@ async fn events_arrive_mapped_in_s3_and_over_sftp() {
                "config": {"host": var("COURIER_TEST_SFTP_HOST"), "port": var("COURIER_TEST_SFTP_PORT").parse::<u16>().unwrap(),
                           "username": var("COURIER_TEST_SFTP_USER"), "directory": directory, "create_directories": true,
                           "host_key_fingerprint": var("COURIER_TEST_SFTP_FINGERPRINT"), "file_name_template": "{batch_id}.{ext}"},
-               "auth_config": {"password": var("COURIER_TEST_SFTP_PASSWORD")}}),
+               "auth_config": {"password": var("COURIER_TEST_SFTP_PASSWORD")},
+               "batch_max_age_ms": 200}),
     )
     .await;
 
@@ -145,4 +152,149 @@ async fn events_arrive_mapped_in_s3_and_over_sftp() {
         .map(|d| d["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(references.len(), 2);
+}
+
+/// An S3 client on moto and a fresh bucket.
+async fn new_bucket() -> (aws_sdk_s3::Client, String, Value, Value) {
+    let (url, key_id, secret) = (
+        var("COURIER_TEST_MOTO_URL"),
+        var("COURIER_TEST_AWS_ACCESS_KEY_ID"),
+        var("COURIER_TEST_AWS_SECRET_ACCESS_KEY"),
+    );
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(&key_id, &secret, None, None, "tests"))
+            .endpoint_url(&url)
+            .force_path_style(true)
+            .build(),
+    );
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let bucket = format!("courier-batch-{nanos}");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let config = json!({"bucket": bucket, "region": "us-east-1", "endpoint_url": url, "force_path_style": true,
+                        "prefix": "events/", "key_template": "{batch_id}.{ext}"});
+    let auth = json!({"access_key_id": key_id, "secret_access_key": secret});
+    (s3, bucket, config, auth)
+}
+
+/// The objects under `events/`, each as its lines.
+async fn files(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<Vec<String>> {
+    let listed = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix("events/")
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for o in listed.contents() {
+        let object = s3
+            .get_object()
+            .bucket(bucket)
+            .key(o.key().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let bytes = object.body.collect().await.unwrap().into_bytes();
+        out.push(
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(str::to_string)
+                .collect(),
+        );
+    }
+    out
+}
+
+async fn wait_for_files(s3: &aws_sdk_s3::Client, bucket: &str, n: usize) -> Vec<Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = files(s3, bucket).await;
+        if found.len() >= n {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{} of {n} files", found.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn file_destinations_batch_by_count_bytes_and_age() {
+    let server = TestServer::start(&Backend::Sqlite).await;
+    let events = |n: usize, kind: &str| json!({"events": (0..n).map(|i| json!({"type": format!("order.{kind}"), "payload": {"i": i}})).collect::<Vec<_>>()});
+
+    // By count: three events make one file at once, though the age limit is a minute away.
+    let (s3, bucket, config, auth) = new_bucket().await;
+    route_types(
+        &server,
+        json!({"name": "Count", "destination_type": "s3", "config": config, "auth_config": auth,
+                             "batch_max_records": 3, "batch_max_age_ms": 60000}),
+        json!(["order.count"]),
+    )
+    .await;
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(events(3, "count")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let found = wait_for_files(&s3, &bucket, 1).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0], ["{\"i\":0}", "{\"i\":1}", "{\"i\":2}"]);
+    // Two more wait for company: nothing is written before their minute is up.
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(events(2, "count")),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        files(&s3, &bucket).await.len(),
+        1,
+        "a partial batch waits for its age limit"
+    );
+
+    // By age: two events wait 300 ms, then go as one file.
+    let (s3, bucket, config, auth) = new_bucket().await;
+    route_types(
+        &server,
+        json!({"name": "Age", "destination_type": "s3", "config": config, "auth_config": auth,
+                             "batch_max_records": 100, "batch_max_age_ms": 300}),
+        json!(["order.age"]),
+    )
+    .await;
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(events(2, "age")),
+        )
+        .await;
+    let found = wait_for_files(&s3, &bucket, 1).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].len(), 2);
+
+    // By bytes: over the byte limit, records go at once, in batches within it.
+    let (s3, bucket, config, auth) = new_bucket().await;
+    route_types(&server, json!({"name": "Bytes", "destination_type": "s3", "config": config, "auth_config": auth,
+                             "batch_max_records": 100, "batch_max_bytes": 16, "batch_max_age_ms": 60000}), json!(["order.bytes"])).await;
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(events(4, "bytes")),
+        )
+        .await;
+    let found = wait_for_files(&s3, &bucket, 2).await;
+    assert!(found.iter().all(|f| f.len() <= 2), "{found:?}");
+    assert_eq!(found.iter().map(Vec::len).sum::<usize>(), 4);
 }

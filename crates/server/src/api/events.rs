@@ -13,7 +13,13 @@ use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use crate::delivery::mapping;
-use crate::store::{NewDelivery, NewEvent, RouteRow, route_matches};
+use std::collections::HashMap;
+
+use courier_core::Category;
+use courier_runtime::DeliveryPolicy;
+
+use super::AppState;
+use crate::store::{FlushRule, NewDelivery, NewEvent, RouteRow, route_matches};
 
 pub const MAX_BATCH: usize = 1000;
 
@@ -78,6 +84,8 @@ fn parse_event(
 /// route's mapping applied.
 fn deliveries_for(
     routes: &[(RouteRow, Vec<mapping::Rule>)],
+    batching: &HashMap<String, FlushRule>,
+    waits: &HashMap<String, i64>,
     event_type: &str,
     payload: &Value,
 ) -> Vec<NewDelivery> {
@@ -88,8 +96,53 @@ fn deliveries_for(
             destination_id: r.destination_id.clone(),
             route_id: r.id.clone(),
             payload: mapping::apply(rules, payload).map(|v| v.to_string()),
+            wait_ms: batching
+                .contains_key(&r.destination_id)
+                .then(|| waits.get(&r.destination_id).copied())
+                .flatten()
+                .unwrap_or(0),
         })
         .collect()
+}
+
+/// The batching destinations among `routes` (file and stream destinations batch; HTTP ones
+/// deliver each record at once), with their flush limits and how long a record may wait.
+async fn batching_rules(
+    state: &AppState,
+    workspace_id: &str,
+    routes: &[(RouteRow, Vec<mapping::Rule>)],
+) -> ApiResult<(HashMap<String, FlushRule>, HashMap<String, i64>)> {
+    let mut rules = HashMap::new();
+    let mut waits = HashMap::new();
+    for (route, _) in routes {
+        if rules.contains_key(&route.destination_id) || waits.contains_key(&route.destination_id) {
+            continue;
+        }
+        let Some(d) = state
+            .store
+            .destination(workspace_id, &route.destination_id)
+            .await?
+        else {
+            continue;
+        };
+        let batches = state
+            .catalog
+            .get(&d.destination_type)
+            .is_ok_and(|c| c.metadata().category != Category::Http);
+        let policy: DeliveryPolicy = serde_json::from_value(d.policy.clone()).unwrap_or_default();
+        waits.insert(d.id.clone(), policy.batch_max_age_ms as i64);
+        if batches {
+            rules.insert(
+                d.id.clone(),
+                FlushRule {
+                    destination_id: d.id.clone(),
+                    max_records: i64::from(policy.batch_max_records),
+                    max_bytes: policy.batch_max_bytes as i64,
+                },
+            );
+        }
+    }
+    Ok((rules, waits))
 }
 
 pub async fn create(
@@ -154,16 +207,18 @@ pub async fn create(
             (r, rules)
         })
         .collect();
+    let (batching, waits) = batching_rules(&state, &ws, &routes).await?;
     let events: Vec<NewEvent> = parsed
         .into_iter()
         .map(|(event_type, payload, idempotency_key)| NewEvent {
-            deliveries: deliveries_for(&routes, &event_type, &payload),
+            deliveries: deliveries_for(&routes, &batching, &waits, &event_type, &payload),
             event_type,
             payload,
             idempotency_key,
         })
         .collect();
-    let accepted = state.store.accept_events(&ws, events).await?;
+    let flush: Vec<FlushRule> = batching.into_values().collect();
+    let accepted = state.store.accept_events(&ws, events, &flush).await?;
     state.wake.notify_one();
     let body = if batch {
         json!({"ids": accepted.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), "events": accepted})

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use courier_catalog::Catalog;
-use courier_core::{Batch, ConnectorError, Destination, ErrorKind, Outcome, Record, RecordOutcome};
+use courier_core::{
+    Batch, Category, ConnectorError, Destination, ErrorKind, Outcome, Record, RecordOutcome,
+};
 use courier_runtime::backoff::Schedule;
 use courier_runtime::breaker::Permit;
 use courier_runtime::{CircuitBreaker, DeliveryPolicy};
@@ -188,15 +190,22 @@ impl Worker {
                 }
                 continue;
             }
+            let mut groups: HashMap<String, Vec<Job>> = HashMap::new();
             for job in jobs {
+                groups
+                    .entry(job.destination_id.clone())
+                    .or_default()
+                    .push(job);
+            }
+            for (_, group) in groups {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
                 let worker = self.clone();
-                // Dropped when the attempt ends, even by a panic: the claim stops being renewed.
-                let held = claims.hold(&job.claim_token);
+                // Dropped when the attempts end, even by a panic: the claim stops being renewed.
+                let held = claims.hold(&group[0].claim_token);
                 running.spawn(async move {
-                    worker.attempt(job).await;
+                    worker.attempt_group(group).await;
                     drop(held);
                     drop(permit);
                 });
@@ -298,45 +307,46 @@ impl Worker {
         }
     }
 
-    /// One attempt of one claimed delivery.
-    async fn attempt(&self, job: Job) {
-        let row = match self.store.destination_by_id(&job.destination_id).await {
+    /// Ends every claim of `jobs` the same way.
+    async fn finish_all(&self, jobs: &[Job], finish: Finish, log: Option<AttemptLog>) {
+        for job in jobs {
+            self.finish(job, finish.clone(), log.clone()).await;
+        }
+    }
+
+    /// Claimed deliveries of one destination: HTTP destinations get one attempt per delivery
+    /// (concurrently, up to the destination's limit); file and stream destinations get them
+    /// gathered into batches within `batch_max_records` and `batch_max_bytes` (topped up with
+    /// other due deliveries of the destination), one attempt per batch.
+    async fn attempt_group(&self, jobs: Vec<Job>) {
+        let Some(first) = jobs.first().cloned() else {
+            return;
+        };
+        let row = match self.store.destination_by_id(&first.destination_id).await {
             Ok(Some(row)) => row,
             Ok(None) => {
-                let log = failure_log(
-                    &ConnectorError::new(
-                        ErrorKind::NotFound,
-                        "the destination was deleted",
-                        "replay to another destination",
-                    ),
-                    None,
-                    0,
+                let error = ConnectorError::new(
+                    ErrorKind::NotFound,
+                    "the destination was deleted",
+                    "replay to another destination",
                 );
-                return self.finish(&job, Finish::Failed, Some(log)).await;
+                return self
+                    .finish_all(&jobs, Finish::Failed, Some(failure_log(&error, None, 0)))
+                    .await;
             }
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "loading a destination failed");
+                let at_ms = ids::now_ms() + 5_000;
                 return self
-                    .finish(
-                        &job,
-                        Finish::Release {
-                            at_ms: ids::now_ms() + 5_000,
-                        },
-                        None,
-                    )
+                    .finish_all(&jobs, Finish::Release { at_ms }, None)
                     .await;
             }
         };
         if !row.is_active || row.status == "reauth_required" || row.status == "disabled" {
             // Kept, not attempted, until the destination is active again.
+            let at_ms = ids::now_ms() + 30_000;
             return self
-                .finish(
-                    &job,
-                    Finish::Release {
-                        at_ms: ids::now_ms() + 30_000,
-                    },
-                    None,
-                )
+                .finish_all(&jobs, Finish::Release { at_ms }, None)
                 .await;
         }
         let built = match self.built(&row).await {
@@ -345,143 +355,201 @@ impl Worker {
             // delivery's fault: leave it for a correctly configured worker.
             Err(error) if error.kind == ErrorKind::Internal => {
                 tracing::error!(destination = %row.id, error = %error.message, "cannot build the destination");
+                let at_ms = ids::now_ms() + 30_000;
                 return self
-                    .finish(
-                        &job,
-                        Finish::Release {
-                            at_ms: ids::now_ms() + 30_000,
-                        },
-                        None,
-                    )
+                    .finish_all(&jobs, Finish::Release { at_ms }, None)
                     .await;
             }
             Err(error) => {
-                let log = failure_log(&error, None, 0);
-                return self.finish(&job, Finish::Failed, Some(log)).await;
+                return self
+                    .finish_all(&jobs, Finish::Failed, Some(failure_log(&error, None, 0)))
+                    .await;
             }
         };
+        if built.destination.metadata().category == Category::Http {
+            futures::future::join_all(jobs.into_iter().map(|job| self.attempt(&built, vec![job])))
+                .await;
+            return;
+        }
+        let policy = &built.policy;
+        let max_records = policy.batch_max_records.max(1) as usize;
+        let mut jobs = jobs;
+        if jobs.len() < max_records {
+            match self
+                .store
+                .claim_more(
+                    &first.destination_id,
+                    &first.claim_token,
+                    (max_records - jobs.len()) as i64,
+                    self.lease.as_millis() as i64,
+                )
+                .await
+            {
+                Ok(more) => jobs.extend(more),
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "filling a batch failed"),
+            }
+        }
+        jobs.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut batch: Vec<Job> = Vec::new();
+        let mut bytes = 0u64;
+        for job in jobs {
+            let size = job.payload.len() as u64;
+            if !batch.is_empty()
+                && (batch.len() >= max_records || bytes + size > policy.batch_max_bytes)
+            {
+                self.attempt(&built, std::mem::take(&mut batch)).await;
+                bytes = 0;
+            }
+            bytes += size;
+            batch.push(job);
+        }
+        if !batch.is_empty() {
+            self.attempt(&built, batch).await;
+        }
+    }
+
+    /// One attempt carrying `jobs` (one delivery, or a batch for file and stream destinations).
+    async fn attempt(&self, built: &Built, jobs: Vec<Job>) {
+        let Some(first) = jobs.first() else {
+            return;
+        };
+        let destination_id = first.destination_id.clone();
         if let Some(breaker) = &built.breaker
             && let Permit::Rejected { retry_in } = breaker.acquire()
         {
             let at_ms = ids::now_ms() + retry_in.as_millis() as i64;
-            return self.finish(&job, Finish::Release { at_ms }, None).await;
+            return self
+                .finish_all(&jobs, Finish::Release { at_ms }, None)
+                .await;
         }
         // A destination at its concurrency limit gives the slot back instead of holding one of
         // the worker's, so one slow destination cannot stall the others.
         let Ok(_slot) = built.in_flight.clone().try_acquire_owned() else {
             let at_ms = ids::now_ms() + 100;
-            return self.finish(&job, Finish::Release { at_ms }, None).await;
+            return self
+                .finish_all(&jobs, Finish::Release { at_ms }, None)
+                .await;
         };
         let started_at = ids::now();
         let started = Instant::now();
-        // The record id is the delivery id: stable across attempts (the webhook-id, file key).
+        // Record ids are delivery ids, stable across attempts (the webhook-id); the batch id is
+        // the first delivery's, so a batch retried whole keeps its file key.
         let batch = Batch::new(
-            job.id.clone(),
-            vec![Record::new(
-                job.id.clone(),
-                job.payload.clone().into_bytes(),
-            )],
+            first.id.clone(),
+            jobs.iter()
+                .map(|j| Record::new(j.id.clone(), j.payload.clone().into_bytes()))
+                .collect(),
         );
         let policy = &built.policy;
-        let outcome =
+        let outcomes =
             match tokio::time::timeout(policy.attempt_timeout(), built.destination.deliver(&batch))
                 .await
             {
-                Ok(out) => out.records.into_iter().next(),
-                Err(_) => None,
+                Ok(out) => out.records,
+                Err(_) => Vec::new(),
             };
         let took = started.elapsed();
-        let outcome = outcome.unwrap_or_else(|| {
-            RecordOutcome::failed(
-                &job.id,
-                ConnectorError::new(
-                    ErrorKind::Timeout,
-                    format!("the attempt took longer than {} ms", policy.timeout_ms),
-                    "the delivery is retried",
-                ),
-            )
-        });
-        metrics::histogram!("courier_delivery_attempt_seconds", "destination_id" => job.destination_id.clone()).record(took.as_secs_f64());
+        metrics::histogram!("courier_delivery_attempt_seconds", "destination_id" => destination_id.clone()).record(took.as_secs_f64());
         let duration_ms = took.as_millis() as i64;
-        match outcome.outcome {
-            Outcome::Delivered(d) => {
-                if let Some(b) = &built.breaker {
-                    b.on_success();
+        let mut outcomes: HashMap<String, RecordOutcome> = outcomes
+            .into_iter()
+            .map(|o| (o.record_id.clone(), o))
+            .collect();
+        let mut suspend: Option<(&'static str, String)> = None;
+        let mut any_delivered = false;
+        let mut any_retryable_failure = false;
+        for job in &jobs {
+            let outcome = outcomes.remove(&job.id).unwrap_or_else(|| {
+                RecordOutcome::failed(
+                    &job.id,
+                    ConnectorError::new(
+                        ErrorKind::Timeout,
+                        format!("the attempt took longer than {} ms", policy.timeout_ms),
+                        "the delivery is retried",
+                    ),
+                )
+            });
+            match outcome.outcome {
+                Outcome::Delivered(d) => {
+                    any_delivered = true;
+                    metrics::counter!("courier_deliveries_total", "destination_id" => destination_id.clone(), "outcome" => "delivered").increment(1);
+                    let log = AttemptLog {
+                        started_at: started_at.clone(),
+                        duration_ms,
+                        outcome: "delivered".into(),
+                        http_status: d.status.map(i64::from),
+                        reference: Some(d.reference),
+                        response: d.response_body,
+                        ..AttemptLog::default()
+                    };
+                    self.finish(job, Finish::Delivered, Some(log)).await;
                 }
-                metrics::counter!("courier_deliveries_total", "destination_id" => job.destination_id.clone(), "outcome" => "delivered").increment(1);
-                let log = AttemptLog {
-                    started_at,
-                    duration_ms,
-                    outcome: "delivered".into(),
-                    http_status: d.status.map(i64::from),
-                    reference: Some(d.reference),
-                    response: d.response_body,
-                    ..AttemptLog::default()
-                };
-                self.finish(&job, Finish::Delivered, Some(log)).await;
-            }
-            Outcome::Failed { error, response } => {
-                let status = response.as_ref().map(|r| r.status);
-                if let Some(b) = &built.breaker {
-                    if error.is_retryable() {
-                        b.on_failure();
+                Outcome::Failed { error, response } => {
+                    let status = response.as_ref().map(|r| r.status);
+                    any_retryable_failure |= error.is_retryable();
+                    let mut log = failure_log(&error, response.as_ref(), duration_ms);
+                    log.started_at = started_at.clone();
+                    let attempts = job.attempts + 1;
+                    let finish = if error.is_retryable()
+                        && policy.retry_enabled
+                        && attempts < i64::from(policy.max_attempts())
+                    {
+                        let mut schedule = Schedule::for_policy(policy);
+                        let mut delay = schedule.next_delay();
+                        for _ in 1..attempts {
+                            delay = schedule.next_delay();
+                        }
+                        if let Some(asked) = error.retry_after {
+                            delay = delay.max(policy.clamp_retry_after(asked));
+                        }
+                        metrics::counter!("courier_deliveries_total", "destination_id" => destination_id.clone(), "outcome" => "retried").increment(1);
+                        Finish::Retry {
+                            at_ms: ids::now_ms() + delay.as_millis() as i64,
+                        }
                     } else {
-                        b.on_success();
+                        metrics::counter!("courier_deliveries_total", "destination_id" => destination_id.clone(), "outcome" => "failed").increment(1);
+                        Finish::Failed
+                    };
+                    self.finish(job, finish, Some(log)).await;
+                    if suspend.is_none() {
+                        suspend = if status == Some(410) {
+                            Some((
+                                "disabled",
+                                "the endpoint answered 410 Gone: it no longer accepts deliveries"
+                                    .to_string(),
+                            ))
+                        } else if error.kind == ErrorKind::ReauthRequired {
+                            Some(("reauth_required", error.message.clone()))
+                        } else if self.failing_too_long(&destination_id).await {
+                            Some((
+                                "disabled",
+                                format!(
+                                    "no successful delivery for {} hours; the last error: {}",
+                                    self.disable_after.as_secs() / 3600,
+                                    error.message
+                                ),
+                            ))
+                        } else {
+                            None
+                        };
                     }
-                }
-                let mut log = failure_log(&error, response.as_ref(), duration_ms);
-                log.started_at = started_at;
-                let attempts = job.attempts + 1;
-                let finish = if error.is_retryable()
-                    && policy.retry_enabled
-                    && attempts < i64::from(policy.max_attempts())
-                {
-                    let mut schedule = Schedule::for_policy(policy);
-                    let mut delay = schedule.next_delay();
-                    for _ in 1..attempts {
-                        delay = schedule.next_delay();
-                    }
-                    if let Some(asked) = error.retry_after {
-                        delay = delay.max(policy.clamp_retry_after(asked));
-                    }
-                    metrics::counter!("courier_deliveries_total", "destination_id" => job.destination_id.clone(), "outcome" => "retried").increment(1);
-                    Finish::Retry {
-                        at_ms: ids::now_ms() + delay.as_millis() as i64,
-                    }
-                } else {
-                    metrics::counter!("courier_deliveries_total", "destination_id" => job.destination_id.clone(), "outcome" => "failed").increment(1);
-                    Finish::Failed
-                };
-                self.finish(&job, finish, Some(log)).await;
-                let suspend = if status == Some(410) {
-                    Some((
-                        "disabled",
-                        "the endpoint answered 410 Gone: it no longer accepts deliveries"
-                            .to_string(),
-                    ))
-                } else if error.kind == ErrorKind::ReauthRequired {
-                    Some(("reauth_required", error.message.clone()))
-                } else {
-                    self.failing_too_long(&job.destination_id).await.then(|| {
-                        (
-                            "disabled",
-                            format!(
-                                "no successful delivery for {} hours; the last error: {}",
-                                self.disable_after.as_secs() / 3600,
-                                error.message
-                            ),
-                        )
-                    })
-                };
-                if let Some((state, reason)) = suspend
-                    && let Err(e) = self
-                        .store
-                        .suspend_destination(&job.destination_id, state, &reason)
-                        .await
-                {
-                    tracing::warn!(error = %format!("{e:#}"), "suspending a destination failed");
                 }
             }
+        }
+        if let Some(b) = &built.breaker {
+            if any_retryable_failure && !any_delivered {
+                b.on_failure();
+            } else {
+                b.on_success();
+            }
+        }
+        if let Some((state, reason)) = suspend
+            && let Err(e) = self
+                .store
+                .suspend_destination(&destination_id, state, &reason)
+                .await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "suspending a destination failed");
         }
     }
 }

@@ -29,6 +29,17 @@ pub struct NewDelivery {
     pub destination_id: String,
     pub route_id: String,
     pub payload: Result<String, String>,
+    /// How long it may wait for others to share a batch (0 for per-record destinations).
+    pub wait_ms: i64,
+}
+
+/// A batching destination's flush limits: when this many records or bytes wait, they are due
+/// at once instead of at the end of their wait.
+#[derive(Debug, Clone)]
+pub struct FlushRule {
+    pub destination_id: String,
+    pub max_records: i64,
+    pub max_bytes: i64,
 }
 
 /// What accepting one event did.
@@ -120,6 +131,7 @@ impl Store {
         &self,
         workspace_id: &str,
         events: Vec<NewEvent>,
+        flush: &[FlushRule],
     ) -> Result<Vec<Accepted>> {
         let now_ms = ids::now_ms();
         let now = ids::now();
@@ -192,7 +204,7 @@ impl Store {
                 .bind(&event.event_type)
                 .bind(payload)
                 .bind(status)
-                .bind(now_ms)
+                .bind(now_ms + d.wait_ms)
                 .bind(error)
                 .bind(&now)
                 .execute(&mut *tx)
@@ -208,8 +220,76 @@ impl Store {
                 deliveries: event.deliveries.len(),
             });
         }
+        // A batching destination with a full batch waiting gets it now, not at the end of the
+        // wait.
+        for rule in flush {
+            let (count, bytes): (i64, i64) = {
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(payload)), 0) AS bytes FROM deliveries \
+                     WHERE destination_id = $1 AND status = 'pending' AND next_attempt_ms > $2",
+                )
+                .bind(&rule.destination_id)
+                .bind(now_ms)
+                .fetch_one(&mut *tx)
+                .await?;
+                (row.try_get("n")?, row.try_get("bytes")?)
+            };
+            if count >= rule.max_records || bytes >= rule.max_bytes {
+                sqlx::query(
+                    "UPDATE deliveries SET next_attempt_ms = $2 WHERE destination_id = $1 AND status = 'pending' AND next_attempt_ms > $2",
+                )
+                .bind(&rule.destination_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(accepted)
+    }
+
+    /// More due deliveries of one destination under an existing claim (filling a batch).
+    pub async fn claim_more(
+        &self,
+        destination_id: &str,
+        token: &str,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Job>> {
+        let now = ids::now_ms();
+        let lock = if self.is_postgres() {
+            "FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let rows = sqlx::query(&format!(
+            "UPDATE deliveries SET status = 'in_flight', lease_until_ms = $1, updated_at = $2, claim_token = $5 WHERE id IN (\
+               SELECT id FROM deliveries WHERE destination_id = $6 AND status IN ('pending', 'retry_scheduled') AND next_attempt_ms <= $3 \
+               ORDER BY id LIMIT $4 {lock}) \
+             RETURNING id, workspace_id, event_id, destination_id, event_type, payload, attempts"
+        ))
+        .bind(now + lease_ms)
+        .bind(ids::now())
+        .bind(now)
+        .bind(limit)
+        .bind(token)
+        .bind(destination_id)
+        .fetch_all(self.relaxed())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Job {
+                    id: r.try_get("id")?,
+                    workspace_id: r.try_get("workspace_id")?,
+                    event_id: r.try_get("event_id")?,
+                    destination_id: r.try_get("destination_id")?,
+                    event_type: r.try_get("event_type")?,
+                    payload: r.try_get("payload")?,
+                    attempts: r.try_get("attempts")?,
+                    claim_token: token.to_string(),
+                })
+            })
+            .collect()
     }
 
     /// Claims up to `limit` due deliveries (or ones whose lease expired) for `lease_ms`.

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
-pub use deliveries::{Accepted, AttemptLog, Finish, Job, NewDelivery, NewEvent};
+pub use deliveries::{Accepted, AttemptLog, Finish, FlushRule, Job, NewDelivery, NewEvent};
 pub use destinations::DestinationRow;
 pub use routes::{RouteRow, matches as route_matches};
 pub use workspaces::{ApiKey, Role, Workspace};
