@@ -725,3 +725,187 @@ async fn two_replicas_on_one_postgres_deliver_each_event_once() {
         "each delivery exactly once"
     );
 }
+
+/// Shutting down lets an attempt in flight finish and records it: nothing is lost or left
+/// claimed.
+#[tokio::test]
+async fn shutdown_lets_attempts_in_flight_finish() {
+    let server = TestServer::start(&Backend::Sqlite).await;
+    let (url, seen, script) = receiver().await;
+    script.lock().unwrap().push_back((1, None)); // answers after 1.5 s
+    let (dest, _) = destination_and_route(&server, &url, json!(["*"]), json!([]), json!({})).await;
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "slow", "payload": {}})),
+        )
+        .await;
+    eventually("the attempt to start", || seen.lock().unwrap().len() == 1).await;
+    let database_url = server.database_url.clone();
+    let workspace = server.workspace.clone();
+    let _dir = server.stop().await;
+    let store = courier_server::store::Store::open(&database_url)
+        .await
+        .unwrap();
+    let listed = store
+        .list_deliveries(&workspace, Some(&dest), None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["status"], "delivered", "{listed:?}");
+}
+
+/// A minimal connector whose deliveries fail with `reauth_required`, as an OAuth destination's
+/// do once the grant is revoked.
+#[derive(Debug, Clone, Copy)]
+struct Revoked;
+
+static REVOKED: courier_core::ConnectorMeta = courier_core::ConnectorMeta {
+    type_id: "revoked",
+    label: "Revoked grant",
+    description: "Fails every delivery with reauth_required.",
+    category: courier_core::Category::Http,
+    capabilities: courier_core::Capabilities {
+        max_batch_records: None,
+        max_payload_bytes: 1 << 20,
+        signing: None,
+        oauth: None,
+        idempotent_redelivery: true,
+        remote_fields: false,
+    },
+    test_steps: &[],
+    examples: &[],
+    docs_url: None,
+};
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+struct RevokedConfig {}
+
+impl courier_core::ConfigSpec for RevokedConfig {}
+
+#[courier_core::async_trait]
+impl courier_core::Connector for Revoked {
+    type Config = RevokedConfig;
+    type Auth = courier_core::spec::NoAuth;
+    type Client = ();
+
+    fn metadata(&self) -> &'static courier_core::ConnectorMeta {
+        &REVOKED
+    }
+
+    async fn connect(
+        &self,
+        _: Self::Config,
+        _: Self::Auth,
+        _: &courier_core::Env,
+    ) -> Result<(), courier_core::ConnectorError> {
+        Ok(())
+    }
+
+    async fn test(
+        &self,
+        _: &(),
+        _: &mut courier_core::Probe,
+    ) -> Result<(), courier_core::ConnectorError> {
+        Ok(())
+    }
+
+    async fn describe_fields(
+        &self,
+        _: &(),
+    ) -> Result<Vec<courier_core::Field>, courier_core::ConnectorError> {
+        Ok(Vec::new())
+    }
+
+    async fn deliver(&self, _: &(), batch: &courier_core::Batch) -> courier_core::BatchOutcome {
+        let error = courier_core::ConnectorError::new(
+            courier_core::ErrorKind::ReauthRequired,
+            "the grant was revoked (invalid_grant)",
+            "reconnect the destination",
+        );
+        courier_core::BatchOutcome::all_failed(batch, &error)
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_grant_puts_the_destination_in_reauth_required() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut catalog = courier_catalog::Catalog::builtin();
+    catalog.add(Revoked);
+    let server =
+        TestServer::start_with_catalog(support::config(dir.path(), &Backend::Sqlite), dir, catalog)
+            .await;
+    let (status, d) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations"),
+            Some(json!({"name": "Drive", "destination_type": "revoked", "config": {}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let dest = d["id"].as_str().unwrap().to_string();
+    server
+        .call(
+            Method::POST,
+            &server.path("/routes"),
+            Some(json!({"name": "R", "destination_id": dest, "event_types": ["*"]})),
+        )
+        .await;
+    for n in 0..2 {
+        server
+            .call(
+                Method::POST,
+                &server.path("/events"),
+                Some(json!({"type": "x", "payload": {"n": n}})),
+            )
+            .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let failed = loop {
+        let (_, failed) = server
+            .call(Method::GET, &server.path("/deliveries?status=failed"), None)
+            .await;
+        if let Some(first) = failed["data"].as_array().and_then(|d| d.first()) {
+            break first.clone();
+        }
+        assert!(Instant::now() < deadline, "no delivery failed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let id = failed["id"].as_str().unwrap();
+    let (_, failed) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/deliveries/{id}")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        failed["attempts"][0]["error_kind"], "reauth_required",
+        "{failed}"
+    );
+    let (_, d) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/destinations/{dest}")),
+            None,
+        )
+        .await;
+    assert_eq!(d["status"], "reauth_required", "{d}");
+    // While reauthorisation is required, queued deliveries wait instead of failing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, pending) = server
+        .call(
+            Method::GET,
+            &server.path("/deliveries?status=pending"),
+            None,
+        )
+        .await;
+    let (_, failed) = server
+        .call(Method::GET, &server.path("/deliveries?status=failed"), None)
+        .await;
+    let counts = (
+        pending["data"].as_array().unwrap().len(),
+        failed["data"].as_array().unwrap().len(),
+    );
+    assert!(counts == (1, 1) || counts == (0, 2), "{counts:?}");
+}

@@ -134,9 +134,18 @@ impl TestServer {
     }
 
     pub async fn start_with(config: ServerConfig, dir: Arc<tempfile::TempDir>) -> TestServer {
+        Self::start_with_catalog(config, dir, Catalog::builtin()).await
+    }
+
+    /// A server whose catalog the test chooses (to add connectors of its own).
+    pub async fn start_with_catalog(
+        config: ServerConfig,
+        dir: Arc<tempfile::TempDir>,
+        catalog: Catalog,
+    ) -> TestServer {
         let logs = capture_logs();
         let database_url = config.database_url();
-        let server = Server::bind(config, Catalog::builtin()).await.unwrap();
+        let server = Server::bind(config, catalog).await.unwrap();
         let url = format!("http://{}", server.addr);
         let (stop, stopped) = oneshot::channel::<()>();
         let done = tokio::spawn(async move {
