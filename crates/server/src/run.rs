@@ -97,7 +97,10 @@ impl Server {
             .bootstrap_api_key
             .as_ref()
             .map(|k| k.expose().trim().to_string());
-        if let Some(made) = bootstrap(&store, bootstrap_key).await? {
+        let lock = store.startup_lock().await?;
+        let made = bootstrap(&store, bootstrap_key).await;
+        store.startup_unlock(lock).await?;
+        if let Some(made) = made? {
             match &made.generated_key {
                 Some(key) => println!(
                     "Created workspace {} with an admin API key (shown only now; store it):\n  {key}",

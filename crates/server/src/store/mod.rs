@@ -122,6 +122,32 @@ impl Store {
         Ok(())
     }
 
+    /// Holds the start-up lock across replicas (Postgres: the advisory lock migrations use), so
+    /// two processes starting on an empty database bootstrap it once. `None` on SQLite, where
+    /// bootstrap runs in one write transaction instead.
+    pub async fn startup_lock(&self) -> Result<Option<sqlx::pool::PoolConnection<sqlx::Any>>> {
+        if !self.postgres {
+            return Ok(None);
+        }
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock(7270020)")
+            .execute(&mut *conn)
+            .await?;
+        Ok(Some(conn))
+    }
+
+    pub async fn startup_unlock(
+        &self,
+        lock: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+    ) -> Result<()> {
+        if let Some(mut conn) = lock {
+            sqlx::query("SELECT pg_advisory_unlock(7270020)")
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> bool {
         sqlx::query_scalar::<_, i64>("SELECT 1")

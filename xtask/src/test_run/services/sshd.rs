@@ -15,6 +15,7 @@ const SSHD: &str = "/usr/sbin/sshd";
 /// The OpenSSH line the tests were written against (Debian bookworm's openssh-server).
 const OPENSSH_LINE: &str = "OpenSSH_9.2";
 const USER: &str = "courier-sftp";
+const NO_SHELL: &str = "/usr/sbin/nologin";
 const PASSPHRASE_BYTES: usize = 18;
 
 pub const SSHD_SERVICE: Service = Service {
@@ -109,8 +110,11 @@ fn prepare_user(password: &str) -> Result<()> {
         .status()
         .is_ok_and(|s| s.success());
     if !exists {
-        run(Command::new("useradd").args(["--create-home", "--shell", "/bin/sh", USER]))?;
+        run(Command::new("useradd").args(["--create-home", "--shell", NO_SHELL, USER]))?;
     }
+    // The test user needs no shell (the server runs SFTP in-process), so its password is no
+    // use to any other sshd on the machine whose SFTP goes through the user's shell.
+    run(Command::new("usermod").args(["--shell", NO_SHELL, USER]))?;
     let home = home();
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home)?;
