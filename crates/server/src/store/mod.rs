@@ -123,8 +123,8 @@ impl Store {
     }
 
     /// Holds the start-up lock across replicas (Postgres: the advisory lock migrations use), so
-    /// two processes starting on an empty database bootstrap it once. `None` on SQLite, where
-    /// bootstrap runs in one write transaction instead.
+    /// two processes starting on an empty database bootstrap it once. `None` on SQLite, whose
+    /// database file belongs to one process.
     pub async fn startup_lock(&self) -> Result<Option<sqlx::pool::PoolConnection<sqlx::Any>>> {
         if !self.postgres {
             return Ok(None);
