@@ -109,7 +109,7 @@ fn validate_spec(
     let spec = DestinationSpec {
         destination_id: d.id.clone(),
         config: d.config.clone(),
-        auth_config: secrets::effective_auth(auth.clone(), &d.destination_type, secrets),
+        auth_config: secrets::effective_auth(auth.clone(), secrets),
         payload_cap_bytes: d.payload_cap_bytes.map(|n| n as u64),
     };
     errors.extend(state.catalog.validate(&d.destination_type, &spec));
@@ -166,22 +166,24 @@ pub async fn create(
     let name = name.unwrap_or_default();
     let policy = policy(&Value::Null, &given_policy, &mut errors);
     let auth = auth_config.unwrap_or_default();
-    if signs(&destination_type) && auth.contains_key("signing_secret") {
+    let signed = signs(&state.catalog, &destination_type);
+    if signed && auth.contains_key("signing_secret") {
         errors.push(FieldError::new(
             "/auth_config/signing_secret",
             "set signing_secret at the top level; Courier manages and rotates it",
         ));
     }
-    // A webhook created without a signing secret gets one, returned once below.
-    let generated =
-        (signs(&destination_type) && signing_secret.is_none()).then(ids::new_signing_secret);
-    if signing_secret.is_some() && !signs(&destination_type) {
+    if signing_secret.is_some() && !signed {
         errors.push(FieldError::new(
             "/signing_secret",
             format!("{destination_type} destinations are not signed"),
         ));
     }
-    let secret = signing_secret.or_else(|| generated.clone());
+    // A signing destination created without a secret gets one, returned once below.
+    let generated = (signed && signing_secret.is_none()).then(ids::new_signing_secret);
+    let secret = signed
+        .then(|| signing_secret.or_else(|| generated.clone()))
+        .flatten();
     let now = ids::now();
     let id = ids::new_id();
     let mut d = DestinationRow {
@@ -305,7 +307,7 @@ async fn update(
     }
     let mut auth = secrets::open_auth(&state.sealer, &d)?;
     if let Some(given) = &input.auth_config {
-        if signs(&d.destination_type) && given.contains_key("signing_secret") {
+        if signs(&state.catalog, &d.destination_type) && given.contains_key("signing_secret") {
             errors.push(FieldError::new(
                 "/auth_config/signing_secret",
                 "set signing_secret at the top level, or use rotate-secret",
@@ -318,7 +320,7 @@ async fn update(
         connection_changed = true;
     }
     if let Some(secret) = &input.signing_secret {
-        if signs(&d.destination_type) {
+        if signs(&state.catalog, &d.destination_type) {
             d.signing_secret_sealed = Some(
                 state
                     .sealer

@@ -29,9 +29,11 @@ pub fn signing_context(id: &str) -> String {
     format!("destination:{id}:signing_secret")
 }
 
-/// The destination types whose deliveries Courier signs.
-pub fn signs(destination_type: &str) -> bool {
-    destination_type == "webhook"
+/// Whether Courier signs deliveries of this type: the connector declares a signing scheme.
+pub fn signs(catalog: &courier_catalog::Catalog, destination_type: &str) -> bool {
+    catalog
+        .get(destination_type)
+        .is_ok_and(|c| c.metadata().capabilities.signing.is_some())
 }
 
 /// The operator's rules every destination obeys, checked when it is saved and again whenever
@@ -118,14 +120,11 @@ pub fn signing_secrets(sealer: &Sealer, d: &DestinationRow) -> Result<Vec<String
     Ok(secrets)
 }
 
-/// The auth_config the connector gets: the stored one plus the signing secrets in force.
-pub fn effective_auth(
-    auth: Map<String, Value>,
-    destination_type: &str,
-    secrets: &[String],
-) -> Value {
+/// The auth_config the connector gets: the stored one plus the signing secrets in force (only
+/// signing destinations have any).
+pub fn effective_auth(auth: Map<String, Value>, secrets: &[String]) -> Value {
     let mut auth = auth;
-    if signs(destination_type) && !secrets.is_empty() {
+    if !secrets.is_empty() {
         auth.insert("signing_secret".into(), json!(secrets));
     }
     Value::Object(auth)
@@ -138,7 +137,7 @@ pub fn spec_of(sealer: &Sealer, d: &DestinationRow) -> Result<DestinationSpec, A
     Ok(DestinationSpec {
         destination_id: d.id.clone(),
         config: d.config.clone(),
-        auth_config: effective_auth(auth, &d.destination_type, &secrets),
+        auth_config: effective_auth(auth, &secrets),
         payload_cap_bytes: d.payload_cap_bytes.map(|n| n as u64),
     })
 }
@@ -158,7 +157,7 @@ pub async fn rotate(
         .await?
         .ok_or_else(|| ApiError::not_found("destination"))?;
     require(&who, &d, "manage_destination")?;
-    if !signs(&d.destination_type) {
+    if !signs(&state.catalog, &d.destination_type) {
         return Err(ApiError::conflict(format!(
             "{} destinations have no signing secret",
             d.destination_type

@@ -85,6 +85,14 @@ pub async fn test_new(
     }
     if body.get("signing_secret").is_some_and(|s| !s.is_string()) {
         errors.push(FieldError::new("/signing_secret", "must be a string"));
+    } else if !signing.is_empty()
+        && connector.is_some()
+        && !secrets::signs(&state.catalog, &destination_type)
+    {
+        errors.push(FieldError::new(
+            "/signing_secret",
+            format!("{destination_type} destinations are not signed"),
+        ));
     }
     if body
         .get("payload_cap_bytes")
@@ -98,7 +106,7 @@ pub async fn test_new(
     let spec = DestinationSpec {
         destination_id: "dest_test".into(),
         config: body.get("config").cloned().unwrap_or(Value::Null),
-        auth_config: secrets::effective_auth(auth, &destination_type, &signing),
+        auth_config: secrets::effective_auth(auth, &signing),
         payload_cap_bytes: body["payload_cap_bytes"].as_u64(),
     };
     errors.extend(ServerRules::of(&state.config).check(
