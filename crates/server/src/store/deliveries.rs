@@ -256,26 +256,50 @@ impl Store {
         limit: i64,
         lease_ms: i64,
     ) -> Result<Vec<Job>> {
+        let due = "destination_id = $6 AND status IN ('pending', 'retry_scheduled') AND next_attempt_ms <= $3 ORDER BY id";
+        self.claim_where(due, Some(destination_id), token, limit, lease_ms)
+            .await
+    }
+
+    /// Claims up to `limit` due deliveries (or ones whose lease expired) for `lease_ms`.
+    pub async fn claim(&self, limit: i64, lease_ms: i64) -> Result<Vec<Job>> {
+        let due = "(status IN ('pending', 'retry_scheduled') AND next_attempt_ms <= $3) \
+                   OR (status = 'in_flight' AND lease_until_ms < $3) ORDER BY next_attempt_ms";
+        self.claim_where(due, None, &ids::new_id(), limit, lease_ms)
+            .await
+    }
+
+    /// Claims up to `limit` deliveries matching `due` (SQL over `$3` = now, and `$6` =
+    /// `destination` when given) under `token`, for `lease_ms`.
+    async fn claim_where(
+        &self,
+        due: &str,
+        destination: Option<&str>,
+        token: &str,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Job>> {
         let now = ids::now_ms();
         let lock = if self.is_postgres() {
             "FOR UPDATE SKIP LOCKED"
         } else {
             ""
         };
-        let rows = sqlx::query(&format!(
-            "UPDATE deliveries SET status = 'in_flight', lease_until_ms = $1, updated_at = $2, claim_token = $5 WHERE id IN (\
-               SELECT id FROM deliveries WHERE destination_id = $6 AND status IN ('pending', 'retry_scheduled') AND next_attempt_ms <= $3 \
-               ORDER BY id LIMIT $4 {lock}) \
+        let sql = format!(
+            "UPDATE deliveries SET status = 'in_flight', lease_until_ms = $1, updated_at = $2, claim_token = $5 \
+             WHERE id IN (SELECT id FROM deliveries WHERE {due} LIMIT $4 {lock}) \
              RETURNING id, workspace_id, event_id, destination_id, event_type, payload, attempts"
-        ))
-        .bind(now + lease_ms)
-        .bind(ids::now())
-        .bind(now)
-        .bind(limit)
-        .bind(token)
-        .bind(destination_id)
-        .fetch_all(self.relaxed())
-        .await?;
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(now + lease_ms)
+            .bind(ids::now())
+            .bind(now)
+            .bind(limit)
+            .bind(token);
+        if let Some(destination) = destination {
+            query = query.bind(destination);
+        }
+        let rows = query.fetch_all(self.relaxed()).await?;
         rows.into_iter()
             .map(|r| {
                 Ok(Job {
@@ -287,44 +311,6 @@ impl Store {
                     payload: r.try_get("payload")?,
                     attempts: r.try_get("attempts")?,
                     claim_token: token.to_string(),
-                })
-            })
-            .collect()
-    }
-
-    /// Claims up to `limit` due deliveries (or ones whose lease expired) for `lease_ms`.
-    pub async fn claim(&self, limit: i64, lease_ms: i64) -> Result<Vec<Job>> {
-        let now = ids::now_ms();
-        let token = ids::new_id();
-        let lock = if self.is_postgres() {
-            "FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
-        let rows = sqlx::query(&format!(
-            "UPDATE deliveries SET status = 'in_flight', lease_until_ms = $1, updated_at = $2, claim_token = $5 WHERE id IN (\
-               SELECT id FROM deliveries WHERE (status IN ('pending', 'retry_scheduled') AND next_attempt_ms <= $3) \
-               OR (status = 'in_flight' AND lease_until_ms < $3) ORDER BY next_attempt_ms LIMIT $4 {lock}) \
-             RETURNING id, workspace_id, event_id, destination_id, event_type, payload, attempts"
-        ))
-        .bind(now + lease_ms)
-        .bind(ids::now())
-        .bind(now)
-        .bind(limit)
-        .bind(&token)
-        .fetch_all(self.relaxed())
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(Job {
-                    id: r.try_get("id")?,
-                    workspace_id: r.try_get("workspace_id")?,
-                    event_id: r.try_get("event_id")?,
-                    destination_id: r.try_get("destination_id")?,
-                    event_type: r.try_get("event_type")?,
-                    payload: r.try_get("payload")?,
-                    attempts: r.try_get("attempts")?,
-                    claim_token: token.clone(),
                 })
             })
             .collect()
