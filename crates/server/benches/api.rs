@@ -6,18 +6,18 @@
 //!
 //! Run: `cargo bench -p courier-server`.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use courier_benchkit::status_kib;
-use courier_catalog::Catalog;
-use courier_server::{Server, ServerConfig};
 use futures::StreamExt;
 use serde_json::{Value, json};
+use support::KEY;
 
 const CONCURRENCY: usize = 32;
 const REQUESTS: usize = 2000;
-const KEY: &str = "ck_bench_admin_key_0123456789abcdefghijklmnopqrs";
 
 struct Figures {
     per_second: f64,
@@ -89,55 +89,16 @@ fn destination(i: usize) -> Value {
 }
 
 /// A new, empty database on the server `base` names, so every run starts clean.
-async fn fresh_postgres_database(base: &str) -> String {
-    use sqlx::Connection;
-    let name = format!("courier_bench_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(base).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!("{server}/{name}")
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
-            rate_limit_per_second: 1_000_000,
-            ..ServerConfig::default()
-        };
-        config.bootstrap_api_key = Some(courier_core::Secret::new(KEY));
-        if let Ok(base) = std::env::var("COURIER_TEST_POSTGRES_URL") {
-            config.database_url = Some(fresh_postgres_database(&base).await);
-        }
-        let store_kind = if config.database_url.is_some() { "Postgres" } else { "SQLite" };
-        let server = Server::bind(config, Catalog::builtin()).await.unwrap();
-        let url = format!("http://{}", server.addr);
-        tokio::spawn(server.serve(std::future::pending()));
+        let server = support::start("api", |_| {}).await;
+        let (url, store_kind, dir) = (&server.url, server.store_kind, server.dir.path());
         let http = reqwest::Client::new();
-        let ws: Value = http
-            .get(format!("{url}/api/v1/workspaces"))
-            .bearer_auth(KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let ws = ws[0]["id"].as_str().unwrap().to_string();
-        let list = format!("{url}/api/v1/workspaces/{ws}/destinations");
+        let list = format!("{}/destinations", server.api);
         println!(
             "Destinations API on loopback ({store_kind}), {REQUESTS} requests per figure, {CONCURRENCY} in flight"
         );
@@ -188,7 +149,7 @@ fn main() {
         let disk = |dir: &std::path::Path| -> u64 {
             std::fs::read_dir(dir).unwrap().flatten().map(|e| e.metadata().map(|m| m.len()).unwrap_or(0)).sum()
         };
-        let (rss_before, disk_before) = (status_kib("VmRSS:"), disk(dir.path()));
+        let (rss_before, disk_before) = (status_kib("VmRSS:"), disk(dir));
         let t = Instant::now();
         let stored = futures::stream::iter(0..10_000)
             .map(|i| {
@@ -203,7 +164,7 @@ fn main() {
         let rss_after = status_kib("VmRSS:");
         let listed: Value = http.get(&list).bearer_auth(KEY).send().await.unwrap().json().await.unwrap();
         let on_disk = if store_kind == "SQLite" {
-            format!("database files +{:.1} MiB", disk(dir.path()).saturating_sub(disk_before) as f64 / 1048576.0)
+            format!("database files +{:.1} MiB", disk(dir).saturating_sub(disk_before) as f64 / 1048576.0)
         } else {
             "database files: in the Postgres cluster".to_string()
         };

@@ -5,17 +5,17 @@
 //!
 //! Run: `cargo bench -p courier-server --bench delivery`.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use courier_catalog::Catalog;
-use courier_server::{Server, ServerConfig};
 use futures::StreamExt;
 use serde_json::{Value, json};
+use support::KEY;
 
 const EVENTS: usize = 5000;
 const BATCH: usize = 100;
-const KEY: &str = "ck_bench_admin_key_0123456789abcdefghijklmnopqrs";
 
 /// A receiver answering 204 and noting when event `n` arrived (first time only).
 async fn null_receiver(arrivals: Arc<Mutex<Vec<Option<Instant>>>>) -> String {
@@ -43,44 +43,14 @@ fn body(n: usize) -> Value {
     json!({"n": n, "order": {"id": format!("ord_{n}"), "total": 4200, "currency": "EUR"}, "customer": {"email": format!("c{n}@example.com")}})
 }
 
-async fn fresh_postgres_database(base: &str) -> String {
-    use sqlx::Connection;
-    let name = format!("courier_bench_delivery_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(base).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!("{server}/{name}")
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
-            rate_limit_per_second: 1_000_000,
-            allow_private_destinations: true,
-            ..ServerConfig::default()
-        };
-        config.bootstrap_api_key = Some(courier_core::Secret::new(KEY));
-        if let Ok(base) = std::env::var("COURIER_TEST_POSTGRES_URL") {
-            config.database_url = Some(fresh_postgres_database(&base).await);
-        }
-        let store_kind = if config.database_url.is_some() { "Postgres" } else { "SQLite" };
-        let server = Server::bind(config, Catalog::builtin()).await.unwrap();
-        let url = format!("http://{}", server.addr);
-        tokio::spawn(server.serve(std::future::pending()));
+        let server = support::start("delivery", |c| c.allow_private_destinations = true).await;
+        let (api, store_kind) = (server.api.clone(), server.store_kind);
         let http = reqwest::Client::new();
 
         // The bare client first: the same bodies, straight to the receiver.
@@ -99,8 +69,6 @@ fn main() {
 
         let arrivals = Arc::new(Mutex::new(vec![None; EVENTS]));
         let hook = null_receiver(arrivals.clone()).await;
-        let ws: Value = http.get(format!("{url}/api/v1/workspaces")).bearer_auth(KEY).send().await.unwrap().json().await.unwrap();
-        let api = format!("{url}/api/v1/workspaces/{}", ws[0]["id"].as_str().unwrap());
         let d: Value = http
             .post(format!("{api}/destinations"))
             .bearer_auth(KEY)

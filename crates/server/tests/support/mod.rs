@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -61,7 +63,6 @@ impl Backend {
     /// A new, empty database on the server `COURIER_TEST_POSTGRES_URL` names; `None` (the test
     /// is skipped) when it is unset outside CI. In CI it must be set.
     pub async fn postgres() -> Option<Backend> {
-        use sqlx::Connection;
         let Ok(base) = std::env::var("COURIER_TEST_POSTGRES_URL") else {
             assert!(
                 std::env::var("CI").is_err(),
@@ -71,13 +72,9 @@ impl Backend {
             return None;
         };
         let name = format!("courier_test_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let (server, _) = base.rsplit_once('/').unwrap();
-        Some(Backend::Postgres(format!("{server}/{name}")))
+        Some(Backend::Postgres(
+            postgres::fresh_database(&base, &name).await,
+        ))
     }
 }
 
