@@ -3,31 +3,14 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::http::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use support::receiver::{Seen, receiver};
 use support::{Backend, TestServer, sse_events};
 
 const SENTINEL: &str = "SENTINEL-bearer-7f3a9c";
-
-/// A webhook receiver on loopback that answers 204 and keeps each request's headers.
-async fn receiver() -> (String, Arc<Mutex<Vec<HeaderMap>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let kept = seen.clone();
-    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
-        let kept = kept.clone();
-        async move {
-            kept.lock().unwrap().push(headers);
-            axum::http::StatusCode::NO_CONTENT
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
-}
 
 fn webhook(name: &str, url: &str) -> Value {
     json!({
@@ -42,7 +25,7 @@ fn webhook(name: &str, url: &str) -> Value {
 
 async fn destinations_round_trip_in_the_seed_shape(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    let (url, _) = receiver().await;
+    let (url, _, _) = receiver().await;
     let (status, created) = server
         .call(
             Method::POST,
@@ -213,7 +196,7 @@ async fn every_validation_problem_comes_back_at_once_with_its_path(backend: Back
 
 async fn keys_workspaces_and_roles_are_enforced(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    let (url, _) = receiver().await;
+    let (url, _, _) = receiver().await;
     let (_, created) = server
         .call(
             Method::POST,
@@ -344,7 +327,7 @@ async fn duplicates_conflict_and_oversized_bodies_are_refused(backend: Backend) 
     let mut config = support::config(dir.path(), &backend);
     config.max_body_bytes = 4096;
     let server = TestServer::start_with(config, dir).await;
-    let (url, _) = receiver().await;
+    let (url, _, _) = receiver().await;
     let (status, _) = server
         .call(
             Method::POST,
@@ -410,7 +393,7 @@ async fn a_busy_key_is_rate_limited_with_retry_after(backend: Backend) {
 
 async fn connection_tests_stream_steps_and_record_the_status(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    let (url, seen) = receiver().await;
+    let (url, seen, _) = receiver().await;
     let (status, text) = server
         .text(
             Method::POST,
@@ -457,6 +440,7 @@ async fn connection_tests_stream_steps_and_record_the_status(backend: Backend) {
         .unwrap()
         .last()
         .unwrap()
+        .0
         .get("authorization")
         .unwrap()
         .to_str()
@@ -504,7 +488,7 @@ async fn connection_tests_stream_steps_and_record_the_status(backend: Backend) {
 
 async fn rotation_signs_with_both_secrets_for_a_day(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    let (url, seen) = receiver().await;
+    let (url, seen, _) = receiver().await;
     let mut body = webhook("Signed", &url);
     body["signing_secret"] = json!("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
     let (status, created) = server
@@ -519,11 +503,12 @@ async fn rotation_signs_with_both_secrets_for_a_day(backend: Backend) {
         "/destinations/{}",
         created["id"].as_str().unwrap()
     ));
-    let signatures = |seen: &Arc<Mutex<Vec<HeaderMap>>>| {
+    let signatures = |seen: &Seen| {
         let headers = seen.lock().unwrap();
         let value = headers
             .last()
             .unwrap()
+            .0
             .get("webhook-signature")
             .unwrap()
             .to_str()
@@ -559,7 +544,7 @@ async fn rotation_signs_with_both_secrets_for_a_day(backend: Backend) {
 
 async fn secrets_never_leave_in_clear_and_a_restart_keeps_everything(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    let (url, seen) = receiver().await;
+    let (url, seen, _) = receiver().await;
     let mut body = webhook("Kept", &url);
     body["signing_secret"] = json!("whsec_U0VOVElORUwtc2lnbmluZy0xMjM0NTY3ODkw");
     let (status, created) = server
@@ -636,7 +621,7 @@ async fn secrets_never_leave_in_clear_and_a_restart_keeps_everything(backend: Ba
     let headers = seen.lock().unwrap();
     assert_eq!(headers.len(), before + 1);
     assert_eq!(
-        headers.last().unwrap()["authorization"],
+        headers.last().unwrap().0["authorization"],
         format!("Bearer {SENTINEL}").as_str()
     );
 }
@@ -654,7 +639,7 @@ on_both_stores!(
 
 async fn the_openapi_document_is_valid_and_every_route_in_it_exists(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    let (url, _) = receiver().await;
+    let (url, _, _) = receiver().await;
     let (_, created) = server
         .call(
             Method::POST,

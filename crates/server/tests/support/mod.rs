@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod postgres;
+pub mod receiver;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
