@@ -36,6 +36,7 @@ async fn host_builds_tests_and_delivers_through_the_catalog() {
         config: json!({"url": format!("http://{addr}/hooks"), "allow_private_network": true}),
         auth_config: json!({"signing_secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"}),
         payload_cap_bytes: None,
+        token_store: None,
     };
     assert!(catalog.validate("webhook", &spec).is_empty());
 

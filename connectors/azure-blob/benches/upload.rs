@@ -111,6 +111,7 @@ fn main() {
                            "key_template": "{batch_id}.{ext}", "block_size_bytes": BLOCK}),
             auth_config: json!({"account_key": a.key}),
             payload_cap_bytes: Some(512 << 20),
+            token_store: None,
         };
         let dest = AzureBlob.build(&spec).await.unwrap();
 

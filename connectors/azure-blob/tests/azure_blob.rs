@@ -19,6 +19,7 @@ fn spec(config: Value, auth: Value, cap: Option<u64>) -> DestinationSpec {
         config,
         auth_config: auth,
         payload_cap_bytes: cap,
+        token_store: None,
     }
 }
 

@@ -81,6 +81,7 @@ fn main() {
                            "chunk_size_bytes": CHUNK}),
             auth_config: json!({}),
             payload_cap_bytes: Some(512 << 20),
+            token_store: None,
         };
         let dest = Gcs.build(&spec).await.unwrap();
 

@@ -95,6 +95,7 @@ fn main() {
             config: json!({"stream_name": stream, "region": "us-east-1", "endpoint_url": url, "partition_key_template": "user.id"}),
             auth_config: json!({"access_key_id": key, "secret_access_key": secret}),
             payload_cap_bytes: None,
+            token_store: None,
         };
         let deliverer = Deliverer::new(Kinesis.build(&spec).await.unwrap(), DeliveryPolicy { max_concurrency: CONCURRENCY as u32, ..DeliveryPolicy::default() });
         let batches: Vec<Batch> = payloads

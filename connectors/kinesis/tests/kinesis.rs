@@ -15,6 +15,7 @@ fn spec(config: Value, auth: Value) -> DestinationSpec {
         config,
         auth_config: auth,
         payload_cap_bytes: None,
+        token_store: None,
     }
 }
 

@@ -126,6 +126,7 @@ async fn destination(m: &Moto, bucket: &str, cap: u64) -> std::sync::Arc<dyn Des
                        "key_template": "{batch_id}.{ext}"}),
         auth_config: json!({"access_key_id": m.key, "secret_access_key": m.secret}),
         payload_cap_bytes: Some(cap),
+        token_store: None,
     };
     S3.build(&spec).await.unwrap()
 }

@@ -59,6 +59,7 @@ fn main() {
         }),
         auth_config: json!({"password": password}),
         payload_cap_bytes: Some(512 << 20),
+        token_store: None,
     };
     let dest = rt.block_on(Sftp.build(&spec)).unwrap();
 

@@ -181,6 +181,7 @@ fn main() {
             config: serde_json::json!({"url": format!("http://{addr}/hook"), "allow_private_network": true}),
             auth_config: serde_json::json!({"signing_secret": SECRET}),
             payload_cap_bytes: None,
+            token_store: None,
         };
         let dest = Webhook.build(&spec).await.unwrap();
         println!("webhook delivery throughput, {CONCURRENCY} in flight, median of {ROUNDS} rounds (order alternating)");

@@ -17,6 +17,7 @@ async fn run(config: Value, auth: Value) -> TestReport {
         config,
         auth_config: auth,
         payload_cap_bytes: None,
+        token_store: None,
     };
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     courier_runtime::run_test(&Webhook, &spec, Duration::from_secs(20), &tx).await

@@ -18,6 +18,7 @@ async fn build(config: Value, auth: Value, cap: Option<u64>) -> Arc<dyn Destinat
         config,
         auth_config: auth,
         payload_cap_bytes: cap,
+        token_store: None,
     };
     Webhook.build(&spec).await.unwrap_or_else(|e| panic!("{e}"))
 }

@@ -9,5 +9,7 @@ pub const KNOWN_TYPES: &[(&str, &str)] = &[
     ("azure_blob", "azure-blob"),
     ("gcs", "gcs"),
     ("sftp", "sftp"),
+    ("google_drive", "google-drive"),
+    ("onedrive", "onedrive"),
     // xtask:known (new connectors are inserted above this line)
 ];

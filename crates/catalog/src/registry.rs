@@ -18,6 +18,10 @@ pub(crate) fn builtin() -> Catalog {
     catalog.add(courier_connector_gcs::Gcs);
     #[cfg(feature = "sftp")]
     catalog.add(courier_connector_sftp::Sftp);
+    #[cfg(feature = "google-drive")]
+    catalog.add(courier_connector_google_drive::GoogleDrive);
+    #[cfg(feature = "onedrive")]
+    catalog.add(courier_connector_onedrive::Onedrive);
     // xtask:register (new connectors are inserted above this line)
     catalog
 }

@@ -34,6 +34,7 @@ pub fn spec(args: &TargetArgs) -> Result<DestinationSpec, CliError> {
             None => Value::Null,
         },
         payload_cap_bytes: args.payload_cap_bytes,
+        token_store: None,
     })
 }
 

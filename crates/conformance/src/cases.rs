@@ -234,6 +234,7 @@ pub async fn validation_survives_arbitrary_input(f: Fixture) {
                 config,
                 auth_config: auth,
                 payload_cap_bytes: None,
+                token_store: None,
             };
             for e in connector.validate(&spec) {
                 prop_assert!(e.path.starts_with('/'), "error without a JSON path: {e}");

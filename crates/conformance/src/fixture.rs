@@ -50,6 +50,7 @@ impl Fixture {
             config,
             auth_config,
             payload_cap_bytes: None,
+            token_store: None,
         }
     }
 }

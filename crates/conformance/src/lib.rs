@@ -3,6 +3,7 @@
 
 pub mod cases;
 mod fixture;
+pub mod helpers;
 pub mod ndjson;
 mod report;
 

@@ -11,6 +11,7 @@ use crate::payload::PayloadCap;
 use crate::probe::Probe;
 use crate::record::{Batch, BatchOutcome};
 use crate::spec::{AuthSpec, ConfigSpec};
+use crate::tokens::SharedTokenStore;
 
 /// What the host tells a connector about the destination it is building a client for.
 #[derive(Debug, Clone)]
@@ -19,6 +20,9 @@ pub struct Env {
     pub destination_id: String,
     /// The effective payload cap, already checked against the connector's maximum.
     pub payload_cap: PayloadCap,
+    /// Where OAuth connectors load and save this destination's tokens; `None` keeps them in
+    /// memory, seeded from the auth_config (one-shot CLI use).
+    pub token_store: Option<SharedTokenStore>,
 }
 
 impl Default for Env {
@@ -26,6 +30,7 @@ impl Default for Env {
         Env {
             destination_id: "dest_local".to_string(),
             payload_cap: PayloadCap::default(),
+            token_store: None,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::probe::Probe;
 use crate::record::{Batch, BatchOutcome, Record, RecordOutcome};
 use crate::schema::{parse_lenient, schema_of};
 use crate::spec::{AuthSpec, ConfigSpec, FieldError};
+use crate::tokens::SharedTokenStore;
 
 /// Everything needed to build one destination, as JSON from an API, a file or the CLI.
 #[derive(Clone, Default)]
@@ -26,6 +27,8 @@ pub struct DestinationSpec {
     /// `null` is read as `{}`.
     pub auth_config: Value,
     pub payload_cap_bytes: Option<u64>,
+    /// The host's token store, for connectors that need OAuth.
+    pub token_store: Option<SharedTokenStore>,
 }
 
 impl fmt::Debug for DestinationSpec {
@@ -36,6 +39,7 @@ impl fmt::Debug for DestinationSpec {
             .field("config", &self.config)
             .field("auth_config", &"<redacted>")
             .field("payload_cap_bytes", &self.payload_cap_bytes)
+            .field("token_store", &self.token_store.is_some())
             .finish()
     }
 }
@@ -197,6 +201,7 @@ impl<C: Connector> DynConnector for C {
         let env = Env {
             destination_id: spec.destination_id.clone(),
             payload_cap: parsed.cap,
+            token_store: spec.token_store.clone(),
         };
         let client = self
             .connect(parsed.config, parsed.auth, &env)

@@ -13,6 +13,7 @@ pub mod retry_after;
 pub mod schema;
 pub mod secret;
 pub mod spec;
+pub mod tokens;
 
 pub use async_trait::async_trait;
 pub use connector::{Connector, Env};
@@ -25,3 +26,4 @@ pub use probe::{Probe, StepReport, StepStatus, TestEvent, TestReport};
 pub use record::{Batch, BatchOutcome, Delivered, Outcome, Record, RecordOutcome, Response};
 pub use secret::Secret;
 pub use spec::{AuthSpec, ConfigSpec, FieldError};
+pub use tokens::{SharedTokenStore, TokenStore, Tokens};

@@ -2,6 +2,7 @@
 //! a batch becomes one or more files in a chosen format and compression, under a key rendered
 //! from a validated template, within the payload cap, identical on every retry.
 
+pub mod chunks;
 pub mod deliver;
 pub mod format;
 pub mod options;
@@ -10,6 +11,7 @@ pub mod plan;
 pub mod record_encoding;
 pub mod template;
 
+pub use chunks::{Chunk, ChunkReader};
 pub use deliver::deliver_plan;
 pub use format::{Compression, Format};
 pub use options::{FileLayout, FileOptions, check_prefix, check_template};

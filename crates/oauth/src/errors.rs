@@ -20,7 +20,7 @@ pub fn classify(provider: &str, error: TokenError) -> ConnectorError {
             ),
             BasicErrorResponseType::InvalidClient | BasicErrorResponseType::UnauthorizedClient => {
                 ConnectorError::new(
-                    ErrorKind::InvalidConfig,
+                    ErrorKind::Unauthenticated,
                     format!("{provider} refused the OAuth client ({})", response.error()),
                     "check client_id and client_secret in auth_config",
                 )

@@ -86,6 +86,16 @@ impl OAuthApp {
         })
     }
 
+    /// A client that only refreshes tokens (connectors delivering for a destination): the
+    /// redirect URI is never sent.
+    pub fn for_refresh(
+        provider: Provider,
+        client_id: &str,
+        client_secret: Option<&Secret>,
+    ) -> Result<Self, ConnectorError> {
+        Self::new(provider, client_id, client_secret, "http://127.0.0.1/")
+    }
+
     pub fn provider(&self) -> &Provider {
         &self.provider
     }

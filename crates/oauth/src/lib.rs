@@ -3,13 +3,15 @@
 //! refresh ahead of expiry, single-flight refresh per destination with rotated refresh tokens
 //! stored before use, one refresh-and-retry on a 401, and `reauth_required` on `invalid_grant`.
 
+pub mod bearer;
 mod errors;
 pub mod flow;
 pub mod provider;
 pub mod store;
 pub mod tokens;
 
+pub use bearer::{BearerClient, seed_tokens, transport_error};
 pub use flow::{OAuthApp, PendingAuthorization};
 pub use provider::Provider;
-pub use store::{MemoryTokenStore, TokenStore};
+pub use store::{MemoryTokenStore, SeededStore, TokenStore};
 pub use tokens::{Attempt, TokenManager, Tokens};

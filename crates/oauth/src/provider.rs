@@ -41,6 +41,18 @@ impl Provider {
         }
     }
 
+    /// Microsoft for one tenant (`common`, `organizations`, `consumers` or a tenant id/domain).
+    pub fn onedrive_tenant(tenant: &str) -> Self {
+        let base = format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0");
+        Provider::onedrive().with_urls(format!("{base}/authorize"), format!("{base}/token"))
+    }
+
+    /// The same provider with another token endpoint (the authorization URL is kept).
+    pub fn with_token_url(mut self, token_url: impl Into<String>) -> Self {
+        self.token_url = token_url.into();
+        self
+    }
+
     /// The same provider with other endpoints (a tenant, a sovereign cloud, a local fake).
     pub fn with_urls(
         mut self,

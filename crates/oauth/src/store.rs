@@ -1,20 +1,12 @@
-//! `TokenStore`: where a host keeps each destination's tokens so they survive restarts.
+//! Token stores: an in-memory one (tests, one-shot CLI use) and the seeded view connectors use,
+//! which falls back to the tokens in a destination's auth_config until the host's store has any.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use courier_core::ConnectorError;
-
-use crate::tokens::Tokens;
-
-/// Implemented by the host (encrypting at rest). `save` must be durable before it returns:
-/// a rotated refresh token is saved before the new access token is used.
-#[async_trait]
-pub trait TokenStore: Send + Sync + 'static {
-    async fn load(&self, destination_id: &str) -> Result<Option<Tokens>, ConnectorError>;
-    async fn save(&self, destination_id: &str, tokens: &Tokens) -> Result<(), ConnectorError>;
-}
+pub use courier_core::TokenStore;
+use courier_core::{ConnectorError, SharedTokenStore, Tokens};
 
 /// An in-memory store, for tests and one-shot CLI use.
 #[derive(Debug, Default)]
@@ -48,5 +40,37 @@ impl TokenStore for MemoryTokenStore {
         self.lock()
             .insert(destination_id.to_string(), tokens.clone());
         Ok(())
+    }
+}
+
+/// The store a connector uses: the host's (or memory, without one), which until it holds tokens
+/// for a destination answers with the tokens the auth_config was created with.
+#[derive(Debug)]
+pub struct SeededStore {
+    inner: SharedTokenStore,
+    seed: Option<Tokens>,
+}
+
+impl SeededStore {
+    pub fn new(host: Option<SharedTokenStore>, seed: Option<Tokens>) -> Self {
+        SeededStore {
+            inner: host.unwrap_or_else(|| Arc::new(MemoryTokenStore::default())),
+            seed,
+        }
+    }
+}
+
+#[async_trait]
+impl TokenStore for SeededStore {
+    async fn load(&self, destination_id: &str) -> Result<Option<Tokens>, ConnectorError> {
+        Ok(self
+            .inner
+            .load(destination_id)
+            .await?
+            .or_else(|| self.seed.clone()))
+    }
+
+    async fn save(&self, destination_id: &str, tokens: &Tokens) -> Result<(), ConnectorError> {
+        self.inner.save(destination_id, tokens).await
     }
 }

@@ -4,32 +4,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use courier_core::{ConnectorError, ErrorKind, Secret};
+pub use courier_core::Tokens;
+use courier_core::{ConnectorError, ErrorKind, Secret, TokenStore};
 use tokio::sync::Mutex;
 
 use crate::flow::OAuthApp;
-use crate::store::TokenStore;
-
-/// A destination's tokens. Debug shows no token value.
-#[derive(Debug, Clone)]
-pub struct Tokens {
-    pub access_token: Secret,
-    pub refresh_token: Option<Secret>,
-    pub expires_at: Option<SystemTime>,
-    pub scopes: Vec<String>,
-}
-
-impl Tokens {
-    /// Usable for at least `margin` more.
-    fn fresh(&self, margin: Duration) -> bool {
-        match self.expires_at {
-            None => true,
-            Some(at) => at > SystemTime::now() + margin,
-        }
-    }
-}
 
 /// What one API call made of its token.
 #[derive(Debug)]

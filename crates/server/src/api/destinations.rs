@@ -111,6 +111,7 @@ fn validate_spec(
         config: d.config.clone(),
         auth_config: secrets::effective_auth(auth.clone(), secrets),
         payload_cap_bytes: d.payload_cap_bytes.map(|n| n as u64),
+        token_store: None,
     };
     errors.extend(state.catalog.validate(&d.destination_type, &spec));
     errors.extend(secrets::ServerRules::of(&state.config).check(

@@ -139,6 +139,7 @@ pub fn spec_of(sealer: &Sealer, d: &DestinationRow) -> Result<DestinationSpec, A
         config: d.config.clone(),
         auth_config: effective_auth(auth, &secrets),
         payload_cap_bytes: d.payload_cap_bytes.map(|n| n as u64),
+        token_store: None,
     })
 }
 

@@ -108,6 +108,7 @@ pub async fn test_new(
         config: body.get("config").cloned().unwrap_or(Value::Null),
         auth_config: secrets::effective_auth(auth, &signing),
         payload_cap_bytes: body["payload_cap_bytes"].as_u64(),
+        token_store: None,
     };
     errors.extend(ServerRules::of(&state.config).check(
         &destination_type,

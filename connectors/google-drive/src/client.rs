@@ -1,0 +1,185 @@
+//! `DriveClient`: the destination's config, its OAuth-signed HTTP client and the Drive API
+//! calls the test steps and uploads share (account, folder, lookup by name).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use courier_core::{ConnectorError, Env, ErrorKind, PayloadCap};
+use courier_files::KeyTemplate;
+use courier_oauth::{BearerClient, OAuthApp, Provider, seed_tokens};
+use serde_json::Value;
+
+use crate::config::{DEFAULT_TOKEN_URL, GoogleDriveAuth, GoogleDriveConfig};
+use crate::errors::{Op, from_response};
+
+pub const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
+
+/// A configured Drive destination. Debug shows no token or secret.
+#[derive(Debug)]
+pub struct DriveClient {
+    pub config: GoogleDriveConfig,
+    pub(crate) api: BearerClient,
+    pub(crate) base: String,
+    pub(crate) template: KeyTemplate,
+    pub(crate) destination_id: String,
+    pub(crate) cap: PayloadCap,
+}
+
+/// What the folder check found.
+#[derive(Debug)]
+pub struct Folder {
+    pub name: String,
+    pub writable: bool,
+}
+
+impl DriveClient {
+    pub fn new(
+        config: GoogleDriveConfig,
+        auth: GoogleDriveAuth,
+        env: &Env,
+    ) -> Result<Self, ConnectorError> {
+        let token_url = auth.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL);
+        let provider = Provider::google_drive().with_token_url(token_url);
+        let app = OAuthApp::for_refresh(provider, &auth.client_id, Some(&auth.client_secret))?;
+        let seed = seed_tokens(auth.access_token.as_ref(), auth.refresh_token.as_ref());
+        let api = BearerClient::new(
+            "Google Drive",
+            Arc::new(app),
+            env.token_store.clone(),
+            seed,
+            &env.destination_id,
+            // Bounds one request (a chunk, at most 64 MiB); the runtime bounds the delivery.
+            Duration::from_secs(300),
+        )?;
+        let template = KeyTemplate::parse(&config.file_name_template).map_err(|e| {
+            ConnectorError::new(ErrorKind::InvalidConfig, e, "fix file_name_template")
+        })?;
+        Ok(DriveClient {
+            base: config.api_base_url.trim_end_matches('/').to_string(),
+            config,
+            api,
+            template,
+            destination_id: env.destination_id.clone(),
+            cap: env.payload_cap,
+        })
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub(crate) fn op(&self, action: &'static str) -> Op<'_> {
+        Op {
+            action,
+            folder_id: &self.config.folder_id,
+        }
+    }
+
+    /// GETs a Drive API path, answering its JSON or the classified error.
+    pub(crate) async fn get_json(
+        &self,
+        action: &'static str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, ConnectorError> {
+        let url = url::Url::parse_with_params(&self.url(path), query).map_err(|_| {
+            ConnectorError::new(
+                ErrorKind::InvalidConfig,
+                "api_base_url does not make a valid URL",
+                "correct api_base_url",
+            )
+        })?;
+        let response = self
+            .api
+            .send(|http, token| http.get(url.clone()).bearer_auth(token))
+            .await?;
+        if !response.status().is_success() {
+            return Err(from_response(&self.op(action), response).await);
+        }
+        let text = response
+            .text()
+            .await
+            .map_err(|e| courier_oauth::transport_error("Google Drive", e))?;
+        serde_json::from_str(&text).map_err(|_| {
+            ConnectorError::new(
+                ErrorKind::Unavailable,
+                format!("Google Drive answered {action} with something that is not JSON"),
+                "check api_base_url",
+            )
+        })
+    }
+
+    /// The signed-in account: "Name <email>".
+    pub async fn account(&self) -> Result<String, ConnectorError> {
+        let v = self
+            .get_json(
+                "identify the account",
+                "/drive/v3/about",
+                &[("fields", "user(displayName,emailAddress)")],
+            )
+            .await?;
+        let user = &v["user"];
+        Ok(format!(
+            "{} <{}>",
+            user["displayName"].as_str().unwrap_or("?"),
+            user["emailAddress"].as_str().unwrap_or("?")
+        ))
+    }
+
+    /// The configured folder: it must exist, be a folder, not be trashed.
+    pub async fn folder(&self) -> Result<Folder, ConnectorError> {
+        let id = &self.config.folder_id;
+        let v = self
+            .get_json(
+                "look up the folder",
+                &format!("/drive/v3/files/{id}"),
+                &[
+                    (
+                        "fields",
+                        "id,name,mimeType,trashed,capabilities(canAddChildren)",
+                    ),
+                    ("supportsAllDrives", "true"),
+                ],
+            )
+            .await?;
+        if v["mimeType"].as_str() != Some(FOLDER_MIME) || v["trashed"].as_bool() == Some(true) {
+            return Err(ConnectorError::new(
+                ErrorKind::NotFound,
+                format!("Drive item {id} is not a folder (or is in the trash)"),
+                "set folder_id to a folder's id (the last part of the folder's URL)",
+            ));
+        }
+        Ok(Folder {
+            name: v["name"].as_str().unwrap_or_default().to_string(),
+            writable: v["capabilities"]["canAddChildren"].as_bool() == Some(true),
+        })
+    }
+
+    /// The id of a file named `name` in the folder, if there is one.
+    pub async fn find(&self, name: &str) -> Result<Option<String>, ConnectorError> {
+        let q = format!(
+            "name = '{}' and '{}' in parents and trashed = false",
+            escape(name),
+            escape(&self.config.folder_id)
+        );
+        let v = self
+            .get_json(
+                "look for an existing file",
+                "/drive/v3/files",
+                &[
+                    ("q", q.as_str()),
+                    ("fields", "files(id)"),
+                    ("pageSize", "10"),
+                    ("supportsAllDrives", "true"),
+                    ("includeItemsFromAllDrives", "true"),
+                ],
+            )
+            .await?;
+        Ok(v["files"][0]["id"].as_str().map(str::to_string))
+    }
+}
+
+/// Escapes a Drive query string literal.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}

@@ -1,0 +1,17 @@
+//! Local fakes of the APIs that have no emulator, for tests and benchmarks: an OAuth provider
+//! (authorization with PKCE, token rotation, expiry, revocation), Google Drive v3 (multipart and
+//! resumable uploads) and Microsoft Graph drives (simple upload and upload sessions). Each fake
+//! follows the providers' public documentation, enforces what the real service enforces (chunk
+//! multiples, size limits, offsets, bearer tokens), keeps what was uploaded for reading back,
+//! logs every request, and can be told to fail the next request of a kind.
+
+pub mod drive;
+mod faults;
+pub mod graph;
+mod http;
+pub mod oauth;
+
+pub use drive::{DriveFake, DriveFile};
+pub use faults::{Fault, Logged, Target};
+pub use graph::{GraphFake, GraphItem};
+pub use oauth::{CLIENT_ID, CLIENT_SECRET, OAuthFake};

@@ -1,0 +1,130 @@
+//! `BearerClient`: API requests with a destination's access token, refreshed ahead of expiry,
+//! and on a 401 refreshed once and sent once more; transport failures come back classified.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use courier_core::{ConnectorError, ErrorKind, Secret, SharedTokenStore, Tokens};
+
+use crate::flow::OAuthApp;
+use crate::store::SeededStore;
+use crate::tokens::{Attempt, TokenManager};
+
+/// An HTTP client that signs requests with one destination's OAuth access token.
+#[derive(Debug)]
+pub struct BearerClient {
+    http: reqwest::Client,
+    tokens: TokenManager,
+    /// Named in transport errors ("could not reach Google Drive").
+    service: &'static str,
+}
+
+/// The tokens an auth_config carries, as the store's fallback: an access token without a
+/// known expiry is tried as is (a 401 refreshes it); a refresh token alone is refreshed first.
+pub fn seed_tokens(
+    access_token: Option<&Secret>,
+    refresh_token: Option<&Secret>,
+) -> Option<Tokens> {
+    if access_token.is_none() && refresh_token.is_none() {
+        return None;
+    }
+    Some(Tokens {
+        access_token: access_token.cloned().unwrap_or_else(|| Secret::new("")),
+        refresh_token: refresh_token.cloned(),
+        expires_at: match access_token {
+            Some(_) => None,
+            None => Some(SystemTime::UNIX_EPOCH),
+        },
+        scopes: Vec::new(),
+    })
+}
+
+impl BearerClient {
+    /// `host_store` is the host's token store (`Env::token_store`); `seed` the auth_config's
+    /// tokens, used until the host's store holds any for this destination.
+    pub fn new(
+        service: &'static str,
+        app: Arc<OAuthApp>,
+        host_store: Option<SharedTokenStore>,
+        seed: Option<Tokens>,
+        destination_id: &str,
+        timeout: Duration,
+    ) -> Result<Self, ConnectorError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(timeout)
+            // API calls never follow redirects: an upload answered with one is an error.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                ConnectorError::internal("could not build the HTTP client").with_source(e)
+            })?;
+        let store = Arc::new(SeededStore::new(host_store, seed));
+        Ok(BearerClient {
+            http,
+            tokens: TokenManager::new(app, store, destination_id),
+            service,
+        })
+    }
+
+    /// The plain client, for requests that must not carry the token (upload-session URLs).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn tokens(&self) -> &TokenManager {
+        &self.tokens
+    }
+
+    /// Sends the request `build` makes with a valid token; a 401 refreshes the token and
+    /// sends it once more. Any other status is the caller's to interpret.
+    pub async fn send<F>(&self, build: F) -> Result<reqwest::Response, ConnectorError>
+    where
+        F: Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    {
+        self.tokens
+            .call(|token| {
+                let request = build(&self.http, token.expose());
+                async move {
+                    match request.send().await {
+                        Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                            Attempt::Unauthorized
+                        }
+                        Ok(r) => Attempt::Done(Ok(r)),
+                        Err(e) => Attempt::Done(Err(transport_error(self.service, e))),
+                    }
+                }
+            })
+            .await
+    }
+}
+
+/// A request that got no HTTP answer, classified: timeouts and connection failures are
+/// transient.
+pub fn transport_error(service: &str, e: reqwest::Error) -> ConnectorError {
+    // The URL is left out: upload-session URLs carry their authorization in the query.
+    let e = e.without_url();
+    if e.is_timeout() {
+        ConnectorError::new(
+            ErrorKind::Timeout,
+            format!("{service} did not answer in time"),
+            "the request is retried; raise timeout_ms if large files time out",
+        )
+        .with_source(e)
+    } else {
+        ConnectorError::new(
+            ErrorKind::Unavailable,
+            format!("could not reach {service}: {}", root_cause(&e)),
+            "check the API base URL and network access; the request is retried",
+        )
+        .with_source(e)
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
