@@ -1,59 +1,49 @@
-//! The Onedrive connection test: the directory exists, then a probe file is created and removed
-//! in it. Both steps touch the real directory.
+//! The OneDrive connection test: the token is valid (refreshed if needed) → the drive and its
+//! owner are identified → the folder exists and accepts files (an upload session is opened for a
+//! probe name and cancelled at once, so nothing is written).
 
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use courier_core::{ConnectorError, Probe, StepSpec};
 
-use courier_core::{ConnectorError, ErrorKind, Probe, StepSpec};
-
-use crate::files::io_error;
+use crate::client::GraphClient;
+use crate::session;
 
 pub const STEPS: &[StepSpec] = &[
     StepSpec {
-        name: "directory",
-        label: "Directory exists",
+        name: "authentication",
+        label: "OAuth token valid (refreshed if needed)",
     },
     StepSpec {
-        name: "write_permission",
-        label: "A file can be created and removed in the directory",
+        name: "account",
+        label: "Drive and account identified",
+    },
+    StepSpec {
+        name: "folder",
+        label: "Folder exists and is writable",
     },
 ];
 
-/// Distinguishes the probe files of tests running at the same time in one process.
-static PROBES: AtomicU64 = AtomicU64::new(0);
-
-pub async fn run(directory: &Path, probe: &mut Probe) -> Result<(), ConnectorError> {
+pub async fn run(client: &GraphClient, probe: &mut Probe) -> Result<(), ConnectorError> {
     probe
-        .step("directory", async {
-            let metadata = tokio::fs::metadata(directory)
-                .await
-                .map_err(|e| io_error(e, "open the directory", directory))?;
-            if !metadata.is_dir() {
-                return Err(ConnectorError::new(
-                    ErrorKind::NotFound,
-                    format!("{} is not a directory", directory.display()),
-                    "set config.directory to a directory",
-                ));
-            }
-            Ok(((), format!("{} is a directory", directory.display())))
+        .step("authentication", async {
+            client.api.tokens().access_token().await?;
+            Ok(((), "an access token is ready".to_string()))
         })
         .await?;
-
     probe
-        .step("write_permission", async {
-            let n = PROBES.fetch_add(1, Ordering::Relaxed);
-            let name = format!(".courier-probe-{}-{n}", std::process::id());
-            let path = directory.join(&name);
-            tokio::fs::write(&path, b"{}")
-                .await
-                .map_err(|e| io_error(e, "create a probe file in", directory))?;
-            tokio::fs::remove_file(&path)
-                .await
-                .map_err(|e| io_error(e, "remove the probe file", &path))?;
-            Ok((
-                (),
-                format!("created and removed {name} in {}", directory.display()),
-            ))
+        .step("account", async {
+            let who = client.account().await?;
+            Ok(((), format!("writing to the drive of {who}")))
         })
-        .await
+        .await?;
+    probe
+        .step("folder", async {
+            client.folder().await?;
+            let name = format!(".courier-probe-{}", uuid::Uuid::now_v7().simple());
+            let upload = session::open(client, &name).await?;
+            session::cancel(client, &upload).await;
+            let folder = if client.folder.is_empty() { "/" } else { client.folder.as_str() };
+            Ok(((), format!("folder {folder} accepts new files (a probe upload session was opened and cancelled)")))
+        })
+        .await?;
+    Ok(())
 }

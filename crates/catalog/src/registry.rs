@@ -21,7 +21,7 @@ pub(crate) fn builtin() -> Catalog {
     #[cfg(feature = "google-drive")]
     catalog.add(courier_connector_google_drive::GoogleDrive);
     #[cfg(feature = "onedrive")]
-    catalog.add(courier_connector_onedrive::Onedrive);
+    catalog.add(courier_connector_onedrive::OneDrive);
     // xtask:register (new connectors are inserted above this line)
     catalog
 }

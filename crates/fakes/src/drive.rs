@@ -447,10 +447,6 @@ fn resume_incomplete(received: usize) -> Response {
 }
 
 fn chunk(state: &State, req: &Incoming, id: &str) -> Response {
-    let fault = state.script.take(Target::Chunk);
-    if let Some(resp) = fault.clone().and_then(fault_response) {
-        return resp;
-    }
     let Some((range, total)) = req
         .header("content-range")
         .as_deref()
@@ -458,6 +454,11 @@ fn chunk(state: &State, req: &Incoming, id: &str) -> Response {
     else {
         return google_error(400, "badRequest", "Content-Range is required");
     };
+    // Scripted faults hit chunks, not status queries.
+    let fault = range.and_then(|_| state.script.take(Target::Chunk));
+    if let Some(resp) = fault.clone().and_then(fault_response) {
+        return resp;
+    }
     let mut inner = lock(&state.inner);
     let Some(session) = inner.sessions.get_mut(id) else {
         return google_error(404, "notFound", "no such upload session");
