@@ -146,7 +146,7 @@ impl ConfigSpec for GoogleDriveConfig {
             ));
         }
         errors.extend(check_http_url("/api_base_url", &self.api_base_url));
-        if self.chunk_size_bytes % CHUNK_UNIT != 0
+        if !self.chunk_size_bytes.is_multiple_of(CHUNK_UNIT)
             || !(CHUNK_UNIT..=64 * 1024 * 1024).contains(&self.chunk_size_bytes)
         {
             errors.push(FieldError::new(

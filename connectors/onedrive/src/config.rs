@@ -208,7 +208,7 @@ impl ConfigSpec for OneDriveConfig {
             errors.push(FieldError::new("/folder_path", problem));
         }
         errors.extend(check_http_url("/graph_base_url", &self.graph_base_url));
-        if self.chunk_size_bytes % FRAGMENT_UNIT != 0
+        if !self.chunk_size_bytes.is_multiple_of(FRAGMENT_UNIT)
             || !(FRAGMENT_UNIT..=MAX_CHUNK_BYTES).contains(&self.chunk_size_bytes)
         {
             errors.push(FieldError::new(

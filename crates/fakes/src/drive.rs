@@ -477,7 +477,7 @@ fn chunk(state: &State, req: &Incoming, id: &str) -> Response {
         );
     }
     let last = total == Some(end + 1);
-    if !last && len as usize % CHUNK_UNIT != 0 {
+    if !last && !(len as usize).is_multiple_of(CHUNK_UNIT) {
         return google_error(400, "badRequest", "chunks must be multiples of 256 KiB");
     }
     let skip = (received as u64 - start) as usize;

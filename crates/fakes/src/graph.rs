@@ -194,15 +194,13 @@ async fn handle(state: &State, req: Request<Body>) -> Response {
         (Method::GET, "/root") => folder_json(""),
         (method, r) if r.starts_with("/root:/") => {
             let addressed = &r["/root:/".len()..];
-            if method == Method::PUT {
-                if let Some(path) = addressed.strip_suffix(":/content") {
-                    return simple_upload(state, &req, path);
-                }
+            if let (&Method::PUT, Some(path)) = (&method, addressed.strip_suffix(":/content")) {
+                return simple_upload(state, &req, path);
             }
-            if method == Method::POST {
-                if let Some(path) = addressed.strip_suffix(":/createUploadSession") {
-                    return create_session(state, &req, path);
-                }
+            if let (&Method::POST, Some(path)) =
+                (&method, addressed.strip_suffix(":/createUploadSession"))
+            {
+                return create_session(state, &req, path);
             }
             if method == Method::GET {
                 return get_item(state, addressed.trim_end_matches(':'));
@@ -251,14 +249,14 @@ fn behavior(req: &Incoming, body: Option<&Value>) -> String {
 }
 
 /// Where a file at `path` would be stored under `behavior`, or the error.
-fn place(inner: &Inner, path: &str, behavior: &str) -> Result<String, Response> {
+fn place(inner: &Inner, path: &str, behavior: &str) -> Result<String, Box<Response>> {
     let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
     if !inner.folders.contains(parent) {
-        return Err(graph_error(
+        return Err(Box::new(graph_error(
             404,
             "itemNotFound",
             "The parent folder does not exist.",
-        ));
+        )));
     }
     if !inner.items.contains_key(path) {
         return Ok(path.to_string());
@@ -273,13 +271,13 @@ fn place(inner: &Inner, path: &str, behavior: &str) -> Result<String, Response> 
             (1..)
                 .map(|n| format!("{stem} {n}{ext}"))
                 .find(|p| !inner.items.contains_key(p))
-                .ok_or_else(|| graph_error(500, "generalException", "no free name"))
+                .ok_or_else(|| Box::new(graph_error(500, "generalException", "no free name")))
         }
-        _ => Err(graph_error(
+        _ => Err(Box::new(graph_error(
             409,
             "nameAlreadyExists",
             "The specified item name already exists.",
-        )),
+        ))),
     }
 }
 
@@ -308,7 +306,7 @@ fn simple_upload(state: &State, req: &Incoming, path: &str) -> Response {
     let mut inner = lock(&state.inner);
     match place(&inner, path, &behavior(req, None)) {
         Ok(at) => commit(&mut inner, at, req.body.to_vec()),
-        Err(resp) => resp,
+        Err(resp) => *resp,
     }
 }
 
@@ -317,7 +315,7 @@ fn create_session(state: &State, req: &Incoming, path: &str) -> Response {
     let behavior = behavior(req, body.as_ref());
     let mut inner = lock(&state.inner);
     if let Err(resp) = place(&inner, path, &behavior) {
-        return resp;
+        return *resp;
     }
     inner.next += 1;
     let id = format!("session-{}", inner.next);
@@ -398,7 +396,7 @@ fn session_request(state: &State, req: &Incoming, id: &str) -> Response {
         );
     }
     let last = end + 1 == total;
-    if !last && len as usize % FRAGMENT_UNIT != 0 {
+    if !last && !(len as usize).is_multiple_of(FRAGMENT_UNIT) {
         return graph_error(
             400,
             "invalidRange",
@@ -422,6 +420,6 @@ fn session_request(state: &State, req: &Incoming, id: &str) -> Response {
     let session = inner.sessions.remove(id).expect("present");
     match place(&inner, &session.path, &session.behavior) {
         Ok(at) => commit(&mut inner, at, session.received),
-        Err(resp) => resp,
+        Err(resp) => *resp,
     }
 }

@@ -98,8 +98,12 @@ pub fn with_retry_after(mut response: Response, retry_after: Option<u64>) -> Res
     response
 }
 
-/// `bytes a-b/total`, `bytes */total` or with `*` totals: (range, total).
-pub fn content_range(value: &str) -> Option<(Option<(u64, u64)>, Option<u64>)> {
+/// A parsed `Content-Range`: the inclusive byte range (`None` for `*`) and the total (`None`
+/// for `*`).
+pub type ContentRange = (Option<(u64, u64)>, Option<u64>);
+
+/// `bytes a-b/total`, `bytes */total` or with `*` totals.
+pub fn content_range(value: &str) -> Option<ContentRange> {
     let rest = value.strip_prefix("bytes ")?;
     let (range, total) = rest.split_once('/')?;
     let total = match total {

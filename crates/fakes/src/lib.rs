@@ -5,12 +5,14 @@
 //! multiples, size limits, offsets, bearer tokens), keeps what was uploaded for reading back,
 //! logs every request, and can be told to fail the next request of a kind.
 
+pub mod child;
 pub mod drive;
 mod faults;
 pub mod graph;
 mod http;
 pub mod oauth;
 
+pub use child::{FakeChild, serve_if_child};
 pub use drive::{DriveFake, DriveFile};
 pub use faults::{Fault, Logged, Target};
 pub use graph::{GraphFake, GraphItem};

@@ -37,7 +37,8 @@ enum Source {
     Spool(tokio::fs::File),
 }
 
-/// Reads a file's chunks in order; memory is about three chunks (streamed) or one (spooled).
+/// Reads a file's chunks in order; memory is about three chunks (streamed; one more when the
+/// total is unknown) or one (spooled).
 pub struct ChunkReader {
     source: Source,
     chunk_size: usize,
@@ -138,17 +139,32 @@ impl ChunkReader {
                 };
                 let current = match self.ahead.take() {
                     Some(part) => Some(part),
-                    None if !self.started => parts.next().await,
+                    None if !self.started || self.total.is_some() => parts.next().await,
                     None => None,
                 };
                 let Some(current) = current else {
                     if let Some(parts) = slot.take() {
                         parts.finish().await?;
                     }
+                    if self.total.is_some_and(|t| t != self.offset) {
+                        return Err(ConnectorError::internal(format!(
+                            "the file ended at {} bytes, not the {} planned",
+                            self.offset,
+                            self.total.unwrap_or_default()
+                        )));
+                    }
                     return Ok(None);
                 };
-                self.ahead = parts.next().await;
-                if self.ahead.is_none() {
+                // With the total known, the last chunk is the one that reaches it; without,
+                // the next part is read ahead to learn whether this one is the last.
+                let last = match self.total {
+                    Some(total) => self.offset + current.len() as u64 >= total,
+                    None => {
+                        self.ahead = parts.next().await;
+                        self.ahead.is_none()
+                    }
+                };
+                if last {
                     // Learn whether the encoder finished before this chunk completes the file.
                     if let Some(parts) = slot.take() {
                         parts.finish().await?;
