@@ -31,6 +31,43 @@ pub enum Command {
     Deliver(DeliverArgs),
     /// Run the Destinations API service (SQLite under --data-dir unless --database-url is set).
     Serve(ServeArgs),
+    /// Connect an OAuth destination (google_drive, onedrive) from a terminal: prints the
+    /// authorization URL, receives the redirect on a loopback port, and prints the auth_config
+    /// with the tokens (or writes it to --output).
+    Oauth(OAuthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OAuthArgs {
+    /// `google_drive` or `onedrive`.
+    #[arg(long = "type")]
+    pub r#type: String,
+    /// The OAuth client id.
+    #[arg(long)]
+    pub client_id: String,
+    /// The OAuth client secret (omit for a public client); also `COURIER_OAUTH_CLIENT_SECRET`.
+    #[arg(long, env = "COURIER_OAUTH_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// Microsoft tenant for onedrive: common, organizations, consumers, or a tenant id.
+    #[arg(long, default_value = "common")]
+    pub tenant: String,
+    /// The loopback port the redirect comes back to (0: any free port). The OAuth client must
+    /// allow `http://127.0.0.1:PORT/callback` (Google desktop clients and Microsoft's
+    /// `http://localhost` registrations accept any port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Override the provider's authorization URL.
+    #[arg(long)]
+    pub authorization_url: Option<String>,
+    /// Override the provider's token URL (kept in the printed auth_config).
+    #[arg(long)]
+    pub token_url: Option<String>,
+    /// Write the auth_config to this file (mode 0600) instead of printing it.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Give up when the redirect has not come back after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Args)]

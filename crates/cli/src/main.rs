@@ -1,10 +1,12 @@
 //! `courier`: the catalog, connection tests, field discovery and delivery from the terminal, and
-//! `courier serve`, the Destinations API service.
+//! `courier serve`, the Destinations API service, and `courier oauth` to connect OAuth
+//! destinations from a terminal.
 
 mod cli;
 mod deliver;
 mod error;
 mod input;
+mod oauth;
 mod render;
 
 use std::process::ExitCode;
@@ -51,6 +53,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Fields(args) => render::fields(&catalog, args).await,
         Command::Deliver(args) => deliver::run(&catalog, args).await,
         Command::Serve(args) => serve(catalog, args).await,
+        Command::Oauth(args) => oauth::run(args).await,
     }
 }
 
