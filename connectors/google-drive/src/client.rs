@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use courier_core::{ConnectorError, Env, ErrorKind, PayloadCap};
 use courier_files::KeyTemplate;
-use courier_oauth::{BearerClient, OAuthApp, Provider, seed_tokens};
+use courier_oauth::{BearerClient, OAuthApp, seed_tokens};
 use serde_json::Value;
 
-use crate::config::{DEFAULT_TOKEN_URL, GoogleDriveAuth, GoogleDriveConfig};
+use crate::config::{GoogleDriveAuth, GoogleDriveConfig};
 use crate::errors::{Op, from_response};
 
 pub const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
@@ -38,9 +38,8 @@ impl DriveClient {
         auth: GoogleDriveAuth,
         env: &Env,
     ) -> Result<Self, ConnectorError> {
-        let token_url = auth.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL);
-        let provider = Provider::google_drive().with_token_url(token_url);
-        let app = OAuthApp::for_refresh(provider, &auth.client_id, Some(&auth.client_secret))?;
+        let app =
+            OAuthApp::for_refresh(auth.provider(), &auth.client_id, Some(&auth.client_secret))?;
         let seed = seed_tokens(auth.access_token.as_ref(), auth.refresh_token.as_ref());
         let api = BearerClient::new(
             "Google Drive",

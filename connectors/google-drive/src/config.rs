@@ -88,6 +88,21 @@ pub struct GoogleDriveAuth {
     /// The token endpoint; change it only for a proxy or a test fake.
     #[serde(default)]
     pub token_url: Option<String>,
+    /// The authorization endpoint a host sends people to; change it only for a test fake.
+    #[serde(default)]
+    pub authorization_url: Option<String>,
+}
+
+impl GoogleDriveAuth {
+    /// Google with this auth_config's endpoints.
+    pub fn provider(&self) -> courier_oauth::Provider {
+        let mut provider = courier_oauth::Provider::google_drive()
+            .with_token_url(self.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL));
+        if let Some(url) = &self.authorization_url {
+            provider.authorization_url = url.clone();
+        }
+        provider
+    }
 }
 
 pub fn check_http_url(path: &str, value: &str) -> Option<FieldError> {
@@ -108,6 +123,9 @@ impl AuthSpec for GoogleDriveAuth {
         }
         if let Some(url) = &self.token_url {
             errors.extend(check_http_url("/token_url", url));
+        }
+        if let Some(url) = &self.authorization_url {
+            errors.extend(check_http_url("/authorization_url", url));
         }
         errors
     }

@@ -11,7 +11,7 @@ mod upload;
 
 use courier_core::{
     Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
-    Example, Field, OAuthNeeds, Probe,
+    Example, Field, OAuthClient, OAuthNeeds, Probe,
 };
 use courier_files::{deliver_plan, plan_files};
 
@@ -82,6 +82,13 @@ impl Connector for GoogleDrive {
 
     async fn describe_fields(&self, client: &DriveClient) -> Result<Vec<Field>, ConnectorError> {
         Ok(client.config.layout.fields())
+    }
+
+    fn oauth_client(&self, auth: &GoogleDriveAuth) -> Option<OAuthClient> {
+        Some(
+            auth.provider()
+                .client(&auth.client_id, Some(&auth.client_secret)),
+        )
     }
 
     async fn deliver(&self, client: &DriveClient, batch: &Batch) -> BatchOutcome {

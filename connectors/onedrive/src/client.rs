@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use courier_core::{ConnectorError, Env, ErrorKind, PayloadCap};
 use courier_files::KeyTemplate;
-use courier_oauth::{BearerClient, OAuthApp, Provider, seed_tokens, transport_error};
+use courier_oauth::{BearerClient, OAuthApp, seed_tokens, transport_error};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::Value;
 
@@ -54,11 +54,11 @@ impl GraphClient {
         auth: OneDriveAuth,
         env: &Env,
     ) -> Result<Self, ConnectorError> {
-        let mut provider = Provider::onedrive_tenant(&auth.tenant);
-        if let Some(url) = &auth.token_url {
-            provider = provider.with_token_url(url.clone());
-        }
-        let app = OAuthApp::for_refresh(provider, &auth.client_id, auth.client_secret.as_ref())?;
+        let app = OAuthApp::for_refresh(
+            auth.provider(),
+            &auth.client_id,
+            auth.client_secret.as_ref(),
+        )?;
         let seed = seed_tokens(auth.access_token.as_ref(), auth.refresh_token.as_ref());
         let api = BearerClient::new(
             "Microsoft Graph",

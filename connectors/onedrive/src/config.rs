@@ -109,6 +109,23 @@ pub struct OneDriveAuth {
     /// The token endpoint; by default Microsoft's for `tenant`.
     #[serde(default)]
     pub token_url: Option<String>,
+    /// The authorization endpoint a host sends people to; by default Microsoft's for `tenant`.
+    #[serde(default)]
+    pub authorization_url: Option<String>,
+}
+
+impl OneDriveAuth {
+    /// Microsoft identity for this auth_config's tenant and endpoints.
+    pub fn provider(&self) -> courier_oauth::Provider {
+        let mut provider = courier_oauth::Provider::onedrive_tenant(&self.tenant);
+        if let Some(url) = &self.token_url {
+            provider.token_url = url.clone();
+        }
+        if let Some(url) = &self.authorization_url {
+            provider.authorization_url = url.clone();
+        }
+        provider
+    }
 }
 
 fn default_tenant() -> String {
@@ -141,6 +158,9 @@ impl AuthSpec for OneDriveAuth {
         }
         if let Some(url) = &self.token_url {
             errors.extend(check_http_url("/token_url", url));
+        }
+        if let Some(url) = &self.authorization_url {
+            errors.extend(check_http_url("/authorization_url", url));
         }
         errors
     }

@@ -11,7 +11,7 @@ mod upload;
 
 use courier_core::{
     Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
-    Example, Field, OAuthNeeds, Probe,
+    Example, Field, OAuthClient, OAuthNeeds, Probe,
 };
 use courier_files::{deliver_plan, plan_files};
 
@@ -82,6 +82,13 @@ impl Connector for OneDrive {
 
     async fn describe_fields(&self, client: &GraphClient) -> Result<Vec<Field>, ConnectorError> {
         Ok(client.config.layout.fields())
+    }
+
+    fn oauth_client(&self, auth: &OneDriveAuth) -> Option<OAuthClient> {
+        Some(
+            auth.provider()
+                .client(&auth.client_id, auth.client_secret.as_ref()),
+        )
     }
 
     async fn deliver(&self, client: &GraphClient, batch: &Batch) -> BatchOutcome {

@@ -11,7 +11,7 @@ use crate::payload::PayloadCap;
 use crate::probe::Probe;
 use crate::record::{Batch, BatchOutcome};
 use crate::spec::{AuthSpec, ConfigSpec};
-use crate::tokens::SharedTokenStore;
+use crate::tokens::{OAuthClient, SharedTokenStore};
 
 /// What the host tells a connector about the destination it is building a client for.
 #[derive(Debug, Clone)]
@@ -61,6 +61,13 @@ pub trait Connector: Clone + Send + Sync + 'static {
 
     /// The fields the destination accepts, for field mapping.
     async fn describe_fields(&self, client: &Self::Client) -> Result<Vec<Field>, ConnectorError>;
+
+    /// For OAuth destinations, how to run the authorization flow with this auth_config
+    /// (`None`: the connector does not use OAuth).
+    fn oauth_client(&self, auth: &Self::Auth) -> Option<OAuthClient> {
+        let _ = auth;
+        None
+    }
 
     /// One attempt at one batch: an outcome per record, in the batch's order. Records over the
     /// payload cap were already refused by the caller; batch-level encodings must check

@@ -17,7 +17,7 @@ use crate::probe::Probe;
 use crate::record::{Batch, BatchOutcome, Record, RecordOutcome};
 use crate::schema::{parse_lenient, schema_of};
 use crate::spec::{AuthSpec, ConfigSpec, FieldError};
-use crate::tokens::SharedTokenStore;
+use crate::tokens::{OAuthClient, SharedTokenStore};
 
 /// Everything needed to build one destination, as JSON from an API, a file or the CLI.
 #[derive(Clone, Default)]
@@ -76,6 +76,8 @@ pub trait DynConnector: Send + Sync + 'static {
     /// Every problem with `spec`, each with its JSON path; empty when valid. Pure.
     fn validate(&self, spec: &DestinationSpec) -> Vec<FieldError>;
     async fn build(&self, spec: &DestinationSpec) -> Result<Arc<dyn Destination>, BuildError>;
+    /// How to run the OAuth flow for this destination (`Ok(None)`: no OAuth).
+    fn oauth_client(&self, spec: &DestinationSpec) -> Result<Option<OAuthClient>, BuildError>;
 }
 
 /// A configured destination with its client, ready to test, describe and deliver.
@@ -194,6 +196,11 @@ impl<C: Connector> DynConnector for C {
 
     fn validate(&self, spec: &DestinationSpec) -> Vec<FieldError> {
         parse_spec(self, spec).err().unwrap_or_default()
+    }
+
+    fn oauth_client(&self, spec: &DestinationSpec) -> Result<Option<OAuthClient>, BuildError> {
+        let parsed = parse_spec(self, spec).map_err(BuildError::Invalid)?;
+        Ok(Connector::oauth_client(self, &parsed.auth))
     }
 
     async fn build(&self, spec: &DestinationSpec) -> Result<Arc<dyn Destination>, BuildError> {

@@ -26,4 +26,4 @@ pub use probe::{Probe, StepReport, StepStatus, TestEvent, TestReport};
 pub use record::{Batch, BatchOutcome, Delivered, Outcome, Record, RecordOutcome, Response};
 pub use secret::Secret;
 pub use spec::{AuthSpec, ConfigSpec, FieldError};
-pub use tokens::{SharedTokenStore, TokenStore, Tokens};
+pub use tokens::{OAuthClient, SharedTokenStore, TokenStore, Tokens};

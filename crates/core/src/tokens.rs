@@ -39,5 +39,20 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
     async fn save(&self, destination_id: &str, tokens: &Tokens) -> Result<(), ConnectorError>;
 }
 
+/// How a destination authorizes with its OAuth provider: what a host needs to run the
+/// authorization-code flow for it (the connector derives it from its auth_config).
+#[derive(Debug, Clone)]
+pub struct OAuthClient {
+    /// The provider's name (`google`, `microsoft`).
+    pub provider: &'static str,
+    pub authorization_url: String,
+    pub token_url: String,
+    pub scopes: Vec<String>,
+    /// Extra authorization-URL parameters (offline access, consent).
+    pub extra_params: Vec<(String, String)>,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+}
+
 /// A shared token store, as hosts pass it in a `DestinationSpec`.
 pub type SharedTokenStore = Arc<dyn TokenStore>;

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use courier_core::{ConnectorError, ErrorKind, Secret};
+use courier_core::{ConnectorError, ErrorKind, OAuthClient, Secret};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
@@ -41,6 +41,24 @@ pub struct PendingAuthorization {
     pub url: String,
     pub state: Secret,
     pkce_verifier: Secret,
+}
+
+impl PendingAuthorization {
+    /// The PKCE verifier, for a host that keeps pending authorizations in a database (sealed)
+    /// so the redirect may reach another replica.
+    pub fn pkce_verifier(&self) -> &Secret {
+        &self.pkce_verifier
+    }
+
+    /// A pending authorization as a host stored it.
+    pub fn restore(destination_id: &str, state: Secret, pkce_verifier: Secret) -> Self {
+        PendingAuthorization {
+            destination_id: destination_id.to_string(),
+            url: String::new(),
+            state,
+            pkce_verifier,
+        }
+    }
 }
 
 fn config_error(what: &str) -> ConnectorError {
@@ -84,6 +102,16 @@ impl OAuthApp {
             client,
             http,
         })
+    }
+
+    /// The app for a client a connector declared.
+    pub fn from_client(client: &OAuthClient, redirect_uri: &str) -> Result<Self, ConnectorError> {
+        Self::new(
+            Provider::of_client(client),
+            &client.client_id,
+            client.client_secret.as_ref(),
+            redirect_uri,
+        )
     }
 
     /// A client that only refreshes tokens (connectors delivering for a destination): the

@@ -1,6 +1,8 @@
 //! OAuth providers: endpoints, scopes and the extra parameters that make them issue a refresh
 //! token, with the real Google and Microsoft endpoints as defaults (tests point them elsewhere).
 
+use courier_core::{OAuthClient, Secret};
+
 /// Where and how to authorize.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provider {
@@ -51,6 +53,30 @@ impl Provider {
     pub fn with_token_url(mut self, token_url: impl Into<String>) -> Self {
         self.token_url = token_url.into();
         self
+    }
+
+    /// This provider with one client registration, as a connector declares it to hosts.
+    pub fn client(self, client_id: &str, client_secret: Option<&Secret>) -> OAuthClient {
+        OAuthClient {
+            provider: self.name,
+            authorization_url: self.authorization_url,
+            token_url: self.token_url,
+            scopes: self.scopes,
+            extra_params: self.extra_params,
+            client_id: client_id.to_string(),
+            client_secret: client_secret.cloned(),
+        }
+    }
+
+    /// The provider part of a declared client.
+    pub fn of_client(client: &OAuthClient) -> Self {
+        Provider {
+            name: client.provider,
+            authorization_url: client.authorization_url.clone(),
+            token_url: client.token_url.clone(),
+            scopes: client.scopes.clone(),
+            extra_params: client.extra_params.clone(),
+        }
     }
 
     /// The same provider with other endpoints (a tenant, a sovereign cloud, a local fake).

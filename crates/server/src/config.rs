@@ -42,6 +42,9 @@ pub struct ServerConfig {
     /// A destination with failed deliveries and no success for this long is disabled, in
     /// milliseconds (5 days by default).
     pub disable_after_failing_ms: u64,
+    /// The address people's browsers reach this server at, for OAuth redirects
+    /// (`{public_url}/api/v1/oauth/callback`); `http://` and the listening address when unset.
+    pub public_url: Option<String>,
     /// The first admin key on an empty database (`COURIER_BOOTSTRAP_API_KEY`; never read from
     /// the file, never printed).
     #[serde(skip)]
@@ -67,6 +70,7 @@ impl Default for ServerConfig {
             run_worker: true,
             delivery_lease_ms: 45_000,
             disable_after_failing_ms: 5 * 24 * 60 * 60 * 1000,
+            public_url: None,
             bootstrap_api_key: None,
             encryption_key: None,
         }
@@ -87,6 +91,7 @@ impl std::fmt::Debug for ServerConfig {
                 &self.allow_private_destinations,
             )
             .field("allow_ambient_credentials", &self.allow_ambient_credentials)
+            .field("public_url", &self.public_url)
             .finish_non_exhaustive()
     }
 }
@@ -181,6 +186,9 @@ impl ServerConfig {
         }
         if let Some(v) = env("COURIER_ENCRYPTION_KEY") {
             self.encryption_key = Some(Secret::new(v));
+        }
+        if let Some(v) = env("COURIER_PUBLIC_URL") {
+            self.public_url = Some(v);
         }
         if let Some(v) = env("COURIER_TEST_TIMEOUT_MS") {
             self.test_timeout_ms = parse("COURIER_TEST_TIMEOUT_MS", v)?;

@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod ids;
 mod run;
 pub mod store;
+pub mod tokens;
 
 pub use config::{Overrides, ServerConfig};
 pub use run::{Server, bootstrap, run};

@@ -116,6 +116,10 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let mut config = config;
+        if config.public_url.is_none() {
+            config.public_url = Some(format!("http://{addr}"));
+        }
         let wake = Arc::new(tokio::sync::Notify::new());
         let worker = config.run_worker.then(|| {
             Worker::new(

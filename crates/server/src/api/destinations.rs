@@ -210,6 +210,7 @@ pub async fn create(
         created_by: Some(who.key.id.clone()),
         created_at: now.clone(),
         updated_at: now,
+        has_oauth_tokens: false,
     };
     let secrets: Vec<String> = secret.iter().cloned().collect();
     validate_spec(&state, &d, &auth, &secrets, &mut errors);
@@ -307,6 +308,7 @@ async fn update(
         connection_changed = true;
     }
     let mut auth = secrets::open_auth(&state.sealer, &d)?;
+    let client_before = auth.get("client_id").cloned();
     if let Some(given) = &input.auth_config {
         if signs(&state.catalog, &d.destination_type) && given.contains_key("signing_secret") {
             errors.push(FieldError::new(
@@ -377,6 +379,17 @@ async fn update(
         .map_err(conflict_on_name)?
     {
         return Err(ApiError::changed_meanwhile());
+    }
+    // Tokens from an OAuth flow belong to the client that ran it: new tokens in the
+    // auth_config, or another client, replace them.
+    let new_grant = input.auth_config.as_ref().is_some_and(|given| {
+        given.contains_key("refresh_token")
+            || given.contains_key("access_token")
+            || auth.get("client_id") != client_before.as_ref()
+    });
+    if new_grant && d.has_oauth_tokens {
+        state.store.save_oauth_tokens(&d.id, None).await?;
+        d.has_oauth_tokens = false;
     }
     Ok(Json(view::destination(&d)))
 }

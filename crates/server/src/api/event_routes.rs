@@ -131,7 +131,7 @@ async fn apply(
     };
     // Mapping targets must be fields the destination accepts, when it names them (CSV columns,
     // for instance); a destination taking the whole payload accepts any field.
-    let Ok(spec) = spec_of(&state.sealer, &destination) else {
+    let Ok(spec) = spec_of(&state.sealer, &state.store, &destination) else {
         return Ok(());
     };
     if let Ok(built) = state

@@ -10,6 +10,7 @@ mod event_routes;
 mod events;
 mod health;
 mod input;
+mod oauth;
 mod observe;
 mod openapi;
 mod permissions;

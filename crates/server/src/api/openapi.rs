@@ -45,6 +45,7 @@ fn schemas() -> Value {
         "is_active": {"type": "boolean"},
         "has_auth_config": {"type": "boolean"},
         "has_signing_secret": {"type": "boolean"},
+        "has_oauth_tokens": {"type": "boolean", "description": "An OAuth flow stored tokens for it (google_drive, onedrive)"},
         "payload_cap_bytes": {"type": ["integer", "null"]},
         "event_count": {"type": "integer"},
         "last_delivery_at": {"type": ["string", "null"], "format": "date-time"},
@@ -82,6 +83,12 @@ fn schemas() -> Value {
             "field_mapping": {"type": "array", "items": {"type": "object", "properties": {
                 "source": {"type": "string"}, "target": {"type": "string"}, "default": {}, "value": {},
                 "drop": {"const": true}}}}}},
+        "OAuthStart": {"type": "object", "additionalProperties": false, "required": ["destination_id"], "properties": {
+            "destination_id": {"type": "string", "description": "The destination to connect; its type must be the path's"},
+            "return_to": {"type": "string", "format": "uri", "description": "Where the browser goes after the callback, with oauth_status (and oauth_error) added"}}},
+        "OAuthStarted": {"type": "object", "properties": {
+            "authorization_url": {"type": "string", "format": "uri", "description": "Send the person here"},
+            "destination_id": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}},
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message", "details"], "properties": {
                 "code": {"type": "string", "enum": ["validation_error", "unauthorized", "forbidden", "not_found",

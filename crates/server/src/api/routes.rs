@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 use super::{
-    AppState, catalog, deliveries, destinations, event_routes, events, health, observe, openapi,
-    permissions, secrets, testing,
+    AppState, catalog, deliveries, destinations, event_routes, events, health, oauth, observe,
+    openapi, permissions, secrets, testing,
 };
 
 /// What the OpenAPI document says about one operation.
@@ -193,6 +193,31 @@ pub fn table() -> Vec<Route> {
             ),
             "/api/v1/workspaces/{ws}/destinations/{dest}/rotate-secret",
             post(secrets::rotate),
+        ),
+        (
+            Doc {
+                body: Some("OAuthStart"),
+                ok: (200, Some("OAuthStarted")),
+                ..doc(
+                    "post",
+                    "Start connecting an OAuth destination: the provider's authorization URL",
+                    "oauth",
+                )
+            },
+            "/api/v1/workspaces/{ws}/oauth/{type}/start",
+            post(oauth::start),
+        ),
+        (
+            Doc {
+                auth: false,
+                ..doc(
+                    "get",
+                    "Where the provider sends the browser back: checks state and PKCE, stores the tokens sealed, marks the destination connected",
+                    "oauth",
+                )
+            },
+            "/api/v1/oauth/callback",
+            get(oauth::callback),
         ),
         (
             Doc {

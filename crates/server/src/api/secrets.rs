@@ -16,7 +16,8 @@ use super::permissions::require;
 use super::{AppState, State};
 use crate::crypto::Sealer;
 use crate::ids;
-use crate::store::DestinationRow;
+use crate::store::{DestinationRow, Store};
+use crate::tokens::DbTokenStore;
 
 /// How long a rotated-out signing secret keeps signing.
 pub const ROTATION_GRACE: Duration = Duration::hours(24);
@@ -130,8 +131,12 @@ pub fn effective_auth(auth: Map<String, Value>, secrets: &[String]) -> Value {
     Value::Object(auth)
 }
 
-/// The spec a stored destination is built from.
-pub fn spec_of(sealer: &Sealer, d: &DestinationRow) -> Result<DestinationSpec, ApiError> {
+/// The spec a stored destination is built from, with the database as its OAuth token store.
+pub fn spec_of(
+    sealer: &Sealer,
+    store: &Store,
+    d: &DestinationRow,
+) -> Result<DestinationSpec, ApiError> {
     let auth = open_auth(sealer, d)?;
     let secrets = signing_secrets(sealer, d)?;
     Ok(DestinationSpec {
@@ -139,7 +144,7 @@ pub fn spec_of(sealer: &Sealer, d: &DestinationRow) -> Result<DestinationSpec, A
         config: d.config.clone(),
         auth_config: effective_auth(auth, &secrets),
         payload_cap_bytes: d.payload_cap_bytes.map(|n| n as u64),
-        token_store: None,
+        token_store: Some(Arc::new(DbTokenStore::new(store.clone(), sealer.clone()))),
     })
 }
 

@@ -168,7 +168,7 @@ pub async fn test_existing(
         .catalog
         .get(&d.destination_type)
         .map_err(|e| ApiError::conflict(e.to_string()))?;
-    let spec = spec_of(&state.sealer, &d)?;
+    let spec = spec_of(&state.sealer, &state.store, &d)?;
     refuse_broken_rules(&state, &d.destination_type, &spec)?;
     let deadline = Duration::from_millis(state.config.test_timeout_ms);
     let events = courier_runtime::test_events(connector, spec, deadline).then(move |event| {
@@ -206,7 +206,7 @@ pub async fn fields(
         .destination(ws, &dest)
         .await?
         .ok_or_else(|| ApiError::not_found("destination"))?;
-    let spec = spec_of(&state.sealer, &d)?;
+    let spec = spec_of(&state.sealer, &state.store, &d)?;
     refuse_broken_rules(&state, &d.destination_type, &spec)?;
     let built = state
         .catalog

@@ -1,5 +1,5 @@
 //! A destination as the API shows it: never a secret, only `has_auth_config` and
-//! `has_signing_secret`; the delivery policy's fields at the top level.
+//! `has_signing_secret` (and `has_oauth_tokens`); the delivery policy's fields at the top level.
 
 use serde_json::{Map, Value, json};
 
@@ -18,6 +18,7 @@ pub fn destination(d: &DestinationRow) -> Value {
         "is_active": d.is_active,
         "has_auth_config": d.auth_config_sealed.is_some(),
         "has_signing_secret": d.signing_secret_sealed.is_some(),
+        "has_oauth_tokens": d.has_oauth_tokens,
         "payload_cap_bytes": d.payload_cap_bytes,
     });
     let map = out.as_object_mut().expect("a JSON object");

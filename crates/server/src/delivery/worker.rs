@@ -241,7 +241,7 @@ impl Worker {
         {
             return Ok(b.clone());
         }
-        let spec = spec_of(&self.sealer, row).map_err(|e| {
+        let spec = spec_of(&self.sealer, &self.store, row).map_err(|e| {
             ConnectorError::new(
                 ErrorKind::Internal,
                 format!("the destination's secrets cannot be opened ({})", e.message),

@@ -32,12 +32,21 @@ pub struct DestinationRow {
     pub created_by: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Whether OAuth tokens are stored (read-only here: the token store writes them).
+    pub has_oauth_tokens: bool,
 }
 
 const COLUMNS: &str = "id, workspace_id, name, slug, destination_type, config, auth_config_sealed, \
     signing_secret_sealed, previous_secret_sealed, previous_secret_expires_at, status, status_error, \
     is_active, payload_cap_bytes, policy, permissions, event_count, last_delivery_at, \
     last_delivery_status, created_by, created_at, updated_at";
+
+/// What reads select: the columns, and whether tokens are stored (never the tokens).
+fn select_columns() -> String {
+    format!(
+        "{COLUMNS}, CASE WHEN oauth_tokens_sealed IS NULL THEN 0 ELSE 1 END AS has_oauth_tokens"
+    )
+}
 
 fn json(row: &AnyRow, column: &str) -> Result<Value> {
     let text: String = row.try_get(column)?;
@@ -68,13 +77,15 @@ fn from_row(r: AnyRow) -> Result<DestinationRow> {
         created_by: r.try_get("created_by")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        has_oauth_tokens: r.try_get::<i64, _>("has_oauth_tokens")? != 0,
     })
 }
 
 impl Store {
     pub async fn list_destinations(&self, workspace_id: &str) -> Result<Vec<DestinationRow>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM destinations WHERE workspace_id = $1 ORDER BY id"
+            "SELECT {} FROM destinations WHERE workspace_id = $1 ORDER BY id",
+            select_columns()
         ))
         .bind(workspace_id)
         .fetch_all(self.pool())
@@ -89,7 +100,8 @@ impl Store {
         id: &str,
     ) -> Result<Option<DestinationRow>> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM destinations WHERE workspace_id = $1 AND id = $2"
+            "SELECT {} FROM destinations WHERE workspace_id = $1 AND id = $2",
+            select_columns()
         ))
         .bind(workspace_id)
         .bind(id)
@@ -235,10 +247,13 @@ impl Store {
 
     /// A destination by id alone (workers deliver for every workspace).
     pub async fn destination_by_id(&self, id: &str) -> Result<Option<DestinationRow>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM destinations WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM destinations WHERE id = $1",
+            select_columns()
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         row.map(from_row).transpose()
     }
 

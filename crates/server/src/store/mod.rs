@@ -3,6 +3,7 @@
 
 mod deliveries;
 mod destinations;
+mod oauth;
 mod routes;
 mod schema;
 mod workspaces;
@@ -13,6 +14,7 @@ use sqlx::any::AnyPoolOptions;
 
 pub use deliveries::{Accepted, AttemptLog, Finish, FlushRule, Job, NewDelivery, NewEvent};
 pub use destinations::DestinationRow;
+pub use oauth::PendingRow;
 pub use routes::{RouteRow, matches as route_matches};
 pub use workspaces::{ApiKey, Role, Workspace};
 

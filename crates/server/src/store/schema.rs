@@ -129,4 +129,20 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE destinations ADD COLUMN failing_since TEXT",
         ],
     ),
+    (
+        6,
+        &[
+            "ALTER TABLE destinations ADD COLUMN oauth_tokens_sealed TEXT",
+            // Authorizations started and not yet returned, by the SHA-256 of their state.
+            "CREATE TABLE oauth_pending (
+                state_hash TEXT PRIMARY KEY,
+                workspace_id TEXT NOT NULL,
+                destination_id TEXT NOT NULL,
+                verifier_sealed TEXT NOT NULL,
+                redirect_uri TEXT NOT NULL,
+                return_to TEXT,
+                expires_ms BIGINT NOT NULL
+            )",
+        ],
+    ),
 ];
