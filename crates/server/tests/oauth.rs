@@ -147,6 +147,28 @@ async fn connect_refresh_rotate_restart(backend: Backend) {
         test_status(&server, &id).await,
         (true, "connected".to_string())
     );
+    // Events routed to it arrive as a file, through the worker and the stored tokens.
+    let (status, _) = server
+        .call(Method::PATCH, &server.path(&format!("/destinations/{id}")), Some(json!({"batch_max_age_ms": 200})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, r) = server
+        .call(Method::POST, &server.path("/routes"),
+            Some(json!({"name": "to onedrive", "destination_id": id, "event_types": ["order.*"]})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    let (status, _) = server
+        .call(Method::POST, &server.path("/events"), Some(json!({"type": "order.created", "payload": {"id": 7}})))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while fake.items().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the event never reached the drive");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let item = &fake.items()[0];
+    assert!(item.path.starts_with("Exports/"), "{}", item.path);
+    assert!(String::from_utf8_lossy(&item.content).contains("\"id\":7"));
     // An expired access token is refreshed; Microsoft-style rotation kills the old refresh
     // token, so the new one must have been stored.
     fake.oauth().expire_access_tokens();
