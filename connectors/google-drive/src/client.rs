@@ -23,6 +23,10 @@ pub struct DriveClient {
     pub(crate) template: KeyTemplate,
     pub(crate) destination_id: String,
     pub(crate) cap: PayloadCap,
+    /// The folder for messages: `folder_id`, or `folder_id/folder_path`.
+    pub(crate) folder_label: String,
+    /// The folder's id once `folder_path` is resolved (once per client).
+    resolved: tokio::sync::OnceCell<String>,
 }
 
 /// What the folder check found.
@@ -53,7 +57,13 @@ impl DriveClient {
         let template = KeyTemplate::parse(&config.file_name_template).map_err(|e| {
             ConnectorError::new(ErrorKind::InvalidConfig, e, "fix file_name_template")
         })?;
+        let folder_label = match &config.folder_path {
+            Some(path) => format!("{}/{}", config.folder_id, path.trim_matches('/')),
+            None => config.folder_id.clone(),
+        };
         Ok(DriveClient {
+            folder_label,
+            resolved: tokio::sync::OnceCell::new(),
             base: config.api_base_url.trim_end_matches('/').to_string(),
             config,
             api,
@@ -70,7 +80,7 @@ impl DriveClient {
     pub(crate) fn op(&self, action: &'static str) -> Op<'_> {
         Op {
             action,
-            folder_id: &self.config.folder_id,
+            folder: &self.folder_label,
         }
     }
 
@@ -125,9 +135,54 @@ impl DriveClient {
         ))
     }
 
+    /// The id of the folder files go to: `folder_id`, or the folder `folder_path` names under
+    /// it, looked up one name at a time the first time it is needed.
+    pub async fn folder_id(&self) -> Result<&str, ConnectorError> {
+        let Some(path) = &self.config.folder_path else {
+            return Ok(&self.config.folder_id);
+        };
+        self.resolved
+            .get_or_try_init(|| async {
+                let mut parent = self.config.folder_id.clone();
+                for name in path.trim_matches('/').split('/') {
+                    let q = format!(
+                        "name = '{}' and '{}' in parents and mimeType = '{FOLDER_MIME}' and trashed = false",
+                        escape(name),
+                        escape(&parent)
+                    );
+                    let v = self
+                        .get_json(
+                            "look up a folder of folder_path",
+                            "/drive/v3/files",
+                            &[
+                                ("q", q.as_str()),
+                                ("fields", "files(id)"),
+                                ("pageSize", "10"),
+                                ("supportsAllDrives", "true"),
+                                ("includeItemsFromAllDrives", "true"),
+                            ],
+                        )
+                        .await?;
+                    parent = v["files"][0]["id"]
+                        .as_str()
+                        .ok_or_else(|| {
+                            ConnectorError::new(
+                                ErrorKind::NotFound,
+                                format!("there is no folder \"{name}\" on folder_path {path}"),
+                                "create the folders of folder_path in Drive, or correct it",
+                            )
+                        })?
+                        .to_string();
+                }
+                Ok(parent)
+            })
+            .await
+            .map(String::as_str)
+    }
+
     /// The configured folder: it must exist, be a folder, not be trashed.
     pub async fn folder(&self) -> Result<Folder, ConnectorError> {
-        let id = &self.config.folder_id;
+        let id = self.folder_id().await?;
         let v = self
             .get_json(
                 "look up the folder",
@@ -159,7 +214,7 @@ impl DriveClient {
         let q = format!(
             "name = '{}' and '{}' in parents and trashed = false",
             escape(name),
-            escape(&self.config.folder_id)
+            escape(self.folder_id().await?)
         );
         let v = self
             .get_json(

@@ -23,6 +23,10 @@ pub struct GoogleDriveConfig {
     /// My Drive or a shared drive; `root` is My Drive's top level.
     #[serde(default = "default_folder_id")]
     pub folder_id: String,
+    /// A folder path under `folder_id` (`Exports/Courier`), resolved by name when the
+    /// destination is first used; every folder on it must exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder_path: Option<String>,
     /// Each file's name. Variables: {destination_id}, {batch_id}, {yyyy}, {mm}, {dd}, {hh},
     /// {record_count}, {ext}. Must contain {batch_id}; no `/` (Drive names are flat: pick the
     /// folder with folder_id).
@@ -154,6 +158,20 @@ impl ConfigSpec for GoogleDriveConfig {
                 "/folder_id",
                 "must be a Drive folder id (letters, digits, `-` and `_`, as in the folder's URL) or `root`",
             ));
+        }
+        if let Some(path) = &self.folder_path {
+            let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+            if path.trim_matches('/').is_empty()
+                || segments.len() > 20
+                || segments
+                    .iter()
+                    .any(|s| s.trim().is_empty() || s.chars().any(char::is_control))
+            {
+                errors.push(FieldError::new(
+                    "/folder_path",
+                    "must be folder names separated by `/` (at most 20), none empty or with control characters",
+                ));
+            }
         }
         if self.convert_to_google_sheets
             && (self.layout.format != Format::Csv || self.layout.compression != Compression::None)

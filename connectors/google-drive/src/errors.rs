@@ -11,7 +11,8 @@ use serde_json::Value;
 /// What the request was for, to name it in messages.
 pub struct Op<'a> {
     pub action: &'static str,
-    pub folder_id: &'a str,
+    /// The folder as configured: its id, or `folder_path` under it.
+    pub folder: &'a str,
 }
 
 /// Google's reason for an error (`userRateLimitExceeded`), and its message.
@@ -70,16 +71,16 @@ pub fn classify(op: &Op<'_>, status: u16, retry_after: Option<&str>, body: &str)
             ErrorKind::Forbidden,
             what,
             format!(
-                "give the connected account edit access to folder {} (or pick another folder_id)",
-                op.folder_id
+                "give the connected account edit access to folder {} (or pick another folder)",
+                op.folder
             ),
         ),
         404 => ConnectorError::new(
             ErrorKind::NotFound,
             what,
             format!(
-                "check folder_id {}: the folder must exist and be shared with the connected account",
-                op.folder_id
+                "check folder {}: it must exist and be shared with the connected account",
+                op.folder
             ),
         ),
         408 | 500..=599 => ConnectorError::new(
@@ -119,7 +120,7 @@ mod tests {
 
     const OP: Op<'static> = Op {
         action: "create a file",
-        folder_id: "f1",
+        folder: "f1",
     };
 
     fn body(reason: &str) -> String {

@@ -49,7 +49,7 @@ static META: ConnectorMeta = ConnectorMeta {
         },
         Example {
             name: "CSV converted to Google Sheets",
-            config: r#"{"folder_id":"root","format":"csv","columns":["id","email","plan"],"convert_to_google_sheets":true,"conflict_policy":"keep_both"}"#,
+            config: r#"{"folder_path":"Exports/Courier","format":"csv","columns":["id","email","plan"],"convert_to_google_sheets":true,"conflict_policy":"keep_both"}"#,
             auth_config: r#"{"client_id":"1234567890-abc.apps.googleusercontent.com","client_secret":"<client secret>"}"#,
         },
     ],

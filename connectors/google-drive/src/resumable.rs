@@ -51,7 +51,7 @@ pub async fn upload(
         loop {
             let result = match put(client, &session, &chunk, from, total).await {
                 Ok(progress) => Ok(progress),
-                Err(e) if e.is_retryable() && resumes < MAX_RESUMES => {
+                Err(e) if resumable(&e) && resumes < MAX_RESUMES => {
                     resumes += 1;
                     pause(&e, resumes).await?;
                     tracing::debug!(
@@ -93,7 +93,7 @@ pub async fn upload(
                         "the delivery is retried with a new upload session",
                     ));
                 }
-                Err(e) if e.is_retryable() && resumes < MAX_RESUMES => {
+                Err(e) if resumable(&e) && resumes < MAX_RESUMES => {
                     // The status query failed too: try the chunk again after the next pause.
                 }
                 Err(e) => return Err(e),
@@ -103,6 +103,21 @@ pub async fn upload(
     Err(ConnectorError::internal(
         "the file ended without a last chunk",
     ))
+}
+
+const SESSION_GONE: &str = "the Google Drive upload session expired or was refused";
+
+fn session_gone() -> ConnectorError {
+    ConnectorError::new(
+        ErrorKind::Unavailable,
+        SESSION_GONE,
+        "the delivery is retried with a new session",
+    )
+}
+
+/// Whether resuming can help: not once the session itself is gone.
+fn resumable(e: &ConnectorError) -> bool {
+    e.is_retryable() && e.message != SESSION_GONE
 }
 
 fn stalled(at: u64) -> ConnectorError {
@@ -232,11 +247,9 @@ async fn progress(
                 .map_or(0, |end| end + 1);
             Ok(Progress::Received(received))
         }
-        StatusCode::NOT_FOUND | StatusCode::GONE => Err(ConnectorError::new(
-            ErrorKind::Unavailable,
-            "the Google Drive upload session expired",
-            "the delivery is retried with a new session",
-        )),
+        // The session URL carries its own authorization: a 401 there, like a 404 or 410, means
+        // the session is over, not that the account's grant was revoked.
+        StatusCode::NOT_FOUND | StatusCode::GONE | StatusCode::UNAUTHORIZED => Err(session_gone()),
         _ => {
             let status = response.status().as_u16();
             let retry_after = response

@@ -41,9 +41,9 @@ pub async fn run(client: &DriveClient, probe: &mut Probe) -> Result<(), Connecto
                     ErrorKind::Forbidden,
                     format!(
                         "the connected account cannot add files to folder \"{}\" ({})",
-                        folder.name, client.config.folder_id
+                        folder.name, client.folder_label
                     ),
-                    "give the account edit access to the folder, or pick another folder_id",
+                    "give the account edit access to the folder, or pick another folder",
                 ));
             }
             Ok(((), format!("folder \"{}\" accepts new files", folder.name)))

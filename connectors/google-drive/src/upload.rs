@@ -72,7 +72,7 @@ pub async fn upload(
             } else {
                 media_type
             };
-            json!({ "name": name, "parents": [cfg.folder_id], "mimeType": mime })
+            json!({ "name": name, "parents": [client.folder_id().await?], "mimeType": mime })
         }
     };
     let replaced = existing.is_some();

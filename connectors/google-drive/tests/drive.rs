@@ -469,3 +469,46 @@ async fn no_tokens_at_all_means_reauth_required_at_authentication() {
         ("authentication", Some(ErrorKind::ReauthRequired))
     );
 }
+
+#[tokio::test]
+async fn a_folder_path_is_resolved_by_name_under_folder_id() {
+    let s = setup().await;
+    let exports = s.fake.add_folder("Exports", true);
+    let courier = s.fake.add_folder_in(&exports, "Courier's files", true);
+    let dest = s
+        .destination(json!({"folder_id": "root", "folder_path": "Exports/Courier's files"}))
+        .await;
+    reference(&dest.deliver(&Batch::new("path-1", records(1))).await);
+    reference(&dest.deliver(&Batch::new("path-2", records(1))).await);
+    let files = s.fake.files();
+    assert!(
+        files.iter().all(|f| f.parents == vec![courier.clone()]),
+        "{files:?}"
+    );
+    let lookups = s
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/drive/v3/files" && r.query.contains("mimeType"))
+        .count();
+    assert_eq!(
+        lookups, 2,
+        "two names, looked up once for the client's lifetime"
+    );
+
+    let report = test_report(
+        &GoogleDrive,
+        &spec(
+            "d",
+            s.config(json!({"folder_id": "root", "folder_path": "Exports/Nope"})),
+            s.auth(),
+        ),
+    )
+    .await;
+    let failed = report.failed_step().unwrap();
+    assert_eq!(
+        (failed.name.as_str(), failed.error_kind),
+        ("folder", Some(ErrorKind::NotFound))
+    );
+    assert!(failed.message.contains("\"Nope\""), "{failed:?}");
+}

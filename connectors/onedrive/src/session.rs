@@ -104,7 +104,7 @@ async fn send(
         loop {
             let result = match put(client, session, &chunk, from, total).await {
                 Ok(p) => Ok(p),
-                Err(e) if e.is_retryable() && resumes < MAX_RESUMES => {
+                Err(e) if resumable(&e) && resumes < MAX_RESUMES => {
                     resumes += 1;
                     pause(&e, resumes).await?;
                     tracing::debug!(
@@ -144,7 +144,7 @@ async fn send(
                         "the delivery is retried with a new upload session",
                     ));
                 }
-                Err(e) if e.is_retryable() && resumes < MAX_RESUMES => {}
+                Err(e) if resumable(&e) && resumes < MAX_RESUMES => {}
                 Err(e) => return Err(e),
             }
         }
@@ -195,7 +195,7 @@ async fn put(
         StatusCode::ACCEPTED => Ok(Progress::Received(next_expected(
             &read_json(response).await?,
             total,
-        ))),
+        )?)),
         // The server already has some of these bytes: ask where it stands.
         StatusCode::RANGE_NOT_SATISFIABLE => status(client, session, total).await,
         _ => Err(failure(client, response).await),
@@ -221,23 +221,47 @@ async fn status(
     Ok(Progress::Received(next_expected(
         &read_json(response).await?,
         total,
-    )))
+    )?))
 }
 
-/// The start of the first of `nextExpectedRanges` (`"26-"`, `"26-127"`); none left: the total.
-fn next_expected(v: &Value, total: u64) -> u64 {
-    v["nextExpectedRanges"][0]
-        .as_str()
+/// The start of the first of `nextExpectedRanges` (`"26-"`, `"26-127"`); an empty list: the
+/// total. Anything else is not an answer to build on.
+fn next_expected(v: &Value, total: u64) -> Result<u64, ConnectorError> {
+    let ranges = v["nextExpectedRanges"].as_array();
+    if ranges.is_some_and(Vec::is_empty) {
+        return Ok(total);
+    }
+    ranges
+        .and_then(|r| r.first())
+        .and_then(Value::as_str)
         .and_then(|r| r.split('-').next())
         .and_then(|s| s.parse().ok())
-        .unwrap_or(total)
+        .ok_or_else(|| {
+            ConnectorError::new(
+                ErrorKind::Unavailable,
+                "Microsoft Graph answered a fragment without nextExpectedRanges",
+                "the delivery is retried with a new session",
+            )
+        })
+}
+
+const SESSION_GONE: &str = "the Graph upload session expired, was cancelled or was refused";
+
+/// Whether resuming can help: not once the session itself is gone.
+fn resumable(e: &ConnectorError) -> bool {
+    e.is_retryable() && e.message != SESSION_GONE
 }
 
 async fn failure(client: &GraphClient, response: reqwest::Response) -> ConnectorError {
-    if response.status() == StatusCode::NOT_FOUND {
+    // The upload URL is pre-authorized: a 401 there means the session is over, not that the
+    // account's grant was revoked.
+    if matches!(
+        response.status(),
+        StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED
+    ) {
         return ConnectorError::new(
             ErrorKind::Unavailable,
-            "the Graph upload session expired or was cancelled",
+            SESSION_GONE,
             "the delivery is retried with a new session",
         );
     }
@@ -262,14 +286,14 @@ mod tests {
 
     #[test]
     fn next_expected_reads_the_first_open_range() {
+        let next = |v: Value| next_expected(&v, 99).ok();
+        assert_eq!(next(json!({"nextExpectedRanges": ["26-"]})), Some(26));
         assert_eq!(
-            next_expected(&json!({"nextExpectedRanges": ["26-"]}), 99),
-            26
+            next(json!({"nextExpectedRanges": ["12-55", "77-99"]})),
+            Some(12)
         );
-        assert_eq!(
-            next_expected(&json!({"nextExpectedRanges": ["12-55", "77-99"]}), 99),
-            12
-        );
-        assert_eq!(next_expected(&json!({"nextExpectedRanges": []}), 99), 99);
+        assert_eq!(next(json!({"nextExpectedRanges": []})), Some(99));
+        assert_eq!(next(json!({})), None);
+        assert_eq!(next(json!({"nextExpectedRanges": ["x-"]})), None);
     }
 }

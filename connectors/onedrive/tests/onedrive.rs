@@ -298,6 +298,15 @@ async fn a_drive_id_addresses_that_drive_and_a_missing_folder_is_named() {
             .any(|r| r.path.starts_with("/drives/drive-fake-1/root:/"))
     );
 
+    let site = s
+        .destination(json!({"drive_id": "sites/fake.sharepoint.com,1111,2222"}))
+        .await;
+    reference(&site.deliver(&Batch::new("d-3", records(1))).await);
+    assert!(s.fake.requests().iter().any(|r| {
+        r.path
+            .starts_with("/sites/fake.sharepoint.com,1111,2222/drive/root:/")
+    }));
+
     let report = test_report(
         &OneDrive,
         &spec(

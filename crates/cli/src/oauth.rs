@@ -5,10 +5,12 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
 use courier_core::Secret;
@@ -23,6 +25,11 @@ type Redirect = std::collections::HashMap<String, String>;
 
 pub async fn run(args: OAuthArgs) -> Result<ExitCode, CliError> {
     let provider = provider(&args)?;
+    if args.r#type == "google_drive" && args.client_secret.is_none() {
+        return Err(CliError::Input(
+            "--client-secret is required for google_drive (Google issues one to every OAuth client)".into(),
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .map_err(|e| {
@@ -43,12 +50,22 @@ pub async fn run(args: OAuthArgs) -> Result<ExitCode, CliError> {
     eprintln!("Waiting for the redirect to {redirect_uri} ...");
 
     let (tx, mut rx) = mpsc::channel::<Redirect>(1);
+    let expected = Arc::new(pending.state.expose().to_string());
     let server = Router::new()
         .route("/callback", get(callback))
-        .with_state(tx);
-    let serving = tokio::spawn(async move { axum::serve(listener, server).await });
+        .with_state((tx, expected));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(async move {
+        axum::serve(listener, server)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
     let received = tokio::time::timeout(Duration::from_secs(args.timeout_secs), rx.recv()).await;
-    serving.abort();
+    // Graceful: the browser still gets its page.
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
     let query = match received {
         Ok(Some(q)) => q,
         _ => {
@@ -105,13 +122,26 @@ fn provider(args: &OAuthArgs) -> Result<Provider, CliError> {
     Ok(provider)
 }
 
+/// The redirect: only one carrying this flow's state counts (anything else that reaches the
+/// port, a prefetch or another page, is answered 400 and ignored).
 async fn callback(
-    State(tx): State<mpsc::Sender<Redirect>>,
+    State((tx, expected)): State<(mpsc::Sender<Redirect>, Arc<String>)>,
     Query(q): Query<Redirect>,
-) -> Html<&'static str> {
+) -> (StatusCode, Html<&'static str>) {
+    if q.get("state").map(String::as_str) != Some(expected.as_str()) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Html(
+                "<!doctype html><title>Courier</title><p>This is not the authorization Courier is waiting for.</p>",
+            ),
+        );
+    }
     let _ = tx.try_send(q);
-    Html(
-        "<!doctype html><title>Courier</title><p>Courier received the authorization. You can close this window and return to the terminal.</p>",
+    (
+        StatusCode::OK,
+        Html(
+            "<!doctype html><title>Courier</title><p>Courier received the authorization. You can close this window and return to the terminal.</p>",
+        ),
     )
 }
 
@@ -133,6 +163,9 @@ fn auth_config(args: &OAuthArgs, tokens: &Tokens) -> Value {
     }
     if let Some(url) = &args.token_url {
         auth["token_url"] = json!(url);
+    }
+    if let Some(url) = &args.authorization_url {
+        auth["authorization_url"] = json!(url);
     }
     auth
 }

@@ -48,8 +48,8 @@ struct Session {
 #[derive(Debug, Default)]
 struct Inner {
     files: BTreeMap<String, DriveFile>,
-    /// Folder id → (name, whether the user can add files).
-    folders: HashMap<String, (String, bool)>,
+    /// Folder id → (name, whether the user can add files, parent id).
+    folders: HashMap<String, (String, bool, String)>,
     sessions: HashMap<String, Session>,
     next: u64,
 }
@@ -75,7 +75,7 @@ impl DriveFake {
         let state = Arc::new(State::default());
         lock(&state.inner)
             .folders
-            .insert("root".into(), ("My Drive".into(), true));
+            .insert("root".into(), ("My Drive".into(), true, String::new()));
         let app = router(state.clone(), |s: Arc<State>, req| async move {
             handle(&s, req).await
         });
@@ -98,11 +98,19 @@ impl DriveFake {
         &self.state.oauth
     }
 
+    /// A folder in My Drive's root; its id.
     pub fn add_folder(&self, name: &str, writable: bool) -> String {
+        self.add_folder_in("root", name, writable)
+    }
+
+    /// A folder inside folder `parent`; its id.
+    pub fn add_folder_in(&self, parent: &str, name: &str, writable: bool) -> String {
         let mut inner = lock(&self.state.inner);
         inner.next += 1;
         let id = format!("folder-{}", inner.next);
-        inner.folders.insert(id.clone(), (name.into(), writable));
+        inner
+            .folders
+            .insert(id.clone(), (name.into(), writable, parent.into()));
         id
     }
 
@@ -200,7 +208,7 @@ async fn handle(state: &State, req: Request<Body>) -> Response {
 
 fn get_file(state: &State, id: &str) -> Response {
     let inner = lock(&state.inner);
-    if let Some((name, writable)) = inner.folders.get(id) {
+    if let Some((name, writable, _)) = inner.folders.get(id) {
         return json(
             200,
             json!({"id": id, "name": name, "mimeType": FOLDER_MIME, "trashed": false,
@@ -219,11 +227,11 @@ fn file_json(f: &DriveFile) -> Value {
         "webViewLink": format!("https://drive.fake/file/d/{}/view", f.id)})
 }
 
-/// `files.list` for the query the connector sends: `name = '…' and '…' in parents and
-/// trashed = false`.
+/// `files.list` for the queries the connector sends: `name = '…' and '…' in parents and
+/// trashed = false`, for files, or with `and mimeType = '…folder'`, for folders.
 fn list(state: &State, req: &Incoming) -> Response {
     let q = req.query.get("q").cloned().unwrap_or_default();
-    let Some((name, parent)) = parse_query(&q) else {
+    let Some((name, parent, rest)) = parse_query(&q) else {
         return google_error(
             400,
             "invalidQuery",
@@ -231,21 +239,31 @@ fn list(state: &State, req: &Incoming) -> Response {
         );
     };
     let inner = lock(&state.inner);
-    let files: Vec<Value> = inner
-        .files
-        .values()
-        .filter(|f| f.name == name && f.parents.contains(&parent))
-        .map(|f| json!({"id": f.id, "name": f.name}))
-        .collect();
-    json(200, json!({"files": files}))
+    let found: Vec<Value> = if rest.contains(&format!("mimeType = '{FOLDER_MIME}'")) {
+        inner
+            .folders
+            .iter()
+            .filter(|(_, (n, _, p))| *n == name && *p == parent)
+            .map(|(id, (n, _, _))| json!({"id": id, "name": n}))
+            .collect()
+    } else {
+        inner
+            .files
+            .values()
+            .filter(|f| f.name == name && f.parents.contains(&parent))
+            .map(|f| json!({"id": f.id, "name": f.name}))
+            .collect()
+    };
+    json(200, json!({"files": found}))
 }
 
-fn parse_query(q: &str) -> Option<(String, String)> {
+fn parse_query(q: &str) -> Option<(String, String, &str)> {
     let rest = q.strip_prefix("name = '")?;
     let (name, rest) = quoted(rest)?;
     let rest = rest.strip_prefix(" and '")?;
     let (parent, rest) = quoted(rest)?;
-    rest.starts_with(" in parents").then_some((name, parent))
+    let rest = rest.strip_prefix(" in parents")?;
+    Some((name, parent, rest))
 }
 
 /// Reads a Drive query string literal up to its closing quote (`\'` and `\\` escaped).
@@ -374,8 +392,8 @@ fn store(
                 .unwrap_or_else(|| vec!["root".into()]);
             for p in &parents {
                 match inner.folders.get(p) {
-                    Some((_, true)) => {}
-                    Some((_, false)) => {
+                    Some((_, true, _)) => {}
+                    Some((_, false, _)) => {
                         return google_error(
                             403,
                             "insufficientFilePermissions",

@@ -21,6 +21,8 @@ pub const FRAGMENT_UNIT: usize = 320 * 1024;
 /// The largest simple upload Graph accepts.
 pub const SIMPLE_LIMIT: usize = 4 * 1024 * 1024;
 pub const DRIVE_ID: &str = "drive-fake-1";
+/// The SharePoint site whose default library is the fake's drive.
+pub const SITE_ID: &str = "fake.sharepoint.com,1111,2222";
 
 /// A stored file.
 #[derive(Debug, Clone)]
@@ -171,7 +173,10 @@ async fn handle(state: &State, req: Request<Body>) -> Response {
         rest.to_string()
     } else if let Some(rest) = req.path.strip_prefix(&format!("/drives/{DRIVE_ID}")) {
         rest.to_string()
-    } else if req.path.starts_with("/drives/") {
+    } else if let Some(rest) = req.path.strip_prefix(&format!("/sites/{SITE_ID}/drive")) {
+        // A SharePoint site's default document library: the same drive here.
+        rest.to_string()
+    } else if req.path.starts_with("/drives/") || req.path.starts_with("/sites/") {
         return graph_error(404, "itemNotFound", "The drive could not be found.");
     } else {
         return graph_error(400, "BadRequest", "Resource not found for the segment.");

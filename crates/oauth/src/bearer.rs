@@ -104,6 +104,9 @@ impl BearerClient {
 pub fn transport_error(service: &str, e: reqwest::Error) -> ConnectorError {
     // The URL is left out: upload-session URLs carry their authorization in the query.
     let e = e.without_url();
+    if e.is_builder() {
+        return ConnectorError::internal(format!("could not build a request to {service}: {e}"));
+    }
     if e.is_timeout() {
         ConnectorError::new(
             ErrorKind::Timeout,

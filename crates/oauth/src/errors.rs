@@ -25,6 +25,28 @@ pub fn classify(provider: &str, error: TokenError) -> ConnectorError {
                     "check client_id and client_secret in auth_config",
                 )
             }
+            BasicErrorResponseType::Extension(code)
+                if matches!(code.as_str(), "temporarily_unavailable" | "server_error") =>
+            {
+                ConnectorError::new(
+                    ErrorKind::Unavailable,
+                    format!("{provider}'s token endpoint is failing for now ({code})"),
+                    "the request is retried",
+                )
+            }
+            // Microsoft identity asks for the person again (MFA, consent, a new sign-in).
+            BasicErrorResponseType::Extension(code)
+                if matches!(
+                    code.as_str(),
+                    "interaction_required" | "consent_required" | "login_required"
+                ) =>
+            {
+                ConnectorError::new(
+                    ErrorKind::ReauthRequired,
+                    format!("{provider} needs the person to sign in again ({code})"),
+                    "reconnect the destination: run the OAuth flow again",
+                )
+            }
             other => ConnectorError::new(
                 ErrorKind::Rejected,
                 format!("{provider}'s token endpoint refused the request ({other})"),

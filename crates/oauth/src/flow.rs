@@ -33,14 +33,22 @@ impl fmt::Debug for OAuthApp {
     }
 }
 
-/// An authorization in progress: keep it (server-side) until the redirect comes back.
-#[derive(Debug)]
+/// An authorization in progress: keep it (server-side) until the redirect comes back. Debug
+/// shows neither the state nor the URL that carries it.
 pub struct PendingAuthorization {
     pub destination_id: String,
     /// The URL to send the person to.
     pub url: String,
     pub state: Secret,
     pkce_verifier: Secret,
+}
+
+impl fmt::Debug for PendingAuthorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingAuthorization")
+            .field("destination_id", &self.destination_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PendingAuthorization {

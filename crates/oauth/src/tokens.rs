@@ -22,7 +22,11 @@ pub enum Attempt<T> {
 
 enum State {
     Unloaded,
-    Loaded(Tokens),
+    /// The tokens in use; `unsaved` when the store refused them (retried on every call).
+    Loaded {
+        tokens: Tokens,
+        unsaved: bool,
+    },
     /// invalid_grant was seen: nothing will work until a person reconnects.
     Revoked(ConnectorError),
 }
@@ -120,7 +124,10 @@ impl TokenManager {
     ) -> Result<Secret, ConnectorError> {
         if let State::Unloaded = state {
             *state = match self.store.load(&self.destination_id).await? {
-                Some(tokens) => State::Loaded(tokens),
+                Some(tokens) => State::Loaded {
+                    tokens,
+                    unsaved: false,
+                },
                 None => {
                     return Err(reauth(format!(
                         "destination {} has no OAuth tokens yet",
@@ -129,14 +136,41 @@ impl TokenManager {
                 }
             };
         }
-        let tokens = match state {
+        let mut tokens = match state {
             State::Revoked(e) => return Err(e.clone()),
-            State::Loaded(tokens) => tokens.clone(),
+            State::Loaded { tokens, unsaved } => {
+                if *unsaved {
+                    // A refreshed token is not used before it is stored.
+                    self.store.save(&self.destination_id, tokens).await?;
+                    *unsaved = false;
+                }
+                tokens.clone()
+            }
             State::Unloaded => unreachable!("loaded above"),
         };
-        let refused = rejected.is_some_and(|r| r.expose() == tokens.access_token.expose());
-        if tokens.fresh(self.margin) && !refused {
+        let usable = |t: &Tokens| {
+            t.fresh(self.margin) && rejected.is_none_or(|r| r.expose() != t.access_token.expose())
+        };
+        if usable(&tokens) {
             return Ok(tokens.access_token);
+        }
+        // Another client of the same store (a connection test, another replica) may have
+        // refreshed already: with rotating refresh tokens, ours would then be dead.
+        if let State::Loaded { unsaved: false, .. } = state
+            && let Ok(Some(stored)) = self.store.load(&self.destination_id).await
+        {
+            let newer = stored.access_token.expose() != tokens.access_token.expose();
+            if newer && usable(&stored) {
+                let access = stored.access_token.clone();
+                *state = State::Loaded {
+                    tokens: stored,
+                    unsaved: false,
+                };
+                return Ok(access);
+            }
+            if newer {
+                tokens = stored;
+            }
         }
         let Some(refresh_token) = &tokens.refresh_token else {
             return Err(reauth(format!(
@@ -146,10 +180,19 @@ impl TokenManager {
         };
         match self.app.refresh(refresh_token).await {
             Ok(new) => {
-                // Saved before it is used: with rotating refresh tokens the old one is now dead.
-                self.store.save(&self.destination_id, &new).await?;
                 let access = new.access_token.clone();
-                *state = State::Loaded(new);
+                // Saved before it is used: with rotating refresh tokens the old one is now
+                // dead. Kept in memory even when the store fails, so the rotated token is not
+                // lost: the next call stores it before using it.
+                let saved = self.store.save(&self.destination_id, &new).await;
+                *state = State::Loaded {
+                    tokens: new,
+                    unsaved: saved.is_err(),
+                };
+                if let Err(e) = saved {
+                    tracing::warn!(destination = %self.destination_id, error = %e.message, "refreshed OAuth tokens could not be stored; storing them again before use");
+                    return Err(e);
+                }
                 tracing::debug!(destination = %self.destination_id, "OAuth access token refreshed");
                 Ok(access)
             }

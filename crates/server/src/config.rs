@@ -45,6 +45,9 @@ pub struct ServerConfig {
     /// The address people's browsers reach this server at, for OAuth redirects
     /// (`{public_url}/api/v1/oauth/callback`); `http://` and the listening address when unset.
     pub public_url: Option<String>,
+    /// Origins (`https://app.example.com`) an OAuth start's `return_to` may send the browser
+    /// back to, besides `public_url`'s own.
+    pub allowed_return_origins: Vec<String>,
     /// The first admin key on an empty database (`COURIER_BOOTSTRAP_API_KEY`; never read from
     /// the file, never printed).
     #[serde(skip)]
@@ -71,6 +74,7 @@ impl Default for ServerConfig {
             delivery_lease_ms: 45_000,
             disable_after_failing_ms: 5 * 24 * 60 * 60 * 1000,
             public_url: None,
+            allowed_return_origins: Vec::new(),
             bootstrap_api_key: None,
             encryption_key: None,
         }
@@ -189,6 +193,13 @@ impl ServerConfig {
         }
         if let Some(v) = env("COURIER_PUBLIC_URL") {
             self.public_url = Some(v);
+        }
+        if let Some(v) = env("COURIER_ALLOWED_RETURN_ORIGINS") {
+            self.allowed_return_origins = v
+                .split(',')
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect();
         }
         if let Some(v) = env("COURIER_TEST_TIMEOUT_MS") {
             self.test_timeout_ms = parse("COURIER_TEST_TIMEOUT_MS", v)?;

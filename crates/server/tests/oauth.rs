@@ -149,21 +149,35 @@ async fn connect_refresh_rotate_restart(backend: Backend) {
     );
     // Events routed to it arrive as a file, through the worker and the stored tokens.
     let (status, _) = server
-        .call(Method::PATCH, &server.path(&format!("/destinations/{id}")), Some(json!({"batch_max_age_ms": 200})))
+        .call(
+            Method::PATCH,
+            &server.path(&format!("/destinations/{id}")),
+            Some(json!({"batch_max_age_ms": 200})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, r) = server
-        .call(Method::POST, &server.path("/routes"),
-            Some(json!({"name": "to onedrive", "destination_id": id, "event_types": ["order.*"]})))
+        .call(
+            Method::POST,
+            &server.path("/routes"),
+            Some(json!({"name": "to onedrive", "destination_id": id, "event_types": ["order.*"]})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
     let (status, _) = server
-        .call(Method::POST, &server.path("/events"), Some(json!({"type": "order.created", "payload": {"id": 7}})))
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "order.created", "payload": {"id": 7}})),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while fake.items().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the event never reached the drive");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the event never reached the drive"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let item = &fake.items()[0];
@@ -200,7 +214,10 @@ on_both_stores!(connect_refresh_rotate_restart);
 async fn start_and_callback_refuse_what_does_not_fit() {
     let fake = GraphFake::start().await;
     fake.add_folder("Exports");
-    let server = TestServer::start(&Backend::Sqlite).await;
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = support::config(dir.path(), &Backend::Sqlite);
+    config.allowed_return_origins = vec!["https://app.example".into()];
+    let server = TestServer::start_with(config, dir).await;
     let d = create(&server, &fake, "OD").await;
     let id = d["id"].as_str().unwrap();
     let start = |kind: &str| server.path(&format!("/oauth/{kind}/start"));
@@ -216,6 +233,15 @@ async fn start_and_callback_refuse_what_does_not_fit() {
         .map(|d| d["path"].as_str().unwrap())
         .collect();
     assert_eq!(paths, ["/destination_id", "/nope"]);
+    let (status, e) = server
+        .call(
+            Method::POST,
+            &start("onedrive"),
+            Some(json!({"destination_id": id, "return_to": "https://evil.example/x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["details"][0]["path"], "/return_to");
     let (status, _) = server
         .call(
             Method::POST,
@@ -306,6 +332,28 @@ async fn start_and_callback_refuse_what_does_not_fit() {
     assert_eq!(
         back.headers()["location"].to_str().unwrap(),
         "https://app.example/destinations?x=1&oauth_status=connected"
+    );
+    // Pointing the destination at another endpoint drops the tokens: they were granted for
+    // the old one.
+    let (_, d) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/destinations/{id}")),
+            None,
+        )
+        .await;
+    assert_eq!(d["has_oauth_tokens"], true);
+    let (status, d) = server
+        .call(
+            Method::PATCH,
+            &server.path(&format!("/destinations/{id}")),
+            Some(json!({"config": {"graph_base_url": "http://127.0.0.1:9/v1.0"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    assert_eq!(
+        (d["has_oauth_tokens"].as_bool(), d["status"].as_str()),
+        (Some(false), Some("pending"))
     );
     let (_, doc) = server
         .call(

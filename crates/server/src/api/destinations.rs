@@ -289,6 +289,7 @@ async fn update(
         ));
     }
     let mut connection_changed = false;
+    let config_before = d.config.clone();
     if let Some(name) = input.name {
         if input.slug.is_none() {
             d.slug = ids::slugify(&name);
@@ -308,7 +309,7 @@ async fn update(
         connection_changed = true;
     }
     let mut auth = secrets::open_auth(&state.sealer, &d)?;
-    let client_before = auth.get("client_id").cloned();
+    let auth_before = Value::Object(auth.clone());
     if let Some(given) = &input.auth_config {
         if signs(&state.catalog, &d.destination_type) && given.contains_key("signing_secret") {
             errors.push(FieldError::new(
@@ -380,18 +381,33 @@ async fn update(
     {
         return Err(ApiError::changed_meanwhile());
     }
-    // Tokens from an OAuth flow belong to the client that ran it: new tokens in the
-    // auth_config, or another client, replace them.
+    // Tokens from an OAuth flow belong to the client and the endpoints it ran with: new tokens
+    // in the auth_config, another client, or any endpoint changed (which could send them
+    // elsewhere) drop them, and the destination must be connected again.
+    let auth_after = Value::Object(auth);
     let new_grant = input.auth_config.as_ref().is_some_and(|given| {
-        given.contains_key("refresh_token")
-            || given.contains_key("access_token")
-            || auth.get("client_id") != client_before.as_ref()
-    });
+        given.contains_key("refresh_token") || given.contains_key("access_token")
+    }) || endpoints_changed(&config_before, &d.config)
+        || endpoints_changed(&auth_before, &auth_after);
     if new_grant && d.has_oauth_tokens {
         state.store.save_oauth_tokens(&d.id, None).await?;
         d.has_oauth_tokens = false;
     }
     Ok(Json(view::destination(&d)))
+}
+
+/// Whether a value that says where requests go (an endpoint or URL, a tenant, the OAuth
+/// client) differs between two configs.
+fn endpoints_changed(before: &Value, after: &Value) -> bool {
+    let keys = before
+        .as_object()
+        .into_iter()
+        .chain(after.as_object())
+        .flat_map(|m| m.keys());
+    keys.filter(|k| {
+        k.ends_with("_url") || ["endpoint", "tenant", "client_id"].contains(&k.as_str())
+    })
+    .any(|k| before.get(k) != after.get(k))
 }
 
 pub async fn delete(

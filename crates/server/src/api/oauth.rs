@@ -85,9 +85,12 @@ pub async fn start(
     }
     let return_to = match &body["return_to"] {
         Value::Null => None,
-        Value::String(url) if is_web_url(url) => Some(url.clone()),
+        Value::String(url) if allowed_return(&state, url) => Some(url.clone()),
         _ => {
-            errors.push(FieldError::new("/return_to", "must be an http(s) URL"));
+            errors.push(FieldError::new(
+                "/return_to",
+                "must be an http(s) URL on this server's origin or one of allowed_return_origins",
+            ));
             None
         }
     };
@@ -142,8 +145,24 @@ pub async fn start(
     })))
 }
 
-fn is_web_url(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+/// Whether the browser may be sent to `url` after the callback: only to known front ends, so
+/// the callback is no open redirect.
+fn allowed_return(state: &AppState, url: &str) -> bool {
+    let origin = |u: &str| {
+        url::Url::parse(u)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .map(|u| u.origin().ascii_serialization())
+    };
+    let Some(wanted) = origin(url) else {
+        return false;
+    };
+    state
+        .config
+        .public_url
+        .iter()
+        .chain(&state.config.allowed_return_origins)
+        .any(|allowed| origin(allowed).as_deref() == Some(wanted.as_str()))
 }
 
 fn callback_url(state: &AppState) -> String {

@@ -69,6 +69,21 @@ impl ServerRules {
                 "this server does not allow destinations on private networks (start it with --allow-private-destinations)",
             ));
         }
+        if !self.allow_private_destinations {
+            for (section, values) in [("config", config), ("auth_config", auth)] {
+                for (key, value) in values.as_object().into_iter().flatten() {
+                    let endpoint = key.ends_with("_url") || key == "endpoint";
+                    if let (true, Some(url)) = (endpoint, value.as_str())
+                        && private_host(url)
+                    {
+                        errors.push(courier_core::FieldError::new(
+                            format!("/{section}/{}", courier_core::spec::pointer_segment(key)),
+                            "points at a loopback or private address, which this server does not allow (start it with --allow-private-destinations)",
+                        ));
+                    }
+                }
+            }
+        }
         let ambient = matches!(destination_type, "s3" | "kinesis")
             && auth
                 .get("access_key_id")
@@ -81,6 +96,42 @@ impl ServerRules {
             ));
         }
         errors
+    }
+}
+
+/// Whether `url` names a loopback, private, link-local or unspecified address (by IP literal or
+/// `localhost`); names that resolve there are the connectors' to refuse at connect time.
+fn private_host(url: &str) -> bool {
+    use std::net::IpAddr;
+    let Ok(url) = url::Url::parse(url) else {
+        return false;
+    };
+    let ip = match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            return d == "localhost" || d.ends_with(".localhost");
+        }
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        None => return false,
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
     }
 }
 
@@ -195,4 +246,52 @@ pub async fn rotate(
         "signing_secret": secret,
         "previous_secret_expires_at": d.previous_secret_expires_at,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_on_private_networks_need_the_operators_consent() {
+        for url in [
+            "http://127.0.0.1:9/token",
+            "http://localhost/x",
+            "https://api.localhost/",
+            "http://10.1.2.3/",
+            "http://192.168.0.1/",
+            "http://169.254.169.254/latest",
+            "http://100.64.0.1/",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://0.0.0.0/",
+        ] {
+            assert!(private_host(url), "{url}");
+        }
+        for url in [
+            "https://graph.microsoft.com/v1.0",
+            "https://8.8.8.8/",
+            "not a url",
+        ] {
+            assert!(!private_host(url), "{url}");
+        }
+        let strict = ServerRules {
+            allow_private_destinations: false,
+            allow_ambient_credentials: true,
+        };
+        let config = json!({"graph_base_url": "http://127.0.0.1:1/v1.0", "folder_path": "x"});
+        let auth = json!({"token_url": "http://10.0.0.1/token", "client_id": "c"});
+        let paths: Vec<String> = strict
+            .check("onedrive", &config, &auth)
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(paths, ["/config/graph_base_url", "/auth_config/token_url"]);
+        let open = ServerRules {
+            allow_private_destinations: true,
+            ..strict
+        };
+        assert!(open.check("onedrive", &config, &auth).is_empty());
+    }
 }
