@@ -1,5 +1,6 @@
-//! The Azure Blob connection test: credentials → authentication → container → write permission
-//! (a probe blob under the prefix, written and removed).
+//! The Azure Blob connection test: credentials → authentication (a service principal signs in
+//! with Entra ID first) → container → write permission (a probe blob under the prefix, written
+//! and removed).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -36,31 +37,33 @@ pub async fn run(client: &AzureBlobClient, probe: &mut Probe) -> Result<(), Conn
     let cfg = &client.config;
     probe
         .step("credentials", async {
-            match &client.token {
-                // A service principal is checked by getting a token from Entra ID.
-                Some(credential) => {
-                    credential
-                        .get_token(&[STORAGE_SCOPE], None)
-                        .await
-                        .map_err(|e| {
-                            classify(
-                                &Op {
-                                    action: "sign in",
-                                    container: &cfg.container,
-                                    blob: None,
-                                },
-                                e,
-                            )
-                        })?;
-                    Ok((
-                        (),
-                        "Entra ID issued a token for the service principal".to_string(),
-                    ))
-                }
-                None => Ok(((), format!("{} for account {}", client.method, cfg.account))),
-            }
+            Ok(((), format!("{} for account {}", client.method, cfg.account)))
         })
         .await?;
+
+    // A service principal first signs in with Entra ID: a refused secret is an
+    // authentication failure, like a refused account key.
+    let signed_in = match &client.token {
+        Some(credential) => credential
+            .get_token(&[STORAGE_SCOPE], None)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                classify(
+                    &Op {
+                        action: "sign in with Entra ID",
+                        container: &cfg.container,
+                        blob: None,
+                    },
+                    e,
+                )
+            }),
+        None => Ok(()),
+    };
+    if let Err(e) = &signed_in {
+        probe.fail("authentication", e);
+        return Err(e.clone());
+    }
 
     // One Get Container Properties answers both: are the credentials accepted, is the
     // container there.

@@ -110,5 +110,14 @@ fn prepare(cache: &Path, port: u16) -> Result<super::Env> {
         ),
         ("COURIER_TEST_AZURITE_ACCOUNT".into(), ACCOUNT.into()),
         ("COURIER_TEST_AZURITE_KEY".into(), key),
+        // For tests that start an Azurite of their own (HTTPS with OAuth, which the shared one
+        // does not run).
+        (
+            "COURIER_TEST_AZURITE_BIN".into(),
+            dir(cache)
+                .join("node_modules/.bin/azurite-blob")
+                .display()
+                .to_string(),
+        ),
     ])
 }
