@@ -255,7 +255,9 @@ async fn a_failed_staged_upload_leaves_no_blocks_behind() {
         .next()
         .unwrap()
         .to_string();
-    let port = support::proxy::cut_once_after(authority, 5 * 1024 * 1024 / 2).await;
+    let port = courier_fakes::proxy::cut_once_after("127.0.0.1:0", authority, 5 * 1024 * 1024 / 2)
+        .await
+        .port;
     let mut config = azurite.config(&container);
     config["endpoint"] = json!(format!("http://127.0.0.1:{port}/{}", azurite.account));
     config["block_size_bytes"] = json!(1024 * 1024);

@@ -301,3 +301,74 @@ async fn config_problems_are_named() {
         "{message}"
     );
 }
+
+/// A connection cut in the middle of a resumable upload. The Google client builds the session
+/// URL from the Host header without its port, so the proxy listens on port 80 of another
+/// loopback address (127.0.0.2) and the whole upload, session included, goes through it.
+#[tokio::test]
+async fn a_resumable_upload_cut_mid_way_leaves_no_partial_object() {
+    let gcs = support::fake_gcs();
+    let target = gcs
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let target = if target.contains(':') {
+        target
+    } else {
+        format!("{target}:80")
+    };
+    let proxy = courier_fakes::proxy::cut_once_after("127.0.0.2:80", target, 700 * 1024).await;
+    let bucket = gcs.new_bucket().await;
+    let mut config = gcs.config(&bucket);
+    config["endpoint"] = json!("http://127.0.0.2");
+    config["chunk_size_bytes"] = json!(256 * 1024);
+    let dest = Gcs
+        .build(&spec(config, json!({}), Some(64 << 20)))
+        .await
+        .unwrap();
+    let pad = "q".repeat(1000);
+    let batch = Batch::new(
+        "batch-cut",
+        (0..2000)
+            .map(|i| Record::new(format!("r{i}"), format!(r#"{{"i":{i},"p":"{pad}"}}"#)))
+            .collect(),
+    );
+    let expected: Vec<u8> = batch
+        .records
+        .iter()
+        .flat_map(|r| [&r.payload[..], b"\n"].concat())
+        .collect();
+    let first = tokio::time::timeout(Duration::from_secs(60), dest.deliver(&batch))
+        .await
+        .expect("the first attempt ends");
+    assert!(proxy.was_cut(), "the upload went through the proxy");
+    let objects = gcs.objects(&bucket, "exports/").await;
+    match &first.records[0].outcome {
+        // The client resumed the session itself: the object must be whole.
+        Outcome::Delivered(_) => {
+            eprintln!("the client resumed the cut session itself");
+            assert_eq!(objects.len(), 1);
+            assert!(objects[0].bytes == expected, "a resumed upload is whole");
+        }
+        Outcome::Failed { error, .. } => {
+            assert!(
+                error.is_retryable(),
+                "a cut connection is transient: {error:?}"
+            );
+            assert!(
+                objects.is_empty(),
+                "no partial object: {:?}",
+                objects.iter().map(|o| o.bytes.len()).collect::<Vec<_>>()
+            );
+        }
+    }
+    // The retry the runtime would make completes it, once.
+    let again = tokio::time::timeout(Duration::from_secs(60), dest.deliver(&batch))
+        .await
+        .expect("the retry ends");
+    assert_eq!(again.delivered_count(), 2000, "{:?}", again.records[0]);
+    let objects = gcs.objects(&bucket, "exports/").await;
+    assert_eq!(objects.len(), 1);
+    assert!(objects[0].bytes == expected);
+}

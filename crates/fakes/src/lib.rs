@@ -3,7 +3,8 @@
 //! resumable uploads) and Microsoft Graph drives (simple upload and upload sessions). Each fake
 //! follows the providers' public documentation, enforces what the real service enforces (chunk
 //! multiples, size limits, offsets, bearer tokens), keeps what was uploaded for reading back,
-//! logs every request, and can be told to fail the next request of a kind.
+//! logs every request, and can be told to fail the next request of a kind. Also a TCP proxy
+//! that cuts a connection mid-request, for fault tests against real emulators.
 
 pub mod child;
 pub mod drive;
@@ -11,6 +12,7 @@ mod faults;
 pub mod graph;
 mod http;
 pub mod oauth;
+pub mod proxy;
 
 pub use child::{FakeChild, serve_if_child};
 pub use drive::{DriveFake, DriveFile};

@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-pub mod proxy;
-
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 

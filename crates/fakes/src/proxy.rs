@@ -1,6 +1,6 @@
-//! A loopback TCP proxy that cuts the one connection carrying the Nth request byte, then
-//! forwards normally again: a network failure in the middle of an upload, with the server
-//! still reachable for the cleanup that follows.
+//! A TCP proxy that cuts the one connection carrying the Nth request byte, then forwards
+//! normally again: a network failure in the middle of an upload, with the server still
+//! reachable for the resume or cleanup that follows.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,12 +8,32 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Starts the proxy to `target` (host:port); returns its port.
-pub async fn cut_once_after(target: String, bytes: u64) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// A running proxy.
+#[derive(Debug, Clone)]
+pub struct CutProxy {
+    pub port: u16,
+    cut: Arc<AtomicBool>,
+}
+
+impl CutProxy {
+    /// Whether the cut has happened.
+    pub fn was_cut(&self) -> bool {
+        self.cut.load(Ordering::SeqCst)
+    }
+}
+
+/// Starts the proxy on `bind` (`127.0.0.1:0` for any port) to `target` (host:port).
+pub async fn cut_once_after(bind: &str, target: String, bytes: u64) -> CutProxy {
+    let listener = TcpListener::bind(bind)
+        .await
+        .unwrap_or_else(|e| panic!("cannot listen on {bind} for the proxy: {e}"));
     let port = listener.local_addr().unwrap().port();
     let sent = Arc::new(AtomicU64::new(0));
     let cut = Arc::new(AtomicBool::new(false));
+    let proxy = CutProxy {
+        port,
+        cut: cut.clone(),
+    };
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let (target, sent, cut) = (target.clone(), sent.clone(), cut.clone());
@@ -49,5 +69,5 @@ pub async fn cut_once_after(target: String, bytes: u64) -> u16 {
             });
         }
     });
-    port
+    proxy
 }
