@@ -35,6 +35,7 @@ static META: ConnectorMeta = ConnectorMeta {
         oauth: None,
         idempotent_redelivery: true,
         remote_fields: false,
+        ambient_credentials: None,
     },
     test_steps: steps::STEPS,
     examples: &[

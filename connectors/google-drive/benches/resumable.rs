@@ -123,32 +123,15 @@ fn main() {
         }
     }
     let (o, t) = (median(ours), median(theirs));
-    // What the bare side skips: planning checks that every record is one JSON value.
-    let layout: courier_files::FileLayout = serde_json::from_value(json!({})).unwrap();
-    let template = courier_files::KeyTemplate::parse("{batch_id}.{ext}").unwrap();
-    let planning: Vec<f64> = (0..ROUNDS)
-        .map(|_| {
-            let t = Instant::now();
-            let plan = courier_files::plan_files(
-                &b,
-                &layout,
-                &template,
-                courier_core::PayloadCap(64 << 20),
-                "bench",
-            );
-            assert_eq!(plan.files.len(), 1);
-            t.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    println!(
-        "of the connector's time per file, planning (every record checked as JSON) takes {:.1} ms of {:.1} ms",
-        median(planning),
-        body.len() as f64 / o * 1000.0
-    );
     println!(
         "32 MiB file: connector {:>7.1} MiB/s, bare reqwest {:>7.1} MiB/s, ratio {:.2} (the bare side uploads ready-made bytes; the connector also plans and encodes the file from records)",
         o / 1048576.0,
         t / 1048576.0,
         o / t
     );
+    rt.block_on(courier_benchkit::print_file_costs(
+        &b,
+        CHUNK,
+        body.len() as f64 / o * 1000.0,
+    ));
 }

@@ -39,6 +39,7 @@ static META: ConnectorMeta = ConnectorMeta {
         }),
         idempotent_redelivery: true,
         remote_fields: false,
+        ambient_credentials: None,
     },
     test_steps: steps::STEPS,
     examples: &[

@@ -36,6 +36,8 @@ static META: ConnectorMeta = ConnectorMeta {
         // Kinesis has no idempotent put: a retried record may be read twice (at-least-once).
         idempotent_redelivery: false,
         remote_fields: false,
+        // Without access_key_id the AWS default chain is used: the host's own identity.
+        ambient_credentials: Some("access_key_id"),
     },
     test_steps: steps::STEPS,
     examples: &[

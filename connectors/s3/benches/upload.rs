@@ -182,13 +182,14 @@ fn main() {
                     }
                 }
             }
-            let (o, b) = (median(ours), median(bare));
+            let (o, r) = (median(ours), median(bare));
             println!(
                 "{label:>7} files: connector {:>7.1} MiB/s, bare SDK {:>7.1} MiB/s, ratio {:.2}",
                 o / 1048576.0,
-                b / 1048576.0,
-                o / b
+                r / 1048576.0,
+                o / r
             );
+            courier_benchkit::print_file_costs(&b, part, body.len() as f64 / o * 1000.0).await;
         }
     });
 }

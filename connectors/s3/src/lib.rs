@@ -34,6 +34,8 @@ static META: ConnectorMeta = ConnectorMeta {
         oauth: None,
         idempotent_redelivery: true,
         remote_fields: false,
+        // Without access_key_id the AWS default chain is used: the host's own identity.
+        ambient_credentials: Some("access_key_id"),
     },
     test_steps: steps::STEPS,
     examples: &[

@@ -37,6 +37,7 @@ static META: ConnectorMeta = ConnectorMeta {
         oauth: None,
         idempotent_redelivery: true,
         remote_fields: false,
+        ambient_credentials: None,
     },
     test_steps: steps::STEPS,
     examples: &[

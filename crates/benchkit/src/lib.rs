@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use courier_core::{Batch, Record};
 
+mod file_costs;
+pub use file_costs::print_file_costs;
+
 /// Records of `record_bytes` sharing one buffer, adding up to about `total_bytes`, so the input
 /// itself costs no memory.
 pub fn batch(id: &str, total_bytes: usize, record_bytes: usize) -> Batch {

@@ -50,6 +50,11 @@ pub struct Capabilities {
     pub idempotent_redelivery: bool,
     /// Whether `describe_fields` depends on the remote target (vs. config alone).
     pub remote_fields: bool,
+    /// The auth_config field without which the connector uses the host's own ambient
+    /// credentials (its environment, instance or container role), for hosts that must not
+    /// lend them to tenants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ambient_credentials: Option<&'static str>,
 }
 
 impl Default for Capabilities {
@@ -61,6 +66,7 @@ impl Default for Capabilities {
             oauth: None,
             idempotent_redelivery: true,
             remote_fields: false,
+            ambient_credentials: None,
         }
     }
 }

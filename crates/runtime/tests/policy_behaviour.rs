@@ -51,6 +51,7 @@ static META: ConnectorMeta = ConnectorMeta {
         oauth: None,
         idempotent_redelivery: true,
         remote_fields: false,
+        ambient_credentials: None,
     },
     test_steps: &[
         StepSpec {

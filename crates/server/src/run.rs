@@ -129,7 +129,7 @@ impl Server {
                 wake.clone(),
                 Duration::from_millis(config.delivery_lease_ms.max(1_000)),
                 Duration::from_millis(config.disable_after_failing_ms),
-                ServerRules::of(&config),
+                ServerRules::of(&config, &catalog),
             )
         });
         let state = Arc::new(AppState::new(store, sealer, catalog, config, wake));

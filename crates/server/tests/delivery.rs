@@ -735,6 +735,7 @@ static REVOKED: courier_core::ConnectorMeta = courier_core::ConnectorMeta {
         oauth: None,
         idempotent_redelivery: true,
         remote_fields: false,
+        ambient_credentials: None,
     },
     test_steps: &[],
     examples: &[],

@@ -114,11 +114,13 @@ fn validate_spec(
         token_store: None,
     };
     errors.extend(state.catalog.validate(&d.destination_type, &spec));
-    errors.extend(secrets::ServerRules::of(&state.config).check(
-        &d.destination_type,
-        &spec.config,
-        &spec.auth_config,
-    ));
+    errors.extend(
+        secrets::ServerRules::of(&state.config, &state.catalog).check(
+            &d.destination_type,
+            &spec.config,
+            &spec.auth_config,
+        ),
+    );
 }
 
 fn conflict_on_name(e: sqlx::Error) -> ApiError {

@@ -39,17 +39,33 @@ pub fn signs(catalog: &courier_catalog::Catalog, destination_type: &str) -> bool
 
 /// The operator's rules every destination obeys, checked when it is saved and again whenever
 /// it is built (the operator may have tightened them since).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServerRules {
     pub allow_private_destinations: bool,
     pub allow_ambient_credentials: bool,
+    /// Connector type → the auth_config field without which it uses the server's own
+    /// credentials, as each connector declares it.
+    pub ambient_fields: Vec<(&'static str, &'static str)>,
 }
 
 impl ServerRules {
-    pub fn of(config: &crate::config::ServerConfig) -> Self {
+    pub fn of(config: &crate::config::ServerConfig, catalog: &courier_catalog::Catalog) -> Self {
+        let ambient_fields = catalog
+            .types()
+            .filter_map(|t| {
+                let field = catalog
+                    .get(t)
+                    .ok()?
+                    .metadata()
+                    .capabilities
+                    .ambient_credentials?;
+                Some((t, field))
+            })
+            .collect();
         ServerRules {
             allow_private_destinations: config.allow_private_destinations,
             allow_ambient_credentials: config.allow_ambient_credentials,
+            ambient_fields,
         }
     }
 
@@ -84,15 +100,20 @@ impl ServerRules {
                 }
             }
         }
-        let ambient = matches!(destination_type, "s3" | "kinesis")
+        let ambient_field = self
+            .ambient_fields
+            .iter()
+            .find(|(t, _)| *t == destination_type)
+            .map(|(_, field)| *field);
+        if let (Some(field), false) = (ambient_field, self.allow_ambient_credentials)
             && auth
-                .get("access_key_id")
+                .get(field)
                 .and_then(Value::as_str)
-                .is_none_or(str::is_empty);
-        if ambient && !self.allow_ambient_credentials {
+                .is_none_or(str::is_empty)
+        {
             errors.push(courier_core::FieldError::new(
-                "/auth_config/access_key_id",
-                "is required: this server does not let destinations use its own AWS credentials (allow_ambient_credentials)",
+                format!("/auth_config/{}", courier_core::spec::pointer_segment(field)),
+                "is required: this server does not let destinations use its own credentials (allow_ambient_credentials)",
             ));
         }
         errors
@@ -279,6 +300,7 @@ mod tests {
         let strict = ServerRules {
             allow_private_destinations: false,
             allow_ambient_credentials: true,
+            ambient_fields: vec![("s3", "access_key_id")],
         };
         let config = json!({"graph_base_url": "http://127.0.0.1:1/v1.0", "folder_path": "x"});
         let auth = json!({"token_url": "http://10.0.0.1/token", "client_id": "c"});
@@ -290,8 +312,19 @@ mod tests {
         assert_eq!(paths, ["/config/graph_base_url", "/auth_config/token_url"]);
         let open = ServerRules {
             allow_private_destinations: true,
-            ..strict
+            ..strict.clone()
         };
         assert!(open.check("onedrive", &config, &auth).is_empty());
+        let no_ambient = ServerRules {
+            allow_ambient_credentials: false,
+            ..open
+        };
+        let paths: Vec<String> = no_ambient
+            .check("s3", &json!({}), &json!({}))
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(paths, ["/auth_config/access_key_id"]);
+        assert!(no_ambient.check("onedrive", &config, &auth).is_empty());
     }
 }

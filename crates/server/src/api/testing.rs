@@ -110,7 +110,7 @@ pub async fn test_new(
         payload_cap_bytes: body["payload_cap_bytes"].as_u64(),
         token_store: None,
     };
-    errors.extend(ServerRules::of(&state.config).check(
+    errors.extend(ServerRules::of(&state.config, &state.catalog).check(
         &destination_type,
         &spec.config,
         &spec.auth_config,
@@ -130,8 +130,11 @@ fn refuse_broken_rules(
     destination_type: &str,
     spec: &DestinationSpec,
 ) -> ApiResult<()> {
-    let broken =
-        ServerRules::of(&state.config).check(destination_type, &spec.config, &spec.auth_config);
+    let broken = ServerRules::of(&state.config, &state.catalog).check(
+        destination_type,
+        &spec.config,
+        &spec.auth_config,
+    );
     match broken.first() {
         None => Ok(()),
         Some(rule) => Err(ApiError::conflict(format!(
