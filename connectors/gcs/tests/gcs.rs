@@ -7,6 +7,7 @@ mod support;
 use std::io::Read;
 use std::time::Duration;
 
+use courier_conformance::helpers::{self, records, reference};
 use courier_connector_gcs::Gcs;
 use courier_core::{
     Batch, DestinationSpec, DynConnector, ErrorKind, Outcome, Record, StepStatus, TestReport,
@@ -14,42 +15,11 @@ use courier_core::{
 use serde_json::{Value, json};
 
 fn spec(config: Value, auth: Value, cap: Option<u64>) -> DestinationSpec {
-    DestinationSpec {
-        destination_id: "dest_gcs".into(),
-        config,
-        auth_config: auth,
-        payload_cap_bytes: cap,
-        token_store: None,
-    }
+    helpers::spec_capped("dest_gcs", config, auth, cap)
 }
 
 async fn test_report(config: Value, auth: Value) -> TestReport {
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    courier_runtime::run_test(
-        &Gcs,
-        &spec(config, auth, None),
-        Duration::from_secs(30),
-        &tx,
-    )
-    .await
-}
-
-fn records(n: usize) -> Vec<Record> {
-    (0..n)
-        .map(|i| {
-            Record::new(
-                format!("r{i}"),
-                format!(r#"{{"id":{i},"email":"u{i}@example.com","name":"N, \"{i}\""}}"#),
-            )
-        })
-        .collect()
-}
-
-fn reference(out: &courier_core::BatchOutcome) -> String {
-    match &out.records[0].outcome {
-        Outcome::Delivered(d) => d.reference.clone(),
-        other => panic!("{other:?}"),
-    }
+    helpers::test_report(&Gcs, &spec(config, auth, None)).await
 }
 
 #[tokio::test]

@@ -4,8 +4,8 @@
 mod support;
 
 use std::io::Read;
-use std::time::Duration;
 
+use courier_conformance::helpers::{self, records};
 use courier_connector_s3::S3;
 use courier_core::{
     Batch, DestinationSpec, DynConnector, ErrorKind, Record, StepStatus, TestReport,
@@ -13,29 +13,11 @@ use courier_core::{
 use serde_json::{Value, json};
 
 fn spec(config: Value, auth: Value, cap: Option<u64>) -> DestinationSpec {
-    DestinationSpec {
-        destination_id: "dest_s3".into(),
-        config,
-        auth_config: auth,
-        payload_cap_bytes: cap,
-        token_store: None,
-    }
+    helpers::spec_capped("dest_s3", config, auth, cap)
 }
 
 async fn test_report(config: Value, auth: Value) -> TestReport {
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    courier_runtime::run_test(&S3, &spec(config, auth, None), Duration::from_secs(30), &tx).await
-}
-
-fn records(n: usize) -> Vec<Record> {
-    (0..n)
-        .map(|i| {
-            Record::new(
-                format!("r{i}"),
-                format!(r#"{{"id":{i},"email":"u{i}@example.com","name":"N, \"{i}\""}}"#),
-            )
-        })
-        .collect()
+    helpers::test_report(&S3, &spec(config, auth, None)).await
 }
 
 #[tokio::test]

@@ -7,54 +7,19 @@ mod support;
 use std::io::Read;
 use std::time::Duration;
 
+use courier_conformance::helpers::{self, first_error, records, reference};
 use courier_connector_sftp::{Sftp, SftpClient, temporary_path};
 use courier_core::{
-    Batch, BatchOutcome, Connector, DestinationSpec, DynConnector, Env, ErrorKind, Outcome, Record,
-    StepStatus, TestReport,
+    Batch, Connector, DestinationSpec, DynConnector, Env, ErrorKind, Record, StepStatus, TestReport,
 };
 use serde_json::{Value, json};
 
 fn spec(config: Value, auth: Value, cap: Option<u64>) -> DestinationSpec {
-    DestinationSpec {
-        destination_id: "dest_sftp".into(),
-        config,
-        auth_config: auth,
-        payload_cap_bytes: cap,
-        token_store: None,
-    }
+    helpers::spec_capped("dest_sftp", config, auth, cap)
 }
 
 async fn test_report(config: Value, auth: Value) -> TestReport {
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    courier_runtime::run_test(
-        &Sftp,
-        &spec(config, auth, None),
-        Duration::from_secs(60),
-        &tx,
-    )
-    .await
-}
-
-fn records(n: usize) -> Vec<Record> {
-    (0..n)
-        .map(|i| {
-            Record::new(
-                format!("r{i}"),
-                format!(r#"{{"id":{i},"email":"u{i}@example.com","name":"N, \"{i}\""}}"#),
-            )
-        })
-        .collect()
-}
-
-fn reference(out: &BatchOutcome) -> String {
-    match &out.records[0].outcome {
-        Outcome::Delivered(d) => d.reference.clone(),
-        other => panic!("{other:?}"),
-    }
-}
-
-fn first_error(out: &BatchOutcome) -> courier_core::ConnectorError {
-    out.records[0].error().cloned().expect("the record failed")
+    helpers::test_report(&Sftp, &spec(config, auth, None)).await
 }
 
 /// A typed client, so tests can see how many connections it opened.

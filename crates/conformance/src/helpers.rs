@@ -20,6 +20,19 @@ pub fn spec(destination_id: &str, config: Value, auth_config: Value) -> Destinat
     }
 }
 
+/// A spec with a payload cap (`None`: the default 5 MiB).
+pub fn spec_capped(
+    destination_id: &str,
+    config: Value,
+    auth_config: Value,
+    cap: Option<u64>,
+) -> DestinationSpec {
+    DestinationSpec {
+        payload_cap_bytes: cap,
+        ..spec(destination_id, config, auth_config)
+    }
+}
+
 /// The same spec with a host token store.
 pub fn with_store(mut spec: DestinationSpec, store: SharedTokenStore) -> DestinationSpec {
     spec.token_store = Some(store);
