@@ -163,8 +163,20 @@ impl DriveClient {
                             ],
                         )
                         .await?;
-                    parent = v["files"][0]["id"]
-                        .as_str()
+                    let found = v["files"].as_array().cloned().unwrap_or_default();
+                    if found.len() > 1 {
+                        return Err(ConnectorError::new(
+                            ErrorKind::InvalidConfig,
+                            format!(
+                                "folder_path {path} is ambiguous: {} folders are named \"{name}\" there",
+                                found.len()
+                            ),
+                            "rename one of them, or set folder_id to the folder's id instead",
+                        ));
+                    }
+                    parent = found
+                        .first()
+                        .and_then(|f| f["id"].as_str())
                         .ok_or_else(|| {
                             ConnectorError::new(
                                 ErrorKind::NotFound,

@@ -473,10 +473,10 @@ async fn no_tokens_at_all_means_reauth_required_at_authentication() {
 #[tokio::test]
 async fn a_folder_path_is_resolved_by_name_under_folder_id() {
     let s = setup().await;
-    let exports = s.fake.add_folder("Exports", true);
-    let courier = s.fake.add_folder_in(&exports, "Courier's files", true);
+    let reports = s.fake.add_folder("Reports", true);
+    let courier = s.fake.add_folder_in(&reports, "Courier's files", true);
     let dest = s
-        .destination(json!({"folder_id": "root", "folder_path": "Exports/Courier's files"}))
+        .destination(json!({"folder_id": "root", "folder_path": "Reports/Courier's files"}))
         .await;
     reference(&dest.deliver(&Batch::new("path-1", records(1))).await);
     reference(&dest.deliver(&Batch::new("path-2", records(1))).await);
@@ -500,7 +500,7 @@ async fn a_folder_path_is_resolved_by_name_under_folder_id() {
         &GoogleDrive,
         &spec(
             "d",
-            s.config(json!({"folder_id": "root", "folder_path": "Exports/Nope"})),
+            s.config(json!({"folder_id": "root", "folder_path": "Reports/Nope"})),
             s.auth(),
         ),
     )
@@ -511,4 +511,22 @@ async fn a_folder_path_is_resolved_by_name_under_folder_id() {
         ("folder", Some(ErrorKind::NotFound))
     );
     assert!(failed.message.contains("\"Nope\""), "{failed:?}");
+
+    // Two folders with one name: the path is ambiguous, and the connector says so.
+    s.fake.add_folder("Reports", true);
+    let report = test_report(
+        &GoogleDrive,
+        &spec(
+            "d",
+            s.config(json!({"folder_id": "root", "folder_path": "Reports/Courier's files"})),
+            s.auth(),
+        ),
+    )
+    .await;
+    let failed = report.failed_step().unwrap();
+    assert_eq!(
+        (failed.name.as_str(), failed.error_kind),
+        ("folder", Some(ErrorKind::InvalidConfig))
+    );
+    assert!(failed.message.contains("ambiguous"), "{failed:?}");
 }
