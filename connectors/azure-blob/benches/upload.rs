@@ -23,7 +23,7 @@ use courier_connector_azure_blob::shared_key::SharedKeyPolicy;
 use courier_core::{DestinationSpec, DynConnector};
 use serde_json::json;
 
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 const BLOCK: u64 = 8 * 1024 * 1024;
 
 struct Azurite {
@@ -151,13 +151,14 @@ fn main() {
                     }
                 }
             }
-            let (o, b) = (median(ours), median(theirs));
+            let (o, r) = (median(ours), median(theirs));
             println!(
                 "{label:>7} files: connector {:>7.1} MiB/s, bare SDK {:>7.1} MiB/s, ratio {:.2}",
                 o / 1048576.0,
-                b / 1048576.0,
-                o / b
+                r / 1048576.0,
+                o / r
             );
+            courier_benchkit::print_file_costs(&b, BLOCK as usize, body.len() as f64 / o * 1000.0).await;
         }
         bare.delete(None).await.unwrap();
     });

@@ -20,8 +20,12 @@ use crate::errors::{Op, classify};
 
 const ALREADY_PRESENT: &str = " (already present)";
 
-/// How many blocks are staged at once.
-const STAGING_CONCURRENCY: usize = 2;
+/// How many blocks of a large file are staged at once: with the two the encoder holds, five
+/// blocks in memory (about 40 MiB with 8 MiB blocks).
+const STAGING_CONCURRENCY: usize = 3;
+/// A file of at most this many blocks has all of them staged at once: memory is then bounded
+/// by the file itself, and a 32 MiB file goes up in one round instead of two.
+const SMALL_FILE_BLOCKS: u64 = 4;
 
 /// Block ids must have one length within a blob; the SDK base64-encodes them.
 fn block_id(n: usize) -> Vec<u8> {
@@ -150,6 +154,12 @@ async fn stage_and_commit(
     let mut stream = PartStream::start(batch, file, &cfg.files, cfg.block_size_bytes as usize);
     // Blocks go up a few at a time, as the SDK's own upload does; memory is about this many
     // blocks plus the two the encoder holds.
+    let blocks_in_file = file.encoded_len.div_ceil(cfg.block_size_bytes.max(1));
+    let concurrency = if blocks_in_file <= SMALL_FILE_BLOCKS {
+        SMALL_FILE_BLOCKS as usize
+    } else {
+        STAGING_CONCURRENCY
+    };
     let mut pending = FuturesUnordered::new();
     let mut staged = 0usize;
     let mut ended = false;
@@ -163,7 +173,7 @@ async fn stage_and_commit(
                     break;
                 }
             }
-            part = stream.next(), if !ended && pending.len() < STAGING_CONCURRENCY => match part {
+            part = stream.next(), if !ended && pending.len() < concurrency => match part {
                 Some(part) => {
                     let id = block_id(staged);
                     staged += 1;
@@ -178,7 +188,9 @@ async fn stage_and_commit(
             else => break,
         }
     }
-    // Dropping the in-flight requests cancels them when one failed.
+    // When one block failed, let the others finish first: a request already on the wire may
+    // still land after the discard that follows and leave an uncommitted block behind.
+    while pending.next().await.is_some() {}
     drop(pending);
     let encoded = stream.finish().await;
     if let Some(e) = failure {

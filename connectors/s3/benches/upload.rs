@@ -19,7 +19,7 @@ use courier_connector_s3::S3;
 use courier_core::{Destination, DestinationSpec, DynConnector};
 use serde_json::json;
 
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 struct Moto {
     url: String,
