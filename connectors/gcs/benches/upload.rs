@@ -21,7 +21,7 @@ use google_cloud_auth::credentials::anonymous;
 use google_cloud_storage::client::Storage;
 use serde_json::json;
 
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 const CHUNK: usize = 8 * 1024 * 1024;
 
 fn emulator() -> (String, Option<ChildGuard>) {
@@ -117,13 +117,14 @@ fn main() {
                     }
                 }
             }
-            let (o, b) = (median(ours), median(theirs));
+            let (o, r) = (median(ours), median(theirs));
             println!(
                 "{label:>7} files: connector {:>7.1} MiB/s, bare SDK {:>7.1} MiB/s, ratio {:.2}",
                 o / 1048576.0,
-                b / 1048576.0,
-                o / b
+                r / 1048576.0,
+                o / r
             );
+            courier_benchkit::print_file_costs(&b, CHUNK, body.len() as f64 / o * 1000.0).await;
         }
     });
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use courier_core::{Batch, ConnectorError, Delivered, ErrorKind};
-use courier_files::{PartStream, PlannedFile, encode_error};
+use courier_files::{Compression, PartStream, PlannedFile, encode_error};
 use google_cloud_storage::streaming_source::{SizeHint, StreamingSource};
 
 use crate::client::GcsClient;
@@ -22,7 +22,8 @@ const PART_BYTES: usize = 1024 * 1024;
 /// a stream of parts of unknown total (a resumable upload).
 enum FileSource {
     Whole(Option<Bytes>),
-    Parts(Option<PartStream>),
+    /// The parts, and the file's size when it is known before it is written (no compression).
+    Parts(Option<PartStream>, Option<u64>),
 }
 
 impl StreamingSource for FileSource {
@@ -31,7 +32,7 @@ impl StreamingSource for FileSource {
     async fn next(&mut self) -> Option<Result<Bytes, Self::Error>> {
         match self {
             FileSource::Whole(bytes) => bytes.take().map(Ok),
-            FileSource::Parts(slot) => {
+            FileSource::Parts(slot, _) => {
                 let stream = slot.as_mut()?;
                 if let Some(part) = stream.next().await {
                     return Some(Ok(Bytes::from(part)));
@@ -49,7 +50,8 @@ impl StreamingSource for FileSource {
         Ok(match self {
             FileSource::Whole(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
             FileSource::Whole(None) => SizeHint::with_exact(0),
-            FileSource::Parts(_) => SizeHint::new(),
+            FileSource::Parts(_, Some(len)) => SizeHint::with_exact(*len),
+            FileSource::Parts(_, None) => SizeHint::new(),
         })
     }
 }
@@ -67,7 +69,8 @@ pub async fn upload(
         (FileSource::Whole(Some(Bytes::from(bytes))), "")
     } else {
         let parts = PartStream::start(batch, file, &cfg.files, PART_BYTES);
-        (FileSource::Parts(Some(parts)), " (resumable)")
+        let known = (cfg.files.compression == Compression::None).then_some(file.encoded_len);
+        (FileSource::Parts(Some(parts), known), " (resumable)")
     };
     let mut write = client
         .storage
