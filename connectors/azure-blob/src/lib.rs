@@ -15,7 +15,7 @@ use courier_core::{
     Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
     Example, Field, Probe,
 };
-use courier_files::{deliver_plan, plan_files};
+use courier_files::deliver_files;
 
 pub use client::AzureBlobClient;
 pub use config::{AzureBlobAuth, AzureBlobConfig};
@@ -95,13 +95,14 @@ impl Connector for AzureBlob {
     }
 
     async fn deliver(&self, client: &AzureBlobClient, batch: &Batch) -> BatchOutcome {
-        let plan = plan_files(
+        deliver_files(
             batch,
             &client.config.files,
             &client.template,
             client.cap,
             &client.destination_id,
-        );
-        deliver_plan(batch, &plan, |file| upload::upload(client, batch, file)).await
+            |file| async move { upload::upload(client, batch, &file).await },
+        )
+        .await
     }
 }

@@ -13,7 +13,7 @@ use courier_core::{
     Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
     Example, Field, Probe,
 };
-use courier_files::{deliver_plan, plan_files};
+use courier_files::deliver_files;
 
 pub use client::GcsClient;
 pub use config::{GcsAuth, GcsConfig};
@@ -81,13 +81,14 @@ impl Connector for Gcs {
     }
 
     async fn deliver(&self, client: &GcsClient, batch: &Batch) -> BatchOutcome {
-        let plan = plan_files(
+        deliver_files(
             batch,
             &client.config.files,
             &client.template,
             client.cap,
             &client.destination_id,
-        );
-        deliver_plan(batch, &plan, |file| upload::upload(client, batch, file)).await
+            |file| async move { upload::upload(client, batch, &file).await },
+        )
+        .await
     }
 }

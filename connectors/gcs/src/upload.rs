@@ -3,6 +3,7 @@
 //! small parts whatever the file size. An upload that fails before its last chunk creates no
 //! object (GCS discards unfinished resumable sessions).
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -22,9 +23,13 @@ const PART_BYTES: usize = 1024 * 1024;
 /// a stream of parts of unknown total (a resumable upload).
 enum FileSource {
     Whole(Option<Bytes>),
-    /// The parts, and the file's size when it is known before it is written (no compression).
-    Parts(Option<PartStream>, Option<u64>),
+    /// The parts, the file's size when it is known before it is written (no compression), and
+    /// where an encoder failure is kept, so the delivery reports it rather than the client's
+    /// wrapping of it.
+    Parts(Option<PartStream>, Option<u64>, EncoderFailure),
 }
+
+type EncoderFailure = Arc<Mutex<Option<ConnectorError>>>;
 
 impl StreamingSource for FileSource {
     type Error = std::io::Error;
@@ -32,16 +37,18 @@ impl StreamingSource for FileSource {
     async fn next(&mut self) -> Option<Result<Bytes, Self::Error>> {
         match self {
             FileSource::Whole(bytes) => bytes.take().map(Ok),
-            FileSource::Parts(slot, _) => {
+            FileSource::Parts(slot, _, failure) => {
                 let stream = slot.as_mut()?;
                 if let Some(part) = stream.next().await {
                     return Some(Ok(Bytes::from(part)));
                 }
                 // The end: say whether the encoder finished the file or failed.
                 let finished = slot.take()?.finish().await;
-                finished
-                    .err()
-                    .map(|e| Err(std::io::Error::other(e.message)))
+                finished.err().map(|e| {
+                    let message = e.message.clone();
+                    *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    Err(std::io::Error::other(message))
+                })
             }
         }
     }
@@ -50,8 +57,8 @@ impl StreamingSource for FileSource {
         Ok(match self {
             FileSource::Whole(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
             FileSource::Whole(None) => SizeHint::with_exact(0),
-            FileSource::Parts(_, Some(len)) => SizeHint::with_exact(*len),
-            FileSource::Parts(_, None) => SizeHint::new(),
+            FileSource::Parts(_, Some(len), _) => SizeHint::with_exact(*len),
+            FileSource::Parts(_, None, _) => SizeHint::new(),
         })
     }
 }
@@ -64,13 +71,17 @@ pub async fn upload(
     let cfg = &client.config;
     let name = client.object_name(&file.key);
     let started = Instant::now();
+    let failure = EncoderFailure::default();
     let (source, note) = if file.encoded_len <= cfg.chunk_size_bytes {
         let bytes = file.to_bytes(batch, &cfg.files).map_err(encode_error)?;
         (FileSource::Whole(Some(Bytes::from(bytes))), "")
     } else {
         let parts = PartStream::start(batch, file, &cfg.files, PART_BYTES);
         let known = (cfg.files.compression == Compression::None).then_some(file.encoded_len);
-        (FileSource::Parts(Some(parts), known), " (resumable)")
+        (
+            FileSource::Parts(Some(parts), known, failure.clone()),
+            " (resumable)",
+        )
     };
     let mut write = client
         .storage
@@ -93,6 +104,9 @@ pub async fn upload(
                 bucket: &cfg.bucket,
                 object: Some(&name),
             };
+            if let Some(encoding) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Err(encoding);
+            }
             let error = classify(&op, e);
             if cfg.create_only && error.kind == ErrorKind::Conflict {
                 ALREADY_PRESENT

@@ -13,7 +13,7 @@ use courier_core::{
     Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
     Example, Field, OAuthClient, OAuthNeeds, Probe,
 };
-use courier_files::{deliver_plan, plan_files};
+use courier_files::deliver_files;
 
 pub use client::GraphClient;
 pub use config::{ConflictBehavior, OneDriveAuth, OneDriveConfig};
@@ -93,13 +93,14 @@ impl Connector for OneDrive {
     }
 
     async fn deliver(&self, client: &GraphClient, batch: &Batch) -> BatchOutcome {
-        let plan = plan_files(
+        deliver_files(
             batch,
             &client.config.layout,
             &client.template,
             client.cap,
             &client.destination_id,
-        );
-        deliver_plan(batch, &plan, |file| upload::upload(client, batch, file)).await
+            |file| async move { upload::upload(client, batch, &file).await },
+        )
+        .await
     }
 }

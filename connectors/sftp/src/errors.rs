@@ -154,6 +154,11 @@ pub fn operation(action: &str, path: &str, e: ssh2::Error) -> ConnectorError {
 
 /// A failed write of file bytes (the encoder's sink is the SFTP file, so this is an I/O error).
 pub fn write_failed(path: &str, e: std::io::Error) -> ConnectorError {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        // The file's own content was refused while writing it (a payload that is not JSON):
+        // the shared layer's error, which it recognizes to plan the batch again.
+        return courier_files::encode_error(e);
+    }
     let kind = match e.kind() {
         std::io::ErrorKind::TimedOut => ErrorKind::Timeout,
         std::io::ErrorKind::InvalidData => ErrorKind::Internal,

@@ -15,7 +15,7 @@ use courier_core::{
     Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
     Example, Field, Probe,
 };
-use courier_files::{deliver_plan, plan_files};
+use courier_files::deliver_files;
 
 pub use client::SftpClient;
 pub use config::{HostKeyCheck, SftpAuth, SftpConfig};
@@ -86,13 +86,14 @@ impl Connector for Sftp {
 
     async fn deliver(&self, client: &SftpClient, batch: &Batch) -> BatchOutcome {
         let shared = &client.shared;
-        let plan = plan_files(
+        deliver_files(
             batch,
             &shared.config.layout,
             &shared.template,
             shared.cap,
             &shared.destination_id,
-        );
-        deliver_plan(batch, &plan, |file| upload::upload(client, batch, file)).await
+            |file| async move { upload::upload(client, batch, &file).await },
+        )
+        .await
     }
 }

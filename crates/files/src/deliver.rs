@@ -1,11 +1,56 @@
-//! Delivering a batch as planned files: every file is written by the connector's upload
-//! function, and each record's outcome is its file's (or the reason planning refused it).
+//! Delivering a batch as files: planned without parsing every payload first, every file written
+//! by the connector's upload function, each record's outcome its file's (or the reason planning
+//! refused it); a file that turns out to hold a payload that is not JSON makes the batch go
+//! again from a checked plan, which refuses that record alone.
 
 use std::future::Future;
 
 use courier_core::{Batch, BatchOutcome, ConnectorError, Delivered, RecordOutcome};
 
-use crate::plan::{FilePlan, PlannedFile};
+use crate::options::FileLayout;
+use crate::plan::{
+    FilePlan, PlannedFile, UNCHECKED_RECORD_INVALID, plan_files, plan_files_unchecked,
+};
+use crate::template::KeyTemplate;
+use courier_core::PayloadCap;
+
+/// Plans `batch` and uploads each file with `upload` (which gets the file by value, so one
+/// closure serves both plans). A batch that makes one file has its payloads checked as JSON
+/// while the file is written, overlapping the upload; if one is not, the file fails before it
+/// is complete, and the batch is planned again with the check first and delivered from that
+/// plan, refusing only that record (the key depends only on the batch, so the file is
+/// overwritten, not duplicated). Batches split into several files are checked first.
+pub async fn deliver_files<F, Fut>(
+    batch: &Batch,
+    layout: &FileLayout,
+    template: &KeyTemplate,
+    cap: PayloadCap,
+    destination_id: &str,
+    mut upload: F,
+) -> BatchOutcome
+where
+    F: FnMut(PlannedFile) -> Fut,
+    Fut: Future<Output = Result<Delivered, ConnectorError>>,
+{
+    let fast = plan_files_unchecked(batch, layout, template, cap, destination_id);
+    if fast.files.len() > 1 {
+        // Split files: a record refused later could shift the split and leave the first
+        // pass's files beside the second's, so these are checked before anything is sent.
+        let checked = plan_files(batch, layout, template, cap, destination_id);
+        return deliver_plan(batch, &checked, |file| upload(file.clone())).await;
+    }
+    let outcome = deliver_plan(batch, &fast, |file| upload(file.clone())).await;
+    let found_invalid = outcome.records.iter().any(|r| {
+        r.error()
+            .is_some_and(|e| e.message.ends_with(UNCHECKED_RECORD_INVALID))
+    });
+    if !found_invalid {
+        return outcome;
+    }
+    tracing::debug!(batch = %batch.id, "a payload is not JSON; planning the batch again with every record checked");
+    let checked = plan_files(batch, layout, template, cap, destination_id);
+    deliver_plan(batch, &checked, |file| upload(file.clone())).await
+}
 
 /// Uploads each planned file in turn with `upload` and returns one outcome per record, in
 /// batch order.
@@ -45,4 +90,99 @@ where
         })
         .collect();
     BatchOutcome { records }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use courier_core::{ErrorKind, Record};
+
+    use super::*;
+    use crate::options::FileOptions;
+    use crate::parts::{PartStream, encode_error};
+
+    /// Uploads by streaming the file in parts, as the object stores do; keeps what it wrote.
+    async fn run(batch: &Batch) -> (BatchOutcome, Vec<Vec<u8>>, usize) {
+        let options: FileOptions = serde_json::from_value(serde_json::json!({})).unwrap();
+        let template = options.template().unwrap();
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let attempts = Arc::new(Mutex::new(0usize));
+        let layout = options.layout.clone();
+        let outcome = deliver_files(
+            batch,
+            &options.layout,
+            &template,
+            PayloadCap(1 << 30),
+            "d",
+            |file| {
+                let (written, attempts, layout) =
+                    (written.clone(), attempts.clone(), layout.clone());
+                async move {
+                    *attempts.lock().unwrap() += 1;
+                    let mut parts = PartStream::start(batch, &file, &layout, 1000);
+                    let mut bytes = Vec::new();
+                    while let Some(part) = parts.next().await {
+                        bytes.extend(part);
+                    }
+                    parts.finish().await?;
+                    written.lock().unwrap().push(bytes);
+                    Ok(Delivered {
+                        reference: file.key.clone(),
+                        status: None,
+                        latency: Duration::ZERO,
+                        response_body: None,
+                    })
+                }
+            },
+        )
+        .await;
+        let written = written.lock().unwrap().clone();
+        let attempts = *attempts.lock().unwrap();
+        (outcome, written, attempts)
+    }
+
+    fn records(bad: Option<usize>) -> Vec<Record> {
+        (0..50)
+            .map(|i| {
+                let payload = if Some(i) == bad {
+                    "{not json".to_string()
+                } else {
+                    format!(r#"{{"i":{i},"pad":"{}"}}"#, "x".repeat(40))
+                };
+                Record::new(format!("r{i}"), payload)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn valid_batches_are_written_once_without_a_checked_plan() {
+        let batch = Batch::new("b", records(None));
+        let (outcome, written, attempts) = run(&batch).await;
+        assert_eq!(outcome.delivered_count(), 50);
+        assert_eq!((written.len(), attempts), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_payload_that_is_not_json_is_refused_alone_after_a_checked_plan() {
+        let batch = Batch::new("b", records(Some(37)));
+        let (outcome, written, attempts) = run(&batch).await;
+        assert_eq!(
+            attempts, 2,
+            "the unchecked file failed, the checked one went"
+        );
+        assert_eq!(outcome.delivered_count(), 49);
+        let refused = outcome.records[37].error().unwrap();
+        assert_eq!(refused.kind, ErrorKind::Rejected);
+        assert!(refused.message.contains("r37"), "{refused:?}");
+        assert_eq!(written.len(), 1);
+        assert!(!String::from_utf8_lossy(&written[0]).contains("not json"));
+        // The error a writer raises is recognized as such.
+        let e = encode_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("record r1 {UNCHECKED_RECORD_INVALID}"),
+        ));
+        assert_eq!(e.kind, ErrorKind::Rejected);
+    }
 }

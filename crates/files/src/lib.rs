@@ -12,9 +12,9 @@ pub mod record_encoding;
 pub mod template;
 
 pub use chunks::{Chunk, ChunkReader};
-pub use deliver::deliver_plan;
+pub use deliver::{deliver_files, deliver_plan};
 pub use format::{Compression, Format};
 pub use options::{FileLayout, FileOptions, check_prefix, check_template};
 pub use parts::{PartStream, encode_error};
-pub use plan::{FilePlan, PlannedFile, plan_files};
+pub use plan::{FilePlan, PlannedFile, UNCHECKED_RECORD_INVALID, plan_files, plan_files_unchecked};
 pub use template::KeyTemplate;

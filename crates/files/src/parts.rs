@@ -63,8 +63,20 @@ impl PartStream {
     }
 }
 
-/// The error for a file that could not be encoded.
+/// The error for a file that could not be encoded. A record the unchecked plan let through is
+/// `rejected` with a message ending in [`crate::plan::UNCHECKED_RECORD_INVALID`], which
+/// [`crate::deliver_files`] recognizes.
 pub fn encode_error(e: io::Error) -> ConnectorError {
+    let text = e.to_string();
+    if e.kind() == io::ErrorKind::InvalidData
+        && text.ends_with(crate::plan::UNCHECKED_RECORD_INVALID)
+    {
+        return ConnectorError::new(
+            courier_core::ErrorKind::Rejected,
+            text,
+            "send each record as one JSON value",
+        );
+    }
     ConnectorError::internal(format!("could not encode the file: {e}"))
 }
 

@@ -9,7 +9,7 @@ use courier_core::{Batch, ConnectorError, ErrorKind, PayloadCap};
 
 use crate::format::{Compression, Format};
 use crate::options::FileLayout;
-use crate::record_encoding::{encode, footer, header, measure, separator};
+use crate::record_encoding::{check_json, encode, footer, header, measure_with, separator};
 use crate::template::{KeyContext, KeyTemplate};
 
 /// One file to write.
@@ -26,6 +26,8 @@ pub struct PlannedFile {
     /// (`None` for large files, encoded again as they stream, and for JSON and NDJSON, which
     /// are written straight from the payloads).
     encoded: Option<Arc<Vec<Vec<u8>>>>,
+    /// Whether planning checked the payloads are JSON (otherwise the writer checks them).
+    checked: bool,
 }
 
 /// Encodings are kept while a batch's records add up to at most this much.
@@ -49,6 +51,35 @@ pub fn plan_files(
     cap: PayloadCap,
     destination_id: &str,
 ) -> FilePlan {
+    plan(batch, options, template, cap, destination_id, true)
+}
+
+/// [`plan_files`] without checking that JSON and NDJSON payloads are JSON: the files' writers
+/// check each record as they write it and fail the file with [`UNCHECKED_RECORD_INVALID`]
+/// on a bad one, so a delivery can plan again with [`plan_files`] to refuse just that record.
+/// Valid batches (the usual case) skip a parse of every payload before the first byte is sent.
+pub fn plan_files_unchecked(
+    batch: &Batch,
+    options: &FileLayout,
+    template: &KeyTemplate,
+    cap: PayloadCap,
+    destination_id: &str,
+) -> FilePlan {
+    plan(batch, options, template, cap, destination_id, false)
+}
+
+/// Ends the message of the error a writer raises for a record [`plan_files_unchecked`] let
+/// through that is not JSON.
+pub const UNCHECKED_RECORD_INVALID: &str = "is not valid JSON (found while writing the file)";
+
+fn plan(
+    batch: &Batch,
+    options: &FileLayout,
+    template: &KeyTemplate,
+    cap: PayloadCap,
+    destination_id: &str,
+    check: bool,
+) -> FilePlan {
     let format = options.format;
     let overhead = (header(format, &options.columns).len() + footer(format).len()) as u64;
     let mut plan = FilePlan::default();
@@ -58,7 +89,7 @@ pub fn plan_files(
         (format == Format::Csv).then(|| vec![None; batch.records.len()]);
     let mut kept_bytes = 0u64;
     for (i, record) in batch.records.iter().enumerate() {
-        match measure(format, &options.columns, record) {
+        match measure_with(format, &options.columns, record, check) {
             Ok((len, row)) => match cap.check((overhead + len) as usize, || {
                 format!("record {}", record.id)
             }) {
@@ -145,6 +176,7 @@ pub fn plan_files(
                 content_type: format.content_type(),
                 content_encoding: options.compression.content_encoding(),
                 encoded,
+                checked: check,
             }),
             Err(message) => {
                 let error = ConnectorError::new(
@@ -196,8 +228,12 @@ impl PlannedFile {
             match &self.encoded {
                 Some(kept) => out.write_all(&kept[n])?,
                 // Planning checked every record, so JSON payloads go out as they are, uncopied.
-                None if format == Format::Json => out.write_all(&batch.records[i].payload)?,
+                None if format == Format::Json => {
+                    self.check(&batch.records[i])?;
+                    out.write_all(&batch.records[i].payload)?
+                }
                 None if format == Format::Ndjson => {
+                    self.check(&batch.records[i])?;
                     out.write_all(&batch.records[i].payload)?;
                     out.write_all(b"\n")?;
                 }
@@ -210,6 +246,19 @@ impl PlannedFile {
         }
         out.write_all(footer(format))?;
         Ok(out)
+    }
+
+    /// The JSON check planning left to the writer.
+    fn check(&self, record: &courier_core::Record) -> io::Result<()> {
+        if self.checked {
+            return Ok(());
+        }
+        check_json(record).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("record {} {UNCHECKED_RECORD_INVALID}", record.id),
+            )
+        })
     }
 
     /// The whole file in memory (for small files and tests).

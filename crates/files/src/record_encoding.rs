@@ -85,11 +85,27 @@ pub fn measure(
     columns: &[String],
     record: &Record,
 ) -> Result<(u64, Option<Vec<u8>>), ConnectorError> {
-    match format {
-        Format::Json => check_payload(format, record).map(|()| (record.payload.len() as u64, None)),
-        Format::Ndjson => {
-            check_payload(format, record).map(|()| (record.payload.len() as u64 + 1, None))
+    measure_with(format, columns, record, true)
+}
+
+/// [`measure`], optionally leaving the JSON check of JSON and NDJSON payloads to the writer
+/// (which then checks each record as it writes it).
+pub fn measure_with(
+    format: Format,
+    columns: &[String],
+    record: &Record,
+    check: bool,
+) -> Result<(u64, Option<Vec<u8>>), ConnectorError> {
+    let checked = |format| {
+        if check {
+            check_payload(format, record)
+        } else {
+            check_line(format, record)
         }
+    };
+    match format {
+        Format::Json => checked(format).map(|()| (record.payload.len() as u64, None)),
+        Format::Ndjson => checked(format).map(|()| (record.payload.len() as u64 + 1, None)),
         Format::Csv => encode(format, columns, record).map(|row| (row.len() as u64, Some(row))),
     }
 }
@@ -97,6 +113,11 @@ pub fn measure(
 /// A JSON or NDJSON payload must be one JSON value; an NDJSON one must also fit on a line.
 fn check_payload(format: Format, record: &Record) -> Result<(), ConnectorError> {
     check_json(record)?;
+    check_line(format, record)
+}
+
+/// An NDJSON payload must fit on one line.
+fn check_line(format: Format, record: &Record) -> Result<(), ConnectorError> {
     if format == Format::Ndjson && record.payload.iter().any(|&b| b == b'\n' || b == b'\r') {
         return Err(rejected(
             record,
@@ -107,7 +128,7 @@ fn check_payload(format: Format, record: &Record) -> Result<(), ConnectorError> 
     Ok(())
 }
 
-fn check_json(record: &Record) -> Result<(), ConnectorError> {
+pub fn check_json(record: &Record) -> Result<(), ConnectorError> {
     serde_json::from_slice::<serde::de::IgnoredAny>(&record.payload)
         .map(|_| ())
         .map_err(|_| {

@@ -39,6 +39,9 @@ pub struct Service {
     /// Prepares the started service (accounts, keys) and returns the variables that tell the
     /// tests where and how to reach it.
     pub prepare: fn(cache: &Path, port: u16) -> Result<Env>,
+    /// A scratch directory the service writes outside the cache (a database cluster), removed
+    /// once the service has stopped.
+    pub scratch: Option<fn(port: u16) -> PathBuf>,
 }
 
 /// Runs an install command, failing with the command line when it fails.
@@ -108,20 +111,24 @@ pub struct Running {
     name: &'static str,
     child: Child,
     pub env: Env,
+    scratch: Option<PathBuf>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         let pid = self.child.id();
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        match self.child.kill() {
+        let exited = matches!(self.child.try_wait(), Ok(Some(_)));
+        match if exited { Ok(()) } else { self.child.kill() } {
             Ok(()) => {
                 let _ = self.child.wait();
-                println!("stopped {} (pid {pid})", self.name);
+                if !exited {
+                    println!("stopped {} (pid {pid})", self.name);
+                }
             }
             Err(e) => eprintln!("could not stop {} (pid {pid}): {e}", self.name),
+        }
+        if let Some(dir) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -165,6 +172,7 @@ pub fn start_all(services: &[Service], cache: &Path) -> Result<Vec<Running>> {
             name: service.name,
             child,
             env: Vec::new(),
+            scratch: service.scratch.map(|dir| dir(port)),
         });
         wait_ready(service, port)?;
         let env = (service.prepare)(cache, port)
@@ -211,6 +219,7 @@ mod tests {
             ready: |_| true,
             ready_timeout: Duration::from_secs(1),
             prepare: |_, port| Ok(vec![("COURIER_TEST_SLEEPER".into(), port.to_string())]),
+            scratch: None,
         };
         let services = [service];
         let running = start_all(&services, Path::new(".")).unwrap();

@@ -21,6 +21,7 @@ pub const AZURITE: Service = Service {
     ready: port_open,
     ready_timeout: Duration::from_secs(60),
     prepare,
+    scratch: None,
 };
 
 fn dir(cache: &Path) -> PathBuf {

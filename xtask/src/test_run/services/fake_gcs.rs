@@ -22,6 +22,7 @@ pub const FAKE_GCS: Service = Service {
     ready: port_open,
     ready_timeout: Duration::from_secs(30),
     prepare,
+    scratch: None,
 };
 
 fn venv(cache: &Path) -> PathBuf {

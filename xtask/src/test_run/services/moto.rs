@@ -21,6 +21,7 @@ pub const MOTO: Service = Service {
     ready: port_open,
     ready_timeout: Duration::from_secs(30),
     prepare,
+    scratch: None,
 };
 
 fn venv(cache: &Path) -> std::path::PathBuf {

@@ -23,6 +23,7 @@ pub const POSTGRES: Service = Service {
     ready,
     ready_timeout: Duration::from_secs(30),
     prepare,
+    scratch: Some(dir),
 };
 
 /// Accepting connections, not just listening (the port opens before startup ends).

@@ -26,6 +26,7 @@ pub const SSHD_SERVICE: Service = Service {
     ready: port_open,
     ready_timeout: Duration::from_secs(20),
     prepare,
+    scratch: None,
 };
 
 /// The client keys made for each run: file name and `ssh-keygen` arguments.
