@@ -178,6 +178,18 @@ mod tests {
         assert!(refused.message.contains("r37"), "{refused:?}");
         assert_eq!(written.len(), 1);
         assert!(!String::from_utf8_lossy(&written[0]).contains("not json"));
+        // A payload on two lines cannot be one NDJSON line: refused alone too.
+        let mut split = records(None);
+        split[5] = Record::new("r5", "{\"a\":\n1}");
+        let (outcome, _, attempts) = run(&Batch::new("b2", split)).await;
+        assert_eq!((attempts, outcome.delivered_count()), (2, 49));
+        assert!(
+            outcome.records[5]
+                .error()
+                .unwrap()
+                .message
+                .contains("line break")
+        );
         // The error a writer raises is recognized as such.
         let e = encode_error(std::io::Error::new(
             std::io::ErrorKind::InvalidData,

@@ -9,7 +9,7 @@ use courier_core::{Batch, ConnectorError, ErrorKind, PayloadCap};
 
 use crate::format::{Compression, Format};
 use crate::options::FileLayout;
-use crate::record_encoding::{check_json, encode, footer, header, measure_with, separator};
+use crate::record_encoding::{check_payload, encode, footer, header, measure_with, separator};
 use crate::template::{KeyContext, KeyTemplate};
 
 /// One file to write.
@@ -69,8 +69,9 @@ pub fn plan_files_unchecked(
 }
 
 /// Ends the message of the error a writer raises for a record [`plan_files_unchecked`] let
-/// through that is not JSON.
-pub const UNCHECKED_RECORD_INVALID: &str = "is not valid JSON (found while writing the file)";
+/// through that is not one JSON value on one line.
+pub const UNCHECKED_RECORD_INVALID: &str =
+    "cannot be written: not one JSON value on one line (found while writing the file)";
 
 fn plan(
     batch: &Batch,
@@ -229,11 +230,11 @@ impl PlannedFile {
                 Some(kept) => out.write_all(&kept[n])?,
                 // Planning checked every record, so JSON payloads go out as they are, uncopied.
                 None if format == Format::Json => {
-                    self.check(&batch.records[i])?;
+                    self.check(format, &batch.records[i])?;
                     out.write_all(&batch.records[i].payload)?
                 }
                 None if format == Format::Ndjson => {
-                    self.check(&batch.records[i])?;
+                    self.check(format, &batch.records[i])?;
                     out.write_all(&batch.records[i].payload)?;
                     out.write_all(b"\n")?;
                 }
@@ -248,12 +249,12 @@ impl PlannedFile {
         Ok(out)
     }
 
-    /// The JSON check planning left to the writer.
-    fn check(&self, record: &courier_core::Record) -> io::Result<()> {
+    /// The checks planning left to the writer.
+    fn check(&self, format: Format, record: &courier_core::Record) -> io::Result<()> {
         if self.checked {
             return Ok(());
         }
-        check_json(record).map_err(|_| {
+        check_payload(format, record).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("record {} {UNCHECKED_RECORD_INVALID}", record.id),

@@ -88,8 +88,8 @@ pub fn measure(
     measure_with(format, columns, record, true)
 }
 
-/// [`measure`], optionally leaving the JSON check of JSON and NDJSON payloads to the writer
-/// (which then checks each record as it writes it).
+/// [`measure`], optionally leaving the checks of JSON and NDJSON payloads (one JSON value, on
+/// one line) to the writer, which then checks each record as it writes it.
 pub fn measure_with(
     format: Format,
     columns: &[String],
@@ -100,7 +100,7 @@ pub fn measure_with(
         if check {
             check_payload(format, record)
         } else {
-            check_line(format, record)
+            Ok(())
         }
     };
     match format {
@@ -111,7 +111,7 @@ pub fn measure_with(
 }
 
 /// A JSON or NDJSON payload must be one JSON value; an NDJSON one must also fit on a line.
-fn check_payload(format: Format, record: &Record) -> Result<(), ConnectorError> {
+pub fn check_payload(format: Format, record: &Record) -> Result<(), ConnectorError> {
     check_json(record)?;
     check_line(format, record)
 }
@@ -128,7 +128,7 @@ fn check_line(format: Format, record: &Record) -> Result<(), ConnectorError> {
     Ok(())
 }
 
-pub fn check_json(record: &Record) -> Result<(), ConnectorError> {
+fn check_json(record: &Record) -> Result<(), ConnectorError> {
     serde_json::from_slice::<serde::de::IgnoredAny>(&record.payload)
         .map(|_| ())
         .map_err(|_| {
