@@ -6,13 +6,11 @@
 //!
 //! Graph needs the total size up front, so a compressed file is written to an anonymous
 //! temporary file first (its size is known only once compressed); an uncompressed file streams.
-//! Resuming inside one delivery is the point of the protocol, so this is the one place the
-//! connector waits and tries again (bounded, honouring `Retry-After`). Upload URLs are
-//! pre-authorized: no bearer token is sent to them, and they are never logged.
-
-use std::time::Duration;
+//! The resume loop is `courier_files::resume`'s. Upload URLs are pre-authorized: no bearer
+//! token is sent to them, and they are never logged.
 
 use courier_core::{Batch, ConnectorError, ErrorKind};
+use courier_files::resume::{Progress, UploadSession, send_chunks, session_gone};
 use courier_files::{Chunk, ChunkReader, PlannedFile};
 use courier_oauth::transport_error;
 use reqwest::StatusCode;
@@ -21,16 +19,7 @@ use serde_json::{Value, json};
 use crate::client::{GraphClient, read_json};
 use crate::errors::{classify, from_response};
 
-/// Failed fragments resumed per file before the delivery fails (and is retried as a whole).
-const MAX_RESUMES: u32 = 6;
-/// The longest `Retry-After` waited for inside an upload; longer ones end the attempt.
-const MAX_WAIT: Duration = Duration::from_secs(60);
-
-enum Progress {
-    /// The server expects this offset next.
-    Received(u64),
-    Done(Value),
-}
+const SERVICE: &str = "Microsoft Graph";
 
 pub async fn upload(
     client: &GraphClient,
@@ -43,10 +32,14 @@ pub async fn upload(
     let total = chunks
         .total()
         .ok_or_else(|| ConnectorError::internal("the file's size is unknown"))?;
-    let session = open(client, &file.key).await?;
-    let result = send(client, &session, &mut chunks, total).await;
+    let session = Session {
+        client,
+        url: open(client, &file.key).await?,
+        total,
+    };
+    let result = send_chunks(SERVICE, &session, &mut chunks).await;
     if result.is_err() {
-        cancel(client, &session).await;
+        cancel(client, &session.url).await;
     }
     result
 }
@@ -92,136 +85,66 @@ pub(crate) async fn cancel(client: &GraphClient, session: &str) {
     }
 }
 
-async fn send(
-    client: &GraphClient,
-    session: &str,
-    chunks: &mut ChunkReader,
+/// An open upload session: its pre-authorized URL, and the file's size (in every
+/// `Content-Range`).
+struct Session<'a> {
+    client: &'a GraphClient,
+    url: String,
     total: u64,
-) -> Result<Value, ConnectorError> {
-    let mut resumes = 0;
-    while let Some(chunk) = chunks.next().await? {
-        let mut from = chunk.offset;
-        loop {
-            let result = match put(client, session, &chunk, from, total).await {
-                Ok(p) => Ok(p),
-                Err(e) if resumable(&e) && resumes < MAX_RESUMES => {
-                    resumes += 1;
-                    pause(&e, resumes).await?;
-                    tracing::debug!(
-                        offset = from,
-                        resumes,
-                        "Graph fragment failed; asking where the upload stands"
-                    );
-                    status(client, session, total).await
-                }
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(Progress::Done(answer)) if chunk.last => return Ok(answer),
-                Ok(Progress::Done(_)) => {
-                    return Err(ConnectorError::internal(
-                        "Microsoft Graph completed the upload before its last fragment",
-                    ));
-                }
-                Ok(Progress::Received(n)) if n >= chunk.end() && !chunk.last => break,
-                Ok(Progress::Received(n)) if (chunk.offset..chunk.end()).contains(&n) => {
-                    if n <= from {
-                        resumes += 1;
-                        if resumes > MAX_RESUMES {
-                            return Err(stalled(n));
-                        }
-                    }
-                    from = n;
-                }
-                Ok(Progress::Received(n)) => {
-                    return Err(ConnectorError::new(
-                        ErrorKind::Unavailable,
-                        format!(
-                            "Microsoft Graph expects byte {n} where {}..{} were being sent",
-                            chunk.offset,
-                            chunk.end()
-                        ),
-                        "the delivery is retried with a new upload session",
-                    ));
-                }
-                Err(e) if resumable(&e) && resumes < MAX_RESUMES => {}
-                Err(e) => return Err(e),
-            }
+}
+
+impl UploadSession for Session<'_> {
+    type Done = Value;
+
+    async fn put(
+        &self,
+        chunk: &Chunk,
+        from: u64,
+        _total: Option<u64>,
+    ) -> Result<Progress<Value>, ConnectorError> {
+        let total = self.total;
+        let data = chunk.data.slice((from - chunk.offset) as usize..);
+        let range = format!("bytes {from}-{}/{total}", from + data.len() as u64 - 1);
+        let response = self
+            .client
+            .api
+            .http()
+            .put(&self.url)
+            .header(reqwest::header::CONTENT_RANGE, range)
+            .body(data)
+            .send()
+            .await
+            .map_err(|e| transport_error(SERVICE, e))?;
+        match response.status() {
+            StatusCode::OK | StatusCode::CREATED => Ok(Progress::Done(read_json(response).await?)),
+            StatusCode::ACCEPTED => Ok(Progress::Received(next_expected(
+                &read_json(response).await?,
+                total,
+            )?)),
+            // The server already has some of these bytes: ask where it stands.
+            StatusCode::RANGE_NOT_SATISFIABLE => self.status(Some(total)).await,
+            _ => Err(failure(self.client, response).await),
         }
     }
-    Err(ConnectorError::internal(
-        "the file ended without a last fragment",
-    ))
-}
 
-fn stalled(at: u64) -> ConnectorError {
-    ConnectorError::new(
-        ErrorKind::Unavailable,
-        format!("the Graph upload made no progress past byte {at}"),
-        "the delivery is retried with a new upload session",
-    )
-}
-
-async fn pause(e: &ConnectorError, resumes: u32) -> Result<(), ConnectorError> {
-    let wait = match e.retry_after {
-        Some(wait) if wait > MAX_WAIT => return Err(e.clone()),
-        Some(wait) => wait,
-        None => Duration::from_millis(250 << resumes.min(5)),
-    };
-    tokio::time::sleep(wait).await;
-    Ok(())
-}
-
-async fn put(
-    client: &GraphClient,
-    session: &str,
-    chunk: &Chunk,
-    from: u64,
-    total: u64,
-) -> Result<Progress, ConnectorError> {
-    let data = chunk.data.slice((from - chunk.offset) as usize..);
-    let range = format!("bytes {from}-{}/{total}", from + data.len() as u64 - 1);
-    let response = client
-        .api
-        .http()
-        .put(session)
-        .header(reqwest::header::CONTENT_RANGE, range)
-        .body(data)
-        .send()
-        .await
-        .map_err(|e| transport_error("Microsoft Graph", e))?;
-    match response.status() {
-        StatusCode::OK | StatusCode::CREATED => Ok(Progress::Done(read_json(response).await?)),
-        StatusCode::ACCEPTED => Ok(Progress::Received(next_expected(
+    /// Asks the session which byte it expects next.
+    async fn status(&self, _total: Option<u64>) -> Result<Progress<Value>, ConnectorError> {
+        let response = self
+            .client
+            .api
+            .http()
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| transport_error(SERVICE, e))?;
+        if response.status() != StatusCode::OK {
+            return Err(failure(self.client, response).await);
+        }
+        Ok(Progress::Received(next_expected(
             &read_json(response).await?,
-            total,
-        )?)),
-        // The server already has some of these bytes: ask where it stands.
-        StatusCode::RANGE_NOT_SATISFIABLE => status(client, session, total).await,
-        _ => Err(failure(client, response).await),
+            self.total,
+        )?))
     }
-}
-
-/// Asks the session which byte it expects next.
-async fn status(
-    client: &GraphClient,
-    session: &str,
-    total: u64,
-) -> Result<Progress, ConnectorError> {
-    let response = client
-        .api
-        .http()
-        .get(session)
-        .send()
-        .await
-        .map_err(|e| transport_error("Microsoft Graph", e))?;
-    if response.status() != StatusCode::OK {
-        return Err(failure(client, response).await);
-    }
-    Ok(Progress::Received(next_expected(
-        &read_json(response).await?,
-        total,
-    )?))
 }
 
 /// The start of the first of `nextExpectedRanges` (`"26-"`, `"26-127"`); an empty list: the
@@ -245,13 +168,6 @@ fn next_expected(v: &Value, total: u64) -> Result<u64, ConnectorError> {
         })
 }
 
-const SESSION_GONE: &str = "the Graph upload session expired, was cancelled or was refused";
-
-/// Whether resuming can help: not once the session itself is gone.
-fn resumable(e: &ConnectorError) -> bool {
-    e.is_retryable() && e.message != SESSION_GONE
-}
-
 async fn failure(client: &GraphClient, response: reqwest::Response) -> ConnectorError {
     // The upload URL is pre-authorized: a 401 there means the session is over, not that the
     // account's grant was revoked.
@@ -259,11 +175,7 @@ async fn failure(client: &GraphClient, response: reqwest::Response) -> Connector
         response.status(),
         StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED
     ) {
-        return ConnectorError::new(
-            ErrorKind::Unavailable,
-            SESSION_GONE,
-            "the delivery is retried with a new session",
-        );
+        return session_gone(SERVICE);
     }
     let status = response.status().as_u16();
     let retry_after = response

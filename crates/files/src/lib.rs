@@ -9,6 +9,7 @@ pub mod options;
 pub mod parts;
 pub mod plan;
 pub mod record_encoding;
+pub mod resume;
 pub mod template;
 
 pub use chunks::{Chunk, ChunkReader};
