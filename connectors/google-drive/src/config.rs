@@ -3,6 +3,7 @@
 
 use courier_core::{AuthSpec, ConfigSpec, FieldError, Secret};
 use courier_files::{Compression, FileLayout, Format, check_template};
+use courier_oauth::check_endpoint;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -109,13 +110,6 @@ impl GoogleDriveAuth {
     }
 }
 
-pub fn check_http_url(path: &str, value: &str) -> Option<FieldError> {
-    match url::Url::parse(value) {
-        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => None,
-        _ => Some(FieldError::new(path, "must be an http(s) URL")),
-    }
-}
-
 impl AuthSpec for GoogleDriveAuth {
     fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
@@ -126,10 +120,10 @@ impl AuthSpec for GoogleDriveAuth {
             errors.push(FieldError::new("/client_secret", "must not be empty"));
         }
         if let Some(url) = &self.token_url {
-            errors.extend(check_http_url("/token_url", url));
+            errors.extend(check_endpoint("/token_url", url));
         }
         if let Some(url) = &self.authorization_url {
-            errors.extend(check_http_url("/authorization_url", url));
+            errors.extend(check_endpoint("/authorization_url", url));
         }
         errors
     }
@@ -181,7 +175,7 @@ impl ConfigSpec for GoogleDriveConfig {
                 "needs format \"csv\" and compression \"none\"",
             ));
         }
-        errors.extend(check_http_url("/api_base_url", &self.api_base_url));
+        errors.extend(check_endpoint("/api_base_url", &self.api_base_url));
         if !self.chunk_size_bytes.is_multiple_of(CHUNK_UNIT)
             || !(CHUNK_UNIT..=64 * 1024 * 1024).contains(&self.chunk_size_bytes)
         {

@@ -3,6 +3,7 @@
 
 use courier_core::{AuthSpec, ConfigSpec, FieldError, Secret};
 use courier_files::{FileLayout, check_template};
+use courier_oauth::check_endpoint;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -132,13 +133,6 @@ fn default_tenant() -> String {
     "common".into()
 }
 
-fn check_http_url(path: &str, value: &str) -> Option<FieldError> {
-    match url::Url::parse(value) {
-        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => None,
-        _ => Some(FieldError::new(path, "must be an http(s) URL")),
-    }
-}
-
 impl AuthSpec for OneDriveAuth {
     fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
@@ -157,10 +151,10 @@ impl AuthSpec for OneDriveAuth {
             ));
         }
         if let Some(url) = &self.token_url {
-            errors.extend(check_http_url("/token_url", url));
+            errors.extend(check_endpoint("/token_url", url));
         }
         if let Some(url) = &self.authorization_url {
-            errors.extend(check_http_url("/authorization_url", url));
+            errors.extend(check_endpoint("/authorization_url", url));
         }
         errors
     }
@@ -227,7 +221,7 @@ impl ConfigSpec for OneDriveConfig {
         {
             errors.push(FieldError::new("/folder_path", problem));
         }
-        errors.extend(check_http_url("/graph_base_url", &self.graph_base_url));
+        errors.extend(check_endpoint("/graph_base_url", &self.graph_base_url));
         if !self.chunk_size_bytes.is_multiple_of(FRAGMENT_UNIT)
             || !(FRAGMENT_UNIT..=MAX_CHUNK_BYTES).contains(&self.chunk_size_bytes)
         {

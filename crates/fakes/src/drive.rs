@@ -11,8 +11,8 @@ use axum::http::{Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::faults::{Fault, Logged, Script, Target, lock};
-use crate::http::{Incoming, content_range, json, router, serve, with_retry_after};
+use crate::faults::{Fault, Logged, Script, Target, fault_response, lock};
+use crate::http::{Incoming, content_range, json, router, serve};
 use crate::oauth::OAuthFake;
 
 /// Drive's unit for resumable chunks: every chunk but the last is a multiple of it.
@@ -140,20 +140,6 @@ fn google_error(code: u16, reason: &str, message: &str) -> Response {
     )
 }
 
-fn fault_response(fault: Fault) -> Option<Response> {
-    match fault {
-        Fault::Status {
-            status,
-            retry_after,
-            reason,
-        } => Some(with_retry_after(
-            google_error(status, reason, "scripted failure"),
-            retry_after,
-        )),
-        Fault::Partial { .. } => None,
-    }
-}
-
 async fn handle(state: &State, req: Request<Body>) -> Response {
     let req = match Incoming::read(req, &state.script).await {
         Ok(r) => r,
@@ -184,7 +170,11 @@ async fn handle(state: &State, req: Request<Body>) -> Response {
     } else {
         Target::Metadata
     };
-    if let Some(resp) = state.script.take(target).and_then(fault_response) {
+    if let Some(resp) = state
+        .script
+        .take(target)
+        .and_then(|f| fault_response(f, google_error))
+    {
         return resp;
     }
     let path = req.path.clone();
@@ -474,7 +464,7 @@ fn chunk(state: &State, req: &Incoming, id: &str) -> Response {
     };
     // Scripted faults hit chunks, not status queries.
     let fault = range.and_then(|_| state.script.take(Target::Chunk));
-    if let Some(resp) = fault.clone().and_then(fault_response) {
+    if let Some(resp) = fault.clone().and_then(|f| fault_response(f, google_error)) {
         return resp;
     }
     let mut inner = lock(&state.inner);

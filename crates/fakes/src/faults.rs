@@ -3,6 +3,10 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use axum::response::Response;
+
+use crate::http::with_retry_after;
+
 /// Which kind of request a fault applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -71,4 +75,23 @@ impl Script {
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The answer a scripted status fault gets, with the provider's error body for `reason` made
+/// by `error`; `None` for a partial chunk, which the chunk handler plays out itself.
+pub(crate) fn fault_response(
+    fault: Fault,
+    error: fn(u16, &str, &str) -> Response,
+) -> Option<Response> {
+    match fault {
+        Fault::Status {
+            status,
+            retry_after,
+            reason,
+        } => Some(with_retry_after(
+            error(status, reason, "scripted failure"),
+            retry_after,
+        )),
+        Fault::Partial { .. } => None,
+    }
 }

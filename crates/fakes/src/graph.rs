@@ -12,8 +12,8 @@ use axum::http::{Method, Request};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use crate::faults::{Fault, Logged, Script, Target, lock};
-use crate::http::{Incoming, content_range, json, router, serve, with_retry_after};
+use crate::faults::{Fault, Logged, Script, Target, fault_response, lock};
+use crate::http::{Incoming, content_range, json, router, serve};
 use crate::oauth::OAuthFake;
 
 /// Graph's fragment unit: every fragment but the last is a multiple of it.
@@ -132,20 +132,6 @@ fn graph_error(status: u16, code: &str, message: &str) -> Response {
     json(status, json!({"error": {"code": code, "message": message}}))
 }
 
-fn fault_response(fault: Fault) -> Option<Response> {
-    match fault {
-        Fault::Status {
-            status,
-            retry_after,
-            reason,
-        } => Some(with_retry_after(
-            graph_error(status, reason, "scripted failure"),
-            retry_after,
-        )),
-        Fault::Partial { .. } => None,
-    }
-}
-
 async fn handle(state: &State, req: Request<Body>) -> Response {
     let req = match Incoming::read(req, &state.script).await {
         Ok(r) => r,
@@ -187,7 +173,11 @@ async fn handle(state: &State, req: Request<Body>) -> Response {
     } else {
         Target::Metadata
     };
-    if let Some(resp) = state.script.take(target).and_then(fault_response) {
+    if let Some(resp) = state
+        .script
+        .take(target)
+        .and_then(|f| fault_response(f, graph_error))
+    {
         return resp;
     }
     match (req.method.clone(), rest.as_str()) {
@@ -372,7 +362,7 @@ fn session_request(state: &State, req: &Incoming, id: &str) -> Response {
         _ => return graph_error(405, "invalidRequest", "method not supported"),
     }
     let fault = state.script.take(Target::Chunk);
-    if let Some(resp) = fault.clone().and_then(fault_response) {
+    if let Some(resp) = fault.clone().and_then(|f| fault_response(f, graph_error)) {
         return resp;
     }
     let Some(session) = inner.sessions.get_mut(id) else {

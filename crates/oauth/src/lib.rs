@@ -12,6 +12,6 @@ pub mod tokens;
 
 pub use bearer::{BearerClient, seed_tokens, transport_error};
 pub use flow::{OAuthApp, PendingAuthorization};
-pub use provider::Provider;
+pub use provider::{Provider, check_endpoint};
 pub use store::{MemoryTokenStore, SeededStore, TokenStore};
 pub use tokens::{Attempt, TokenManager, Tokens};

@@ -1,7 +1,7 @@
 //! OAuth providers: endpoints, scopes and the extra parameters that make them issue a refresh
 //! token, with the real Google and Microsoft endpoints as defaults (tests point them elsewhere).
 
-use courier_core::{OAuthClient, Secret};
+use courier_core::{FieldError, OAuthClient, Secret};
 
 /// Where and how to authorize.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,5 +88,14 @@ impl Provider {
         self.authorization_url = authorization_url.into();
         self.token_url = token_url.into();
         self
+    }
+}
+
+/// The problem with an endpoint URL in a connector's config (API base, token or authorization
+/// URL), at `path`: it must be an absolute http(s) URL with a host.
+pub fn check_endpoint(path: &str, value: &str) -> Option<FieldError> {
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => None,
+        _ => Some(FieldError::new(path, "must be an http(s) URL")),
     }
 }
