@@ -115,11 +115,9 @@ fn validate_spec(
     };
     errors.extend(state.catalog.validate(&d.destination_type, &spec));
     errors.extend(
-        secrets::ServerRules::of(&state.config, &state.catalog).check(
-            &d.destination_type,
-            &spec.config,
-            &spec.auth_config,
-        ),
+        state
+            .rules
+            .check(&d.destination_type, &spec.config, &spec.auth_config),
     );
 }
 

@@ -45,6 +45,8 @@ pub struct AppState {
     pub wake: Arc<tokio::sync::Notify>,
     /// The catalog document, serialized once: it only changes with the build.
     pub catalog_json: axum::body::Bytes,
+    /// The operator's rules for destinations, from the config and the catalog, made once.
+    pub rules: secrets::ServerRules,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
             .unwrap_or_default()
             .into();
         AppState {
+            rules: secrets::ServerRules::of(&config, &catalog),
             keys: auth::KeyCache::default(),
             wake,
             catalog_json,

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use super::secrets::{self, ServerRules, spec_of};
+use super::secrets::{self, spec_of};
 use super::{AppState, State, view};
 
 fn sse_event(event: &TestEvent) -> Event {
@@ -110,11 +110,11 @@ pub async fn test_new(
         payload_cap_bytes: body["payload_cap_bytes"].as_u64(),
         token_store: None,
     };
-    errors.extend(ServerRules::of(&state.config, &state.catalog).check(
-        &destination_type,
-        &spec.config,
-        &spec.auth_config,
-    ));
+    errors.extend(
+        state
+            .rules
+            .check(&destination_type, &spec.config, &spec.auth_config),
+    );
     let (Some(connector), true) = (connector, errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
@@ -130,11 +130,9 @@ fn refuse_broken_rules(
     destination_type: &str,
     spec: &DestinationSpec,
 ) -> ApiResult<()> {
-    let broken = ServerRules::of(&state.config, &state.catalog).check(
-        destination_type,
-        &spec.config,
-        &spec.auth_config,
-    );
+    let broken = state
+        .rules
+        .check(destination_type, &spec.config, &spec.auth_config);
     match broken.first() {
         None => Ok(()),
         Some(rule) => Err(ApiError::conflict(format!(
