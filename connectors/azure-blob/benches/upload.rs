@@ -2,6 +2,8 @@
 //! bare SDK uploading the same bytes (`BlobClient::upload`, which stages 8 MiB blocks in
 //! parallel above the block size), and the peak memory of delivering one 256 MiB file. Prints
 //! figures and ratios.
+//! The connector runs twice: as `courier serve` calls it (the host vouches that the payloads
+//! are JSON, so none is parsed again) and as `courier deliver` does (every payload parsed).
 //!
 //! Run: `cargo bench -p courier-connector-azure-blob`. Uses the Azurite that `cargo xtask test`
 //! or `cargo xtask services` started (COURIER_TEST_AZURITE_*), or starts the one they installed.
@@ -15,7 +17,7 @@ use azure_core::http::{ClientOptions, Url};
 use azure_storage_blob::models::BlobClientUploadOptions;
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use courier_benchkit::{
-    ChildGuard, batch, emulator_cache, free_port, median, ndjson, print_peak, reset_peak,
+    ChildGuard, batch, compare, emulator_cache, free_port, ndjson, print_peak, reset_peak,
     start_emulator, status_kib,
 };
 use courier_connector_azure_blob::AzureBlob;
@@ -23,7 +25,13 @@ use courier_connector_azure_blob::shared_key::SharedKeyPolicy;
 use courier_core::{DestinationSpec, DynConnector};
 use serde_json::json;
 
-const ROUNDS: usize = 5;
+/// The sides compared, baseline last: the connector as `courier serve` calls it (the host
+/// vouches that payloads are JSON), as the CLI calls it (every payload parsed), the bare SDK.
+const SIDES: [&str; 3] = [
+    "connector, JSON vouched for by the host",
+    "connector, every payload parsed",
+    "bare SDK",
+];
 const BLOCK: u64 = 8 * 1024 * 1024;
 
 struct Azurite {
@@ -101,7 +109,10 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let name = format!("courier-bench-{nanos}");
         let bare = container(&a, &name);
         bare.create(None).await.unwrap();
@@ -126,39 +137,37 @@ fn main() {
         print_peak("one 256 MiB file", t.elapsed(), before, 64);
         drop(big);
 
-        println!("Azure Blob upload throughput against Azurite, median of {ROUNDS} rounds (order alternating)");
-        for (label, size) in [("1 MiB", 1usize << 20), ("32 MiB", 32 << 20)] {
-            let b = batch(&format!("b-{label}").replace(' ', ""), size, 1024);
-            let body = bytes::Bytes::from(ndjson(&b));
-            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-            for round in 0..ROUNDS {
-                for side in if round % 2 == 0 { ["connector", "bare"] } else { ["bare", "connector"] } {
-                    let t = Instant::now();
-                    if side == "connector" {
-                        let out = dest.deliver(&b).await;
-                        assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
-                        ours.push(body.len() as f64 / t.elapsed().as_secs_f64());
-                    } else {
-                        let options = BlobClientUploadOptions {
-                            partition_size: NonZero::new(BLOCK),
-                            ..Default::default()
-                        };
-                        bare.blob_client(&format!("bare-{label}-{round}"))
-                            .upload(body.clone().into(), Some(options))
-                            .await
-                            .unwrap();
-                        theirs.push(body.len() as f64 / t.elapsed().as_secs_f64());
-                    }
+        for (label, size, rounds) in [("1 MiB", 1usize << 20, 41), ("32 MiB", 32 << 20, 9)] {
+            let parsed = batch(&format!("b-{label}").replace(' ', ""), size, 1024);
+            let vouched = parsed.clone().with_json_payloads();
+            let body = bytes::Bytes::from(ndjson(&parsed));
+            let c = compare(&SIDES, rounds, body.len(), async |side, round| {
+                if side == 2 {
+                    let options = BlobClientUploadOptions {
+                        partition_size: NonZero::new(BLOCK),
+                        ..Default::default()
+                    };
+                    bare.blob_client(&format!("bare-{label}-{round}"))
+                        .upload(body.clone().into(), Some(options))
+                        .await
+                        .unwrap();
+                    return;
                 }
-            }
-            let (o, r) = (median(ours), median(theirs));
-            println!(
-                "{label:>7} files: connector {:>7.1} MiB/s, bare SDK {:>7.1} MiB/s, ratio {:.2}",
-                o / 1048576.0,
-                r / 1048576.0,
-                o / r
-            );
-            courier_benchkit::print_file_costs(&b, BLOCK as usize, body.len() as f64 / o * 1000.0).await;
+                let out = dest
+                    .deliver(if side == 0 { &vouched } else { &parsed })
+                    .await;
+                assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
+            })
+            .await;
+            c.print(&format!(
+                "Azure Blob upload of {label} files against Azurite"
+            ));
+            courier_benchkit::print_file_costs(
+                &parsed,
+                BLOCK as usize,
+                body.len() as f64 / c.rate(0) * 1000.0,
+            )
+            .await;
         }
         bare.delete(None).await.unwrap();
     });

@@ -2,6 +2,8 @@
 //! bare Google client uploading the same bytes (`write_object(..).send_buffered()` with the
 //! same 8 MiB resumable threshold and chunk), and the peak memory of delivering one 256 MiB
 //! file. Prints figures and ratios.
+//! The connector runs twice: as `courier serve` calls it (the host vouches that the payloads
+//! are JSON, so none is parsed again) and as `courier deliver` does (every payload parsed).
 //!
 //! Run: `cargo bench -p courier-connector-gcs`. Uses the emulator `cargo xtask test` or
 //! `cargo xtask services` started (COURIER_TEST_FAKE_GCS_URL), or starts the one they installed
@@ -12,7 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use courier_benchkit::{
-    ChildGuard, batch, emulator_cache, median, ndjson, print_peak, reset_peak, start_emulator,
+    ChildGuard, batch, compare, emulator_cache, ndjson, print_peak, reset_peak, start_emulator,
     status_kib,
 };
 use courier_connector_gcs::Gcs;
@@ -21,7 +23,13 @@ use google_cloud_auth::credentials::anonymous;
 use google_cloud_storage::client::Storage;
 use serde_json::json;
 
-const ROUNDS: usize = 5;
+/// The sides compared, baseline last: the connector as `courier serve` calls it (the host
+/// vouches that payloads are JSON), as the CLI calls it (every payload parsed), the bare SDK.
+const SIDES: [&str; 3] = [
+    "connector, JSON vouched for by the host",
+    "connector, every payload parsed",
+    "bare SDK",
+];
 const CHUNK: usize = 8 * 1024 * 1024;
 
 fn emulator() -> (String, Option<ChildGuard>) {
@@ -57,7 +65,10 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let bucket = format!("courier-bench-{nanos}");
         let created = reqwest::Client::new()
             .post(format!("{url}/storage/v1/b?project=courier"))
@@ -96,35 +107,37 @@ fn main() {
         print_peak("one 256 MiB file", t.elapsed(), before, 64);
         drop(big);
 
-        println!("GCS upload throughput against fake-gcs-server, median of {ROUNDS} rounds (order alternating)");
-        for (label, size) in [("1 MiB", 1usize << 20), ("32 MiB", 32 << 20)] {
-            let b = batch(&format!("b-{label}").replace(' ', ""), size, 1024);
-            let body = Bytes::from(ndjson(&b));
-            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-            for round in 0..ROUNDS {
-                for side in if round % 2 == 0 { ["connector", "bare"] } else { ["bare", "connector"] } {
-                    let t = Instant::now();
-                    if side == "connector" {
-                        let out = dest.deliver(&b).await;
-                        assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
-                        ours.push(body.len() as f64 / t.elapsed().as_secs_f64());
-                    } else {
-                        bare.write_object(format!("projects/_/buckets/{bucket}"), format!("bare-{label}-{round}"), body.clone())
-                            .send_buffered()
-                            .await
-                            .unwrap();
-                        theirs.push(body.len() as f64 / t.elapsed().as_secs_f64());
-                    }
+        for (label, size, rounds) in [("1 MiB", 1usize << 20, 41), ("32 MiB", 32 << 20, 9)] {
+            let parsed = batch(&format!("b-{label}").replace(' ', ""), size, 1024);
+            let vouched = parsed.clone().with_json_payloads();
+            let body = Bytes::from(ndjson(&parsed));
+            let c = compare(&SIDES, rounds, body.len(), async |side, round| {
+                if side == 2 {
+                    bare.write_object(
+                        format!("projects/_/buckets/{bucket}"),
+                        format!("bare-{label}-{round}"),
+                        body.clone(),
+                    )
+                    .send_buffered()
+                    .await
+                    .unwrap();
+                    return;
                 }
-            }
-            let (o, r) = (median(ours), median(theirs));
-            println!(
-                "{label:>7} files: connector {:>7.1} MiB/s, bare SDK {:>7.1} MiB/s, ratio {:.2}",
-                o / 1048576.0,
-                r / 1048576.0,
-                o / r
-            );
-            courier_benchkit::print_file_costs(&b, CHUNK, body.len() as f64 / o * 1000.0).await;
+                let out = dest
+                    .deliver(if side == 0 { &vouched } else { &parsed })
+                    .await;
+                assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
+            })
+            .await;
+            c.print(&format!(
+                "GCS upload of {label} files against fake-gcs-server"
+            ));
+            courier_benchkit::print_file_costs(
+                &parsed,
+                CHUNK,
+                body.len() as f64 / c.rate(0) * 1000.0,
+            )
+            .await;
         }
     });
 }

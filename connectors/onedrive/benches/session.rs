@@ -8,13 +8,13 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use courier_benchkit::{batch, median, ndjson, print_peak, reset_peak, status_kib};
+use courier_benchkit::{batch, compare, ndjson, print_peak, reset_peak, status_kib};
 use courier_connector_onedrive::OneDrive;
 use courier_core::DynConnector;
 use courier_fakes::{CLIENT_ID, CLIENT_SECRET, FakeChild, serve_if_child};
 use serde_json::json;
 
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 9;
 const FILE_BYTES: usize = 32 << 20;
 const CHUNK: usize = 32 * 320 * 1024;
 
@@ -102,39 +102,24 @@ fn main() {
     let body = Bytes::from(ndjson(&b));
     let http = reqwest::Client::new();
     let token = rt.block_on(access_token(&http, &fake.url, &fake.refresh_token));
-    println!(
-        "OneDrive upload session for a {} MiB file against the Graph fake (child process, loopback), median of {ROUNDS} rounds (order alternating)",
-        body.len() >> 20
-    );
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let sides = if round % 2 == 0 {
-            ["connector", "bare"]
-        } else {
-            ["bare", "connector"]
-        };
-        for side in sides {
-            let t = Instant::now();
-            if side == "connector" {
-                let out = rt.block_on(dest.deliver(&b));
+    // The bare side uploads ready-made bytes; the connector also plans and encodes the file.
+    let c = rt.block_on(compare(
+        &["connector", "bare reqwest"],
+        ROUNDS,
+        body.len(),
+        async |side, _| {
+            if side == 0 {
+                let out = dest.deliver(&b).await;
                 assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
-                ours.push(body.len() as f64 / t.elapsed().as_secs_f64());
             } else {
-                rt.block_on(bare_upload(&http, &fake.url, &token, &body));
-                theirs.push(body.len() as f64 / t.elapsed().as_secs_f64());
+                bare_upload(&http, &fake.url, &token, &body).await;
             }
-        }
-    }
-    let (o, t) = (median(ours), median(theirs));
-    println!(
-        "32 MiB file: connector {:>7.1} MiB/s, bare reqwest {:>7.1} MiB/s, ratio {:.2} (the bare side uploads ready-made bytes; the connector also plans and encodes the file from records)",
-        o / 1048576.0,
-        t / 1048576.0,
-        o / t
-    );
+        },
+    ));
+    c.print(&format!("OneDrive upload session for a {} MiB file against the Graph fake (child process, loopback)", body.len() >> 20));
     rt.block_on(courier_benchkit::print_file_costs(
         &b,
         CHUNK,
-        body.len() as f64 / o * 1000.0,
+        body.len() as f64 / c.rate(0) * 1000.0,
     ));
 }

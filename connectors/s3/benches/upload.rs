@@ -1,6 +1,8 @@
 //! S3 upload throughput through the connector against moto, side by side with the bare SDK
 //! uploading the same bytes (a single PUT for small files, a multipart upload for large ones),
 //! and the peak memory of delivering one 256 MiB file. Prints figures and ratios.
+//! The connector runs twice: as `courier serve` calls it (the host vouches that the payloads
+//! are JSON, so none is parsed again) and as `courier deliver` does (every payload parsed).
 //!
 //! Run: `cargo bench -p courier-connector-s3`. Uses the moto that `cargo xtask test` started
 //! (COURIER_TEST_MOTO_URL and keys), or starts the one `cargo xtask test` installed.
@@ -12,14 +14,20 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use courier_benchkit::{
-    ChildGuard, batch, emulator_cache, free_port, median, ndjson, print_peak, reset_peak,
+    ChildGuard, batch, compare, emulator_cache, free_port, ndjson, print_peak, reset_peak,
     start_emulator, status_kib,
 };
 use courier_connector_s3::S3;
 use courier_core::{Destination, DestinationSpec, DynConnector};
 use serde_json::json;
 
-const ROUNDS: usize = 5;
+/// The sides compared, baseline last: the connector as `courier serve` calls it (the host
+/// vouches that payloads are JSON), as the CLI calls it (every payload parsed), the bare SDK.
+const SIDES: [&str; 3] = [
+    "connector, JSON vouched for by the host",
+    "connector, every payload parsed",
+    "bare SDK",
+];
 
 struct Moto {
     url: String,
@@ -157,39 +165,28 @@ fn main() {
         let out = dest.deliver(&big).await;
         assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
         print_peak("one 256 MiB file", t.elapsed(), before, 64);
-        println!(
-            "S3 upload throughput against moto, median of {ROUNDS} rounds (order alternating)"
-        );
-        for (label, size) in [("1 MiB", 1usize << 20), ("32 MiB", 32 << 20)] {
-            let b = batch(&format!("b-{label}").replace(' ', ""), size, 1024);
-            let body = ndjson(&b);
-            let (mut ours, mut bare) = (Vec::new(), Vec::new());
-            for round in 0..ROUNDS {
-                for side in if round % 2 == 0 {
-                    ["connector", "bare"]
-                } else {
-                    ["bare", "connector"]
-                } {
-                    let t = Instant::now();
-                    if side == "connector" {
-                        let out = dest.deliver(&b).await;
-                        assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
-                        ours.push(body.len() as f64 / t.elapsed().as_secs_f64());
-                    } else {
-                        bare_upload(&s3, &bucket, &format!("bare-{label}-{round}"), &body, part)
-                            .await;
-                        bare.push(body.len() as f64 / t.elapsed().as_secs_f64());
-                    }
+        for (label, size, rounds) in [("1 MiB", 1usize << 20, 41), ("32 MiB", 32 << 20, 9)] {
+            let parsed = batch(&format!("b-{label}").replace(' ', ""), size, 1024);
+            let vouched = parsed.clone().with_json_payloads();
+            let body = ndjson(&parsed);
+            let c = compare(&SIDES, rounds, body.len(), async |side, round| {
+                if side == 2 {
+                    bare_upload(&s3, &bucket, &format!("bare-{label}-{round}"), &body, part).await;
+                    return;
                 }
-            }
-            let (o, r) = (median(ours), median(bare));
-            println!(
-                "{label:>7} files: connector {:>7.1} MiB/s, bare SDK {:>7.1} MiB/s, ratio {:.2}",
-                o / 1048576.0,
-                r / 1048576.0,
-                o / r
-            );
-            courier_benchkit::print_file_costs(&b, part, body.len() as f64 / o * 1000.0).await;
+                let out = dest
+                    .deliver(if side == 0 { &vouched } else { &parsed })
+                    .await;
+                assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
+            })
+            .await;
+            c.print(&format!("S3 upload of {label} files against moto"));
+            courier_benchkit::print_file_costs(
+                &parsed,
+                part,
+                body.len() as f64 / c.rate(0) * 1000.0,
+            )
+            .await;
         }
     });
 }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use courier_core::{Batch, Record};
 
+mod compare;
 mod file_costs;
+pub use compare::{Comparison, compare};
 pub use file_costs::print_file_costs;
 
 /// Records of `record_bytes` sharing one buffer, adding up to about `total_bytes`, so the input

@@ -31,6 +31,12 @@ pub struct Batch {
     pub id: String,
     pub created_at: SystemTime,
     pub records: Vec<Record>,
+    /// The host vouches that every payload is one JSON value (for instance because it
+    /// serialized each one from parsed JSON), so connectors that need JSON (file formats)
+    /// skip parsing the payloads again. Off unless a host turns it on with
+    /// [`Batch::with_json_payloads`]; a host that turns it on for payloads it did not parse
+    /// can get malformed files.
+    pub json_payloads: bool,
 }
 
 impl Batch {
@@ -39,7 +45,15 @@ impl Batch {
             id: id.into(),
             created_at: SystemTime::now(),
             records,
+            json_payloads: false,
         }
+    }
+
+    /// The same batch, with the host's word that every payload is one JSON value (see
+    /// [`Batch::json_payloads`]).
+    pub fn with_json_payloads(mut self) -> Self {
+        self.json_payloads = true;
+        self
     }
 
     /// The same batch (id and creation time) with other records: what a retry of some records
@@ -49,6 +63,7 @@ impl Batch {
             id: self.id.clone(),
             created_at: self.created_at,
             records,
+            json_payloads: self.json_payloads,
         }
     }
 

@@ -165,6 +165,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_host_that_vouches_for_json_saves_the_parse_but_not_the_line_check() {
+        // The payloads are not parsed: what the host vouched for is written as given.
+        let batch = Batch::new("b", records(Some(3))).with_json_payloads();
+        let (outcome, written, attempts) = run(&batch).await;
+        assert_eq!((outcome.delivered_count(), attempts), (50, 1));
+        assert!(String::from_utf8_lossy(&written[0]).contains("{not json\n"));
+        // A line break would still break the NDJSON file: refused alone, as without the word.
+        let mut split = records(None);
+        split[9] = Record::new("r9", "{\"a\":\r\n1}");
+        let batch = Batch::new("b2", split).with_json_payloads();
+        let (outcome, _, attempts) = run(&batch).await;
+        assert_eq!((attempts, outcome.delivered_count()), (2, 49));
+        assert!(
+            outcome.records[9]
+                .error()
+                .unwrap()
+                .message
+                .contains("line break")
+        );
+        // A retry of part of the batch keeps the host's word.
+        assert!(batch.with_records(Vec::new()).json_payloads);
+    }
+
+    #[tokio::test]
     async fn a_payload_that_is_not_json_is_refused_alone_after_a_checked_plan() {
         let batch = Batch::new("b", records(Some(37)));
         let (outcome, written, attempts) = run(&batch).await;

@@ -90,7 +90,7 @@ fn plan(
         (format == Format::Csv).then(|| vec![None; batch.records.len()]);
     let mut kept_bytes = 0u64;
     for (i, record) in batch.records.iter().enumerate() {
-        match measure_with(format, &options.columns, record, check) {
+        match measure_with(format, &options.columns, record, check, batch.json_payloads) {
             Ok((len, row)) => match cap.check((overhead + len) as usize, || {
                 format!("record {}", record.id)
             }) {
@@ -230,11 +230,11 @@ impl PlannedFile {
                 Some(kept) => out.write_all(&kept[n])?,
                 // Planning checked every record, so JSON payloads go out as they are, uncopied.
                 None if format == Format::Json => {
-                    self.check(format, &batch.records[i])?;
+                    self.check(format, &batch.records[i], batch.json_payloads)?;
                     out.write_all(&batch.records[i].payload)?
                 }
                 None if format == Format::Ndjson => {
-                    self.check(format, &batch.records[i])?;
+                    self.check(format, &batch.records[i], batch.json_payloads)?;
                     out.write_all(&batch.records[i].payload)?;
                     out.write_all(b"\n")?;
                 }
@@ -250,11 +250,16 @@ impl PlannedFile {
     }
 
     /// The checks planning left to the writer.
-    fn check(&self, format: Format, record: &courier_core::Record) -> io::Result<()> {
+    fn check(
+        &self,
+        format: Format,
+        record: &courier_core::Record,
+        json_known: bool,
+    ) -> io::Result<()> {
         if self.checked {
             return Ok(());
         }
-        check_payload(format, record).map_err(|_| {
+        check_payload(format, record, json_known).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("record {} {UNCHECKED_RECORD_INVALID}", record.id),

@@ -433,13 +433,16 @@ impl Worker {
         let started_at = ids::now();
         let started = Instant::now();
         // Record ids are delivery ids, stable across attempts (the webhook-id); the batch id is
-        // the first delivery's, so a batch retried whole keeps its file key.
+        // the first delivery's, so a batch retried whole keeps its file key. Every payload was
+        // serialized from parsed JSON when its event was accepted, so file connectors need not
+        // parse it again.
         let batch = Batch::new(
             first.id.clone(),
             jobs.iter()
                 .map(|j| Record::new(j.id.clone(), j.payload.clone().into_bytes()))
                 .collect(),
-        );
+        )
+        .with_json_payloads();
         let policy = &built.policy;
         let outcomes =
             match tokio::time::timeout(policy.attempt_timeout(), built.destination.deliver(&batch))
