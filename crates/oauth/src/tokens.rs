@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use courier_core::Tokens;
 use courier_core::{ConnectorError, ErrorKind, Secret, TokenStore};
@@ -27,8 +27,14 @@ enum State {
         tokens: Tokens,
         unsaved: bool,
     },
-    /// invalid_grant was seen: nothing will work until a person reconnects.
-    Revoked(ConnectorError),
+    /// invalid_grant was seen for `refused`: nothing works until a person reconnects, which
+    /// stores new tokens; the store is looked at again every `recheck`, never the provider.
+    Revoked {
+        error: ConnectorError,
+        refused: Secret,
+        access: Secret,
+        checked: Instant,
+    },
 }
 
 /// Hands out a valid access token for one destination.
@@ -37,6 +43,7 @@ pub struct TokenManager {
     store: Arc<dyn TokenStore>,
     destination_id: String,
     margin: Duration,
+    recheck: Duration,
     /// Held across a refresh, so concurrent callers wait for one refresh instead of racing.
     state: Mutex<State>,
 }
@@ -58,6 +65,16 @@ fn reauth(message: impl Into<String>) -> ConnectorError {
     )
 }
 
+/// How long a client whose refresh was refused watches the store for a rotation another
+/// client (a replica, a connection test) made with the same refresh token a moment earlier:
+/// a token endpoint's round trip, with room to spare.
+const ROTATION_WAITS: [Duration; 4] = [
+    Duration::ZERO,
+    Duration::from_millis(250),
+    Duration::from_millis(750),
+    Duration::from_secs(2),
+];
+
 impl TokenManager {
     /// Refreshes when fewer than `margin` (default 5 minutes) remain.
     pub fn new(
@@ -70,12 +87,20 @@ impl TokenManager {
             store,
             destination_id: destination_id.into(),
             margin: Duration::from_secs(300),
+            recheck: Duration::from_secs(30),
             state: Mutex::new(State::Unloaded),
         }
     }
 
     pub fn with_margin(mut self, margin: Duration) -> Self {
         self.margin = margin;
+        self
+    }
+
+    /// How often a revoked destination's store is read again for tokens from a reconnection
+    /// (default 30 seconds).
+    pub fn with_revocation_recheck(mut self, every: Duration) -> Self {
+        self.recheck = every;
         self
     }
 
@@ -117,6 +142,17 @@ impl TokenManager {
         }
     }
 
+    /// The stored tokens, when they are not the ones whose refresh token was refused.
+    async fn stored_other_than(&self, refused: &Secret, access: &Secret) -> Option<Tokens> {
+        let stored = self.store.load(&self.destination_id).await.ok()??;
+        let other = stored.access_token.expose() != access.expose()
+            || stored
+                .refresh_token
+                .as_ref()
+                .is_some_and(|r| r.expose() != refused.expose());
+        other.then_some(stored)
+    }
+
     async fn current(
         &self,
         state: &mut State,
@@ -136,8 +172,32 @@ impl TokenManager {
                 }
             };
         }
+        if let State::Revoked {
+            error,
+            refused,
+            access,
+            checked,
+        } = state
+        {
+            // A reconnection stores new tokens; until then, the error without a request.
+            let reconnected = if checked.elapsed() >= self.recheck {
+                *checked = Instant::now();
+                self.stored_other_than(refused, access).await
+            } else {
+                None
+            };
+            match reconnected {
+                Some(tokens) => {
+                    tracing::info!(destination = %self.destination_id, "new OAuth tokens found after a revocation");
+                    *state = State::Loaded {
+                        tokens,
+                        unsaved: false,
+                    };
+                }
+                None => return Err(error.clone()),
+            }
+        }
         let mut tokens = match state {
-            State::Revoked(e) => return Err(e.clone()),
             State::Loaded { tokens, unsaved } => {
                 if *unsaved {
                     // A refreshed token is not used before it is stored.
@@ -146,7 +206,7 @@ impl TokenManager {
                 }
                 tokens.clone()
             }
-            State::Unloaded => unreachable!("loaded above"),
+            State::Unloaded | State::Revoked { .. } => unreachable!("loaded above"),
         };
         let usable = |t: &Tokens| {
             t.fresh(self.margin) && rejected.is_none_or(|r| r.expose() != t.access_token.expose())
@@ -156,9 +216,7 @@ impl TokenManager {
         }
         // Another client of the same store (a connection test, another replica) may have
         // refreshed already: with rotating refresh tokens, ours would then be dead.
-        if let State::Loaded { unsaved: false, .. } = state
-            && let Ok(Some(stored)) = self.store.load(&self.destination_id).await
-        {
+        if let Ok(Some(stored)) = self.store.load(&self.destination_id).await {
             let newer = stored.access_token.expose() != tokens.access_token.expose();
             if newer && usable(&stored) {
                 let access = stored.access_token.clone();
@@ -172,35 +230,77 @@ impl TokenManager {
                 tokens = stored;
             }
         }
-        let Some(refresh_token) = &tokens.refresh_token else {
-            return Err(reauth(format!(
-                "destination {}'s access token expired and there is no refresh token",
-                self.destination_id
-            )));
-        };
-        match self.app.refresh(refresh_token).await {
-            Ok(new) => {
-                let access = new.access_token.clone();
-                // Saved before it is used: with rotating refresh tokens the old one is now
-                // dead. Kept in memory even when the store fails, so the rotated token is not
-                // lost: the next call stores it before using it.
-                let saved = self.store.save(&self.destination_id, &new).await;
-                *state = State::Loaded {
-                    tokens: new,
-                    unsaved: saved.is_err(),
-                };
-                if let Err(e) = saved {
-                    tracing::warn!(destination = %self.destination_id, error = %e.message, "refreshed OAuth tokens could not be stored; storing them again before use");
-                    return Err(e);
+        // At most two refreshes: ours, and one with a token another client rotated meanwhile.
+        for _ in 0..2 {
+            let Some(refresh_token) = tokens.refresh_token.clone() else {
+                return Err(reauth(format!(
+                    "destination {}'s access token expired and there is no refresh token",
+                    self.destination_id
+                )));
+            };
+            let error = match self.app.refresh(&refresh_token).await {
+                Ok(new) => return self.adopt_refreshed(state, new).await,
+                Err(e) if e.kind == ErrorKind::ReauthRequired => e,
+                Err(e) => return Err(e),
+            };
+            // Refused: either revoked, or another client refreshed with the same rotating
+            // token a moment earlier and is storing the rotated one. Watch the store briefly.
+            let mut rotated = None;
+            for wait in ROTATION_WAITS {
+                tokio::time::sleep(wait).await;
+                rotated = self
+                    .stored_other_than(&refresh_token, &tokens.access_token)
+                    .await;
+                if rotated.is_some() {
+                    break;
                 }
-                tracing::debug!(destination = %self.destination_id, "OAuth access token refreshed");
-                Ok(access)
             }
-            Err(e) if e.kind == ErrorKind::ReauthRequired => {
-                *state = State::Revoked(e.clone());
-                Err(e)
+            let Some(stored) = rotated else {
+                *state = State::Revoked {
+                    error: error.clone(),
+                    refused: refresh_token,
+                    access: tokens.access_token,
+                    checked: Instant::now(),
+                };
+                return Err(error);
+            };
+            tracing::debug!(destination = %self.destination_id, "another client refreshed the OAuth tokens first");
+            let access = stored.access_token.clone();
+            let fresh = usable(&stored);
+            *state = State::Loaded {
+                tokens: stored.clone(),
+                unsaved: false,
+            };
+            if fresh {
+                return Ok(access);
             }
-            Err(e) => Err(e),
+            tokens = stored;
         }
+        Err(reauth(format!(
+            "destination {}'s OAuth tokens keep changing under refreshes",
+            self.destination_id
+        )))
+    }
+
+    /// Stores refreshed tokens before they are used: with rotating refresh tokens the old one
+    /// is now dead. They are kept in memory even when the store fails, so the rotated token is
+    /// not lost: the next call stores them before using them.
+    async fn adopt_refreshed(
+        &self,
+        state: &mut State,
+        new: Tokens,
+    ) -> Result<Secret, ConnectorError> {
+        let access = new.access_token.clone();
+        let saved = self.store.save(&self.destination_id, &new).await;
+        *state = State::Loaded {
+            tokens: new,
+            unsaved: saved.is_err(),
+        };
+        if let Err(e) = saved {
+            tracing::warn!(destination = %self.destination_id, error = %e.message, "refreshed OAuth tokens could not be stored; storing them again before use");
+            return Err(e);
+        }
+        tracing::debug!(destination = %self.destination_id, "OAuth access token refreshed");
+        Ok(access)
     }
 }

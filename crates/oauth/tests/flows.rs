@@ -206,6 +206,74 @@ async fn invalid_grant_is_reauth_required_and_not_retried() {
 }
 
 #[tokio::test]
+async fn a_rotation_by_another_client_is_not_taken_for_a_revocation() {
+    // Two replicas share one store and both find the access token expired. The provider
+    // rotates strictly: rt-1 works once (slowly), and is refused from then on.
+    let server = MockServer::start().await;
+    Mock::given(body_string_contains("refresh_token=rt-1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(token_json("at-2", Some("rt-2")))
+                .set_delay(Duration::from_millis(300)),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(body_string_contains("refresh_token=rt-1"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "invalid_grant"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Arc::new(MemoryTokenStore::with(DEST, expired("rt-1")));
+    let first = Arc::new(TokenManager::new(app(&server), store.clone(), DEST));
+    let second = TokenManager::new(app(&server), store.clone(), DEST);
+    let early = tokio::spawn({
+        let first = first.clone();
+        async move { first.access_token().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Refused while the first refresh is in flight: the second waits for the stored rotation.
+    assert_eq!(second.access_token().await.unwrap().expose(), "at-2");
+    assert_eq!(early.await.unwrap().unwrap().expose(), "at-2");
+    assert_eq!(
+        store.get(DEST).unwrap().refresh_token.unwrap().expose(),
+        "rt-2"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_destination_picks_up_a_reconnection_from_the_store() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "invalid_grant"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Arc::new(MemoryTokenStore::with(DEST, expired("rt-revoked")));
+    let manager = TokenManager::new(app(&server), store.clone(), DEST)
+        .with_revocation_recheck(Duration::ZERO);
+    for _ in 0..2 {
+        let e = manager.access_token().await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ReauthRequired);
+    }
+    // A person reconnects: the host stores new tokens; no refresh is needed to use them.
+    let reconnected = Tokens {
+        access_token: Secret::new("at-new"),
+        refresh_token: Some(Secret::new("rt-new")),
+        expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),
+        scopes: vec![],
+    };
+    store.save(DEST, &reconnected).await.unwrap();
+    assert_eq!(manager.access_token().await.unwrap().expose(), "at-new");
+}
+
+#[tokio::test]
 async fn a_401_triggers_one_refresh_and_one_retry() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
