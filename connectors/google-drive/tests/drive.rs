@@ -1,6 +1,6 @@
 //! Drive behaviour against the local Drive fake: bytes read back equal the file produced,
 //! multipart below 5 MiB and resumable above it, resuming from the server's offset after a
-//! dropped chunk, rate limits as throttling, replace vs keep_both, and OAuth: refresh on 401,
+//! dropped chunk or a lost final answer, rate limits as throttling, replace vs keep_both, and OAuth: refresh on 401,
 //! rotation persisted through the host's store, single-flight refresh, `reauth_required`.
 
 use std::io::Read;
@@ -230,6 +230,32 @@ async fn a_dropped_chunk_resumes_from_the_offset_the_server_reports() {
         "resumed from the 256 KiB the server kept: {ranges:?}"
     );
     assert_eq!(s.fake.open_sessions(), 0);
+}
+
+#[tokio::test]
+async fn a_lost_final_answer_is_read_from_the_session_status_not_uploaded_again() {
+    let s = setup().await;
+    let dest = s
+        .destination(json!({"conflict_policy": "keep_both", "chunk_size_bytes": 1024 * 1024}))
+        .await;
+    // The last chunk completes the file but its answer is lost; the status query that
+    // follows gets the file, as Drive answers for a completed session.
+    s.fake.fail_next(Target::LastChunk, Fault::LostAnswer);
+    let batch = Batch::new("lost-1", sized_records(700, 10_000));
+    reference(&dest.deliver(&batch).await);
+    let files = s.fake.files();
+    assert_eq!(files.len(), 1, "keep_both made no second copy");
+    assert_eq!(files[0].content, ndjson(&batch));
+    let ranges: Vec<String> = s
+        .fake
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.content_range)
+        .collect();
+    assert!(
+        ranges.last().is_some_and(|r| r.starts_with("bytes */")),
+        "ended on a status query: {ranges:?}"
+    );
 }
 
 #[tokio::test]

@@ -118,6 +118,27 @@ impl GraphClient {
         format!("{}/root:/{}:/{action}", self.drive_url, encode_path(&path))
     }
 
+    /// The item at file `name` in the folder, if there is one.
+    pub(crate) async fn file_item(&self, name: &str) -> Result<Option<Value>, ConnectorError> {
+        let path = if self.folder.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.folder)
+        };
+        let url = format!("{}/root:/{}", self.drive_url, encode_path(&path));
+        let response = self
+            .api
+            .send(|http, token| http.get(&url).bearer_auth(token))
+            .await?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(from_response(&self.op("look up a file"), response).await);
+        }
+        read_json(response).await.map(Some)
+    }
+
     pub(crate) async fn get_json(
         &self,
         action: &'static str,

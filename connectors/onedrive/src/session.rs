@@ -2,7 +2,9 @@
 //! fragments of `chunk_size_bytes` (320 KiB multiples) with the file's total in every
 //! `Content-Range`, following `nextExpectedRanges`; after a failed fragment, a GET on the upload
 //! URL says where the server stands and the fragment is resent from there. A session that fails
-//! for good is cancelled (DELETE), leaving nothing behind.
+//! for good is cancelled (DELETE), leaving nothing behind. A session gone after its last
+//! fragment may have completed with the answer lost: with conflict behavior `fail` or
+//! `rename`, the file at the path is looked at before a retry would fail or write a copy.
 //!
 //! Graph needs the total size up front, so a compressed file is written to an anonymous
 //! temporary file first (its size is known only once compressed); an uncompressed file streams.
@@ -10,13 +12,14 @@
 //! token is sent to them, and they are never logged.
 
 use courier_core::{Batch, ConnectorError, ErrorKind};
-use courier_files::resume::{Progress, UploadSession, send_chunks, session_gone};
+use courier_files::resume::{Progress, UploadSession, is_session_gone, send_chunks, session_gone};
 use courier_files::{Chunk, ChunkReader, PlannedFile};
 use courier_oauth::transport_error;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::client::{GraphClient, read_json};
+use crate::config::ConflictBehavior;
 use crate::errors::{classify, from_response};
 
 const SERVICE: &str = "Microsoft Graph";
@@ -32,16 +35,49 @@ pub async fn upload(
     let total = chunks
         .total()
         .ok_or_else(|| ConnectorError::internal("the file's size is unknown"))?;
+    // Unless the behavior is replace, a retry after a lost final answer would fail on, or
+    // rename beside, the file the session wrote: what is at the path beforehand tells the
+    // upload's own file from an older one.
+    let before = match cfg.conflict_behavior {
+        ConflictBehavior::Replace => None,
+        _ => Some(etag(client.file_item(&file.key).await?.as_ref())),
+    };
     let session = Session {
         client,
         url: open(client, &file.key).await?,
         total,
     };
     let result = send_chunks(SERVICE, &session, &mut chunks).await;
+    if let (Err(e), Some(before)) = (&result, &before)
+        && is_session_gone(e)
+        && let Some(item) = completed(client, &file.key, before.as_deref(), total).await
+    {
+        tracing::debug!("the upload session completed although its last answer was lost");
+        return Ok(item);
+    }
     if result.is_err() {
         cancel(client, &session.url).await;
     }
     result
+}
+
+fn etag(item: Option<&Value>) -> Option<String> {
+    item.and_then(|i| i["eTag"].as_str()).map(str::to_string)
+}
+
+/// The item this upload wrote, when the session is gone because it completed: a file at the
+/// path with the upload's size that was not there (or was another version) before.
+async fn completed(
+    client: &GraphClient,
+    name: &str,
+    before: Option<&str>,
+    total: u64,
+) -> Option<Value> {
+    let item = client.file_item(name).await.ok()??;
+    let ours = item["size"].as_u64() == Some(total)
+        && item["eTag"].as_str().is_some()
+        && item["eTag"].as_str() != before;
+    ours.then_some(item)
 }
 
 /// Opens an upload session for `name`, returning its pre-authorized upload URL.

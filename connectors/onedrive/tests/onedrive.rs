@@ -1,7 +1,8 @@
 //! OneDrive behaviour against the local Graph fake: bytes read back equal the file produced,
 //! simple upload up to 4 MiB and upload sessions above it (320 KiB fragments, totals, no token
 //! on the upload URL), resuming from `nextExpectedRanges`, 429/503 with Retry-After, a session
-//! cancelled on permanent failure, conflict behaviors, drives and folders, and OAuth rotation.
+//! cancelled on permanent failure, conflict behaviors (and a lost final answer under them),
+//! drives and folders, and OAuth rotation.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -284,6 +285,36 @@ async fn conflict_behaviors_replace_rename_and_fail() {
     let e = first_error(&fail.deliver(&batch).await);
     assert_eq!(e.kind, ErrorKind::Conflict, "{e:?}");
     assert!(!e.is_retryable());
+}
+
+#[tokio::test]
+async fn a_lost_final_answer_is_recognized_instead_of_failing_or_copying() {
+    let s = setup().await;
+    for (n, behavior) in ["fail", "rename"].into_iter().enumerate() {
+        let dest = s
+            .destination(json!({"conflict_behavior": behavior, "chunk_size_bytes": 8 * FRAGMENT}))
+            .await;
+        // The session completes, but the client never hears it; asked afterwards, the
+        // session is gone (404).
+        s.fake.fail_next(Target::LastChunk, Fault::LostAnswer);
+        let batch = Batch::new(format!("lost-{n}"), sized_records(500, 10_000));
+        let r = reference(&dest.deliver(&batch).await);
+        assert!(!r.contains("renamed"), "{r}");
+        let items = s.fake.items();
+        assert_eq!(items.len(), n + 1, "one file per batch, no copy");
+        assert!(items.iter().any(|i| i.content == ndjson(&batch)));
+    }
+    // An older file of the same name is not taken for the upload's: the session's own
+    // conflict answer stands.
+    let fail = s
+        .destination(json!({"conflict_behavior": "fail", "chunk_size_bytes": 8 * FRAGMENT}))
+        .await;
+    let e = first_error(
+        &fail
+            .deliver(&Batch::new("lost-0", sized_records(500, 10_000)))
+            .await,
+    );
+    assert_eq!(e.kind, ErrorKind::Conflict, "{e:?}");
 }
 
 #[tokio::test]

@@ -51,6 +51,8 @@ struct Inner {
     /// Folder id → (name, whether the user can add files, parent id).
     folders: HashMap<String, (String, bool, String)>,
     sessions: HashMap<String, Session>,
+    /// Completed session id → the file it wrote.
+    completed: HashMap<String, String>,
     next: u64,
 }
 
@@ -353,18 +355,35 @@ fn store(
     media_type: String,
     content: Vec<u8>,
 ) -> Response {
+    match store_file(state, target, metadata, media_type, content) {
+        Ok(file) => json(200, file_json(&file)),
+        Err(resp) => *resp,
+    }
+}
+
+fn store_file(
+    state: &State,
+    target: Option<String>,
+    metadata: &Value,
+    media_type: String,
+    content: Vec<u8>,
+) -> Result<DriveFile, Box<Response>> {
     let mut inner = lock(&state.inner);
     let file = match target {
         Some(id) => {
             let Some(file) = inner.files.get_mut(&id) else {
-                return google_error(404, "notFound", &format!("File not found: {id}."));
+                return Err(Box::new(google_error(
+                    404,
+                    "notFound",
+                    &format!("File not found: {id}."),
+                )));
             };
             if metadata.get("parents").is_some() {
-                return google_error(
+                return Err(Box::new(google_error(
                     403,
                     "fieldNotWritable",
                     "The resource body includes fields which are not directly writable.",
-                );
+                )));
             }
             file.content = content;
             file.media_type = media_type;
@@ -384,13 +403,19 @@ fn store(
                 match inner.folders.get(p) {
                     Some((_, true, _)) => {}
                     Some((_, false, _)) => {
-                        return google_error(
+                        return Err(Box::new(google_error(
                             403,
                             "insufficientFilePermissions",
                             "The user does not have sufficient permissions for this file.",
-                        );
+                        )));
                     }
-                    None => return google_error(404, "notFound", &format!("File not found: {p}.")),
+                    None => {
+                        return Err(Box::new(google_error(
+                            404,
+                            "notFound",
+                            &format!("File not found: {p}."),
+                        )));
+                    }
                 }
             }
             inner.next += 1;
@@ -410,7 +435,7 @@ fn store(
             file
         }
     };
-    json(200, file_json(&file))
+    Ok(file)
 }
 
 fn open_session(state: &State, req: &Incoming, target: Option<String>) -> Response {
@@ -468,6 +493,12 @@ fn chunk(state: &State, req: &Incoming, id: &str) -> Response {
         return resp;
     }
     let mut inner = lock(&state.inner);
+    if range.is_none()
+        && let Some(file) = inner.completed.get(id).and_then(|f| inner.files.get(f))
+    {
+        // A completed upload's status is its file, as Drive answers.
+        return json(200, file_json(file));
+    }
     let Some(session) = inner.sessions.get_mut(id) else {
         return google_error(404, "notFound", "no such upload session");
     };
@@ -502,11 +533,25 @@ fn chunk(state: &State, req: &Incoming, id: &str) -> Response {
     }
     let session = inner.sessions.remove(id).expect("present");
     drop(inner);
-    store(
+    let file = match store_file(
         state,
         session.target,
         &session.metadata,
         session.media_type,
         session.received,
-    )
+    ) {
+        Ok(file) => file,
+        Err(resp) => return *resp,
+    };
+    lock(&state.inner)
+        .completed
+        .insert(id.to_string(), file.id.clone());
+    match state.script.take(Target::LastChunk) {
+        Some(Fault::LostAnswer) => google_error(
+            503,
+            "backendError",
+            "the connection dropped before the answer",
+        ),
+        _ => json(200, file_json(&file)),
+    }
 }

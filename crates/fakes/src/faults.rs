@@ -16,6 +16,8 @@ pub enum Target {
     Upload,
     /// One chunk (Drive) or fragment (Graph) of an upload session.
     Chunk,
+    /// The chunk or fragment that completes an upload session.
+    LastChunk,
     /// The OAuth token endpoint.
     Token,
 }
@@ -33,6 +35,9 @@ pub enum Fault {
     /// A chunk of which the server keeps only the first `keep` bytes (rounded down to the
     /// protocol's unit) before failing with 503, as when a connection drops mid-chunk.
     Partial { keep: usize },
+    /// The request is carried out, but its answer is lost: the client sees 503, as when a
+    /// connection drops after the server finished.
+    LostAnswer,
 }
 
 /// One request as the fake saw it.
@@ -92,6 +97,6 @@ pub(crate) fn fault_response(
             error(status, reason, "scripted failure"),
             retry_after,
         )),
-        Fault::Partial { .. } => None,
+        Fault::Partial { .. } | Fault::LostAnswer => None,
     }
 }

@@ -221,6 +221,7 @@ fn folder_json(path: &str) -> Response {
 fn item_json(item: &GraphItem) -> Value {
     let name = item.path.rsplit('/').next().unwrap_or_default();
     json!({"id": item.id, "name": name, "size": item.content.len(),
+        "eTag": format!("\"{{{}}},{}\"", item.id, item.version),
         "file": {"mimeType": "application/octet-stream"},
         "webUrl": format!("https://onedrive.fake/{}", item.path)})
 }
@@ -413,8 +414,16 @@ fn session_request(state: &State, req: &Incoming, id: &str) -> Response {
         return json(202, expected(session.received.len()));
     }
     let session = inner.sessions.remove(id).expect("present");
-    match place(&inner, &session.path, &session.behavior) {
+    let answer = match place(&inner, &session.path, &session.behavior) {
         Ok(at) => commit(&mut inner, at, session.received),
         Err(resp) => *resp,
+    };
+    match state.script.take(Target::LastChunk) {
+        Some(Fault::LostAnswer) => graph_error(
+            503,
+            "serviceNotAvailable",
+            "the connection dropped before the answer",
+        ),
+        _ => answer,
     }
 }

@@ -58,9 +58,15 @@ pub fn session_gone(service: &str) -> ConnectorError {
     )
 }
 
+/// Whether `e` is [`session_gone`]'s: after the last chunk was sent, the upload may have
+/// completed with its answer lost, which the connector can check by looking for the file.
+pub fn is_session_gone(e: &ConnectorError) -> bool {
+    e.message.ends_with(GONE)
+}
+
 /// Whether resuming can help: a transient failure of a session that still exists.
 fn resumable(e: &ConnectorError) -> bool {
-    e.is_retryable() && !e.message.ends_with(GONE)
+    e.is_retryable() && !is_session_gone(e)
 }
 
 fn unexpected(service: &str, at: u64, chunk: &Chunk) -> ConnectorError {
