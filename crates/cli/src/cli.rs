@@ -84,7 +84,8 @@ pub struct ServeArgs {
     /// A TOML settings file (also `COURIER_CONFIG`).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Let destinations reach loopback and private networks when they set allow_private_network.
+    /// Let destinations reach loopback and private networks (allow_private_network, and
+    /// endpoint URLs on such addresses or on names resolving to them).
     #[arg(long)]
     pub allow_private_destinations: bool,
 }

@@ -19,7 +19,9 @@ pub struct ServerConfig {
     /// `sqlite://PATH` or `postgres://...`; a SQLite file under `data_dir` when unset.
     pub database_url: Option<String>,
     /// Whether destinations may set `allow_private_network` (reach loopback and private
-    /// addresses). Off by default: tenants must not reach the operator's internal network.
+    /// addresses), or name endpoints (`*_url`, `endpoint`) on them, by address or by a host
+    /// name resolving there. Off by default: tenants must not reach the operator's internal
+    /// network.
     pub allow_private_destinations: bool,
     /// Whether S3 and Kinesis destinations without keys may use this process's own AWS
     /// identity (its environment, instance or container role). Off by default: a tenant must

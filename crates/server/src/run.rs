@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use courier_catalog::Catalog;
 use tokio::net::TcpListener;
 
-use crate::api::secrets::ServerRules;
+use crate::api::rules::ServerRules;
 use crate::api::{self, AppState};
 use crate::config::ServerConfig;
 use crate::crypto::Sealer;

@@ -99,7 +99,7 @@ fn policy(base: &Value, given: &Map<String, Value>, errors: &mut Vec<FieldError>
 }
 
 /// Validates the destination that would result, through its connector.
-fn validate_spec(
+async fn validate_spec(
     state: &AppState,
     d: &DestinationRow,
     auth: &Map<String, Value>,
@@ -117,7 +117,8 @@ fn validate_spec(
     errors.extend(
         state
             .rules
-            .check(&d.destination_type, &spec.config, &spec.auth_config),
+            .check_resolved(&d.destination_type, &spec.config, &spec.auth_config)
+            .await,
     );
 }
 
@@ -213,7 +214,7 @@ pub async fn create(
         has_oauth_tokens: false,
     };
     let secrets: Vec<String> = secret.iter().cloned().collect();
-    validate_spec(&state, &d, &auth, &secrets, &mut errors);
+    validate_spec(&state, &d, &auth, &secrets, &mut errors).await;
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -347,7 +348,7 @@ async fn update(
         d.policy = policy(&d.policy, &input.policy, &mut errors);
     }
     let secrets = secrets::signing_secrets(&state.sealer, &d)?;
-    validate_spec(&state, &d, &auth, &secrets, &mut errors);
+    validate_spec(&state, &d, &auth, &secrets, &mut errors).await;
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }

@@ -16,6 +16,7 @@ mod openapi;
 mod permissions;
 mod rate_limit;
 mod routes;
+pub(crate) mod rules;
 pub(crate) mod secrets;
 mod testing;
 mod view;
@@ -46,7 +47,7 @@ pub struct AppState {
     /// The catalog document, serialized once: it only changes with the build.
     pub catalog_json: axum::body::Bytes,
     /// The operator's rules for destinations, from the config and the catalog, made once.
-    pub rules: secrets::ServerRules,
+    pub rules: rules::ServerRules,
 }
 
 impl AppState {
@@ -62,7 +63,7 @@ impl AppState {
             .unwrap_or_default()
             .into();
         AppState {
-            rules: secrets::ServerRules::of(&config, &catalog),
+            rules: rules::ServerRules::of(&config, &catalog),
             keys: auth::KeyCache::default(),
             wake,
             catalog_json,

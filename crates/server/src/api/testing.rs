@@ -113,7 +113,8 @@ pub async fn test_new(
     errors.extend(
         state
             .rules
-            .check(&destination_type, &spec.config, &spec.auth_config),
+            .check_resolved(&destination_type, &spec.config, &spec.auth_config)
+            .await,
     );
     let (Some(connector), true) = (connector, errors.is_empty()) else {
         return Err(ApiError::validation(errors));

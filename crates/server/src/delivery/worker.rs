@@ -19,7 +19,8 @@ use courier_runtime::{CircuitBreaker, DeliveryPolicy};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::api::secrets::{ServerRules, spec_of};
+use crate::api::rules::ServerRules;
+use crate::api::secrets::spec_of;
 use crate::crypto::Sealer;
 use crate::ids;
 use crate::store::{AttemptLog, DestinationRow, Finish, Job, Store};
@@ -250,7 +251,8 @@ impl Worker {
         })?;
         if let Some(rule) = self
             .rules
-            .check(&row.destination_type, &spec.config, &spec.auth_config)
+            .check_resolved(&row.destination_type, &spec.config, &spec.auth_config)
+            .await
             .first()
         {
             return Err(ConnectorError::new(
