@@ -7,6 +7,8 @@ pub mod config;
 pub mod crypto;
 pub mod delivery;
 pub mod ids;
+#[cfg(test)]
+mod parse_properties;
 mod run;
 pub mod store;
 pub mod tokens;

@@ -131,7 +131,10 @@ pub async fn replay(
     let mut errors = Vec::new();
     for key in fields.keys() {
         if !["destination_id", "status"].contains(&key.as_str()) {
-            errors.push(FieldError::new(format!("/{key}"), "is not a replay filter"));
+            errors.push(FieldError::new(
+                format!("/{}", courier_core::spec::pointer_segment(key)),
+                "is not a replay filter",
+            ));
         }
     }
     let status = match fields.get("status") {

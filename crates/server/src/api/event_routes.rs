@@ -48,7 +48,7 @@ async fn apply(
         return Ok(());
     };
     for (key, value) in fields {
-        let at = format!("/{key}");
+        let at = format!("/{}", courier_core::spec::pointer_segment(key));
         match key.as_str() {
             "name" => match value.as_str() {
                 Some(n) if !n.trim().is_empty() && n.len() <= 200 => route.name = n.to_string(),

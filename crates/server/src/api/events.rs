@@ -23,7 +23,7 @@ use crate::store::{FlushRule, NewDelivery, NewEvent, RouteRow, route_matches};
 
 pub const MAX_BATCH: usize = 1000;
 
-fn parse_event(
+pub(crate) fn parse_event(
     value: &Value,
     at: &str,
     errors: &mut Vec<FieldError>,
@@ -38,7 +38,7 @@ fn parse_event(
     for key in fields.keys() {
         if !["type", "payload", "idempotency_key"].contains(&key.as_str()) {
             errors.push(FieldError::new(
-                format!("{at}/{key}"),
+                format!("{at}/{}", courier_core::spec::pointer_segment(key)),
                 "is not an event field",
             ));
         }

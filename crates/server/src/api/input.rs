@@ -92,7 +92,7 @@ pub fn parse(body: &Value) -> (DestinationInput, Vec<FieldError>) {
     let mut input = DestinationInput::default();
     let mut errors = Vec::new();
     for (key, value) in fields {
-        let path = format!("/{key}");
+        let path = format!("/{}", courier_core::spec::pointer_segment(key));
         match key.as_str() {
             "name" => input.name = string(value, &path, 200, &mut errors),
             "slug" => {

@@ -99,7 +99,10 @@ pub async fn start(
             .keys()
             .filter(|k| !["destination_id", "return_to"].contains(&k.as_str()))
         {
-            errors.push(FieldError::new(format!("/{key}"), "is not a known field"));
+            errors.push(FieldError::new(
+                format!("/{}", courier_core::spec::pointer_segment(key)),
+                "is not a known field",
+            ));
         }
     }
     let Some(destination_id) = destination_id.filter(|_| errors.is_empty()) else {

@@ -99,7 +99,7 @@ pub async fn put(
         };
         let role = fields.get("role").and_then(Value::as_str);
         for (key, value) in fields {
-            let path = format!("/{i}/{key}");
+            let path = format!("/{i}/{}", courier_core::spec::pointer_segment(key));
             match key.as_str() {
                 "role" | "destination_id" => {}
                 k if PERMISSIONS.contains(&k) => match (role, value.as_bool()) {

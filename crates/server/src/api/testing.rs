@@ -56,7 +56,10 @@ pub async fn test_new(
         ]
         .contains(&key.as_str())
         {
-            errors.push(FieldError::new(format!("/{key}"), "is not a test field"));
+            errors.push(FieldError::new(
+                format!("/{}", courier_core::spec::pointer_segment(key)),
+                "is not a test field",
+            ));
         }
     }
     let destination_type = body["destination_type"]

@@ -89,7 +89,7 @@ pub fn parse(mapping: &Value) -> Result<Vec<Rule>, Vec<FieldError>> {
         for key in fields.keys() {
             if !["source", "target", "default", "value", "drop"].contains(&key.as_str()) {
                 errors.push(FieldError::new(
-                    at(&format!("/{key}")),
+                    at(&format!("/{}", courier_core::spec::pointer_segment(key))),
                     "is not a mapping key",
                 ));
             }
