@@ -1,20 +1,28 @@
 //! Writing one planned file: a single PUT up to the part size, otherwise a multipart upload fed
-//! by a streaming encoder (memory bounded by a few parts), aborted on any failure so nothing
-//! incomplete is left behind.
+//! by a streaming encoder, two parts in flight (memory bounded by a few parts), aborted on any
+//! failure so nothing incomplete is left behind.
 
 use std::time::Instant;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::upload_part::UploadPartError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
 };
 use courier_core::{Batch, ConnectorError, Delivered, ErrorKind};
 use courier_files::{PartStream, PlannedFile, encode_error};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 
 use crate::client::S3Client;
 use crate::errors::{Op, classify};
+
+/// Parts uploaded at once: with the two the encoder holds, four parts in memory (32 MiB with
+/// 8 MiB parts). Parallel parts are what lets one file use more than one connection's worth of
+/// bandwidth to S3.
+const PARTS_IN_FLIGHT: usize = 2;
 
 pub async fn upload(
     client: &S3Client,
@@ -161,38 +169,40 @@ async fn upload_parts(
     let cfg = &client.config;
     let mut stream = PartStream::start(batch, file, &cfg.files, cfg.part_size_bytes as usize);
     let mut parts = Vec::new();
-    let mut number = 1;
+    let mut pending = FuturesUnordered::new();
+    let mut number = 0;
+    let mut ended = false;
     let mut failure = None;
-    while let Some(chunk) = stream.next().await {
-        let sent = client
-            .s3
-            .upload_part()
-            .bucket(&cfg.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .part_number(number)
-            .body(ByteStream::from(chunk))
-            .send()
-            .await;
-        match sent {
-            Ok(part) => parts.push(
-                CompletedPart::builder()
-                    .part_number(number)
-                    .set_e_tag(part.e_tag().map(str::to_string))
-                    .build(),
-            ),
-            Err(e) => {
-                failure = Some(classify(&op(client, "s3:PutObject", key), e));
-                break;
-            }
+    loop {
+        tokio::select! {
+            biased;
+            Some(done) = pending.next(), if !pending.is_empty() => match done {
+                Ok(part) => parts.push(part),
+                Err(e) => {
+                    failure = Some(classify(&op(client, "s3:PutObject", key), e));
+                    break;
+                }
+            },
+            chunk = stream.next(), if !ended && pending.len() < PARTS_IN_FLIGHT => match chunk {
+                Some(chunk) => {
+                    number += 1;
+                    pending.push(upload_part(client, key, upload_id, number, chunk));
+                }
+                None => ended = true,
+            },
+            else => break,
         }
-        number += 1;
     }
+    // After a failure, let the parts on the wire finish: one landing after the abort that
+    // follows would leave a part behind.
+    while pending.next().await.is_some() {}
+    drop(pending);
     let encoded = stream.finish().await;
     if let Some(e) = failure {
         return Err(e);
     }
     encoded?;
+    parts.sort_by_key(|p: &CompletedPart| p.part_number());
 
     let mut complete = client
         .s3
@@ -210,4 +220,28 @@ async fn upload_parts(
     }
     let sent = complete.send().await.map(|_| " (multipart)");
     written_or_present(client, key, sent)
+}
+
+/// Uploads part `number` and returns it as the completion lists it.
+async fn upload_part(
+    client: &S3Client,
+    key: &str,
+    upload_id: &str,
+    number: i32,
+    chunk: Vec<u8>,
+) -> Result<CompletedPart, SdkError<UploadPartError, HttpResponse>> {
+    let sent = client
+        .s3
+        .upload_part()
+        .bucket(&client.config.bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(number)
+        .body(ByteStream::from(chunk))
+        .send()
+        .await?;
+    Ok(CompletedPart::builder()
+        .part_number(number)
+        .set_e_tag(sent.e_tag().map(str::to_string))
+        .build())
 }
