@@ -20,9 +20,9 @@ use crate::errors::{Op, classify};
 
 const ALREADY_PRESENT: &str = " (already present)";
 
-/// How many blocks of a large file are staged at once: with the two the encoder holds, five
-/// blocks in memory (about 40 MiB with 8 MiB blocks).
-const STAGING_CONCURRENCY: usize = 3;
+/// How many blocks of a large file are staged at once: with the two the encoder holds, four
+/// blocks in memory (about 32 MiB with 8 MiB blocks), as S3 keeps parts.
+const STAGING_CONCURRENCY: usize = 2;
 /// A file of at most this many blocks has all of them staged at once: memory is then bounded
 /// by the file itself, and a 32 MiB file goes up in one round instead of two.
 const SMALL_FILE_BLOCKS: u64 = 4;

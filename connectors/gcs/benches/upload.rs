@@ -107,7 +107,7 @@ fn main() {
         print_peak("one 256 MiB file", t.elapsed(), before, 64);
         drop(big);
 
-        for (label, size, rounds) in [("1 MiB", 1usize << 20, 41), ("32 MiB", 32 << 20, 9)] {
+        for (label, size, rounds) in [("1 MiB", 1usize << 20, 101), ("32 MiB", 32 << 20, 15)] {
             let parsed = batch(&format!("b-{label}").replace(' ', ""), size, 1024);
             let vouched = parsed.clone().with_json_payloads();
             let body = Bytes::from(ndjson(&parsed));

@@ -13,14 +13,18 @@ pub struct Comparison {
     rates: Vec<Vec<f64>>,
 }
 
-/// Runs `run(side, round)` for every side in `sides` (the baseline last), `rounds` times, each
-/// run sending `bytes` bytes.
+/// Runs `run(side, round)` for every side in `sides` (the baseline last), once untimed (so
+/// connections and caches are warm on every side) and then `rounds` times, each run sending
+/// `bytes` bytes. The warm-up round is numbered `rounds`.
 pub async fn compare(
     sides: &[&'static str],
     rounds: usize,
     bytes: usize,
     mut run: impl AsyncFnMut(usize, usize),
 ) -> Comparison {
+    for side in 0..sides.len() {
+        run(side, rounds).await;
+    }
     let mut rates = vec![Vec::with_capacity(rounds); sides.len()];
     for round in 0..rounds {
         let mut order: Vec<usize> = (0..sides.len()).collect();
@@ -92,6 +96,9 @@ mod tests {
         assert_eq!(
             order,
             [
+                (3, 0),
+                (3, 1),
+                (3, 2),
                 (0, 0),
                 (0, 1),
                 (0, 2),
