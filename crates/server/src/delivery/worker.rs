@@ -303,16 +303,19 @@ impl Worker {
         Ok(built)
     }
 
-    async fn finish(&self, job: &Job, finish: Finish, log: Option<AttemptLog>) {
-        if let Err(e) = self.store.finish(job, finish, log).await {
-            tracing::error!(delivery = %job.id, error = %format!("{e:#}"), "recording a delivery attempt failed; the lease will expire and it is tried again");
-        }
-    }
-
     /// Ends every claim of `jobs` the same way.
     async fn finish_all(&self, jobs: &[Job], finish: Finish, log: Option<AttemptLog>) {
-        for job in jobs {
-            self.finish(job, finish.clone(), log.clone()).await;
+        let items: Vec<_> = jobs
+            .iter()
+            .map(|job| (job, finish.clone(), log.clone()))
+            .collect();
+        self.finish_many(&items).await;
+    }
+
+    /// Records how several claims end, in few transactions.
+    async fn finish_many(&self, items: &[(&Job, Finish, Option<AttemptLog>)]) {
+        if let Err(e) = self.store.finish_many(items).await {
+            tracing::error!(deliveries = items.len(), error = %format!("{e:#}"), "recording delivery attempts failed; the leases will expire and they are tried again");
         }
     }
 
@@ -460,9 +463,11 @@ impl Worker {
             .into_iter()
             .map(|o| (o.record_id.clone(), o))
             .collect();
-        let mut suspend: Option<(&'static str, String)> = None;
         let mut any_delivered = false;
         let mut any_retryable_failure = false;
+        let mut finishes = Vec::with_capacity(jobs.len());
+        // The first failure's answer and error decide whether the destination is suspended.
+        let mut first_failure: Option<(Option<u16>, ConnectorError)> = None;
         for job in &jobs {
             let outcome = outcomes.remove(&job.id).unwrap_or_else(|| {
                 RecordOutcome::failed(
@@ -487,7 +492,7 @@ impl Worker {
                         response: d.response_body,
                         ..AttemptLog::default()
                     };
-                    self.finish(job, Finish::Delivered, Some(log)).await;
+                    finishes.push((job, Finish::Delivered, Some(log)));
                 }
                 Outcome::Failed { error, response } => {
                     let status = response.as_ref().map(|r| r.status);
@@ -515,32 +520,32 @@ impl Worker {
                         metrics::counter!("courier_deliveries_total", "destination_id" => destination_id.clone(), "outcome" => "failed").increment(1);
                         Finish::Failed
                     };
-                    self.finish(job, finish, Some(log)).await;
-                    if suspend.is_none() {
-                        suspend = if status == Some(410) {
-                            Some((
-                                "disabled",
-                                "the endpoint answered 410 Gone: it no longer accepts deliveries"
-                                    .to_string(),
-                            ))
-                        } else if error.kind == ErrorKind::ReauthRequired {
-                            Some(("reauth_required", error.message.clone()))
-                        } else if self.failing_too_long(&destination_id).await {
-                            Some((
-                                "disabled",
-                                format!(
-                                    "no successful delivery for {} hours; the last error: {}",
-                                    self.disable_after.as_secs() / 3600,
-                                    error.message
-                                ),
-                            ))
-                        } else {
-                            None
-                        };
+                    finishes.push((job, finish, Some(log)));
+                    if first_failure.is_none() {
+                        first_failure = Some((status, error));
                     }
                 }
             }
         }
+        self.finish_many(&finishes).await;
+        let suspend = match first_failure {
+            Some((Some(410), _)) => Some((
+                "disabled",
+                "the endpoint answered 410 Gone: it no longer accepts deliveries".to_string(),
+            )),
+            Some((_, error)) if error.kind == ErrorKind::ReauthRequired => {
+                Some(("reauth_required", error.message))
+            }
+            Some((_, error)) if self.failing_too_long(&destination_id).await => Some((
+                "disabled",
+                format!(
+                    "no successful delivery for {} hours; the last error: {}",
+                    self.disable_after.as_secs() / 3600,
+                    error.message
+                ),
+            )),
+            _ => None,
+        };
         if let Some(b) = &built.breaker {
             if any_retryable_failure && !any_delivered {
                 b.on_failure();

@@ -324,61 +324,23 @@ impl Store {
         finish: Finish,
         attempt: Option<AttemptLog>,
     ) -> Result<()> {
-        let now = ids::now();
-        let (status, next_ms) = match finish {
-            Finish::Delivered => ("delivered", 0),
-            Finish::Failed => ("failed", 0),
-            Finish::Retry { at_ms } => ("retry_scheduled", at_ms),
-            Finish::Release { at_ms } => ("pending", at_ms),
-        };
-        let last_error = attempt.as_ref().and_then(|a| a.error.clone());
-        // Every statement writes, the first one included: a SQLite transaction that read first
-        // could not take the write lock under concurrency (SQLITE_BUSY without waiting).
-        let mut tx = self.relaxed().begin().await?;
-        let moved = sqlx::query("UPDATE deliveries SET status = $2, attempts = attempts + $3, next_attempt_ms = $4, lease_until_ms = 0, \
-                     last_error = COALESCE($5, last_error), updated_at = $6 \
-                     WHERE id = $1 AND status = 'in_flight' AND claim_token = $7")
-            .bind(&job.id)
-            .bind(status)
-            .bind(i64::from(attempt.is_some()))
-            .bind(next_ms)
-            .bind(last_error)
-            .bind(&now)
-            .bind(&job.claim_token)
-            .execute(&mut *tx)
-            .await?;
-        if moved.rows_affected() == 0 {
-            // The lease lapsed and another claim owns the delivery now: leave it to that one.
-            tracing::warn!(delivery = %job.id, "a delivery's claim lapsed before its attempt was recorded");
-            return Ok(());
+        self.finish_many(&[(job, finish, attempt)]).await
+    }
+
+    /// [`Store::finish`] for several claims, in order, a transaction per
+    /// [`FINISH_CHUNK`] of them: a batch of a thousand records delivered as one file commits a
+    /// few times, not a thousand.
+    pub async fn finish_many(&self, items: &[(&Job, Finish, Option<AttemptLog>)]) -> Result<()> {
+        for chunk in items.chunks(FINISH_CHUNK) {
+            // Every statement writes, the first one included: a SQLite transaction that read
+            // first could not take the write lock under concurrency (SQLITE_BUSY without
+            // waiting).
+            let mut tx = self.relaxed().begin().await?;
+            for (job, finish, attempt) in chunk {
+                finish_one(&mut tx, job, finish, attempt.as_ref()).await?;
+            }
+            tx.commit().await?;
         }
-        if let Some(a) = &attempt {
-            sqlx::query("INSERT INTO attempts (id, delivery_id, number, started_at, duration_ms, outcome, http_status, reference, error_kind, error, response) \
-                         VALUES ($1, $2, (SELECT COUNT(*) + 1 FROM attempts WHERE delivery_id = $2), $3, $4, $5, $6, $7, $8, $9, $10)")
-                .bind(ids::new_id())
-                .bind(&job.id)
-                .bind(&a.started_at)
-                .bind(a.duration_ms)
-                .bind(&a.outcome)
-                .bind(a.http_status)
-                .bind(&a.reference)
-                .bind(&a.error_kind)
-                .bind(&a.error)
-                .bind(&a.response)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "UPDATE destinations SET last_delivery_at = $2, last_delivery_status = $3, \
-                 last_success_at = CASE WHEN $3 = 'delivered' THEN $2 ELSE last_success_at END, \
-                 failing_since = CASE WHEN $3 = 'delivered' THEN NULL ELSE COALESCE(failing_since, $2) END WHERE id = $1",
-            )
-            .bind(&job.destination_id)
-            .bind(&now)
-            .bind(&a.outcome)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -509,4 +471,69 @@ impl Store {
         .fetch_one(self.pool())
         .await?)
     }
+}
+
+/// Claims finished per transaction: short enough that other writers wait little for the lock.
+const FINISH_CHUNK: usize = 200;
+
+/// One claim's end on `conn`, inside a transaction (see [`Store::finish`]); a claim that
+/// lapsed is left alone.
+async fn finish_one(
+    conn: &mut sqlx::AnyConnection,
+    job: &Job,
+    finish: &Finish,
+    attempt: Option<&AttemptLog>,
+) -> Result<()> {
+    let now = ids::now();
+    let (status, next_ms) = match finish {
+        Finish::Delivered => ("delivered", 0),
+        Finish::Failed => ("failed", 0),
+        Finish::Retry { at_ms } => ("retry_scheduled", *at_ms),
+        Finish::Release { at_ms } => ("pending", *at_ms),
+    };
+    let last_error = attempt.and_then(|a| a.error.clone());
+    let moved = sqlx::query("UPDATE deliveries SET status = $2, attempts = attempts + $3, next_attempt_ms = $4, lease_until_ms = 0, \
+                 last_error = COALESCE($5, last_error), updated_at = $6 \
+                 WHERE id = $1 AND status = 'in_flight' AND claim_token = $7")
+        .bind(&job.id)
+        .bind(status)
+        .bind(i64::from(attempt.is_some()))
+        .bind(next_ms)
+        .bind(last_error)
+        .bind(&now)
+        .bind(&job.claim_token)
+        .execute(&mut *conn)
+        .await?;
+    if moved.rows_affected() == 0 {
+        // The lease lapsed and another claim owns the delivery now: leave it to that one.
+        tracing::warn!(delivery = %job.id, "a delivery's claim lapsed before its attempt was recorded");
+        return Ok(());
+    }
+    if let Some(a) = attempt {
+        sqlx::query("INSERT INTO attempts (id, delivery_id, number, started_at, duration_ms, outcome, http_status, reference, error_kind, error, response) \
+                     VALUES ($1, $2, (SELECT COUNT(*) + 1 FROM attempts WHERE delivery_id = $2), $3, $4, $5, $6, $7, $8, $9, $10)")
+            .bind(ids::new_id())
+            .bind(&job.id)
+            .bind(&a.started_at)
+            .bind(a.duration_ms)
+            .bind(&a.outcome)
+            .bind(a.http_status)
+            .bind(&a.reference)
+            .bind(&a.error_kind)
+            .bind(&a.error)
+            .bind(&a.response)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "UPDATE destinations SET last_delivery_at = $2, last_delivery_status = $3, \
+             last_success_at = CASE WHEN $3 = 'delivered' THEN $2 ELSE last_success_at END, \
+             failing_since = CASE WHEN $3 = 'delivered' THEN NULL ELSE COALESCE(failing_since, $2) END WHERE id = $1",
+        )
+        .bind(&job.destination_id)
+        .bind(&now)
+        .bind(&a.outcome)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
