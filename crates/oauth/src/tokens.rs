@@ -244,7 +244,15 @@ impl TokenManager {
                 Err(e) => return Err(e),
             };
             // Refused: either revoked, or another client refreshed with the same rotating
-            // token a moment earlier and is storing the rotated one. Watch the store briefly.
+            // token a moment earlier and is storing the rotated one. Revoked until the store
+            // shows otherwise, so a caller that gives up while watching it (an attempt's
+            // timeout) leaves the refusal remembered, not the dead token in use.
+            *state = State::Revoked {
+                error: error.clone(),
+                refused: refresh_token.clone(),
+                access: tokens.access_token.clone(),
+                checked: Instant::now(),
+            };
             let mut rotated = None;
             for wait in ROTATION_WAITS {
                 tokio::time::sleep(wait).await;
@@ -256,12 +264,6 @@ impl TokenManager {
                 }
             }
             let Some(stored) = rotated else {
-                *state = State::Revoked {
-                    error: error.clone(),
-                    refused: refresh_token,
-                    access: tokens.access_token,
-                    checked: Instant::now(),
-                };
                 return Err(error);
             };
             tracing::debug!(destination = %self.destination_id, "another client refreshed the OAuth tokens first");

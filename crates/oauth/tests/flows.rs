@@ -246,6 +246,26 @@ async fn a_rotation_by_another_client_is_not_taken_for_a_revocation() {
 }
 
 #[tokio::test]
+async fn a_caller_that_gives_up_while_the_store_is_watched_leaves_the_refusal_remembered() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "invalid_grant"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Arc::new(MemoryTokenStore::with(DEST, expired("rt-revoked")));
+    let manager = TokenManager::new(app(&server), store, DEST);
+    // An attempt's timeout cuts the watch for another client's rotation short.
+    let _ = tokio::time::timeout(Duration::from_millis(400), manager.access_token()).await;
+    // The next call knows the grant was refused: no second request with the dead token
+    // (the token endpoint expects exactly one).
+    let e = manager.access_token().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::ReauthRequired);
+}
+
+#[tokio::test]
 async fn a_revoked_destination_picks_up_a_reconnection_from_the_store() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
