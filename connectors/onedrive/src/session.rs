@@ -4,7 +4,10 @@
 //! URL says where the server stands and the fragment is resent from there. A session that fails
 //! for good is cancelled (DELETE), leaving nothing behind. A session gone after its last
 //! fragment may have completed with the answer lost: with conflict behavior `fail` or
-//! `rename`, the file at the path is looked at before a retry would fail or write a copy.
+//! `rename`, a file of the upload's size at the path, new or changed since the session
+//! opened, is taken as the upload's, so the retry does not fail or write a copy. (With
+//! `rename` and a name already taken, the upload landed under another name this does not
+//! look for.)
 //!
 //! Graph needs the total size up front, so a compressed file is written to an anonymous
 //! temporary file first (its size is known only once compressed); an uncompressed file streams.
@@ -37,10 +40,15 @@ pub async fn upload(
         .ok_or_else(|| ConnectorError::internal("the file's size is unknown"))?;
     // Unless the behavior is replace, a retry after a lost final answer would fail on, or
     // rename beside, the file the session wrote: what is at the path beforehand tells the
-    // upload's own file from an older one.
+    // upload's own file from an older one. Best effort: if the path cannot be read now, a
+    // lost answer is simply not recognized.
     let before = match cfg.conflict_behavior {
         ConflictBehavior::Replace => None,
-        _ => Some(etag(client.file_item(&file.key).await?.as_ref())),
+        _ => client
+            .file_item(&file.key)
+            .await
+            .ok()
+            .map(|item| etag(item.as_ref())),
     };
     let session = Session {
         client,

@@ -304,8 +304,8 @@ async fn a_lost_final_answer_is_recognized_instead_of_failing_or_copying() {
         assert_eq!(items.len(), n + 1, "one file per batch, no copy");
         assert!(items.iter().any(|i| i.content == ndjson(&batch)));
     }
-    // An older file of the same name is not taken for the upload's: the session's own
-    // conflict answer stands.
+    // With a file of that name already there, Graph refuses the session itself: a conflict,
+    // not a lost answer.
     let fail = s
         .destination(json!({"conflict_behavior": "fail", "chunk_size_bytes": 8 * FRAGMENT}))
         .await;
@@ -315,6 +315,7 @@ async fn a_lost_final_answer_is_recognized_instead_of_failing_or_copying() {
             .await,
     );
     assert_eq!(e.kind, ErrorKind::Conflict, "{e:?}");
+    assert_eq!(s.fake.items().len(), 2);
 }
 
 #[tokio::test]

@@ -552,6 +552,9 @@ fn chunk(state: &State, req: &Incoming, id: &str) -> Response {
             "backendError",
             "the connection dropped before the answer",
         ),
-        _ => json(200, file_json(&file)),
+        Some(fault) => {
+            fault_response(fault, google_error).unwrap_or_else(|| json(200, file_json(&file)))
+        }
+        None => json(200, file_json(&file)),
     }
 }

@@ -36,7 +36,7 @@ pub enum Fault {
     /// protocol's unit) before failing with 503, as when a connection drops mid-chunk.
     Partial { keep: usize },
     /// The request is carried out, but its answer is lost: the client sees 503, as when a
-    /// connection drops after the server finished.
+    /// connection drops after the server finished. For [`Target::LastChunk`] only.
     LostAnswer,
 }
 

@@ -424,6 +424,7 @@ fn session_request(state: &State, req: &Incoming, id: &str) -> Response {
             "serviceNotAvailable",
             "the connection dropped before the answer",
         ),
-        _ => answer,
+        Some(fault) => fault_response(fault, graph_error).unwrap_or(answer),
+        None => answer,
     }
 }
