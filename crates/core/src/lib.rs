@@ -6,6 +6,7 @@ pub mod erased;
 pub mod error;
 pub mod field;
 pub mod meta;
+pub mod net;
 pub mod payload;
 pub mod probe;
 pub mod record;

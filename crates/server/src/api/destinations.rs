@@ -15,6 +15,7 @@ use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::input::{self, DestinationInput};
 use super::permissions::{self, require};
+use super::rules::Unresolved;
 use super::secrets::{self, auth_context, signing_context, signs};
 use super::{AppState, State, view};
 use crate::ids;
@@ -117,7 +118,12 @@ async fn validate_spec(
     errors.extend(
         state
             .rules
-            .check_resolved(&d.destination_type, &spec.config, &spec.auth_config)
+            .check(
+                &d.destination_type,
+                &spec.config,
+                &spec.auth_config,
+                Unresolved::Refuse,
+            )
             .await,
     );
 }

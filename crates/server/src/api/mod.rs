@@ -5,6 +5,7 @@ mod body;
 mod catalog;
 mod deliveries;
 mod destinations;
+mod endpoint_hosts;
 mod error;
 mod event_routes;
 pub(crate) mod events;

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::rules::Unresolved;
 use super::secrets::{self, spec_of};
 use super::{AppState, State, view};
 
@@ -116,7 +117,12 @@ pub async fn test_new(
     errors.extend(
         state
             .rules
-            .check_resolved(&destination_type, &spec.config, &spec.auth_config)
+            .check(
+                &destination_type,
+                &spec.config,
+                &spec.auth_config,
+                Unresolved::Refuse,
+            )
             .await,
     );
     let (Some(connector), true) = (connector, errors.is_empty()) else {
@@ -129,14 +135,20 @@ pub async fn test_new(
 }
 
 /// A stored destination that breaks the operator's current rules is not contacted.
-fn refuse_broken_rules(
+async fn refuse_broken_rules(
     state: &AppState,
     destination_type: &str,
     spec: &DestinationSpec,
 ) -> ApiResult<()> {
     let broken = state
         .rules
-        .check(destination_type, &spec.config, &spec.auth_config);
+        .check(
+            destination_type,
+            &spec.config,
+            &spec.auth_config,
+            Unresolved::Refuse,
+        )
+        .await;
     match broken.first() {
         None => Ok(()),
         Some(rule) => Err(ApiError::conflict(format!(
@@ -174,7 +186,7 @@ pub async fn test_existing(
         .get(&d.destination_type)
         .map_err(|e| ApiError::conflict(e.to_string()))?;
     let spec = spec_of(&state.sealer, &state.store, &d)?;
-    refuse_broken_rules(&state, &d.destination_type, &spec)?;
+    refuse_broken_rules(&state, &d.destination_type, &spec).await?;
     let deadline = Duration::from_millis(state.config.test_timeout_ms);
     let events = courier_runtime::test_events(connector, spec, deadline).then(move |event| {
         let (state, ws, dest) = (state.clone(), ws.clone(), dest.clone());
@@ -212,7 +224,7 @@ pub async fn fields(
         .await?
         .ok_or_else(|| ApiError::not_found("destination"))?;
     let spec = spec_of(&state.sealer, &state.store, &d)?;
-    refuse_broken_rules(&state, &d.destination_type, &spec)?;
+    refuse_broken_rules(&state, &d.destination_type, &spec).await?;
     let built = state
         .catalog
         .build(&d.destination_type, &spec)

@@ -19,7 +19,7 @@ use courier_runtime::{CircuitBreaker, DeliveryPolicy};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::api::rules::ServerRules;
+use crate::api::rules::{ServerRules, Unresolved};
 use crate::api::secrets::spec_of;
 use crate::crypto::Sealer;
 use crate::ids;
@@ -251,7 +251,12 @@ impl Worker {
         })?;
         if let Some(rule) = self
             .rules
-            .check_resolved(&row.destination_type, &spec.config, &spec.auth_config)
+            .check(
+                &row.destination_type,
+                &spec.config,
+                &spec.auth_config,
+                Unresolved::Allow,
+            )
             .await
             .first()
         {
