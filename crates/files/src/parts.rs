@@ -1,6 +1,6 @@
 //! Streaming a planned file in fixed-size parts (S3 multipart, Azure blocks, GCS chunks, SFTP
 //! writes): the encoder runs on a blocking thread and hands over one part at a time, so memory
-//! stays at about three parts whatever the file size.
+//! stays at two parts plus those the uploader holds, whatever the file size.
 
 use std::io::{self, Write};
 
@@ -27,7 +27,8 @@ impl PartStream {
         options: &FileLayout,
         part_size: usize,
     ) -> Self {
-        // One part in the channel, one being filled, one with the uploader: ~3 parts in memory.
+        // One part in the channel and one being filled, plus what the uploader holds (one
+        // part, or as many as it sends at once).
         let (tx, parts) = mpsc::channel::<Vec<u8>>(1);
         let (batch, file, options) = (batch.clone(), file.clone(), options.clone());
         let encoder = tokio::task::spawn_blocking(move || -> io::Result<()> {
