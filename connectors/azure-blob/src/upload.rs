@@ -12,8 +12,6 @@ use azure_storage_blob::models::{
 };
 use courier_core::{Batch, ConnectorError, Delivered, ErrorKind};
 use courier_files::{PartStream, PlannedFile, encode_error};
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 
 use crate::client::AzureBlobClient;
 use crate::errors::{Op, classify};
@@ -160,42 +158,24 @@ async fn stage_and_commit(
     } else {
         STAGING_CONCURRENCY
     };
-    let mut pending = FuturesUnordered::new();
-    let mut staged = 0usize;
-    let mut ended = false;
-    let mut failure = None;
-    loop {
-        tokio::select! {
-            biased;
-            Some(done) = pending.next(), if !pending.is_empty() => {
-                if let Err(e) = done {
-                    failure = Some(classify(&op(client, "write", name), e));
-                    break;
-                }
-            }
-            part = stream.next(), if !ended && pending.len() < concurrency => match part {
-                Some(part) => {
-                    let id = block_id(staged);
-                    staged += 1;
-                    let blocks = &blocks;
-                    pending.push(async move {
-                        let len = part.len() as u64;
-                        blocks.stage_block(&id, len, RequestContent::from(part), None).await.map(|_| ())
-                    });
-                }
-                None => ended = true,
-            },
-            else => break,
-        }
-    }
-    // When one block failed, let the others finish first: a request already on the wire may
+    // When one block failed, the others finish first: a request already on the wire may
     // still land after the discard that follows and leave an uncommitted block behind.
-    while pending.next().await.is_some() {}
-    drop(pending);
+    let staged = stream
+        .send_all(concurrency, |index, part| {
+            let (blocks, id) = (&blocks, block_id(index));
+            async move {
+                let len = part.len() as u64;
+                blocks
+                    .stage_block(&id, len, RequestContent::from(part), None)
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await;
     let encoded = stream.finish().await;
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    let staged = staged
+        .map_err(|e| classify(&op(client, "write", name), e))?
+        .len();
     encoded?;
     let ids: Vec<Vec<u8>> = (0..staged).map(block_id).collect();
     let list = BlockLookupList {

@@ -13,8 +13,6 @@ use aws_sdk_s3::types::{
 };
 use courier_core::{Batch, ConnectorError, Delivered, ErrorKind};
 use courier_files::{PartStream, PlannedFile, encode_error};
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 
 use crate::client::S3Client;
 use crate::errors::{Op, classify};
@@ -168,41 +166,16 @@ async fn upload_parts(
 ) -> Result<&'static str, ConnectorError> {
     let cfg = &client.config;
     let mut stream = PartStream::start(batch, file, &cfg.files, cfg.part_size_bytes as usize);
-    let mut parts = Vec::new();
-    let mut pending = FuturesUnordered::new();
-    let mut number = 0;
-    let mut ended = false;
-    let mut failure = None;
-    loop {
-        tokio::select! {
-            biased;
-            Some(done) = pending.next(), if !pending.is_empty() => match done {
-                Ok(part) => parts.push(part),
-                Err(e) => {
-                    failure = Some(classify(&op(client, "s3:PutObject", key), e));
-                    break;
-                }
-            },
-            chunk = stream.next(), if !ended && pending.len() < PARTS_IN_FLIGHT => match chunk {
-                Some(chunk) => {
-                    number += 1;
-                    pending.push(upload_part(client, key, upload_id, number, chunk));
-                }
-                None => ended = true,
-            },
-            else => break,
-        }
-    }
-    // After a failure, let the parts on the wire finish: one landing after the abort that
+    // After a failure, the parts on the wire finish first: one landing after the abort that
     // follows would leave a part behind.
-    while pending.next().await.is_some() {}
-    drop(pending);
+    let sent = stream
+        .send_all(PARTS_IN_FLIGHT, |index, chunk| {
+            upload_part(client, key, upload_id, index as i32 + 1, chunk)
+        })
+        .await;
     let encoded = stream.finish().await;
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    let parts = sent.map_err(|e| classify(&op(client, "s3:PutObject", key), e))?;
     encoded?;
-    parts.sort_by_key(|p: &CompletedPart| p.part_number());
 
     let mut complete = client
         .s3

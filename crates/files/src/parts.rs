@@ -2,9 +2,12 @@
 //! writes): the encoder runs on a blocking thread and hands over one part at a time, so memory
 //! stays at two parts plus those the uploader holds, whatever the file size.
 
+use std::future::Future;
 use std::io::{self, Write};
 
 use courier_core::{Batch, ConnectorError};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -50,6 +53,52 @@ impl PartStream {
     /// says which).
     pub async fn next(&mut self) -> Option<Vec<u8>> {
         self.parts.recv().await
+    }
+
+    /// Sends every part with `send(index, part)` (indices from 0, in file order), at most
+    /// `in_flight` at once, and returns what each returned, in index order; or the first error,
+    /// once the parts already sent have finished (so a cleanup that follows finds nothing
+    /// still on the wire). Call [`PartStream::finish`] afterwards either way.
+    pub async fn send_all<T, E, Fut>(
+        &mut self,
+        in_flight: usize,
+        mut send: impl FnMut(usize, Vec<u8>) -> Fut,
+    ) -> Result<Vec<T>, E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut pending = FuturesUnordered::new();
+        let mut done = Vec::new();
+        let mut sent = 0;
+        let mut ended = false;
+        let mut failure = None;
+        loop {
+            tokio::select! {
+                biased;
+                Some((index, result)) = pending.next(), if !pending.is_empty() => match result {
+                    Ok(value) => done.push((index, value)),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                },
+                part = self.parts.recv(), if !ended && pending.len() < in_flight.max(1) => match part {
+                    Some(part) => {
+                        let sending = send(sent, part);
+                        pending.push(async move { (sent, sending.await) });
+                        sent += 1;
+                    }
+                    None => ended = true,
+                },
+                else => break,
+            }
+        }
+        while pending.next().await.is_some() {}
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        done.sort_by_key(|(index, _)| *index);
+        Ok(done.into_iter().map(|(_, value)| value).collect())
     }
 
     /// Stops reading (an upload failed, say) and reports whether encoding succeeded; call it
@@ -154,6 +203,63 @@ mod tests {
             sizes[..sizes.len() - 1].iter().all(|&s| s == 4096),
             "{sizes:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn parts_sent_at_once_come_back_in_order_and_a_failure_waits_for_the_rest() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let records = (0..64)
+            .map(|i| Record::new(format!("r{i}"), format!("{{\"i\":{i}}}")))
+            .collect();
+        let batch = Batch::new("b", records);
+        let options = FileOptions::default();
+        let plan = plan_files(
+            &batch,
+            &options,
+            &options.template().unwrap(),
+            PayloadCap(1 << 20),
+            "d",
+        );
+        let mut stream = PartStream::start(&batch, &plan.files[0], &options, 16);
+        // Later parts finish first; the results still come back in file order.
+        let sent = stream
+            .send_all(3, |index, part| async move {
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    30 - 10 * (index as u64 % 3),
+                ))
+                .await;
+                Ok::<_, ()>((index, part))
+            })
+            .await
+            .unwrap();
+        stream.finish().await.unwrap();
+        assert!(sent.iter().enumerate().all(|(i, (index, _))| i == *index));
+        let joined: Vec<u8> = sent.into_iter().flat_map(|(_, part)| part).collect();
+        assert_eq!(joined, plan.files[0].to_bytes(&batch, &options).unwrap());
+
+        // Part 1 fails while others are on the wire: every part started has finished before
+        // the error comes back.
+        let (started, finished) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let mut stream = PartStream::start(&batch, &plan.files[0], &options, 16);
+        let result = stream
+            .send_all(3, |index, _| {
+                let (started, finished) = (&started, &finished);
+                async move {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    if index == 1 {
+                        return Err("refused");
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    finished.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            })
+            .await;
+        assert_eq!(result, Err("refused"));
+        let (started, finished) = (started.into_inner(), finished.into_inner());
+        assert!(started >= 2, "part 0 was on the wire");
+        assert_eq!(finished, started - 1, "no part left on the wire");
+        assert!(stream.finish().await.is_err(), "the encoder was stopped");
     }
 
     #[tokio::test]
