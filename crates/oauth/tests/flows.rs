@@ -192,9 +192,13 @@ async fn invalid_grant_is_reauth_required_and_not_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let store = Arc::new(MemoryTokenStore::with(DEST, expired("rt-revoked")));
-    let manager = TokenManager::new(app(&server), store, DEST);
-    for _ in 0..3 {
+    let store = Arc::new(CountingStore::new(MemoryTokenStore::with(
+        DEST,
+        expired("rt-revoked"),
+    )));
+    let manager = TokenManager::new(app(&server), store.clone(), DEST);
+    let mut loads_after_first = 0;
+    for call in 0..3 {
         let e = manager.access_token().await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::ReauthRequired);
         assert!(!e.is_retryable());
@@ -202,6 +206,43 @@ async fn invalid_grant_is_reauth_required_and_not_retried() {
             e.hint.contains("reconnect") || e.hint.contains("OAuth"),
             "{e:?}"
         );
+        if call == 0 {
+            loads_after_first = store.loads();
+        }
+    }
+    // Within the recheck interval (30 s) a revoked destination does not read its store either.
+    assert_eq!(store.loads(), loads_after_first);
+}
+
+/// A token store that counts its loads.
+#[derive(Debug)]
+struct CountingStore {
+    inner: MemoryTokenStore,
+    loads: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingStore {
+    fn new(inner: MemoryTokenStore) -> Self {
+        CountingStore {
+            inner,
+            loads: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn loads(&self) -> usize {
+        self.loads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenStore for CountingStore {
+    async fn load(&self, id: &str) -> Result<Option<Tokens>, courier_core::ConnectorError> {
+        self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.load(id).await
+    }
+
+    async fn save(&self, id: &str, tokens: &Tokens) -> Result<(), courier_core::ConnectorError> {
+        self.inner.save(id, tokens).await
     }
 }
 
