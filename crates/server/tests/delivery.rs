@@ -193,6 +193,16 @@ async fn a_repeated_idempotency_key_delivers_once(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{batch}");
     assert_eq!(batch["ids"].as_array().unwrap().len(), 2);
+    // A key beside `events` is named by its JSON pointer, `/` and `~` escaped.
+    let (status, refused) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"events": [{"type": "a.b", "payload": 1}], "a/b~": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(refused.to_string().contains("\"/a~1b~0\""), "{refused}");
     eventually("three deliveries", || seen.lock().unwrap().len() == 3).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(

@@ -160,7 +160,7 @@ pub async fn create(
             .and_then(|o| o.keys().find(|k| *k != "events"))
         {
             errors.push(FieldError::new(
-                format!("/{other}"),
+                format!("/{}", courier_core::spec::pointer_segment(other)),
                 "is not allowed beside events",
             ));
         }
