@@ -286,8 +286,8 @@ async fn a_rotation_by_another_client_is_not_taken_for_a_revocation() {
     );
 }
 
-#[tokio::test]
-async fn a_caller_that_gives_up_while_the_store_is_watched_leaves_the_refusal_remembered() {
+/// A token endpoint that refuses every refresh as revoked, and expects exactly one.
+async fn revoking_provider() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(
@@ -296,6 +296,12 @@ async fn a_caller_that_gives_up_while_the_store_is_watched_leaves_the_refusal_re
         .expect(1)
         .mount(&server)
         .await;
+    server
+}
+
+#[tokio::test]
+async fn a_caller_that_gives_up_while_the_store_is_watched_leaves_the_refusal_remembered() {
+    let server = revoking_provider().await;
     let store = Arc::new(MemoryTokenStore::with(DEST, expired("rt-revoked")));
     let manager = TokenManager::new(app(&server), store, DEST);
     // An attempt's timeout cuts the watch for another client's rotation short.
@@ -308,14 +314,7 @@ async fn a_caller_that_gives_up_while_the_store_is_watched_leaves_the_refusal_re
 
 #[tokio::test]
 async fn a_revoked_destination_picks_up_a_reconnection_from_the_store() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "invalid_grant"})),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
+    let server = revoking_provider().await;
     let store = Arc::new(MemoryTokenStore::with(DEST, expired("rt-revoked")));
     let manager = TokenManager::new(app(&server), store.clone(), DEST)
         .with_revocation_recheck(Duration::ZERO);
