@@ -17,7 +17,7 @@ use azure_core::http::{ClientOptions, Url};
 use azure_storage_blob::models::BlobClientUploadOptions;
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use courier_benchkit::{
-    ChildGuard, batch, compare, emulator_cache, free_port, ndjson, print_peak, reset_peak,
+    ChildGuard, batch, compare_file_uploads, emulator_cache, free_port, print_peak, reset_peak,
     start_emulator, status_kib,
 };
 use courier_connector_azure_blob::AzureBlob;
@@ -25,13 +25,6 @@ use courier_connector_azure_blob::shared_key::SharedKeyPolicy;
 use courier_core::{DestinationSpec, DynConnector};
 use serde_json::json;
 
-/// The sides compared, baseline last: the connector as `courier serve` calls it (the host
-/// vouches that payloads are JSON), as the CLI calls it (every payload parsed), the bare SDK.
-const SIDES: [&str; 3] = [
-    "connector, JSON vouched for by the host",
-    "connector, every payload parsed",
-    "bare SDK",
-];
 const BLOCK: u64 = 8 * 1024 * 1024;
 
 struct Azurite {
@@ -137,38 +130,22 @@ fn main() {
         print_peak("one 256 MiB file", t.elapsed(), before, 64);
         drop(big);
 
-        for (label, size, rounds) in [("1 MiB", 1usize << 20, 101), ("32 MiB", 32 << 20, 15)] {
-            let parsed = batch(&format!("b-{label}").replace(' ', ""), size, 1024);
-            let vouched = parsed.clone().with_json_payloads();
-            let body = bytes::Bytes::from(ndjson(&parsed));
-            let c = compare(&SIDES, rounds, body.len(), async |side, round| {
-                if side == 2 {
-                    let options = BlobClientUploadOptions {
-                        partition_size: NonZero::new(BLOCK),
-                        ..Default::default()
-                    };
-                    bare.blob_client(&format!("bare-{label}-{round}"))
-                        .upload(body.clone().into(), Some(options))
-                        .await
-                        .unwrap();
-                    return;
-                }
-                let out = dest
-                    .deliver(if side == 0 { &vouched } else { &parsed })
-                    .await;
-                assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
-            })
-            .await;
-            c.print(&format!(
-                "Azure Blob upload of {label} files against Azurite"
-            ));
-            courier_benchkit::print_file_costs(
-                &parsed,
-                BLOCK as usize,
-                body.len() as f64 / c.rate(0) * 1000.0,
-            )
-            .await;
-        }
+        compare_file_uploads(
+            "Azure Blob upload (Azurite)",
+            &dest,
+            BLOCK as usize,
+            async |label, round, body| {
+                let options = BlobClientUploadOptions {
+                    partition_size: NonZero::new(BLOCK),
+                    ..Default::default()
+                };
+                bare.blob_client(&format!("bare-{label}-{round}"))
+                    .upload(body.clone().into(), Some(options))
+                    .await
+                    .unwrap();
+            },
+        )
+        .await;
         bare.delete(None).await.unwrap();
     });
 }

@@ -12,10 +12,9 @@
 use std::process::Command;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use courier_benchkit::{
-    ChildGuard, batch, compare, emulator_cache, ndjson, print_peak, reset_peak, start_emulator,
-    status_kib,
+    ChildGuard, batch, compare_file_uploads, emulator_cache, print_peak, reset_peak,
+    start_emulator, status_kib,
 };
 use courier_connector_gcs::Gcs;
 use courier_core::{DestinationSpec, DynConnector};
@@ -23,13 +22,6 @@ use google_cloud_auth::credentials::anonymous;
 use google_cloud_storage::client::Storage;
 use serde_json::json;
 
-/// The sides compared, baseline last: the connector as `courier serve` calls it (the host
-/// vouches that payloads are JSON), as the CLI calls it (every payload parsed), the bare SDK.
-const SIDES: [&str; 3] = [
-    "connector, JSON vouched for by the host",
-    "connector, every payload parsed",
-    "bare SDK",
-];
 const CHUNK: usize = 8 * 1024 * 1024;
 
 fn emulator() -> (String, Option<ChildGuard>) {
@@ -107,37 +99,21 @@ fn main() {
         print_peak("one 256 MiB file", t.elapsed(), before, 64);
         drop(big);
 
-        for (label, size, rounds) in [("1 MiB", 1usize << 20, 101), ("32 MiB", 32 << 20, 15)] {
-            let parsed = batch(&format!("b-{label}").replace(' ', ""), size, 1024);
-            let vouched = parsed.clone().with_json_payloads();
-            let body = Bytes::from(ndjson(&parsed));
-            let c = compare(&SIDES, rounds, body.len(), async |side, round| {
-                if side == 2 {
-                    bare.write_object(
-                        format!("projects/_/buckets/{bucket}"),
-                        format!("bare-{label}-{round}"),
-                        body.clone(),
-                    )
-                    .send_buffered()
-                    .await
-                    .unwrap();
-                    return;
-                }
-                let out = dest
-                    .deliver(if side == 0 { &vouched } else { &parsed })
-                    .await;
-                assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
-            })
-            .await;
-            c.print(&format!(
-                "GCS upload of {label} files against fake-gcs-server"
-            ));
-            courier_benchkit::print_file_costs(
-                &parsed,
-                CHUNK,
-                body.len() as f64 / c.rate(0) * 1000.0,
-            )
-            .await;
-        }
+        compare_file_uploads(
+            "GCS upload (fake-gcs-server)",
+            &dest,
+            CHUNK,
+            async |label, round, body| {
+                bare.write_object(
+                    format!("projects/_/buckets/{bucket}"),
+                    format!("bare-{label}-{round}"),
+                    body.clone(),
+                )
+                .send_buffered()
+                .await
+                .unwrap();
+            },
+        )
+        .await;
     });
 }

@@ -14,20 +14,12 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use courier_benchkit::{
-    ChildGuard, batch, compare, emulator_cache, free_port, ndjson, print_peak, reset_peak,
+    ChildGuard, batch, compare_file_uploads, emulator_cache, free_port, print_peak, reset_peak,
     start_emulator, status_kib,
 };
 use courier_connector_s3::S3;
 use courier_core::{Destination, DestinationSpec, DynConnector};
 use serde_json::json;
-
-/// The sides compared, baseline last: the connector as `courier serve` calls it (the host
-/// vouches that payloads are JSON), as the CLI calls it (every payload parsed), the bare SDK.
-const SIDES: [&str; 3] = [
-    "connector, JSON vouched for by the host",
-    "connector, every payload parsed",
-    "bare SDK",
-];
 
 struct Moto {
     url: String,
@@ -165,28 +157,14 @@ fn main() {
         let out = dest.deliver(&big).await;
         assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
         print_peak("one 256 MiB file", t.elapsed(), before, 64);
-        for (label, size, rounds) in [("1 MiB", 1usize << 20, 101), ("32 MiB", 32 << 20, 15)] {
-            let parsed = batch(&format!("b-{label}").replace(' ', ""), size, 1024);
-            let vouched = parsed.clone().with_json_payloads();
-            let body = ndjson(&parsed);
-            let c = compare(&SIDES, rounds, body.len(), async |side, round| {
-                if side == 2 {
-                    bare_upload(&s3, &bucket, &format!("bare-{label}-{round}"), &body, part).await;
-                    return;
-                }
-                let out = dest
-                    .deliver(if side == 0 { &vouched } else { &parsed })
-                    .await;
-                assert_eq!(out.failed_count(), 0, "{:?}", out.records[0]);
-            })
-            .await;
-            c.print(&format!("S3 upload of {label} files against moto"));
-            courier_benchkit::print_file_costs(
-                &parsed,
-                part,
-                body.len() as f64 / c.rate(0) * 1000.0,
-            )
-            .await;
-        }
+        compare_file_uploads(
+            "S3 upload (moto)",
+            &dest,
+            part,
+            async |label, round, body| {
+                bare_upload(&s3, &bucket, &format!("bare-{label}-{round}"), body, part).await;
+            },
+        )
+        .await;
     });
 }

@@ -9,8 +9,10 @@ use courier_core::{Batch, Record};
 
 mod compare;
 mod file_costs;
+mod file_uploads;
 pub use compare::{Comparison, compare};
 pub use file_costs::print_file_costs;
+pub use file_uploads::compare_file_uploads;
 
 /// Records of `record_bytes` sharing one buffer, adding up to about `total_bytes`, so the input
 /// itself costs no memory.
