@@ -54,6 +54,14 @@ impl Setup {
     }
 }
 
+/// The Content-Range of every request the fake saw, in order.
+fn content_ranges(fake: &DriveFake) -> Vec<String> {
+    fake.requests()
+        .into_iter()
+        .filter_map(|r| r.content_range)
+        .collect()
+}
+
 fn ndjson(batch: &Batch) -> Vec<u8> {
     let mut out = Vec::new();
     for r in &batch.records {
@@ -175,12 +183,7 @@ async fn a_compressed_large_file_learns_its_total_at_the_last_chunk() {
         .read_to_end(&mut plain)
         .unwrap();
     assert_eq!(plain, ndjson(&batch));
-    let ranges: Vec<String> = s
-        .fake
-        .requests()
-        .into_iter()
-        .filter_map(|r| r.content_range)
-        .collect();
+    let ranges = content_ranges(&s.fake);
     assert!(ranges.len() >= 2, "{ranges:?}");
     assert!(
         ranges[0].ends_with("/*"),
@@ -215,12 +218,7 @@ async fn a_dropped_chunk_resumes_from_the_offset_the_server_reports() {
     let out = dest.deliver(&batch).await;
     reference(&out);
     assert_eq!(s.fake.files()[0].content, ndjson(&batch));
-    let ranges: Vec<String> = s
-        .fake
-        .requests()
-        .into_iter()
-        .filter_map(|r| r.content_range)
-        .collect();
+    let ranges = content_ranges(&s.fake);
     assert!(
         ranges.iter().any(|r| r.starts_with("bytes */")),
         "a status query: {ranges:?}"
@@ -246,12 +244,7 @@ async fn a_lost_final_answer_is_read_from_the_session_status_not_uploaded_again(
     let files = s.fake.files();
     assert_eq!(files.len(), 1, "keep_both made no second copy");
     assert_eq!(files[0].content, ndjson(&batch));
-    let ranges: Vec<String> = s
-        .fake
-        .requests()
-        .into_iter()
-        .filter_map(|r| r.content_range)
-        .collect();
+    let ranges = content_ranges(&s.fake);
     assert!(
         ranges.last().is_some_and(|r| r.starts_with("bytes */")),
         "ended on a status query: {ranges:?}"

@@ -169,6 +169,17 @@ mod tests {
     use crate::plan::plan_files;
     use courier_core::{PayloadCap, Record};
 
+    /// The plan of `batch` with `options` under a cap of `cap` bytes.
+    fn plan(batch: &Batch, options: &FileOptions, cap: u64) -> crate::FilePlan {
+        plan_files(
+            batch,
+            options,
+            &options.template().unwrap(),
+            PayloadCap(cap),
+            "d",
+        )
+    }
+
     #[tokio::test]
     async fn parts_join_to_the_whole_file() {
         let records = (0..500)
@@ -181,13 +192,7 @@ mod tests {
             .collect();
         let batch = Batch::new("b", records);
         let options = FileOptions::default();
-        let plan = plan_files(
-            &batch,
-            &options,
-            &options.template().unwrap(),
-            PayloadCap(1 << 20),
-            "d",
-        );
+        let plan = plan(&batch, &options, 1 << 20);
         let file = &plan.files[0];
         let whole = file.to_bytes(&batch, &options).unwrap();
         let mut stream = PartStream::start(&batch, file, &options, 4096);
@@ -213,13 +218,7 @@ mod tests {
             .collect();
         let batch = Batch::new("b", records);
         let options = FileOptions::default();
-        let plan = plan_files(
-            &batch,
-            &options,
-            &options.template().unwrap(),
-            PayloadCap(1 << 20),
-            "d",
-        );
+        let plan = plan(&batch, &options, 1 << 20);
         let mut stream = PartStream::start(&batch, &plan.files[0], &options, 16);
         // Later parts finish first; the results still come back in file order.
         let sent = stream
@@ -274,13 +273,7 @@ mod tests {
             .collect();
         let batch = Batch::new("b", records);
         let options = FileOptions::default();
-        let plan = plan_files(
-            &batch,
-            &options,
-            &options.template().unwrap(),
-            PayloadCap(64 << 20),
-            "d",
-        );
+        let plan = plan(&batch, &options, 64 << 20);
         let mut stream = PartStream::start(&batch, &plan.files[0], &options, 1024);
         assert!(stream.next().await.is_some());
         let err = stream.finish().await.unwrap_err();
