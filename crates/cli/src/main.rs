@@ -17,6 +17,11 @@ use courier_catalog::Catalog;
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
 
+/// mimalloc rather than the system allocator: `courier serve` allocates per request and per
+/// delivery from many threads, where it costs measurably less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

@@ -62,6 +62,19 @@ impl Schedule {
     }
 }
 
+impl DeliveryPolicy {
+    /// The wait after failed attempt number `attempt` (1 for the first) before the next one:
+    /// what a fresh schedule gives for that retry.
+    pub fn retry_delay(&self, attempt: u32) -> Duration {
+        let mut schedule = Schedule::for_policy(self);
+        let mut wait = Duration::ZERO;
+        for _ in 0..attempt.max(1) {
+            wait = schedule.next_delay();
+        }
+        wait
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,8 +32,12 @@ pub struct ServerConfig {
     pub metrics_token: Option<Secret>,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Requests per second one API key may make (a burst of twice this is allowed).
+    /// Requests per second one API key may make to the management API (everything but
+    /// sending events; a burst of twice this is allowed).
     pub rate_limit_per_second: u32,
+    /// Requests per second one API key may make sending events (`POST .../events`; a burst of
+    /// twice this is allowed). High by default: a busy customer's backend posts single events.
+    pub intake_rate_limit_per_second: u32,
     /// How long a connection test may run, in milliseconds.
     pub test_timeout_ms: u64,
     /// Whether this process delivers events (off for an API-only replica).
@@ -71,6 +75,7 @@ impl Default for ServerConfig {
             metrics_token: None,
             max_body_bytes: 1024 * 1024,
             rate_limit_per_second: 100,
+            intake_rate_limit_per_second: 20_000,
             test_timeout_ms: 60_000,
             run_worker: true,
             delivery_lease_ms: 45_000,
@@ -177,6 +182,9 @@ impl ServerConfig {
         }
         if let Some(v) = env("COURIER_RATE_LIMIT_PER_SECOND") {
             self.rate_limit_per_second = parse("COURIER_RATE_LIMIT_PER_SECOND", v)?;
+        }
+        if let Some(v) = env("COURIER_INTAKE_RATE_LIMIT_PER_SECOND") {
+            self.intake_rate_limit_per_second = parse("COURIER_INTAKE_RATE_LIMIT_PER_SECOND", v)?;
         }
         if let Some(v) = env("COURIER_DELIVERY_LEASE_MS") {
             self.delivery_lease_ms = parse("COURIER_DELIVERY_LEASE_MS", v)?;

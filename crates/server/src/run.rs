@@ -13,7 +13,7 @@ use crate::api::rules::ServerRules;
 use crate::api::{self, AppState};
 use crate::config::ServerConfig;
 use crate::crypto::Sealer;
-use crate::delivery::Worker;
+use crate::delivery::{Engine, EngineSettings};
 use crate::ids;
 use crate::store::{Role, Store};
 
@@ -23,7 +23,7 @@ pub struct Server {
     pub addr: SocketAddr,
     listener: TcpListener,
     state: Arc<AppState>,
-    worker: Option<Arc<Worker>>,
+    engine: Arc<Engine>,
 }
 
 /// What bootstrapping an empty database made.
@@ -120,24 +120,29 @@ impl Server {
         if config.public_url.is_none() {
             config.public_url = Some(format!("http://{addr}"));
         }
-        let wake = Arc::new(tokio::sync::Notify::new());
-        let worker = config.run_worker.then(|| {
-            Worker::new(
-                store.clone(),
-                sealer.clone(),
-                catalog.clone(),
-                wake.clone(),
-                Duration::from_millis(config.delivery_lease_ms.max(1_000)),
-                Duration::from_millis(config.disable_after_failing_ms),
-                ServerRules::of(&config, &catalog),
-            )
-        });
-        let state = Arc::new(AppState::new(store, sealer, catalog, config, wake));
+        let engine = Engine::start(
+            store.clone(),
+            sealer.clone(),
+            catalog.clone(),
+            ServerRules::of(&config, &catalog),
+            EngineSettings {
+                deliver: config.run_worker,
+                lease: Duration::from_millis(config.delivery_lease_ms.max(1_000)),
+                disable_after: Duration::from_millis(config.disable_after_failing_ms),
+            },
+        );
+        let state = Arc::new(AppState::new(
+            store,
+            sealer,
+            catalog,
+            config,
+            engine.clone(),
+        ));
         Ok(Server {
             addr,
             listener,
             state,
-            worker,
+            engine,
         })
     }
 
@@ -147,17 +152,12 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         tracing::info!(addr = %self.addr, "courier serve listening");
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let worker = self.worker.map(|w| tokio::spawn(w.run(stopped)));
         let served = axum::serve(self.listener, api::router(self.state))
             .with_graceful_shutdown(shutdown)
             .await
             .context("the API server failed");
         // The API has stopped taking events; in-flight attempts finish or are released.
-        let _ = stop.send(true);
-        if let Some(worker) = worker {
-            let _ = worker.await;
-        }
+        self.engine.shutdown().await;
         served
     }
 }

@@ -1,6 +1,7 @@
 //! Who is calling: the API key from `Authorization: Bearer`, its workspace and role. A missing
-//! or unknown key is 401; a key is rate limited (429 with Retry-After); another workspace's
-//! resources are 404, never a hint that they exist.
+//! or unknown key is 401; a key is rate limited (429 with Retry-After), event intake
+//! ([`Publisher`]) apart from the management API ([`Principal`]); another workspace's resources
+//! are 404, never a hint that they exist.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -60,6 +61,36 @@ impl Principal {
     }
 }
 
+/// A caller sending events: authenticated like [`Principal`], rate limited by the intake limit
+/// (`intake_rate_limit_per_second`) instead of the management API's.
+#[derive(Debug, Clone)]
+pub struct Publisher(pub Principal);
+
+/// The key a request carries, from the cache or the database.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<ApiKey, ApiError> {
+    let token = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(ApiError::unauthorized)?;
+    let key = match state.keys.get(token) {
+        Some(key) => key,
+        None => {
+            let key = state
+                .store
+                .api_key(token)
+                .await?
+                .ok_or_else(ApiError::unauthorized)?;
+            state.keys.put(token, key.clone());
+            key
+        }
+    };
+    Ok(key)
+}
+
 impl FromRequestParts<Arc<AppState>> for Principal {
     type Rejection = ApiError;
 
@@ -67,30 +98,27 @@ impl FromRequestParts<Arc<AppState>> for Principal {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(ApiError::unauthorized)?;
-        let key = match state.keys.get(token) {
-            Some(key) => key,
-            None => {
-                let key = state
-                    .store
-                    .api_key(token)
-                    .await?
-                    .ok_or_else(ApiError::unauthorized)?;
-                state.keys.put(token, key.clone());
-                key
-            }
-        };
+        let key = authenticate(parts, state).await?;
         state
             .limiter
             .check(&key.id)
             .map_err(ApiError::rate_limited)?;
         Ok(Principal { key })
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Publisher {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let key = authenticate(parts, state).await?;
+        state
+            .intake_limiter
+            .check(&key.id)
+            .map_err(ApiError::rate_limited)?;
+        Ok(Publisher(Principal { key }))
     }
 }

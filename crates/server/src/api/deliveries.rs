@@ -109,7 +109,7 @@ pub async fn retry(
             "the delivery is in flight or cannot be delivered (its mapping failed)",
         ));
     }
-    state.wake.notify_one();
+    state.engine.wake();
     Ok(Json(json!({"status": "queued", "id": id})))
 }
 
@@ -176,6 +176,6 @@ pub async fn replay(
         None => {}
     }
     let n = state.store.requeue(ws, None, destination, status).await?;
-    state.wake.notify_one();
+    state.engine.wake();
     Ok(Json(json!({"queued": n})))
 }

@@ -99,6 +99,19 @@ impl ApiError {
         )
     }
 
+    /// Storing failed (the database refused or is unreachable): nothing was accepted, and the
+    /// client may send again. Logged with its cause, answered without it.
+    pub fn unavailable(error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "storing failed");
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the events could not be stored; nothing was accepted, send them again",
+        );
+        e.retry_after_secs = Some(1);
+        e
+    }
+
     /// An unexpected failure: logged with its cause, answered without it.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(error = %error, "internal error");

@@ -1,6 +1,7 @@
 //! `POST /workspaces/{id}/events`: one event (`{"type", "payload", "idempotency_key"}`) or up to
 //! 1,000 (`{"events": [...]}`). Answered 202 only once the events and their deliveries are
-//! stored in one transaction; a repeated idempotency key (24 hours) returns the first event.
+//! committed (requests arriving together share one transaction); a repeated idempotency key
+//! (24 hours) returns the first event.
 
 use axum::Json;
 use axum::extract::Path;
@@ -9,17 +10,10 @@ use courier_core::FieldError;
 use serde_json::{Value, json};
 
 use super::State;
-use super::auth::Principal;
+use super::auth::Publisher;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use crate::delivery::mapping;
-use std::collections::HashMap;
-
-use courier_core::Category;
-use courier_runtime::DeliveryPolicy;
-
-use super::AppState;
-use crate::store::{FlushRule, NewDelivery, NewEvent, RouteRow, route_matches};
+use crate::store::NewEvent;
 
 pub const MAX_BATCH: usize = 1000;
 
@@ -80,74 +74,9 @@ pub(crate) fn parse_event(
     Some((event_type?, payload?, key))
 }
 
-/// The deliveries an event fans out to: one per active route whose filter matches, with the
-/// route's mapping applied.
-fn deliveries_for(
-    routes: &[(RouteRow, Vec<mapping::Rule>)],
-    batching: &HashMap<String, FlushRule>,
-    waits: &HashMap<String, i64>,
-    event_type: &str,
-    payload: &Value,
-) -> Vec<NewDelivery> {
-    routes
-        .iter()
-        .filter(|(r, _)| r.is_active && r.event_types.iter().any(|f| route_matches(f, event_type)))
-        .map(|(r, rules)| NewDelivery {
-            destination_id: r.destination_id.clone(),
-            route_id: r.id.clone(),
-            payload: mapping::apply(rules, payload).map(|v| v.to_string()),
-            wait_ms: batching
-                .contains_key(&r.destination_id)
-                .then(|| waits.get(&r.destination_id).copied())
-                .flatten()
-                .unwrap_or(0),
-        })
-        .collect()
-}
-
-/// The batching destinations among `routes` (file and stream destinations batch; HTTP ones
-/// deliver each record at once), with their flush limits and how long a record may wait.
-async fn batching_rules(
-    state: &AppState,
-    workspace_id: &str,
-    routes: &[(RouteRow, Vec<mapping::Rule>)],
-) -> ApiResult<(HashMap<String, FlushRule>, HashMap<String, i64>)> {
-    let mut rules = HashMap::new();
-    let mut waits = HashMap::new();
-    for (route, _) in routes {
-        if rules.contains_key(&route.destination_id) || waits.contains_key(&route.destination_id) {
-            continue;
-        }
-        let Some(d) = state
-            .store
-            .destination(workspace_id, &route.destination_id)
-            .await?
-        else {
-            continue;
-        };
-        let batches = state
-            .catalog
-            .get(&d.destination_type)
-            .is_ok_and(|c| c.metadata().category != Category::Http);
-        let policy: DeliveryPolicy = serde_json::from_value(d.policy.clone()).unwrap_or_default();
-        waits.insert(d.id.clone(), policy.batch_max_age_ms as i64);
-        if batches {
-            rules.insert(
-                d.id.clone(),
-                FlushRule {
-                    destination_id: d.id.clone(),
-                    max_records: i64::from(policy.batch_max_records),
-                    max_bytes: policy.batch_max_bytes as i64,
-                },
-            );
-        }
-    }
-    Ok((rules, waits))
-}
-
 pub async fn create(
     state: State,
-    who: Principal,
+    Publisher(who): Publisher,
     Path(ws): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -196,30 +125,21 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let routes: Vec<(RouteRow, Vec<mapping::Rule>)> = state
-        .store
-        .list_routes(&ws)
-        .await?
-        .into_iter()
-        .filter(|r| r.is_active)
-        .map(|r| {
-            let rules = mapping::parse(&r.field_mapping).unwrap_or_default();
-            (r, rules)
-        })
-        .collect();
-    let (batching, waits) = batching_rules(&state, &ws, &routes).await?;
+    let routes = state.routing.of(&state.store, &state.catalog, &ws).await?;
     let events: Vec<NewEvent> = parsed
         .into_iter()
         .map(|(event_type, payload, idempotency_key)| NewEvent {
-            deliveries: deliveries_for(&routes, &batching, &waits, &event_type, &payload),
+            deliveries: routes.deliveries_for(&event_type, &payload),
             event_type,
-            payload,
+            payload: payload.to_string(),
             idempotency_key,
         })
         .collect();
-    let flush: Vec<FlushRule> = batching.into_values().collect();
-    let accepted = state.store.accept_events(&ws, events, &flush).await?;
-    state.wake.notify_one();
+    let accepted = state
+        .engine
+        .accept(ws, events)
+        .await
+        .map_err(ApiError::unavailable)?;
     let body = if batch {
         json!({"ids": accepted.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), "events": accepted})
     } else {

@@ -41,10 +41,15 @@ pub struct AppState {
     pub sealer: Sealer,
     pub catalog: Catalog,
     pub config: ServerConfig,
+    /// Requests per second per key to the management API.
     pub limiter: rate_limit::RateLimiter,
+    /// Requests per second per key sending events.
+    pub intake_limiter: rate_limit::RateLimiter,
     pub keys: auth::KeyCache,
-    /// Wakes the delivery worker when events arrive.
-    pub wake: Arc<tokio::sync::Notify>,
+    /// Stores accepted events and delivers them.
+    pub engine: Arc<crate::delivery::Engine>,
+    /// Where each workspace's events go, cached.
+    pub routing: crate::delivery::Routing,
     /// The catalog document, serialized once: it only changes with the build.
     pub catalog_json: axum::body::Bytes,
     /// The operator's rules for destinations, from the config and the catalog, made once.
@@ -57,22 +62,25 @@ impl AppState {
         sealer: Sealer,
         catalog: Catalog,
         config: ServerConfig,
-        wake: Arc<tokio::sync::Notify>,
+        engine: Arc<crate::delivery::Engine>,
     ) -> Self {
         let limiter = rate_limit::RateLimiter::new(config.rate_limit_per_second);
+        let intake_limiter = rate_limit::RateLimiter::new(config.intake_rate_limit_per_second);
         let catalog_json = serde_json::to_vec(&catalog.document())
             .unwrap_or_default()
             .into();
         AppState {
             rules: rules::ServerRules::of(&config, &catalog),
             keys: auth::KeyCache::default(),
-            wake,
+            engine,
+            routing: crate::delivery::Routing::default(),
             catalog_json,
             store,
             sealer,
             catalog,
             config,
             limiter,
+            intake_limiter,
         }
     }
 }

@@ -1,6 +1,18 @@
-//! Event delivery: field mapping and the worker that drains the durable queue.
+//! Event delivery: the engine that stores accepted events and delivers them (group commit of
+//! intake and results, an in-memory hand-off to one lane per destination, polling only for
+//! retries, leftovers and other replicas' lapsed claims), the routing cache intake reads, and
+//! field mapping. `docs/engine.md` describes the design.
 
+mod claims;
+mod cycle;
+mod dispatch;
+mod engine;
+mod lane;
 pub mod mapping;
-pub mod worker;
+mod poller;
+pub mod routing;
+mod verdicts;
+mod writer;
 
-pub use worker::Worker;
+pub use engine::{Engine, EngineSettings};
+pub use routing::Routing;

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::Store;
+use super::{Store, counted};
 
 /// One destination row. Sealed columns hold ciphertext only.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,7 +88,7 @@ impl Store {
             select_columns()
         ))
         .bind(workspace_id)
-        .fetch_all(self.pool())
+        .fetch_all(counted::on_pool(self.pool()))
         .await?;
         rows.into_iter().map(from_row).collect()
     }
@@ -105,7 +105,7 @@ impl Store {
         ))
         .bind(workspace_id)
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(counted::on_pool(self.pool()))
         .await?;
         row.map(from_row).transpose()
     }
@@ -125,7 +125,7 @@ impl Store {
         .bind(name)
         .bind(slug)
         .bind(except_id)
-        .fetch_one(self.pool())
+        .fetch_one(counted::on_pool(self.pool()))
         .await?;
         Ok(n > 0)
     }
@@ -156,8 +156,9 @@ impl Store {
         .bind(&d.created_by)
         .bind(&d.created_at)
         .bind(&d.updated_at)
-        .execute(self.pool())
+        .execute(counted::on_pool(self.pool()))
         .await?;
+        self.config_changed().await?;
         Ok(())
     }
 
@@ -169,7 +170,7 @@ impl Store {
         d: &DestinationRow,
         read_at: &str,
     ) -> Result<bool, sqlx::Error> {
-        sqlx::query(
+        let changed = sqlx::query(
             "UPDATE destinations SET name = $3, slug = $4, config = $5, auth_config_sealed = $6, \
              signing_secret_sealed = $7, previous_secret_sealed = $8, previous_secret_expires_at = $9, \
              status = $10, status_error = $11, is_active = $12, payload_cap_bytes = $13, policy = $14, \
@@ -193,9 +194,13 @@ impl Store {
         .bind(d.permissions.to_string())
         .bind(&d.updated_at)
         .bind(read_at)
-        .execute(self.pool())
+        .execute(counted::on_pool(self.pool()))
         .await
-        .map(|done| done.rows_affected() > 0)
+        .map(|done| done.rows_affected() > 0)?;
+        if changed {
+            self.config_changed().await?;
+        }
+        Ok(changed)
     }
 
     /// Records a connection test's result.
@@ -214,8 +219,9 @@ impl Store {
         .bind(status)
         .bind(error)
         .bind(crate::ids::now())
-        .execute(self.pool())
+        .execute(counted::on_pool(self.pool()))
         .await?;
+        self.config_changed().await?;
         Ok(())
     }
 
@@ -229,8 +235,9 @@ impl Store {
         .bind(status)
         .bind(reason)
         .bind(crate::ids::now())
-        .execute(self.pool())
+        .execute(counted::on_pool(self.pool()))
         .await?;
+        self.config_changed().await?;
         Ok(())
     }
 
@@ -240,7 +247,7 @@ impl Store {
         let since: Option<Option<String>> =
             sqlx::query_scalar("SELECT failing_since FROM destinations WHERE id = $1")
                 .bind(id)
-                .fetch_optional(self.pool())
+                .fetch_optional(counted::on_pool(self.pool()))
                 .await?;
         Ok(since.flatten())
     }
@@ -252,7 +259,7 @@ impl Store {
             select_columns()
         ))
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(counted::on_pool(self.pool()))
         .await?;
         row.map(from_row).transpose()
     }
@@ -262,8 +269,9 @@ impl Store {
         let done = sqlx::query("DELETE FROM destinations WHERE workspace_id = $1 AND id = $2")
             .bind(workspace_id)
             .bind(id)
-            .execute(self.pool())
+            .execute(counted::on_pool(self.pool()))
             .await?;
+        self.config_changed().await?;
         Ok(done.rows_affected() > 0)
     }
 }

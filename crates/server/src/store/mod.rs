@@ -1,18 +1,25 @@
 //! The store: workspaces, API keys and destinations in SQLite (embedded, the default) or
 //! Postgres (several replicas), through one implementation on sqlx's Any driver.
 
+pub(crate) mod counted;
 mod deliveries;
 mod destinations;
+pub(crate) mod engine;
 mod oauth;
 mod routes;
 mod schema;
 mod workspaces;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
 use anyhow::{Context, Result};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
-pub use deliveries::{Accepted, AttemptLog, Finish, FlushRule, Job, NewDelivery, NewEvent};
+pub use deliveries::{
+    Accepted, AttemptLog, Finish, IDEMPOTENCY_WINDOW_MS, Job, NewDelivery, NewEvent, SAME_AS_EVENT,
+};
 pub use destinations::DestinationRow;
 pub use oauth::PendingRow;
 pub use routes::{RouteRow, matches as route_matches};
@@ -26,7 +33,20 @@ pub struct Store {
     /// delivery is attempted again, which at-least-once delivery allows; events and
     /// destinations always go through `pool`, which syncs every commit.
     relaxed: AnyPool,
+    /// The delivery engine's writer: one connection, synced like `pool`, so its cycles never
+    /// wait for a pooled connection behind API reads.
+    engine: AnyPool,
     postgres: bool,
+    changes: Arc<ConfigChanges>,
+}
+
+/// Which version of the destinations and routes a process's caches hold.
+#[derive(Debug, Default)]
+struct ConfigChanges {
+    /// Bumped when this process changes them, or sees that another replica did.
+    epoch: AtomicU64,
+    /// The database's change counter as last read.
+    seen: AtomicI64,
 }
 
 /// Whether an error is a unique-constraint violation (a name already taken).
@@ -38,21 +58,23 @@ impl Store {
     /// Connects and brings the schema up to date.
     pub async fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let pool = Self::connect(url, true).await?;
+        let pool = Self::connect(url, true, None).await?;
         let store = Store {
-            relaxed: Self::connect(url, false).await?,
+            relaxed: Self::connect(url, false, None).await?,
+            engine: Self::connect(url, true, Some(1)).await?,
             pool,
             postgres: url.starts_with("postgres"),
+            changes: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
     }
 
-    async fn connect(url: &str, synced: bool) -> Result<AnyPool> {
+    async fn connect(url: &str, synced: bool, connections: Option<u32>) -> Result<AnyPool> {
         let sqlite = url.starts_with("sqlite:");
         AnyPoolOptions::new()
             // SQLite allows one writer at a time; a few connections serve concurrent reads.
-            .max_connections(if sqlite { 4 } else { 16 })
+            .max_connections(connections.unwrap_or(if sqlite { 4 } else { 16 }))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     use sqlx::Executor;
@@ -81,13 +103,13 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         if self.postgres {
             sqlx::query("SELECT pg_advisory_lock(7270020)")
-                .execute(&mut *conn)
+                .execute(counted::on(&mut conn))
                 .await?;
         }
         let result = Self::apply_migrations(&mut conn).await;
         if self.postgres {
             sqlx::query("SELECT pg_advisory_unlock(7270020)")
-                .execute(&mut *conn)
+                .execute(counted::on(&mut conn))
                 .await?;
         }
         result
@@ -98,7 +120,7 @@ impl Store {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS courier_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
         )
-        .execute(&mut *conn)
+        .execute(counted::on(&mut *conn))
         .await?;
         for (version, statements) in schema::MIGRATIONS {
             let mut tx = conn.begin().await?;
@@ -108,18 +130,18 @@ impl Store {
             )
             .bind(*version)
             .bind(crate::ids::now())
-            .execute(&mut *tx)
+            .execute(counted::on(&mut tx))
             .await?;
             if claimed.rows_affected() == 0 {
                 continue;
             }
             for statement in *statements {
                 sqlx::query(statement)
-                    .execute(&mut *tx)
+                    .execute(counted::on(&mut tx))
                     .await
                     .with_context(|| format!("migration {version} failed"))?;
             }
-            tx.commit().await?;
+            counted::commit(tx).await?;
         }
         Ok(())
     }
@@ -133,7 +155,7 @@ impl Store {
         }
         let mut conn = self.pool.acquire().await?;
         sqlx::query("SELECT pg_advisory_lock(7270020)")
-            .execute(&mut *conn)
+            .execute(counted::on(&mut conn))
             .await?;
         Ok(Some(conn))
     }
@@ -144,7 +166,7 @@ impl Store {
     ) -> Result<()> {
         if let Some(mut conn) = lock {
             sqlx::query("SELECT pg_advisory_unlock(7270020)")
-                .execute(&mut *conn)
+                .execute(counted::on(&mut conn))
                 .await?;
         }
         Ok(())
@@ -153,7 +175,7 @@ impl Store {
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> bool {
         sqlx::query_scalar::<_, i64>("SELECT 1")
-            .fetch_one(&self.pool)
+            .fetch_one(counted::on_pool(&self.pool))
             .await
             .is_ok()
     }
@@ -170,6 +192,47 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The delivery engine writer's connection (see `engine`).
+    pub(crate) fn engine(&self) -> &AnyPool {
+        &self.engine
+    }
+
+    /// Changes whenever destinations or routes change (here, or on another replica once
+    /// [`Store::poll_config_changes`] has seen it): caches of them compare it with theirs.
+    pub fn config_epoch(&self) -> u64 {
+        self.changes.epoch.load(Ordering::Acquire)
+    }
+
+    /// Tells this process's caches that destinations or routes changed (the caller bumped the
+    /// database's change counter in its own transaction).
+    pub(crate) fn note_config_change(&self) {
+        self.changes.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Records that destinations or routes changed, for this process's caches at once and for
+    /// other replicas through the database's change counter.
+    pub(crate) async fn config_changed(&self) -> Result<(), sqlx::Error> {
+        self.note_config_change();
+        sqlx::query("UPDATE config_changes SET generation = generation + 1 WHERE id = 1")
+            .execute(counted::on_pool(self.pool()))
+            .await?;
+        Ok(())
+    }
+
+    /// Reads the database's change counter; a change another replica made bumps
+    /// [`Store::config_epoch`]. Returns whether it did.
+    pub async fn poll_config_changes(&self) -> Result<bool> {
+        let generation: i64 =
+            sqlx::query_scalar("SELECT generation FROM config_changes WHERE id = 1")
+                .fetch_one(counted::on_pool(self.relaxed()))
+                .await?;
+        let before = self.changes.seen.swap(generation, Ordering::AcqRel);
+        if before != generation {
+            self.changes.epoch.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(before != generation)
     }
 }
 

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use sqlx::Row;
 
-use super::Store;
+use super::{Store, counted};
 
 /// An authorization started and not yet returned.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ impl Store {
     pub async fn insert_oauth_pending(&self, p: &PendingRow, now_ms: i64) -> Result<()> {
         sqlx::query("DELETE FROM oauth_pending WHERE expires_ms < $1")
             .bind(now_ms)
-            .execute(self.pool())
+            .execute(counted::on_pool(self.pool()))
             .await?;
         sqlx::query(
             "INSERT INTO oauth_pending (state_hash, workspace_id, destination_id, verifier_sealed, redirect_uri, return_to, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -37,7 +37,7 @@ impl Store {
         .bind(&p.redirect_uri)
         .bind(&p.return_to)
         .bind(p.expires_ms)
-        .execute(self.pool())
+        .execute(counted::on_pool(self.pool()))
         .await?;
         Ok(())
     }
@@ -48,7 +48,7 @@ impl Store {
             "DELETE FROM oauth_pending WHERE state_hash = $1 RETURNING state_hash, workspace_id, destination_id, verifier_sealed, redirect_uri, return_to, expires_ms",
         )
         .bind(state_hash)
-        .fetch_optional(self.pool())
+        .fetch_optional(counted::on_pool(self.pool()))
         .await?;
         row.map(|r| {
             Ok(PendingRow {
@@ -69,7 +69,7 @@ impl Store {
         let sealed: Option<Option<String>> =
             sqlx::query_scalar("SELECT oauth_tokens_sealed FROM destinations WHERE id = $1")
                 .bind(destination_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(counted::on_pool(self.pool()))
                 .await?;
         Ok(sealed.flatten())
     }
@@ -84,7 +84,7 @@ impl Store {
         sqlx::query("UPDATE destinations SET oauth_tokens_sealed = $2 WHERE id = $1")
             .bind(destination_id)
             .bind(sealed)
-            .execute(self.pool())
+            .execute(counted::on_pool(self.pool()))
             .await?;
         Ok(())
     }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::Store;
+use super::{Store, counted};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteRow {
@@ -55,7 +55,7 @@ impl Store {
             "SELECT {COLUMNS} FROM routes WHERE workspace_id = $1 ORDER BY id"
         ))
         .bind(workspace_id)
-        .fetch_all(self.pool())
+        .fetch_all(counted::on_pool(self.pool()))
         .await?;
         rows.into_iter().map(from_row).collect()
     }
@@ -66,7 +66,7 @@ impl Store {
         ))
         .bind(workspace_id)
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(counted::on_pool(self.pool()))
         .await?;
         row.map(from_row).transpose()
     }
@@ -82,7 +82,7 @@ impl Store {
         ))
         .bind(workspace_id)
         .bind(destination_id)
-        .fetch_all(self.pool())
+        .fetch_all(counted::on_pool(self.pool()))
         .await?;
         rows.into_iter().map(from_row).collect()
     }
@@ -108,8 +108,9 @@ impl Store {
             .bind(i64::from(r.is_active))
             .bind(&r.created_at)
             .bind(&r.updated_at)
-            .execute(self.pool())
+            .execute(counted::on_pool(self.pool()))
             .await?;
+        self.config_changed().await?;
         Ok(())
     }
 
@@ -117,8 +118,9 @@ impl Store {
         let done = sqlx::query("DELETE FROM routes WHERE workspace_id = $1 AND id = $2")
             .bind(workspace_id)
             .bind(id)
-            .execute(self.pool())
+            .execute(counted::on_pool(self.pool()))
             .await?;
+        self.config_changed().await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -145,4 +145,19 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             )",
         ],
     ),
+    (
+        7,
+        &[
+            // Claims whose lease may lapse: the reclaim query reads only in-flight rows.
+            "CREATE INDEX deliveries_leased ON deliveries (lease_until_ms) WHERE status = 'in_flight'",
+            // How many deliveries an event fanned out to, for a repeated idempotency key's answer
+            // (NULL on events stored before this column: they are counted).
+            "ALTER TABLE events ADD COLUMN delivery_count BIGINT",
+            "CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_ms)",
+            // Bumped by every change to destinations and routes, so replicas know to reload
+            // what they cache.
+            "CREATE TABLE config_changes (id BIGINT PRIMARY KEY, generation BIGINT NOT NULL)",
+            "INSERT INTO config_changes (id, generation) VALUES (1, 0)",
+        ],
+    ),
 ];

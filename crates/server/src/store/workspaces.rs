@@ -3,7 +3,7 @@
 use anyhow::Result;
 use sqlx::Row;
 
-use super::Store;
+use super::{Store, counted};
 use crate::ids;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -53,7 +53,7 @@ impl Store {
         Ok(
             sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
                 .bind(name)
-                .fetch_optional(self.pool())
+                .fetch_optional(counted::on_pool(self.pool()))
                 .await?,
         )
     }
@@ -66,7 +66,7 @@ impl Store {
         let inserted = sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2)")
             .bind(name)
             .bind(value)
-            .execute(self.pool())
+            .execute(counted::on_pool(self.pool()))
             .await;
         match inserted {
             Ok(_) => Ok(value.to_string()),
@@ -80,7 +80,7 @@ impl Store {
 
     pub async fn workspace_count(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM workspaces")
-            .fetch_one(self.pool())
+            .fetch_one(counted::on_pool(self.pool()))
             .await?)
     }
 
@@ -94,7 +94,7 @@ impl Store {
             .bind(&w.id)
             .bind(&w.name)
             .bind(&w.created_at)
-            .execute(self.pool())
+            .execute(counted::on_pool(self.pool()))
             .await?;
         Ok(w)
     }
@@ -102,7 +102,7 @@ impl Store {
     pub async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
         let row = sqlx::query("SELECT id, name, created_at FROM workspaces WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(counted::on_pool(self.pool()))
             .await?;
         row.map(|r| {
             Ok(Workspace {
@@ -138,7 +138,7 @@ impl Store {
         .bind(ids::hash_api_key(key))
         .bind(key.chars().take(7).collect::<String>())
         .bind(ids::now())
-        .execute(self.pool())
+        .execute(counted::on_pool(self.pool()))
         .await?;
         Ok(stored)
     }
@@ -148,7 +148,7 @@ impl Store {
         let row =
             sqlx::query("SELECT id, workspace_id, name, role FROM api_keys WHERE key_hash = $1")
                 .bind(ids::hash_api_key(key))
-                .fetch_optional(self.pool())
+                .fetch_optional(counted::on_pool(self.pool()))
                 .await?;
         row.map(|r| {
             let role: String = r.try_get("role")?;

@@ -1,0 +1,642 @@
+//! One writer cycle: the waiting requests written in one transaction and answered after its
+//! commit. Events are stored with their deliveries (a repeated idempotency key answers with the
+//! first event instead); deliveries this process's lanes have room for are stored already
+//! claimed and handed to them after the commit, the rest wait in the queue for a poll. A cycle
+//! that fails is redone request by request, so one bad request fails alone.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use sqlx::AnyConnection;
+
+use super::writer::{Finished, Request};
+use crate::ids;
+use crate::store::engine::{
+    self, AttemptRow, DeliveryRow, DestinationStats, EventRow, FinishRow, KeyRef, Span, StatsRow,
+    SuspendRow,
+};
+use crate::store::{Accepted, Finish, IDEMPOTENCY_WINDOW_MS, Job, NewEvent, SAME_AS_EVENT, Store};
+
+/// Whether this process's lanes take a new delivery now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reservation {
+    /// Stored claimed, and handed over after the commit.
+    Taken,
+    /// Stored waiting in the queue; due at `due_ms` (a paused destination), else as usual.
+    Queue { due_ms: Option<i64> },
+}
+
+/// Where deliveries claimed at intake go: this process's lanes.
+pub(crate) trait HandOff: Send + Sync + std::fmt::Debug {
+    fn reserve(&self, destination_id: &str) -> Reservation;
+    /// Gives back a reservation whose cycle failed.
+    fn cancel(&self, destination_id: &str);
+    /// Deliveries reserved and now committed, each with how long it may wait for a batch.
+    fn hand_off(&self, jobs: Vec<(Job, Duration)>);
+}
+
+/// What a request got from a successful cycle.
+enum Outcome {
+    Accepted(Vec<Accepted>),
+    Claimed(Vec<Job>),
+    Done,
+}
+
+/// A cycle's writes, before they are answered.
+#[derive(Default)]
+struct Written {
+    outcomes: Vec<Outcome>,
+    handed: Vec<(Job, Duration)>,
+    stats: HashMap<String, DestinationStats>,
+}
+
+pub(crate) struct Cycle<'s> {
+    store: &'s Store,
+    lease: Duration,
+    hand_off: Option<Arc<dyn HandOff>>,
+    requests: Vec<Request>,
+}
+
+/// One event of the cycle.
+struct Incoming<'r> {
+    /// Which request it came in.
+    request: usize,
+    workspace_id: &'r str,
+    event: &'r NewEvent,
+    id: String,
+    key: Option<KeyRef>,
+}
+
+impl<'s> Cycle<'s> {
+    pub(crate) fn new(
+        store: &'s Store,
+        lease: Duration,
+        hand_off: Option<Arc<dyn HandOff>>,
+        requests: Vec<Request>,
+    ) -> Self {
+        Cycle {
+            store,
+            lease,
+            hand_off,
+            requests,
+        }
+    }
+
+    /// Writes and answers every request; folds the cycle's statistics into `stats`, writing
+    /// them all when `write_stats` (returns whether it did).
+    pub(crate) async fn run(
+        self,
+        stats: &mut HashMap<String, DestinationStats>,
+        write_stats: bool,
+    ) -> bool {
+        let mut reserved = Vec::new();
+        let started = std::time::Instant::now();
+        let requests = self.requests.len();
+        let result = self.write(&mut reserved, stats, write_stats).await;
+        metrics::histogram!("courier_engine_cycle_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("courier_engine_cycle_requests").record(requests as f64);
+        match result {
+            Ok(mut written) => {
+                if write_stats {
+                    stats.clear();
+                } else {
+                    for (id, s) in std::mem::take(&mut written.stats) {
+                        stats.entry(id).or_default().merge(s);
+                    }
+                }
+                self.answer(written);
+                write_stats
+            }
+            Err(error) => {
+                if let Some(to) = &self.hand_off {
+                    for destination in &reserved {
+                        to.cancel(destination);
+                    }
+                }
+                let Cycle {
+                    store,
+                    lease,
+                    hand_off,
+                    requests,
+                } = self;
+                if requests.len() > 1 {
+                    tracing::warn!(error = %format!("{error:#}"), requests = requests.len(), "a write cycle failed; writing its requests one by one");
+                    for request in requests {
+                        Box::pin(
+                            Cycle::new(store, lease, hand_off.clone(), vec![request])
+                                .run(stats, false),
+                        )
+                        .await;
+                    }
+                } else {
+                    for request in requests {
+                        fail(request, &error);
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    async fn write(
+        &self,
+        reserved: &mut Vec<String>,
+        pending_stats: &HashMap<String, DestinationStats>,
+        write_stats: bool,
+    ) -> Result<Written> {
+        let mut conn = self.store.engine().acquire().await?;
+        let result = self
+            .write_on(&mut conn, reserved, pending_stats, write_stats)
+            .await;
+        if result.is_err() {
+            engine::rollback(&mut conn).await;
+        }
+        result
+    }
+
+    async fn write_on(
+        &self,
+        conn: &mut AnyConnection,
+        reserved: &mut Vec<String>,
+        pending_stats: &HashMap<String, DestinationStats>,
+        write_stats: bool,
+    ) -> Result<Written> {
+        let mut written = Written::default();
+        let now_ms = ids::now_ms();
+        let now = ids::now();
+        let lease_until = now_ms + self.lease.as_millis() as i64;
+        let token = ids::new_id();
+
+        // Every event of the cycle, with its id and idempotency key; a key is claimed once per
+        // cycle, by its first event (later ones repeat it).
+        let events = self.events();
+        let mut first_with: HashMap<&KeyRef, usize> = HashMap::new();
+        let mut claims = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            if let Some(key) = &e.key
+                && !first_with.contains_key(key)
+            {
+                first_with.insert(key, i);
+                claims.push((key.clone(), e.id.as_str()));
+            }
+        }
+        let mut begun = false;
+        let mut taken = HashSet::new();
+        if !claims.is_empty() {
+            let stmts = engine::claim_keys(&claims, now_ms, now_ms - IDEMPOTENCY_WINDOW_MS);
+            let span = Span {
+                begin: true,
+                commit: false,
+            };
+            for out in engine::run(conn, &stmts, span).await? {
+                taken.extend(engine::taken_keys(&out.rows)?);
+            }
+            begun = true;
+        }
+        let held: Vec<KeyRef> = claims
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| !taken.contains(*k))
+            .cloned()
+            .collect();
+        let stored: Vec<bool> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| match &e.key {
+                None => true,
+                Some(key) => first_with[key] == i && taken.contains(key),
+            })
+            .collect();
+
+        // The rows of the stored events and their deliveries.
+        let delivery_ids: Vec<Vec<String>> = events
+            .iter()
+            .zip(&stored)
+            .map(|(e, &s)| {
+                if s {
+                    e.event.deliveries.iter().map(|_| ids::new_id()).collect()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        let mut event_rows = Vec::new();
+        let mut delivery_rows = Vec::new();
+        for ((e, &s), ids) in events.iter().zip(&stored).zip(&delivery_ids) {
+            if !s {
+                continue;
+            }
+            event_rows.push(EventRow {
+                id: &e.id,
+                workspace_id: e.workspace_id,
+                event_type: &e.event.event_type,
+                payload: &e.event.payload,
+                idempotency_key: e.event.idempotency_key.as_deref(),
+                delivery_count: e.event.deliveries.len() as i64,
+                created_at: &now,
+            });
+            for (d, id) in e.event.deliveries.iter().zip(ids) {
+                written
+                    .stats
+                    .entry(d.destination_id.clone())
+                    .or_default()
+                    .events += 1;
+                let mut row = DeliveryRow {
+                    id,
+                    workspace_id: e.workspace_id,
+                    event_id: &e.id,
+                    destination_id: &d.destination_id,
+                    route_id: &d.route_id,
+                    event_type: &e.event.event_type,
+                    payload: "null",
+                    status: "failed",
+                    next_attempt_ms: 0,
+                    lease_until_ms: 0,
+                    claim_token: None,
+                    last_error: None,
+                    created_at: &now,
+                };
+                match &d.payload {
+                    Err(error) => row.last_error = Some(error),
+                    Ok(stored_payload) => {
+                        row.payload = stored_payload;
+                        let reservation = match &self.hand_off {
+                            Some(to) => to.reserve(&d.destination_id),
+                            None => Reservation::Queue { due_ms: None },
+                        };
+                        match reservation {
+                            Reservation::Taken => {
+                                reserved.push(d.destination_id.clone());
+                                row.status = "in_flight";
+                                row.next_attempt_ms = now_ms;
+                                row.lease_until_ms = lease_until;
+                                row.claim_token = Some(&token);
+                                let payload = d.payload_or(&e.event.payload).unwrap_or("null");
+                                written.handed.push((
+                                    Job {
+                                        id: id.clone(),
+                                        workspace_id: e.workspace_id.to_string(),
+                                        event_id: e.id.clone(),
+                                        destination_id: d.destination_id.clone(),
+                                        event_type: e.event.event_type.clone(),
+                                        payload: payload.to_string(),
+                                        attempts: 0,
+                                        claim_token: token.clone(),
+                                    },
+                                    Duration::from_millis(d.wait_ms.max(0) as u64),
+                                ));
+                            }
+                            Reservation::Queue { due_ms } => {
+                                row.status = "pending";
+                                row.next_attempt_ms = due_ms.unwrap_or(now_ms + d.wait_ms);
+                            }
+                        }
+                    }
+                }
+                delivery_rows.push(row);
+            }
+        }
+
+        // Ended claims and their attempts.
+        let finished: Vec<&Finished> = self
+            .requests
+            .iter()
+            .filter_map(|r| match r {
+                Request::Finish { items, .. } => Some(items),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let attempt_ids: Vec<String> = finished.iter().map(|_| ids::new_id()).collect();
+        let finish_rows: Vec<FinishRow> = finished
+            .iter()
+            .zip(&attempt_ids)
+            .map(|(f, attempt_id)| {
+                let (status, next_attempt_ms) = match f.finish {
+                    Finish::Delivered => ("delivered", 0),
+                    Finish::Failed => ("failed", 0),
+                    Finish::Retry { at_ms } => ("retry_scheduled", at_ms),
+                    Finish::Release { at_ms } => ("pending", at_ms),
+                };
+                FinishRow {
+                    id: &f.id,
+                    claim_token: &f.claim_token,
+                    status,
+                    next_attempt_ms,
+                    last_error: f.attempt.as_ref().and_then(|a| a.error.as_deref()),
+                    attempt: f.attempt.as_ref().map(|a| AttemptRow {
+                        id: attempt_id,
+                        started_at: &a.started_at,
+                        duration_ms: a.duration_ms,
+                        outcome: &a.outcome,
+                        http_status: a.http_status,
+                        reference: a.reference.as_deref(),
+                        error_kind: a.error_kind.as_deref(),
+                        error: a.error.as_deref(),
+                        response: a.response.as_deref(),
+                    }),
+                }
+            })
+            .collect();
+        for f in &finished {
+            if let Some(a) = &f.attempt {
+                written
+                    .stats
+                    .entry(f.destination_id.clone())
+                    .or_default()
+                    .attempt(&now, &a.outcome);
+            }
+        }
+        let with_attempts: Vec<&FinishRow> =
+            finish_rows.iter().filter(|f| f.attempt.is_some()).collect();
+        let suspensions: Vec<SuspendRow> = self
+            .requests
+            .iter()
+            .filter_map(|r| match r {
+                Request::Finish {
+                    suspend: Some(s), ..
+                } => Some(SuspendRow {
+                    destination_id: &s.destination_id,
+                    status: s.status,
+                    reason: &s.reason,
+                }),
+                _ => None,
+            })
+            .collect();
+
+        // Claims, renewals and releases.
+        let claim_tokens: Vec<(i64, String)> = self
+            .requests
+            .iter()
+            .filter_map(|r| match r {
+                Request::Claim { limit, .. } => Some((*limit, ids::new_id())),
+                _ => None,
+            })
+            .collect();
+        let mut renew = Vec::new();
+        let mut release = Vec::new();
+        for request in &self.requests {
+            match request {
+                Request::Renew { tokens } => renew.extend(tokens.iter().cloned()),
+                Request::Release { tokens, .. } => release.extend(tokens.iter().cloned()),
+                _ => {}
+            }
+        }
+        let all_stats = if write_stats {
+            let mut all = pending_stats.clone();
+            for (id, st) in &written.stats {
+                all.entry(id.clone()).or_default().merge(st.clone());
+            }
+            all
+        } else {
+            HashMap::new()
+        };
+        let stats_rows: Vec<StatsRow> = all_stats
+            .iter()
+            .map(|(id, stats)| StatsRow {
+                destination_id: id,
+                stats,
+            })
+            .collect();
+
+        // One script for all of it, ending in the commit.
+        let mut script = Vec::new();
+        let earlier_at = script.len();
+        script.extend(engine::earlier_events(&held));
+        let earlier_end = script.len();
+        script.extend(engine::insert_events(&event_rows));
+        script.extend(engine::insert_deliveries(&delivery_rows));
+        let finish_at = script.len();
+        script.extend(engine::finish(&finish_rows, &now));
+        let finish_end = script.len();
+        script.extend(engine::insert_attempts(&with_attempts, &now));
+        let claims_at = script.len();
+        for (limit, claim_token) in &claim_tokens {
+            script.push(engine::claim_due(
+                self.store.is_postgres(),
+                *limit,
+                now_ms,
+                lease_until,
+                claim_token,
+                &now,
+            ));
+        }
+        script.extend(engine::renew(&renew, lease_until));
+        script.extend(engine::release(&release));
+        script.extend(engine::add_destination_stats(&stats_rows));
+        script.extend(engine::suspend(&suspensions, &now));
+        let committing = std::time::Instant::now();
+        let outputs = engine::run(
+            conn,
+            &script,
+            Span {
+                begin: !begun,
+                commit: true,
+            },
+        )
+        .await?;
+        metrics::histogram!("courier_engine_commit_seconds")
+            .record(committing.elapsed().as_secs_f64());
+
+        if !suspensions.is_empty() {
+            self.store.note_config_change();
+        }
+
+        // What the answers say.
+        let mut earlier = HashMap::new();
+        for out in &outputs[earlier_at..earlier_end] {
+            earlier.extend(engine::earlier(&out.rows)?);
+        }
+        let ended: u64 = outputs[finish_at..finish_end]
+            .iter()
+            .map(|o| o.affected)
+            .sum();
+        if (ended as usize) < finish_rows.len() {
+            tracing::warn!(
+                lapsed = finish_rows.len() - ended as usize,
+                "claims lapsed before their attempts were recorded; their new owners record them"
+            );
+        }
+        let mut claimed = Vec::new();
+        for (out, (_, claim_token)) in outputs[claims_at..claims_at + claim_tokens.len()]
+            .iter()
+            .zip(&claim_tokens)
+        {
+            claimed.push(engine::claimed(&out.rows, claim_token)?);
+        }
+        // Claimed deliveries carrying their event's payload read it (events never change).
+        let wanted: Vec<String> = claimed
+            .iter()
+            .flatten()
+            .filter(|j| j.payload == SAME_AS_EVENT)
+            .map(|j| j.event_id.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if !wanted.is_empty() {
+            let reads = engine::event_payloads(&wanted);
+            let span = Span {
+                begin: false,
+                commit: false,
+            };
+            let outs = engine::run(conn, &reads, span).await?;
+            let rows: Vec<_> = outs.into_iter().flat_map(|o| o.rows).collect();
+            for jobs in &mut claimed {
+                engine::fill_payloads(jobs, &rows)?;
+            }
+        }
+
+        // Answers, per request in order: accepts, then finishes, then the rest.
+        let mut answers: HashMap<usize, Vec<Accepted>> = HashMap::new();
+        for (e, &s) in events.iter().zip(&stored) {
+            let answer = if s {
+                Accepted {
+                    id: e.id.clone(),
+                    duplicate: false,
+                    deliveries: e.event.deliveries.len(),
+                }
+            } else {
+                let key = e.key.as_ref().expect("only keyed events repeat");
+                let first = first_with[key];
+                let (id, deliveries) = if stored[first] {
+                    (
+                        events[first].id.clone(),
+                        events[first].event.deliveries.len(),
+                    )
+                } else {
+                    let (id, n) = earlier.get(key).cloned().unwrap_or_default();
+                    (id, n as usize)
+                };
+                Accepted {
+                    id,
+                    duplicate: true,
+                    deliveries,
+                }
+            };
+            answers.entry(e.request).or_default().push(answer);
+        }
+        for (r, request) in self.requests.iter().enumerate() {
+            if matches!(request, Request::Accept { .. }) {
+                written
+                    .outcomes
+                    .push(Outcome::Accepted(answers.remove(&r).unwrap_or_default()));
+            }
+        }
+        for request in &self.requests {
+            if matches!(request, Request::Finish { .. }) {
+                written.outcomes.push(Outcome::Done);
+            }
+        }
+        let mut claimed = claimed.into_iter();
+        for request in &self.requests {
+            match request {
+                Request::Claim { .. } => written
+                    .outcomes
+                    .push(Outcome::Claimed(claimed.next().unwrap_or_default())),
+                Request::Renew { .. } | Request::Release { .. } => {
+                    written.outcomes.push(Outcome::Done)
+                }
+                _ => {}
+            }
+        }
+        Ok(written)
+    }
+
+    /// Every event of the cycle's accept requests, with a new id each.
+    fn events(&self) -> Vec<Incoming<'_>> {
+        let mut out = Vec::new();
+        for (r, request) in self.requests.iter().enumerate() {
+            if let Request::Accept {
+                workspace_id,
+                events,
+                ..
+            } = request
+            {
+                for event in events {
+                    out.push(Incoming {
+                        request: r,
+                        workspace_id,
+                        event,
+                        id: ids::new_id(),
+                        key: event.idempotency_key.as_ref().map(|k| KeyRef {
+                            workspace_id: workspace_id.clone(),
+                            key: k.clone(),
+                        }),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Answers every request and hands committed claims to the lanes.
+    fn answer(self, written: Written) {
+        if let Some(to) = &self.hand_off
+            && !written.handed.is_empty()
+        {
+            to.hand_off(written.handed);
+        }
+        // Outcomes were pushed accepts first, then finishes, then the rest in request order.
+        let mut accepts = Vec::new();
+        let mut finishes = Vec::new();
+        let mut others = Vec::new();
+        for request in self.requests {
+            match request {
+                Request::Accept { reply, .. } => accepts.push(reply),
+                Request::Finish { reply, .. } => finishes.push(reply),
+                other => others.push(other),
+            }
+        }
+        let mut outcomes = written.outcomes.into_iter();
+        for reply in accepts {
+            if let Some(Outcome::Accepted(accepted)) = outcomes.next() {
+                let _ = reply.send(Ok(accepted));
+            }
+        }
+        for reply in finishes {
+            outcomes.next();
+            let _ = reply.send(());
+        }
+        for request in others {
+            let outcome = outcomes.next();
+            match (request, outcome) {
+                (Request::Claim { reply, .. }, Some(Outcome::Claimed(jobs))) => {
+                    let _ = reply.send(Ok(jobs));
+                }
+                (Request::Release { reply, .. }, _) => {
+                    let _ = reply.send(());
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Answers a request whose write failed.
+fn fail(request: Request, error: &anyhow::Error) {
+    let message = format!("{error:#}");
+    match request {
+        Request::Accept { reply, .. } => {
+            let _ = reply.send(Err(anyhow::anyhow!("storing the events failed: {message}")));
+        }
+        Request::Finish { items, reply, .. } => {
+            tracing::error!(deliveries = items.len(), error = %message, "recording delivery attempts failed; the leases will lapse and they are tried again");
+            let _ = reply.send(());
+        }
+        Request::Claim { reply, .. } => {
+            let _ = reply.send(Err(anyhow::anyhow!(
+                "claiming deliveries failed: {message}"
+            )));
+        }
+        Request::Renew { .. } => {
+            tracing::warn!(error = %message, "renewing delivery leases failed");
+        }
+        Request::Release { reply, .. } => {
+            tracing::warn!(error = %message, "releasing deliveries failed; their leases will lapse");
+            let _ = reply.send(());
+        }
+        Request::Close => {}
+    }
+}

@@ -1,0 +1,530 @@
+//! A lane: the actor delivering one destination's deliveries in this process. It holds the
+//! destination built (rebuilt when its row changes, keeping the circuit breaker), starts
+//! attempts through the runtime's [`Guarded`] as its policy and the process-wide limit allow
+//! (HTTP destinations one delivery per attempt, file and stream destinations a batch once it is
+//! full or its oldest delivery's wait is over), hands deliveries back to the queue while the
+//! destination is paused, and suspends the destination when its answers say so.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use courier_catalog::Catalog;
+use courier_core::{Category, ConnectorError, ErrorKind};
+use courier_runtime::{DeliveryPolicy, Gate, Guarded};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::dispatch::{LaneShared, Queued};
+use super::verdicts::{self, LaneMetrics, Report};
+use super::writer::{Finished, Writer};
+use crate::api::rules::{ServerRules, Unresolved};
+use crate::api::secrets::spec_of;
+use crate::crypto::Sealer;
+use crate::ids;
+use crate::store::{DestinationRow, Finish, Store};
+
+/// A lane with nothing to do for this long ends (a new delivery starts another).
+const IDLE_END: Duration = Duration::from_secs(60);
+/// How long deliveries of an inactive or suspended destination wait before being looked at
+/// again.
+const PAUSED_WAIT_MS: i64 = 30_000;
+/// A destination that cannot be loaded (the database failing) is tried again after this.
+const LOAD_RETRY_MS: i64 = 5_000;
+/// How often a failing destination's failing clock is read (it disables the destination once
+/// it reaches `disable_after_failing_ms`).
+const FAILING_CHECK_EVERY: Duration = Duration::from_secs(10);
+/// How long attempts in flight may run on after shutdown begins.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What every lane of a process shares.
+pub(crate) struct LaneContext {
+    pub store: Store,
+    pub sealer: Sealer,
+    pub catalog: Catalog,
+    pub rules: ServerRules,
+    pub writer: Writer,
+    /// Attempts in flight at once across all destinations.
+    pub global: Arc<Semaphore>,
+    /// Failing without a success for this long disables a destination.
+    pub disable_after: Duration,
+    pub shutdown: watch::Receiver<bool>,
+    /// Claim tokens of attempts cut off at shutdown, for the engine to release.
+    pub cut_off: Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for LaneContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LaneContext").finish_non_exhaustive()
+    }
+}
+
+/// The destination as the lane last loaded it.
+enum State {
+    /// Not loaded yet, or its row changed.
+    Unloaded,
+    Ready {
+        updated_at: String,
+        guarded: Guarded,
+        batching: bool,
+    },
+    /// Deliveries go back to the queue, due at this time (epoch ms).
+    Paused { until_ms: i64 },
+    /// Deliveries fail with this error (the destination was deleted, or cannot be built).
+    Broken(ConnectorError),
+}
+
+pub(crate) struct Lane {
+    destination_id: String,
+    ctx: Arc<LaneContext>,
+    shared: Arc<LaneShared>,
+    rx: mpsc::UnboundedReceiver<Vec<Queued>>,
+    lanes: Arc<Mutex<HashMap<String, super::dispatch::LaneEntry>>>,
+    state: State,
+    /// The config epoch the state was loaded at.
+    epoch: u64,
+    waiting: VecDeque<Queued>,
+    waiting_bytes: u64,
+    running: JoinSet<Report>,
+    /// Claim tokens of each running attempt, by task.
+    running_tokens: HashMap<tokio::task::Id, Vec<String>>,
+    /// A process-wide attempt permit taken ahead of need.
+    permit: Option<OwnedSemaphorePermit>,
+    metrics: LaneMetrics,
+    failing_checked: Option<Instant>,
+}
+
+impl Lane {
+    pub(crate) fn new(
+        destination_id: String,
+        ctx: Arc<LaneContext>,
+        shared: Arc<LaneShared>,
+        rx: mpsc::UnboundedReceiver<Vec<Queued>>,
+        lanes: Arc<Mutex<HashMap<String, super::dispatch::LaneEntry>>>,
+    ) -> Self {
+        let metrics = LaneMetrics::new(&destination_id);
+        Lane {
+            destination_id,
+            ctx,
+            shared,
+            rx,
+            lanes,
+            state: State::Unloaded,
+            epoch: 0,
+            waiting: VecDeque::new(),
+            waiting_bytes: 0,
+            running: JoinSet::new(),
+            running_tokens: HashMap::new(),
+            permit: None,
+            metrics,
+            failing_checked: None,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut shutdown = self.ctx.shutdown.clone();
+        loop {
+            if *shutdown.borrow() {
+                return self.shut_down().await;
+            }
+            self.refresh().await;
+            let wake_at = self.start();
+            let wants_permit = self.permit.is_none() && self.has_startable_work();
+            let idle = self.waiting.is_empty() && self.running.is_empty();
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                jobs = self.rx.recv() => match jobs {
+                    Some(jobs) => self.enqueue(jobs),
+                    None => return,
+                },
+                Some(done) = self.running.join_next_with_id(), if !self.running.is_empty() => {
+                    self.finished(done).await;
+                }
+                permit = self.ctx.global.clone().acquire_owned(), if wants_permit => {
+                    self.permit = permit.ok();
+                }
+                _ = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now).into()), if wake_at.is_some() => {}
+                _ = tokio::time::sleep(IDLE_END), if idle => {
+                    if self.end_if_idle() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn enqueue(&mut self, jobs: Vec<Queued>) {
+        for q in jobs {
+            self.waiting_bytes += q.job.payload.len() as u64;
+            self.waiting.push_back(q);
+        }
+    }
+
+    /// Takes the lane out of the dispatcher when nothing is reserved for it; false if
+    /// something arrived meanwhile.
+    fn end_if_idle(&mut self) -> bool {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        if self.shared.queued.load(Ordering::Acquire) == 0 && self.rx.is_empty() {
+            lanes.remove(&self.destination_id);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn has_startable_work(&self) -> bool {
+        matches!(self.state, State::Ready { .. }) && !self.waiting.is_empty()
+    }
+
+    /// Loads the destination again, when there is work and its row may have changed (or a
+    /// pause is over).
+    async fn refresh(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let epoch = self.ctx.store.config_epoch();
+        let paused_over =
+            matches!(self.state, State::Paused { until_ms } if until_ms <= ids::now_ms());
+        if epoch == self.epoch && !matches!(self.state, State::Unloaded) && !paused_over {
+            return;
+        }
+        self.epoch = epoch;
+        let row = match self.ctx.store.destination_by_id(&self.destination_id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                self.state = State::Broken(ConnectorError::new(
+                    ErrorKind::NotFound,
+                    "the destination was deleted",
+                    "replay to another destination",
+                ));
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "loading a destination failed");
+                self.state = State::Paused {
+                    until_ms: ids::now_ms() + LOAD_RETRY_MS,
+                };
+                return;
+            }
+        };
+        if !row.is_active || row.status == "reauth_required" || row.status == "disabled" {
+            // Kept, not attempted, until the destination is active again.
+            self.state = State::Paused {
+                until_ms: ids::now_ms() + PAUSED_WAIT_MS,
+            };
+            return;
+        }
+        if let State::Ready { updated_at, .. } = &self.state
+            && *updated_at == row.updated_at
+        {
+            self.shared.paused_until_ms.store(0, Ordering::Release);
+            return;
+        }
+        let previous = match &self.state {
+            State::Ready { guarded, .. } => Some(guarded.clone()),
+            _ => None,
+        };
+        self.state = match build(&self.ctx, &row, previous.as_ref()).await {
+            Ok((guarded, batching)) => {
+                self.shared.paused_until_ms.store(0, Ordering::Release);
+                State::Ready {
+                    updated_at: row.updated_at.clone(),
+                    guarded,
+                    batching,
+                }
+            }
+            // A secret this process cannot open is its own misconfiguration, not the
+            // delivery's fault: leave it for a correctly configured worker.
+            Err(error) if error.kind == ErrorKind::Internal => {
+                tracing::error!(destination = %row.id, error = %error.message, "cannot build the destination");
+                State::Paused {
+                    until_ms: ids::now_ms() + PAUSED_WAIT_MS,
+                }
+            }
+            Err(error) => State::Broken(error),
+        };
+    }
+
+    /// Starts what can start now; returns when a batch falls due, if one waits for that.
+    fn start(&mut self) -> Option<Instant> {
+        if self.waiting.is_empty() {
+            return None;
+        }
+        match &self.state {
+            State::Unloaded => None,
+            State::Paused { until_ms } => {
+                let until_ms = *until_ms;
+                self.shared
+                    .paused_until_ms
+                    .store(until_ms, Ordering::Release);
+                self.hand_back(until_ms);
+                None
+            }
+            State::Broken(error) => {
+                let error = error.clone();
+                let jobs: Vec<Queued> = self.take(usize::MAX, u64::MAX);
+                let ctx = self.ctx.clone();
+                tokio::spawn(async move {
+                    let items = jobs
+                        .iter()
+                        .map(|q| Finished {
+                            id: q.job.id.clone(),
+                            claim_token: q.job.claim_token.clone(),
+                            destination_id: q.job.destination_id.clone(),
+                            finish: Finish::Failed,
+                            attempt: Some(verdicts::failure_log(&error, None, 0, &ids::now())),
+                        })
+                        .collect();
+                    ctx.writer.finish(items, None).await;
+                });
+                None
+            }
+            State::Ready {
+                guarded, batching, ..
+            } => {
+                let (guarded, batching) = (guarded.clone(), *batching);
+                self.start_attempts(&guarded, batching)
+            }
+        }
+    }
+
+    fn start_attempts(&mut self, guarded: &Guarded, batching: bool) -> Option<Instant> {
+        let policy: &DeliveryPolicy = guarded.policy();
+        let max_records = if batching {
+            policy.batch_max_records.max(1) as usize
+        } else {
+            1
+        };
+        let max_bytes = if batching {
+            policy.batch_max_bytes
+        } else {
+            u64::MAX
+        };
+        if batching && (self.waiting.len() >= max_records || self.waiting_bytes >= max_bytes) {
+            // A full batch waits: everything waiting goes now, in batches within the limits.
+            let now = Instant::now();
+            for q in &mut self.waiting {
+                q.due = q.due.min(now);
+            }
+        }
+        while let Some(front) = self.waiting.front() {
+            let shutting = *self.ctx.shutdown.borrow();
+            if batching && !shutting && front.due > Instant::now() {
+                return Some(front.due);
+            }
+            let permit = match self.permit.take() {
+                Some(p) => p,
+                None => match self.ctx.global.clone().try_acquire_owned() {
+                    Ok(p) => p,
+                    Err(_) => return None,
+                },
+            };
+            match guarded.try_start() {
+                Gate::Go(slot) => {
+                    let jobs = self.take(max_records, max_bytes);
+                    let tokens: Vec<String> =
+                        jobs.iter().map(|q| q.job.claim_token.clone()).collect();
+                    let task = verdicts::attempt(
+                        self.ctx.writer.clone(),
+                        guarded.clone(),
+                        slot,
+                        permit,
+                        jobs,
+                        self.metrics.clone(),
+                    );
+                    let handle = self.running.spawn(task);
+                    self.running_tokens.insert(handle.id(), tokens);
+                }
+                Gate::Full => {
+                    self.permit = Some(permit);
+                    return None;
+                }
+                Gate::Open { retry_in } => {
+                    let until_ms = ids::now_ms() + retry_in.as_millis() as i64;
+                    self.shared
+                        .paused_until_ms
+                        .store(until_ms, Ordering::Release);
+                    self.hand_back(until_ms);
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// Takes waiting deliveries from the front: at most `records` of them adding up to at most
+    /// `bytes` (always at least one).
+    fn take(&mut self, records: usize, bytes: u64) -> Vec<Queued> {
+        let mut out = Vec::new();
+        let mut size = 0u64;
+        while let Some(front) = self.waiting.front() {
+            let len = front.job.payload.len() as u64;
+            if !out.is_empty() && (out.len() >= records || size + len > bytes) {
+                break;
+            }
+            size += len;
+            let q = self.waiting.pop_front().expect("a front");
+            self.waiting_bytes -= len;
+            out.push(q);
+        }
+        out
+    }
+
+    /// Hands every waiting delivery back to the queue, due at `until_ms`.
+    fn hand_back(&mut self, until_ms: i64) {
+        let jobs = self.take(usize::MAX, u64::MAX);
+        if jobs.is_empty() {
+            return;
+        }
+        let writer = self.ctx.writer.clone();
+        tokio::spawn(async move {
+            let items = jobs
+                .iter()
+                .map(|q| Finished {
+                    id: q.job.id.clone(),
+                    claim_token: q.job.claim_token.clone(),
+                    destination_id: q.job.destination_id.clone(),
+                    finish: Finish::Release { at_ms: until_ms },
+                    attempt: None,
+                })
+                .collect();
+            writer.finish(items, None).await;
+            drop(jobs);
+        });
+    }
+
+    /// An attempt ended (and was recorded): suspends the destination when its answer says so.
+    async fn finished(&mut self, done: Result<(tokio::task::Id, Report), tokio::task::JoinError>) {
+        let report = match done {
+            Ok((id, report)) => {
+                self.running_tokens.remove(&id);
+                report
+            }
+            Err(e) => {
+                self.running_tokens.remove(&e.id());
+                tracing::error!(error = %e, "a delivery attempt panicked; its claim lapses and it is tried again");
+                return;
+            }
+        };
+        if report.suspended {
+            // Written with the attempt's results: the next refresh finds it paused.
+            self.state = State::Unloaded;
+            return;
+        }
+        let Some((_, error)) = report.first_failure else {
+            return;
+        };
+        if self.failing_too_long().await {
+            let reason = format!(
+                "no successful delivery for {} hours; the last error: {}",
+                self.ctx.disable_after.as_secs() / 3600,
+                error.message
+            );
+            if let Err(e) = self
+                .ctx
+                .store
+                .suspend_destination(&self.destination_id, "disabled", &reason)
+                .await
+            {
+                tracing::warn!(error = %format!("{e:#}"), "suspending a destination failed");
+            }
+            self.state = State::Unloaded;
+        }
+    }
+
+    /// Whether the destination has gone without a successful delivery for too long (read at
+    /// most every few seconds).
+    async fn failing_too_long(&mut self) -> bool {
+        if self
+            .failing_checked
+            .is_some_and(|at| at.elapsed() < FAILING_CHECK_EVERY)
+        {
+            return false;
+        }
+        self.failing_checked = Some(Instant::now());
+        let Ok(Some(since)) = self.ctx.store.failing_since(&self.destination_id).await else {
+            return false;
+        };
+        ids::parse_timestamp(&since).is_some_and(|t| {
+            let quiet = time::OffsetDateTime::now_utc() - t;
+            quiet.whole_milliseconds() >= self.ctx.disable_after.as_millis() as i128
+        })
+    }
+
+    /// At shutdown: waiting deliveries go back to the queue at once; attempts in flight may
+    /// finish within the grace period, and the claims of those cut off are left for the engine
+    /// to release.
+    async fn shut_down(mut self) {
+        self.hand_back(ids::now_ms());
+        let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while let Some(done) = self.running.join_next_with_id().await {
+                if let Ok((id, _)) = done {
+                    self.running_tokens.remove(&id);
+                }
+            }
+        })
+        .await;
+        if finished.is_err() {
+            self.running.abort_all();
+            while self.running.join_next().await.is_some() {}
+            let mut cut_off = self.ctx.cut_off.lock().unwrap_or_else(|p| p.into_inner());
+            cut_off.extend(self.running_tokens.drain().flat_map(|(_, t)| t));
+        }
+        self.lanes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.destination_id);
+    }
+}
+
+/// Builds a destination for delivery from its row: secrets opened, the operator's rules
+/// checked, the connector connected, its policy around it (keeping `previous`'s breaker).
+/// Returns it with whether its deliveries are batched (file and stream destinations).
+async fn build(
+    ctx: &LaneContext,
+    row: &DestinationRow,
+    previous: Option<&Guarded>,
+) -> Result<(Guarded, bool), ConnectorError> {
+    let spec = spec_of(&ctx.sealer, &ctx.store, row).map_err(|e| {
+        ConnectorError::new(
+            ErrorKind::Internal,
+            format!("the destination's secrets cannot be opened ({})", e.message),
+            "check that every replica has the same COURIER_ENCRYPTION_KEY",
+        )
+    })?;
+    if let Some(rule) = ctx
+        .rules
+        .check(
+            &row.destination_type,
+            &spec.config,
+            &spec.auth_config,
+            Unresolved::Allow,
+        )
+        .await
+        .first()
+    {
+        return Err(ConnectorError::new(
+            ErrorKind::InvalidConfig,
+            format!("the destination breaks a server rule: {rule}"),
+            "change the destination, or the server's settings",
+        ));
+    }
+    let destination = ctx
+        .catalog
+        .build(&row.destination_type, &spec)
+        .await
+        .map_err(|e| {
+            ConnectorError::new(
+                ErrorKind::InvalidConfig,
+                format!("the destination cannot be built: {e}"),
+                "correct the destination's config",
+            )
+        })?;
+    let batching = destination.metadata().category != Category::Http;
+    let policy: DeliveryPolicy = serde_json::from_value(row.policy.clone()).unwrap_or_default();
+    Ok((
+        Guarded::keeping_breaker(destination, policy, previous),
+        batching,
+    ))
+}

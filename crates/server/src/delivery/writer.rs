@@ -1,0 +1,223 @@
+//! The engine's writer: every write on this process's delivery path goes through one task that
+//! takes all the requests waiting when it is free and runs them in one transaction (see
+//! [`cycle`](super::cycle)): events with their deliveries, ended claims with their attempts,
+//! claims of due work, lease renewals. Requests arriving together share one commit and one sync
+//! (group commit) without waiting for company: under load the previous cycle's commit is the
+//! wait. Answers go out after the commit, so a 202 still means the event is on disk, and
+//! deliveries claimed at intake reach this process's lanes only then.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+use tokio::sync::{mpsc, oneshot};
+
+use super::cycle::{Cycle, HandOff};
+use crate::store::engine::DestinationStats;
+use crate::store::{Accepted, AttemptLog, Finish, Job, NewEvent, Store};
+
+/// Requests queued for the writer at most; senders wait beyond it.
+const QUEUE: usize = 65_536;
+/// Requests one cycle takes at most.
+const CYCLE_REQUESTS: usize = 4_096;
+/// Destination statistics are written at least this often under load (and with every cycle
+/// that finds nobody waiting behind it).
+const STATS_EVERY: Duration = Duration::from_millis(200);
+
+/// A destination taken out of delivery by the answer an attempt got (410 Gone: `disabled`; a
+/// revoked grant: `reauth_required`), written with that attempt's results.
+#[derive(Debug, Clone)]
+pub(crate) struct Suspend {
+    pub destination_id: String,
+    pub status: &'static str,
+    pub reason: String,
+}
+
+/// How one claim ends, with its attempt's log when one was made.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub id: String,
+    pub claim_token: String,
+    pub destination_id: String,
+    pub finish: Finish,
+    pub attempt: Option<AttemptLog>,
+}
+
+pub(crate) enum Request {
+    Accept {
+        workspace_id: String,
+        events: Vec<NewEvent>,
+        reply: oneshot::Sender<Result<Vec<Accepted>>>,
+    },
+    Finish {
+        items: Vec<Finished>,
+        suspend: Option<Suspend>,
+        reply: oneshot::Sender<()>,
+    },
+    Claim {
+        limit: i64,
+        reply: oneshot::Sender<Result<Vec<Job>>>,
+    },
+    Renew {
+        tokens: Vec<String>,
+    },
+    Release {
+        tokens: Vec<String>,
+        reply: oneshot::Sender<()>,
+    },
+    /// Write what is queued, then stop.
+    Close,
+}
+
+/// Resolves once the writer has stopped.
+#[derive(Debug)]
+pub(crate) struct Stopped(oneshot::Receiver<()>);
+
+impl Stopped {
+    pub(crate) async fn wait(self) {
+        let _ = self.0.await;
+    }
+}
+
+/// A handle on the writer task.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    tx: mpsc::Sender<Request>,
+    hand_off: Arc<OnceLock<Arc<dyn HandOff>>>,
+}
+
+impl Writer {
+    /// Starts the writer on a thread of its own: a cycle is a dozen round trips to the
+    /// database, and on the shared runtime each would wait behind every request in the queue.
+    /// It ends once closed (or every handle is dropped) and its queue is drained.
+    pub(crate) fn start(store: Store, lease: Duration) -> (Writer, Stopped) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let hand_off: Arc<OnceLock<Arc<dyn HandOff>>> = Arc::default();
+        let (done, stopped) = oneshot::channel();
+        let handed = hand_off.clone();
+        let spawned = std::thread::Builder::new()
+            .name("courier-writer".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(run(store, lease, rx, handed)),
+                    Err(e) => tracing::error!(error = %e, "the writer's runtime cannot start"),
+                }
+                let _ = done.send(());
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "the writer's thread cannot start");
+        }
+        (Writer { tx, hand_off }, Stopped(stopped))
+    }
+
+    /// Where deliveries claimed at intake go (set once, when this process delivers).
+    pub(crate) fn set_hand_off(&self, to: Arc<dyn HandOff>) {
+        let _ = self.hand_off.set(to);
+    }
+
+    async fn send(&self, request: Request) -> Result<()> {
+        self.tx
+            .send(request)
+            .await
+            .map_err(|_| anyhow!("the delivery engine has stopped"))
+    }
+
+    /// Stores events and their deliveries; answers once they are committed.
+    pub(crate) async fn accept(
+        &self,
+        workspace_id: String,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Accepted>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Accept {
+            workspace_id,
+            events,
+            reply,
+        })
+        .await?;
+        answer
+            .await
+            .map_err(|_| anyhow!("the delivery engine stopped before storing the events"))?
+    }
+
+    /// Records how claims ended (and a suspension their answers called for, in the same
+    /// commit); returns once recorded (a failure is logged: the claims' leases lapse and they
+    /// are tried again).
+    pub(crate) async fn finish(&self, items: Vec<Finished>, suspend: Option<Suspend>) {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Finish {
+            items,
+            suspend,
+            reply,
+        };
+        if self.send(request).await.is_ok() {
+            let _ = answer.await;
+        }
+    }
+
+    /// Claims up to `limit` due deliveries (and as many whose lease lapsed).
+    pub(crate) async fn claim(&self, limit: i64) -> Result<Vec<Job>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Claim { limit, reply }).await?;
+        answer
+            .await
+            .map_err(|_| anyhow!("the delivery engine stopped"))?
+    }
+
+    pub(crate) async fn renew(&self, tokens: Vec<String>) {
+        let _ = self.send(Request::Renew { tokens }).await;
+    }
+
+    /// Stops the writer once it has written what is queued before this.
+    pub(crate) fn close(&self) {
+        let _ = self.tx.try_send(Request::Close);
+    }
+
+    /// Puts claims back in the queue; returns once written.
+    pub(crate) async fn release(&self, tokens: Vec<String>) {
+        let (reply, answer) = oneshot::channel();
+        if self.send(Request::Release { tokens, reply }).await.is_ok() {
+            let _ = answer.await;
+        }
+    }
+}
+
+/// The writer task: a cycle per batch of waiting requests.
+async fn run(
+    store: Store,
+    lease: Duration,
+    mut rx: mpsc::Receiver<Request>,
+    hand_off: Arc<OnceLock<Arc<dyn HandOff>>>,
+) {
+    let mut stats: HashMap<String, DestinationStats> = HashMap::new();
+    let mut stats_written = Instant::now();
+    let mut requests = Vec::with_capacity(256);
+    let mut closing = false;
+    while !closing && rx.recv_many(&mut requests, CYCLE_REQUESTS).await > 0 {
+        let before = requests.len();
+        requests.retain(|r| !matches!(r, Request::Close));
+        closing = requests.len() < before;
+        if requests.is_empty() {
+            continue;
+        }
+        let idle = rx.is_empty();
+        let write_stats = idle || stats_written.elapsed() >= STATS_EVERY;
+        let cycle = Cycle::new(
+            &store,
+            lease,
+            hand_off.get().cloned(),
+            std::mem::take(&mut requests),
+        );
+        if cycle.run(&mut stats, write_stats).await {
+            stats_written = Instant::now();
+        }
+    }
+    if !stats.is_empty() {
+        let cycle = Cycle::new(&store, lease, None, Vec::new());
+        cycle.run(&mut stats, true).await;
+    }
+}

@@ -1,0 +1,562 @@
+//! The statements of the engine's scripts, each built over many rows (at most [`MAX_ROWS`] a
+//! statement), and what their answers mean.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::Result;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Stmt, Val};
+use crate::store::deliveries::{Job, SAME_AS_EVENT};
+
+/// Rows per statement at most: well under both stores' parameter limits.
+pub const MAX_ROWS: usize = 256;
+
+/// `head`, then `rows` copies of `row` joined by commas, then `tail`.
+fn repeated(head: &str, row: &str, rows: usize, tail: &str) -> String {
+    let mut text = String::with_capacity(head.len() + rows * (row.len() + 2) + tail.len());
+    text.push_str(head);
+    for r in 0..rows {
+        if r > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(row);
+    }
+    text.push_str(tail);
+    text
+}
+
+/// One statement per [`MAX_ROWS`] of `items`: `head`, a `row` per item with the values `vals`
+/// gives it, `tail` (whose values `tail_vals` gives, bound after the rows'; `head_vals` before).
+fn per_rows<'a, T>(
+    items: &'a [T],
+    head: &str,
+    head_vals: &[Val<'a>],
+    row: &str,
+    tail: &str,
+    tail_vals: &[Val<'a>],
+    vals: impl Fn(&'a T, &mut Vec<Val<'a>>),
+) -> Vec<Stmt<'a>> {
+    items
+        .chunks(MAX_ROWS)
+        .map(|chunk| {
+            let mut all = head_vals.to_vec();
+            for item in chunk {
+                vals(item, &mut all);
+            }
+            all.extend_from_slice(tail_vals);
+            Stmt {
+                text: repeated(head, row, chunk.len(), tail),
+                vals: all,
+            }
+        })
+        .collect()
+}
+
+/// An event to store.
+#[derive(Debug)]
+pub struct EventRow<'a> {
+    pub id: &'a str,
+    pub workspace_id: &'a str,
+    pub event_type: &'a str,
+    pub payload: &'a str,
+    pub idempotency_key: Option<&'a str>,
+    pub delivery_count: i64,
+    pub created_at: &'a str,
+}
+
+pub fn insert_events<'a>(rows: &'a [EventRow<'a>]) -> Vec<Stmt<'a>> {
+    per_rows(
+        rows,
+        "INSERT INTO events (id, workspace_id, type, payload, idempotency_key, delivery_count, created_at) VALUES ",
+        &[],
+        "(?, ?, ?, ?, ?, ?, ?)",
+        "",
+        &[],
+        |e, v| {
+            v.extend([
+                Val::Text(e.id),
+                Val::Text(e.workspace_id),
+                Val::Text(e.event_type),
+                Val::Text(e.payload),
+                Val::MaybeText(e.idempotency_key),
+                Val::Int(e.delivery_count),
+                Val::Text(e.created_at),
+            ])
+        },
+    )
+}
+
+/// A delivery to store: `pending` (or `failed` from the start, with its error), or already
+/// claimed (`in_flight` under `claim_token` until `lease_until_ms`) for this process's worker.
+#[derive(Debug)]
+pub struct DeliveryRow<'a> {
+    pub id: &'a str,
+    pub workspace_id: &'a str,
+    pub event_id: &'a str,
+    pub destination_id: &'a str,
+    pub route_id: &'a str,
+    pub event_type: &'a str,
+    /// [`SAME_AS_EVENT`] when it carries the event's payload unchanged.
+    pub payload: &'a str,
+    pub status: &'static str,
+    pub next_attempt_ms: i64,
+    pub lease_until_ms: i64,
+    pub claim_token: Option<&'a str>,
+    pub last_error: Option<&'a str>,
+    pub created_at: &'a str,
+}
+
+pub fn insert_deliveries<'a>(rows: &'a [DeliveryRow<'a>]) -> Vec<Stmt<'a>> {
+    per_rows(
+        rows,
+        "INSERT INTO deliveries (id, workspace_id, event_id, destination_id, route_id, event_type, payload, \
+         status, attempts, next_attempt_ms, lease_until_ms, claim_token, last_error, created_at, updated_at) VALUES ",
+        &[],
+        // attempts start at 0; updated_at is created_at.
+        "(?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+        "",
+        &[],
+        |d, v| {
+            v.extend([
+                Val::Text(d.id),
+                Val::Text(d.workspace_id),
+                Val::Text(d.event_id),
+                Val::Text(d.destination_id),
+                Val::Text(d.route_id),
+                Val::Text(d.event_type),
+                Val::Text(d.payload),
+                Val::Text(d.status),
+                Val::Int(d.next_attempt_ms),
+                Val::Int(d.lease_until_ms),
+                Val::MaybeText(d.claim_token),
+                Val::MaybeText(d.last_error),
+                Val::Text(d.created_at),
+                Val::Text(d.created_at),
+            ])
+        },
+    )
+}
+
+/// An idempotency key of an event being accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyRef {
+    pub workspace_id: String,
+    pub key: String,
+}
+
+/// Takes each key for its event unless an event of the last window holds it; answers with the
+/// keys taken (new, or taken over from an event older than the window): see [`taken_keys`].
+pub fn claim_keys<'a>(keys: &'a [(KeyRef, &'a str)], now_ms: i64, cutoff_ms: i64) -> Vec<Stmt<'a>> {
+    per_rows(
+        keys,
+        "INSERT INTO idempotency_keys (workspace_id, key, event_id, created_ms) VALUES ",
+        &[],
+        "(?, ?, ?, ?)",
+        " ON CONFLICT (workspace_id, key) DO UPDATE SET event_id = excluded.event_id, \
+         created_ms = excluded.created_ms WHERE idempotency_keys.created_ms < ? RETURNING workspace_id, key",
+        &[Val::Int(cutoff_ms)],
+        move |(k, event_id), v| {
+            v.extend([
+                Val::Text(&k.workspace_id),
+                Val::Text(&k.key),
+                Val::Text(event_id),
+                Val::Int(now_ms),
+            ])
+        },
+    )
+}
+
+pub fn taken_keys(rows: &[AnyRow]) -> Result<HashSet<KeyRef>> {
+    rows.iter()
+        .map(|row| {
+            Ok(KeyRef {
+                workspace_id: row.try_get("workspace_id")?,
+                key: row.try_get("key")?,
+            })
+        })
+        .collect()
+}
+
+/// For keys already held: the event holding each and how many deliveries it fanned out to
+/// (see [`earlier`]).
+pub fn earlier_events(keys: &[KeyRef]) -> Vec<Stmt<'_>> {
+    per_rows(
+        keys,
+        "SELECT k.workspace_id AS workspace_id, k.key AS key, k.event_id AS event_id, \
+         COALESCE(e.delivery_count, (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = k.event_id)) AS delivery_count \
+         FROM idempotency_keys k LEFT JOIN events e ON e.id = k.event_id WHERE (k.workspace_id, k.key) IN (VALUES ",
+        &[],
+        "(?, ?)",
+        ")",
+        &[],
+        |k, v| v.extend([Val::Text(&k.workspace_id), Val::Text(&k.key)]),
+    )
+}
+
+pub fn earlier(rows: &[AnyRow]) -> Result<HashMap<KeyRef, (String, i64)>> {
+    rows.iter()
+        .map(|row| {
+            Ok((
+                KeyRef {
+                    workspace_id: row.try_get("workspace_id")?,
+                    key: row.try_get("key")?,
+                },
+                (row.try_get("event_id")?, row.try_get("delivery_count")?),
+            ))
+        })
+        .collect()
+}
+
+/// How one claim ends, as written.
+#[derive(Debug)]
+pub struct FinishRow<'a> {
+    pub id: &'a str,
+    pub claim_token: &'a str,
+    pub status: &'static str,
+    pub next_attempt_ms: i64,
+    pub last_error: Option<&'a str>,
+    /// The attempt's log, when one was made.
+    pub attempt: Option<AttemptRow<'a>>,
+}
+
+/// One attempt as logged.
+#[derive(Debug)]
+pub struct AttemptRow<'a> {
+    pub id: &'a str,
+    pub started_at: &'a str,
+    pub duration_ms: i64,
+    pub outcome: &'a str,
+    pub http_status: Option<i64>,
+    pub reference: Option<&'a str>,
+    pub error_kind: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub response: Option<&'a str>,
+}
+
+/// Ends claims still held under their tokens, stamping them `now`; a claim that lapsed and
+/// was taken by another worker is left to that one (the answers' `affected` add up to the
+/// claims ended).
+pub fn finish<'a>(rows: &'a [FinishRow<'a>], now: &'a str) -> Vec<Stmt<'a>> {
+    per_rows(
+        rows,
+        "UPDATE deliveries SET status = v.column3, attempts = attempts + v.column4, next_attempt_ms = v.column5, \
+         lease_until_ms = 0, last_error = COALESCE(v.column6, last_error), updated_at = ? FROM (VALUES ",
+        &[Val::Text(now)],
+        "(?, ?, ?, ?, ?, ?)",
+        ") AS v WHERE deliveries.id = v.column1 AND deliveries.status = 'in_flight' \
+         AND deliveries.claim_token = v.column2",
+        &[],
+        |f, v| {
+            v.extend([
+                Val::Text(f.id),
+                Val::Text(f.claim_token),
+                Val::Text(f.status),
+                Val::Int(i64::from(f.attempt.is_some())),
+                Val::Int(f.next_attempt_ms),
+                Val::MaybeText(f.last_error),
+            ])
+        },
+    )
+}
+
+/// Logs the attempts of `rows` whose claims [`finish`] ended (stamped `now` under their own
+/// token), each numbered after the ones its delivery already has (a replay starts a fresh
+/// attempt budget but keeps counting the log).
+pub fn insert_attempts<'a>(rows: &'a [&'a FinishRow<'a>], now: &'a str) -> Vec<Stmt<'a>> {
+    per_rows(
+        rows,
+        "INSERT INTO attempts (id, delivery_id, number, started_at, duration_ms, outcome, http_status, \
+         reference, error_kind, error, response) \
+         SELECT v.column1, v.column2, (SELECT COUNT(*) + 1 FROM attempts a WHERE a.delivery_id = v.column2), \
+         v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, v.column10, v.column11 FROM (VALUES ",
+        &[],
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ") AS v WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.column2 AND d.claim_token = v.column3 \
+         AND d.updated_at = ?)",
+        &[Val::Text(now)],
+        |f, v| {
+            let a = f.attempt.as_ref().expect("rows with an attempt");
+            v.extend([
+                Val::Text(a.id),
+                Val::Text(f.id),
+                Val::Text(f.claim_token),
+                Val::Text(a.started_at),
+                Val::Int(a.duration_ms),
+                Val::Text(a.outcome),
+                Val::MaybeInt(a.http_status),
+                Val::MaybeText(a.reference),
+                Val::MaybeText(a.error_kind),
+                Val::MaybeText(a.error),
+                Val::MaybeText(a.response),
+            ])
+        },
+    )
+}
+
+/// Claims up to `limit` due deliveries (pending, or scheduled for retry and due), and up to
+/// `limit` claimed by a worker whose lease lapsed, under `token` until `lease_until_ms`
+/// ([`claimed`] reads the answer). Postgres skips rows another replica is claiming.
+pub fn claim_due<'a>(
+    postgres: bool,
+    limit: i64,
+    now_ms: i64,
+    lease_until_ms: i64,
+    token: &'a str,
+    now: &'a str,
+) -> Stmt<'a> {
+    let lock = if postgres {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    // Two index ranges: waiting rows by due time, and in-flight rows by lease end.
+    Stmt {
+        text: format!(
+            "UPDATE deliveries SET status = 'in_flight', lease_until_ms = ?, updated_at = ?, claim_token = ? \
+             WHERE id IN (SELECT id FROM deliveries WHERE status IN ('pending', 'retry_scheduled') AND next_attempt_ms <= ? \
+                          ORDER BY next_attempt_ms LIMIT ? {lock}) \
+                OR id IN (SELECT id FROM deliveries WHERE status = 'in_flight' AND lease_until_ms < ? LIMIT ? {lock}) \
+             RETURNING id, workspace_id, event_id, destination_id, event_type, payload, attempts"
+        ),
+        vals: vec![
+            Val::Int(lease_until_ms),
+            Val::Text(now),
+            Val::Text(token),
+            Val::Int(now_ms),
+            Val::Int(limit),
+            Val::Int(now_ms),
+            Val::Int(limit),
+        ],
+    }
+}
+
+/// The claimed deliveries in id order (a delivery carrying its event's payload still says
+/// [`SAME_AS_EVENT`]: [`event_payloads`] reads those).
+pub fn claimed(rows: &[AnyRow], token: &str) -> Result<Vec<Job>> {
+    let mut jobs: Vec<Job> = rows
+        .iter()
+        .map(|r| {
+            Ok(Job {
+                id: r.try_get("id")?,
+                workspace_id: r.try_get("workspace_id")?,
+                event_id: r.try_get("event_id")?,
+                destination_id: r.try_get("destination_id")?,
+                event_type: r.try_get("event_type")?,
+                payload: r.try_get("payload")?,
+                attempts: r.try_get("attempts")?,
+                claim_token: token.to_string(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    jobs.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(jobs)
+}
+
+/// Reads the payloads of the events of `jobs` that carry their event's payload.
+pub fn event_payloads(ids: &[String]) -> Vec<Stmt<'_>> {
+    per_rows(
+        ids,
+        "SELECT id, payload FROM events WHERE id IN (",
+        &[],
+        "?",
+        ")",
+        &[],
+        |id, v| v.push(Val::Text(id)),
+    )
+}
+
+/// Puts the events' payloads (rows of [`event_payloads`]) into the jobs that carry them.
+pub fn fill_payloads(jobs: &mut [Job], rows: &[AnyRow]) -> Result<()> {
+    let mut payloads = HashMap::with_capacity(rows.len());
+    for row in rows {
+        payloads.insert(
+            row.try_get::<String, _>("id")?,
+            row.try_get::<String, _>("payload")?,
+        );
+    }
+    for job in jobs.iter_mut().filter(|j| j.payload == SAME_AS_EVENT) {
+        job.payload = payloads
+            .get(&job.event_id)
+            .cloned()
+            .unwrap_or_else(|| "null".into());
+    }
+    Ok(())
+}
+
+/// Extends the leases of live claims (by claim token).
+pub fn renew(tokens: &[String], until_ms: i64) -> Vec<Stmt<'_>> {
+    per_rows(
+        tokens,
+        "UPDATE deliveries SET lease_until_ms = ? WHERE status = 'in_flight' AND claim_token IN (",
+        &[Val::Int(until_ms)],
+        "?",
+        ")",
+        &[],
+        |t, v| v.push(Val::Text(t)),
+    )
+}
+
+/// Puts claims back in the queue, due at once (a worker shutting down).
+pub fn release(tokens: &[String]) -> Vec<Stmt<'_>> {
+    per_rows(
+        tokens,
+        "UPDATE deliveries SET status = 'pending', lease_until_ms = 0 WHERE status = 'in_flight' AND claim_token IN (",
+        &[],
+        "?",
+        ")",
+        &[],
+        |t, v| v.push(Val::Text(t)),
+    )
+}
+
+/// Statistics as written: see [`super::DestinationStats`].
+#[derive(Debug)]
+pub struct StatsRow<'a> {
+    pub destination_id: &'a str,
+    pub stats: &'a super::DestinationStats,
+}
+
+/// Writes destinations' statistics: event counts, the latest attempt, the latest success, and
+/// since when each has been failing.
+pub fn add_destination_stats<'a>(rows: &'a [StatsRow<'a>]) -> Vec<Stmt<'a>> {
+    rows.iter()
+        .map(|r| {
+            let s = r.stats;
+            let (last_at, last_status) = match &s.last {
+                Some((at, status)) => (Some(at.as_str()), Some(status.as_str())),
+                None => (None, None),
+            };
+            // failing_since: cleared when the latest attempt succeeded; otherwise the first
+            // failure after a success in this window, or the stored one (else this window's
+            // first failure).
+            Stmt {
+                text: "UPDATE destinations SET event_count = event_count + ?, \
+                       last_delivery_at = COALESCE(?, last_delivery_at), last_delivery_status = COALESCE(?, last_delivery_status), \
+                       last_success_at = COALESCE(?, last_success_at), \
+                       failing_since = CASE WHEN ? = 'delivered' THEN NULL \
+                                            WHEN ? IS NULL THEN failing_since \
+                                            WHEN ? IS NOT NULL THEN ? \
+                                            ELSE COALESCE(failing_since, ?) END \
+                       WHERE id = ?"
+                    .to_string(),
+                vals: vec![
+                    Val::Int(s.events),
+                    Val::MaybeText(last_at),
+                    Val::MaybeText(last_status),
+                    Val::MaybeText(s.last_success_at.as_deref()),
+                    Val::MaybeText(last_status),
+                    Val::MaybeText(last_status),
+                    Val::MaybeText(s.last_success_at.as_deref()),
+                    Val::MaybeText(s.failing_since.as_deref()),
+                    Val::MaybeText(s.failing_since.as_deref()),
+                    Val::Text(r.destination_id),
+                ],
+            }
+        })
+        .collect()
+}
+
+/// A destination to take out of delivery, with the reason.
+#[derive(Debug)]
+pub struct SuspendRow<'a> {
+    pub destination_id: &'a str,
+    /// `disabled` (also made inactive) or `reauth_required`.
+    pub status: &'static str,
+    pub reason: &'a str,
+}
+
+/// Suspends destinations, and bumps the change counter so other replicas' caches see it.
+pub fn suspend<'a>(rows: &'a [SuspendRow<'a>], now: &'a str) -> Vec<Stmt<'a>> {
+    let mut stmts: Vec<Stmt<'a>> = rows
+        .iter()
+        .map(|r| Stmt {
+            text: "UPDATE destinations SET status = ?, status_error = ?, \
+                   is_active = CASE WHEN ? = 'disabled' THEN 0 ELSE is_active END, updated_at = ? WHERE id = ?"
+                .to_string(),
+            vals: vec![
+                Val::Text(r.status),
+                Val::Text(r.reason),
+                Val::Text(r.status),
+                Val::Text(now),
+                Val::Text(r.destination_id),
+            ],
+        })
+        .collect();
+    if !stmts.is_empty() {
+        stmts.push(Stmt {
+            text: "UPDATE config_changes SET generation = generation + 1 WHERE id = 1".to_string(),
+            vals: Vec::new(),
+        });
+    }
+    stmts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_repeat_between_head_and_tail() {
+        assert_eq!(repeated("X (", "?", 3, ")"), "X (?, ?, ?)");
+        let ids: Vec<String> = (0..MAX_ROWS + 3).map(|i| i.to_string()).collect();
+        let stmts = release(&ids);
+        assert_eq!(stmts.len(), 2);
+        assert_eq!(stmts[0].vals.len(), MAX_ROWS);
+        assert_eq!(stmts[1].vals.len(), 3);
+        assert_eq!(stmts[1].text.matches('?').count(), 3);
+    }
+
+    #[test]
+    fn every_statement_binds_as_many_values_as_it_marks() {
+        let now = "2026-01-01T00:00:00.000Z";
+        let attempt = AttemptRow {
+            id: "a",
+            started_at: now,
+            duration_ms: 1,
+            outcome: "delivered",
+            http_status: Some(204),
+            reference: None,
+            error_kind: None,
+            error: None,
+            response: None,
+        };
+        let finished = [FinishRow {
+            id: "d",
+            claim_token: "t",
+            status: "delivered",
+            next_attempt_ms: 0,
+            last_error: None,
+            attempt: Some(attempt),
+        }];
+        let with_attempts: Vec<&FinishRow> = finished.iter().collect();
+        let stats = super::super::DestinationStats::default();
+        let stats_rows = [StatsRow {
+            destination_id: "x",
+            stats: &stats,
+        }];
+        let keys = [KeyRef {
+            workspace_id: "w".into(),
+            key: "k".into(),
+        }];
+        let claims = [(keys[0].clone(), "e")];
+        let tokens = ["t".to_string()];
+        let mut all = Vec::new();
+        all.extend(finish(&finished, now));
+        all.extend(insert_attempts(&with_attempts, now));
+        all.extend(add_destination_stats(&stats_rows));
+        all.extend(earlier_events(&keys));
+        all.extend(claim_keys(&claims, 1, 0));
+        all.extend(renew(&tokens, 5));
+        all.push(claim_due(true, 10, 1, 2, "t", now));
+        for stmt in &all {
+            assert_eq!(
+                stmt.text.matches('?').count(),
+                stmt.vals.len(),
+                "{}",
+                stmt.text
+            );
+        }
+    }
+}
