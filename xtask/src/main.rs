@@ -1,6 +1,7 @@
 //! `cargo xtask`: repository automation for Courier: scaffolding connectors, generated docs,
 //! tidy rules and the one test command. Run `cargo xtask help` for the commands.
 
+mod bench;
 mod catalog;
 mod cmd;
 mod names;
@@ -25,6 +26,10 @@ commands:
   test [-- ARGS]       start test services; run fmt, clippy, tests (ARGS go to nextest or cargo test),
                        doctests, tidy and the docs check; stop the services; print a summary
   ci [-- ARGS]         the same as test
+  bench engine [ARGS]  build in release mode and measure `courier serve` end to end (single
+                       events from many connections, webhooks out) beside a bare load generator;
+                       ARGS: --store sqlite|postgres, --seconds N, --rate R, --loop closed|open|both,
+                       --replicas N (Postgres); Postgres is started when asked for
   services [--env-file F]
                        start the test services and print (or write to F) the variables tests
                        read; stop them when stdin closes (Ctrl-D) or on Ctrl-C
@@ -52,6 +57,7 @@ fn run(args: &[String]) -> Result<()> {
         "tidy" => tidy::run(rest),
         "test" | "ci" => test_run::run(rest),
         "services" => test_run::serve(rest),
+        "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

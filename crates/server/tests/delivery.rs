@@ -429,7 +429,74 @@ on_both_stores!(
     timeouts_and_connection_resets_are_retried,
     the_circuit_breaker_opens_half_opens_and_closes,
     a_destination_failing_for_too_long_is_disabled,
+    intake_and_delivery_progress_together,
 );
+
+/// Single events posted from several clients at once are delivered while intake goes on: by the
+/// time the last event is posted, the first half of them have arrived (a worker starved by
+/// intake would deliver them only once it stops).
+async fn intake_and_delivery_progress_together(backend: Backend) {
+    const CLIENTS: usize = 8;
+    const EVENTS: usize = 800;
+    let server = Arc::new(TestServer::start(&backend).await);
+    let (url, seen, _) = receiver().await;
+    destination_and_route(
+        &server,
+        &url,
+        json!(["*"]),
+        json!([]),
+        json!({"max_concurrency": 16}),
+    )
+    .await;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // What had arrived when each event was posted.
+    let arrived_at_post: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(vec![0; EVENTS]));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (server, next, seen, arrived_at_post) = (
+                server.clone(),
+                next.clone(),
+                seen.clone(),
+                arrived_at_post.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if n >= EVENTS {
+                        return;
+                    }
+                    arrived_at_post.lock().unwrap()[n] = seen.lock().unwrap().len();
+                    let (status, body) = server
+                        .call(
+                            Method::POST,
+                            &server.path("/events"),
+                            Some(json!({"type": "order.created", "payload": {"n": n}})),
+                        )
+                        .await;
+                    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+    let at_last_post = *arrived_at_post.lock().unwrap().iter().max().unwrap();
+    assert!(
+        at_last_post >= EVENTS / 2,
+        "only {at_last_post} of {EVENTS} events had arrived when the last one was posted"
+    );
+    eventually("every event", || seen.lock().unwrap().len() >= EVENTS).await;
+    let mut numbers: Vec<u64> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, body)| body["n"].as_u64().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), EVENTS, "each event delivered");
+}
 
 /// A server that drops the first `resets` connections without answering, then answers 204.
 async fn resetting_receiver(resets: usize) -> (String, Arc<Mutex<usize>>) {

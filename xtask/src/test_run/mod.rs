@@ -5,7 +5,7 @@
 
 mod counts;
 mod scaffold;
-mod services;
+pub(crate) mod services;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -9,7 +9,7 @@
 mod azurite;
 mod fake_gcs;
 mod moto;
-mod postgres;
+pub(crate) mod postgres;
 mod sshd;
 
 use std::path::{Path, PathBuf};

@@ -82,6 +82,10 @@ impl Store {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                        // Checkpoint every 40 MB of log rather than every 4 MB: the pages the
+                        // queue rewrites all the time (the tails of its tables) are copied into
+                        // the database once per checkpoint, however often they changed.
+                        conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
                         if !synced {
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                         }

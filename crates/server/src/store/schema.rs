@@ -160,4 +160,14 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "INSERT INTO config_changes (id, generation) VALUES (1, 0)",
         ],
     ),
+    (
+        8,
+        &[
+            // Only waiting deliveries are looked up by due time: a delivery claimed at intake and
+            // delivered never enters this index (the full index it replaces was written twice per
+            // delivery for nothing).
+            "DROP INDEX deliveries_due",
+            "CREATE INDEX deliveries_waiting ON deliveries (next_attempt_ms) WHERE status IN ('pending', 'retry_scheduled')",
+        ],
+    ),
 ];
