@@ -74,8 +74,14 @@ pub fn new_api_key() -> String {
 
 /// How API keys are stored: SHA-256 (the keys are 256 random bits, so no slow hash is needed).
 pub fn hash_api_key(key: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(key.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// A Standard Webhooks signing secret: `whsec_` and base64 of 32 random bytes.

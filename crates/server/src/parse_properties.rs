@@ -84,7 +84,7 @@ proptest! {
     #[test]
     fn events(body in json()) {
         let mut errors = Vec::new();
-        let _ = parse_event(&body, "", &mut errors);
+        let _ = parse_event(body.clone(), "", &mut errors);
         for e in errors {
             prop_assert!(names_a_place(&body, &e.path), "{} in {body}", e.path);
         }

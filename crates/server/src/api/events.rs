@@ -18,11 +18,11 @@ use crate::store::NewEvent;
 pub const MAX_BATCH: usize = 1000;
 
 pub(crate) fn parse_event(
-    value: &Value,
+    mut value: Value,
     at: &str,
     errors: &mut Vec<FieldError>,
 ) -> Option<(String, Value, Option<String>)> {
-    let Some(fields) = value.as_object() else {
+    let Some(fields) = value.as_object_mut() else {
         errors.push(FieldError::new(
             at,
             "must be an object with type and payload",
@@ -53,8 +53,8 @@ pub(crate) fn parse_event(
             None
         }
     };
-    let payload = match fields.get("payload") {
-        Some(p) => Some(p.clone()),
+    let payload = match fields.get_mut("payload") {
+        Some(p) => Some(p.take()),
         None => {
             errors.push(FieldError::new(format!("{at}/payload"), "is required"));
             None
@@ -78,7 +78,7 @@ pub async fn create(
     state: State,
     Publisher(who): Publisher,
     Path(ws): Path<String>,
-    JsonBody(body): JsonBody,
+    JsonBody(mut body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let ws = who.workspace(&ws)?.to_string();
     let mut errors = Vec::new();
@@ -93,34 +93,36 @@ pub async fn create(
                 "is not allowed beside events",
             ));
         }
-        match body["events"].as_array() {
-            Some(list) if list.is_empty() => {
-                errors.push(FieldError::new("/events", "must not be empty"));
-                Vec::new()
-            }
-            Some(list) if list.len() > MAX_BATCH => {
-                errors.push(FieldError::new(
-                    "/events",
-                    format!("holds at most {MAX_BATCH} events"),
-                ));
-                Vec::new()
-            }
-            Some(list) => list
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (format!("/events/{i}"), e.clone()))
-                .collect(),
-            None => {
+        match body["events"].take() {
+            Value::Array(list) => match list.len() {
+                0 => {
+                    errors.push(FieldError::new("/events", "must not be empty"));
+                    Vec::new()
+                }
+                n if n > MAX_BATCH => {
+                    errors.push(FieldError::new(
+                        "/events",
+                        format!("holds at most {MAX_BATCH} events"),
+                    ));
+                    Vec::new()
+                }
+                _ => list
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, e)| (format!("/events/{i}"), e))
+                    .collect(),
+            },
+            _ => {
                 errors.push(FieldError::new("/events", "must be an array"));
                 Vec::new()
             }
         }
     } else {
-        vec![(String::new(), body.clone())]
+        vec![(String::new(), body)]
     };
     let parsed: Vec<_> = items
-        .iter()
-        .filter_map(|(at, v)| parse_event(v, at, &mut errors))
+        .into_iter()
+        .filter_map(|(at, v)| parse_event(v, &at, &mut errors))
         .collect();
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));

@@ -14,8 +14,8 @@ use sqlx::AnyConnection;
 use super::writer::{Finished, Request};
 use crate::ids;
 use crate::store::engine::{
-    self, AttemptRow, DeliveryRow, DestinationStats, EventRow, FinishRow, KeyRef, Span, StatsRow,
-    SuspendRow,
+    self, AttemptRow, DeliveryRow, DestinationStats, EventRow, FinishRow, KeyRef, Shape, Span,
+    StatsRow, SuspendRow,
 };
 use crate::store::{Accepted, Finish, IDEMPOTENCY_WINDOW_MS, Job, NewEvent, SAME_AS_EVENT, Store};
 
@@ -59,6 +59,10 @@ pub(crate) struct Cycle<'s> {
     requests: Vec<Request>,
 }
 
+/// The writer's connection, held from cycle to cycle (taking it from the pool each time cost a
+/// round trip: the pool checks a connection before handing it out).
+pub(crate) type Link = Option<sqlx::pool::PoolConnection<sqlx::Any>>;
+
 /// One event of the cycle.
 struct Incoming<'r> {
     /// Which request it came in.
@@ -84,17 +88,19 @@ impl<'s> Cycle<'s> {
         }
     }
 
-    /// Writes and answers every request; folds the cycle's statistics into `stats`, writing
-    /// them all when `write_stats` (returns whether it did).
+    /// Writes every request and puts their answers in `answers` (sent by the caller); folds the cycle's statistics into `stats`, writing them all when `write_stats`
+    /// (returns whether it did).
     pub(crate) async fn run(
         self,
+        link: &mut Link,
         stats: &mut HashMap<String, DestinationStats>,
         write_stats: bool,
+        answers: &mut Vec<Answers>,
     ) -> bool {
         let mut reserved = Vec::new();
         let started = std::time::Instant::now();
         let requests = self.requests.len();
-        let result = self.write(&mut reserved, stats, write_stats).await;
+        let result = self.write(link, &mut reserved, stats, write_stats).await;
         metrics::histogram!("courier_engine_cycle_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("courier_engine_cycle_requests").record(requests as f64);
         match result {
@@ -106,7 +112,11 @@ impl<'s> Cycle<'s> {
                         stats.entry(id).or_default().merge(s);
                     }
                 }
-                self.answer(written);
+                answers.push(Answers {
+                    hand_off: self.hand_off,
+                    requests: self.requests,
+                    written,
+                });
                 write_stats
             }
             Err(error) => {
@@ -126,7 +136,7 @@ impl<'s> Cycle<'s> {
                     for request in requests {
                         Box::pin(
                             Cycle::new(store, lease, hand_off.clone(), vec![request])
-                                .run(stats, false),
+                                .run(link, stats, false, answers),
                         )
                         .await;
                     }
@@ -142,16 +152,22 @@ impl<'s> Cycle<'s> {
 
     async fn write(
         &self,
+        link: &mut Link,
         reserved: &mut Vec<String>,
         pending_stats: &HashMap<String, DestinationStats>,
         write_stats: bool,
     ) -> Result<Written> {
-        let mut conn = self.store.engine().acquire().await?;
+        let conn = match link {
+            Some(conn) => conn,
+            None => link.insert(self.store.engine().acquire().await?),
+        };
         let result = self
-            .write_on(&mut conn, reserved, pending_stats, write_stats)
+            .write_on(conn, reserved, pending_stats, write_stats)
             .await;
         if result.is_err() {
-            engine::rollback(&mut conn).await;
+            engine::rollback(conn).await;
+            // A connection that failed is not trusted again: the next cycle takes a fresh one.
+            *link = None;
         }
         result
     }
@@ -190,7 +206,7 @@ impl<'s> Cycle<'s> {
                 begin: true,
                 commit: false,
             };
-            for out in engine::run(conn, &stmts, span).await? {
+            for out in engine::run(conn, &stmts, span, false).await? {
                 taken.extend(engine::taken_keys(&out.rows)?);
             }
             begun = true;
@@ -401,20 +417,26 @@ impl<'s> Cycle<'s> {
             })
             .collect();
 
-        // One script for all of it, ending in the commit.
-        let mut script = Vec::new();
-        let earlier_at = script.len();
-        script.extend(engine::earlier_events(&held));
-        let earlier_end = script.len();
-        script.extend(engine::insert_events(&event_rows));
-        script.extend(engine::insert_deliveries(&delivery_rows));
-        let finish_at = script.len();
-        script.extend(engine::finish(&finish_rows, &now));
-        let finish_end = script.len();
-        script.extend(engine::insert_attempts(&with_attempts, &now));
-        let claims_at = script.len();
+        // The rare statements, then the hot ones (events, deliveries, ended claims, attempts).
+        // On SQLite the hot ones are padded to a few fixed sizes and run as a script of their
+        // own that stays prepared; elsewhere, or when a kind is over one statement's rows,
+        // everything goes in one script.
+        let padded = !self.store.is_postgres()
+            && [
+                event_rows.len(),
+                delivery_rows.len(),
+                finish_rows.len(),
+                with_attempts.len(),
+            ]
+            .iter()
+            .all(|&n| n <= engine::MAX_ROWS);
+        let shape = if padded { Shape::Padded } else { Shape::Exact };
+        let mut rare = Vec::new();
+        rare.extend(engine::earlier_events(&held));
+        let earlier_len = rare.len();
+        let claims_at = rare.len();
         for (limit, claim_token) in &claim_tokens {
-            script.push(engine::claim_due(
+            rare.push(engine::claim_due(
                 self.store.is_postgres(),
                 *limit,
                 now_ms,
@@ -423,20 +445,44 @@ impl<'s> Cycle<'s> {
                 &now,
             ));
         }
-        script.extend(engine::renew(&renew, lease_until));
-        script.extend(engine::release(&release));
-        script.extend(engine::add_destination_stats(&stats_rows));
-        script.extend(engine::suspend(&suspensions, &now));
+        rare.extend(engine::renew(&renew, lease_until));
+        rare.extend(engine::release(&release));
+        rare.extend(engine::add_destination_stats(&stats_rows));
+        rare.extend(engine::suspend(&suspensions, &now));
+        let mut hot = Vec::new();
+        hot.extend(engine::insert_events(&event_rows, shape));
+        hot.extend(engine::insert_deliveries(&delivery_rows, shape));
+        let finish_at = hot.len();
+        hot.extend(engine::finish(&finish_rows, &now, shape));
+        let finish_end = hot.len();
+        hot.extend(engine::insert_attempts(&with_attempts, &now, shape));
         let committing = std::time::Instant::now();
-        let outputs = engine::run(
-            conn,
-            &script,
-            Span {
+        let (rare_out, hot_out) = if padded {
+            let mut rare_out = Vec::new();
+            if !rare.is_empty() {
+                let span = Span {
+                    begin: !begun,
+                    commit: false,
+                };
+                rare_out = engine::run(conn, &rare, span, false).await?;
+                begun = true;
+            }
+            let span = Span {
                 begin: !begun,
                 commit: true,
-            },
-        )
-        .await?;
+            };
+            (rare_out, engine::run(conn, &hot, span, true).await?)
+        } else {
+            let rare_len = rare.len();
+            rare.extend(hot);
+            let span = Span {
+                begin: !begun,
+                commit: true,
+            };
+            let mut all = engine::run(conn, &rare, span, false).await?;
+            let hot_out = all.split_off(rare_len);
+            (all, hot_out)
+        };
         metrics::histogram!("courier_engine_commit_seconds")
             .record(committing.elapsed().as_secs_f64());
 
@@ -446,10 +492,10 @@ impl<'s> Cycle<'s> {
 
         // What the answers say.
         let mut earlier = HashMap::new();
-        for out in &outputs[earlier_at..earlier_end] {
+        for out in &rare_out[..earlier_len] {
             earlier.extend(engine::earlier(&out.rows)?);
         }
-        let ended: u64 = outputs[finish_at..finish_end]
+        let ended: u64 = hot_out[finish_at..finish_end]
             .iter()
             .map(|o| o.affected)
             .sum();
@@ -460,7 +506,7 @@ impl<'s> Cycle<'s> {
             );
         }
         let mut claimed = Vec::new();
-        for (out, (_, claim_token)) in outputs[claims_at..claims_at + claim_tokens.len()]
+        for (out, (_, claim_token)) in rare_out[claims_at..claims_at + claim_tokens.len()]
             .iter()
             .zip(&claim_tokens)
         {
@@ -481,7 +527,7 @@ impl<'s> Cycle<'s> {
                 begin: false,
                 commit: false,
             };
-            let outs = engine::run(conn, &reads, span).await?;
+            let outs = engine::run(conn, &reads, span, false).await?;
             let rows: Vec<_> = outs.into_iter().flat_map(|o| o.rows).collect();
             for jobs in &mut claimed {
                 engine::fill_payloads(jobs, &rows)?;
@@ -570,10 +616,32 @@ impl<'s> Cycle<'s> {
         }
         out
     }
+}
 
-    /// Answers every request and hands committed claims to the lanes.
-    fn answer(self, written: Written) {
-        if let Some(to) = &self.hand_off
+/// A written cycle's answers.
+pub(crate) struct Answers {
+    hand_off: Option<Arc<dyn HandOff>>,
+    requests: Vec<Request>,
+    written: Written,
+}
+
+impl std::fmt::Debug for Answers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answers")
+            .field("requests", &self.requests.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Answers {
+    /// Hands committed claims to the lanes and answers every request.
+    pub(crate) fn send(self) {
+        let Answers {
+            hand_off,
+            requests,
+            written,
+        } = self;
+        if let Some(to) = &hand_off
             && !written.handed.is_empty()
         {
             to.hand_off(written.handed);
@@ -582,7 +650,7 @@ impl<'s> Cycle<'s> {
         let mut accepts = Vec::new();
         let mut finishes = Vec::new();
         let mut others = Vec::new();
-        for request in self.requests {
+        for request in requests {
             match request {
                 Request::Accept { reply, .. } => accepts.push(reply),
                 Request::Finish { reply, .. } => finishes.push(reply),

@@ -1,8 +1,8 @@
 //! The poller: what the in-memory hand-off cannot see comes from the database. It claims due
 //! deliveries (retries whose time came, deliveries intake could not hand over, another replica's
 //! lapsed claims) while the lanes have room, renews the leases of the claims this process holds,
-//! watches for another replica's changes to destinations and routes (Postgres), updates the
-//! queue-depth gauge, and forgets expired idempotency keys.
+//! watches for another replica's changes to destinations and routes (Postgres), checkpoints
+//! SQLite's log, updates the queue-depth gauge, and forgets expired idempotency keys.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +21,8 @@ const CLAIM_BATCH: usize = 500;
 const CONFIG_POLL: Duration = Duration::from_millis(500);
 const DEPTH_EVERY: Duration = Duration::from_secs(2);
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// How often SQLite's log is copied into the database (the writer's commits never do it).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 pub(crate) struct Poller {
     pub store: Store,
@@ -34,8 +36,8 @@ pub(crate) struct Poller {
 impl Poller {
     pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let long_ago = Instant::now() - Duration::from_secs(3600);
-        let (mut renewed, mut depth_at, mut pruned, mut config_at) =
-            (Instant::now(), long_ago, Instant::now(), long_ago);
+        let (mut renewed, mut depth_at, mut pruned, mut config_at, mut checkpointed) =
+            (Instant::now(), long_ago, Instant::now(), long_ago, Instant::now());
         loop {
             if *shutdown.borrow() {
                 return;
@@ -61,6 +63,12 @@ impl Poller {
                 config_at = Instant::now();
                 if let Err(e) = self.store.poll_config_changes().await {
                     tracing::warn!(error = %format!("{e:#}"), "reading the change counter failed");
+                }
+            }
+            if checkpointed.elapsed() >= CHECKPOINT_EVERY {
+                checkpointed = Instant::now();
+                if let Err(e) = self.store.checkpoint().await {
+                    tracing::warn!(error = %format!("{e:#}"), "copying the log into the database failed");
                 }
             }
             if pruned.elapsed() >= PRUNE_EVERY {

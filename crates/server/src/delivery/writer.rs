@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow};
 use tokio::sync::{mpsc, oneshot};
 
-use super::cycle::{Cycle, HandOff};
+use super::cycle::{Answers, Cycle, HandOff, Link};
 use crate::store::engine::DestinationStats;
 use crate::store::{Accepted, AttemptLog, Finish, Job, NewEvent, Store};
 
@@ -196,6 +196,8 @@ async fn run(
     let mut stats: HashMap<String, DestinationStats> = HashMap::new();
     let mut stats_written = Instant::now();
     let mut requests = Vec::with_capacity(256);
+    let mut answers = Vec::new();
+    let mut link: Link = None;
     let mut closing = false;
     while !closing && rx.recv_many(&mut requests, CYCLE_REQUESTS).await > 0 {
         let before = requests.len();
@@ -212,12 +214,14 @@ async fn run(
             hand_off.get().cloned(),
             std::mem::take(&mut requests),
         );
-        if cycle.run(&mut stats, write_stats).await {
+        if cycle.run(&mut link, &mut stats, write_stats, &mut answers).await {
             stats_written = Instant::now();
         }
+        answers.drain(..).for_each(Answers::send);
     }
     if !stats.is_empty() {
         let cycle = Cycle::new(&store, lease, None, Vec::new());
-        cycle.run(&mut stats, true).await;
+        cycle.run(&mut link, &mut stats, true, &mut answers).await;
+        answers.drain(..).for_each(Answers::send);
     }
 }

@@ -25,7 +25,7 @@ pub use oauth::PendingRow;
 pub use routes::{RouteRow, matches as route_matches};
 pub use workspaces::{ApiKey, Role, Workspace};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
     /// For the delivery worker's bookkeeping (claims, attempt results): commits that need not
@@ -38,6 +38,15 @@ pub struct Store {
     engine: AnyPool,
     postgres: bool,
     changes: Arc<ConfigChanges>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the URL: it may carry a password.
+        f.debug_struct("Store")
+            .field("postgres", &self.postgres)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Which version of the destinations and routes a process's caches hold.
@@ -82,10 +91,9 @@ impl Store {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
-                        // Checkpoint every 40 MB of log rather than every 4 MB: the pages the
-                        // queue rewrites all the time (the tails of its tables) are copied into
-                        // the database once per checkpoint, however often they changed.
-                        conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
+                        // No connection checkpoints when its commit grows the log: the engine's
+                        // writer would stall for the copy. `Store::checkpoint` runs beside it.
+                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
                         if !synced {
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                         }
@@ -171,6 +179,18 @@ impl Store {
         if let Some(mut conn) = lock {
             sqlx::query("SELECT pg_advisory_unlock(7270020)")
                 .execute(counted::on(&mut conn))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Copies committed pages from SQLite's write-ahead log into the database, beside the writer
+    /// (a passive checkpoint waits for no one); the log starts over once all of it is copied.
+    /// Nothing to do on Postgres.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if !self.postgres {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(counted::on_pool(self.relaxed()))
                 .await?;
         }
         Ok(())

@@ -102,11 +102,17 @@ fn bind<'q>(
 
 /// Runs `stmts` in order and returns what each gave back. The transaction is opened and
 /// committed as `span` says; when the script fails the caller rolls back ([`rollback`]).
-pub async fn run(conn: &mut AnyConnection, stmts: &[Stmt<'_>], span: Span) -> Result<Vec<Output>> {
+/// `cached`: the script's text recurs (padded statements), so SQLite keeps it prepared.
+pub async fn run(
+    conn: &mut AnyConnection,
+    stmts: &[Stmt<'_>],
+    span: Span,
+    cached: bool,
+) -> Result<Vec<Output>> {
     let outputs = if is_postgres(conn) {
         run_each(conn, stmts, span).await?
     } else {
-        run_together(conn, stmts, span).await?
+        run_together(conn, stmts, span, cached).await?
     };
     counted::record(stmts.len() as u64, u64::from(span.commit));
     Ok(outputs)
@@ -146,6 +152,7 @@ async fn run_together(
     conn: &mut AnyConnection,
     stmts: &[Stmt<'_>],
     span: Span,
+    cached: bool,
 ) -> Result<Vec<Output>> {
     let mut text =
         String::with_capacity(stmts.iter().map(|s| s.text.len() + 2).sum::<usize>() + 32);
@@ -166,7 +173,7 @@ async fn run_together(
     // in turn on its thread, the parameters continuing from one statement to the next. (sqlx
     // means to move multi-statement queries to `raw_sql`, which binds nothing; the workspace
     // pins sqlx 0.8, and the engine's tests run this path on every store.)
-    let query = bind(sqlx::query(&text).persistent(false), &vals);
+    let query = bind(sqlx::query(&text).persistent(cached), &vals);
     let mut stream = Executor::fetch_many(&mut *conn, query);
     while let Some(step) = stream.try_next().await? {
         match step {
