@@ -69,6 +69,10 @@ struct Args {
     /// The webhook destination's `max_concurrency`.
     #[arg(long, default_value_t = 64)]
     max_concurrency: u32,
+    /// Rounds of each loop (bare generator, then courier on a fresh store); the summary gives
+    /// their medians, so a machine whose speed drifts shows as a spread, not a wrong figure.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 /// Upper bound on events one run can post, for the timeline's slots.
@@ -226,20 +230,26 @@ async fn main() -> Result<()> {
         ));
     }
     for (name, pace) in paces {
-        let bare = bare_run(&args, pace).await?;
-        let courier = courier_run(&args, &binary, pace, name).await?;
-        report::print_pair(name, pace, &bare, &courier);
+        let mut rounds = Vec::new();
+        for round in 1..=args.rounds.max(1) {
+            let bare = bare_run(&args, pace).await?;
+            let courier = courier_run(&args, &binary, pace, &format!("{name}{round}")).await?;
+            report::print_pair(&format!("{name} {round}/{}", args.rounds.max(1)), pace, &bare, &courier);
+            rounds.push((bare, courier));
+        }
+        report::print_summary(name, pace, &rounds);
     }
     Ok(())
 }
 
 fn args_summary(args: &Args) -> String {
     format!(
-        "store {:?} x{} replica(s), {} connections, {} s per run, {}-byte payloads, open-loop rate {}/s, destination max_concurrency {}",
+        "store {:?} x{} replica(s), {} connections, {} s per run, {} rounds, {}-byte payloads, open-loop rate {}/s, destination max_concurrency {}",
         args.store,
         args.replicas,
         args.connections,
         args.seconds,
+        args.rounds,
         args.payload_bytes,
         args.rate,
         args.max_concurrency

@@ -186,6 +186,52 @@ pub fn print_header(summary: &str) {
     );
 }
 
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// The medians over the rounds of a loop, with the lowest and highest.
+pub fn print_summary(name: &str, pace: Pace, rounds: &[(BareRun, CourierRun)]) {
+    let pick = |f: &dyn Fn(&(BareRun, CourierRun)) -> f64| {
+        let values: Vec<f64> = rounds.iter().map(f).collect();
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (median(values), lo, hi)
+    };
+    let pace = match pace {
+        Pace::Closed => "closed loop".to_string(),
+        Pace::Open { per_second } => format!("open loop at {per_second}/s"),
+    };
+    println!();
+    println!("== {name} summary, {pace}: median of {} rounds [lowest - highest]", rounds.len());
+    let line = |label: &str, unit: &str, (m, lo, hi): (f64, f64, f64)| {
+        // Costs below one per event need more digits.
+        let p = if m.abs() < 1.0 { 4 } else { 2 };
+        println!("  {label:<34} {m:>10.p$} {unit:<10} [{lo:.p$} - {hi:.p$}]");
+    };
+    line("bare generator -> receiver", "posts/s", pick(&|r| r.0.per_second));
+    line("courier accepted", "events/s", pick(&|r| r.1.accepted_per_second));
+    line("courier delivered in the window", "events/s", pick(&|r| r.1.delivered_in_window_per_second));
+    line("courier end to end", "events/s", pick(&|r| r.1.end_to_end_per_second));
+    line("ratio end to end / bare", "", pick(&|r| r.1.end_to_end_per_second / r.0.per_second));
+    line("post->delivery p50", "ms", pick(&|r| r.1.latency_from_post[0]));
+    line("post->delivery p99", "ms", pick(&|r| r.1.latency_from_post[2]));
+    line("largest backlog in a second", "events", pick(&|r| r.1.backlog.iter().copied().max().unwrap_or(0) as f64));
+    line("commits per event", "", pick(&|r| r.1.commits_per_event));
+    line("statements per event", "", pick(&|r| r.1.statements_per_event));
+    line("server CPU per event", "us", pick(&|r| r.1.server_cpu_us));
+    line("server CPU / generator CPU", "", pick(&|r| r.1.server_cpu_us / r.1.bench_cpu_us.max(1e-9)));
+    line("peak RSS", "MiB", pick(&|r| r.1.memory.iter().map(|m| m.0).max().unwrap_or(0) as f64 / 1024.0));
+    let lost: usize = rounds.iter().map(|r| r.1.missing).sum();
+    let duplicates: u64 = rounds.iter().map(|r| r.1.duplicates).sum();
+    println!("  accepted but not delivered: {lost}; delivered twice: {duplicates}");
+}
+
 pub fn print_pair(name: &str, pace: Pace, bare: &BareRun, run: &CourierRun) {
     let pace = match pace {
         Pace::Closed => "closed loop, flat out".to_string(),

@@ -36,8 +36,13 @@ pub(crate) struct Poller {
 impl Poller {
     pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let long_ago = Instant::now() - Duration::from_secs(3600);
-        let (mut renewed, mut depth_at, mut pruned, mut config_at, mut checkpointed) =
-            (Instant::now(), long_ago, Instant::now(), long_ago, Instant::now());
+        let (mut renewed, mut depth_at, mut pruned, mut config_at, mut checkpointed) = (
+            Instant::now(),
+            long_ago,
+            Instant::now(),
+            long_ago,
+            Instant::now(),
+        );
         loop {
             if *shutdown.borrow() {
                 return;
