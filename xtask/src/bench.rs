@@ -2,7 +2,8 @@
 //! mode and runs the engine benchmark with ARGS (`--store sqlite|postgres`, `--seconds N`,
 //! `--rate R`, `--loop closed|open|both`, `--replicas N`, ...; `-- --help` lists them). For
 //! `--store postgres` it starts the test suite's PostgreSQL (installed and cached like the
-//! tests' services) unless `COURIER_TEST_POSTGRES_URL` names a server, and stops it afterwards.
+//! tests' services) syncing every commit, unless `COURIER_TEST_POSTGRES_URL` names a server,
+//! and stops it afterwards.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -43,7 +44,10 @@ fn engine(args: &[String]) -> Result<()> {
     let release = target_dir()?.join("release");
     let running = if wants_postgres(args) && std::env::var_os("COURIER_TEST_POSTGRES_URL").is_none()
     {
-        services::start_all(&[services::postgres::POSTGRES], &services::cache_dir())?
+        services::start_all(
+            &[services::postgres::POSTGRES_DURABLE],
+            &services::cache_dir(),
+        )?
     } else {
         Vec::new()
     };

@@ -184,6 +184,7 @@ async fn costs(replicas: &[Courier]) -> Costs {
         bench_cpu: report::cpu_seconds(std::process::id()),
         ..Costs::default()
     };
+    sum.database_cpu = report::postgres_cpu_seconds();
     for r in replicas {
         sum.commits += r.counter("courier_db_commits_total").await.unwrap_or(0.0);
         sum.statements += r
@@ -234,7 +235,12 @@ async fn main() -> Result<()> {
         for round in 1..=args.rounds.max(1) {
             let bare = bare_run(&args, pace).await?;
             let courier = courier_run(&args, &binary, pace, &format!("{name}{round}")).await?;
-            report::print_pair(&format!("{name} {round}/{}", args.rounds.max(1)), pace, &bare, &courier);
+            report::print_pair(
+                &format!("{name} {round}/{}", args.rounds.max(1)),
+                pace,
+                &bare,
+                &courier,
+            );
             rounds.push((bare, courier));
         }
         report::print_summary(name, pace, &rounds);

@@ -34,6 +34,9 @@ pub struct Costs {
     pub server_cpu: f64,
     /// CPU seconds of this process: the load generator and the receiver.
     pub bench_cpu: f64,
+    /// CPU seconds of every PostgreSQL process on the machine (0 on SQLite, which runs inside
+    /// the server).
+    pub database_cpu: f64,
 }
 
 impl Costs {
@@ -43,6 +46,7 @@ impl Costs {
             statements: self.statements - before.statements,
             server_cpu: self.server_cpu - before.server_cpu,
             bench_cpu: self.bench_cpu - before.bench_cpu,
+            database_cpu: self.database_cpu - before.database_cpu,
         }
     }
 }
@@ -68,6 +72,20 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU seconds of every process named `postgres` (the server and its backends).
+pub fn postgres_cpu_seconds() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(cpu_seconds)
+        .sum()
+}
+
 /// Courier between the generator and the receiver.
 #[derive(Debug)]
 pub struct CourierRun {
@@ -91,6 +109,7 @@ pub struct CourierRun {
     /// Server CPU microseconds per delivered event, and the bench's own.
     pub server_cpu_us: f64,
     pub bench_cpu_us: f64,
+    pub database_cpu_us: f64,
     /// Per replica: peak and final resident memory, KiB.
     pub memory: Vec<(u64, u64)>,
     /// The largest replica's resident memory, KiB, each second of the window.
@@ -150,6 +169,7 @@ impl CourierRun {
             statements_per_event: costs.statements / delivered_total.max(1) as f64,
             server_cpu_us: costs.server_cpu * 1e6 / delivered_total.max(1) as f64,
             bench_cpu_us: costs.bench_cpu * 1e6 / delivered_total.max(1) as f64,
+            database_cpu_us: costs.database_cpu * 1e6 / delivered_total.max(1) as f64,
             memory,
             rss_samples,
         }
@@ -208,25 +228,79 @@ pub fn print_summary(name: &str, pace: Pace, rounds: &[(BareRun, CourierRun)]) {
         Pace::Open { per_second } => format!("open loop at {per_second}/s"),
     };
     println!();
-    println!("== {name} summary, {pace}: median of {} rounds [lowest - highest]", rounds.len());
+    println!(
+        "== {name} summary, {pace}: median of {} rounds [lowest - highest]",
+        rounds.len()
+    );
     let line = |label: &str, unit: &str, (m, lo, hi): (f64, f64, f64)| {
         // Costs below one per event need more digits.
         let p = if m.abs() < 1.0 { 4 } else { 2 };
         println!("  {label:<34} {m:>10.p$} {unit:<10} [{lo:.p$} - {hi:.p$}]");
     };
-    line("bare generator -> receiver", "posts/s", pick(&|r| r.0.per_second));
-    line("courier accepted", "events/s", pick(&|r| r.1.accepted_per_second));
-    line("courier delivered in the window", "events/s", pick(&|r| r.1.delivered_in_window_per_second));
-    line("courier end to end", "events/s", pick(&|r| r.1.end_to_end_per_second));
-    line("ratio end to end / bare", "", pick(&|r| r.1.end_to_end_per_second / r.0.per_second));
-    line("post->delivery p50", "ms", pick(&|r| r.1.latency_from_post[0]));
-    line("post->delivery p99", "ms", pick(&|r| r.1.latency_from_post[2]));
-    line("largest backlog in a second", "events", pick(&|r| r.1.backlog.iter().copied().max().unwrap_or(0) as f64));
+    line(
+        "bare generator -> receiver",
+        "posts/s",
+        pick(&|r| r.0.per_second),
+    );
+    line(
+        "courier accepted",
+        "events/s",
+        pick(&|r| r.1.accepted_per_second),
+    );
+    line(
+        "courier delivered in the window",
+        "events/s",
+        pick(&|r| r.1.delivered_in_window_per_second),
+    );
+    line(
+        "courier end to end",
+        "events/s",
+        pick(&|r| r.1.end_to_end_per_second),
+    );
+    line(
+        "ratio end to end / bare",
+        "",
+        pick(&|r| r.1.end_to_end_per_second / r.0.per_second),
+    );
+    line(
+        "post->delivery p50",
+        "ms",
+        pick(&|r| r.1.latency_from_post[0]),
+    );
+    line(
+        "post->delivery p99",
+        "ms",
+        pick(&|r| r.1.latency_from_post[2]),
+    );
+    line(
+        "largest backlog in a second",
+        "events",
+        pick(&|r| r.1.backlog.iter().copied().max().unwrap_or(0) as f64),
+    );
     line("commits per event", "", pick(&|r| r.1.commits_per_event));
-    line("statements per event", "", pick(&|r| r.1.statements_per_event));
+    line(
+        "statements per event",
+        "",
+        pick(&|r| r.1.statements_per_event),
+    );
     line("server CPU per event", "us", pick(&|r| r.1.server_cpu_us));
-    line("server CPU / generator CPU", "", pick(&|r| r.1.server_cpu_us / r.1.bench_cpu_us.max(1e-9)));
-    line("peak RSS", "MiB", pick(&|r| r.1.memory.iter().map(|m| m.0).max().unwrap_or(0) as f64 / 1024.0));
+    line(
+        "server CPU / generator CPU",
+        "",
+        pick(&|r| r.1.server_cpu_us / r.1.bench_cpu_us.max(1e-9)),
+    );
+    if rounds.iter().any(|r| r.1.database_cpu_us > 0.0) {
+        line(
+            "PostgreSQL CPU per event",
+            "us",
+            pick(&|r| r.1.database_cpu_us),
+        );
+    }
+    line(
+        "peak RSS",
+        "MiB",
+        pick(&|r| r.1.memory.iter().map(|m| m.0).max().unwrap_or(0) as f64 / 1024.0),
+    );
     let lost: usize = rounds.iter().map(|r| r.1.missing).sum();
     let duplicates: u64 = rounds.iter().map(|r| r.1.duplicates).sum();
     println!("  accepted but not delivered: {lost}; delivered twice: {duplicates}");
@@ -269,8 +343,16 @@ pub fn print_pair(name: &str, pace: Pace, bare: &BareRun, run: &CourierRun) {
         run.backlog.iter().max().copied().unwrap_or(0)
     );
     println!(
-        "  costs per delivered event: {:.4} commits, {:.4} statements, {:.0} us server CPU ({:.0} us generator and receiver)",
-        run.commits_per_event, run.statements_per_event, run.server_cpu_us, run.bench_cpu_us
+        "  costs per delivered event: {:.4} commits, {:.4} statements, {:.0} us server CPU{} ({:.0} us generator and receiver)",
+        run.commits_per_event,
+        run.statements_per_event,
+        run.server_cpu_us,
+        if run.database_cpu_us > 0.0 {
+            format!(" + {:.0} us PostgreSQL CPU", run.database_cpu_us)
+        } else {
+            String::new()
+        },
+        run.bench_cpu_us
     );
     for (i, (peak, now)) in run.memory.iter().enumerate() {
         println!(

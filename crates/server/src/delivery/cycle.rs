@@ -409,34 +409,35 @@ impl<'s> Cycle<'s> {
         } else {
             HashMap::new()
         };
-        let stats_rows: Vec<StatsRow> = all_stats
+        // In id order: concurrent cycles (Postgres) then lock destination rows in one order.
+        let mut stats_rows: Vec<StatsRow> = all_stats
             .iter()
             .map(|(id, stats)| StatsRow {
                 destination_id: id,
                 stats,
             })
             .collect();
+        stats_rows.sort_by_key(|r| r.destination_id);
 
         // The rare statements, then the hot ones (events, deliveries, ended claims, attempts).
-        // On SQLite the hot ones are padded to a few fixed sizes and run as a script of their
-        // own that stays prepared; elsewhere, or when a kind is over one statement's rows,
-        // everything goes in one script.
-        let padded = !self.store.is_postgres()
-            && [
-                event_rows.len(),
-                delivery_rows.len(),
-                finish_rows.len(),
-                with_attempts.len(),
-            ]
-            .iter()
-            .all(|&n| n <= engine::MAX_ROWS);
+        // The hot ones are padded to a few fixed sizes and stay prepared (on SQLite as one
+        // script, on Postgres each with its plan); when a kind is over one statement's rows,
+        // everything goes unpadded in one script.
+        let padded = [
+            event_rows.len(),
+            delivery_rows.len(),
+            finish_rows.len(),
+            with_attempts.len(),
+        ]
+        .iter()
+        .all(|&n| n <= engine::MAX_ROWS);
         let shape = if padded { Shape::Padded } else { Shape::Exact };
         let mut rare = Vec::new();
         rare.extend(engine::earlier_events(&held));
         let earlier_len = rare.len();
         let claims_at = rare.len();
         for (limit, claim_token) in &claim_tokens {
-            rare.push(engine::claim_due(
+            rare.extend(engine::claim_due(
                 self.store.is_postgres(),
                 *limit,
                 now_ms,
@@ -506,11 +507,14 @@ impl<'s> Cycle<'s> {
             );
         }
         let mut claimed = Vec::new();
-        for (out, (_, claim_token)) in rare_out[claims_at..claims_at + claim_tokens.len()]
-            .iter()
+        for (outs, (_, claim_token)) in rare_out[claims_at..claims_at + 2 * claim_tokens.len()]
+            .chunks(2)
             .zip(&claim_tokens)
         {
-            claimed.push(engine::claimed(&out.rows, claim_token)?);
+            claimed.push(engine::claimed(
+                outs.iter().flat_map(|o| &o.rows),
+                claim_token,
+            )?);
         }
         // Claimed deliveries carrying their event's payload read it (events never change).
         let wanted: Vec<String> = claimed
@@ -705,6 +709,5 @@ fn fail(request: Request, error: &anyhow::Error) {
             tracing::warn!(error = %message, "releasing deliveries failed; their leases will lapse");
             let _ = reply.send(());
         }
-        Request::Close => {}
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::cycle::{Answers, Cycle, HandOff, Link};
 use crate::store::engine::DestinationStats;
@@ -71,8 +71,6 @@ pub(crate) enum Request {
         tokens: Vec<String>,
         reply: oneshot::Sender<()>,
     },
-    /// Write what is queued, then stop.
-    Close,
 }
 
 /// Resolves once the writer has stopped.
@@ -90,6 +88,7 @@ impl Stopped {
 pub(crate) struct Writer {
     tx: mpsc::Sender<Request>,
     hand_off: Arc<OnceLock<Arc<dyn HandOff>>>,
+    closed: Arc<watch::Sender<bool>>,
 }
 
 impl Writer {
@@ -101,6 +100,7 @@ impl Writer {
         let hand_off: Arc<OnceLock<Arc<dyn HandOff>>> = Arc::default();
         let (done, stopped) = oneshot::channel();
         let handed = hand_off.clone();
+        let (closed, closing) = watch::channel(false);
         let spawned = std::thread::Builder::new()
             .name("courier-writer".into())
             .spawn(move || {
@@ -108,7 +108,7 @@ impl Writer {
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(run(store, lease, rx, handed)),
+                    Ok(runtime) => runtime.block_on(run(store, lease, rx, handed, closing)),
                     Err(e) => tracing::error!(error = %e, "the writer's runtime cannot start"),
                 }
                 let _ = done.send(());
@@ -116,7 +116,12 @@ impl Writer {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "the writer's thread cannot start");
         }
-        (Writer { tx, hand_off }, Stopped(stopped))
+        let writer = Writer {
+            tx,
+            hand_off,
+            closed: Arc::new(closed),
+        };
+        (writer, Stopped(stopped))
     }
 
     /// Where deliveries claimed at intake go (set once, when this process delivers).
@@ -179,7 +184,7 @@ impl Writer {
 
     /// Stops the writer once it has written what is queued before this.
     pub(crate) fn close(&self) {
-        let _ = self.tx.try_send(Request::Close);
+        let _ = self.closed.send(true);
     }
 
     /// Puts claims back in the queue; returns once written.
@@ -191,54 +196,102 @@ impl Writer {
     }
 }
 
-/// The writer task: a cycle per batch of waiting requests.
+/// Writers running at once: SQLite takes one writer at a time; Postgres commits several
+/// transactions together, so there cycles overlap (one waits for its commit while the next
+/// runs its statements).
+fn writers(store: &Store) -> usize {
+    if store.is_postgres() { 3 } else { 1 }
+}
+
+/// The writer thread's work: [`writers`] loops taking turns at the queue.
 async fn run(
     store: Store,
     lease: Duration,
-    mut rx: mpsc::Receiver<Request>,
+    rx: mpsc::Receiver<Request>,
     hand_off: Arc<OnceLock<Arc<dyn HandOff>>>,
+    closed: watch::Receiver<bool>,
+) {
+    let n = writers(&store);
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let loops = (0..n).map(|_| {
+        one_writer(
+            store.clone(),
+            lease,
+            rx.clone(),
+            hand_off.clone(),
+            closed.clone(),
+            n == 1,
+        )
+    });
+    futures::future::join_all(loops).await;
+}
+
+/// One writer: a cycle per batch of waiting requests, until the writer is closed and the queue
+/// is empty.
+async fn one_writer(
+    store: Store,
+    lease: Duration,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>,
+    hand_off: Arc<OnceLock<Arc<dyn HandOff>>>,
+    mut closed: watch::Receiver<bool>,
+    alone: bool,
 ) {
     let mut stats: HashMap<String, DestinationStats> = HashMap::new();
     let mut stats_written = Instant::now();
     let mut requests = Vec::with_capacity(256);
     let mut answers = Vec::new();
     let mut link: Link = None;
-    let mut closing = false;
     let mut last_size = 0;
-    while !closing && rx.recv_many(&mut requests, CYCLE_REQUESTS).await > 0 {
-        if last_size >= CROWD && requests.len() < last_size {
-            // Under load, the rest of the crowd is a moment away: a cycle's cost is mostly
-            // fixed (the sync, the statements), so a fuller cycle costs less per request. This
-            // thread is the writer's own, so a short blocking sleep holds up nothing else.
-            std::thread::sleep(GATHER);
-            while requests.len() < CYCLE_REQUESTS
-                && let Ok(r) = rx.try_recv()
-            {
-                requests.push(r);
+    loop {
+        let (ended, idle) = {
+            let mut rx = rx.lock().await;
+            let ended = if *closed.borrow() {
+                true
+            } else {
+                tokio::select! {
+                    n = rx.recv_many(&mut requests, CYCLE_REQUESTS) => n == 0,
+                    _ = closed.changed() => true,
+                }
+            };
+            if ended {
+                // Closed (or every sender gone): write what is queued, then stop.
+                while let Ok(r) = rx.try_recv() {
+                    requests.push(r);
+                }
+            } else if alone && last_size >= CROWD && requests.len() < last_size {
+                // Under load, the rest of the crowd is a moment away: a cycle's cost is mostly
+                // fixed (the sync, the statements), so a fuller cycle costs less per request.
+                // This thread is the writer's own, so a short blocking sleep holds up nothing
+                // else.
+                std::thread::sleep(GATHER);
+                while requests.len() < CYCLE_REQUESTS
+                    && let Ok(r) = rx.try_recv()
+                {
+                    requests.push(r);
+                }
             }
-        }
+            (ended, rx.is_empty())
+        };
         last_size = requests.len();
-        let before = requests.len();
-        requests.retain(|r| !matches!(r, Request::Close));
-        closing = requests.len() < before;
-        if requests.is_empty() {
-            continue;
+        if !requests.is_empty() {
+            let write_stats = idle || stats_written.elapsed() >= STATS_EVERY;
+            let cycle = Cycle::new(
+                &store,
+                lease,
+                hand_off.get().cloned(),
+                std::mem::take(&mut requests),
+            );
+            if cycle
+                .run(&mut link, &mut stats, write_stats, &mut answers)
+                .await
+            {
+                stats_written = Instant::now();
+            }
+            answers.drain(..).for_each(Answers::send);
         }
-        let idle = rx.is_empty();
-        let write_stats = idle || stats_written.elapsed() >= STATS_EVERY;
-        let cycle = Cycle::new(
-            &store,
-            lease,
-            hand_off.get().cloned(),
-            std::mem::take(&mut requests),
-        );
-        if cycle
-            .run(&mut link, &mut stats, write_stats, &mut answers)
-            .await
-        {
-            stats_written = Instant::now();
+        if ended {
+            break;
         }
-        answers.drain(..).for_each(Answers::send);
     }
     if !stats.is_empty() {
         let cycle = Cycle::new(&store, lease, None, Vec::new());

@@ -33,8 +33,8 @@ pub struct Store {
     /// delivery is attempted again, which at-least-once delivery allows; events and
     /// destinations always go through `pool`, which syncs every commit.
     relaxed: AnyPool,
-    /// The delivery engine's writer: one connection, synced like `pool`, so its cycles never
-    /// wait for a pooled connection behind API reads.
+    /// The delivery engine's writers: a connection each, synced like `pool`, so their cycles
+    /// never wait for a pooled connection behind API reads.
     engine: AnyPool,
     postgres: bool,
     changes: Arc<ConfigChanges>,
@@ -47,6 +47,17 @@ impl std::fmt::Debug for Store {
             .field("postgres", &self.postgres)
             .finish_non_exhaustive()
     }
+}
+
+/// What a pool is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// The API: every commit synced.
+    Api,
+    /// Bookkeeping whose last commits a power cut may lose (see `relaxed`).
+    Relaxed,
+    /// The delivery engine's writers: synced, each with a connection of its own.
+    Engine,
 }
 
 /// Which version of the destinations and routes a process's caches hold.
@@ -67,10 +78,10 @@ impl Store {
     /// Connects and brings the schema up to date.
     pub async fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let pool = Self::connect(url, true, None).await?;
+        let pool = Self::connect(url, Purpose::Api).await?;
         let store = Store {
-            relaxed: Self::connect(url, false, None).await?,
-            engine: Self::connect(url, true, Some(1)).await?,
+            relaxed: Self::connect(url, Purpose::Relaxed).await?,
+            engine: Self::connect(url, Purpose::Engine).await?,
             pool,
             postgres: url.starts_with("postgres"),
             changes: Arc::default(),
@@ -79,11 +90,20 @@ impl Store {
         Ok(store)
     }
 
-    async fn connect(url: &str, synced: bool, connections: Option<u32>) -> Result<AnyPool> {
+    async fn connect(url: &str, purpose: Purpose) -> Result<AnyPool> {
         let sqlite = url.starts_with("sqlite:");
-        AnyPoolOptions::new()
+        let synced = purpose != Purpose::Relaxed;
+        let engine = purpose == Purpose::Engine;
+        let connections = match (purpose, sqlite) {
+            // The engine's writers: one on SQLite, three on Postgres (`delivery::writer`).
+            (Purpose::Engine, true) => 1,
+            (Purpose::Engine, false) => 3,
             // SQLite allows one writer at a time; a few connections serve concurrent reads.
-            .max_connections(connections.unwrap_or(if sqlite { 4 } else { 16 }))
+            (_, true) => 4,
+            (_, false) => 16,
+        };
+        AnyPoolOptions::new()
+            .max_connections(connections)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     use sqlx::Executor;
@@ -97,8 +117,18 @@ impl Store {
                         if !synced {
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                         }
-                    } else if !synced {
-                        conn.execute("SET synchronous_commit = off").await?;
+                    } else {
+                        if !synced {
+                            conn.execute("SET synchronous_commit = off").await?;
+                        }
+                        if engine {
+                            // The engine's statements join a list of rows to a table by primary
+                            // key. Planned before the tables had statistics (and cached), such a
+                            // join became a hash join over a scan of the whole table; a queue's
+                            // statements only ever want the index.
+                            conn.execute("SET enable_hashjoin = off").await?;
+                            conn.execute("SET enable_mergejoin = off").await?;
+                        }
                     }
                     Ok(())
                 })
@@ -218,7 +248,7 @@ impl Store {
         &self.pool
     }
 
-    /// The delivery engine writer's connection (see `engine`).
+    /// The delivery engine writers' connections (see `engine`).
     pub(crate) fn engine(&self) -> &AnyPool {
         &self.engine
     }

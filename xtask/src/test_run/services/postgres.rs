@@ -26,6 +26,13 @@ pub const POSTGRES: Service = Service {
     scratch: Some(dir),
 };
 
+/// The same server syncing every commit as a production one does, for benchmarks.
+pub const POSTGRES_DURABLE: Service = Service {
+    name: "postgres (durable)",
+    start: start_durable,
+    ..POSTGRES
+};
+
 /// Accepting connections, not just listening (the port opens before startup ends).
 fn ready(port: u16) -> bool {
     port_open(port)
@@ -67,7 +74,16 @@ fn dir(port: u16) -> PathBuf {
     std::env::temp_dir().join(format!("courier-postgres-{port}"))
 }
 
-fn start(_cache: &Path, port: u16) -> Result<Child> {
+fn start(cache: &Path, port: u16) -> Result<Child> {
+    // Test data need not survive a crash.
+    start_with(cache, port, &["fsync=off", "synchronous_commit=off"])
+}
+
+fn start_durable(cache: &Path, port: u16) -> Result<Child> {
+    start_with(cache, port, &["fsync=on", "synchronous_commit=on"])
+}
+
+fn start_with(_cache: &Path, port: u16, settings: &[&str]) -> Result<Child> {
     let (uid, gid) = postgres_user()?;
     let dir = dir(port);
     let _ = std::fs::remove_dir_all(&dir);
@@ -89,15 +105,8 @@ fn start(_cache: &Path, port: u16) -> Result<Child> {
         .arg(&data)
         .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
         .arg(&dir)
-        // Test data need not survive a crash.
-        .args([
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "max_connections=300",
-        ])
+        .args(settings.iter().flat_map(|s| ["-c", s]))
+        .args(["-c", "max_connections=300"])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

@@ -110,7 +110,7 @@ pub async fn run(
     cached: bool,
 ) -> Result<Vec<Output>> {
     let outputs = if is_postgres(conn) {
-        run_each(conn, stmts, span).await?
+        run_each(conn, stmts, span, cached).await?
     } else {
         run_together(conn, stmts, span, cached).await?
     };
@@ -123,7 +123,12 @@ pub async fn rollback(conn: &mut AnyConnection) {
     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
 }
 
-async fn run_each(conn: &mut AnyConnection, stmts: &[Stmt<'_>], span: Span) -> Result<Vec<Output>> {
+async fn run_each(
+    conn: &mut AnyConnection,
+    stmts: &[Stmt<'_>],
+    span: Span,
+    cached: bool,
+) -> Result<Vec<Output>> {
     if span.begin {
         sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
     }
@@ -131,7 +136,7 @@ async fn run_each(conn: &mut AnyConnection, stmts: &[Stmt<'_>], span: Span) -> R
     for stmt in stmts {
         let text = numbered(&stmt.text);
         let mut output = Output::default();
-        let query = bind(sqlx::query(&text).persistent(false), &stmt.vals);
+        let query = bind(sqlx::query(&text).persistent(cached), &stmt.vals);
         let mut stream = Executor::fetch_many(&mut *conn, query);
         while let Some(step) = stream.try_next().await? {
             match step {

@@ -46,6 +46,17 @@ pub fn padded_rows(n: usize) -> usize {
         .unwrap_or(MAX_ROWS)
 }
 
+/// How a statement's rows look: their text (a `?` per value) and, for padding, a row of NULLs
+/// of each column's type (Postgres will not put a text NULL in a number column).
+#[derive(Debug, Clone, Copy)]
+struct Tuple<'t> {
+    text: &'t str,
+    nulls: &'t [Val<'static>],
+}
+
+const T: Val<'static> = Val::MaybeText(None);
+const I: Val<'static> = Val::MaybeInt(None);
+
 /// One statement per [`MAX_ROWS`] of `items`: `head`, a `row` per item with the values `vals`
 /// gives it, `tail` (whose values `tail_vals` gives, bound after the rows'; `head_vals` before).
 /// [`Shape::Padded`] pads each statement with NULL rows and makes one even for no items.
@@ -55,12 +66,13 @@ fn per_rows<'a, T>(
     shape: Shape,
     head: &str,
     head_vals: &[Val<'a>],
-    row: &str,
+    row: Tuple<'_>,
     tail: &str,
     tail_vals: &[Val<'a>],
     vals: impl Fn(&'a T, &mut Vec<Val<'a>>),
 ) -> Vec<Stmt<'a>> {
-    let marks = row.matches('?').count();
+    let marks = row.text.matches('?').count();
+    debug_assert_eq!(row.nulls.len(), marks);
     let mut chunks: Vec<&'a [T]> = items.chunks(MAX_ROWS).collect();
     if chunks.is_empty() && shape == Shape::Padded {
         chunks.push(&[]);
@@ -77,10 +89,12 @@ fn per_rows<'a, T>(
             for item in chunk {
                 vals(item, &mut all);
             }
-            all.resize(head_vals.len() + rows * marks, Val::MaybeText(None));
+            for _ in chunk.len()..rows {
+                all.extend_from_slice(row.nulls);
+            }
             all.extend_from_slice(tail_vals);
             Stmt {
-                text: repeated(head, row, rows, tail),
+                text: repeated(head, row.text, rows, tail),
                 vals: all,
             }
         })
@@ -106,7 +120,10 @@ pub fn insert_events<'a>(rows: &'a [EventRow<'a>], shape: Shape) -> Vec<Stmt<'a>
         "INSERT INTO events (id, workspace_id, type, payload, idempotency_key, delivery_count, created_at) \
          SELECT column1, column2, column3, column4, column5, column6, column7 FROM (VALUES ",
         &[],
-        "(?, ?, ?, ?, ?, ?, ?)",
+        Tuple {
+            text: "(?, ?, ?, ?, ?, ?, ?)",
+            nulls: &[T, T, T, T, T, I, T],
+        },
         ") AS v WHERE column1 IS NOT NULL",
         &[],
         |e, v| {
@@ -153,7 +170,10 @@ pub fn insert_deliveries<'a>(rows: &'a [DeliveryRow<'a>], shape: Shape) -> Vec<S
          SELECT column1, column2, column3, column4, column5, column6, column7, column8, 0, column9, column10, \
          column11, column12, column13, column13 FROM (VALUES ",
         &[],
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        Tuple {
+            text: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            nulls: &[T, T, T, T, T, T, T, T, I, I, T, T, T],
+        },
         ") AS v WHERE column1 IS NOT NULL",
         &[],
         |d, v| {
@@ -191,7 +211,10 @@ pub fn claim_keys<'a>(keys: &'a [(KeyRef, &'a str)], now_ms: i64, cutoff_ms: i64
         Shape::Exact,
         "INSERT INTO idempotency_keys (workspace_id, key, event_id, created_ms) VALUES ",
         &[],
-        "(?, ?, ?, ?)",
+        Tuple {
+            text: "(?, ?, ?, ?)",
+            nulls: &[T, T, T, I],
+        },
         " ON CONFLICT (workspace_id, key) DO UPDATE SET event_id = excluded.event_id, \
          created_ms = excluded.created_ms WHERE idempotency_keys.created_ms < ? RETURNING workspace_id, key",
         &[Val::Int(cutoff_ms)],
@@ -227,7 +250,10 @@ pub fn earlier_events(keys: &[KeyRef]) -> Vec<Stmt<'_>> {
          COALESCE(e.delivery_count, (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = k.event_id)) AS delivery_count \
          FROM idempotency_keys k LEFT JOIN events e ON e.id = k.event_id WHERE (k.workspace_id, k.key) IN (VALUES ",
         &[],
-        "(?, ?)",
+        Tuple {
+            text: "(?, ?)",
+            nulls: &[T, T],
+        },
         ")",
         &[],
         |k, v| v.extend([Val::Text(&k.workspace_id), Val::Text(&k.key)]),
@@ -284,7 +310,10 @@ pub fn finish<'a>(rows: &'a [FinishRow<'a>], now: &'a str, shape: Shape) -> Vec<
         "UPDATE deliveries SET status = v.column3, attempts = attempts + v.column4, next_attempt_ms = v.column5, \
          lease_until_ms = 0, last_error = COALESCE(v.column6, last_error), updated_at = ? FROM (VALUES ",
         &[Val::Text(now)],
-        "(?, ?, ?, ?, ?, ?)",
+        Tuple {
+            text: "(?, ?, ?, ?, ?, ?)",
+            nulls: &[T, T, T, I, I, T],
+        },
         ") AS v WHERE deliveries.id = v.column1 AND deliveries.status = 'in_flight' \
          AND deliveries.claim_token = v.column2",
         &[],
@@ -317,7 +346,10 @@ pub fn insert_attempts<'a>(
          SELECT v.column1, v.column2, (SELECT COUNT(*) + 1 FROM attempts a WHERE a.delivery_id = v.column2), \
          v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, v.column10, v.column11 FROM (VALUES ",
         &[],
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        Tuple {
+            text: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            nulls: &[T, T, T, T, I, T, I, T, T, T, T],
+        },
         ") AS v WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.column2 AND d.claim_token = v.column3 \
          AND d.updated_at = ?)",
         &[Val::Text(now)],
@@ -340,9 +372,11 @@ pub fn insert_attempts<'a>(
     )
 }
 
-/// Claims up to `limit` due deliveries (pending, or scheduled for retry and due), and up to
+/// Claims up to `limit` due deliveries (pending, or scheduled for retry and due), then up to
 /// `limit` claimed by a worker whose lease lapsed, under `token` until `lease_until_ms`
-/// ([`claimed`] reads the answer). Postgres skips rows another replica is claiming.
+/// ([`claimed`] reads both answers). Two statements, each reading its own partial index and
+/// the primary key: one statement with `id IN (...) OR id IN (...)` scans the whole table on
+/// Postgres. Postgres skips rows another replica is claiming.
 pub fn claim_due<'a>(
     postgres: bool,
     limit: i64,
@@ -350,19 +384,16 @@ pub fn claim_due<'a>(
     lease_until_ms: i64,
     token: &'a str,
     now: &'a str,
-) -> Stmt<'a> {
+) -> [Stmt<'a>; 2] {
     let lock = if postgres {
         "FOR UPDATE SKIP LOCKED"
     } else {
         ""
     };
-    // Two index ranges: waiting rows by due time, and in-flight rows by lease end.
-    Stmt {
+    let claim = |due: &str| Stmt {
         text: format!(
             "UPDATE deliveries SET status = 'in_flight', lease_until_ms = ?, updated_at = ?, claim_token = ? \
-             WHERE id IN (SELECT id FROM deliveries WHERE status IN ('pending', 'retry_scheduled') AND next_attempt_ms <= ? \
-                          ORDER BY next_attempt_ms LIMIT ? {lock}) \
-                OR id IN (SELECT id FROM deliveries WHERE status = 'in_flight' AND lease_until_ms < ? LIMIT ? {lock}) \
+             WHERE id IN (SELECT id FROM deliveries WHERE {due} LIMIT ? {lock}) \
              RETURNING id, workspace_id, event_id, destination_id, event_type, payload, attempts"
         ),
         vals: vec![
@@ -371,17 +402,21 @@ pub fn claim_due<'a>(
             Val::Text(token),
             Val::Int(now_ms),
             Val::Int(limit),
-            Val::Int(now_ms),
-            Val::Int(limit),
         ],
-    }
+    };
+    [
+        claim(
+            "status IN ('pending', 'retry_scheduled') AND next_attempt_ms <= ? ORDER BY next_attempt_ms",
+        ),
+        claim("status = 'in_flight' AND lease_until_ms < ?"),
+    ]
 }
 
 /// The claimed deliveries in id order (a delivery carrying its event's payload still says
 /// [`SAME_AS_EVENT`]: [`event_payloads`] reads those).
-pub fn claimed(rows: &[AnyRow], token: &str) -> Result<Vec<Job>> {
+pub fn claimed<'r>(rows: impl IntoIterator<Item = &'r AnyRow>, token: &str) -> Result<Vec<Job>> {
     let mut jobs: Vec<Job> = rows
-        .iter()
+        .into_iter()
         .map(|r| {
             Ok(Job {
                 id: r.try_get("id")?,
@@ -406,7 +441,10 @@ pub fn event_payloads(ids: &[String]) -> Vec<Stmt<'_>> {
         Shape::Exact,
         "SELECT id, payload FROM events WHERE id IN (",
         &[],
-        "?",
+        Tuple {
+            text: "?",
+            nulls: &[T],
+        },
         ")",
         &[],
         |id, v| v.push(Val::Text(id)),
@@ -438,7 +476,10 @@ pub fn renew(tokens: &[String], until_ms: i64) -> Vec<Stmt<'_>> {
         Shape::Exact,
         "UPDATE deliveries SET lease_until_ms = ? WHERE status = 'in_flight' AND claim_token IN (",
         &[Val::Int(until_ms)],
-        "?",
+        Tuple {
+            text: "?",
+            nulls: &[T],
+        },
         ")",
         &[],
         |t, v| v.push(Val::Text(t)),
@@ -452,7 +493,10 @@ pub fn release(tokens: &[String]) -> Vec<Stmt<'_>> {
         Shape::Exact,
         "UPDATE deliveries SET status = 'pending', lease_until_ms = 0 WHERE status = 'in_flight' AND claim_token IN (",
         &[],
-        "?",
+        Tuple {
+            text: "?",
+            nulls: &[T],
+        },
         ")",
         &[],
         |t, v| v.push(Val::Text(t)),
@@ -624,7 +668,7 @@ mod tests {
         all.extend(earlier_events(&keys));
         all.extend(claim_keys(&claims, 1, 0));
         all.extend(renew(&tokens, 5));
-        all.push(claim_due(true, 10, 1, 2, "t", now));
+        all.extend(claim_due(true, 10, 1, 2, "t", now));
         for stmt in &all {
             assert_eq!(
                 stmt.text.matches('?').count(),
