@@ -128,7 +128,8 @@ async fn courier_run(args: &Args, binary: &Path, pace: Pace, name: &str) -> Resu
     first
         .route_to(&api, receiver, &event_type, args.max_concurrency)
         .await?;
-    let before = costs(&replicas).await;
+    let postgres = args.store == Store::Postgres;
+    let before = costs(&replicas, postgres).await;
     let target = Target {
         addrs: replicas.iter().map(|r| r.addr).collect(),
         path: format!("{api}/events"),
@@ -165,7 +166,7 @@ async fn courier_run(args: &Args, binary: &Path, pace: Pace, name: &str) -> Resu
     while timeline.missing(load.numbers) > 0 && tokio::time::Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let after = costs(&replicas).await;
+    let after = costs(&replicas, postgres).await;
     let memory: Vec<(u64, u64)> = replicas.iter().map(Courier::memory_kib).collect();
     Ok(CourierRun::new(
         &timeline,
@@ -178,13 +179,16 @@ async fn courier_run(args: &Args, binary: &Path, pace: Pace, name: &str) -> Resu
 }
 
 /// Database commits, statements and CPU seconds so far, summed over the replicas, and this
-/// process's own CPU seconds (the generator's and the receiver's).
-async fn costs(replicas: &[Courier]) -> Costs {
+/// process's own CPU seconds (the generator's and the receiver's); the database's CPU only for
+/// Postgres (SQLite's is the server's own).
+async fn costs(replicas: &[Courier], postgres: bool) -> Costs {
     let mut sum = Costs {
         bench_cpu: report::cpu_seconds(std::process::id()),
         ..Costs::default()
     };
-    sum.database_cpu = report::postgres_cpu_seconds();
+    if postgres {
+        sum.database_cpu = report::postgres_cpu_seconds();
+    }
     for r in replicas {
         sum.commits += r.counter("courier_db_commits_total").await.unwrap_or(0.0);
         sum.statements += r

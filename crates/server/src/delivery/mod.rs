@@ -11,6 +11,7 @@ mod lane;
 pub mod mapping;
 mod poller;
 pub mod routing;
+mod stats_book;
 mod verdicts;
 mod writer;
 

@@ -2,7 +2,7 @@
 //! deliveries (retries whose time came, deliveries intake could not hand over, another replica's
 //! lapsed claims) while the lanes have room, renews the leases of the claims this process holds,
 //! watches for another replica's changes to destinations and routes (Postgres), checkpoints
-//! SQLite's log, updates the queue-depth gauge, and forgets expired idempotency keys.
+//! SQLite's log, keeps Postgres's statistics of young tables fresh, updates the queue-depth gauge, and forgets expired idempotency keys.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +21,8 @@ const CLAIM_BATCH: usize = 500;
 const CONFIG_POLL: Duration = Duration::from_millis(500);
 const DEPTH_EVERY: Duration = Duration::from_secs(2);
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
-/// How often SQLite's log is copied into the database (the writer's commits never do it).
+/// How often SQLite's log is copied into the database (the writer's commits never do it), and
+/// Postgres's statistics of young tables are looked at.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 pub(crate) struct Poller {
@@ -74,6 +75,9 @@ impl Poller {
                 checkpointed = Instant::now();
                 if let Err(e) = self.store.checkpoint().await {
                     tracing::warn!(error = %format!("{e:#}"), "copying the log into the database failed");
+                }
+                if let Err(e) = self.store.analyze_young_tables().await {
+                    tracing::warn!(error = %format!("{e:#}"), "analyzing the engine's tables failed");
                 }
             }
             if pruned.elapsed() >= PRUNE_EVERY {

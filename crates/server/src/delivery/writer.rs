@@ -7,15 +7,14 @@
 //! out after the commit, so a 202 still means the event is on disk, and deliveries claimed at
 //! intake reach this process's lanes only then.
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::cycle::{Answers, Cycle, HandOff, Link};
-use crate::store::engine::DestinationStats;
+use super::stats_book::StatsBook;
 use crate::store::{Accepted, AttemptLog, Finish, Job, NewEvent, Store};
 
 /// Requests queued for the writer at most; senders wait beyond it.
@@ -27,7 +26,7 @@ const CYCLE_REQUESTS: usize = 4_096;
 const CROWD: usize = 16;
 const GATHER: Duration = Duration::from_micros(500);
 /// Destination statistics are written at least this often under load (and with every cycle
-/// that finds nobody waiting behind it).
+/// that finds nobody waiting behind it), by one cycle at a time: see [`StatsBook`].
 const STATS_EVERY: Duration = Duration::from_millis(200);
 
 /// A destination taken out of delivery by the answer an attempt got (410 Gone: `disabled`; a
@@ -200,7 +199,7 @@ impl Writer {
 /// transactions together, so there cycles overlap (one waits for its commit while the next
 /// runs its statements).
 fn writers(store: &Store) -> usize {
-    if store.is_postgres() { 3 } else { 1 }
+    if store.is_postgres() { 2 } else { 1 }
 }
 
 /// The writer thread's work: [`writers`] loops taking turns at the queue.
@@ -213,6 +212,7 @@ async fn run(
 ) {
     let n = writers(&store);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let book = Arc::new(StatsBook::new(STATS_EVERY));
     let loops = (0..n).map(|_| {
         one_writer(
             store.clone(),
@@ -220,10 +220,18 @@ async fn run(
             rx.clone(),
             hand_off.clone(),
             closed.clone(),
+            book.clone(),
             n == 1,
         )
     });
     futures::future::join_all(loops).await;
+    let mut stats = book.take_all();
+    if !stats.is_empty() {
+        let mut answers = Vec::new();
+        let cycle = Cycle::new(&store, lease, None, Vec::new());
+        cycle.run(&mut None, &mut stats, true, &mut answers).await;
+        answers.drain(..).for_each(Answers::send);
+    }
 }
 
 /// One writer: a cycle per batch of waiting requests, until the writer is closed and the queue
@@ -234,10 +242,9 @@ async fn one_writer(
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>,
     hand_off: Arc<OnceLock<Arc<dyn HandOff>>>,
     mut closed: watch::Receiver<bool>,
+    book: Arc<StatsBook>,
     alone: bool,
 ) {
-    let mut stats: HashMap<String, DestinationStats> = HashMap::new();
-    let mut stats_written = Instant::now();
     let mut requests = Vec::with_capacity(256);
     let mut answers = Vec::new();
     let mut link: Link = None;
@@ -274,28 +281,28 @@ async fn one_writer(
         };
         last_size = requests.len();
         if !requests.is_empty() {
-            let write_stats = idle || stats_written.elapsed() >= STATS_EVERY;
+            let carried = book.take_if_due(idle);
+            let write_stats = carried.is_some();
+            let mut stats = carried.unwrap_or_default();
             let cycle = Cycle::new(
                 &store,
                 lease,
                 hand_off.get().cloned(),
                 std::mem::take(&mut requests),
             );
-            if cycle
+            let written = cycle
                 .run(&mut link, &mut stats, write_stats, &mut answers)
-                .await
-            {
-                stats_written = Instant::now();
-            }
+                .await;
+            book.settle(stats, write_stats, written);
             answers.drain(..).for_each(Answers::send);
+            if idle && let Some(mut stats) = book.take_leftovers() {
+                let cycle = Cycle::new(&store, lease, None, Vec::new());
+                let written = cycle.run(&mut link, &mut stats, true, &mut answers).await;
+                book.settle(stats, true, written);
+            }
         }
         if ended {
             break;
         }
-    }
-    if !stats.is_empty() {
-        let cycle = Cycle::new(&store, lease, None, Vec::new());
-        cycle.run(&mut link, &mut stats, true, &mut answers).await;
-        answers.drain(..).for_each(Answers::send);
     }
 }

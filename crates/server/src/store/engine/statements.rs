@@ -304,19 +304,20 @@ pub struct AttemptRow<'a> {
 /// was taken by another worker is left to that one (the answers' `affected` add up to the
 /// claims ended).
 pub fn finish<'a>(rows: &'a [FinishRow<'a>], now: &'a str, shape: Shape) -> Vec<Stmt<'a>> {
-    per_rows(
+    let mut stmts = per_rows(
         rows,
         shape,
-        "UPDATE deliveries SET status = v.column3, attempts = attempts + v.column4, next_attempt_ms = v.column5, \
-         lease_until_ms = 0, last_error = COALESCE(v.column6, last_error), updated_at = ? FROM (VALUES ",
-        &[Val::Text(now)],
+        "WITH v AS MATERIALIZED (VALUES ",
+        &[],
         Tuple {
             text: "(?, ?, ?, ?, ?, ?)",
             nulls: &[T, T, T, I, I, T],
         },
-        ") AS v WHERE deliveries.id = v.column1 AND deliveries.status = 'in_flight' \
-         AND deliveries.claim_token = v.column2",
-        &[],
+        ") UPDATE deliveries SET status = v.column3, attempts = attempts + v.column4, \
+         next_attempt_ms = v.column5, lease_until_ms = 0, last_error = COALESCE(v.column6, last_error), \
+         updated_at = ? FROM v WHERE deliveries.id = v.column1 AND deliveries.status = 'in_flight' \
+         AND deliveries.claim_token = v.column2 AND deliveries.id IN (",
+        &[Val::Text(now)],
         |f, v| {
             v.extend([
                 Val::Text(f.id),
@@ -327,12 +328,31 @@ pub fn finish<'a>(rows: &'a [FinishRow<'a>], now: &'a str, shape: Shape) -> Vec<
                 Val::MaybeText(f.last_error),
             ])
         },
-    )
+    );
+    // The ids once more, as a list the primary key answers: joined to the rows alone, the
+    // planner (sure a new table is tiny) walked the table. The rows are materialized because
+    // the planner then reads them once per claim in flight, and re-reading a list of
+    // parameters costs far more than re-reading a stored one.
+    for (stmt, chunk) in stmts
+        .iter_mut()
+        .zip(rows.chunks(MAX_ROWS).chain(std::iter::once(&[][..])))
+    {
+        let listed = match shape {
+            Shape::Exact => chunk.len(),
+            Shape::Padded => padded_rows(chunk.len()),
+        };
+        stmt.text.push_str(&repeated("", "?", listed, ")"));
+        stmt.vals.extend(chunk.iter().map(|f| Val::Text(f.id)));
+        stmt.vals.extend((chunk.len()..listed).map(|_| T));
+    }
+    stmts
 }
 
 /// Logs the attempts of `rows` whose claims [`finish`] ended (stamped `now` under their own
 /// token), each numbered after the ones its delivery already has (a replay starts a fresh
 /// attempt budget but keeps counting the log).
+/// The claim is checked by a subquery the primary key answers row by row: as `EXISTS`, it
+/// became a join the planner could turn around to walk the table.
 pub fn insert_attempts<'a>(
     rows: &'a [&'a FinishRow<'a>],
     now: &'a str,
@@ -350,7 +370,7 @@ pub fn insert_attempts<'a>(
             text: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             nulls: &[T, T, T, T, I, T, I, T, T, T, T],
         },
-        ") AS v WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.column2 AND d.claim_token = v.column3 \
+        ") AS v WHERE v.column3 = (SELECT d.claim_token FROM deliveries d WHERE d.id = v.column2 \
          AND d.updated_at = ?)",
         &[Val::Text(now)],
         |f, v| {
