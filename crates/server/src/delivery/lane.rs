@@ -268,12 +268,9 @@ impl Lane {
                 tokio::spawn(async move {
                     let items = jobs
                         .iter()
-                        .map(|q| Finished {
-                            id: q.job.id.clone(),
-                            claim_token: q.job.claim_token.clone(),
-                            destination_id: q.job.destination_id.clone(),
-                            finish: Finish::Failed,
-                            attempt: Some(verdicts::failure_log(&error, None, 0, &ids::now())),
+                        .map(|q| {
+                            let log = verdicts::failure_log(&error, None, 0, &ids::now());
+                            Finished::of(&q.job, Finish::Failed, Some(log))
                         })
                         .collect();
                     ctx.writer.finish(items, None).await;
@@ -381,13 +378,7 @@ impl Lane {
         tokio::spawn(async move {
             let items = jobs
                 .iter()
-                .map(|q| Finished {
-                    id: q.job.id.clone(),
-                    claim_token: q.job.claim_token.clone(),
-                    destination_id: q.job.destination_id.clone(),
-                    finish: Finish::Release { at_ms: until_ms },
-                    attempt: None,
-                })
+                .map(|q| Finished::of(&q.job, Finish::Release { at_ms: until_ms }, None))
                 .collect();
             writer.finish(items, None).await;
             drop(jobs);

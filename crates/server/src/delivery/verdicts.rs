@@ -132,13 +132,7 @@ pub(crate) async fn attempt(
                 (finish, log)
             }
         };
-        items.push(Finished {
-            id: q.job.id.clone(),
-            claim_token: q.job.claim_token.clone(),
-            destination_id: q.job.destination_id.clone(),
-            finish,
-            attempt: Some(log),
-        });
+        items.push(Finished::of(&q.job, finish, Some(log)));
     }
     let suspend = report.first_failure.as_ref().and_then(|(status, error)| {
         let status = if *status == Some(410) {

@@ -48,6 +48,19 @@ pub(crate) struct Finished {
     pub attempt: Option<AttemptLog>,
 }
 
+impl Finished {
+    /// How the claim on `job` ends.
+    pub(crate) fn of(job: &Job, finish: Finish, attempt: Option<AttemptLog>) -> Self {
+        Finished {
+            id: job.id.clone(),
+            claim_token: job.claim_token.clone(),
+            destination_id: job.destination_id.clone(),
+            finish,
+            attempt,
+        }
+    }
+}
+
 pub(crate) enum Request {
     Accept {
         workspace_id: String,
