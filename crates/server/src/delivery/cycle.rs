@@ -88,7 +88,8 @@ impl<'s> Cycle<'s> {
         }
     }
 
-    /// Writes every request and puts their answers in `answers` (sent by the caller); folds the cycle's statistics into `stats`, writing them all when `write_stats`
+    /// Writes every request and puts their answers in `answers` (sent by the caller); folds the
+    /// cycle's statistics into `stats`, writing them all when `write_stats`
     /// (returns whether it did).
     pub(crate) async fn run(
         self,

@@ -2,7 +2,8 @@
 //! deliveries (retries whose time came, deliveries intake could not hand over, another replica's
 //! lapsed claims) while the lanes have room, renews the leases of the claims this process holds,
 //! watches for another replica's changes to destinations and routes (Postgres), checkpoints
-//! SQLite's log, keeps Postgres's statistics of young tables fresh, updates the queue-depth gauge, and forgets expired idempotency keys.
+//! SQLite's log, keeps Postgres's statistics of young tables fresh, updates the queue-depth
+//! gauge, and forgets expired idempotency keys.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

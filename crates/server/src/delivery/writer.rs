@@ -1,5 +1,6 @@
-//! The engine's writer: every write on this process's delivery path goes through one task that
-//! takes all the requests waiting when it is free and runs them in one transaction (see
+//! The engine's writer: every write on this process's delivery path goes through its queue; a
+//! writer loop (one on SQLite, two on Postgres: see [`writers`]) takes all the requests waiting
+//! when it is free and runs them in one transaction (see
 //! [`cycle`](super::cycle)): events with their deliveries, ended claims with their attempts,
 //! claims of due work, lease renewals. Requests arriving together share one commit and one sync
 //! (group commit): the previous cycle's commit is the wait, and under load a cycle smaller than
