@@ -12,10 +12,12 @@ mod steps;
 mod upload;
 
 use courier_core::{
-    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
-    Example, Field, Probe,
+    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta,
+    Endpoint, Env, Example, Field, Probe,
 };
 use courier_files::deliver_files;
+
+use crate::connection_string::ConnectionString;
 
 pub use client::AzureBlobClient;
 pub use config::{AzureBlobAuth, AzureBlobConfig};
@@ -38,6 +40,7 @@ static META: ConnectorMeta = ConnectorMeta {
         idempotent_redelivery: true,
         remote_fields: false,
         ambient_credentials: None,
+        write_only_config: &[],
     },
     test_steps: steps::STEPS,
     examples: &[
@@ -68,6 +71,42 @@ impl Connector for AzureBlob {
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
+    }
+
+    fn endpoints(&self, config: &AzureBlobConfig, auth: &AzureBlobAuth) -> Vec<Endpoint> {
+        // The blob service: the config's endpoint, else the connection string's (its
+        // BlobEndpoint, or built from its suffix, or the emulator's), else the public cloud's.
+        // A connection string's endpoint is declared even when the config's overrides it: it
+        // is what the string says, and it must not name a host the operator forbids either.
+        let from_string = auth
+            .connection_string
+            .as_ref()
+            .and_then(|cs| ConnectionString::parse(cs.expose()).ok())
+            .and_then(|cs| cs.blob_endpoint)
+            .and_then(|url| Endpoint::url("/auth_config/connection_string", &url));
+        let blob = match (&config.endpoint, &from_string) {
+            (Some(url), _) => Endpoint::url("/config/endpoint", url),
+            (None, Some(_)) => None,
+            (None, None) => Endpoint::url(
+                "/config/account",
+                &format!("https://{}.blob.core.windows.net", config.account),
+            ),
+        };
+        // A service principal also signs in at its authority.
+        let authority = auth
+            .tenant_id
+            .as_ref()
+            .and_then(|_| match &auth.authority_host {
+                Some(url) => Endpoint::url("/auth_config/authority_host", url),
+                None => Endpoint::url(
+                    "/auth_config/tenant_id",
+                    "https://login.microsoftonline.com",
+                ),
+            });
+        blob.into_iter()
+            .chain(from_string)
+            .chain(authority)
+            .collect()
     }
 
     async fn connect(

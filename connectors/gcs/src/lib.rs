@@ -10,8 +10,8 @@ mod steps;
 mod upload;
 
 use courier_core::{
-    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
-    Example, Field, Probe,
+    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta,
+    Endpoint, Env, Example, Field, Probe,
 };
 use courier_files::deliver_files;
 
@@ -36,6 +36,7 @@ static META: ConnectorMeta = ConnectorMeta {
         idempotent_redelivery: true,
         remote_fields: false,
         ambient_credentials: None,
+        write_only_config: &[],
     },
     test_steps: steps::STEPS,
     examples: &[
@@ -61,6 +62,26 @@ impl Connector for Gcs {
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
+    }
+
+    fn endpoints(&self, config: &GcsConfig, auth: &GcsAuth) -> Vec<Endpoint> {
+        let api = match &config.endpoint {
+            Some(url) => Endpoint::url("/config/endpoint", url),
+            None => Endpoint::url("/config/bucket", client::GOOGLE_ENDPOINT),
+        };
+        // A service account signs in at its key's token_uri.
+        let token = auth
+            .service_account_json
+            .as_ref()
+            .and_then(|key| config::check_key(key.expose()).ok())
+            .and_then(|key| {
+                let uri = key["token_uri"]
+                    .as_str()
+                    .unwrap_or("https://oauth2.googleapis.com/token")
+                    .to_string();
+                Endpoint::url("/auth_config/service_account_json", &uri)
+            });
+        api.into_iter().chain(token).collect()
     }
 
     async fn connect(

@@ -10,8 +10,8 @@ mod steps;
 mod upload;
 
 use courier_core::{
-    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
-    Example, Field, OAuthClient, OAuthNeeds, Probe,
+    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta,
+    Endpoint, Env, Example, Field, OAuthClient, OAuthNeeds, Probe,
 };
 use courier_files::deliver_files;
 
@@ -40,6 +40,7 @@ static META: ConnectorMeta = ConnectorMeta {
         idempotent_redelivery: true,
         remote_fields: false,
         ambient_credentials: None,
+        write_only_config: &[],
     },
     test_steps: steps::STEPS,
     examples: &[
@@ -65,6 +66,38 @@ impl Connector for GoogleDrive {
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
+    }
+
+    fn endpoints(&self, config: &GoogleDriveConfig, auth: &GoogleDriveAuth) -> Vec<Endpoint> {
+        // The OAuth endpoints (the authorization one is where people are sent to consent; it
+        // is declared so that it too stays bound to the client's credentials).
+        let provider = auth.provider();
+        let oauth = |path: &str, given: bool, url: &str| {
+            Endpoint::url(
+                if given {
+                    path
+                } else {
+                    "/auth_config/client_id"
+                },
+                url,
+            )
+        };
+        [
+            Endpoint::url("/config/api_base_url", &config.api_base_url),
+            oauth(
+                "/auth_config/token_url",
+                auth.token_url.is_some(),
+                &provider.token_url,
+            ),
+            oauth(
+                "/auth_config/authorization_url",
+                auth.authorization_url.is_some(),
+                &provider.authorization_url,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     async fn connect(

@@ -11,8 +11,8 @@ mod steps;
 
 use courier_aws::AwsAuth;
 use courier_core::{
-    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
-    Example, Field, FieldType, Probe,
+    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta,
+    Endpoint, Env, Example, Field, FieldType, Probe,
 };
 
 pub use client::KinesisClient;
@@ -38,6 +38,7 @@ static META: ConnectorMeta = ConnectorMeta {
         remote_fields: false,
         // Without access_key_id the AWS default chain is used: the host's own identity.
         ambient_credentials: Some("access_key_id"),
+        write_only_config: &[],
     },
     test_steps: steps::STEPS,
     examples: &[
@@ -63,6 +64,18 @@ impl Connector for Kinesis {
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
+    }
+
+    fn endpoints(&self, config: &KinesisConfig, auth: &AwsAuth) -> Vec<Endpoint> {
+        let mut found = auth.endpoints(&config.region);
+        found.extend(match &config.endpoint_url {
+            Some(url) => Endpoint::url("/config/endpoint_url", url),
+            None => Endpoint::url(
+                "/config/region",
+                &format!("https://kinesis.{}.amazonaws.com", config.region),
+            ),
+        });
+        found
     }
 
     async fn connect(

@@ -9,8 +9,8 @@ mod steps;
 mod upload;
 
 use courier_core::{
-    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
-    Example, Field, Probe,
+    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta,
+    Endpoint, Env, Example, Field, Probe,
 };
 use courier_files::deliver_files;
 
@@ -36,6 +36,7 @@ static META: ConnectorMeta = ConnectorMeta {
         remote_fields: false,
         // Without access_key_id the AWS default chain is used: the host's own identity.
         ambient_credentials: Some("access_key_id"),
+        write_only_config: &[],
     },
     test_steps: steps::STEPS,
     examples: &[
@@ -61,6 +62,23 @@ impl Connector for S3 {
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
+    }
+
+    fn endpoints(&self, config: &S3Config, auth: &S3Auth) -> Vec<Endpoint> {
+        let mut found = auth.endpoints(&config.region);
+        let (path, base) = match &config.endpoint_url {
+            Some(url) => ("/config/endpoint_url", url.clone()),
+            None => (
+                "/config/region",
+                format!("https://s3.{}.amazonaws.com", config.region),
+            ),
+        };
+        found.extend(Endpoint::url(path, &base));
+        // Virtual-hosted addressing sends requests to `{bucket}.{endpoint host}`.
+        if !config.force_path_style {
+            found.extend(Endpoint::subdomain(path, &config.bucket, &base));
+        }
+        found
     }
 
     async fn connect(

@@ -12,8 +12,8 @@ mod steps;
 mod upload;
 
 use courier_core::{
-    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
-    Example, Field, Probe,
+    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta,
+    Endpoint, Env, Example, Field, Probe,
 };
 use courier_files::deliver_files;
 
@@ -39,6 +39,7 @@ static META: ConnectorMeta = ConnectorMeta {
         idempotent_redelivery: true,
         remote_fields: false,
         ambient_credentials: None,
+        write_only_config: &[],
     },
     test_steps: steps::STEPS,
     examples: &[
@@ -64,6 +65,12 @@ impl Connector for Sftp {
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
+    }
+
+    fn endpoints(&self, config: &SftpConfig, _: &SftpAuth) -> Vec<Endpoint> {
+        Endpoint::host("/config/host", &config.host, Some(config.port))
+            .into_iter()
+            .collect()
     }
 
     async fn connect(

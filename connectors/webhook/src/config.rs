@@ -21,7 +21,8 @@ pub struct WebhookConfig {
     /// The HTTP method.
     #[serde(default)]
     pub method: HttpMethod,
-    /// Extra request headers (not secrets: put credentials in auth_config).
+    /// Extra request headers. Their values are write-only: the API shows header names only
+    /// (credentials still belong in auth_config).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     /// Deadline of one HTTP request, in milliseconds.

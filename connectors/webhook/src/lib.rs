@@ -10,8 +10,8 @@ pub mod signing;
 mod steps;
 
 use courier_core::{
-    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta, Env,
-    Example, Field, Probe, Record, RecordOutcome,
+    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta,
+    Endpoint, Env, Example, Field, Probe, Record, RecordOutcome,
 };
 use futures::StreamExt;
 
@@ -38,6 +38,7 @@ static META: ConnectorMeta = ConnectorMeta {
         idempotent_redelivery: true,
         remote_fields: false,
         ambient_credentials: None,
+        write_only_config: &["headers"],
     },
     test_steps: steps::STEPS,
     examples: &[
@@ -63,6 +64,12 @@ impl Connector for Webhook {
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
+    }
+
+    fn endpoints(&self, config: &WebhookConfig, _: &WebhookAuth) -> Vec<Endpoint> {
+        Endpoint::url("/config/url", &config.url)
+            .into_iter()
+            .collect()
     }
 
     async fn connect(

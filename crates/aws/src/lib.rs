@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use courier_core::{AuthSpec, ConnectorError, ErrorKind, FieldError, Probe, Secret};
+use courier_core::{AuthSpec, ConnectorError, Endpoint, ErrorKind, FieldError, Probe, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -35,6 +35,23 @@ pub struct AwsAuth {
     /// The external id the role's trust policy requires.
     #[serde(default)]
     pub external_id: Option<String>,
+}
+
+impl AwsAuth {
+    /// Where these credentials send requests of their own: STS in `region`, when a role is
+    /// assumed (the SDK's regional STS endpoint).
+    pub fn endpoints(&self, region: &str) -> Vec<Endpoint> {
+        self.role_arn
+            .as_ref()
+            .and_then(|_| {
+                Endpoint::url(
+                    "/auth_config/role_arn",
+                    &format!("https://sts.{region}.amazonaws.com"),
+                )
+            })
+            .into_iter()
+            .collect()
+    }
 }
 
 impl AuthSpec for AwsAuth {

@@ -560,3 +560,69 @@ pub async fn describe_fields_is_well_formed(f: Fixture) {
         );
     }
 }
+
+/// Whether a field names a place to connect to, by its name or its value: the fields a
+/// connector must declare in [`courier_core::Connector::endpoints`].
+fn names_a_host(key: &str, value: &Value) -> bool {
+    let key = key.to_ascii_lowercase();
+    let by_name = [
+        "url", "uri", "endpoint", "host", "server", "servers", "broker", "brokers",
+    ]
+    .iter()
+    .any(|word| key == *word || key.ends_with(&format!("_{word}")))
+        || ["connection_string", "service_account_json"].contains(&key.as_str());
+    let by_value = match value {
+        Value::String(s) => s.contains("://"),
+        Value::Array(items) => items
+            .iter()
+            .any(|v| v.as_str().is_some_and(|s| s.contains("://"))),
+        _ => false,
+    };
+    (by_name && !value.is_null() && !value.is_boolean()) || by_value
+}
+
+/// Every URL- or host-like field of the fixture's config and of every example is among the
+/// endpoints the connector declares, so hosts can check each against their network rules and
+/// bind stored credentials to it.
+pub async fn endpoints_are_declared(f: Fixture) {
+    let meta = f.connector.metadata();
+    let mut cases = vec![(
+        "the fixture".to_string(),
+        f.config.clone(),
+        f.auth_config.clone(),
+    )];
+    for ex in meta.examples {
+        cases.push((
+            format!("example {:?}", ex.name),
+            serde_json::from_str(ex.config).expect("example config is JSON"),
+            serde_json::from_str(ex.auth_config).expect("example auth_config is JSON"),
+        ));
+    }
+    for (what, config, auth) in cases {
+        let declared = f
+            .connector
+            .endpoints(&f.spec_with(config.clone(), auth.clone()))
+            .unwrap_or_else(|e| panic!("{what} does not validate: {e:?}"));
+        for e in &declared {
+            assert!(
+                e.path.starts_with("/config/") || e.path.starts_with("/auth_config/"),
+                "{what}: endpoint {e} is declared at {:?}, not at a config or auth_config field",
+                e.path
+            );
+        }
+        for (section, values) in [("config", &config), ("auth_config", &auth)] {
+            for (key, value) in values.as_object().into_iter().flatten() {
+                if !names_a_host(key, value) {
+                    continue;
+                }
+                let path = format!("/{section}/{}", courier_core::spec::pointer_segment(key));
+                assert!(
+                    declared.iter().any(|e| e.path == path),
+                    "{what}: {path} names a host, but {} declares no endpoint for it (declared: {:?})",
+                    meta.type_id,
+                    declared.iter().map(|e| e.path.as_str()).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+}

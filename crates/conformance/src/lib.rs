@@ -28,6 +28,7 @@ macro_rules! suite {
             $crate::__case!($fixture, secrets_never_appear_in_output);
             $crate::__case!($fixture, errors_are_classified);
             $crate::__case!($fixture, describe_fields_is_well_formed);
+            $crate::__case!($fixture, endpoints_are_declared);
         }
     };
 }

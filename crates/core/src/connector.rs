@@ -4,6 +4,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
+use crate::endpoint::Endpoint;
 use crate::error::ConnectorError;
 use crate::field::Field;
 use crate::meta::ConnectorMeta;
@@ -55,6 +56,13 @@ pub trait Connector: Clone + Send + Sync + 'static {
         auth: Self::Auth,
         env: &Env,
     ) -> Result<Self::Client, ConnectorError>;
+
+    /// Every host `config` and `auth` make the connector contact, each at the JSON path of the
+    /// field it comes from (`/config/endpoint_url`), derived hosts included (an S3 bucket's
+    /// virtual host, endpoints built from an account name and a suffix). Hosts check these
+    /// against the operator's network rules and bind stored credentials to them; the
+    /// conformance suite fails a connector with a URL- or host-like field it does not declare.
+    fn endpoints(&self, config: &Self::Config, auth: &Self::Auth) -> Vec<Endpoint>;
 
     /// Checks the connection step by step through `probe`, touching the real target.
     async fn test(&self, client: &Self::Client, probe: &mut Probe) -> Result<(), ConnectorError>;

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::connector::{Connector, Env};
+use crate::endpoint::Endpoint;
 use crate::error::ConnectorError;
 use crate::field::Field;
 use crate::meta::ConnectorMeta;
@@ -75,6 +76,9 @@ pub trait DynConnector: Send + Sync + 'static {
     fn auth_schema(&self) -> Value;
     /// Every problem with `spec`, each with its JSON path; empty when valid. Pure.
     fn validate(&self, spec: &DestinationSpec) -> Vec<FieldError>;
+    /// Every host the destination would contact, at the paths of the fields they come from
+    /// (see [`Connector::endpoints`]); the validation errors when `spec` is invalid.
+    fn endpoints(&self, spec: &DestinationSpec) -> Result<Vec<Endpoint>, Vec<FieldError>>;
     async fn build(&self, spec: &DestinationSpec) -> Result<Arc<dyn Destination>, BuildError>;
     /// How to run the OAuth flow for this destination (`Ok(None)`: no OAuth).
     fn oauth_client(&self, spec: &DestinationSpec) -> Result<Option<OAuthClient>, BuildError>;
@@ -196,6 +200,11 @@ impl<C: Connector> DynConnector for C {
 
     fn validate(&self, spec: &DestinationSpec) -> Vec<FieldError> {
         parse_spec(self, spec).err().unwrap_or_default()
+    }
+
+    fn endpoints(&self, spec: &DestinationSpec) -> Result<Vec<Endpoint>, Vec<FieldError>> {
+        let parsed = parse_spec(self, spec)?;
+        Ok(Connector::endpoints(self, &parsed.config, &parsed.auth))
     }
 
     fn oauth_client(&self, spec: &DestinationSpec) -> Result<Option<OAuthClient>, BuildError> {

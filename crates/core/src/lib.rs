@@ -2,6 +2,7 @@
 //! object-safe twin, records and outcomes, the error taxonomy, secrets, config schemas and test steps.
 
 pub mod connector;
+pub mod endpoint;
 pub mod erased;
 pub mod error;
 pub mod field;
@@ -18,6 +19,7 @@ pub mod tokens;
 
 pub use async_trait::async_trait;
 pub use connector::{Connector, Env};
+pub use endpoint::{Endpoint, Host};
 pub use erased::{BuildError, Destination, DestinationSpec, DynConnector};
 pub use error::{ConnectorError, ErrorKind};
 pub use field::{Field, FieldType};

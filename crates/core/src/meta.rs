@@ -55,6 +55,11 @@ pub struct Capabilities {
     /// lend them to tenants.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ambient_credentials: Option<&'static str>,
+    /// Config fields whose values are kept but never shown again (a webhook's custom headers
+    /// may carry keys): hosts list an object's keys only, and bind them to the destination's
+    /// endpoints like its auth_config.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub write_only_config: &'static [&'static str],
 }
 
 impl Default for Capabilities {
@@ -67,6 +72,7 @@ impl Default for Capabilities {
             idempotent_redelivery: true,
             remote_fields: false,
             ambient_credentials: None,
+            write_only_config: &[],
         }
     }
 }

@@ -52,6 +52,7 @@ static META: ConnectorMeta = ConnectorMeta {
         idempotent_redelivery: true,
         remote_fields: false,
         ambient_credentials: None,
+        write_only_config: &[],
     },
     test_steps: &[
         StepSpec {
@@ -83,6 +84,10 @@ impl Connector for Scripted {
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
+    }
+
+    fn endpoints(&self, _: &Cfg, _: &NoAuth) -> Vec<courier_core::Endpoint> {
+        Vec::new()
     }
 
     async fn connect(&self, _: Cfg, _: NoAuth, _: &Env) -> Result<(), ConnectorError> {

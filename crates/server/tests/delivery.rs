@@ -822,6 +822,7 @@ static REVOKED: courier_core::ConnectorMeta = courier_core::ConnectorMeta {
         idempotent_redelivery: true,
         remote_fields: false,
         ambient_credentials: None,
+        write_only_config: &[],
     },
     test_steps: &[],
     examples: &[],
@@ -841,6 +842,10 @@ impl courier_core::Connector for Revoked {
 
     fn metadata(&self) -> &'static courier_core::ConnectorMeta {
         &REVOKED
+    }
+
+    fn endpoints(&self, _: &Self::Config, _: &Self::Auth) -> Vec<courier_core::Endpoint> {
+        Vec::new()
     }
 
     async fn connect(

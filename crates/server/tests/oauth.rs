@@ -347,7 +347,14 @@ async fn start_and_callback_refuse_what_does_not_fit() {
         .call(
             Method::PATCH,
             &server.path(&format!("/destinations/{id}")),
-            Some(json!({"config": {"graph_base_url": "http://127.0.0.1:9/v1.0"}})),
+            // Moving an endpoint takes the client's credentials sent again; the tokens, bound
+            // to the endpoints they were granted for, are dropped.
+            Some(json!({
+                "config": {"graph_base_url": "http://127.0.0.1:9/v1.0"},
+                "auth_config": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                    "authorization_url": format!("{}/authorize", fake.url()),
+                    "token_url": format!("{}/token", fake.url())},
+            })),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{d}");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use courier_core::{DestinationSpec, FieldError};
+use courier_core::{DestinationSpec, Endpoint, FieldError};
 use courier_runtime::DeliveryPolicy;
 use serde_json::{Map, Value, json};
 
@@ -48,7 +48,7 @@ pub async fn list(
     let list = rows
         .iter()
         .map(|d| {
-            let mut shown = view::destination(d);
+            let mut shown = view::destination(&state.catalog, d);
             if usages {
                 let used: Vec<Value> = routes
                     .iter()
@@ -69,7 +69,7 @@ pub async fn get(
     Path((ws, dest)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let d = load(&state, &who, &ws, &dest).await?;
-    Ok(Json(view::destination(&d)))
+    Ok(Json(view::destination(&state.catalog, &d)))
 }
 
 async fn load(
@@ -144,7 +144,11 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let state: Arc<AppState> = state.0;
     let ws = who.workspace(&ws)?.to_string();
-    let (input, mut errors) = input::parse(&body);
+    let (mut input, mut errors) = input::parse(&body);
+    if let Some(t) = &input.destination_type {
+        let signed = signs(&state.catalog, t);
+        lift_signing_secret(signed, &mut input, Mode::Replace, &mut errors);
+    }
     for (field, missing) in [
         ("/name", input.name.is_none()),
         ("/destination_type", input.destination_type.is_none()),
@@ -175,12 +179,6 @@ pub async fn create(
     let policy = policy(&Value::Null, &given_policy, &mut errors);
     let auth = auth_config.unwrap_or_default();
     let signed = signs(&state.catalog, &destination_type);
-    if signed && auth.contains_key("signing_secret") {
-        errors.push(FieldError::new(
-            "/auth_config/signing_secret",
-            "set signing_secret at the top level; Courier manages and rotates it",
-        ));
-    }
     if signing_secret.is_some() && !signed {
         errors.push(FieldError::new(
             "/signing_secret",
@@ -243,11 +241,46 @@ pub async fn create(
         .await
         .map_err(conflict_on_name)?;
     tracing::info!(destination = %d.id, r#type = %d.destination_type, "destination created");
-    let mut shown = view::destination(&d);
+    let mut shown = view::destination(&state.catalog, &d);
     if let Some(secret) = generated {
         shown["signing_secret"] = json!(secret);
     }
     Ok((StatusCode::CREATED, Json(shown)))
+}
+
+/// A signing destination's `auth_config.signing_secret` (where some clients' documents put
+/// it) is the same managed, rotatable secret as the top-level `signing_secret`: it is moved
+/// there, and refused when both are given and differ. A merge-patch whose `auth_config` held
+/// nothing else leaves the stored credentials as they are.
+fn lift_signing_secret(
+    signed: bool,
+    input: &mut DestinationInput,
+    mode: Mode,
+    errors: &mut Vec<FieldError>,
+) {
+    const PATH: &str = "/auth_config/signing_secret";
+    let Some(auth) = input.auth_config.as_mut().filter(|_| signed) else {
+        return;
+    };
+    let Some(given) = auth.remove("signing_secret") else {
+        return;
+    };
+    if auth.is_empty() && mode == Mode::Merge {
+        input.auth_config = None;
+    }
+    match given {
+        Value::String(secret) if secret.trim().is_empty() => {
+            errors.push(FieldError::new(PATH, "must not be empty"));
+        }
+        Value::String(secret) => match &input.signing_secret {
+            Some(top) if *top != secret => errors.push(FieldError::new(
+                PATH,
+                "differs from the top-level signing_secret; give the secret once",
+            )),
+            _ => input.signing_secret = Some(secret),
+        },
+        _ => errors.push(FieldError::new(PATH, "must be a string")),
+    }
 }
 
 /// How an update treats `config` and `auth_config`: replaced (PUT) or merge-patched (PATCH).
@@ -286,7 +319,9 @@ async fn update(
 ) -> ApiResult<Json<Value>> {
     let mut d = load(&state, &who, &ws, &dest).await?;
     require(&who, &d, "manage_destination")?;
-    let (input, mut errors) = input::parse(&body);
+    let (mut input, mut errors) = input::parse(&body);
+    let signed = signs(&state.catalog, &d.destination_type);
+    lift_signing_secret(signed, &mut input, mode, &mut errors);
     if let Some(t) = &input.destination_type
         && *t != d.destination_type
     {
@@ -297,6 +332,8 @@ async fn update(
     }
     let mut connection_changed = false;
     let config_before = d.config.clone();
+    let config_given: Option<Vec<String>> =
+        input.config.as_ref().map(|c| c.keys().cloned().collect());
     if let Some(name) = input.name {
         if input.slug.is_none() {
             d.slug = ids::slugify(&name);
@@ -318,12 +355,6 @@ async fn update(
     let mut auth = secrets::open_auth(&state.sealer, &d)?;
     let auth_before = Value::Object(auth.clone());
     if let Some(given) = &input.auth_config {
-        if signs(&state.catalog, &d.destination_type) && given.contains_key("signing_secret") {
-            errors.push(FieldError::new(
-                "/auth_config/signing_secret",
-                "set signing_secret at the top level, or use rotate-secret",
-            ));
-        }
         if mode == Mode::Replace {
             auth.clear();
         }
@@ -354,6 +385,24 @@ async fn update(
         d.policy = policy(&d.policy, &input.policy, &mut errors);
     }
     let secrets = secrets::signing_secrets(&state.sealer, &d)?;
+    let auth_after = Value::Object(auth.clone());
+    let moved = moved_endpoints(
+        &state,
+        &d.destination_type,
+        (&config_before, &auth_before),
+        (&d.config, &auth_after),
+    );
+    let mut kept = kept_credentials(&auth_before, input.auth_config.as_ref(), mode);
+    for field in view::write_only_fields(&state.catalog, &d.destination_type) {
+        let stored = config_before.get(*field).is_some_and(|v| v != &json!({}));
+        let given = config_given
+            .as_ref()
+            .is_some_and(|keys| mode == Mode::Replace || keys.iter().any(|k| k == field));
+        if stored && !given {
+            kept.push(format!("config.{field}"));
+        }
+    }
+    errors.extend(credentials_left_behind(&moved, &kept));
     validate_spec(&state, &d, &auth, &secrets, &mut errors).await;
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
@@ -391,16 +440,76 @@ async fn update(
     // Tokens from an OAuth flow belong to the client and the endpoints it ran with: new tokens
     // in the auth_config, another client, or any endpoint changed (which could send them
     // elsewhere) drop them, and the destination must be connected again.
-    let auth_after = Value::Object(auth);
     let new_grant = input.auth_config.as_ref().is_some_and(|given| {
         given.contains_key("refresh_token") || given.contains_key("access_token")
-    }) || endpoints_changed(&config_before, &d.config)
+    }) || !moved.is_empty()
+        || endpoints_changed(&config_before, &d.config)
         || endpoints_changed(&auth_before, &auth_after);
     if new_grant && d.has_oauth_tokens {
         state.store.save_oauth_tokens(&d.id, None).await?;
         d.has_oauth_tokens = false;
     }
-    Ok(Json(view::destination(&d)))
+    Ok(Json(view::destination(&state.catalog, &d)))
+}
+
+/// The endpoints an update would send requests to that the stored destination did not (a
+/// new host or port), as the connector declares them.
+fn moved_endpoints(
+    state: &AppState,
+    destination_type: &str,
+    (config_before, auth_before): (&Value, &Value),
+    (config_after, auth_after): (&Value, &Value),
+) -> Vec<Endpoint> {
+    let before = state
+        .rules
+        .endpoints(destination_type, config_before, auth_before);
+    let mut moved: Vec<Endpoint> = state
+        .rules
+        .endpoints(destination_type, config_after, auth_after)
+        .into_iter()
+        .filter(|e| !before.iter().any(|b| b.host == e.host && b.port == e.port))
+        .collect();
+    moved.dedup_by(|a, b| a.path == b.path);
+    moved
+}
+
+/// Stored credentials are bound to the endpoints they were saved with: an update that moves an
+/// endpoint must send the whole `auth_config` again, or an editor could point the destination
+/// at a host of their own and receive the stored secret with the next test or delivery.
+fn credentials_left_behind(moved: &[Endpoint], kept: &[String]) -> Vec<FieldError> {
+    if kept.is_empty() {
+        return Vec::new();
+    }
+    moved
+        .iter()
+        .map(|e| {
+            FieldError::new(
+                &e.path,
+                format!(
+                    "sends requests to {}, which this destination's stored credentials were not saved for; send auth_config again in full with this change (kept from before: {})",
+                    e.host,
+                    kept.join(", ")
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The stored auth_config fields an update keeps without their being sent again.
+fn kept_credentials(
+    auth_before: &Value,
+    given: Option<&Map<String, Value>>,
+    mode: Mode,
+) -> Vec<String> {
+    let stored = auth_before.as_object().into_iter().flat_map(|m| m.keys());
+    match (given, mode) {
+        (None, _) => stored.map(|k| format!("auth_config.{k}")).collect(),
+        (Some(_), Mode::Replace) => Vec::new(),
+        (Some(given), Mode::Merge) => stored
+            .filter(|k| !given.contains_key(k.as_str()))
+            .map(|k| format!("auth_config.{k}"))
+            .collect(),
+    }
 }
 
 /// Whether a value that says where requests go (an endpoint or URL, a tenant, the OAuth

@@ -237,7 +237,7 @@ pub async fn callback(state: State, Query(q): Query<HashMap<String, String>>) ->
     match complete(&state, &pending, returned, code).await {
         Ok(d) => {
             if wants_json(&q) {
-                return Json(json!({"status": "connected", "destination": view::destination(&d)}))
+                return Json(json!({"status": "connected", "destination": view::destination(&state.catalog, &d)}))
                     .into_response();
             }
             page(

@@ -1,15 +1,17 @@
 //! The operator's rules every destination obeys: no private networks unless the operator
-//! allows them (the hosts of endpoint fields, by address and by what their names resolve to),
-//! and no borrowing the server's own cloud credentials unless allowed. These are checks of the
-//! config when a destination is saved, tested or built; they do not follow a name that resolves
-//! elsewhere later (the webhook connector alone checks the address it connects to).
+//! allows them (every host the connector declares its config and auth contact, by address and
+//! by what names resolve to), and no borrowing the server's own cloud credentials unless
+//! allowed. These are checks of the config when a destination is saved, tested or built; they
+//! do not follow a name that resolves elsewhere later (the webhook connector alone checks the
+//! address it connects to).
 
 use std::time::Duration;
 
-use courier_core::FieldError;
+use courier_catalog::Catalog;
+use courier_core::{DestinationSpec, Endpoint, FieldError, Host};
 use serde_json::Value;
 
-use super::endpoint_hosts::{Host, Resolver, endpoint_hosts};
+pub use super::resolver::Resolver;
 
 /// How long a name gets to resolve.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -38,6 +40,8 @@ pub struct ServerRules {
     /// credentials, as each connector declares it.
     pub ambient_fields: Vec<(&'static str, &'static str)>,
     pub resolver: Resolver,
+    /// Where each connector says a destination's hosts are.
+    pub catalog: Catalog,
 }
 
 impl ServerRules {
@@ -59,7 +63,23 @@ impl ServerRules {
             allow_ambient_credentials: config.allow_ambient_credentials,
             ambient_fields,
             resolver: Resolver::system(),
+            catalog: catalog.clone(),
         }
+    }
+
+    /// The hosts `destination_type` with `config` and `auth` contacts, as its connector
+    /// declares them; none when the connector is unknown or the values do not validate
+    /// (validation reports those).
+    pub fn endpoints(&self, destination_type: &str, config: &Value, auth: &Value) -> Vec<Endpoint> {
+        let Ok(connector) = self.catalog.get(destination_type) else {
+            return Vec::new();
+        };
+        let spec = DestinationSpec {
+            config: config.clone(),
+            auth_config: auth.clone(),
+            ..DestinationSpec::default()
+        };
+        connector.endpoints(&spec).unwrap_or_default()
     }
 
     /// Every rule `destination_type` with `config` and `auth` breaks, at its path: the values
@@ -71,12 +91,20 @@ impl ServerRules {
         auth: &Value,
         unresolved: Unresolved,
     ) -> Vec<FieldError> {
-        let mut errors = self.check_values(destination_type, config, auth);
+        let endpoints = self.endpoints(destination_type, config, auth);
+        let mut errors = self.check_values(destination_type, config, auth, &endpoints);
         if self.allow_private_destinations {
             return errors;
         }
-        for (path, host) in endpoint_hosts(config, auth) {
-            let Host::Name(name) = host else { continue };
+        let mut names: Vec<(String, String)> = endpoints
+            .into_iter()
+            .filter_map(|e| match e.host {
+                Host::Name(name) => Some((e.path, name)),
+                Host::Ip(_) => None,
+            })
+            .collect();
+        names.dedup();
+        for (path, name) in names {
             if errors.iter().any(|e| e.path == path) {
                 continue;
             }
@@ -106,6 +134,7 @@ impl ServerRules {
         destination_type: &str,
         config: &Value,
         auth: &Value,
+        endpoints: &[Endpoint],
     ) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if config.get("allow_private_network") == Some(&Value::Bool(true))
@@ -117,10 +146,12 @@ impl ServerRules {
             ));
         }
         if !self.allow_private_destinations {
-            for (path, host) in endpoint_hosts(config, auth) {
-                if let Some(kind) = private_host(&host) {
+            for e in endpoints {
+                if let Some(kind) = private_host(&e.host)
+                    && !errors.iter().any(|x| x.path == e.path)
+                {
                     errors.push(FieldError::new(
-                        path,
+                        &e.path,
                         format!("points at {kind}; {PRIVATE_HINT}"),
                     ));
                 }
@@ -151,7 +182,7 @@ impl ServerRules {
 fn private_host(host: &Host) -> Option<&'static str> {
     match host {
         Host::Ip(ip) => courier_core::net::check_ip(*ip).err(),
-        Host::Name(d) if d == "localhost" || d.ends_with(".localhost") => Some("localhost"),
+        Host::Name(_) if host.is_localhost() => Some("localhost"),
         Host::Name(_) => None,
     }
 }
@@ -159,9 +190,7 @@ fn private_host(host: &Host) -> Option<&'static str> {
 /// Whether `url` points at a non-public host by itself (tests).
 #[cfg(test)]
 fn private_url(url: &str) -> bool {
-    endpoint_hosts(&serde_json::json!({"endpoint": url}), &Value::Null)
-        .first()
-        .is_some_and(|(_, h)| private_host(h).is_some())
+    Host::of_url(url).is_some_and(|h| private_host(&h).is_some())
 }
 
 #[cfg(test)]
@@ -201,35 +230,62 @@ mod tests {
             allow_ambient_credentials: true,
             ambient_fields: vec![("s3", "access_key_id")],
             resolver: Resolver::with(|_| None),
+            catalog: Catalog::builtin(),
         };
         let config = json!({"graph_base_url": "http://127.0.0.1:1/v1.0", "folder_path": "x"});
         let auth = json!({"token_url": "http://10.0.0.1/token", "client_id": "c"});
-        let paths: Vec<String> = strict
-            .check_values("onedrive", &config, &auth)
-            .into_iter()
-            .map(|e| e.path)
-            .collect();
-        assert_eq!(paths, ["/config/graph_base_url", "/auth_config/token_url"]);
+        let paths = |rules: &ServerRules, t: &str, config: &Value, auth: &Value| {
+            let endpoints = rules.endpoints(t, config, auth);
+            rules
+                .check_values(t, config, auth, &endpoints)
+                .into_iter()
+                .map(|e| e.path)
+                .collect::<Vec<String>>()
+        };
+        assert_eq!(
+            paths(&strict, "onedrive", &config, &auth),
+            ["/config/graph_base_url", "/auth_config/token_url"]
+        );
+        // Hosts the server would have missed by reading field names: an S3 bucket's virtual
+        // host under its endpoint, Azure's emulator and endpoint suffix.
+        let s3 = json!({"bucket": "bkt", "region": "us-east-1", "endpoint_url": "http://localhost:9000"});
+        let keys = json!({"access_key_id": "a", "secret_access_key": "s"});
+        assert_eq!(
+            strict
+                .endpoints("s3", &s3, &keys)
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>(),
+            ["localhost:9000", "bkt.localhost:9000"]
+        );
+        assert_eq!(paths(&strict, "s3", &s3, &keys), ["/config/endpoint_url"]);
+        let azure = json!({"account": "devstoreaccount1", "container": "courier"});
+        for cs in [
+            "UseDevelopmentStorage=true",
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;EndpointSuffix=x@10.0.0.5:8080",
+        ] {
+            let auth = json!({"connection_string": cs});
+            assert_eq!(
+                paths(&strict, "azure_blob", &azure, &auth),
+                ["/auth_config/connection_string"],
+                "{cs}"
+            );
+        }
         let open = ServerRules {
             allow_private_destinations: true,
             ..strict.clone()
         };
-        assert!(open.check_values("onedrive", &config, &auth).is_empty());
+        assert!(paths(&open, "onedrive", &config, &auth).is_empty());
         let no_ambient = ServerRules {
             allow_ambient_credentials: false,
             ..open
         };
-        let paths: Vec<String> = no_ambient
-            .check_values("s3", &json!({}), &json!({}))
-            .into_iter()
-            .map(|e| e.path)
-            .collect();
-        assert_eq!(paths, ["/auth_config/access_key_id"]);
-        assert!(
-            no_ambient
-                .check_values("onedrive", &config, &auth)
-                .is_empty()
+        let s3_alone = json!({"bucket": "bkt", "region": "us-east-1"});
+        assert_eq!(
+            paths(&no_ambient, "s3", &s3_alone, &json!({})),
+            ["/auth_config/access_key_id"]
         );
+        assert!(paths(&no_ambient, "onedrive", &config, &auth).is_empty());
     }
 
     #[tokio::test]
@@ -238,6 +294,7 @@ mod tests {
             allow_private_destinations: false,
             allow_ambient_credentials: true,
             ambient_fields: Vec::new(),
+            catalog: Catalog::builtin(),
             resolver: Resolver::with(|host| match host {
                 "metadata.example.test" => Some(vec!["169.254.169.254".parse().unwrap()]),
                 "mixed.example.test" => Some(vec![
@@ -245,18 +302,32 @@ mod tests {
                     "::ffff:10.0.0.7".parse().unwrap(),
                 ]),
                 "public.example.test" => Some(vec!["93.184.216.34".parse().unwrap()]),
+                "evil.public.example.test" => Some(vec!["127.0.0.1".parse().unwrap()]),
                 _ => None,
             }),
         };
         let config = json!({
             "endpoint_url": "http://metadata.example.test/latest",
-            "endpoint": "https://mixed.example.test:8443",
-            "graph_base_url": "https://public.example.test/v1.0",
-            "api_base_url": "https://unknown.example.test/",
-            "bucket": "b",
+            "bucket": "bkt",
+            "region": "us-east-1",
         });
-        let auth = json!({"token_url": "http://127.0.0.1/token"});
-        let errors = rules.check("s3", &config, &auth, Unresolved::Allow).await;
+        let auth = json!({"access_key_id": "a", "secret_access_key": "s"});
+        let azure = json!({"account": "acme", "container": "courier", "endpoint": "https://mixed.example.test:8443"});
+        let azure_auth = json!({"tenant_id": "t", "client_id": "c", "client_secret": "s", "authority_host": "https://unknown.example.test/"});
+        let drive = json!({"api_base_url": "https://public.example.test/"});
+        let drive_auth =
+            json!({"client_id": "c", "client_secret": "s", "token_url": "http://127.0.0.1/token"});
+        let mut errors = rules.check("s3", &config, &auth, Unresolved::Allow).await;
+        errors.extend(
+            rules
+                .check("azure_blob", &azure, &azure_auth, Unresolved::Allow)
+                .await,
+        );
+        errors.extend(
+            rules
+                .check("google_drive", &drive, &drive_auth, Unresolved::Allow)
+                .await,
+        );
         let found: Vec<(&str, bool)> = errors
             .iter()
             .map(|e| (e.path.as_str(), e.message.contains("resolves to")))
@@ -266,22 +337,36 @@ mod tests {
         assert_eq!(
             found,
             [
-                ("/auth_config/token_url", false),
                 ("/config/endpoint_url", true),
                 ("/config/endpoint", true),
+                ("/auth_config/token_url", false),
             ]
         );
-        assert!(errors[1].message.contains("link-local"), "{errors:?}");
+        assert!(errors[0].message.contains("link-local"), "{errors:?}");
         assert!(
             errors.iter().all(|e| !e.message.contains("169.254")),
             "resolved addresses are not repeated: {errors:?}"
         );
+        // A bucket's virtual host is a name of its own.
+        let virtual_host = json!({"bucket": "evil", "region": "us-east-1", "endpoint_url": "https://public.example.test"});
+        let errors = rules
+            .check("s3", &virtual_host, &auth, Unresolved::Allow)
+            .await;
+        assert!(
+            errors.len() == 1
+                && errors[0].path == "/config/endpoint_url"
+                && errors[0].message.contains("evil.public.example.test"),
+            "{errors:?}"
+        );
         // Saving or testing a destination needs its names to resolve.
-        let saving = rules.check("s3", &config, &auth, Unresolved::Refuse).await;
+        let saving = rules
+            .check("azure_blob", &azure, &azure_auth, Unresolved::Refuse)
+            .await;
         assert!(
             saving
                 .iter()
-                .any(|e| e.path == "/config/api_base_url" && e.message.contains("does not resolve")),
+                .any(|e| e.path == "/auth_config/authority_host"
+                    && e.message.contains("does not resolve")),
             "{saving:?}"
         );
         let open = ServerRules {

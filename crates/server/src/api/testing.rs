@@ -200,7 +200,7 @@ pub async fn test_existing(
                 .set_destination_status(&ws, &dest, status, &error)
                 .await;
             let destination = match (saved, state.store.destination(&ws, &dest).await) {
-                (Ok(()), Ok(Some(d))) => view::destination(&d),
+                (Ok(()), Ok(Some(d))) => view::destination(&state.catalog, &d),
                 _ => Value::Null,
             };
             let mut data = serde_json::to_value(report).unwrap_or(Value::Null);

@@ -1,18 +1,52 @@
 //! A destination as the API shows it: never a secret, only `has_auth_config` and
-//! `has_signing_secret` (and `has_oauth_tokens`); the delivery policy's fields at the top level.
+//! `has_signing_secret` (and `has_oauth_tokens`), write-only config fields by their keys only;
+//! the delivery policy's fields at the top level.
 
 use serde_json::{Map, Value, json};
 
 use crate::store::DestinationRow;
 
-pub fn destination(d: &DestinationRow) -> Value {
+/// The config fields of `destination_type` whose values are never shown again.
+pub fn write_only_fields(
+    catalog: &courier_catalog::Catalog,
+    destination_type: &str,
+) -> &'static [&'static str] {
+    catalog
+        .get(destination_type)
+        .map(|c| c.metadata().capabilities.write_only_config)
+        .unwrap_or_default()
+}
+
+/// `config` with each write-only field's value replaced by its keys (an object's) or
+/// removed (anything else).
+fn shown_config(config: &Value, write_only: &[&str]) -> Value {
+    let mut shown = config.clone();
+    if let Value::Object(map) = &mut shown {
+        for field in write_only {
+            match map.get(*field) {
+                Some(Value::Object(inner)) => {
+                    let keys = inner.keys().map(|k| Value::String(k.clone())).collect();
+                    map.insert(field.to_string(), Value::Array(keys));
+                }
+                Some(_) => {
+                    map.remove(*field);
+                }
+                None => {}
+            }
+        }
+    }
+    shown
+}
+
+pub fn destination(catalog: &courier_catalog::Catalog, d: &DestinationRow) -> Value {
+    let config = shown_config(&d.config, write_only_fields(catalog, &d.destination_type));
     let mut out = json!({
         "id": d.id,
         "workspace_id": d.workspace_id,
         "name": d.name,
         "slug": d.slug,
         "destination_type": d.destination_type,
-        "config": d.config,
+        "config": config,
         "status": d.status,
         "status_error": d.status_error,
         "is_active": d.is_active,
