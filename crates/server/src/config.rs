@@ -40,6 +40,16 @@ pub struct ServerConfig {
     pub intake_rate_limit_per_second: u32,
     /// How long a connection test may run, in milliseconds.
     pub test_timeout_ms: u64,
+    /// How long a client gets to send a request's headers, in milliseconds; also how long an
+    /// idle keep-alive connection stays open. A slow client's connection is closed after it.
+    pub header_read_timeout_ms: u64,
+    /// How long a client gets to send a request's body, in milliseconds (408 after it).
+    pub body_read_timeout_ms: u64,
+    /// Connections served at once; further clients wait in the listen queue.
+    pub max_connections: usize,
+    /// Failed authentications one client address may make per minute (a burst of that many,
+    /// refilled evenly); beyond it, 429 with Retry-After before any key is looked up.
+    pub auth_failures_per_minute: u32,
     /// Whether this process delivers events (off for an API-only replica).
     pub run_worker: bool,
     /// How long a worker's claim on a delivery lasts without renewal, in milliseconds; a
@@ -77,6 +87,10 @@ impl Default for ServerConfig {
             rate_limit_per_second: 100,
             intake_rate_limit_per_second: 20_000,
             test_timeout_ms: 60_000,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            max_connections: 1_024,
+            auth_failures_per_minute: 30,
             run_worker: true,
             delivery_lease_ms: 45_000,
             disable_after_failing_ms: 5 * 24 * 60 * 60 * 1000,
@@ -213,6 +227,18 @@ impl ServerConfig {
         }
         if let Some(v) = env("COURIER_TEST_TIMEOUT_MS") {
             self.test_timeout_ms = parse("COURIER_TEST_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = env("COURIER_HEADER_READ_TIMEOUT_MS") {
+            self.header_read_timeout_ms = parse("COURIER_HEADER_READ_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = env("COURIER_BODY_READ_TIMEOUT_MS") {
+            self.body_read_timeout_ms = parse("COURIER_BODY_READ_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = env("COURIER_MAX_CONNECTIONS") {
+            self.max_connections = parse("COURIER_MAX_CONNECTIONS", v)?;
+        }
+        if let Some(v) = env("COURIER_AUTH_FAILURES_PER_MINUTE") {
+            self.auth_failures_per_minute = parse("COURIER_AUTH_FAILURES_PER_MINUTE", v)?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod delivery;
 pub mod ids;
+mod listen;
 #[cfg(test)]
 mod parse_properties;
 mod run;

@@ -15,6 +15,7 @@ use crate::config::ServerConfig;
 use crate::crypto::Sealer;
 use crate::delivery::{Engine, EngineSettings};
 use crate::ids;
+use crate::listen::ConnectionLimits;
 use crate::store::{Role, Store};
 
 /// A server bound to its address, ready to serve.
@@ -152,13 +153,16 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         tracing::info!(addr = %self.addr, "courier serve listening");
-        let served = axum::serve(self.listener, api::router(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("the API server failed");
+        let limits = ConnectionLimits {
+            max_connections: self.state.config.max_connections,
+            header_read_timeout: Duration::from_millis(
+                self.state.config.header_read_timeout_ms.max(1),
+            ),
+        };
+        crate::listen::serve(self.listener, api::router(self.state), limits, shutdown).await;
         // The API has stopped taking events; in-flight attempts finish or are released.
         self.engine.shutdown().await;
-        served
+        Ok(())
     }
 }
 

@@ -1,13 +1,19 @@
 //! The trust boundary, attacked through the real server: what a tenant writes cannot make the
-//! server send stored credentials to a host of the tenant's choosing, and the seed's shape for
-//! a webhook's signing secret is accepted.
+//! server send stored credentials to a host of the tenant's choosing, the seed's shape for a
+//! webhook's signing secret is accepted, and slow, greedy or guessing clients cannot hold the
+//! server.
 
 mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::receiver::receiver;
 use support::{Backend, TestServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const SENTINEL: &str = "SENTINEL-stored-credential-51c2";
 
@@ -192,3 +198,154 @@ on_both_stores!(
     stored_credentials_never_follow_an_edited_endpoint,
     a_signing_secret_inside_auth_config_is_the_managed_secret,
 );
+
+/// A server with tight connection limits, so the tests see them act quickly.
+async fn guarded_server(max_connections: usize, header_read_timeout_ms: u64) -> TestServer {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = support::config(dir.path(), &Backend::Sqlite);
+    config.header_read_timeout_ms = header_read_timeout_ms;
+    config.body_read_timeout_ms = 300;
+    config.max_connections = max_connections;
+    config.auth_failures_per_minute = 5;
+    TestServer::start_with(config, dir).await
+}
+
+fn address(server: &TestServer) -> String {
+    server.url.trim_start_matches("http://").to_string()
+}
+
+/// Reads until the server closes the connection (or 5 s pass: then it did not), returning
+/// what it sent.
+async fn read_until_closed(stream: &mut TcpStream) -> Option<String> {
+    let mut answer = Vec::new();
+    match tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&answer).into_owned()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test]
+async fn slow_and_idle_clients_are_cut_off() {
+    let server = guarded_server(64, 300).await;
+    // Headers that never finish.
+    let mut slow = TcpStream::connect(address(&server)).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: courier\r\nX-Slow: ")
+        .await
+        .unwrap();
+    assert!(
+        read_until_closed(&mut slow).await.is_some(),
+        "a client that never finished its headers kept its connection"
+    );
+    // A connection that never sends anything.
+    let mut idle = TcpStream::connect(address(&server)).await.unwrap();
+    assert!(
+        read_until_closed(&mut idle).await.is_some(),
+        "an idle connection was kept open"
+    );
+    // A body that never finishes: 408, and the connection is closed.
+    let mut trickle = TcpStream::connect(address(&server)).await.unwrap();
+    let head = format!(
+        "POST /api/v1/workspaces/{}/destinations HTTP/1.1\r\nHost: courier\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"name\"",
+        server.workspace, server.key
+    );
+    trickle.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut trickle)
+        .await
+        .expect("a trickled body held its connection");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_read_timeout_ms"), "{answer}");
+    // The server still serves everyone else.
+    let (status, _) = server
+        .call(Method::GET, &format!("{}/healthz", server.url), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_their_turn() {
+    let server = guarded_server(2, 1_000).await;
+    // Two clients hold the server's two connections with headers that never finish (until
+    // the header timeout cuts them off after a second).
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = TcpStream::connect(address(&server)).await.unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: courier\r\nX-Slow: ")
+            .await
+            .unwrap();
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let third = reqwest::Client::new()
+        .get(format!("{}/healthz", server.url))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(
+        third.is_err(),
+        "a third connection was served while two were held"
+    );
+    // Once the held connections time out, others are served.
+    let later = reqwest::Client::new()
+        .get(format!("{}/healthz", server.url))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("served after the held connections were cut off");
+    assert_eq!(later.status(), StatusCode::OK);
+}
+
+/// `courier_auth_key_lookups_total` from the server's metrics.
+async fn key_lookups(server: &TestServer) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("courier_auth_key_lookups_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn guessing_keys_is_throttled_before_it_costs_a_query() {
+    let server = guarded_server(64, 300).await;
+    let guess = |n: usize| {
+        let url = server.path("/destinations");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(format!("ck_guess_{n}_0123456789abcdefghijklmnopqrstuvwxyz"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for n in 0..5 {
+        assert_eq!(guess(n).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let before = key_lookups(&server).await;
+    assert!(before >= 5, "{before}");
+    for n in 5..25 {
+        let answer = guess(n).await;
+        assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 = answer.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=12).contains(&retry), "{retry}");
+    }
+    assert_eq!(
+        key_lookups(&server).await,
+        before,
+        "refused guesses were looked up"
+    );
+    // A key the server already knows (cached) still works from the same address.
+    let (status, _) = server
+        .call(Method::GET, &server.path("/destinations"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

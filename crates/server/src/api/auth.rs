@@ -1,13 +1,15 @@
 //! Who is calling: the API key from `Authorization: Bearer`, its workspace and role. A missing
-//! or unknown key is 401; a key is rate limited (429 with Retry-After), event intake
+//! or unknown key is 401, and a client address with too many unknown keys is 429 before its
+//! next key is looked up; a key is rate limited (429 with Retry-After), event intake
 //! ([`Publisher`]) apart from the management API ([`Principal`]); another workspace's resources
 //! are 404, never a hint that they exist.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 
@@ -76,19 +78,42 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<ApiKey, ApiErro
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(ApiError::unauthorized)?;
-    let key = match state.keys.get(token) {
-        Some(key) => key,
-        None => {
-            let key = state
-                .store
-                .api_key(token)
-                .await?
-                .ok_or_else(ApiError::unauthorized)?;
+    if let Some(key) = state.keys.get(token) {
+        return Ok(key);
+    }
+    // A client that keeps guessing is stopped before its guesses cost a query.
+    let client = client_address(parts);
+    state
+        .auth_failures
+        .peek(&client)
+        .map_err(ApiError::rate_limited)?;
+    metrics::counter!("courier_auth_key_lookups_total").increment(1);
+    match state.store.api_key(token).await? {
+        Some(key) => {
             state.keys.put(token, key.clone());
-            key
+            Ok(key)
         }
-    };
-    Ok(key)
+        None => {
+            let _ = state.auth_failures.check(&client);
+            Err(ApiError::unauthorized())
+        }
+    }
+}
+
+/// The client a request came from: its IPv4 address, or its IPv6 /64 (one host usually has a
+/// whole /64 to pick addresses from); `unknown` when the server was not told, as when the
+/// router is called in-process.
+fn client_address(parts: &Parts) -> String {
+    match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(addr)) => match addr.ip().to_canonical() {
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            v4 => v4.to_string(),
+        },
+        None => "unknown".to_string(),
+    }
 }
 
 impl FromRequestParts<Arc<AppState>> for Principal {

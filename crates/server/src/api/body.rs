@@ -1,21 +1,30 @@
-//! Request bodies: read within the size limit (413 over it) and parsed as JSON (400 with the
-//! line and column when malformed), answered in the one error shape.
+//! Request bodies: read within the size limit (413 over it) and the body read timeout (408
+//! after it: a client trickling its body cannot hold a request open), parsed as JSON (400 with
+//! the line and column when malformed), answered in the one error shape.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use serde_json::Value;
 
+use super::AppState;
 use super::error::ApiError;
 
 /// A JSON request body, as a value (handlers check its fields, reporting every problem).
 #[derive(Debug)]
 pub struct JsonBody(pub Value);
 
-impl<S: Send + Sync> FromRequest<S> for JsonBody {
+impl FromRequest<Arc<AppState>> for JsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let deadline = Duration::from_millis(state.config.body_read_timeout_ms.max(1));
+        let read = tokio::time::timeout(deadline, Bytes::from_request(req, state))
+            .await
+            .map_err(|_| ApiError::body_timeout())?;
+        let bytes = read.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::payload_too_large()
             } else {

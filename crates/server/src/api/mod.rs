@@ -45,6 +45,8 @@ pub struct AppState {
     pub limiter: rate_limit::RateLimiter,
     /// Requests per second per key sending events.
     pub intake_limiter: rate_limit::RateLimiter,
+    /// Failed authentications per client address.
+    pub auth_failures: rate_limit::RateLimiter,
     pub keys: auth::KeyCache,
     /// Stores accepted events and delivers them.
     pub engine: Arc<crate::delivery::Engine>,
@@ -72,6 +74,7 @@ impl AppState {
         AppState {
             rules: rules::ServerRules::of(&config, &catalog),
             keys: auth::KeyCache::default(),
+            auth_failures: rate_limit::RateLimiter::per_minute(config.auth_failures_per_minute),
             engine,
             routing: crate::delivery::Routing::default(),
             catalog_json,

@@ -1,34 +1,73 @@
-//! Per-API-key rate limiting: a token bucket per key, refilled at the configured rate with a
-//! burst of twice that.
+//! Rate limiting: a token bucket per key (an API key, or a client address for failed
+//! authentication), refilled at the configured rate up to a burst.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// Buckets kept before full ones (which hold nothing a new bucket would not) are dropped, so
+/// a flood of distinct keys or addresses cannot grow the map without bound.
+const PRUNE_ABOVE: usize = 10_000;
+
 #[derive(Debug)]
 pub struct RateLimiter {
     per_second: f64,
+    burst: f64,
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
 impl RateLimiter {
+    /// `per_second` requests per second per key, with a burst of twice that.
     pub fn new(per_second: u32) -> Self {
+        let per_second = f64::from(per_second.max(1));
+        Self::with_burst(per_second, per_second * 2.0)
+    }
+
+    /// `per_minute` per key, with a burst of that many (refilled evenly over the minute).
+    pub fn per_minute(per_minute: u32) -> Self {
+        let burst = f64::from(per_minute.max(1));
+        Self::with_burst(burst / 60.0, burst)
+    }
+
+    fn with_burst(per_second: f64, burst: f64) -> Self {
         RateLimiter {
-            per_second: f64::from(per_second.max(1)),
+            per_second,
+            burst,
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
     /// Takes one token for `key`; `Err(seconds)` says when one will be available.
     pub fn check(&self, key: &str) -> Result<(), u64> {
-        let burst = self.per_second * 2.0;
+        self.with_bucket(key, true)
+    }
+
+    /// Whether `key` has a token, without taking it; `Err(seconds)` as [`RateLimiter::check`].
+    pub fn peek(&self, key: &str) -> Result<(), u64> {
+        self.with_bucket(key, false)
+    }
+
+    fn with_bucket(&self, key: &str, take: bool) -> Result<(), u64> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        let (tokens, last) = buckets.entry(key.to_string()).or_insert((burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(burst);
+        if buckets.len() > PRUNE_ABOVE {
+            let (rate, burst) = (self.per_second, self.burst);
+            buckets.retain(|_, (tokens, last)| {
+                *tokens + now.duration_since(*last).as_secs_f64() * rate < burst
+            });
+        }
+        let (tokens, last) = match buckets.get_mut(key) {
+            Some(bucket) => bucket,
+            None if !take => return Ok(()),
+            None => buckets.entry(key.to_string()).or_insert((self.burst, now)),
+        };
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
         *last = now;
         if *tokens >= 1.0 {
-            *tokens -= 1.0;
+            if take {
+                *tokens -= 1.0;
+            }
             Ok(())
         } else {
             Err(((1.0 - *tokens) / self.per_second).ceil().max(1.0) as u64)
@@ -48,5 +87,28 @@ mod tests {
         }
         assert_eq!(limiter.check("a"), Err(1));
         assert!(limiter.check("b").is_ok(), "keys have their own buckets");
+    }
+
+    #[test]
+    fn peeking_takes_nothing_and_per_minute_refills_slowly() {
+        let limiter = RateLimiter::per_minute(3);
+        assert!(limiter.peek("ip").is_ok());
+        for _ in 0..3 {
+            assert!(limiter.peek("ip").is_ok());
+            assert!(limiter.check("ip").is_ok());
+        }
+        // One token comes back every 20 s.
+        assert!(matches!(limiter.peek("ip"), Err(s) if (19..=20).contains(&s)));
+        assert!(limiter.check("ip").is_err());
+    }
+
+    #[test]
+    fn a_flood_of_keys_is_pruned() {
+        // Buckets refill at once at this rate, so every one left behind is full.
+        let limiter = RateLimiter::new(1_000_000_000);
+        for n in 0..(3 * super::PRUNE_ABOVE) {
+            let _ = limiter.check(&n.to_string());
+        }
+        assert!(limiter.buckets.lock().unwrap().len() <= super::PRUNE_ABOVE + 1);
     }
 }
