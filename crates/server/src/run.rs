@@ -63,6 +63,47 @@ pub async fn bootstrap(
     }))
 }
 
+/// The data directory, created readable by this user only (0700), and the SQLite database in
+/// it created (or tightened) to 0600 before SQLite opens it: its WAL and shared-memory files
+/// take the database file's permissions.
+fn prepare_data_dir(config: &ServerConfig) -> Result<()> {
+    let dir = &config.data_dir;
+    let fresh = !dir.exists();
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    if !fresh {
+        tracing::debug!(dir = %dir.display(), "using an existing data directory as it is");
+    }
+    if config.database_url.is_none() {
+        let db = dir.join("courier.db");
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            options.mode(0o600);
+            options
+                .open(&db)
+                .with_context(|| format!("cannot create {}", db.display()))?;
+            std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot restrict {}", db.display()))?;
+        }
+        #[cfg(not(unix))]
+        options
+            .open(&db)
+            .with_context(|| format!("cannot create {}", db.display()))?;
+    }
+    Ok(())
+}
+
 /// Every process on one database must seal with the same key: the first one stores a value
 /// sealed with its key, and a process whose key cannot open it refuses to start (rather than
 /// failing every delivery whose secrets it cannot read).
@@ -82,12 +123,7 @@ async fn check_encryption_key(store: &Store, sealer: &Sealer) -> Result<()> {
 impl Server {
     /// Prepares everything and binds the listener (so the caller knows the port).
     pub async fn bind(config: ServerConfig, catalog: Catalog) -> Result<Server> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
+        prepare_data_dir(&config)?;
         let sealer = Sealer::load(
             config.encryption_key.as_ref().map(|k| k.expose()),
             &config.data_dir,

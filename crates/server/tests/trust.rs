@@ -349,3 +349,35 @@ async fn guessing_keys_is_throttled_before_it_costs_a_query() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_is_private_to_the_server_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let data = dir.path().join("data");
+    let mut config = support::config(&data, &Backend::Sqlite);
+    config.encryption_key = None;
+    let server = TestServer::start_with(config, dir.clone()).await;
+    // Something written, so the WAL exists.
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations"),
+            Some(webhook("Perms", "http://127.0.0.1:9/x")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files += 1;
+    }
+    assert!(
+        files >= 3,
+        "the database, its WAL and the key file: {files}"
+    );
+}
