@@ -38,6 +38,10 @@ pub struct ServerConfig {
     /// Requests per second one API key may make sending events (`POST .../events`; a burst of
     /// twice this is allowed). High by default: a busy customer's backend posts single events.
     pub intake_rate_limit_per_second: u32,
+    /// Ended deliveries (with their attempts) and events older than this many days are
+    /// pruned (fractions allowed; 0 keeps everything). Deliveries still waiting or retrying
+    /// are kept, with their events, however old.
+    pub retention_days: f64,
     /// How long a connection test may run, in milliseconds.
     pub test_timeout_ms: u64,
     /// How long a client gets to send a request's headers, in milliseconds; also how long an
@@ -86,6 +90,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             rate_limit_per_second: 100,
             intake_rate_limit_per_second: 20_000,
+            retention_days: 30.0,
             test_timeout_ms: 60_000,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
@@ -145,6 +150,9 @@ impl ServerConfig {
             None => ServerConfig::default(),
         };
         config.apply_env(|name| env(name))?;
+        if !(0.0..=1_000_000.0).contains(&config.retention_days) {
+            bail!("retention_days must be a number of days from 0 (keep everything) to 1000000");
+        }
         if let Some(listen) = overrides.listen {
             config.listen = listen;
         }
@@ -227,6 +235,9 @@ impl ServerConfig {
         }
         if let Some(v) = env("COURIER_TEST_TIMEOUT_MS") {
             self.test_timeout_ms = parse("COURIER_TEST_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = env("COURIER_RETENTION_DAYS") {
+            self.retention_days = parse("COURIER_RETENTION_DAYS", v)?;
         }
         if let Some(v) = env("COURIER_HEADER_READ_TIMEOUT_MS") {
             self.header_read_timeout_ms = parse("COURIER_HEADER_READ_TIMEOUT_MS", v)?;

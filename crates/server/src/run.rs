@@ -166,6 +166,9 @@ impl Server {
                 deliver: config.run_worker,
                 lease: Duration::from_millis(config.delivery_lease_ms.max(1_000)),
                 disable_after: Duration::from_millis(config.disable_after_failing_ms),
+                retention: (config.retention_days > 0.0)
+                    .then(|| Duration::try_from_secs_f64(config.retention_days * 86_400.0).ok())
+                    .flatten(),
             },
         );
         let state = Arc::new(AppState::new(

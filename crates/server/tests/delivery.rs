@@ -428,7 +428,98 @@ async fn routes_are_validated_and_protect_their_destination(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// Rows in `table` (read beside the server).
+async fn rows(server: &TestServer, table: &str) -> i64 {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&server.database_url).await.unwrap();
+    let n = sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+async fn history_past_retention_is_pruned_but_live_deliveries_stay(backend: Backend) {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = support::config(dir.path(), &backend);
+    // Half a second: the job runs every 250 ms.
+    config.retention_days = 0.5 / 86_400.0;
+    let server = TestServer::start_with(config, dir).await;
+    let (url, seen, _) = receiver().await;
+    let (fine, _) =
+        destination_and_route(&server, &url, json!(["fine.*"]), json!([]), json!({})).await;
+    // A destination that never answers: its delivery keeps retrying, so it stays live.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (status, d) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations"),
+            Some(json!({
+                "name": "Stuck",
+                "destination_type": "webhook",
+                "config": {"url": format!("http://{closed}/x"), "allow_private_network": true},
+                "retry_intervals": [600000],
+                "retry_max_attempts": 10,
+                "circuit_breaker_enabled": false,
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let stuck = d["id"].as_str().unwrap().to_string();
+    let (status, r) = server
+        .call(
+            Method::POST,
+            &server.path("/routes"),
+            Some(json!({"name": "Stuck", "destination_id": stuck, "event_types": ["stuck.*"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    for kind in ["fine.a", "fine.b", "fine.c", "stuck.a", "nowhere.a"] {
+        let (status, body) = server
+            .call(
+                Method::POST,
+                &server.path("/events"),
+                Some(json!({"type": kind, "payload": {"kind": kind}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    eventually("the deliveries", || seen.lock().unwrap().len() == 3).await;
+    wait_status(&server, &stuck, "retry_scheduled").await;
+    // The three delivered ones, their attempts and events go, and so does the event no route
+    // took; the retrying delivery keeps itself, its attempt and its event.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let counts = (
+            rows(&server, "deliveries").await,
+            rows(&server, "attempts").await,
+            rows(&server, "events").await,
+        );
+        if counts == (1, 1, 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not pruned: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, list) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/deliveries?destination_id={fine}")),
+            None,
+        )
+        .await;
+    assert_eq!(list["data"], json!([]), "{list}");
+    let kept = delivery_of(&server, &stuck).await;
+    assert_eq!(kept["status"], "retry_scheduled", "{kept}");
+    assert_eq!(kept["payload"], json!({"kind": "stuck.a"}), "{kept}");
+}
+
 on_both_stores!(
+    history_past_retention_is_pruned_but_live_deliveries_stay,
     mapped_events_reach_the_receiver_exactly,
     a_repeated_idempotency_key_delivers_once,
     failures_are_retried_honouring_retry_after_then_delivered,

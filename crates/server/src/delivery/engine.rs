@@ -32,6 +32,8 @@ pub struct EngineSettings {
     pub lease: Duration,
     /// Failing without a success for this long disables a destination.
     pub disable_after: Duration,
+    /// Ended deliveries and events older than this are pruned (`None`: kept for ever).
+    pub retention: Option<Duration>,
 }
 
 pub struct Engine {
@@ -83,20 +85,28 @@ impl Engine {
             (None, None)
         };
         let poller = Poller {
-            store,
+            store: store.clone(),
             writer: writer.clone(),
             dispatcher: dispatcher.clone(),
             wake: wake.clone(),
             lease: settings.lease,
         };
-        let poll_task = tokio::spawn(poller.run(stopped));
+        let mut tasks = Vec::new();
+        if let Some(retention) = settings.retention {
+            tasks.push(tokio::spawn(super::retention::run(
+                store.clone(),
+                retention,
+                stopped.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(poller.run(stopped)));
         Arc::new(Engine {
             writer,
             dispatcher,
             ctx,
             wake,
             stop,
-            tasks: Mutex::new(vec![poll_task]),
+            tasks: Mutex::new(tasks),
             writer_stopped: Mutex::new(Some(writer_stopped)),
         })
     }

@@ -10,6 +10,7 @@ mod engine;
 mod lane;
 pub mod mapping;
 mod poller;
+mod retention;
 pub mod routing;
 mod stats_book;
 mod verdicts;

@@ -6,6 +6,7 @@ mod deliveries;
 mod destinations;
 pub(crate) mod engine;
 mod oauth;
+mod retention;
 mod routes;
 mod schema;
 mod workspaces;
