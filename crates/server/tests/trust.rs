@@ -195,6 +195,7 @@ async fn a_signing_secret_inside_auth_config_is_the_managed_secret(backend: Back
 }
 
 on_both_stores!(
+    a_request_cannot_fan_out_without_bound_and_lists_stay_small,
     stored_credentials_never_follow_an_edited_endpoint,
     a_signing_secret_inside_auth_config_is_the_managed_secret,
 );
@@ -380,4 +381,84 @@ async fn the_data_directory_is_private_to_the_server_user() {
         files >= 3,
         "the database, its WAL and the key file: {files}"
     );
+}
+
+async fn a_request_cannot_fan_out_without_bound_and_lists_stay_small(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (url, seen, _) = receiver().await;
+    let (status, d) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations"),
+            Some(json!({"name": "Fan", "destination_type": "webhook",
+                "config": {"url": url, "allow_private_network": true}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    for n in 0..11 {
+        let (status, r) = server
+            .call(
+                Method::POST,
+                &server.path("/routes"),
+                Some(json!({"name": format!("r{n}"), "destination_id": d["id"], "event_types": ["*"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{r}");
+    }
+    // 1,000 events × 11 routes is over the 10,000 deliveries one request may make.
+    let events: Vec<Value> = (0..1000)
+        .map(|i| json!({"type": "t", "payload": {"i": i}}))
+        .collect();
+    let (status, refused) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"events": events})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(
+        refused["error"]["details"][0]["path"], "/events",
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("11000 deliveries"),
+        "{refused}"
+    );
+
+    // A large payload is listed by size and a preview; the delivery itself has all of it.
+    let big = "x".repeat(5000);
+    let (status, accepted) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "t", "payload": {"text": big}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.lock().unwrap().len() < 11 {
+        assert!(std::time::Instant::now() < deadline, "not delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, list) = server
+        .call(Method::GET, &server.path("/deliveries?limit=500"), None)
+        .await;
+    let rows = list["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 11, "only the accepted event's deliveries exist");
+    for row in rows {
+        assert!(row.get("payload").is_none(), "{row}");
+        assert_eq!(row["payload_bytes"], json!(big.len() + 11), "{row}");
+        let preview = row["payload_preview"].as_str().unwrap();
+        assert_eq!(preview.chars().count(), 257, "{preview}");
+        assert!(preview.ends_with('…'));
+    }
+    let (_, one) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/deliveries/{}", rows[0]["id"].as_str().unwrap())),
+            None,
+        )
+        .await;
+    assert_eq!(one["payload"]["text"], json!(big));
 }

@@ -16,6 +16,12 @@ use super::error::{ApiError, ApiResult};
 use crate::store::NewEvent;
 
 pub const MAX_BATCH: usize = 1000;
+/// Deliveries one request may create (each event times the routes it matches): the rows a
+/// request stores stay bounded however many routes a workspace has.
+pub const MAX_DELIVERIES_PER_REQUEST: usize = 10_000;
+/// Payload bytes field mappings may produce for one request (each mapped delivery stores its
+/// own payload).
+pub const MAX_MAPPED_BYTES_PER_REQUEST: usize = 64 << 20;
 
 pub(crate) fn parse_event(
     mut value: Value,
@@ -128,15 +134,40 @@ pub async fn create(
         return Err(ApiError::validation(errors));
     }
     let routes = state.routing.of(&state.store, &state.catalog, &ws).await?;
-    let events: Vec<NewEvent> = parsed
-        .into_iter()
-        .map(|(event_type, payload, idempotency_key)| NewEvent {
-            deliveries: routes.deliveries_for(&event_type, &payload),
+    let whole = if batch { "/events" } else { "" };
+    let fan_out: usize = parsed.iter().map(|(t, _, _)| routes.fan_out(t)).sum();
+    if fan_out > MAX_DELIVERIES_PER_REQUEST {
+        return Err(ApiError::validation(vec![FieldError::new(
+            whole,
+            format!(
+                "fans out to {fan_out} deliveries (events × the routes each matches); at most {MAX_DELIVERIES_PER_REQUEST} per request: send fewer events at once"
+            ),
+        )]));
+    }
+    let mut mapped_bytes = 0;
+    let mut events = Vec::with_capacity(parsed.len());
+    for (event_type, payload, idempotency_key) in parsed {
+        let deliveries = routes.deliveries_for(&event_type, &payload);
+        mapped_bytes += deliveries
+            .iter()
+            .map(|d| d.payload.as_ref().map_or(0, String::len))
+            .sum::<usize>();
+        if mapped_bytes > MAX_MAPPED_BYTES_PER_REQUEST {
+            return Err(ApiError::validation(vec![FieldError::new(
+                whole,
+                format!(
+                    "its routes' field mappings would store over {} MiB of payloads; send fewer events at once",
+                    MAX_MAPPED_BYTES_PER_REQUEST >> 20
+                ),
+            )]));
+        }
+        events.push(NewEvent {
+            deliveries,
             event_type,
             payload: payload.to_string(),
             idempotency_key,
-        })
-        .collect();
+        });
+    }
     let accepted = state
         .engine
         .accept(ws, events)

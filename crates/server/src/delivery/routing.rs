@@ -27,6 +27,14 @@ pub struct Routes {
 impl Routes {
     /// The deliveries an event fans out to: one per active route whose filter matches, with the
     /// route's mapping applied (a route that maps nothing carries the event's payload as is).
+    /// How many deliveries an event of `event_type` fans out to (no mapping is run).
+    pub fn fan_out(&self, event_type: &str) -> usize {
+        self.routes
+            .iter()
+            .filter(|(r, _)| r.event_types.iter().any(|f| route_matches(f, event_type)))
+            .count()
+    }
+
     pub fn deliveries_for(&self, event_type: &str, payload: &Value) -> Vec<NewDelivery> {
         self.routes
             .iter()

@@ -112,6 +112,41 @@ const DELIVERY_COLUMNS: &str = "d.id AS id, d.workspace_id AS workspace_id, d.ev
 /// mapping): the text is not stored twice. No JSON value is empty, so this cannot be a payload.
 pub const SAME_AS_EVENT: &str = "";
 
+/// How much of each payload a list shows, in characters: a page of deliveries stays small
+/// whatever the payloads weigh (the full payload is in the delivery by id).
+const PREVIEW_CHARS: i64 = 256;
+
+/// A list's columns: the delivery's, with the payload cut to a preview and its size in bytes.
+fn list_columns(postgres: bool) -> String {
+    let payload = "CASE WHEN d.payload = '' THEN e.payload ELSE d.payload END";
+    let bytes = if postgres {
+        format!("octet_length({payload})")
+    } else {
+        format!("length(CAST({payload} AS BLOB))")
+    };
+    DELIVERY_COLUMNS.replace(
+        &format!("{payload} AS payload"),
+        &format!("substr({payload}, 1, {PREVIEW_CHARS}) AS payload, {bytes} AS payload_bytes"),
+    )
+}
+
+/// A delivery in a list: `payload_preview` (the payload's text, cut to [`PREVIEW_CHARS`]
+/// characters, `…` marking a cut) and `payload_bytes` instead of the payload.
+fn listed_delivery_json(r: &AnyRow) -> Result<Value> {
+    let mut d = delivery_json(r)?;
+    let bytes: i64 = r.try_get("payload_bytes")?;
+    let mut preview: String = r.try_get("payload")?;
+    if preview.chars().count() as i64 == PREVIEW_CHARS && preview.len() as i64 != bytes {
+        preview.push('…');
+    }
+    if let Some(map) = d.as_object_mut() {
+        map.shift_remove("payload");
+        map.insert("payload_preview".into(), Value::String(preview));
+        map.insert("payload_bytes".into(), json!(bytes));
+    }
+    Ok(d)
+}
+
 fn delivery_json(r: &AnyRow) -> Result<Value> {
     let payload: String = r.try_get("payload")?;
     Ok(json!({
@@ -142,9 +177,10 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Value>> {
         let rows = sqlx::query(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.workspace_id = $1 \
+            "SELECT {} FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.workspace_id = $1 \
              AND ($2 = '' OR d.destination_id = $2) AND ($3 = '' OR d.status = $3) AND ($4 = '' OR d.id < $4) \
-             ORDER BY d.id DESC LIMIT $5"
+             ORDER BY d.id DESC LIMIT $5",
+            list_columns(self.is_postgres())
         ))
         .bind(workspace_id)
         .bind(destination_id.unwrap_or(""))
@@ -153,7 +189,7 @@ impl Store {
         .bind(limit)
         .fetch_all(counted::on_pool(self.pool()))
         .await?;
-        rows.iter().map(delivery_json).collect()
+        rows.iter().map(listed_delivery_json).collect()
     }
 
     /// One delivery with every attempt, oldest first.
