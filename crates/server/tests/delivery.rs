@@ -518,7 +518,106 @@ async fn history_past_retention_is_pruned_but_live_deliveries_stay(backend: Back
     assert_eq!(kept["payload"], json!({"kind": "stuck.a"}), "{kept}");
 }
 
+/// Runs `sql` on the server's database beside it (to damage what it stored).
+async fn write_beside(server: &TestServer, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&server.database_url).await.unwrap();
+    sqlx::query(sql).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+async fn unreadable_mappings_and_policies_hold_deliveries(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (url, seen, _) = receiver().await;
+    let (dest, route) = destination_and_route(
+        &server,
+        &url,
+        json!(["user.*"]),
+        json!([{"source": "password", "drop": true}]),
+        json!({}),
+    )
+    .await;
+    // A mapping that no longer parses must not let the event out unmapped.
+    write_beside(
+        &server,
+        &format!(
+            "UPDATE routes SET field_mapping = '[{{\"source\":\"password\",\"drop\":\"yes\"}}]' WHERE id = '{route}'"
+        ),
+    )
+    .await;
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "user.created", "payload": {"id": 1, "password": "pw"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let failed = wait_status(&server, &dest, "failed").await;
+    assert!(
+        failed["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("field_mapping")),
+        "{failed}"
+    );
+    assert!(seen.lock().unwrap().is_empty(), "delivered unmapped");
+
+    // A policy this server cannot read holds the delivery instead of sending it under defaults.
+    let (url2, seen2, _) = receiver().await;
+    let (status, d) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations"),
+            Some(json!({"name": "Held", "destination_type": "webhook",
+                "config": {"url": url2, "allow_private_network": true}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let held = d["id"].as_str().unwrap().to_string();
+    let (status, r) = server
+        .call(
+            Method::POST,
+            &server.path("/routes"),
+            Some(json!({"name": "Held", "destination_id": held, "event_types": ["held.*"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    write_beside(
+        &server,
+        &format!(
+            "UPDATE destinations SET policy = '{{\"retry_max_attempts\":1,\"a_future_field\":true}}' WHERE id = '{held}'"
+        ),
+    )
+    .await;
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "held.x", "payload": {}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        seen2.lock().unwrap().is_empty(),
+        "sent under default policy"
+    );
+    let waiting = delivery_of(&server, &held).await;
+    assert!(
+        ["pending", "in_flight"].contains(&waiting["status"].as_str().unwrap()),
+        "{waiting}"
+    );
+    assert!(
+        server
+            .logs
+            .text()
+            .contains("delivery policy cannot be read"),
+        "the operator is told why"
+    );
+}
+
 on_both_stores!(
+    unreadable_mappings_and_policies_hold_deliveries,
     history_past_retention_is_pruned_but_live_deliveries_stay,
     mapped_events_reach_the_receiver_exactly,
     a_repeated_idempotency_key_delivers_once,

@@ -513,7 +513,20 @@ async fn build(
             )
         })?;
     let batching = destination.metadata().category != Category::Http;
-    let policy: DeliveryPolicy = serde_json::from_value(row.policy.clone()).unwrap_or_default();
+    // A policy this process cannot read (written by a newer replica, or damaged) holds the
+    // deliveries: sending them under default retries and timeouts would break what it says.
+    let stored = match &row.policy {
+        serde_json::Value::Null => serde_json::json!({}),
+        policy => policy.clone(),
+    };
+    let policy = DeliveryPolicy::from_json(&stored, "").map_err(|errors| {
+        let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
+        ConnectorError::new(
+            ErrorKind::Internal,
+            format!("the destination's stored delivery policy cannot be read ({first})"),
+            "correct the policy with PATCH, or run a replica that knows its fields",
+        )
+    })?;
     Ok((
         Guarded::keeping_breaker(destination, policy, previous),
         batching,

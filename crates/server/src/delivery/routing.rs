@@ -19,7 +19,9 @@ use crate::store::{NewDelivery, RouteRow, SAME_AS_EVENT, Store, route_matches};
 #[derive(Debug)]
 pub struct Routes {
     epoch: u64,
-    routes: Vec<(RouteRow, Vec<mapping::Rule>)>,
+    /// Each active route with its parsed field mapping, or why the stored mapping cannot be
+    /// read (its deliveries then fail with that reason rather than go out unmapped).
+    routes: Vec<(RouteRow, Result<Vec<mapping::Rule>, String>)>,
     /// For batching (file and stream) destinations: how long a delivery may wait, in ms.
     waits: HashMap<String, i64>,
 }
@@ -42,10 +44,10 @@ impl Routes {
             .map(|(r, rules)| NewDelivery {
                 destination_id: r.destination_id.clone(),
                 route_id: r.id.clone(),
-                payload: if rules.is_empty() {
-                    Ok(SAME_AS_EVENT.to_string())
-                } else {
-                    mapping::apply(rules, payload).map(|v| v.to_string())
+                payload: match rules {
+                    Err(unreadable) => Err(unreadable.clone()),
+                    Ok(rules) if rules.is_empty() => Ok(SAME_AS_EVENT.to_string()),
+                    Ok(rules) => mapping::apply(rules, payload).map(|v| v.to_string()),
                 },
                 wait_ms: self.waits.get(&r.destination_id).copied().unwrap_or(0),
             })
@@ -77,13 +79,16 @@ impl Routing {
         {
             return Ok(routes.clone());
         }
-        let routes: Vec<(RouteRow, Vec<mapping::Rule>)> = store
+        let routes: Vec<_> = store
             .list_routes(workspace_id)
             .await?
             .into_iter()
             .filter(|r| r.is_active)
             .map(|r| {
-                let rules = mapping::parse(&r.field_mapping).unwrap_or_default();
+                let rules = mapping::parse(&r.field_mapping).map_err(|errors| {
+                    let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
+                    format!("the route's stored field_mapping cannot be read ({first}); fix the route and replay")
+                });
                 (r, rules)
             })
             .collect();
@@ -99,9 +104,12 @@ impl Routing {
                 .get(&destination.destination_type)
                 .is_ok_and(|c| c.metadata().category != Category::Http);
             if batches {
-                let policy: DeliveryPolicy =
-                    serde_json::from_value(destination.policy.clone()).unwrap_or_default();
-                waits.insert(destination.id.clone(), policy.batch_max_age_ms as i64);
+                // An unreadable policy holds the lane (see the lane's build); waiting the
+                // default batch age meanwhile loses nothing.
+                let wait = DeliveryPolicy::from_json(&destination.policy, "")
+                    .unwrap_or_default()
+                    .batch_max_age_ms;
+                waits.insert(destination.id.clone(), wait as i64);
             }
         }
         let loaded = Arc::new(Routes {
