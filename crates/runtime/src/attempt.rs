@@ -202,10 +202,16 @@ impl Guarded {
         let started_at = SystemTime::now();
         let started = Instant::now();
         let timeout = self.policy.attempt_timeout();
-        let (outcomes, timed_out) =
-            match tokio::time::timeout(timeout, self.destination.deliver(batch)).await {
-                Ok(outcome) => (outcome.records, false),
-                Err(_) => (Vec::new(), true),
+        // A connector that panics has made an attempt that failed: it is counted and logged
+        // like any other (so a payload that always panics ends as a dead letter, replayable,
+        // instead of being taken again and again).
+        let delivering = std::panic::AssertUnwindSafe(self.destination.deliver(batch));
+        let (outcomes, timed_out, panicked) =
+            match tokio::time::timeout(timeout, futures::FutureExt::catch_unwind(delivering)).await
+            {
+                Ok(Ok(outcome)) => (outcome.records, false, false),
+                Ok(Err(_)) => (Vec::new(), false, true),
+                Err(_) => (Vec::new(), true, false),
             };
         let took = started.elapsed();
         let mut by_id: std::collections::HashMap<String, RecordOutcome> = outcomes
@@ -229,6 +235,11 @@ impl Guarded {
                             ),
                             "check that the destination is responsive, or raise timeout_ms",
                         )
+                    } else if panicked {
+                        ConnectorError::internal(format!(
+                            "the {} connector panicked while delivering",
+                            self.destination.metadata().type_id
+                        ))
                     } else {
                         ConnectorError::internal(format!(
                             "no outcome was recorded for record {}",
@@ -260,7 +271,7 @@ impl Guarded {
                 Verdict { outcome, next }
             })
             .collect();
-        slot.settle(transient_any && !delivered_any);
+        slot.settle((transient_any || panicked) && !delivered_any);
         Attempt {
             started_at,
             took,

@@ -995,11 +995,22 @@ async fn shutdown_lets_attempts_in_flight_finish() {
 }
 
 /// A minimal connector whose deliveries fail with `reauth_required`, as an OAuth destination's
-/// do once the grant is revoked.
+/// do once the grant is revoked; or (type `panicky`) whose deliveries panic.
 #[derive(Debug, Clone, Copy)]
-struct Revoked;
+struct Revoked {
+    panics: bool,
+}
 
-static REVOKED: courier_core::ConnectorMeta = courier_core::ConnectorMeta {
+static PANICKY: courier_core::ConnectorMeta = courier_core::ConnectorMeta {
+    type_id: "panicky",
+    label: "Panics",
+    description: "Panics in every delivery.",
+    ..REVOKED_META
+};
+
+static REVOKED: courier_core::ConnectorMeta = REVOKED_META;
+
+const REVOKED_META: courier_core::ConnectorMeta = courier_core::ConnectorMeta {
     type_id: "revoked",
     label: "Revoked grant",
     description: "Fails every delivery with reauth_required.",
@@ -1031,7 +1042,7 @@ impl courier_core::Connector for Revoked {
     type Client = ();
 
     fn metadata(&self) -> &'static courier_core::ConnectorMeta {
-        &REVOKED
+        if self.panics { &PANICKY } else { &REVOKED }
     }
 
     fn endpoints(&self, _: &Self::Config, _: &Self::Auth) -> Vec<courier_core::Endpoint> {
@@ -1063,6 +1074,7 @@ impl courier_core::Connector for Revoked {
     }
 
     async fn deliver(&self, _: &(), batch: &courier_core::Batch) -> courier_core::BatchOutcome {
+        assert!(!self.panics, "a connector bug");
         let error = courier_core::ConnectorError::new(
             courier_core::ErrorKind::ReauthRequired,
             "the grant was revoked (invalid_grant)",
@@ -1076,7 +1088,7 @@ impl courier_core::Connector for Revoked {
 async fn a_revoked_grant_puts_the_destination_in_reauth_required() {
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let mut catalog = courier_catalog::Catalog::builtin();
-    catalog.add(Revoked);
+    catalog.add(Revoked { panics: false });
     let server =
         TestServer::start_with_catalog(support::config(dir.path(), &Backend::Sqlite), dir, catalog)
             .await;
@@ -1153,4 +1165,50 @@ async fn a_revoked_grant_puts_the_destination_in_reauth_required() {
         failed["data"].as_array().unwrap().len(),
     );
     assert!(counts == (1, 1) || counts == (0, 2), "{counts:?}");
+}
+
+#[tokio::test]
+async fn an_attempt_that_panics_counts_as_a_failed_attempt() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut catalog = courier_catalog::Catalog::builtin();
+    catalog.add(Revoked { panics: true });
+    let mut config = support::config(dir.path(), &Backend::Sqlite);
+    config.delivery_lease_ms = 1_000;
+    let server = TestServer::start_with_catalog(config, dir, catalog).await;
+    let (status, d) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations"),
+            Some(
+                json!({"name": "Buggy", "destination_type": "panicky", "config": {},
+                "circuit_breaker_enabled": false}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let dest = d["id"].as_str().unwrap().to_string();
+    server
+        .call(
+            Method::POST,
+            &server.path("/routes"),
+            Some(json!({"name": "R", "destination_id": dest, "event_types": ["*"]})),
+        )
+        .await;
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "x", "payload": {}})),
+        )
+        .await;
+    let failed = wait_status(&server, &dest, "failed").await;
+    let attempts = failed["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{failed}");
+    assert_eq!(attempts[0]["error_kind"], "internal", "{failed}");
+    assert!(
+        attempts[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("panicked")),
+        "{failed}"
+    );
 }
