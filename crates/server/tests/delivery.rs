@@ -359,6 +359,41 @@ async fn a_410_disables_the_destination(backend: Backend) {
         "{d}"
     );
     assert!(d["status_error"].as_str().unwrap().contains("410"));
+
+    // Re-activating it clears the status, and deliveries flow again.
+    let (status, d) = server
+        .call(
+            Method::PATCH,
+            &server.path(&format!("/destinations/{dest}")),
+            Some(json!({"is_active": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    assert_eq!(
+        (d["status"].clone(), d["status_error"].clone()),
+        (json!("pending"), json!("")),
+        "{d}"
+    );
+    let (_, accepted) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "y", "payload": {}})),
+        )
+        .await;
+    let id = accepted["id"].clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = delivery_of(&server, &dest).await;
+        if d["event_id"] == id && d["status"] == "delivered" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered after re-activation: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn routes_are_validated_and_protect_their_destination(backend: Backend) {

@@ -376,6 +376,12 @@ async fn update(
         }
     }
     if let Some(active) = input.is_active {
+        // `disabled` comes with deactivation (a 410, failing too long): turning the
+        // destination back on means trying it again.
+        if active && !d.is_active && d.status == "disabled" {
+            d.status = "pending".into();
+            d.status_error = String::new();
+        }
         d.is_active = active;
     }
     if let Some(cap) = input.payload_cap_bytes {
