@@ -396,6 +396,53 @@ async fn a_410_disables_the_destination(backend: Backend) {
     }
 }
 
+async fn a_late_410_does_not_disable_a_destination_fixed_meanwhile(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (old_url, old_seen, script) = receiver().await;
+    script.lock().unwrap().push_back((2, None));
+    let (new_url, new_seen, _) = receiver().await;
+    let (dest, _) =
+        destination_and_route(&server, &old_url, json!(["*"]), json!([]), json!({})).await;
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "x", "payload": {}})),
+        )
+        .await;
+    eventually("the slow attempt", || old_seen.lock().unwrap().len() == 1).await;
+    // While the old endpoint takes its time to say 410, the destination is moved.
+    let (status, d) = server
+        .call(
+            Method::PATCH,
+            &server.path(&format!("/destinations/{dest}")),
+            Some(json!({"config": {"url": new_url}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    wait_status(&server, &dest, "failed").await;
+    let (_, d) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/destinations/{dest}")),
+            None,
+        )
+        .await;
+    assert_eq!(d["is_active"], true, "{d}");
+    assert_ne!(d["status"], "disabled", "{d}");
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "y", "payload": {}})),
+        )
+        .await;
+    eventually("delivery to the new endpoint", || {
+        new_seen.lock().unwrap().len() == 1
+    })
+    .await;
+}
+
 async fn routes_are_validated_and_protect_their_destination(backend: Backend) {
     let server = TestServer::start(&backend).await;
     let (url, _, _) = receiver().await;
@@ -652,6 +699,7 @@ async fn unreadable_mappings_and_policies_hold_deliveries(backend: Backend) {
 }
 
 on_both_stores!(
+    a_late_410_does_not_disable_a_destination_fixed_meanwhile,
     unreadable_mappings_and_policies_hold_deliveries,
     history_past_retention_is_pruned_but_live_deliveries_stay,
     mapped_events_reach_the_receiver_exactly,

@@ -378,6 +378,7 @@ impl<'s> Cycle<'s> {
                     destination_id: &s.destination_id,
                     status: s.status,
                     reason: &s.reason,
+                    built_at: &s.built_at,
                 }),
                 _ => None,
             })

@@ -278,15 +278,24 @@ impl Lane {
                 None
             }
             State::Ready {
-                guarded, batching, ..
+                guarded,
+                batching,
+                updated_at,
             } => {
-                let (guarded, batching) = (guarded.clone(), *batching);
-                self.start_attempts(&guarded, batching)
+                let (guarded, batching, built_at) =
+                    (guarded.clone(), *batching, updated_at.clone());
+                self.start_attempts(&guarded, batching, &built_at)
             }
         }
     }
 
-    fn start_attempts(&mut self, guarded: &Guarded, batching: bool) -> Option<Instant> {
+    /// `built_at`: the version (`updated_at`) of the destination row the attempts run on.
+    fn start_attempts(
+        &mut self,
+        guarded: &Guarded,
+        batching: bool,
+        built_at: &str,
+    ) -> Option<Instant> {
         let policy: &DeliveryPolicy = guarded.policy();
         let max_records = if batching {
             policy.batch_max_records.max(1) as usize
@@ -329,6 +338,7 @@ impl Lane {
                         permit,
                         jobs,
                         self.metrics.clone(),
+                        built_at.to_string(),
                     );
                     let handle = self.running.spawn(task);
                     self.running_tokens.insert(handle.id(), tokens);
@@ -406,6 +416,10 @@ impl Lane {
         let Some((_, error)) = report.first_failure else {
             return;
         };
+        let State::Ready { updated_at, .. } = &self.state else {
+            return;
+        };
+        let built_at = updated_at.clone();
         if self.failing_too_long().await {
             let reason = format!(
                 "no successful delivery for {} hours; the last error: {}",
@@ -415,7 +429,7 @@ impl Lane {
             if let Err(e) = self
                 .ctx
                 .store
-                .suspend_destination(&self.destination_id, "disabled", &reason)
+                .suspend_destination(&self.destination_id, "disabled", &reason, &built_at)
                 .await
             {
                 tracing::warn!(error = %format!("{e:#}"), "suspending a destination failed");

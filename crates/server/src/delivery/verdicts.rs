@@ -79,6 +79,7 @@ pub(crate) async fn attempt(
     permit: OwnedSemaphorePermit,
     jobs: Vec<Queued>,
     metrics: LaneMetrics,
+    built_at: String,
 ) -> Report {
     let batch = Batch::new(
         jobs[0].job.id.clone(),
@@ -149,6 +150,7 @@ pub(crate) async fn attempt(
             destination_id: jobs[0].job.destination_id.clone(),
             status: status.0,
             reason: status.1,
+            built_at,
         })
     });
     report.suspended = suspend.is_some();

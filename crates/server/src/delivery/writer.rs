@@ -37,6 +37,9 @@ pub(crate) struct Suspend {
     pub destination_id: String,
     pub status: &'static str,
     pub reason: String,
+    /// The destination row's `updated_at` the attempt was built from: a row changed since
+    /// (fixed, reconnected) is left alone.
+    pub built_at: String,
 }
 
 /// How one claim ends, with its attempt's log when one was made.

@@ -227,17 +227,29 @@ impl Store {
 
     /// Takes a destination out of delivery with a reason (a 410 from the target, a revoked
     /// grant): `disabled` or `reauth_required`.
-    pub async fn suspend_destination(&self, id: &str, status: &str, reason: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE destinations SET status = $2, status_error = $3, is_active = CASE WHEN $2 = 'disabled' THEN 0 ELSE is_active END, updated_at = $4 WHERE id = $1",
+    /// Takes a destination out of delivery, unless it changed since `built_at` (its
+    /// `updated_at` when the failing attempts' client was built): a fixed destination is not
+    /// suspended for what its old config did.
+    pub async fn suspend_destination(
+        &self,
+        id: &str,
+        status: &str,
+        reason: &str,
+        built_at: &str,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE destinations SET status = $2, status_error = $3, is_active = CASE WHEN $2 = 'disabled' THEN 0 ELSE is_active END, updated_at = $4 WHERE id = $1 AND updated_at = $5",
         )
         .bind(id)
         .bind(status)
         .bind(reason)
         .bind(crate::ids::now())
+        .bind(built_at)
         .execute(counted::on_pool(self.pool()))
         .await?;
-        self.config_changed().await?;
+        if done.rows_affected() > 0 {
+            self.config_changed().await?;
+        }
         Ok(())
     }
 

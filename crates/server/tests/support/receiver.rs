@@ -1,5 +1,6 @@
 //! A webhook receiver on loopback: it keeps each request's headers and body, and answers as a
-//! test's script says (status, Retry-After; 1 means "answer 204 after 1.5 s"), 204 otherwise.
+//! test's script says (status, Retry-After; 1 means "answer 204 after 1.5 s", 2 "410 after
+//! 1.5 s"), 204 otherwise.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,10 @@ pub async fn receiver() -> (String, Seen, Script) {
                 // "Hang": answer long after any attempt timeout.
                 tokio::time::sleep(Duration::from_millis(1500)).await;
                 status = 204;
+            } else if status == 2 {
+                // "Slow 410": the answer comes a second and a half late.
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                status = 410;
             }
             let mut response = AxumStatus::from_u16(status).unwrap().into_response();
             if let Some(secs) = retry_after {

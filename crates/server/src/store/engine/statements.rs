@@ -577,15 +577,19 @@ pub struct SuspendRow<'a> {
     /// `disabled` (also made inactive) or `reauth_required`.
     pub status: &'static str,
     pub reason: &'a str,
+    /// Only the row as it was when the attempt's client was built is suspended.
+    pub built_at: &'a str,
 }
 
-/// Suspends destinations, and bumps the change counter so other replicas' caches see it.
+/// Suspends destinations (unless changed since their attempts were built), and bumps the
+/// change counter so other replicas' caches see it.
 pub fn suspend<'a>(rows: &'a [SuspendRow<'a>], now: &'a str) -> Vec<Stmt<'a>> {
     let mut stmts: Vec<Stmt<'a>> = rows
         .iter()
         .map(|r| Stmt {
             text: "UPDATE destinations SET status = ?, status_error = ?, \
-                   is_active = CASE WHEN ? = 'disabled' THEN 0 ELSE is_active END, updated_at = ? WHERE id = ?"
+                   is_active = CASE WHEN ? = 'disabled' THEN 0 ELSE is_active END, updated_at = ? \
+                   WHERE id = ? AND updated_at = ?"
                 .to_string(),
             vals: vec![
                 Val::Text(r.status),
@@ -593,6 +597,7 @@ pub fn suspend<'a>(rows: &'a [SuspendRow<'a>], now: &'a str) -> Vec<Stmt<'a>> {
                 Val::Text(r.status),
                 Val::Text(now),
                 Val::Text(r.destination_id),
+                Val::Text(r.built_at),
             ],
         })
         .collect();
