@@ -698,7 +698,54 @@ async fn unreadable_mappings_and_policies_hold_deliveries(backend: Backend) {
     );
 }
 
+async fn batches_with_the_same_keys_in_opposite_orders_never_deadlock(backend: Backend) {
+    let server = Arc::new(TestServer::start(&backend).await);
+    let (url, _, _) = receiver().await;
+    destination_and_route(&server, &url, json!(["*"]), json!([]), json!({})).await;
+    for round in 0..8 {
+        let keys: Vec<String> = (0..100).map(|i| format!("r{round}-k{i}")).collect();
+        let batch = |keys: Vec<String>| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let events: Vec<Value> = keys
+                    .iter()
+                    .map(|k| json!({"type": "t", "payload": {}, "idempotency_key": k}))
+                    .collect();
+                server
+                    .call(
+                        Method::POST,
+                        &server.path("/events"),
+                        Some(json!({"events": events})),
+                    )
+                    .await
+            })
+        };
+        let mut reversed = keys.clone();
+        reversed.reverse();
+        let (a, b) = (batch(keys.clone()), batch(reversed));
+        let ((sa, ba), (sb, bb)) = (a.await.unwrap(), b.await.unwrap());
+        assert_eq!(
+            (sa, sb),
+            (StatusCode::ACCEPTED, StatusCode::ACCEPTED),
+            "{} {}",
+            ba["error"],
+            bb["error"]
+        );
+        // Each key names one event, whichever batch stored it.
+        let forward = ba["ids"].as_array().unwrap();
+        let backward: Vec<&Value> = bb["ids"].as_array().unwrap().iter().rev().collect();
+        for (i, id) in forward.iter().enumerate() {
+            assert_eq!(id, backward[i], "key {}", keys[i]);
+        }
+    }
+    assert!(
+        !server.logs.text().contains("deadlock"),
+        "a deadlock was detected"
+    );
+}
+
 on_both_stores!(
+    batches_with_the_same_keys_in_opposite_orders_never_deadlock,
     a_late_410_does_not_disable_a_destination_fixed_meanwhile,
     unreadable_mappings_and_policies_hold_deliveries,
     history_past_retention_is_pruned_but_live_deliveries_stay,

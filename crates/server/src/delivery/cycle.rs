@@ -199,6 +199,9 @@ impl<'s> Cycle<'s> {
                 claims.push((key.clone(), e.id.as_str()));
             }
         }
+        // In key order: overlapping cycles (Postgres) then take the unique index's entries in
+        // one order, and two batches with the same keys cannot wait for each other.
+        claims.sort_by(|(a, _), (b, _)| (&a.workspace_id, &a.key).cmp(&(&b.workspace_id, &b.key)));
         let mut begun = false;
         let mut taken = HashSet::new();
         if !claims.is_empty() {
@@ -317,7 +320,7 @@ impl<'s> Cycle<'s> {
         }
 
         // Ended claims and their attempts.
-        let finished: Vec<&Finished> = self
+        let mut finished: Vec<&Finished> = self
             .requests
             .iter()
             .filter_map(|r| match r {
@@ -326,6 +329,8 @@ impl<'s> Cycle<'s> {
             })
             .flatten()
             .collect();
+        // In id order, like every cycle's other updates of deliveries (see above).
+        finished.sort_by(|a, b| a.id.cmp(&b.id));
         let attempt_ids: Vec<String> = finished.iter().map(|_| ids::new_id()).collect();
         let finish_rows: Vec<FinishRow> = finished
             .iter()
@@ -448,10 +453,16 @@ impl<'s> Cycle<'s> {
                 &now,
             ));
         }
-        rare.extend(engine::renew(&renew, lease_until));
-        rare.extend(engine::release(&release));
-        rare.extend(engine::add_destination_stats(&stats_rows));
-        rare.extend(engine::suspend(&suspensions, &now));
+        let postgres = self.store.is_postgres();
+        rare.extend(engine::renew(postgres, &renew, lease_until));
+        rare.extend(engine::release(postgres, &release));
+        let destinations = destination_statements(&stats_rows, &suspensions, &now);
+        let (rare_destinations, hot_destinations) = if postgres {
+            (Vec::new(), destinations)
+        } else {
+            (destinations, Vec::new())
+        };
+        rare.extend(rare_destinations);
         let mut hot = Vec::new();
         hot.extend(engine::insert_events(&event_rows, shape));
         hot.extend(engine::insert_deliveries(&delivery_rows, shape));
@@ -459,6 +470,10 @@ impl<'s> Cycle<'s> {
         hot.extend(engine::finish(&finish_rows, &now, shape));
         let finish_end = hot.len();
         hot.extend(engine::insert_attempts(&with_attempts, &now, shape));
+        // On Postgres, where cycles overlap, every cycle locks in one order: deliveries (in id
+        // order), then destinations (in id order), then the change counter, so two cycles
+        // never wait for each other in a circle.
+        hot.extend(hot_destinations);
         let committing = std::time::Instant::now();
         let (rare_out, hot_out) = if padded {
             let mut rare_out = Vec::new();
@@ -712,4 +727,30 @@ fn fail(request: Request, error: &anyhow::Error) {
             let _ = reply.send(());
         }
     }
+}
+
+/// The statistics and suspension statements of a cycle, by destination in id order, then the
+/// change counter's bump (when something was suspended).
+fn destination_statements<'a>(
+    stats: &'a [StatsRow<'a>],
+    suspensions: &'a [SuspendRow<'a>],
+    now: &'a str,
+) -> Vec<engine::Stmt<'a>> {
+    let mut by_id: Vec<(&str, engine::Stmt<'a>)> = stats
+        .iter()
+        .map(|r| r.destination_id)
+        .zip(engine::add_destination_stats(stats))
+        .collect();
+    let mut suspend = engine::suspend(suspensions, now);
+    let bump = (suspend.len() > suspensions.len())
+        .then(|| suspend.pop())
+        .flatten();
+    by_id.extend(suspensions.iter().map(|r| r.destination_id).zip(suspend));
+    // Stable: a destination's statistics go before its suspension.
+    by_id.sort_by_key(|(id, _)| *id);
+    by_id
+        .into_iter()
+        .map(|(_, stmt)| stmt)
+        .chain(bump)
+        .collect()
 }

@@ -490,34 +490,57 @@ pub fn fill_payloads(jobs: &mut [Job], rows: &[AnyRow]) -> Result<()> {
 }
 
 /// Extends the leases of live claims (by claim token).
-pub fn renew(tokens: &[String], until_ms: i64) -> Vec<Stmt<'_>> {
+pub fn renew(postgres: bool, tokens: &[String], until_ms: i64) -> Vec<Stmt<'_>> {
+    let (head, tail) = in_flight_with_tokens(postgres, "lease_until_ms = ?");
     per_rows(
         tokens,
         Shape::Exact,
-        "UPDATE deliveries SET lease_until_ms = ? WHERE status = 'in_flight' AND claim_token IN (",
+        &head,
         &[Val::Int(until_ms)],
         Tuple {
             text: "?",
             nulls: &[T],
         },
-        ")",
+        tail,
         &[],
         |t, v| v.push(Val::Text(t)),
     )
 }
 
+/// The head and tail around a token list of an update of in-flight deliveries by claim token.
+/// On Postgres the rows are taken in id order and skipped when locked: a row another cycle
+/// holds is being ended or reclaimed there (renewing or releasing it would be moot), and
+/// waiting for it could deadlock with that cycle, which locks in id order too.
+fn in_flight_with_tokens(postgres: bool, set: &str) -> (String, &'static str) {
+    if postgres {
+        (
+            format!(
+                "UPDATE deliveries SET {set} WHERE id IN (SELECT id FROM deliveries \
+                 WHERE status = 'in_flight' AND claim_token IN ("
+            ),
+            ") ORDER BY id FOR UPDATE SKIP LOCKED)",
+        )
+    } else {
+        (
+            format!("UPDATE deliveries SET {set} WHERE status = 'in_flight' AND claim_token IN ("),
+            ")",
+        )
+    }
+}
+
 /// Puts claims back in the queue, due at once (a worker shutting down).
-pub fn release(tokens: &[String]) -> Vec<Stmt<'_>> {
+pub fn release(postgres: bool, tokens: &[String]) -> Vec<Stmt<'_>> {
+    let (head, tail) = in_flight_with_tokens(postgres, "status = 'pending', lease_until_ms = 0");
     per_rows(
         tokens,
         Shape::Exact,
-        "UPDATE deliveries SET status = 'pending', lease_until_ms = 0 WHERE status = 'in_flight' AND claim_token IN (",
+        &head,
         &[],
         Tuple {
             text: "?",
             nulls: &[T],
         },
-        ")",
+        tail,
         &[],
         |t, v| v.push(Val::Text(t)),
     )
@@ -645,7 +668,7 @@ mod tests {
     fn rows_repeat_between_head_and_tail() {
         assert_eq!(repeated("X (", "?", 3, ")"), "X (?, ?, ?)");
         let ids: Vec<String> = (0..MAX_ROWS + 3).map(|i| i.to_string()).collect();
-        let stmts = release(&ids);
+        let stmts = release(false, &ids);
         assert_eq!(stmts.len(), 2);
         assert_eq!(stmts[0].vals.len(), MAX_ROWS);
         assert_eq!(stmts[1].vals.len(), 3);
@@ -692,7 +715,9 @@ mod tests {
         all.extend(add_destination_stats(&stats_rows));
         all.extend(earlier_events(&keys));
         all.extend(claim_keys(&claims, 1, 0));
-        all.extend(renew(&tokens, 5));
+        all.extend(renew(false, &tokens, 5));
+        all.extend(renew(true, &tokens, 5));
+        all.extend(release(true, &tokens));
         all.extend(claim_due(true, 10, 1, 2, "t", now));
         for stmt in &all {
             assert_eq!(
