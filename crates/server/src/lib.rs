@@ -3,6 +3,7 @@
 //! rest, and exposes the API under `/api/v1`.
 
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod delivery;

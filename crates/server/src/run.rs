@@ -130,6 +130,10 @@ impl Server {
         )?;
         let store = Store::open(&config.database_url()).await?;
         check_encryption_key(&store, &sealer).await?;
+        if store.is_postgres() {
+            // The queue's clock is the database's: measured before anything is queued.
+            store.poll_config_changes().await?;
+        }
         let bootstrap_key = config
             .bootstrap_api_key
             .as_ref()

@@ -1342,3 +1342,44 @@ async fn an_attempt_that_panics_counts_as_a_failed_attempt() {
         "{failed}"
     );
 }
+
+/// Due times are on the database's clock, so replicas whose clocks disagree agree on them.
+/// (Run in a process of its own, as nextest runs every test: the skew is process-wide.)
+#[tokio::test]
+async fn the_queue_runs_on_the_database_clock() {
+    let Some(backend) = Backend::postgres().await else {
+        return;
+    };
+    // This machine's clock runs two minutes ahead.
+    courier_server::clock::skew_local_clock_for_tests(120_000);
+    let server = TestServer::start(&backend).await;
+    let (url, _, script) = receiver().await;
+    script.lock().unwrap().push_back((503, None));
+    let (dest, _) = destination_and_route(
+        &server,
+        &url,
+        json!(["*"]),
+        json!([]),
+        json!({"retry_intervals": [5000]}),
+    )
+    .await;
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "x", "payload": {}})),
+        )
+        .await;
+    let scheduled = wait_status(&server, &dest, "retry_scheduled").await;
+    let due = time::OffsetDateTime::parse(
+        scheduled["next_attempt_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let ahead = (due - time::OffsetDateTime::now_utc()).whole_seconds();
+    assert!(
+        (-5..=30).contains(&ahead),
+        "the retry is due {ahead} s from now by the database's clock (5 s expected, not 125)"
+    );
+    wait_status(&server, &dest, "delivered").await;
+}

@@ -181,7 +181,7 @@ impl<'s> Cycle<'s> {
         write_stats: bool,
     ) -> Result<Written> {
         let mut written = Written::default();
-        let now_ms = ids::now_ms();
+        let now_ms = crate::clock::queue_now_ms();
         let now = ids::now();
         let lease_until = now_ms + self.lease.as_millis() as i64;
         let token = ids::new_id();

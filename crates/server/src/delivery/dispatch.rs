@@ -13,7 +13,6 @@ use tokio::sync::mpsc;
 use super::claims::{Claims, Held};
 use super::cycle::{HandOff, Reservation};
 use super::lane::{Lane, LaneContext};
-use crate::ids;
 use crate::store::Job;
 
 /// Deliveries held in memory at most (about 1.3 KiB each with a 1 KiB payload).
@@ -168,7 +167,7 @@ impl HandOff for Dispatcher {
         let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
         let entry = self.entry(&mut lanes, destination_id);
         let paused = entry.shared.paused_until_ms.load(Ordering::Acquire);
-        if paused > ids::now_ms() {
+        if paused > crate::clock::queue_now_ms() {
             return Reservation::Queue {
                 due_ms: Some(paused),
             };

@@ -184,8 +184,7 @@ impl Lane {
             return;
         }
         let epoch = self.ctx.store.config_epoch();
-        let paused_over =
-            matches!(self.state, State::Paused { until_ms } if until_ms <= ids::now_ms());
+        let paused_over = matches!(self.state, State::Paused { until_ms } if until_ms <= crate::clock::queue_now_ms());
         if epoch == self.epoch && !matches!(self.state, State::Unloaded) && !paused_over {
             return;
         }
@@ -203,7 +202,7 @@ impl Lane {
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "loading a destination failed");
                 self.state = State::Paused {
-                    until_ms: ids::now_ms() + LOAD_RETRY_MS,
+                    until_ms: crate::clock::queue_now_ms() + LOAD_RETRY_MS,
                 };
                 return;
             }
@@ -211,7 +210,7 @@ impl Lane {
         if !row.is_active || row.status == "reauth_required" || row.status == "disabled" {
             // Kept, not attempted, until the destination is active again.
             self.state = State::Paused {
-                until_ms: ids::now_ms() + PAUSED_WAIT_MS,
+                until_ms: crate::clock::queue_now_ms() + PAUSED_WAIT_MS,
             };
             return;
         }
@@ -239,7 +238,7 @@ impl Lane {
             Err(error) if error.kind == ErrorKind::Internal => {
                 tracing::error!(destination = %row.id, error = %error.message, "cannot build the destination");
                 State::Paused {
-                    until_ms: ids::now_ms() + PAUSED_WAIT_MS,
+                    until_ms: crate::clock::queue_now_ms() + PAUSED_WAIT_MS,
                 }
             }
             Err(error) => State::Broken(error),
@@ -348,7 +347,7 @@ impl Lane {
                     return None;
                 }
                 Gate::Open { retry_in } => {
-                    let until_ms = ids::now_ms() + retry_in.as_millis() as i64;
+                    let until_ms = crate::clock::queue_now_ms() + retry_in.as_millis() as i64;
                     self.shared
                         .paused_until_ms
                         .store(until_ms, Ordering::Release);
@@ -461,7 +460,7 @@ impl Lane {
     /// finish within the grace period, and the claims of those cut off are left for the engine
     /// to release.
     async fn shut_down(mut self) {
-        self.hand_back(ids::now_ms());
+        self.hand_back(crate::clock::queue_now_ms());
         let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
             while let Some(done) = self.running.join_next_with_id().await {
                 if let Ok((id, _)) = done {

@@ -95,7 +95,7 @@ pub(crate) async fn attempt(
     metrics.seconds.record(attempt.took.as_secs_f64());
     let started_at = timestamp(attempt.started_at);
     let duration_ms = attempt.took.as_millis() as i64;
-    let now_ms = ids::now_ms();
+    let now_ms = crate::clock::queue_now_ms();
     let mut report = Report::default();
     let mut items = Vec::with_capacity(jobs.len());
     for (q, verdict) in jobs.iter().zip(attempt.records) {

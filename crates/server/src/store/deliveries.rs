@@ -247,7 +247,7 @@ impl Store {
         .bind(id.unwrap_or(""))
         .bind(destination_id.unwrap_or(""))
         .bind(status)
-        .bind(ids::now_ms())
+        .bind(crate::clock::queue_now_ms())
         .bind(ids::now())
         .execute(counted::on_pool(self.pool()))
         .await?;
@@ -257,7 +257,7 @@ impl Store {
     /// Forgets idempotency keys older than the window (they no longer hold their event).
     pub async fn prune_idempotency_keys(&self) -> Result<u64> {
         let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_ms < $1")
-            .bind(ids::now_ms() - IDEMPOTENCY_WINDOW_MS)
+            .bind(crate::clock::queue_now_ms() - IDEMPOTENCY_WINDOW_MS)
             .execute(counted::on_pool(self.relaxed()))
             .await?;
         Ok(done.rows_affected())

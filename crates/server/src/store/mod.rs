@@ -307,11 +307,16 @@ impl Store {
 
     /// Reads the database's change counter; a change another replica made bumps
     /// [`Store::config_epoch`]. Returns whether it did.
+    /// Also measures the database's clock for the queue (see [`crate::clock`]).
     pub async fn poll_config_changes(&self) -> Result<bool> {
-        let generation: i64 =
-            sqlx::query_scalar("SELECT generation FROM config_changes WHERE id = 1")
-                .fetch_one(counted::on_pool(self.relaxed()))
-                .await?;
+        let sent = crate::clock::local_now_ms();
+        let (generation, db_ms): (i64, i64) = sqlx::query_as(
+            "SELECT generation, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) \
+             FROM config_changes WHERE id = 1",
+        )
+        .fetch_one(counted::on_pool(self.relaxed()))
+        .await?;
+        crate::clock::measured(db_ms, sent, crate::clock::local_now_ms());
         let before = self.changes.seen.swap(generation, Ordering::AcqRel);
         if before != generation {
             self.changes.epoch.fetch_add(1, Ordering::AcqRel);
