@@ -20,10 +20,23 @@ pub fn test_events(
     deadline: Duration,
 ) -> impl Stream<Item = TestEvent> + Send + 'static {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         run_test(connector.as_ref(), &spec, deadline, &tx).await;
     });
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) })
+    // Whoever drops the stream (a client that went away) stops the test with it.
+    let running = AbortOnDrop(task.abort_handle());
+    futures::stream::unfold((rx, running), |(mut rx, running)| async move {
+        rx.recv().await.map(|e| (e, (rx, running)))
+    })
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 struct Recorder<'a> {
@@ -146,6 +159,8 @@ async fn run_steps(
         let mut probe = Probe::new(plan, tx);
         destination.test(&mut probe).await
     });
+    // A test stopped from outside (its listener went away) stops its steps too.
+    let _steps = AbortOnDrop(task.abort_handle());
     let remaining = deadline.saturating_sub(started.elapsed());
     let sleep = tokio::time::sleep(remaining);
     tokio::pin!(sleep);

@@ -452,3 +452,34 @@ async fn invalid_config_fails_validate_with_paths() {
     assert_eq!(report.steps.len(), 4, "validate, connect, first, second");
     let _ = schema_of::<Cfg>();
 }
+
+#[tokio::test]
+async fn a_test_whose_listener_goes_away_is_stopped() {
+    let c = Scripted::with(&[Step::Hang]);
+    let script = c.script.clone();
+    let mut events = Box::pin(courier_runtime::test_events(
+        Arc::new(c),
+        DestinationSpec {
+            config: serde_json::json!({}),
+            ..Default::default()
+        },
+        Duration::from_secs(600),
+    ));
+    // validate, connect and the first step come; then the test hangs.
+    for _ in 0..3 {
+        events.next().await.expect("a step");
+    }
+    assert!(
+        Arc::strong_count(&script) > 1,
+        "the test holds its connector"
+    );
+    drop(events);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while Arc::strong_count(&script) > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the test kept running after its listener went away"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -462,3 +462,50 @@ async fn a_request_cannot_fan_out_without_bound_and_lists_stay_small(backend: Ba
         .await;
     assert_eq!(one["payload"]["text"], json!(big));
 }
+
+#[tokio::test]
+async fn connection_tests_are_bounded_per_workspace_and_stop_with_their_client() {
+    let server = TestServer::start(&Backend::Sqlite).await;
+    // A target that accepts connections and never answers: each test waits on it.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let body = json!({"destination_type": "webhook",
+        "config": {"url": url, "allow_private_network": true, "timeout_ms": 60000}});
+    let client = reqwest::Client::new();
+    let start = || {
+        client
+            .post(server.path("/destinations/test"))
+            .bearer_auth(&server.key)
+            .json(&body)
+            .send()
+    };
+    let mut running = Vec::new();
+    for _ in 0..4 {
+        let answer = start().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        running.push(answer);
+    }
+    let refused = start().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    // A client that goes away frees its test's slot.
+    drop(running.remove(0));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = start().await.unwrap();
+        if answer.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned test kept its slot"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -86,7 +86,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<ApiKey, ApiErro
     state
         .auth_failures
         .peek(&client)
-        .map_err(ApiError::rate_limited)?;
+        .map_err(ApiError::auth_throttled)?;
     metrics::counter!("courier_auth_key_lookups_total").increment(1);
     match state.store.api_key(token).await? {
         Some(key) => {

@@ -91,6 +91,26 @@ impl ApiError {
         e
     }
 
+    pub fn auth_throttled(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many failed authentications from this address; retry later",
+        );
+        e.retry_after_secs = Some(retry_after_secs);
+        e
+    }
+
+    pub fn too_many_tests() -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "this workspace already runs as many connection tests as it may; retry when one ends",
+        );
+        e.retry_after_secs = Some(1);
+        e
+    }
+
     pub fn body_timeout() -> Self {
         Self::new(
             StatusCode::REQUEST_TIMEOUT,

@@ -19,6 +19,7 @@ mod resolver;
 mod routes;
 pub(crate) mod rules;
 pub(crate) mod secrets;
+mod test_slots;
 mod testing;
 mod view;
 
@@ -48,6 +49,8 @@ pub struct AppState {
     /// Failed authentications per client address.
     pub auth_failures: rate_limit::RateLimiter,
     pub keys: auth::KeyCache,
+    /// Connection tests running, per workspace.
+    pub tests: test_slots::TestSlots,
     /// Stores accepted events and delivers them.
     pub engine: Arc<crate::delivery::Engine>,
     /// Where each workspace's events go, cached.
@@ -74,6 +77,7 @@ impl AppState {
         AppState {
             rules: rules::ServerRules::of(&config, &catalog),
             keys: auth::KeyCache::default(),
+            tests: test_slots::TestSlots::default(),
             auth_failures: rate_limit::RateLimiter::per_minute(config.auth_failures_per_minute),
             engine,
             routing: crate::delivery::Routing::default(),

@@ -20,6 +20,12 @@ use super::rules::Unresolved;
 use super::secrets::{self, spec_of};
 use super::{AppState, State, view};
 
+/// A comment every two seconds while a test runs: proxies keep the stream open, and a client
+/// that went away is noticed (the write fails) and its test stopped within seconds.
+fn keep_alive() -> KeepAlive {
+    KeepAlive::new().interval(Duration::from_secs(2))
+}
+
 fn sse_event(event: &TestEvent) -> Event {
     let (name, data) = match event {
         TestEvent::Step(step) => ("step", serde_json::to_value(step)),
@@ -128,10 +134,14 @@ pub async fn test_new(
     let (Some(connector), true) = (connector, errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
+    let slot = state.tests.take(&ws)?;
     let deadline = Duration::from_millis(state.config.test_timeout_ms);
-    let events =
-        courier_runtime::test_events(connector, spec, deadline).map(|event| Ok(sse_event(&event)));
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+    // The slot lives as long as the stream: until the test ends or the client goes away.
+    let events = courier_runtime::test_events(connector, spec, deadline).map(move |event| {
+        let _running = &slot;
+        Ok(sse_event(&event))
+    });
+    Ok(Sse::new(events).keep_alive(keep_alive()))
 }
 
 /// A stored destination that breaks the operator's current rules is not contacted.
@@ -187,9 +197,10 @@ pub async fn test_existing(
         .map_err(|e| ApiError::conflict(e.to_string()))?;
     let spec = spec_of(&state.sealer, &state.store, &d)?;
     refuse_broken_rules(&state, &d.destination_type, &spec).await?;
+    let slot = Arc::new(state.tests.take(&ws)?);
     let deadline = Duration::from_millis(state.config.test_timeout_ms);
     let events = courier_runtime::test_events(connector, spec, deadline).then(move |event| {
-        let (state, ws, dest) = (state.clone(), ws.clone(), dest.clone());
+        let (state, ws, dest, _running) = (state.clone(), ws.clone(), dest.clone(), slot.clone());
         async move {
             let TestEvent::Done(report) = &event else {
                 return Ok(sse_event(&event));
@@ -208,7 +219,7 @@ pub async fn test_existing(
             Ok(Event::default().event("done").data(data.to_string()))
         }
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(events).keep_alive(keep_alive()))
 }
 
 /// `GET .../destinations/{id}/fields`: what the destination accepts, from its connector.
@@ -225,6 +236,7 @@ pub async fn fields(
         .ok_or_else(|| ApiError::not_found("destination"))?;
     let spec = spec_of(&state.sealer, &state.store, &d)?;
     refuse_broken_rules(&state, &d.destination_type, &spec).await?;
+    let _running = state.tests.take(ws)?;
     let built = state
         .catalog
         .build(&d.destination_type, &spec)
