@@ -105,10 +105,7 @@ impl DriveClient {
         if !response.status().is_success() {
             return Err(from_response(&self.op(action), response).await);
         }
-        let text = response
-            .text()
-            .await
-            .map_err(|e| courier_oauth::transport_error("Google Drive", e))?;
+        let text = courier_oauth::body::json_text("Google Drive", action, response).await?;
         serde_json::from_str(&text).map_err(|_| {
             ConnectorError::new(
                 ErrorKind::Unavailable,

@@ -110,7 +110,7 @@ pub async fn from_response(op: &Op<'_>, response: reqwest::Response) -> Connecto
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = response.text().await.unwrap_or_default();
+    let body = courier_oauth::body::error_text(response).await;
     classify(op, status, retry_after.as_deref(), &body)
 }
 

@@ -158,7 +158,7 @@ async fn progress(
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            let body = response.text().await.unwrap_or_default();
+            let body = courier_oauth::body::error_text(response).await;
             Err(classify(
                 &client.op("upload a chunk"),
                 status,

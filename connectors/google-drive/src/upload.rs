@@ -145,10 +145,7 @@ fn related_body(boundary: &str, metadata: &Value, media_type: &str, media: &[u8]
 }
 
 pub(crate) async fn read_json(response: reqwest::Response) -> Result<Value, ConnectorError> {
-    let text = response
-        .text()
-        .await
-        .map_err(|e| courier_oauth::transport_error("Google Drive", e))?;
+    let text = courier_oauth::body::json_text("Google Drive", "an upload", response).await?;
     serde_json::from_str(&text).map_err(|_| {
         ConnectorError::new(
             ErrorKind::Unavailable,

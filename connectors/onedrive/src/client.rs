@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use courier_core::{ConnectorError, Env, ErrorKind, PayloadCap};
 use courier_files::KeyTemplate;
-use courier_oauth::{BearerClient, OAuthApp, seed_tokens, transport_error};
+use courier_oauth::{BearerClient, OAuthApp, seed_tokens};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::Value;
 
@@ -189,10 +189,7 @@ pub(crate) fn bad_base_url() -> ConnectorError {
 }
 
 pub(crate) async fn read_json(response: reqwest::Response) -> Result<Value, ConnectorError> {
-    let text = response
-        .text()
-        .await
-        .map_err(|e| transport_error("Microsoft Graph", e))?;
+    let text = courier_oauth::body::json_text("Microsoft Graph", "a request", response).await?;
     serde_json::from_str(&text).map_err(|_| {
         ConnectorError::new(
             ErrorKind::Unavailable,

@@ -227,7 +227,7 @@ async fn failure(client: &GraphClient, response: reqwest::Response) -> Connector
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = response.text().await.unwrap_or_default();
+    let body = courier_oauth::body::error_text(response).await;
     classify(
         &client.op("upload a fragment"),
         status,

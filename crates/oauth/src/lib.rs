@@ -4,6 +4,7 @@
 //! stored before use, one refresh-and-retry on a 401, and `reauth_required` on `invalid_grant`.
 
 pub mod bearer;
+pub mod body;
 mod errors;
 pub mod flow;
 pub mod provider;
