@@ -37,6 +37,7 @@ async fn host_builds_tests_and_delivers_through_the_catalog() {
         auth_config: json!({"signing_secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"}),
         payload_cap_bytes: None,
         token_store: None,
+        allow_private_network: true,
     };
     assert!(catalog.validate("webhook", &spec).is_empty());
 

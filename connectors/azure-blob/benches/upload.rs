@@ -116,6 +116,7 @@ fn main() {
             auth_config: json!({"account_key": a.key}),
             payload_cap_bytes: Some(512 << 20),
             token_store: None,
+            allow_private_network: true,
         };
         let dest = AzureBlob.build(&spec).await.unwrap();
 

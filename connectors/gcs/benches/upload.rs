@@ -85,6 +85,7 @@ fn main() {
             auth_config: json!({}),
             payload_cap_bytes: Some(512 << 20),
             token_store: None,
+            allow_private_network: true,
         };
         let dest = Gcs.build(&spec).await.unwrap();
 

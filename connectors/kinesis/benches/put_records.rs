@@ -96,6 +96,7 @@ fn main() {
             auth_config: json!({"access_key_id": key, "secret_access_key": secret}),
             payload_cap_bytes: None,
             token_store: None,
+            allow_private_network: true,
         };
         let deliverer = Deliverer::new(Kinesis.build(&spec).await.unwrap(), DeliveryPolicy { max_concurrency: CONCURRENCY as u32, ..DeliveryPolicy::default() });
         let batches: Vec<Batch> = payloads

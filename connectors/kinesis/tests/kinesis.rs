@@ -16,6 +16,7 @@ fn spec(config: Value, auth: Value) -> DestinationSpec {
         auth_config: auth,
         payload_cap_bytes: None,
         token_store: None,
+        allow_private_network: true,
     }
 }
 

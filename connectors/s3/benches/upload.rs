@@ -127,6 +127,7 @@ async fn destination(m: &Moto, bucket: &str, cap: u64) -> std::sync::Arc<dyn Des
         auth_config: json!({"access_key_id": m.key, "secret_access_key": m.secret}),
         payload_cap_bytes: Some(cap),
         token_store: None,
+        allow_private_network: true,
     };
     S3.build(&spec).await.unwrap()
 }

@@ -60,6 +60,7 @@ fn main() {
         auth_config: json!({"password": password}),
         payload_cap_bytes: Some(512 << 20),
         token_store: None,
+        allow_private_network: true,
     };
     let dest = rt.block_on(Sftp.build(&spec)).unwrap();
 

@@ -22,6 +22,8 @@ pub struct Shared {
     pub cap: PayloadCap,
     pub pinned: PinnedHostKey,
     pub pool: Pool,
+    /// Whether connections may reach non-public addresses (the host's decision).
+    pub allow_private: bool,
 }
 
 /// A failed piece of work on a connection, and whether the connection itself broke (then it
@@ -65,6 +67,7 @@ impl SftpClient {
         auth: SftpAuth,
         destination_id: String,
         cap: PayloadCap,
+        allow_private: bool,
     ) -> Result<Self, ConnectorError> {
         let template = KeyTemplate::parse(&config.file_name_template).map_err(|m| {
             ConnectorError::new(
@@ -82,6 +85,7 @@ impl SftpClient {
                 cap,
                 pinned: PinnedHostKey::default(),
                 pool: Pool::default(),
+                allow_private,
             }),
         })
     }
@@ -134,7 +138,7 @@ impl SftpClient {
 impl Shared {
     /// Opens a new connection through every stage.
     fn open(&self) -> Result<Connection, ConnectorError> {
-        let connection = session::open(&self.config, &self.auth, &self.pinned)?;
+        let connection = session::open(&self.config, &self.auth, &self.pinned, self.allow_private)?;
         self.pool.opened_one();
         Ok(connection)
     }

@@ -80,7 +80,13 @@ impl Connector for Sftp {
         env: &Env,
     ) -> Result<SftpClient, ConnectorError> {
         // No I/O here: the first delivery or the connection test logs in.
-        SftpClient::new(config, auth, env.destination_id.clone(), env.payload_cap)
+        SftpClient::new(
+            config,
+            auth,
+            env.destination_id.clone(),
+            env.payload_cap,
+            env.allow_private_network,
+        )
     }
 
     async fn test(&self, client: &SftpClient, probe: &mut Probe) -> Result<(), ConnectorError> {

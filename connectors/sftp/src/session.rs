@@ -53,12 +53,30 @@ pub enum HostKeyVerdict {
     MatchesPinned,
 }
 
-/// Stage 1: a TCP connection to the first address of `host:port` that answers.
-pub fn tcp_connect(config: &SftpConfig) -> Result<TcpStream, ConnectorError> {
+/// Stage 1: a TCP connection to the first address of `host:port` that answers. Unless
+/// `allow_private`, every address the host resolves to must be public (one that is not refuses
+/// the host: a mixed answer is how DNS rebinding looks), and only those addresses are dialled.
+pub fn tcp_connect(config: &SftpConfig, allow_private: bool) -> Result<TcpStream, ConnectorError> {
     let target = format!("{}:{}", config.host, config.port);
-    let addresses = (config.host.as_str(), config.port)
+    let addresses: Vec<_> = (config.host.as_str(), config.port)
         .to_socket_addrs()
-        .map_err(|e| errors::unresolvable(&target, e))?;
+        .map_err(|e| errors::unresolvable(&target, e))?
+        .collect();
+    if !allow_private
+        && let Some(reason) = addresses
+            .iter()
+            .find_map(|a| courier_core::net::check_ip(a.ip()).err())
+    {
+        // The address is not named: it would map the operator's network for a tenant.
+        return Err(ConnectorError::new(
+            ErrorKind::InvalidConfig,
+            format!(
+                "{} resolves to {reason}; refused by the SSRF guard",
+                config.host
+            ),
+            "use a public host: this server does not allow destinations on private networks",
+        ));
+    }
     let mut last = None;
     for address in addresses {
         match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
@@ -213,8 +231,9 @@ pub fn open(
     config: &SftpConfig,
     auth: &SftpAuth,
     pinned: &PinnedHostKey,
+    allow_private: bool,
 ) -> Result<Connection, ConnectorError> {
-    let stream = tcp_connect(config)?;
+    let stream = tcp_connect(config, allow_private)?;
     let session = handshake(config, stream)?;
     let seen = seen_host_key(&session)?;
     verify_host_key(config, pinned, &seen)?;
@@ -242,6 +261,46 @@ mod tests {
             fingerprint: fp.to_string(),
             key_type: "ED25519",
         }
+    }
+
+    #[test]
+    fn private_hosts_are_refused_before_any_connection_unless_allowed() {
+        // A closed port on loopback: allowed, the dial is tried (and refused by the kernel).
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        for host in ["localhost", "127.0.0.1", "127.1", "::1", "2130706433"] {
+            let mut c = config(None, HostKeyCheck::Strict);
+            c.host = host.to_string();
+            c.port = closed;
+            let refused = tcp_connect(&c, false).unwrap_err();
+            assert_eq!(
+                refused.kind,
+                ErrorKind::InvalidConfig,
+                "{host}: {refused:?}"
+            );
+            assert!(
+                refused.message.contains("SSRF guard"),
+                "{}",
+                refused.message
+            );
+            if host == "localhost" {
+                assert!(
+                    !refused.message.contains("127.0.0.1"),
+                    "{}",
+                    refused.message
+                );
+            }
+        }
+        let mut c = config(None, HostKeyCheck::Strict);
+        c.host = "127.0.0.1".into();
+        c.port = closed;
+        assert_ne!(
+            tcp_connect(&c, true).unwrap_err().kind,
+            ErrorKind::InvalidConfig
+        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub async fn run(client: &SftpClient, probe: &mut Probe) -> Result<(), Connector
     let s = shared.clone();
     let stream = probe
         .step("tcp_connect", async {
-            let stream = blocking(move || session::tcp_connect(&s.config)).await?;
+            let stream = blocking(move || session::tcp_connect(&s.config, s.allow_private)).await?;
             let peer = stream
                 .peer_addr()
                 .map(|a| a.to_string())

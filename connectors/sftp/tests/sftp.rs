@@ -29,6 +29,7 @@ async fn client(config: Value, auth: Value) -> SftpClient {
         serde_json::from_value(auth).unwrap(),
         &Env {
             destination_id: "dest_sftp".into(),
+            allow_private_network: true,
             ..Env::default()
         },
     )

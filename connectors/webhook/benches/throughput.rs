@@ -182,6 +182,7 @@ fn main() {
             auth_config: serde_json::json!({"signing_secret": SECRET}),
             payload_cap_bytes: None,
             token_store: None,
+            allow_private_network: true,
         };
         let dest = Webhook.build(&spec).await.unwrap();
         println!("webhook delivery throughput, {CONCURRENCY} in flight, median of {ROUNDS} rounds (order alternating)");

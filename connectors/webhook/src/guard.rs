@@ -19,70 +19,7 @@ pub fn literal_ip(url: &Url) -> Option<IpAddr> {
     }
 }
 
-pub use courier_core::net::check_ip;
-
-/// Why a host could not be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ResolveError {
-    /// The name did not resolve.
-    Lookup { host: String, detail: String },
-    /// It resolved, but (also) to a non-public address.
-    Refused {
-        host: String,
-        ip: IpAddr,
-        reason: &'static str,
-    },
-}
-
-impl std::fmt::Display for ResolveError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ResolveError::Lookup { host, detail } => {
-                write!(f, "could not resolve {host}: {detail}")
-            }
-            // The address is not named: it would map the operator's network for a tenant.
-            ResolveError::Refused { host, reason, .. } => {
-                write!(f, "{host} resolves to {reason}; refused by the SSRF guard")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ResolveError {}
-
-/// Resolves `host` and checks every address. One non-public answer refuses the whole name:
-/// a mixed answer is how DNS-rebinding attacks look.
-pub async fn resolve_checked(
-    host: &str,
-    port: u16,
-    allow_private: bool,
-) -> Result<Vec<SocketAddr>, ResolveError> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| ResolveError::Lookup {
-            host: host.to_string(),
-            detail: e.to_string(),
-        })?
-        .collect();
-    if addrs.is_empty() {
-        return Err(ResolveError::Lookup {
-            host: host.to_string(),
-            detail: "no addresses".to_string(),
-        });
-    }
-    if !allow_private {
-        for a in &addrs {
-            if let Err(reason) = check_ip(a.ip()) {
-                return Err(ResolveError::Refused {
-                    host: host.to_string(),
-                    ip: a.ip(),
-                    reason,
-                });
-            }
-        }
-    }
-    Ok(addrs)
-}
+pub use courier_core::net::{ResolveError, check_ip, resolve_checked};
 
 /// The HTTP client's resolver: every lookup goes through `resolve_checked`, and the client
 /// connects only to the addresses returned here.

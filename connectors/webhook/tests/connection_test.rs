@@ -18,6 +18,7 @@ async fn run(config: Value, auth: Value) -> TestReport {
         auth_config: auth,
         payload_cap_bytes: None,
         token_store: None,
+        allow_private_network: true,
     };
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     courier_runtime::run_test(&Webhook, &spec, Duration::from_secs(20), &tx).await

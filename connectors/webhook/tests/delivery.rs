@@ -19,6 +19,7 @@ async fn build(config: Value, auth: Value, cap: Option<u64>) -> Arc<dyn Destinat
         auth_config: auth,
         payload_cap_bytes: cap,
         token_store: None,
+        allow_private_network: true,
     };
     Webhook.build(&spec).await.unwrap_or_else(|e| panic!("{e}"))
 }

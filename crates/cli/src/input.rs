@@ -35,6 +35,7 @@ pub fn spec(args: &TargetArgs) -> Result<DestinationSpec, CliError> {
         },
         payload_cap_bytes: args.payload_cap_bytes,
         token_store: None,
+        allow_private_network: true,
     })
 }
 

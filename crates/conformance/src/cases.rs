@@ -235,6 +235,7 @@ pub async fn validation_survives_arbitrary_input(f: Fixture) {
                 auth_config: auth,
                 payload_cap_bytes: None,
                 token_store: None,
+                allow_private_network: true,
             };
             for e in connector.validate(&spec) {
                 prop_assert!(e.path.starts_with('/'), "error without a JSON path: {e}");

@@ -51,6 +51,7 @@ impl Fixture {
             auth_config,
             payload_cap_bytes: None,
             token_store: None,
+            allow_private_network: true,
         }
     }
 }

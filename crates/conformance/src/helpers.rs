@@ -17,6 +17,7 @@ pub fn spec(destination_id: &str, config: Value, auth_config: Value) -> Destinat
         auth_config,
         payload_cap_bytes: None,
         token_store: None,
+        allow_private_network: true,
     }
 }
 

@@ -24,6 +24,10 @@ pub struct Env {
     /// Where OAuth connectors load and save this destination's tokens; `None` keeps them in
     /// memory, seeded from the auth_config (one-shot CLI use).
     pub token_store: Option<SharedTokenStore>,
+    /// Whether connections may reach non-public addresses (see
+    /// [`crate::DestinationSpec::allow_private_network`]); when not, every connection's
+    /// addresses go through [`crate::net::resolve_checked`].
+    pub allow_private_network: bool,
 }
 
 impl Default for Env {
@@ -32,6 +36,7 @@ impl Default for Env {
             destination_id: "dest_local".to_string(),
             payload_cap: PayloadCap::default(),
             token_store: None,
+            allow_private_network: false,
         }
     }
 }

@@ -30,6 +30,10 @@ pub struct DestinationSpec {
     pub payload_cap_bytes: Option<u64>,
     /// The host's token store, for connectors that need OAuth.
     pub token_store: Option<SharedTokenStore>,
+    /// May the destination's connections reach loopback, private, link-local and other
+    /// non-public addresses? The host decides (a multi-tenant server: only if its operator
+    /// allows private destinations; a local tool: yes).
+    pub allow_private_network: bool,
 }
 
 impl fmt::Debug for DestinationSpec {
@@ -41,6 +45,7 @@ impl fmt::Debug for DestinationSpec {
             .field("auth_config", &"<redacted>")
             .field("payload_cap_bytes", &self.payload_cap_bytes)
             .field("token_store", &self.token_store.is_some())
+            .field("allow_private_network", &self.allow_private_network)
             .finish()
     }
 }
@@ -218,6 +223,7 @@ impl<C: Connector> DynConnector for C {
             destination_id: spec.destination_id.clone(),
             payload_cap: parsed.cap,
             token_store: spec.token_store.clone(),
+            allow_private_network: spec.allow_private_network,
         };
         let client = self
             .connect(parsed.config, parsed.auth, &env)

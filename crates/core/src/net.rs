@@ -1,7 +1,8 @@
-//! Which IP addresses are public: the one classification the SSRF checks share (the webhook
-//! connector's resolver, the server's rules for endpoint URLs).
+//! Which IP addresses are public, and names resolved once with every address checked: what
+//! every outbound connection shares so a tenant's config cannot reach the operator's network
+//! (the connectors' transports, the server's rules for endpoints).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// `Ok` for a public unicast address; otherwise what kind of address it is.
 pub fn check_ip(ip: IpAddr) -> Result<(), &'static str> {
@@ -94,4 +95,89 @@ fn check_v6(a: Ipv6Addr) -> Result<(), &'static str> {
         x if x & 0xff00 == 0xff00 => Err("a multicast address"),
         _ => Ok(()),
     }
+}
+
+/// Why a host could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveError {
+    /// The name did not resolve.
+    Lookup { host: String, detail: String },
+    /// It resolved, but (also) to a non-public address.
+    Refused {
+        host: String,
+        ip: IpAddr,
+        reason: &'static str,
+    },
+}
+
+impl std::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResolveError::Lookup { host, detail } => {
+                write!(f, "could not resolve {host}: {detail}")
+            }
+            // The address is not named: it would map the operator's network for a tenant.
+            ResolveError::Refused { host, ip, reason } if host == &ip.to_string() => {
+                write!(f, "{host} is {reason}; refused by the SSRF guard")
+            }
+            ResolveError::Refused { host, reason, .. } => {
+                write!(f, "{host} resolves to {reason}; refused by the SSRF guard")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ResolveError {}
+
+/// Resolves `host` and checks every address. One non-public answer refuses the whole name:
+/// a mixed answer is how DNS-rebinding attacks look.
+pub async fn resolve_checked(
+    host: &str,
+    port: u16,
+    allow_private: bool,
+) -> Result<Vec<SocketAddr>, ResolveError> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| ResolveError::Lookup {
+            host: host.to_string(),
+            detail: e.to_string(),
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(ResolveError::Lookup {
+            host: host.to_string(),
+            detail: "no addresses".to_string(),
+        });
+    }
+    if !allow_private {
+        for a in &addrs {
+            if let Err(reason) = check_ip(a.ip()) {
+                return Err(ResolveError::Refused {
+                    host: host.to_string(),
+                    ip: a.ip(),
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(addrs)
+}
+
+/// Refuses a URL whose host is a literal non-public address, unless `allow_private` (a name is
+/// checked when it is resolved: see [`resolve_checked`]). Transports call this before each
+/// request, because their resolvers never see an address spelled in the URL.
+pub fn check_url_host(url: &url::Url, allow_private: bool) -> Result<(), ResolveError> {
+    if allow_private {
+        return Ok(());
+    }
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(a)) => IpAddr::V4(a),
+        Some(url::Host::Ipv6(a)) => IpAddr::V6(a),
+        _ => return Ok(()),
+    };
+    check_ip(ip).map_err(|reason| ResolveError::Refused {
+        host: ip.to_string(),
+        ip,
+        reason,
+    })
 }

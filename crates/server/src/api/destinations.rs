@@ -113,6 +113,7 @@ async fn validate_spec(
         auth_config: secrets::effective_auth(auth.clone(), secrets),
         payload_cap_bytes: d.payload_cap_bytes.map(|n| n as u64),
         token_store: None,
+        allow_private_network: state.config.allow_private_destinations,
     };
     errors.extend(state.catalog.validate(&d.destination_type, &spec));
     errors.extend(

@@ -131,7 +131,12 @@ async fn apply(
     };
     // Mapping targets must be fields the destination accepts, when it names them (CSV columns,
     // for instance); a destination taking the whole payload accepts any field.
-    let Ok(spec) = spec_of(&state.sealer, &state.store, &destination) else {
+    let Ok(spec) = spec_of(
+        &state.sealer,
+        &state.store,
+        &destination,
+        state.config.allow_private_destinations,
+    ) else {
         return Ok(());
     };
     if let Ok(built) = state

@@ -46,7 +46,12 @@ fn client_of(
         .catalog
         .get(&d.destination_type)
         .map_err(|e| ApiError::conflict(e.to_string()))?;
-    let spec = spec_of(&state.sealer, &state.store, d)?;
+    let spec = spec_of(
+        &state.sealer,
+        &state.store,
+        d,
+        state.config.allow_private_destinations,
+    )?;
     match connector.oauth_client(&spec) {
         Ok(Some(client)) => Ok((connector, client)),
         Ok(None) => Err(ApiError::conflict(format!(

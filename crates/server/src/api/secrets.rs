@@ -85,10 +85,13 @@ pub fn effective_auth(auth: Map<String, Value>, secrets: &[String]) -> Value {
 }
 
 /// The spec a stored destination is built from, with the database as its OAuth token store.
+/// `allow_private`: the operator's `allow_private_destinations` (every connection of the
+/// destination is checked against it).
 pub fn spec_of(
     sealer: &Sealer,
     store: &Store,
     d: &DestinationRow,
+    allow_private: bool,
 ) -> Result<DestinationSpec, ApiError> {
     let auth = open_auth(sealer, d)?;
     let secrets = signing_secrets(sealer, d)?;
@@ -98,6 +101,7 @@ pub fn spec_of(
         auth_config: effective_auth(auth, &secrets),
         payload_cap_bytes: d.payload_cap_bytes.map(|n| n as u64),
         token_store: Some(Arc::new(DbTokenStore::new(store.clone(), sealer.clone()))),
+        allow_private_network: allow_private,
     })
 }
 

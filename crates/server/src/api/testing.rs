@@ -119,6 +119,7 @@ pub async fn test_new(
         auth_config: secrets::effective_auth(auth, &signing),
         payload_cap_bytes: body["payload_cap_bytes"].as_u64(),
         token_store: None,
+        allow_private_network: state.config.allow_private_destinations,
     };
     errors.extend(
         state
@@ -195,7 +196,12 @@ pub async fn test_existing(
         .catalog
         .get(&d.destination_type)
         .map_err(|e| ApiError::conflict(e.to_string()))?;
-    let spec = spec_of(&state.sealer, &state.store, &d)?;
+    let spec = spec_of(
+        &state.sealer,
+        &state.store,
+        &d,
+        state.config.allow_private_destinations,
+    )?;
     refuse_broken_rules(&state, &d.destination_type, &spec).await?;
     let slot = Arc::new(state.tests.take(&ws)?);
     let deadline = Duration::from_millis(state.config.test_timeout_ms);
@@ -234,7 +240,12 @@ pub async fn fields(
         .destination(ws, &dest)
         .await?
         .ok_or_else(|| ApiError::not_found("destination"))?;
-    let spec = spec_of(&state.sealer, &state.store, &d)?;
+    let spec = spec_of(
+        &state.sealer,
+        &state.store,
+        &d,
+        state.config.allow_private_destinations,
+    )?;
     refuse_broken_rules(&state, &d.destination_type, &spec).await?;
     let _running = state.tests.take(ws)?;
     let built = state

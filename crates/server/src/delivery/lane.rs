@@ -490,7 +490,13 @@ async fn build(
     row: &DestinationRow,
     previous: Option<&Guarded>,
 ) -> Result<(Guarded, bool), ConnectorError> {
-    let spec = spec_of(&ctx.sealer, &ctx.store, row).map_err(|e| {
+    let spec = spec_of(
+        &ctx.sealer,
+        &ctx.store,
+        row,
+        ctx.rules.allow_private_destinations,
+    )
+    .map_err(|e| {
         ConnectorError::new(
             ErrorKind::Internal,
             format!("the destination's secrets cannot be opened ({})", e.message),
