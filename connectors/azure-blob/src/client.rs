@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use azure_core::credentials::{Secret as AzureSecret, TokenCredential};
 use azure_core::http::policies::Policy;
-use azure_core::http::{ClientOptions, RetryOptions, Url};
+use azure_core::http::{ClientOptions, RetryOptions, Transport, Url};
 use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use courier_core::{ConnectorError, ErrorKind, PayloadCap};
@@ -62,17 +62,30 @@ impl AzureBlobClient {
         auth: AzureBlobAuth,
         destination_id: String,
         cap: PayloadCap,
+        allow_private: bool,
     ) -> Result<Self, ConnectorError> {
         let template = config
             .files
             .template()
             .map_err(|m| invalid("config.key_template", format!("key_template {m}")))?;
-        let (signer, method, auth_endpoint) = signer(&config, &auth)?;
+        // Every connection goes through the guarded client; endpoints spelled as addresses are
+        // checked here (its resolver sees only names).
+        let http = courier_net::guarded_builder(allow_private)
+            .build()
+            .map_err(|e| {
+                ConnectorError::internal("could not build the HTTP client").with_source(e)
+            })?;
+        let transport = Transport::new(Arc::new(http));
+        if let Some(host) = &auth.authority_host {
+            courier_net::check_url("Microsoft Entra ID", host, allow_private)?;
+        }
+        let (signer, method, auth_endpoint) = signer(&config, &auth, &transport)?;
         let endpoint = config
             .endpoint
             .clone()
             .or(auth_endpoint)
             .unwrap_or_else(|| format!("https://{}.blob.core.windows.net", config.account));
+        courier_net::check_url("Azure Blob Storage", &endpoint, allow_private)?;
         let mut url = Url::parse(endpoint.trim_end_matches('/'))
             .map_err(|_| invalid("config.endpoint", "endpoint is not a URL"))?;
         url.path_segments_mut()
@@ -91,6 +104,7 @@ impl AzureBlobClient {
             client_options: ClientOptions {
                 per_try_policies: policies,
                 retry: RetryOptions::none(),
+                transport: Some(transport),
                 ..Default::default()
             },
             ..Default::default()
@@ -125,6 +139,7 @@ impl AzureBlobClient {
 fn signer(
     config: &AzureBlobConfig,
     auth: &AzureBlobAuth,
+    transport: &Transport,
 ) -> Result<(Signer, &'static str, Option<String>), ConnectorError> {
     let bad_key = || invalid("auth_config.account_key", "account_key is not base64");
     if let Some(key) = &auth.account_key {
@@ -177,7 +192,10 @@ fn signer(
     else {
         return Err(invalid("auth_config", "auth_config names no credentials"));
     };
-    let mut client_options = ClientOptions::default();
+    let mut client_options = ClientOptions {
+        transport: Some(transport.clone()),
+        ..Default::default()
+    };
     if let Some(host) = &auth.authority_host {
         let mut custom = azure_core::cloud::CustomConfiguration::default();
         custom.authority_host = host.clone();

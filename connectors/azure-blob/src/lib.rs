@@ -115,7 +115,13 @@ impl Connector for AzureBlob {
         auth: AzureBlobAuth,
         env: &Env,
     ) -> Result<AzureBlobClient, ConnectorError> {
-        AzureBlobClient::new(config, auth, env.destination_id.clone(), env.payload_cap)
+        AzureBlobClient::new(
+            config,
+            auth,
+            env.destination_id.clone(),
+            env.payload_cap,
+            env.allow_private_network,
+        )
     }
 
     async fn test(

@@ -50,7 +50,12 @@ impl GcsClient {
         auth: GcsAuth,
         destination_id: String,
         cap: PayloadCap,
+        allow_private: bool,
     ) -> Result<Self, ConnectorError> {
+        // An endpoint spelled as an address is checked here (resolvers see only names).
+        if let Some(endpoint) = &config.endpoint {
+            courier_net::check_url("Google Cloud Storage", endpoint, allow_private)?;
+        }
         let template = config
             .files
             .template()
@@ -102,7 +107,7 @@ impl GcsClient {
                 "check config.endpoint and auth_config",
             )
         })?;
-        let http = reqwest::Client::builder()
+        let http = courier_net::guarded_builder(allow_private)
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| ConnectorError::internal(format!("no HTTP client: {e}")))?;

@@ -90,7 +90,14 @@ impl Connector for Gcs {
         auth: GcsAuth,
         env: &Env,
     ) -> Result<GcsClient, ConnectorError> {
-        GcsClient::new(config, auth, env.destination_id.clone(), env.payload_cap).await
+        GcsClient::new(
+            config,
+            auth,
+            env.destination_id.clone(),
+            env.payload_cap,
+            env.allow_private_network,
+        )
+        .await
     }
 
     async fn test(&self, client: &GcsClient, probe: &mut Probe) -> Result<(), ConnectorError> {

@@ -53,6 +53,7 @@ impl DriveClient {
             &env.destination_id,
             // Bounds one request (a chunk, at most 64 MiB); the runtime bounds the delivery.
             Duration::from_secs(300),
+            env.allow_private_network,
         )?;
         let template = KeyTemplate::parse(&config.file_name_template).map_err(|e| {
             ConnectorError::new(ErrorKind::InvalidConfig, e, "fix file_name_template")

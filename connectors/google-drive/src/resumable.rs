@@ -55,7 +55,7 @@ impl UploadSession for Session<'_> {
         let response = self
             .client
             .api
-            .http()
+            .plain(&self.url)?
             .put(&self.url)
             .header(reqwest::header::CONTENT_RANGE, range)
             .body(data)
@@ -70,7 +70,7 @@ impl UploadSession for Session<'_> {
         let response = self
             .client
             .api
-            .http()
+            .plain(&self.url)?
             .put(&self.url)
             .header(
                 reqwest::header::CONTENT_RANGE,

@@ -32,8 +32,9 @@ impl KinesisClient {
         config: KinesisConfig,
         auth: AwsAuth,
         destination_id: &str,
+        allow_private: bool,
     ) -> Result<Self, ConnectorError> {
-        Self::with_sdk_settings(config, auth, destination_id, |b| b).await
+        Self::with_sdk_settings(config, auth, destination_id, allow_private, |b| b).await
     }
 
     /// As `new`, with a hook over the SDK's config builder (interceptors, timeouts).
@@ -41,6 +42,7 @@ impl KinesisClient {
         config: KinesisConfig,
         auth: AwsAuth,
         destination_id: &str,
+        allow_private: bool,
         customize: impl FnOnce(aws_sdk_kinesis::config::Builder) -> aws_sdk_kinesis::config::Builder,
     ) -> Result<Self, ConnectorError> {
         let invalid = |field: &str, m: String| {
@@ -58,8 +60,14 @@ impl KinesisClient {
             .map(KeyTemplate::parse)
             .transpose()
             .map_err(|m| invalid("explicit_hash_key_template", m))?;
-        let aws = AwsCredentials::from_auth(&auth, &config.region, destination_id).await;
-        let sdk = aws.sdk_config(&config.region, config.endpoint_url.as_deref());
+        courier_aws::check_endpoint(config.endpoint_url.as_deref(), allow_private)?;
+        let aws =
+            AwsCredentials::from_auth(&auth, &config.region, destination_id, allow_private).await;
+        let sdk = aws.sdk_config(
+            &config.region,
+            config.endpoint_url.as_deref(),
+            allow_private,
+        );
         let builder = aws_sdk_kinesis::config::Builder::from(&sdk);
         Ok(KinesisClient {
             kinesis: aws_sdk_kinesis::Client::from_conf(customize(builder).build()),

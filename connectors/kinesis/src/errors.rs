@@ -8,6 +8,9 @@ pub fn classify<E>(action: &str, stream: &str, err: SdkError<E, HttpResponse>) -
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    if let Some(refused) = courier_aws::refusal(&err) {
+        return refused.with_source(err);
+    }
     let error = match &err {
         SdkError::TimeoutError(_) => ConnectorError::new(
             ErrorKind::Timeout,

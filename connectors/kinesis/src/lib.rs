@@ -84,7 +84,7 @@ impl Connector for Kinesis {
         auth: AwsAuth,
         env: &Env,
     ) -> Result<KinesisClient, ConnectorError> {
-        KinesisClient::new(config, auth, &env.destination_id).await
+        KinesisClient::new(config, auth, &env.destination_id, env.allow_private_network).await
     }
 
     async fn test(&self, client: &KinesisClient, probe: &mut Probe) -> Result<(), ConnectorError> {

@@ -127,7 +127,7 @@ async fn only_the_failed_record_is_sent_again() {
     let config = serde_json::from_value(moto.config(&stream)).unwrap();
     let auth = serde_json::from_value(moto.auth()).unwrap();
     let layer = throttle.clone();
-    let client = KinesisClient::with_sdk_settings(config, auth, "dest_k", move |b| {
+    let client = KinesisClient::with_sdk_settings(config, auth, "dest_k", true, move |b| {
         b.interceptor(ThrottleRef(layer))
     })
     .await

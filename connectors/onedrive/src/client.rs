@@ -68,6 +68,7 @@ impl GraphClient {
             &env.destination_id,
             // Bounds one request (a fragment, at most 60 MiB); the runtime bounds the delivery.
             Duration::from_secs(300),
+            env.allow_private_network,
         )?;
         let graph = config.graph_base_url.trim_end_matches('/');
         let drive_url = match config.drive_id.as_str() {

@@ -117,7 +117,10 @@ pub(crate) async fn open(client: &GraphClient, name: &str) -> Result<String, Con
 
 /// Cancels a session so no partial upload lingers; failures are only logged.
 pub(crate) async fn cancel(client: &GraphClient, session: &str) {
-    match client.api.http().delete(session).send().await {
+    let Ok(http) = client.api.plain(session) else {
+        return;
+    };
+    match http.delete(session).send().await {
         Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_FOUND => {}
         Ok(r) => tracing::warn!(
             status = r.status().as_u16(),
@@ -152,7 +155,7 @@ impl UploadSession for Session<'_> {
         let response = self
             .client
             .api
-            .http()
+            .plain(&self.url)?
             .put(&self.url)
             .header(reqwest::header::CONTENT_RANGE, range)
             .body(data)
@@ -176,7 +179,7 @@ impl UploadSession for Session<'_> {
         let response = self
             .client
             .api
-            .http()
+            .plain(&self.url)?
             .get(&self.url)
             .send()
             .await

@@ -36,7 +36,9 @@ impl S3Client {
         auth: S3Auth,
         destination_id: String,
         cap: PayloadCap,
+        allow_private: bool,
     ) -> Result<Self, ConnectorError> {
+        courier_aws::check_endpoint(config.endpoint_url.as_deref(), allow_private)?;
         let template = config.files.template().map_err(|m| {
             ConnectorError::new(
                 ErrorKind::InvalidConfig,
@@ -44,8 +46,13 @@ impl S3Client {
                 "correct config.key_template",
             )
         })?;
-        let aws = AwsCredentials::from_auth(&auth, &config.region, &destination_id).await;
-        let sdk = aws.sdk_config(&config.region, config.endpoint_url.as_deref());
+        let aws =
+            AwsCredentials::from_auth(&auth, &config.region, &destination_id, allow_private).await;
+        let sdk = aws.sdk_config(
+            &config.region,
+            config.endpoint_url.as_deref(),
+            allow_private,
+        );
         let s3 = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(config.force_path_style);
         Ok(S3Client {
             s3: aws_sdk_s3::Client::from_conf(s3.build()),

@@ -24,6 +24,9 @@ pub fn classify<E>(op: &Op<'_>, err: SdkError<E, HttpResponse>) -> ConnectorErro
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    if let Some(refused) = courier_aws::refusal(&err) {
+        return refused.with_source(err);
+    }
     let resource = op.resource();
     match &err {
         SdkError::TimeoutError(_) => ConnectorError::new(

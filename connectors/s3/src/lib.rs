@@ -87,7 +87,14 @@ impl Connector for S3 {
         auth: S3Auth,
         env: &Env,
     ) -> Result<S3Client, ConnectorError> {
-        S3Client::new(config, auth, env.destination_id.clone(), env.payload_cap).await
+        S3Client::new(
+            config,
+            auth,
+            env.destination_id.clone(),
+            env.payload_cap,
+            env.allow_private_network,
+        )
+        .await
     }
 
     async fn test(&self, client: &S3Client, probe: &mut Probe) -> Result<(), ConnectorError> {

@@ -268,3 +268,40 @@ async fn config_problems_are_named() {
         );
     }
 }
+
+/// Without the host's leave to reach private networks, neither an endpoint spelled as a
+/// loopback address nor a name resolving to one is contacted: refused, not retried.
+#[tokio::test]
+async fn private_endpoints_are_refused_unless_the_host_allows_them() {
+    let moto = support::moto();
+    let bucket = moto.new_bucket().await;
+    let config = moto.config(&bucket);
+    let port = config["endpoint_url"]
+        .as_str()
+        .and_then(|u| u.rsplit(':').next())
+        .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok())
+        .expect("the emulator's port");
+    for endpoint in [
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+    ] {
+        let mut config = config.clone();
+        config["endpoint_url"] = json!(endpoint);
+        let mut guarded = spec(config, moto.auth(), None);
+        guarded.allow_private_network = false;
+        let error = match S3.build(&guarded).await {
+            Err(e) => e.to_string(),
+            Ok(dest) => {
+                let out = dest.deliver(&Batch::new("guarded", records(1))).await;
+                let e = out.records[0].error().expect("refused").clone();
+                assert_eq!(e.kind, ErrorKind::InvalidConfig, "{endpoint}: {e:?}");
+                e.message
+            }
+        };
+        assert!(error.contains("SSRF guard"), "{endpoint}: {error}");
+    }
+    assert!(
+        moto.objects(&bucket, "exports/").await.is_empty(),
+        "nothing was written"
+    );
+}

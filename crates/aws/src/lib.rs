@@ -2,6 +2,10 @@
 //! validation, and the SDK credential provider built from it (access keys, the default chain, or
 //! a role assumed on top of either).
 
+mod transport;
+
+pub use transport::{check_endpoint, guarded_http_client, refusal};
+
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::{Region, SdkConfig};
@@ -122,7 +126,13 @@ pub struct AwsCredentials {
 }
 
 impl AwsCredentials {
-    pub async fn from_auth(auth: &AwsAuth, region: &str, session_name: &str) -> Self {
+    /// `allow_private`: may STS (for an assumed role) be reached on a non-public address.
+    pub async fn from_auth(
+        auth: &AwsAuth,
+        region: &str,
+        session_name: &str,
+        allow_private: bool,
+    ) -> Self {
         let region = Region::new(region.to_string());
         let (mut provider, mut identity) = match (&auth.access_key_id, &auth.secret_access_key) {
             (Some(id), Some(secret)) => {
@@ -155,6 +165,7 @@ impl AwsCredentials {
                 .behavior_version(BehaviorVersion::latest())
                 .region(region.clone())
                 .credentials_provider(provider.clone())
+                .http_client(guarded_http_client(allow_private))
                 .build();
             let mut builder = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
                 .session_name(format!("courier-{}", sanitize_session(session_name)))
@@ -173,8 +184,15 @@ impl AwsCredentials {
     /// The SDK settings every AWS connector uses: region, these credentials, an optional
     /// endpoint, and no SDK retries (the delivery policy owns retries and deadlines; SDK retries
     /// would multiply them). Each service builds its client with `Builder::from(&config)`.
-    pub fn sdk_config(&self, region: &str, endpoint_url: Option<&str>) -> SdkConfig {
+    /// Every request goes through [`guarded_http_client`] (`allow_private`: the host's policy).
+    pub fn sdk_config(
+        &self,
+        region: &str,
+        endpoint_url: Option<&str>,
+        allow_private: bool,
+    ) -> SdkConfig {
         let mut builder = SdkConfig::builder()
+            .http_client(guarded_http_client(allow_private))
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
             .credentials_provider(self.provider.clone())

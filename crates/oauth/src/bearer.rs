@@ -10,13 +10,16 @@ use crate::flow::OAuthApp;
 use crate::store::SeededStore;
 use crate::tokens::{Attempt, TokenManager};
 
-/// An HTTP client that signs requests with one destination's OAuth access token.
+/// An HTTP client that signs requests with one destination's OAuth access token. Its
+/// connections are guarded ([`courier_net`]): unless private networks are allowed, nothing it
+/// sends (URLs a service hands back included) reaches a non-public address.
 #[derive(Debug)]
 pub struct BearerClient {
     http: reqwest::Client,
     tokens: TokenManager,
     /// Named in transport errors ("could not reach Google Drive").
     service: &'static str,
+    allow_private: bool,
 }
 
 /// The tokens an auth_config carries, as the store's fallback: an access token without a
@@ -49,12 +52,12 @@ impl BearerClient {
         seed: Option<Tokens>,
         destination_id: &str,
         timeout: Duration,
+        allow_private: bool,
     ) -> Result<Self, ConnectorError> {
-        let http = reqwest::Client::builder()
+        // API calls never follow redirects: an upload answered with one is an error.
+        let http = courier_net::guarded_builder(allow_private)
             .connect_timeout(Duration::from_secs(10))
             .timeout(timeout)
-            // API calls never follow redirects: an upload answered with one is an error.
-            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
                 ConnectorError::internal("could not build the HTTP client").with_source(e)
@@ -64,12 +67,16 @@ impl BearerClient {
             http,
             tokens: TokenManager::new(app, store, destination_id),
             service,
+            allow_private,
         })
     }
 
-    /// The plain client, for requests that must not carry the token (upload-session URLs).
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The plain client, for requests that must not carry the token (upload-session URLs
+    /// the service handed back), once `url` is checked: an address spelled in it must be
+    /// public too (the client's resolver only sees names).
+    pub fn plain(&self, url: &str) -> Result<&reqwest::Client, ConnectorError> {
+        courier_net::check_url(self.service, url, self.allow_private)?;
+        Ok(&self.http)
     }
 
     pub fn tokens(&self) -> &TokenManager {
@@ -84,9 +91,20 @@ impl BearerClient {
     {
         self.tokens
             .call(|token| {
-                let request = build(&self.http, token.expose());
+                let request = build(&self.http, token.expose()).build();
                 async move {
-                    match request.send().await {
+                    let request = match request {
+                        Ok(request) => request,
+                        Err(e) => return Attempt::Done(Err(transport_error(self.service, e))),
+                    };
+                    if let Err(e) = courier_net::check_url(
+                        self.service,
+                        request.url().as_str(),
+                        self.allow_private,
+                    ) {
+                        return Attempt::Done(Err(e));
+                    }
+                    match self.http.execute(request).await {
                         Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
                             Attempt::Unauthorized
                         }
@@ -102,6 +120,9 @@ impl BearerClient {
 /// A request that got no HTTP answer, classified: timeouts and connection failures are
 /// transient.
 pub fn transport_error(service: &str, e: reqwest::Error) -> ConnectorError {
+    if let Some(refused) = courier_net::refusal(&e) {
+        return courier_net::refused(service, refused);
+    }
     // The URL is left out: upload-session URLs carry their authorization in the query.
     let e = e.without_url();
     if e.is_builder() {
