@@ -42,8 +42,12 @@ impl DriveClient {
         auth: GoogleDriveAuth,
         env: &Env,
     ) -> Result<Self, ConnectorError> {
-        let app =
-            OAuthApp::for_refresh(auth.provider(), &auth.client_id, Some(&auth.client_secret))?;
+        let app = OAuthApp::for_refresh(
+            auth.provider(),
+            &auth.client_id,
+            Some(&auth.client_secret),
+            env.allow_private_network,
+        )?;
         let seed = seed_tokens(auth.access_token.as_ref(), auth.refresh_token.as_ref());
         let api = BearerClient::new(
             "Google Drive",

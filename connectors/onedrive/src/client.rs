@@ -58,6 +58,7 @@ impl GraphClient {
             auth.provider(),
             &auth.client_id,
             auth.client_secret.as_ref(),
+            env.allow_private_network,
         )?;
         let seed = seed_tokens(auth.access_token.as_ref(), auth.refresh_token.as_ref());
         let api = BearerClient::new(

@@ -40,8 +40,14 @@ pub async fn run(args: OAuthArgs) -> Result<ExitCode, CliError> {
         .map_err(|e| CliError::Failed(format!("no local address: {e}")))?;
     let redirect_uri = format!("http://127.0.0.1:{}/callback", addr.port());
     let secret = args.client_secret.as_deref().map(Secret::new);
-    let app = OAuthApp::new(provider, &args.client_id, secret.as_ref(), &redirect_uri)
-        .map_err(|e| CliError::Input(e.message))?;
+    let app = OAuthApp::new(
+        provider,
+        &args.client_id,
+        secret.as_ref(),
+        &redirect_uri,
+        true,
+    )
+    .map_err(|e| CliError::Input(e.message))?;
     let pending = app.start("cli");
     eprintln!(
         "Open this URL in a browser and allow access:\n\n{}\n",

@@ -2,11 +2,12 @@
 //! reconnect; a bad client is a config problem; transport trouble is transient.
 
 use courier_core::{ConnectorError, ErrorKind};
+use oauth2::RequestTokenError;
 use oauth2::basic::{BasicErrorResponse, BasicErrorResponseType};
-use oauth2::{HttpClientError, RequestTokenError};
 
-pub type TokenError =
-    RequestTokenError<HttpClientError<oauth2::reqwest::Error>, BasicErrorResponse>;
+use crate::token_http::TokenHttpError;
+
+pub type TokenError = RequestTokenError<TokenHttpError, BasicErrorResponse>;
 
 pub fn classify(provider: &str, error: TokenError) -> ConnectorError {
     match error {
@@ -53,6 +54,7 @@ pub fn classify(provider: &str, error: TokenError) -> ConnectorError {
                 "check the OAuth client's configuration at the provider",
             ),
         },
+        RequestTokenError::Request(TokenHttpError::Refused(refused)) => refused,
         RequestTokenError::Request(e) => ConnectorError::new(
             ErrorKind::Unavailable,
             format!("could not reach {provider}'s token endpoint"),

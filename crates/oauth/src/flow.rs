@@ -21,7 +21,8 @@ type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointN
 pub struct OAuthApp {
     provider: Provider,
     client: Client,
-    http: oauth2::reqwest::Client,
+    http: reqwest::Client,
+    allow_private: bool,
 }
 
 impl fmt::Debug for OAuthApp {
@@ -83,6 +84,7 @@ impl OAuthApp {
         client_id: &str,
         client_secret: Option<&Secret>,
         redirect_uri: &str,
+        allow_private: bool,
     ) -> Result<Self, ConnectorError> {
         let auth = AuthUrl::new(provider.authorization_url.clone())
             .map_err(|_| config_error("the authorization URL"))?;
@@ -97,9 +99,8 @@ impl OAuthApp {
         if let Some(secret) = client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
         }
-        let http = oauth2::reqwest::ClientBuilder::new()
-            // A token endpoint that redirects is not followed: that would be an SSRF vector.
-            .redirect(oauth2::reqwest::redirect::Policy::none())
+        // A token endpoint that redirects is not followed: that would be an SSRF vector.
+        let http = courier_net::guarded_builder(allow_private)
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| {
@@ -109,16 +110,22 @@ impl OAuthApp {
             provider,
             client,
             http,
+            allow_private,
         })
     }
 
     /// The app for a client a connector declared.
-    pub fn from_client(client: &OAuthClient, redirect_uri: &str) -> Result<Self, ConnectorError> {
+    pub fn from_client(
+        client: &OAuthClient,
+        redirect_uri: &str,
+        allow_private: bool,
+    ) -> Result<Self, ConnectorError> {
         Self::new(
             Provider::of_client(client),
             &client.client_id,
             client.client_secret.as_ref(),
             redirect_uri,
+            allow_private,
         )
     }
 
@@ -128,8 +135,36 @@ impl OAuthApp {
         provider: Provider,
         client_id: &str,
         client_secret: Option<&Secret>,
+        allow_private: bool,
     ) -> Result<Self, ConnectorError> {
-        Self::new(provider, client_id, client_secret, "http://127.0.0.1/")
+        Self::new(
+            provider,
+            client_id,
+            client_secret,
+            "http://127.0.0.1/",
+            allow_private,
+        )
+    }
+
+    /// The HTTP client token requests go through (see [`crate::token_http`]).
+    fn token_http(
+        &self,
+    ) -> impl Fn(
+        oauth2::HttpRequest,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<oauth2::HttpResponse, crate::token_http::TokenHttpError>,
+                > + Send,
+        >,
+    > + '_ {
+        move |request| {
+            Box::pin(crate::token_http::send(
+                self.http.clone(),
+                self.allow_private,
+                request,
+            ))
+        }
     }
 
     pub fn provider(&self) -> &Provider {
@@ -193,7 +228,7 @@ impl OAuthApp {
             .set_pkce_verifier(PkceCodeVerifier::new(
                 pending.pkce_verifier.expose().to_string(),
             ))
-            .request_async(&self.http)
+            .request_async(&self.token_http())
             .await
             .map_err(|e| classify(self.provider.name, e))?;
         Ok(tokens_from(&response, None))
@@ -204,7 +239,7 @@ impl OAuthApp {
         let response = self
             .client
             .exchange_refresh_token(&RefreshToken::new(refresh_token.expose().to_string()))
-            .request_async(&self.http)
+            .request_async(&self.token_http())
             .await
             .map_err(|e| classify(self.provider.name, e))?;
         Ok(tokens_from(&response, Some(refresh_token)))

@@ -9,6 +9,7 @@ mod errors;
 pub mod flow;
 pub mod provider;
 pub mod store;
+mod token_http;
 pub mod tokens;
 
 pub use bearer::{BearerClient, seed_tokens, transport_error};

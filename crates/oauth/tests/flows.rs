@@ -24,6 +24,7 @@ fn app(server: &MockServer) -> Arc<OAuthApp> {
             "client-1",
             Some(&Secret::new("client-secret-sentinel")),
             "http://127.0.0.1:8765/callback",
+            true,
         )
         .unwrap(),
     )
@@ -54,7 +55,7 @@ async fn authorization_url_has_pkce_scopes_offline_access_and_a_bound_state() {
         format!("{}/auth", server.uri()),
         format!("{}/token", server.uri()),
     );
-    let app = OAuthApp::new(google, "cid", None, "http://127.0.0.1:9/cb").unwrap();
+    let app = OAuthApp::new(google, "cid", None, "http://127.0.0.1:9/cb", true).unwrap();
     let pending = app.start(DEST);
     let url = url::Url::parse(&pending.url).unwrap();
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
@@ -417,4 +418,36 @@ async fn nothing_prints_a_secret() {
     for secret in ["client-secret-sentinel", "rt-sentinel-value", "at-old"] {
         assert!(!out.contains(secret), "{secret} leaked: {out}");
     }
+}
+
+#[tokio::test]
+async fn a_token_endpoint_on_a_private_network_is_never_called_unless_allowed() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_json("at", None)))
+        .mount(&server)
+        .await;
+    let port = server.address().port();
+    for token_url in [
+        format!("http://127.0.0.1:{port}/token"),
+        format!("http://localhost:{port}/token"),
+    ] {
+        let provider = Provider::onedrive().with_urls(
+            format!("http://localhost:{port}/authorize"),
+            token_url.clone(),
+        );
+        let app = OAuthApp::for_refresh(provider, "client-1", None, false).unwrap();
+        let e = app.refresh(&Secret::new("rt-sentinel")).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidConfig, "{token_url}: {e:?}");
+        assert!(e.message.contains("SSRF guard"), "{}", e.message);
+    }
+    assert!(
+        server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty(),
+        "the token endpoint was called"
+    );
 }

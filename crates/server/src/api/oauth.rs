@@ -127,8 +127,12 @@ pub async fn start(
     }
     let (_, client) = client_of(&state, &d)?;
     let redirect_uri = callback_url(&state);
-    let app = OAuthApp::from_client(&client, &redirect_uri)
-        .map_err(|e| ApiError::conflict(format!("{} ({})", e.message, e.hint)))?;
+    let app = OAuthApp::from_client(
+        &client,
+        &redirect_uri,
+        state.config.allow_private_destinations,
+    )
+    .map_err(|e| ApiError::conflict(format!("{} ({})", e.message, e.hint)))?;
     let pending = app.start(&d.id);
     let hash = state_hash(pending.state.expose());
     let now = ids::now_ms();
@@ -279,7 +283,12 @@ async fn complete(
         _ => return Err("The destination no longer exists.".into()),
     };
     let (_, client) = client_of(state, &d).map_err(|e| e.message)?;
-    let app = OAuthApp::from_client(&client, &pending.redirect_uri).map_err(|e| e.message)?;
+    let app = OAuthApp::from_client(
+        &client,
+        &pending.redirect_uri,
+        state.config.allow_private_destinations,
+    )
+    .map_err(|e| e.message)?;
     let verifier = state
         .sealer
         .open(
