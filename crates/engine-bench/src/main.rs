@@ -69,6 +69,10 @@ struct Args {
     /// The webhook destination's `max_concurrency`.
     #[arg(long, default_value_t = 64)]
     max_concurrency: u32,
+    /// Prune ended deliveries and events older than this many seconds (`retention_days`), to
+    /// see the database's size stay flat while events flow; the server's default otherwise.
+    #[arg(long)]
+    retention_seconds: Option<u64>,
     /// Rounds of each loop (bare generator, then courier on a fresh store); the summary gives
     /// their medians, so a machine whose speed drifts shows as a spread, not a wrong figure.
     #[arg(long, default_value_t = 3)]
@@ -116,9 +120,10 @@ async fn courier_run(args: &Args, binary: &Path, pace: Pace, name: &str) -> Resu
             Some(server::fresh_postgres(base, &db).await?)
         }
     };
-    let mut replicas = vec![Courier::start(binary, database_url.as_deref()).await?];
+    let retention = args.retention_seconds.map(Duration::from_secs);
+    let mut replicas = vec![Courier::start(binary, database_url.as_deref(), retention).await?];
     for _ in 1..args.replicas {
-        replicas.push(Courier::start(binary, database_url.as_deref()).await?);
+        replicas.push(Courier::start(binary, database_url.as_deref(), retention).await?);
     }
     let first = &replicas[0];
     let api = first.workspace_api().await?;
@@ -136,7 +141,7 @@ async fn courier_run(args: &Args, binary: &Path, pace: Pace, name: &str) -> Resu
         bearer: Some(server::KEY.into()),
         as_event: Some(event_type),
     };
-    // Memory is sampled every second while the load runs.
+    // Memory (and SQLite's size on disk) is sampled every second while the load runs.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = {
         let pids: Vec<u32> = replicas.iter().filter_map(Courier::pid).collect();
@@ -146,6 +151,18 @@ async fn courier_run(args: &Args, binary: &Path, pace: Pace, name: &str) -> Resu
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 samples.push(pids.iter().map(|p| report::rss_kib(*p)).max().unwrap_or(0));
+            }
+            samples
+        })
+    };
+    let disk_sampler = {
+        let stop = stop.clone();
+        let measure = first.database_measure();
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                samples.push(measure());
             }
             samples
         })
@@ -161,6 +178,7 @@ async fn courier_run(args: &Args, binary: &Path, pace: Pace, name: &str) -> Resu
     .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let rss_samples = sampler.await.unwrap_or_default();
+    let disk_samples = disk_sampler.await.unwrap_or_default();
     // Let the backlog drain (bounded), then read the costs.
     let drain_deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while timeline.missing(load.numbers) > 0 && tokio::time::Instant::now() < drain_deadline {
@@ -175,6 +193,7 @@ async fn courier_run(args: &Args, binary: &Path, pace: Pace, name: &str) -> Resu
         after.since(&before),
         memory,
         rss_samples,
+        disk_samples,
     ))
 }
 

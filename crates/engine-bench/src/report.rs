@@ -114,6 +114,8 @@ pub struct CourierRun {
     pub memory: Vec<(u64, u64)>,
     /// The largest replica's resident memory, KiB, each second of the window.
     pub rss_samples: Vec<u64>,
+    /// SQLite's bytes on disk, each second of the window.
+    pub disk_samples: Vec<u64>,
 }
 
 impl CourierRun {
@@ -124,6 +126,7 @@ impl CourierRun {
         costs: Costs,
         memory: Vec<(u64, u64)>,
         rss_samples: Vec<u64>,
+        disk_samples: Vec<u64>,
     ) -> Self {
         let n = load.numbers;
         // The generator starts 20 ms after the timeline's epoch.
@@ -172,6 +175,7 @@ impl CourierRun {
             database_cpu_us: costs.database_cpu * 1e6 / delivered_total.max(1) as f64,
             memory,
             rss_samples,
+            disk_samples,
         }
     }
 }
@@ -366,6 +370,17 @@ pub fn print_pair(name: &str, pace: Pace, bare: &BareRun, run: &CourierRun) {
         let mib = |k: u64| k as f64 / 1024.0;
         println!(
             "  RSS over the window: at 25% {:.1} MiB, 50% {:.1} MiB, 75% {:.1} MiB, end {:.1} MiB",
+            mib(s[s.len() / 4]),
+            mib(s[s.len() / 2]),
+            mib(s[s.len() * 3 / 4]),
+            mib(s[s.len() - 1])
+        );
+    }
+    if run.disk_samples.len() >= 4 && run.disk_samples.iter().any(|&b| b > 0) {
+        let s = &run.disk_samples;
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        println!(
+            "  database on disk over the window: at 25% {:.1} MiB, 50% {:.1} MiB, 75% {:.1} MiB, end {:.1} MiB",
             mib(s[s.len() / 4]),
             mib(s[s.len() / 2]),
             mib(s[s.len() * 3 / 4]),

@@ -30,7 +30,12 @@ pub struct Courier {
 
 impl Courier {
     /// Starts `binary serve` on a free port, with `database_url` or a fresh SQLite file.
-    pub async fn start(binary: &Path, database_url: Option<&str>) -> Result<Courier> {
+    /// `retention`: how long it keeps ended deliveries and events (its default otherwise).
+    pub async fn start(
+        binary: &Path,
+        database_url: Option<&str>,
+        retention: Option<Duration>,
+    ) -> Result<Courier> {
         let dir = tempfile::tempdir()?;
         let mut command = Command::new(binary);
         command
@@ -51,6 +56,12 @@ impl Courier {
             .kill_on_drop(true);
         if let Some(url) = database_url {
             command.args(["--database-url", url]);
+        }
+        if let Some(keep) = retention {
+            command.env(
+                "COURIER_RETENTION_DAYS",
+                (keep.as_secs_f64() / 86_400.0).to_string(),
+            );
         }
         let mut child = command
             .spawn()
@@ -74,6 +85,13 @@ impl Courier {
             child,
             _dir: dir,
         })
+    }
+
+    /// Measures the bytes of its SQLite database: the file, its WAL and shared memory (0 on
+    /// Postgres), whenever called.
+    pub fn database_measure(&self) -> impl Fn() -> u64 + Send + 'static {
+        let dir = self._dir.path().to_path_buf();
+        move || database_bytes(&dir)
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -209,4 +227,15 @@ pub async fn fresh_postgres(base: &str, name: &str) -> Result<String> {
         .await?;
     let (server, _) = base.rsplit_once('/').context("a database URL")?;
     Ok(format!("{server}/{name}"))
+}
+
+fn database_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("courier.db"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
 }
