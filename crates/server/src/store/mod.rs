@@ -221,9 +221,22 @@ impl Store {
     /// Copies committed pages from SQLite's write-ahead log into the database, beside the writer
     /// (a passive checkpoint waits for no one); the log starts over once all of it is copied.
     /// Nothing to do on Postgres.
+    ///
+    /// A passive checkpoint never waits, but under steady load some reader always holds an
+    /// older snapshot, so the log is never wholly copied and never starts over: it grew without
+    /// bound (3.8 GB in a 2-minute run at 2,000 events/s). Once it holds more than
+    /// [`WAL_TRUNCATE_FRAMES`] pages, a truncating checkpoint waits for those readers (writers
+    /// pause meanwhile, briefly) and empties the file.
     pub async fn checkpoint(&self) -> Result<()> {
-        if !self.postgres {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        if self.postgres {
+            return Ok(());
+        }
+        let (_busy, log_frames, _copied): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(counted::on_pool(self.relaxed()))
+                .await?;
+        if log_frames > WAL_TRUNCATE_FRAMES {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(counted::on_pool(self.relaxed()))
                 .await?;
         }
@@ -324,6 +337,9 @@ impl Store {
         Ok(before != generation)
     }
 }
+
+/// Pages in SQLite's log past which a checkpoint empties it (about 64 MiB of 4 KiB pages).
+const WAL_TRUNCATE_FRAMES: i64 = 16_384;
 
 /// A database URL without its password, for messages.
 pub fn redact_url(url: &str) -> String {
