@@ -225,8 +225,9 @@ impl Store {
     /// A passive checkpoint never waits, but under steady load some reader always holds an
     /// older snapshot, so the log is never wholly copied and never starts over: it grew without
     /// bound (3.8 GB in a 2-minute run at 2,000 events/s). Once it holds more than
-    /// [`WAL_TRUNCATE_FRAMES`] pages, a truncating checkpoint waits for those readers (writers
-    /// pause meanwhile, briefly) and empties the file.
+    /// [`WAL_RESTART_FRAMES`] pages, a restarting checkpoint waits for those readers (writers
+    /// pause meanwhile, briefly) so the log starts over from its beginning: the file keeps its
+    /// size (no space is given back and taken again) and grows no further.
     pub async fn checkpoint(&self) -> Result<()> {
         if self.postgres {
             return Ok(());
@@ -235,8 +236,8 @@ impl Store {
             sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
                 .fetch_one(counted::on_pool(self.relaxed()))
                 .await?;
-        if log_frames > WAL_TRUNCATE_FRAMES {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        if log_frames > WAL_RESTART_FRAMES {
+            sqlx::query("PRAGMA wal_checkpoint(RESTART)")
                 .execute(counted::on_pool(self.relaxed()))
                 .await?;
         }
@@ -338,8 +339,9 @@ impl Store {
     }
 }
 
-/// Pages in SQLite's log past which a checkpoint empties it (about 64 MiB of 4 KiB pages).
-const WAL_TRUNCATE_FRAMES: i64 = 16_384;
+/// Pages in SQLite's log past which a checkpoint starts it over (256 MiB of 4 KiB pages: each
+/// restart pauses the writer while readers finish, so not too often).
+const WAL_RESTART_FRAMES: i64 = 65_536;
 
 /// A database URL without its password, for messages.
 pub fn redact_url(url: &str) -> String {
