@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod delivery;
+mod holds;
 pub mod ids;
 mod listen;
 #[cfg(test)]

@@ -50,7 +50,7 @@ pub struct AppState {
     pub auth_failures: rate_limit::RateLimiter,
     pub keys: auth::KeyCache,
     /// Connection tests running, per workspace.
-    pub tests: test_slots::TestSlots,
+    pub(crate) tests: test_slots::TestSlots,
     /// Stores accepted events and delivers them.
     pub engine: Arc<crate::delivery::Engine>,
     /// Where each workspace's events go, cached.

@@ -147,7 +147,7 @@ impl Engine {
             let cut_off: Vec<String> =
                 std::mem::take(&mut *ctx.cut_off.lock().unwrap_or_else(|p| p.into_inner()));
             let left: Vec<String> = match &self.dispatcher {
-                Some(d) => d.claims().tokens(),
+                Some(d) => d.claims().keys(),
                 None => Vec::new(),
             };
             let tokens: Vec<String> = cut_off.into_iter().chain(left).collect();

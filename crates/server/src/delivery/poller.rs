@@ -53,7 +53,7 @@ impl Poller {
                 self.claim(dispatcher).await;
                 if renewed.elapsed() >= self.lease / 3 {
                     renewed = Instant::now();
-                    let tokens = dispatcher.claims().tokens();
+                    let tokens = dispatcher.claims().keys();
                     if !tokens.is_empty() {
                         self.writer.renew(tokens).await;
                     }
