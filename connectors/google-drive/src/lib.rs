@@ -69,35 +69,15 @@ impl Connector for GoogleDrive {
     }
 
     fn endpoints(&self, config: &GoogleDriveConfig, auth: &GoogleDriveAuth) -> Vec<Endpoint> {
-        // The OAuth endpoints (the authorization one is where people are sent to consent; it
-        // is declared so that it too stays bound to the client's credentials).
-        let provider = auth.provider();
-        let oauth = |path: &str, given: bool, url: &str| {
-            Endpoint::url(
-                if given {
-                    path
-                } else {
-                    "/auth_config/client_id"
-                },
-                url,
-            )
-        };
-        [
-            Endpoint::url("/config/api_base_url", &config.api_base_url),
-            oauth(
-                "/auth_config/token_url",
-                auth.token_url.is_some(),
-                &provider.token_url,
-            ),
-            oauth(
-                "/auth_config/authorization_url",
-                auth.authorization_url.is_some(),
-                &provider.authorization_url,
-            ),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        let oauth = auth.provider().endpoints(
+            auth.token_url.is_some(),
+            auth.authorization_url.is_some(),
+            "/auth_config/client_id",
+        );
+        Endpoint::url("/config/api_base_url", &config.api_base_url)
+            .into_iter()
+            .chain(oauth)
+            .collect()
     }
 
     async fn connect(

@@ -69,28 +69,15 @@ impl Connector for OneDrive {
     }
 
     fn endpoints(&self, config: &OneDriveConfig, auth: &OneDriveAuth) -> Vec<Endpoint> {
-        // The OAuth endpoints (the authorization one is where people are sent to consent; it
-        // is declared so that it too stays bound to the client's credentials).
-        let provider = auth.provider();
-        let oauth = |path: &str, given: bool, url: &str| {
-            Endpoint::url(if given { path } else { "/auth_config/tenant" }, url)
-        };
-        [
-            Endpoint::url("/config/graph_base_url", &config.graph_base_url),
-            oauth(
-                "/auth_config/token_url",
-                auth.token_url.is_some(),
-                &provider.token_url,
-            ),
-            oauth(
-                "/auth_config/authorization_url",
-                auth.authorization_url.is_some(),
-                &provider.authorization_url,
-            ),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        let oauth = auth.provider().endpoints(
+            auth.token_url.is_some(),
+            auth.authorization_url.is_some(),
+            "/auth_config/tenant",
+        );
+        Endpoint::url("/config/graph_base_url", &config.graph_base_url)
+            .into_iter()
+            .chain(oauth)
+            .collect()
     }
 
     async fn connect(

@@ -1,7 +1,7 @@
 //! OAuth providers: endpoints, scopes and the extra parameters that make them issue a refresh
 //! token, with the real Google and Microsoft endpoints as defaults (tests point them elsewhere).
 
-use courier_core::{FieldError, OAuthClient, Secret};
+use courier_core::{Endpoint, FieldError, OAuthClient, Secret};
 
 /// Where and how to authorize.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,30 @@ pub struct Provider {
 }
 
 impl Provider {
+    /// Its token and authorization endpoints as a connector declares them: at
+    /// `/auth_config/token_url` and `/auth_config/authorization_url` when the auth_config sets
+    /// them, else at `default_path` (the field that chose the provider's own). The
+    /// authorization endpoint is where people are sent to consent; it is declared so that it
+    /// too stays bound to the client's credentials.
+    pub fn endpoints(
+        &self,
+        token_url_set: bool,
+        authorization_url_set: bool,
+        default_path: &str,
+    ) -> Vec<Endpoint> {
+        let at = |set: bool, path: &'static str| if set { path } else { default_path };
+        [
+            Endpoint::url(at(token_url_set, "/auth_config/token_url"), &self.token_url),
+            Endpoint::url(
+                at(authorization_url_set, "/auth_config/authorization_url"),
+                &self.authorization_url,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     /// Google Drive: per-file access, offline access and forced consent so a refresh token is
     /// always issued.
     pub fn google_drive() -> Self {
