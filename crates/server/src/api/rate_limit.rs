@@ -6,14 +6,22 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// Buckets kept before full ones (which hold nothing a new bucket would not) are dropped, so
-/// a flood of distinct keys or addresses cannot grow the map without bound.
+/// a flood of distinct keys or addresses cannot grow the map without bound; at most once a
+/// second, so a map of many live buckets is not walked on every request.
 const PRUNE_ABOVE: usize = 10_000;
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug)]
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    buckets: Mutex<Buckets>,
+}
+
+#[derive(Debug)]
+struct Buckets {
+    by_key: HashMap<String, (f64, Instant)>,
+    pruned_at: Option<Instant>,
 }
 
 impl RateLimiter {
@@ -33,7 +41,10 @@ impl RateLimiter {
         RateLimiter {
             per_second,
             burst,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets {
+                by_key: HashMap::new(),
+                pruned_at: None,
+            }),
         }
     }
 
@@ -48,14 +59,20 @@ impl RateLimiter {
     }
 
     fn with_bucket(&self, key: &str, take: bool) -> Result<(), u64> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        if buckets.len() > PRUNE_ABOVE {
+        if state.by_key.len() > PRUNE_ABOVE
+            && state
+                .pruned_at
+                .is_none_or(|at| now.duration_since(at) >= PRUNE_EVERY)
+        {
+            state.pruned_at = Some(now);
             let (rate, burst) = (self.per_second, self.burst);
-            buckets.retain(|_, (tokens, last)| {
+            state.by_key.retain(|_, (tokens, last)| {
                 *tokens + now.duration_since(*last).as_secs_f64() * rate < burst
             });
         }
+        let buckets = &mut state.by_key;
         let (tokens, last) = match buckets.get_mut(key) {
             Some(bucket) => bucket,
             None if !take => return Ok(()),
@@ -109,6 +126,7 @@ mod tests {
         for n in 0..(3 * super::PRUNE_ABOVE) {
             let _ = limiter.check(&n.to_string());
         }
-        assert!(limiter.buckets.lock().unwrap().len() <= super::PRUNE_ABOVE + 1);
+        // Pruned at most once a second: the map stops near the bound, far below the flood.
+        assert!(limiter.buckets.lock().unwrap().by_key.len() <= 2 * super::PRUNE_ABOVE + 1);
     }
 }
