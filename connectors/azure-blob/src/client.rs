@@ -70,12 +70,7 @@ impl AzureBlobClient {
             .map_err(|m| invalid("config.key_template", format!("key_template {m}")))?;
         // Every connection goes through the guarded client; endpoints spelled as addresses are
         // checked here (its resolver sees only names).
-        let http = courier_net::guarded_builder(allow_private)
-            .build()
-            .map_err(|e| {
-                ConnectorError::internal("could not build the HTTP client").with_source(e)
-            })?;
-        let transport = Transport::new(Arc::new(http));
+        let transport = crate::transport::guarded_transport(allow_private)?;
         if let Some(host) = &auth.authority_host {
             courier_net::check_url("Microsoft Entra ID", host, allow_private)?;
         }

@@ -9,6 +9,7 @@ pub mod connection_string;
 mod errors;
 pub mod shared_key;
 mod steps;
+mod transport;
 mod upload;
 
 use courier_core::{

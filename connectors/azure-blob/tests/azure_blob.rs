@@ -393,3 +393,25 @@ async fn config_problems_are_named() {
     assert!(text.contains("/auth_config/connection_string"), "{text}");
     assert!(!text.contains("c2VjcmV0LXNlbnRpbmVs"), "{text}");
 }
+
+/// An endpoint that answers with an endless body cannot make the destination read it all:
+/// answers are cut at a cap (a few MiB), the delivery fails, and the connection is dropped.
+#[tokio::test]
+async fn endless_answers_are_read_with_a_cap() {
+    let flood = courier_fakes::Flood::start("500 Internal Server Error", "application/xml").await;
+    let dest = AzureBlob
+        .build(&spec(
+            json!({"account": "devstoreaccount1", "container": "capped", "endpoint": flood.url}),
+        json!({"account_key": "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="}),
+            None,
+        ))
+        .await
+        .unwrap();
+    let out = dest.deliver(&Batch::new("flood", records(1))).await;
+    assert!(out.records[0].error().is_some(), "{out:?}");
+    let sent = flood.settled().await;
+    assert!(
+        sent < 32 << 20,
+        "{sent} bytes of an endless answer were read"
+    );
+}

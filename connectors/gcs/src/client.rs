@@ -1,14 +1,13 @@
-//! Building the GCS clients: the Google Storage client (uploads) and a plain HTTP client for the
-//! JSON API calls that client lacks (listing, deleting), both signed with the same credentials.
-//! Retries are left to Courier's delivery policy, so the Google client makes one attempt.
+//! Building the GCS client: the guarded HTTP client (courier-net: names resolved once and
+//! checked, no proxies, no redirects) for the JSON API, and the credentials that sign its
+//! requests (a service account key signs its own tokens: no token endpoint is called).
+//! Retries are left to Courier's delivery policy: every call is made once.
 
 use std::fmt;
 
 use courier_core::{ConnectorError, ErrorKind, PayloadCap};
 use courier_files::KeyTemplate;
 use google_cloud_auth::credentials::{CacheableResource, Credentials, anonymous, service_account};
-use google_cloud_gax::retry_policy::NeverRetry;
-use google_cloud_storage::client::Storage;
 
 use crate::config::{GcsAuth, GcsConfig, check_key};
 
@@ -20,13 +19,14 @@ pub struct GcsClient {
     pub template: KeyTemplate,
     pub destination_id: String,
     pub cap: PayloadCap,
-    pub storage: Storage,
     pub credentials: Credentials,
     /// The JSON API endpoint, without a trailing `/`.
     pub endpoint: String,
     /// Who the requests are signed as, for messages.
     pub identity: String,
     pub http: reqwest::Client,
+    /// The host's policy, for URLs the service hands back (upload sessions).
+    pub allow_private: bool,
 }
 
 impl fmt::Debug for GcsClient {
@@ -91,24 +91,11 @@ impl GcsClient {
             .unwrap_or(GOOGLE_ENDPOINT)
             .trim_end_matches('/')
             .to_string();
-        let chunk = config.chunk_size_bytes as usize;
-        let mut builder = Storage::builder()
-            .with_credentials(credentials.clone())
-            .with_retry_policy(NeverRetry)
-            .with_resumable_upload_threshold(chunk)
-            .with_resumable_upload_buffer_size(chunk);
-        if config.endpoint.is_some() {
-            builder = builder.with_endpoint(endpoint.clone());
-        }
-        let storage = builder.build().await.map_err(|e| {
-            ConnectorError::new(
-                ErrorKind::InvalidConfig,
-                format!("the Google Cloud Storage client cannot be built: {e}"),
-                "check config.endpoint and auth_config",
-            )
-        })?;
         let http = courier_net::guarded_builder(allow_private)
-            .timeout(std::time::Duration::from_secs(60))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            // A stalled answer fails; a long upload that keeps moving is bounded by the
+            // delivery's timeout_ms.
+            .read_timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| ConnectorError::internal(format!("no HTTP client: {e}")))?;
         Ok(GcsClient {
@@ -116,11 +103,11 @@ impl GcsClient {
             template,
             destination_id,
             cap,
-            storage,
             credentials,
             endpoint,
             identity,
             http,
+            allow_private,
         })
     }
 
@@ -129,9 +116,12 @@ impl GcsClient {
         format!("{}{key}", self.config.prefix)
     }
 
-    /// The bucket as the Google client names it.
-    pub fn bucket_path(&self) -> String {
-        format!("projects/_/buckets/{}", self.config.bucket)
+    /// Where objects are uploaded (`uploadType` is added per request).
+    pub fn upload_url(&self) -> String {
+        format!(
+            "{}/upload/storage/v1/b/{}/o",
+            self.endpoint, self.config.bucket
+        )
     }
 
     /// The headers that sign a JSON API request (none for anonymous credentials).

@@ -18,32 +18,38 @@ impl Op<'_> {
     }
 }
 
-/// A failure of the Google client.
-pub fn classify(op: &Op<'_>, err: google_cloud_storage::Error) -> ConnectorError {
-    let error = if err.is_authentication() {
-        ConnectorError::new(
-            ErrorKind::Unauthenticated,
-            "the service account key cannot sign requests",
-            "check auth_config.service_account_json (a PKCS#8 private key from the key file)",
-        )
-    } else if err.is_timeout() {
-        ConnectorError::new(
-            ErrorKind::Timeout,
-            format!("{} on {} timed out", op.action, op.resource()),
-            "check network access to the GCS endpoint; the request is retried",
-        )
-    } else if err.is_connect() || err.is_io() {
-        unreachable_endpoint(op)
-    } else if let Some(status) = err.http_status_code() {
-        classify_status(op, status)
-    } else {
-        ConnectorError::new(
-            ErrorKind::Unavailable,
-            format!("{} on {} failed: {err}", op.action, op.resource()),
-            "the request is retried",
-        )
-    };
-    error.with_source(err)
+/// A request sent once: its answer when the status is a success (or one of `also`, such as
+/// 308 for an unfinished upload session), otherwise the classified failure.
+pub async fn send(
+    op: &Op<'_>,
+    request: reqwest::RequestBuilder,
+    also: &[u16],
+) -> Result<reqwest::Response, ConnectorError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| courier_net::transport_error("Google Cloud Storage", e))?;
+    let status = response.status().as_u16();
+    if response.status().is_success() || also.contains(&status) {
+        return Ok(response);
+    }
+    Err(answer_error(op, response).await)
+}
+
+/// A JSON API answer that is not a success, classified, with the service's own message (from
+/// the first 64 KiB of its body) when it gives one.
+pub async fn answer_error(op: &Op<'_>, response: reqwest::Response) -> ConnectorError {
+    let status = response.status().as_u16();
+    let body = courier_net::body::error_text(response).await;
+    let said = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string));
+    let mut error = classify_status(op, status);
+    if let Some(message) = said {
+        let message: String = message.chars().take(300).collect();
+        error.message = format!("{} (GCS: {message})", error.message);
+    }
+    error
 }
 
 pub fn unreachable_endpoint(op: &Op<'_>) -> ConnectorError {

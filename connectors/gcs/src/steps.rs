@@ -3,11 +3,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use courier_core::{ConnectorError, ErrorKind, Probe, StepSpec};
 
 use crate::client::GcsClient;
-use crate::errors::{Op, classify, classify_status, unreachable_endpoint};
+use crate::errors::{Op, classify_status, unreachable_endpoint};
+use crate::upload::{NewObject, write_small};
 
 pub const STEPS: &[StepSpec] = &[
     StepSpec {
@@ -101,13 +101,8 @@ pub async fn run(client: &GcsClient, probe: &mut Probe) -> Result<(), ConnectorE
         .step("write_permission", async {
             let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
             let name = client.object_name(&format!(".courier-probe-{nanos}"));
-            client
-                .storage
-                .write_object(client.bucket_path(), &name, Bytes::from_static(b"courier connection test"))
-                .set_if_generation_match(0_i64)
-                .send_buffered()
-                .await
-                .map_err(|e| classify(&Op { action: "write", bucket: &cfg.bucket, object: Some(&name) }, e))?;
+            let probe_object = NewObject { name: &name, content_type: "text/plain", content_encoding: None };
+            write_small(client, &probe_object, b"courier connection test".to_vec()).await?;
             let removed = client
                 .http
                 .delete(client.object_url(&name))

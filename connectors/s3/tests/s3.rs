@@ -305,3 +305,25 @@ async fn private_endpoints_are_refused_unless_the_host_allows_them() {
         "nothing was written"
     );
 }
+
+/// An endpoint that answers with an endless body cannot make the destination read it all:
+/// answers are cut at a cap (a few MiB), the delivery fails, and the connection is dropped.
+#[tokio::test]
+async fn endless_answers_are_read_with_a_cap() {
+    let flood = courier_fakes::Flood::start("500 Internal Server Error", "application/xml").await;
+    let dest = S3
+        .build(&spec(
+            json!({"bucket": "capped", "region": "us-east-1", "endpoint_url": flood.url, "force_path_style": true}),
+        json!({"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}),
+            None,
+        ))
+        .await
+        .unwrap();
+    let out = dest.deliver(&Batch::new("flood", records(1))).await;
+    assert!(out.records[0].error().is_some(), "{out:?}");
+    let sent = flood.settled().await;
+    assert!(
+        sent < 32 << 20,
+        "{sent} bytes of an endless answer were read"
+    );
+}

@@ -4,11 +4,13 @@
 //! follows the providers' public documentation, enforces what the real service enforces (chunk
 //! multiples, size limits, offsets, bearer tokens), keeps what was uploaded for reading back,
 //! logs every request, and can be told to fail the next request of a kind. Also a TCP proxy
-//! that cuts a connection mid-request, for fault tests against real emulators.
+//! that cuts a connection mid-request, for fault tests against real emulators, and a server whose
+//! answers never end, for proving that clients read answers with a cap.
 
 pub mod child;
 pub mod drive;
 mod faults;
+pub mod flood;
 pub mod graph;
 mod http;
 pub mod oauth;
@@ -17,5 +19,6 @@ pub mod proxy;
 pub use child::{FakeChild, serve_if_child};
 pub use drive::{DriveFake, DriveFile};
 pub use faults::{Fault, Logged, Target};
+pub use flood::Flood;
 pub use graph::{GraphFake, GraphItem};
 pub use oauth::{CLIENT_ID, CLIENT_SECRET, OAuthFake};

@@ -5,6 +5,8 @@
 pub mod chunks;
 pub mod deliver;
 pub mod format;
+#[cfg(feature = "google-resumable")]
+pub mod google_session;
 pub mod options;
 pub mod parts;
 pub mod plan;

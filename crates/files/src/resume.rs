@@ -2,7 +2,8 @@
 //! send each chunk, follow the offset the server reports, and after a failed chunk wait
 //! (`Retry-After`, else backoff) and ask the session where it stands, then resend from there.
 //! Resuming inside one delivery is the point of these protocols, so this is the one place a
-//! connector waits and tries again: at most [`MAX_RESUMES`] times per file, after which the
+//! connector waits and tries again: at most [`MAX_RESUMES`] times per file (or the session's own
+//! limit), after which the
 //! runtime retries the delivery with a new session. A session that is gone is not resumed.
 
 use std::future::Future;
@@ -40,6 +41,12 @@ pub trait UploadSession {
         from: u64,
         total: Option<u64>,
     ) -> impl Future<Output = Result<Progress<Self::Done>, ConnectorError>>;
+
+    /// Failed chunks resumed per file before the delivery fails: [`MAX_RESUMES`] unless the
+    /// service's status queries cannot be trusted.
+    fn max_resumes(&self) -> u32 {
+        MAX_RESUMES
+    }
 
     /// Asks the session how far it got.
     fn status(
@@ -100,6 +107,7 @@ pub async fn send_chunks<S: UploadSession>(
     chunks: &mut ChunkReader,
 ) -> Result<S::Done, ConnectorError> {
     let mut resumes = 0;
+    let max_resumes = session.max_resumes();
     while let Some(chunk) = chunks.next().await? {
         let total = if chunk.last {
             Some(chunk.end())
@@ -110,7 +118,7 @@ pub async fn send_chunks<S: UploadSession>(
         loop {
             let result = match session.put(&chunk, from, total).await {
                 Ok(progress) => Ok(progress),
-                Err(e) if resumable(&e) && resumes < MAX_RESUMES => {
+                Err(e) if resumable(&e) && resumes < max_resumes => {
                     resumes += 1;
                     pause(&e, resumes).await?;
                     tracing::debug!(
@@ -135,7 +143,7 @@ pub async fn send_chunks<S: UploadSession>(
                     // counts against the resume budget, so a stuck session cannot loop.
                     if n <= from {
                         resumes += 1;
-                        if resumes > MAX_RESUMES {
+                        if resumes > max_resumes {
                             return Err(ConnectorError::new(
                                 ErrorKind::Unavailable,
                                 format!("the {service} upload made no progress past byte {n}"),
@@ -147,7 +155,7 @@ pub async fn send_chunks<S: UploadSession>(
                 }
                 Ok(Progress::Received(n)) => return Err(unexpected(service, n, &chunk)),
                 // The status query failed too: try the chunk again after the next pause.
-                Err(e) if resumable(&e) && resumes < MAX_RESUMES => {}
+                Err(e) if resumable(&e) && resumes < max_resumes => {}
                 Err(e) => return Err(e),
             }
         }

@@ -5,7 +5,12 @@
 //! resolver never sees them), no redirect is followed, and no proxy is taken from the
 //! environment.
 
+pub mod body;
+mod transport_error;
+
 use std::sync::Arc;
+
+pub use transport_error::transport_error;
 
 use courier_core::net::{ResolveError, check_url_host, resolve_checked};
 use courier_core::{ConnectorError, ErrorKind};

@@ -4,7 +4,6 @@
 //! stored before use, one refresh-and-retry on a 401, and `reauth_required` on `invalid_grant`.
 
 pub mod bearer;
-pub mod body;
 mod errors;
 pub mod flow;
 pub mod provider;
@@ -12,7 +11,9 @@ pub mod store;
 mod token_http;
 pub mod tokens;
 
-pub use bearer::{BearerClient, seed_tokens, transport_error};
+pub use bearer::{BearerClient, seed_tokens};
+/// Capped response bodies and transport errors, shared with every HTTP connector.
+pub use courier_net::{body, transport_error};
 pub use flow::{OAuthApp, PendingAuthorization};
 pub use provider::{Provider, check_endpoint};
 pub use store::{MemoryTokenStore, SeededStore, TokenStore};

@@ -57,42 +57,20 @@ pub async fn json_text(
 
 #[cfg(test)]
 mod tests {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use courier_fakes::Flood;
 
     use super::*;
 
-    /// A server that answers every request with `status` and an endless body.
-    async fn flood(status: &'static str) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    // The request first (it is small), then the flood.
-                    let mut request = [0u8; 4096];
-                    let _ = stream.read(&mut request).await;
-                    let head = format!("HTTP/1.1 {status}\r\ncontent-length: 1000000000\r\n\r\n");
-                    if stream.write_all(head.as_bytes()).await.is_err() {
-                        return;
-                    }
-                    let chunk = vec![b'a'; 64 * 1024];
-                    while stream.write_all(&chunk).await.is_ok() {}
-                });
-            }
-        });
-        url
-    }
-
     #[tokio::test]
     async fn huge_answers_are_cut_at_the_cap() {
-        let url = flood("200 OK").await;
+        let flood = Flood::start("200 OK", "application/json").await;
         let http = reqwest::Client::new();
-        let answer = http.get(&url).send().await.unwrap();
+        let answer = http.get(&flood.url).send().await.unwrap();
         let e = json_text("Graph", "a listing", answer).await.unwrap_err();
         assert!(e.message.contains("more than 8 MiB"), "{}", e.message);
 
-        let url = flood("500 Internal Server Error").await;
-        let answer = http.get(&url).send().await.unwrap();
+        let flood = Flood::start("500 Internal Server Error", "text/plain").await;
+        let answer = http.get(&flood.url).send().await.unwrap();
         assert_eq!(error_text(answer).await.len(), ERROR_BODY_CAP);
     }
 }
