@@ -141,7 +141,7 @@ async fn courier_run(args: &Args, binary: &Path, pace: Pace, name: &str) -> Resu
         bearer: Some(server::KEY.into()),
         as_event: Some(event_type),
     };
-    // Memory (and SQLite's size on disk) is sampled every second while the load runs.
+    // Memory and the database's size on disk are sampled every second while the load runs.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = {
         let pids: Vec<u32> = replicas.iter().filter_map(Courier::pid).collect();
@@ -158,11 +158,20 @@ async fn courier_run(args: &Args, binary: &Path, pace: Pace, name: &str) -> Resu
     let disk_sampler = {
         let stop = stop.clone();
         let measure = first.database_measure();
+        let postgres = database_url.clone();
         tokio::spawn(async move {
+            // Postgres: the database's size as the server reports it (tables, indexes, TOAST).
+            let mut postgres = match postgres {
+                Some(url) => server::postgres_size_probe(&url).await,
+                None => None,
+            };
             let mut samples = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                samples.push(measure());
+                samples.push(match postgres.as_mut() {
+                    Some(probe) => server::postgres_size(probe).await,
+                    None => measure(),
+                });
             }
             samples
         })

@@ -114,7 +114,7 @@ pub struct CourierRun {
     pub memory: Vec<(u64, u64)>,
     /// The largest replica's resident memory, KiB, each second of the window.
     pub rss_samples: Vec<u64>,
-    /// SQLite's bytes on disk, each second of the window.
+    /// The database's bytes on disk (SQLite's files, or Postgres's database), each second.
     pub disk_samples: Vec<u64>,
 }
 

@@ -229,6 +229,20 @@ pub async fn fresh_postgres(base: &str, name: &str) -> Result<String> {
     Ok(format!("{server}/{name}"))
 }
 
+/// A connection for [`postgres_size`], or none when Postgres cannot be reached.
+pub async fn postgres_size_probe(url: &str) -> Option<sqlx::PgConnection> {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url).await.ok()
+}
+
+/// The database's size on disk as Postgres reports it (`pg_database_size`), 0 if unknown.
+pub async fn postgres_size(probe: &mut sqlx::PgConnection) -> u64 {
+    sqlx::query_scalar::<_, i64>("SELECT pg_database_size(current_database())")
+        .fetch_one(probe)
+        .await
+        .map_or(0, |b| b.max(0) as u64)
+}
+
 fn database_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .into_iter()

@@ -79,6 +79,7 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
 
+    services::ensure_tools()?;
     // Dropping `running` stops every started service, whether the steps pass, fail or panic.
     let running = services::start_all(services::SERVICES, &services::cache_dir())?;
     let env = services::env(&running);

@@ -76,6 +76,19 @@ pub fn apt_install_without_starting(packages: &[&str]) -> Result<()> {
     result
 }
 
+/// Installs the system tools tests call directly: `ip` (iproute2), with which the attack suite
+/// puts an address that looks public on the loopback device of a network of its own.
+pub fn ensure_tools() -> Result<()> {
+    let has_ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .iter()
+        .any(|p| Path::new(p).exists());
+    if !has_ip {
+        println!("installing iproute2 (for `ip`)");
+        apt_install_without_starting(&["iproute2"])?;
+    }
+    Ok(())
+}
+
 /// Whether `marker` records that `what` is installed.
 pub fn installed(marker: &Path, what: &str) -> bool {
     std::fs::read_to_string(marker).is_ok_and(|m| m.trim() == what)
