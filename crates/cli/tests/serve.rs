@@ -154,7 +154,7 @@ async fn sigkill_while_delivering_loses_no_accepted_event() {
         .json()
         .await
         .unwrap();
-    let ws = ws[0]["id"].as_str().unwrap().to_string();
+    let ws = ws["data"][0]["id"].as_str().unwrap().to_string();
     let api = |url: &str, path: &str| format!("{url}/api/v1/workspaces/{ws}{path}");
     let destination: serde_json::Value = http
         .post(api(&url, "/destinations"))

@@ -166,7 +166,7 @@ impl Courier {
     /// The first workspace's API base path.
     pub async fn workspace_api(&self) -> Result<String> {
         let (status, list) = self.call("GET", "/api/v1/workspaces", None).await?;
-        let id = list[0]["id"]
+        let id = list["data"][0]["id"]
             .as_str()
             .with_context(|| format!("listing workspaces answered {status}: {list}"))?;
         Ok(format!("/api/v1/workspaces/{id}"))

@@ -42,6 +42,16 @@ pub struct ServerConfig {
     /// pruned (fractions allowed; 0 keeps everything). Deliveries still waiting or retrying
     /// are kept, with their events, however old.
     pub retention_days: f64,
+    /// Destinations a workspace may hold, unless its own `limits` say otherwise.
+    pub workspace_max_destinations: u64,
+    /// Routes a workspace may hold, unless its own `limits` say otherwise.
+    pub workspace_max_routes: u64,
+    /// Events per second a whole workspace may send (unset: no workspace-wide limit; each
+    /// key's intake limit still applies), unless its own `limits` say otherwise.
+    pub workspace_events_per_second: Option<f64>,
+    /// Audit log entries older than this many days are pruned (fractions allowed; 0 keeps
+    /// them all).
+    pub audit_retention_days: f64,
     /// How long a connection test may run, in milliseconds.
     pub test_timeout_ms: u64,
     /// How long a client gets to send a request's headers, in milliseconds; also how long an
@@ -91,6 +101,10 @@ impl Default for ServerConfig {
             rate_limit_per_second: 100,
             intake_rate_limit_per_second: 20_000,
             retention_days: 30.0,
+            audit_retention_days: 365.0,
+            workspace_max_destinations: 1_000,
+            workspace_max_routes: 1_000,
+            workspace_events_per_second: None,
             test_timeout_ms: 60_000,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
@@ -152,6 +166,11 @@ impl ServerConfig {
         config.apply_env(|name| env(name))?;
         if !(0.0..=1_000_000.0).contains(&config.retention_days) {
             bail!("retention_days must be a number of days from 0 (keep everything) to 1000000");
+        }
+        if !(0.0..=1_000_000.0).contains(&config.audit_retention_days) {
+            bail!(
+                "audit_retention_days must be a number of days from 0 (keep everything) to 1000000"
+            );
         }
         if let Some(listen) = overrides.listen {
             config.listen = listen;
@@ -238,6 +257,19 @@ impl ServerConfig {
         }
         if let Some(v) = env("COURIER_RETENTION_DAYS") {
             self.retention_days = parse("COURIER_RETENTION_DAYS", v)?;
+        }
+        if let Some(v) = env("COURIER_WORKSPACE_MAX_DESTINATIONS") {
+            self.workspace_max_destinations = parse("COURIER_WORKSPACE_MAX_DESTINATIONS", v)?;
+        }
+        if let Some(v) = env("COURIER_WORKSPACE_MAX_ROUTES") {
+            self.workspace_max_routes = parse("COURIER_WORKSPACE_MAX_ROUTES", v)?;
+        }
+        if let Some(v) = env("COURIER_WORKSPACE_EVENTS_PER_SECOND") {
+            self.workspace_events_per_second =
+                Some(parse("COURIER_WORKSPACE_EVENTS_PER_SECOND", v)?);
+        }
+        if let Some(v) = env("COURIER_AUDIT_RETENTION_DAYS") {
+            self.audit_retention_days = parse("COURIER_AUDIT_RETENTION_DAYS", v)?;
         }
         if let Some(v) = env("COURIER_HEADER_READ_TIMEOUT_MS") {
             self.header_read_timeout_ms = parse("COURIER_HEADER_READ_TIMEOUT_MS", v)?;

@@ -31,12 +31,13 @@ pub struct Server {
 #[derive(Debug)]
 pub struct Bootstrapped {
     pub workspace_id: String,
-    /// The admin key when Courier generated it (shown once); `None` when it came from
+    /// The operator key when Courier generated it (shown once); `None` when it came from
     /// `COURIER_BOOTSTRAP_API_KEY`.
     pub generated_key: Option<String>,
 }
 
-/// On an empty database: a workspace and an admin key (`bootstrap_key`, or a generated one).
+/// On an empty database: a workspace and the operator's key (`bootstrap_key`, or a generated
+/// one), which manages workspaces and acts in any of them.
 pub async fn bootstrap(
     store: &Store,
     bootstrap_key: Option<String>,
@@ -44,18 +45,29 @@ pub async fn bootstrap(
     if store.workspace_count().await? > 0 {
         return Ok(None);
     }
-    let workspace = store.create_workspace("Default").await?;
+    let workspace = store
+        .create_workspace(&crate::store::WorkspaceChange {
+            name: Some("Default".into()),
+            ..Default::default()
+        })
+        .await?;
     let (key, generated) = match bootstrap_key {
         Some(key) if key.len() < 32 => {
             anyhow::bail!(
-                "COURIER_BOOTSTRAP_API_KEY must be at least 32 characters (it is an admin credential)"
+                "COURIER_BOOTSTRAP_API_KEY must be at least 32 characters (it is the operator's credential)"
             )
         }
         Some(key) => (key, false),
         None => (ids::new_api_key(), true),
     };
     store
-        .add_api_key(&workspace.id, "bootstrap admin", Role::Admin, &key)
+        .add_api_key(
+            &workspace.id,
+            "operator (bootstrap)",
+            Role::Operator,
+            &key,
+            None,
+        )
         .await?;
     Ok(Some(Bootstrapped {
         workspace_id: workspace.id,
@@ -123,6 +135,8 @@ async fn check_encryption_key(store: &Store, sealer: &Sealer) -> Result<()> {
 impl Server {
     /// Prepares everything and binds the listener (so the caller knows the port).
     pub async fn bind(config: ServerConfig, catalog: Catalog) -> Result<Server> {
+        // A route that declares no access would ship unguarded: refuse to start.
+        api::check_routes().map_err(anyhow::Error::msg)?;
         prepare_data_dir(&config)?;
         let sealer = Sealer::load(
             config.encryption_key.as_ref().map(|k| k.expose()),
@@ -144,11 +158,11 @@ impl Server {
         if let Some(made) = made? {
             match &made.generated_key {
                 Some(key) => println!(
-                    "Created workspace {} with an admin API key (shown only now; store it):\n  {key}",
+                    "Created workspace {} and the operator API key (shown only now; store it):\n  {key}",
                     made.workspace_id
                 ),
                 None => println!(
-                    "Created workspace {} with the admin API key from COURIER_BOOTSTRAP_API_KEY",
+                    "Created workspace {} and the operator API key from COURIER_BOOTSTRAP_API_KEY",
                     made.workspace_id
                 ),
             }
@@ -170,9 +184,8 @@ impl Server {
                 deliver: config.run_worker,
                 lease: Duration::from_millis(config.delivery_lease_ms.max(1_000)),
                 disable_after: Duration::from_millis(config.disable_after_failing_ms),
-                retention: (config.retention_days > 0.0)
-                    .then(|| Duration::try_from_secs_f64(config.retention_days * 86_400.0).ok())
-                    .flatten(),
+                retention: days(config.retention_days),
+                audit_retention: days(config.audit_retention_days),
             },
         );
         let state = Arc::new(AppState::new(
@@ -207,6 +220,13 @@ impl Server {
         self.engine.shutdown().await;
         Ok(())
     }
+}
+
+/// A retention period in days (fractions allowed) as a duration; 0 keeps everything.
+fn days(days: f64) -> Option<Duration> {
+    (days > 0.0)
+        .then(|| Duration::try_from_secs_f64(days * 86_400.0).ok())
+        .flatten()
 }
 
 /// `courier serve`: runs until Ctrl-C or SIGTERM.

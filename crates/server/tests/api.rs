@@ -222,13 +222,20 @@ async fn keys_workspaces_and_roles_are_enforced(backend: Backend) {
     let store = courier_server::store::Store::open(&server.database_url)
         .await
         .unwrap();
-    let other = store.create_workspace("Other").await.unwrap();
+    let other = store
+        .create_workspace(&courier_server::store::WorkspaceChange {
+            name: Some("Other".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     store
         .add_api_key(
             &other.id,
             "other admin",
             courier_server::store::Role::Admin,
             "ck_other_admin",
+            None,
         )
         .await
         .unwrap();
@@ -238,6 +245,7 @@ async fn keys_workspaces_and_roles_are_enforced(backend: Backend) {
             "member",
             courier_server::store::Role::Member,
             "ck_member",
+            None,
         )
         .await
         .unwrap();
@@ -808,6 +816,7 @@ async fn operator_rules_and_role_permissions_hold(backend: Backend) {
             "member",
             courier_server::store::Role::Member,
             "ck_member_rules",
+            None,
         )
         .await
         .unwrap();

@@ -57,7 +57,10 @@ pub async fn start(name: &str, tune: impl FnOnce(&mut ServerConfig)) -> BenchSer
         .json()
         .await
         .unwrap();
-    let api = format!("{url}/api/v1/workspaces/{}", ws[0]["id"].as_str().unwrap());
+    let api = format!(
+        "{url}/api/v1/workspaces/{}",
+        ws["data"][0]["id"].as_str().unwrap()
+    );
     BenchServer {
         url,
         api,

@@ -1,8 +1,7 @@
-//! Who is calling: the API key from `Authorization: Bearer`, its workspace and role. A missing
-//! or unknown key is 401, and a client address with too many unknown keys is 429 before its
-//! next key is looked up; a key is rate limited (429 with Retry-After), event intake
-//! ([`Publisher`]) apart from the management API ([`Principal`]); another workspace's resources
-//! are 404, never a hint that they exist.
+//! Who is calling: the API key from `Authorization: Bearer`, its workspace and role. A missing,
+//! unknown, expired or revoked key is 401, and a client address with too many unknown keys is
+//! 429 before its next key is looked up. The route's guard ([`super::access::guard`]) checks
+//! the key before any handler runs and hands handlers the [`Principal`].
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -18,27 +17,58 @@ use super::error::ApiError;
 use crate::store::{ApiKey, Role};
 
 /// Keys recently seen, by hash, so a busy client does not cost a database read per request.
-/// Entries live a short while, so a key removed from the database stops working soon.
+/// An entry lives a short while, and no longer than the change counter stays the same: a key
+/// changed or revoked here drops out at once, one changed on another replica as soon as this
+/// one reads the counter (every 500 ms on Postgres).
 #[derive(Debug, Default)]
-pub struct KeyCache(Mutex<HashMap<String, (ApiKey, Instant)>>);
+pub struct KeyCache(Mutex<HashMap<String, (ApiKey, Instant, u64)>>);
 
 const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 
 impl KeyCache {
-    fn get(&self, token: &str) -> Option<ApiKey> {
+    fn get(&self, token: &str, epoch: u64) -> Option<ApiKey> {
         let cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
         cache
             .get(&crate::ids::hash_api_key(token))
-            .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
-            .map(|(key, _)| key.clone())
+            .filter(|(_, at, seen)| at.elapsed() < KEY_CACHE_TTL && *seen == epoch)
+            .map(|(key, _, _)| key.clone())
     }
 
-    fn put(&self, token: &str, key: ApiKey) {
+    fn put(&self, token: &str, key: ApiKey, epoch: u64) {
         let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
-            cache.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
+            cache.retain(|_, (_, at, seen)| at.elapsed() < KEY_CACHE_TTL && *seen == epoch);
         }
-        cache.insert(crate::ids::hash_api_key(token), (key, Instant::now()));
+        cache.insert(
+            crate::ids::hash_api_key(token),
+            (key, Instant::now(), epoch),
+        );
+    }
+}
+
+/// When each key was last recorded as used here, so `last_used_at` costs a write per key per
+/// minute, not one per request.
+#[derive(Debug, Default)]
+pub struct KeyUse(Mutex<HashMap<String, Instant>>);
+
+const KEY_USE_EVERY: Duration = Duration::from_secs(60);
+
+impl KeyUse {
+    /// Whether this use of key `id` should be written (the first here in a minute).
+    pub fn due(&self, id: &str) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if seen
+            .get(id)
+            .is_some_and(|at| now.duration_since(*at) < KEY_USE_EVERY)
+        {
+            return false;
+        }
+        if seen.len() > 10_000 {
+            seen.retain(|_, at| now.duration_since(*at) < KEY_USE_EVERY);
+        }
+        seen.insert(id.to_string(), now);
+        true
     }
 }
 
@@ -49,27 +79,39 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Checks that the caller's key belongs to `workspace_id`.
+    /// Checks that the caller may act in `workspace_id` (its own; any, for the operator).
     pub fn workspace<'a>(&self, workspace_id: &'a str) -> Result<&'a str, ApiError> {
-        if self.key.workspace_id == workspace_id {
+        if self.key.role == Role::Operator || self.key.workspace_id == workspace_id {
             Ok(workspace_id)
         } else {
             Err(ApiError::not_found("workspace"))
         }
     }
 
+    /// Whether the caller may act in `workspace_id`, which must exist for the operator.
+    pub(super) async fn can_enter(
+        &self,
+        state: &AppState,
+        workspace_id: &str,
+    ) -> Result<bool, ApiError> {
+        if self.key.role == Role::Operator {
+            return Ok(state.limits.find(state, workspace_id).await?.is_some());
+        }
+        Ok(self.key.workspace_id == workspace_id)
+    }
+
+    /// Admins and the operator: every permission on every destination.
     pub fn is_admin(&self) -> bool {
-        self.key.role == Role::Admin
+        matches!(self.key.role, Role::Admin | Role::Operator)
     }
 }
 
-/// A caller sending events: authenticated like [`Principal`], rate limited by the intake limit
-/// (`intake_rate_limit_per_second`) instead of the management API's.
+/// A caller sending events (the guard applied the intake rate limit).
 #[derive(Debug, Clone)]
 pub struct Publisher(pub Principal);
 
-/// The key a request carries, from the cache or the database.
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<ApiKey, ApiError> {
+/// The key a request carries, from the cache or the database; an expired key is refused.
+pub(super) async fn authenticate(parts: &Parts, state: &AppState) -> Result<ApiKey, ApiError> {
     let token = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -78,8 +120,9 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<ApiKey, ApiErro
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(ApiError::unauthorized)?;
-    if let Some(key) = state.keys.get(token) {
-        return Ok(key);
+    let epoch = state.store.config_epoch();
+    if let Some(key) = state.keys.get(token, epoch) {
+        return live(key);
     }
     // A client that keeps guessing is stopped before its guesses cost a query.
     let client = client_address(parts);
@@ -90,8 +133,8 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<ApiKey, ApiErro
     metrics::counter!("courier_auth_key_lookups_total").increment(1);
     match state.store.api_key(token).await? {
         Some(key) => {
-            state.keys.put(token, key.clone());
-            Ok(key)
+            state.keys.put(token, key.clone(), epoch);
+            live(key)
         }
         None => {
             let _ = state.auth_failures.check(&client);
@@ -116,19 +159,32 @@ fn client_address(parts: &Parts) -> String {
     }
 }
 
+/// The key, unless it has expired.
+fn live(key: ApiKey) -> Result<ApiKey, ApiError> {
+    match key.expires_ms {
+        Some(at) if at <= crate::clock::local_now_ms() => Err(ApiError::unauthorized()),
+        _ => Ok(key),
+    }
+}
+
+/// The guard put the checked caller in the request; a route without a guard has none, which
+/// is a defect (the router refuses to start with such a route).
+fn checked(parts: &Parts) -> Result<Principal, ApiError> {
+    parts
+        .extensions
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("route without an access guard"))
+}
+
 impl FromRequestParts<Arc<AppState>> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &Arc<AppState>,
+        _state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let key = authenticate(parts, state).await?;
-        state
-            .limiter
-            .check(&key.id)
-            .map_err(ApiError::rate_limited)?;
-        Ok(Principal { key })
+        checked(parts)
     }
 }
 
@@ -137,13 +193,8 @@ impl FromRequestParts<Arc<AppState>> for Publisher {
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &Arc<AppState>,
+        _state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let key = authenticate(parts, state).await?;
-        state
-            .intake_limiter
-            .check(&key.id)
-            .map_err(ApiError::rate_limited)?;
-        Ok(Publisher(Principal { key }))
+        checked(parts).map(Publisher)
     }
 }

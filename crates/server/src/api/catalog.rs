@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::Path;
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::State;
 use super::auth::Principal;
@@ -31,13 +31,4 @@ pub async fn one(
     Ok(Json(
         serde_json::to_value(entry).map_err(ApiError::internal)?,
     ))
-}
-
-pub async fn workspaces(state: State, who: Principal) -> ApiResult<Json<Value>> {
-    let workspace = state
-        .store
-        .workspace(&who.key.workspace_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("workspace"))?;
-    Ok(Json(json!([workspace])))
 }

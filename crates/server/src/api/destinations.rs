@@ -19,7 +19,7 @@ use super::rules::Unresolved;
 use super::secrets::{self, auth_context, signing_context, signs};
 use super::{AppState, State, view};
 use crate::ids;
-use crate::store::{self, DestinationRow};
+use crate::store::{self, DestinationRow, Held};
 
 #[derive(Debug, serde::Deserialize)]
 pub struct ListQuery {
@@ -145,6 +145,12 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let state: Arc<AppState> = state.0;
     let ws = who.workspace(&ws)?.to_string();
+    let held = state
+        .store
+        .count_in_workspace(Held::Destinations, &ws)
+        .await?;
+    let limits = state.limits.of(&state, &ws).await?;
+    super::limits::room_for("destinations", held, limits.max_destinations)?;
     let (mut input, mut errors) = input::parse(&body);
     if let Some(t) = &input.destination_type {
         let signed = signs(&state.catalog, t);

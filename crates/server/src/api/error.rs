@@ -64,6 +64,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    /// A workspace limit the request would pass (409, code `limit_reached`).
+    pub fn limit_reached(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "limit_reached", message)
+    }
+
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,

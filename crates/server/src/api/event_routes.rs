@@ -16,7 +16,7 @@ use super::secrets::spec_of;
 use super::{AppState, State};
 use crate::delivery::mapping;
 use crate::ids;
-use crate::store::{self, RouteRow};
+use crate::store::{self, Held, RouteRow};
 
 pub fn view(r: &RouteRow) -> Value {
     json!({
@@ -201,6 +201,9 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let ws = who.workspace(&ws)?.to_string();
+    let held = state.store.count_in_workspace(Held::Routes, &ws).await?;
+    let limits = state.limits.of(&state, &ws).await?;
+    super::limits::room_for("routes", held, limits.max_routes)?;
     let now = ids::now();
     let mut route = RouteRow {
         id: ids::new_id(),

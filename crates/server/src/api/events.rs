@@ -9,11 +9,14 @@ use axum::http::StatusCode;
 use courier_core::FieldError;
 use serde_json::{Value, json};
 
-use super::State;
+use std::collections::BTreeSet;
+
 use super::auth::Publisher;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use crate::store::NewEvent;
+use super::permissions::require;
+use super::{AppState, State};
+use crate::store::{NewEvent, Role};
 
 pub const MAX_BATCH: usize = 1000;
 /// Deliveries one request may create (each event times the routes it matches): the rows a
@@ -80,6 +83,24 @@ pub(crate) fn parse_event(
     Some((event_type?, payload?, key))
 }
 
+/// Takes `events` from the workspace's events-per-second budget: 429 with `Retry-After` when
+/// it is spent; 422 for a batch larger than a second's worth, which could never pass.
+fn intake_within(state: &AppState, ws: &str, events: usize, rate: f64) -> Result<(), ApiError> {
+    let burst = rate.max(1.0);
+    if events as f64 > burst {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "/events",
+            format!(
+                "holds {events} events, more than this workspace may send in a second ({rate}); send smaller batches"
+            ),
+        )]));
+    }
+    state
+        .workspace_intake
+        .check_at(ws, rate, events as f64)
+        .map_err(ApiError::rate_limited)
+}
+
 pub async fn create(
     state: State,
     Publisher(who): Publisher,
@@ -133,6 +154,10 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let limits = state.limits.of(&state, &ws).await?;
+    if let Some(rate) = limits.events_per_second {
+        intake_within(&state, &ws, parsed.len(), rate)?;
+    }
     let routes = state.routing.of(&state.store, &state.catalog, &ws).await?;
     let whole = if batch { "/events" } else { "" };
     let fan_out: usize = parsed.iter().map(|(t, _, _)| routes.fan_out(t)).sum();
@@ -167,6 +192,19 @@ pub async fn create(
             payload: payload.to_string(),
             idempotency_key,
         });
+    }
+    if who.key.role == Role::Member {
+        // A member triggers deliveries only where the destination lets members do so (as
+        // retry and replay require); publishers and admins send to every route.
+        let targets: BTreeSet<&str> = events
+            .iter()
+            .flat_map(|e| e.deliveries.iter().map(|d| d.destination_id.as_str()))
+            .collect();
+        for id in targets {
+            if let Some(d) = state.store.destination(&ws, id).await? {
+                require(&who, &d, "trigger_syncs")?;
+            }
+        }
     }
     let accepted = state
         .engine

@@ -44,7 +44,12 @@ pub fn policy_fields() -> Vec<String> {
     }
 }
 
-fn string(value: &Value, path: &str, max: usize, errors: &mut Vec<FieldError>) -> Option<String> {
+pub(super) fn string(
+    value: &Value,
+    path: &str,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
     match value.as_str() {
         Some(s) if s.trim().is_empty() => {
             errors.push(FieldError::new(path, "must not be empty"));

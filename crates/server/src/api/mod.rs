@@ -1,5 +1,8 @@
 //! The HTTP API under `/api/v1`, plus `/healthz` and `/readyz`.
 
+pub mod access;
+mod api_keys;
+mod audit;
 mod auth;
 mod body;
 mod catalog;
@@ -10,18 +13,20 @@ mod event_routes;
 pub(crate) mod events;
 mod health;
 pub(crate) mod input;
+pub mod limits;
 mod oauth;
 mod observe;
 mod openapi;
 mod permissions;
 mod rate_limit;
 mod resolver;
-mod routes;
+pub mod routes;
 pub(crate) mod rules;
 pub(crate) mod secrets;
 mod test_slots;
 mod testing;
 mod view;
+mod workspaces;
 
 use std::sync::Arc;
 
@@ -33,7 +38,9 @@ use crate::config::ServerConfig;
 use crate::crypto::Sealer;
 use crate::store::Store;
 
+pub use access::Access;
 pub use error::ApiError;
+pub use routes::{access_list, access_table_markdown};
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -49,6 +56,12 @@ pub struct AppState {
     /// Failed authentications per client address.
     pub auth_failures: rate_limit::RateLimiter,
     pub keys: auth::KeyCache,
+    /// Each workspace's limits in force.
+    pub limits: limits::LimitsCache,
+    /// Events per second per workspace (its `events_per_second` limit).
+    pub workspace_intake: rate_limit::RateLimiter,
+    /// When each key's use was last written (`last_used_at`).
+    pub key_use: auth::KeyUse,
     /// Connection tests running, per workspace.
     pub(crate) tests: test_slots::TestSlots,
     /// Stores accepted events and delivers them.
@@ -77,6 +90,9 @@ impl AppState {
         AppState {
             rules: rules::ServerRules::of(&config, &catalog),
             keys: auth::KeyCache::default(),
+            key_use: auth::KeyUse::default(),
+            limits: limits::LimitsCache::default(),
+            workspace_intake: rate_limit::RateLimiter::new(1),
             tests: test_slots::TestSlots::default(),
             auth_failures: rate_limit::RateLimiter::per_minute(config.auth_failures_per_minute),
             engine,
@@ -94,11 +110,30 @@ impl AppState {
 
 pub type State = axum::extract::State<Arc<AppState>>;
 
+/// Refuses a route table with an unguarded route (see [`routes::check`]).
+pub fn check_routes() -> Result<(), String> {
+    routes::check(&routes::table())
+}
+
+/// The API's router: every route behind the guard of the access it declares.
 pub fn router(state: Arc<AppState>) -> Router {
     observe::init();
     let mut router = Router::new();
-    for (_, path, method_router) in routes::table() {
-        router = router.route(path, method_router);
+    for (doc, path, method_router) in routes::table() {
+        // `check_routes` ran at bind; a route without access would still be refused here.
+        let route = access::Guarded {
+            access: doc.access.unwrap_or(Access::Operator),
+            audit: doc.audit,
+        };
+        let guarded = method_router.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            move |state: axum::extract::State<Arc<AppState>>,
+                  request: axum::extract::Request,
+                  next: axum::middleware::Next| {
+                access::guard(route, state, request, next)
+            },
+        ));
+        router = router.route(path, guarded);
     }
     router
         .fallback(|| async { ApiError::not_found("API endpoint") })

@@ -7,6 +7,7 @@ use courier_core::schema::schema_of;
 use courier_runtime::DeliveryPolicy;
 use serde_json::{Map, Value, json};
 
+use super::access::Access;
 use super::routes::{Doc, table};
 
 pub async fn serve() -> Json<Value> {
@@ -92,7 +93,7 @@ fn schemas() -> Value {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message", "details"], "properties": {
                 "code": {"type": "string", "enum": ["validation_error", "unauthorized", "forbidden", "not_found",
-                                                      "conflict", "rate_limited", "payload_too_large", "internal"]},
+                                                      "conflict", "limit_reached", "rate_limited", "payload_too_large", "internal"]},
                 "message": {"type": "string"},
                 "details": {"type": "array", "items": {"type": "object", "properties": {
                     "path": {"type": "string"}, "message": {"type": "string"}}}}}}}},
@@ -115,10 +116,20 @@ fn operation(doc: &Doc, path: &str) -> Value {
         doc.ok.0.to_string(),
         json!({"description": "success", "content": ok_content}),
     );
-    if doc.auth {
+    if doc.needs_key() {
         responses.insert("401".into(), error("no key, or an unknown key"));
         responses.insert("404".into(), error("not found (or another workspace's)"));
         responses.insert("429".into(), error("rate limited; see Retry-After"));
+    }
+    if let Some(access) = doc
+        .access
+        .filter(|a| !matches!(a, Access::Open | Access::AnyKey))
+    {
+        let why = format!(
+            "the key's role may not call this (it needs {} access)",
+            access.as_str()
+        );
+        responses.insert("403".into(), error(&why));
     }
     if doc.body.is_some() {
         responses.insert("413".into(), error("the body is over the size limit"));
@@ -132,6 +143,7 @@ fn operation(doc: &Doc, path: &str) -> Value {
         "tags": [doc.tag],
         "operationId": format!("{}_{}", doc.method, path.trim_start_matches('/').replace(['/', '{', '}', '-', '.'], "_")),
         "responses": responses,
+        "x-courier-access": doc.access.map(Access::as_str),
     });
     let parameters: Vec<Value> = path
         .split('/')
@@ -145,7 +157,7 @@ fn operation(doc: &Doc, path: &str) -> Value {
         op["requestBody"] = json!({"required": true, "content": {"application/json": {
             "schema": {"$ref": format!("#/components/schemas/{body}")}}}});
     }
-    if !doc.auth {
+    if !doc.needs_key() {
         op["security"] = json!([]);
     }
     op

@@ -13,7 +13,7 @@ use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use crate::ids;
-use crate::store::DestinationRow;
+use crate::store::{DestinationRow, Role};
 
 pub const PERMISSIONS: &[&str] = &[
     "trigger_syncs",
@@ -36,12 +36,17 @@ fn member_has(d: &DestinationRow, permission: &str) -> bool {
 
 /// Refuses (403) a caller whose role lacks `permission` on `d`.
 pub fn require(who: &Principal, d: &DestinationRow, permission: &str) -> Result<(), ApiError> {
-    if who.is_admin() || member_has(d, permission) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
+    match who.key.role {
+        Role::Operator | Role::Admin => Ok(()),
+        Role::Member if member_has(d, permission) => Ok(()),
+        Role::Member => Err(ApiError::forbidden(format!(
             "the member role lacks {permission} on this destination"
-        )))
+        ))),
+        // Their routes' guard refuses them first; refused here too.
+        Role::Publisher | Role::Viewer => Err(ApiError::forbidden(format!(
+            "the {} role lacks {permission}",
+            who.key.role.as_str()
+        ))),
     }
 }
 

@@ -53,12 +53,29 @@ impl RateLimiter {
         self.with_bucket(key, true)
     }
 
+    /// Takes `cost` tokens for `key` from a bucket refilled at `per_second` (fractions
+    /// allowed) up to a second's worth (at least one): for limits that differ per key.
+    pub fn check_at(&self, key: &str, per_second: f64, cost: f64) -> Result<(), u64> {
+        self.with_bucket_at(key, cost, per_second, per_second.max(1.0))
+    }
+
     /// Whether `key` has a token, without taking it; `Err(seconds)` as [`RateLimiter::check`].
     pub fn peek(&self, key: &str) -> Result<(), u64> {
         self.with_bucket(key, false)
     }
 
     fn with_bucket(&self, key: &str, take: bool) -> Result<(), u64> {
+        self.with_bucket_at(
+            key,
+            if take { 1.0 } else { 0.0 },
+            self.per_second,
+            self.burst,
+        )
+    }
+
+    /// Takes `cost` tokens (0: only looks) when there are that many.
+    fn with_bucket_at(&self, key: &str, cost: f64, per_second: f64, burst: f64) -> Result<(), u64> {
+        let take = cost > 0.0;
         let mut state = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if state.by_key.len() > PRUNE_ABOVE
@@ -67,27 +84,24 @@ impl RateLimiter {
                 .is_none_or(|at| now.duration_since(at) >= PRUNE_EVERY)
         {
             state.pruned_at = Some(now);
-            let (rate, burst) = (self.per_second, self.burst);
             state.by_key.retain(|_, (tokens, last)| {
-                *tokens + now.duration_since(*last).as_secs_f64() * rate < burst
+                *tokens + now.duration_since(*last).as_secs_f64() * per_second < burst
             });
         }
         let buckets = &mut state.by_key;
         let (tokens, last) = match buckets.get_mut(key) {
             Some(bucket) => bucket,
             None if !take => return Ok(()),
-            None => buckets.entry(key.to_string()).or_insert((self.burst, now)),
+            None => buckets.entry(key.to_string()).or_insert((burst, now)),
         };
-        *tokens =
-            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * per_second).min(burst);
         *last = now;
-        if *tokens >= 1.0 {
-            if take {
-                *tokens -= 1.0;
-            }
+        let need = cost.max(1.0);
+        if *tokens >= need {
+            *tokens -= cost;
             Ok(())
         } else {
-            Err(((1.0 - *tokens) / self.per_second).ceil().max(1.0) as u64)
+            Err(((need - *tokens) / per_second).ceil().max(1.0) as u64)
         }
     }
 }

@@ -192,6 +192,8 @@ pub async fn test_existing(
         .destination(&ws, &dest)
         .await?
         .ok_or_else(|| ApiError::not_found("destination"))?;
+    // A test records the destination's status: the permission to manage it.
+    super::permissions::require(&who, &d, "manage_destination")?;
     let connector = state
         .catalog
         .get(&d.destination_type)

@@ -34,6 +34,8 @@ pub struct EngineSettings {
     pub disable_after: Duration,
     /// Ended deliveries and events older than this are pruned (`None`: kept for ever).
     pub retention: Option<Duration>,
+    /// How long the audit log keeps entries (`None`: for ever).
+    pub audit_retention: Option<Duration>,
 }
 
 pub struct Engine {
@@ -92,10 +94,11 @@ impl Engine {
             lease: settings.lease,
         };
         let mut tasks = Vec::new();
-        if let Some(retention) = settings.retention {
+        if settings.retention.is_some() || settings.audit_retention.is_some() {
             tasks.push(tokio::spawn(super::retention::run(
                 store.clone(),
-                retention,
+                settings.retention,
+                settings.audit_retention,
                 stopped.clone(),
             )));
         }

@@ -1,6 +1,8 @@
 //! The store: workspaces, API keys and destinations in SQLite (embedded, the default) or
 //! Postgres (several replicas), through one implementation on sqlx's Any driver.
 
+pub(crate) mod api_keys;
+mod audit;
 pub(crate) mod counted;
 mod deliveries;
 mod destinations;
@@ -9,6 +11,7 @@ mod oauth;
 mod retention;
 mod routes;
 mod schema;
+mod settings;
 mod workspaces;
 
 use std::sync::Arc;
@@ -18,13 +21,15 @@ use anyhow::{Context, Result};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
+pub use api_keys::{ApiKey, KeyChange, NewKey};
+pub use audit::{AuditEntry, AuditFilter};
 pub use deliveries::{
     Accepted, AttemptLog, Finish, IDEMPOTENCY_WINDOW_MS, Job, NewDelivery, NewEvent, SAME_AS_EVENT,
 };
 pub use destinations::DestinationRow;
 pub use oauth::PendingRow;
 pub use routes::{RouteRow, matches as route_matches};
-pub use workspaces::{ApiKey, Role, Workspace};
+pub use workspaces::{Held, Limits, Role, Workspace, WorkspaceChange};
 
 #[derive(Clone)]
 pub struct Store {
@@ -112,6 +117,11 @@ impl Store {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                        if purpose == Purpose::Api {
+                            // What the API deletes (a workspace and its secrets) is overwritten,
+                            // not left in free pages.
+                            conn.execute("PRAGMA secure_delete = ON").await?;
+                        }
                         // No connection checkpoints when its commit grows the log: the engine's
                         // writer would stall for the copy. `Store::checkpoint` runs beside it.
                         conn.execute("PRAGMA wal_autocheckpoint = 0").await?;

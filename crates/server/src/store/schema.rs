@@ -170,4 +170,36 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX deliveries_waiting ON deliveries (next_attempt_ms) WHERE status IN ('pending', 'retry_scheduled')",
         ],
     ),
+    (
+        9,
+        &[
+            // The host's own tenant id, unique where set, and free-form metadata.
+            "ALTER TABLE workspaces ADD COLUMN external_id TEXT",
+            "ALTER TABLE workspaces ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE workspaces ADD COLUMN updated_at TEXT",
+            // Its own limits over the operator's defaults.
+            "ALTER TABLE workspaces ADD COLUMN limits TEXT NOT NULL DEFAULT '{}'",
+            "CREATE UNIQUE INDEX workspaces_by_external_id ON workspaces (external_id)",
+            "ALTER TABLE api_keys ADD COLUMN expires_at TEXT",
+            "ALTER TABLE api_keys ADD COLUMN last_used_at TEXT",
+            // The key bootstrap made (the first, as no other could be made before keys were
+            // managed through the API) is the operator's.
+            "UPDATE api_keys SET role = 'operator' WHERE id IN \
+             (SELECT id FROM api_keys ORDER BY created_at, id LIMIT 1)",
+            // Every change made through the API; ids are UUIDv7, so they order by time.
+            "CREATE TABLE audit_log (
+                id TEXT PRIMARY KEY,
+                workspace_id TEXT NOT NULL,
+                at TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                key_name TEXT NOT NULL,
+                action TEXT NOT NULL,
+                resource_id TEXT,
+                outcome TEXT NOT NULL,
+                status BIGINT NOT NULL,
+                request_id TEXT
+            )",
+            "CREATE INDEX audit_log_by_workspace ON audit_log (workspace_id, id)",
+        ],
+    ),
 ];

@@ -164,7 +164,7 @@ impl TestServer {
             .json()
             .await
             .unwrap();
-        let workspace = workspaces[0]["id"]
+        let workspace = workspaces["data"][0]["id"]
             .as_str()
             .expect("a workspace")
             .to_string();

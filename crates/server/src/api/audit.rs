@@ -1,0 +1,171 @@
+//! The audit log over HTTP: the guard records each call to a route that changes something
+//! (who, the action, the resource, the outcome, the request id; never a body), and
+//! `GET /workspaces/{ws}/audit-log` lists a workspace's entries, newest first, with filters
+//! and cursor paging.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Path, Query};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::Response;
+use courier_core::FieldError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiResult};
+use super::{AppState, State};
+use crate::ids;
+use crate::store::{ApiKey, AuditEntry, AuditFilter};
+
+/// The most of a create's answer read to learn the new resource's id.
+const CREATED_BODY_CAP: usize = 1 << 20;
+
+/// A change under way, recorded once it is answered.
+#[derive(Debug)]
+pub(super) struct Pending {
+    action: &'static str,
+    key: ApiKey,
+    workspace_id: Option<String>,
+    resource_id: Option<String>,
+    request_id: Option<String>,
+    /// A POST to a collection: the new resource's id is in the answer.
+    creates: bool,
+}
+
+/// The value of the last `{param}` of the matched route in `path`.
+fn last_param(template: &str, path: &str) -> Option<String> {
+    template
+        .split('/')
+        .zip(path.split('/'))
+        .filter(|(t, _)| t.starts_with('{'))
+        .last()
+        .map(|(_, value)| value.to_string())
+}
+
+impl Pending {
+    pub(super) fn start(
+        action: &'static str,
+        key: &ApiKey,
+        workspace_id: Option<&str>,
+        parts: &Parts,
+    ) -> Pending {
+        let template = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
+        let path = parts.uri.path();
+        let creates = parts.method == axum::http::Method::POST
+            && !template.ends_with('}')
+            && !template.contains("/replay");
+        Pending {
+            action,
+            key: key.clone(),
+            workspace_id: workspace_id.map(str::to_string),
+            resource_id: (!creates).then(|| last_param(&template, path)).flatten(),
+            request_id: parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            creates,
+        }
+    }
+
+    /// Records the change as answered; the answer goes on unchanged.
+    pub(super) async fn finish(self, state: &AppState, response: Response) -> Response {
+        let status = response.status();
+        let (response, created) = if self.creates && status == StatusCode::CREATED {
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, CREATED_BODY_CAP)
+                .await
+                .unwrap_or_default();
+            let id = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v["id"].as_str().map(str::to_string));
+            (Response::from_parts(parts, Body::from(bytes)), id)
+        } else {
+            (response, None)
+        };
+        let home = self.key.workspace_id.clone();
+        // A new workspace's log starts with its creation; a deleted one's log went with it,
+        // so its deletion is kept in the operator's own.
+        let workspace_id = match (self.action, &created) {
+            ("workspace.create", Some(id)) => id.clone(),
+            ("workspace.delete", _) => home,
+            _ => self.workspace_id.unwrap_or(home),
+        };
+        let outcome = if status.is_success() {
+            "succeeded"
+        } else if status == StatusCode::FORBIDDEN {
+            "denied"
+        } else {
+            "failed"
+        };
+        let entry = AuditEntry {
+            id: ids::new_id(),
+            workspace_id,
+            at: ids::now(),
+            key_id: self.key.id.clone(),
+            key_name: self.key.name.clone(),
+            action: self.action.to_string(),
+            resource_id: self.resource_id.or(created),
+            outcome: outcome.to_string(),
+            status: i64::from(status.as_u16()),
+            request_id: self.request_id,
+        };
+        if let Err(e) = state.store.record_audit(&entry).await {
+            tracing::warn!(error = %format!("{e:#}"), action = entry.action, "recording a change in the audit log failed");
+        }
+        response
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    action: Option<String>,
+    key_id: Option<String>,
+    resource_id: Option<String>,
+    outcome: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /workspaces/{ws}/audit-log?action=&key_id=&resource_id=&outcome=&cursor=&limit=`.
+pub async fn list(
+    state: State,
+    Path(ws): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    if let Some(outcome) = &q.outcome
+        && !["succeeded", "denied", "failed"].contains(&outcome.as_str())
+    {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "/outcome",
+            "must be one of succeeded, denied, failed",
+        )]));
+    }
+    let limit = match q.limit.as_deref().map(str::parse::<i64>) {
+        None => 50,
+        Some(Ok(n)) if (1..=500).contains(&n) => n,
+        Some(_) => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "/limit",
+                "must be an integer from 1 to 500",
+            )]));
+        }
+    };
+    let filter = AuditFilter {
+        action: q.action,
+        key_id: q.key_id,
+        resource_id: q.resource_id,
+        outcome: q.outcome,
+        before: q.cursor,
+    };
+    let data = state.store.audit_log(&ws, &filter, limit).await?;
+    let next_cursor = (data.len() as i64 == limit)
+        .then(|| data.last().map(|e| e.id.clone()))
+        .flatten();
+    Ok(Json(json!({"data": data, "next_cursor": next_cursor})))
+}
