@@ -100,31 +100,35 @@ async fn workspaces_are_managed_by_the_operator_and_isolated(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED, "{hook}");
     let b_dest = hook["id"].as_str().unwrap();
 
-    // A's admin sees nothing of B, by any route: 404, never 403.
-    for (method, path) in [
-        (Method::GET, format!("/workspaces/{b}")),
-        (Method::GET, format!("/workspaces/{b}/destinations")),
-        (
-            Method::GET,
-            format!("/workspaces/{b}/destinations/{b_dest}"),
-        ),
-        (
-            Method::DELETE,
-            format!("/workspaces/{b}/destinations/{b_dest}"),
-        ),
-        (Method::GET, format!("/workspaces/{b}/api-keys")),
-        (Method::POST, format!("/workspaces/{b}/events")),
-    ] {
+    // A's admin sees nothing of B, by any route of the table: 404, never 403, with B's real
+    // destination id where a route names one.
+    let mut walked = 0;
+    for (method, path, _) in access_list() {
+        if !path.contains("{ws}") {
+            continue;
+        }
+        let url = format!("{}{}", server.url, path.replace("{dest}", b_dest));
+        let url = concrete(&url, &b);
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let (status, body, _) = server
-            .call_as(
-                Some(&admin_a),
-                method.clone(),
-                &api(&server, &path),
-                Some(json!({})),
-            )
+            .call_as(Some(&admin_a), method.clone(), &url, Some(json!({})))
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {body}");
+        walked += 1;
     }
+    assert!(walked > 30, "{walked} routes walked");
+    let (status, still) = server
+        .call(
+            Method::GET,
+            &api(&server, &format!("/workspaces/{b}/destinations/{b_dest}")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "B's destination is untouched: {still}"
+    );
     let (_, listed, _) = server
         .call_as(
             Some(&admin_a),
@@ -296,6 +300,30 @@ async fn expired_and_revoked_keys_are_refused(backend: Backend) {
         .call_as(Some(&viewer), Method::GET, &list, None)
         .await;
     assert_eq!(status, StatusCode::OK);
+    // Its use is recorded (in the background, once a minute at most).
+    let started = Instant::now();
+    loop {
+        let (_, keys) = server
+            .call(
+                Method::GET,
+                &api(&server, &format!("/workspaces/{ws}/api-keys")),
+                None,
+            )
+            .await;
+        let used = keys["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["name"] == "viewer key" && k["last_used_at"].is_string());
+        if used {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no last_used_at: {keys}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (_, keys) = server
         .call(
             Method::GET,

@@ -84,6 +84,45 @@ fn schemas() -> Value {
             "field_mapping": {"type": "array", "items": {"type": "object", "properties": {
                 "source": {"type": "string"}, "target": {"type": "string"}, "default": {}, "value": {},
                 "drop": {"const": true}}}}}},
+        "Limits": {"type": "object", "additionalProperties": false, "description": "A workspace's own limits; an absent one is the operator's default", "properties": {
+            "max_destinations": {"type": "integer", "minimum": 0}, "max_routes": {"type": "integer", "minimum": 0},
+            "events_per_second": {"type": "number", "minimum": 0, "description": "For the whole workspace; 0: none"},
+            "max_request_bytes": {"type": "integer", "minimum": 0}}},
+        "WorkspaceInput": {"type": "object", "additionalProperties": false, "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "external_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 200, "description": "The host's own tenant id; unique"},
+            "metadata": {"type": "object", "description": "Free-form, up to 16 KiB as JSON"},
+            "limits": {"$ref": "#/components/schemas/Limits"}}},
+        "Workspace": {"type": "object", "properties": {
+            "id": {"type": "string"}, "name": {"type": "string"}, "external_id": {"type": ["string", "null"]},
+            "metadata": {"type": "object"}, "limits": {"$ref": "#/components/schemas/Limits"},
+            "effective_limits": {"type": "object", "description": "The limits in force"},
+            "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
+        "WorkspaceList": {"type": "object", "properties": {
+            "data": {"type": "array", "items": {"$ref": "#/components/schemas/Workspace"}},
+            "next_cursor": {"type": ["string", "null"]}}},
+        "ApiKeyInput": {"type": "object", "additionalProperties": false, "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "role": {"type": "string", "enum": ["admin", "member", "publisher", "viewer"]},
+            "expires_at": {"type": ["string", "null"], "format": "date-time", "description": "In the future; null: never"}}},
+        "ApiKey": {"type": "object", "properties": {
+            "id": {"type": "string"}, "workspace_id": {"type": "string"}, "name": {"type": "string"},
+            "role": {"type": "string", "enum": ["operator", "admin", "member", "publisher", "viewer"]},
+            "prefix": {"type": "string", "description": "The key's first characters, to tell keys apart"},
+            "key": {"type": "string", "description": "Only in the create response: the key itself, shown once"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "expires_at": {"type": ["string", "null"], "format": "date-time"},
+            "last_used_at": {"type": ["string", "null"], "format": "date-time"}}},
+        "ApiKeyList": {"type": "object", "properties": {
+            "data": {"type": "array", "items": {"$ref": "#/components/schemas/ApiKey"}}}},
+        "AuditLog": {"type": "object", "properties": {
+            "data": {"type": "array", "items": {"type": "object", "properties": {
+                "id": {"type": "string"}, "workspace_id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
+                "key_id": {"type": "string"}, "key_name": {"type": "string"}, "action": {"type": "string"},
+                "resource_id": {"type": ["string", "null"]},
+                "outcome": {"type": "string", "enum": ["succeeded", "denied", "failed"]},
+                "status": {"type": "integer"}, "request_id": {"type": ["string", "null"]}}}},
+            "next_cursor": {"type": ["string", "null"]}}},
         "OAuthStart": {"type": "object", "additionalProperties": false, "required": ["destination_id"], "properties": {
             "destination_id": {"type": "string", "description": "The destination to connect; its type must be the path's"},
             "return_to": {"type": "string", "format": "uri", "description": "Where the browser goes after the callback, with oauth_status (and oauth_error) added"}}},

@@ -151,21 +151,25 @@ pub fn table() -> Vec<Route> {
             get(catalog::one),
         ),
         (
-            doc(
-                "get",
-                "Workspaces: every one for the operator (?external_id=, cursor paging), else the key's own",
-                "workspaces",
-            )
+            Doc {
+                ok: (200, Some("WorkspaceList")),
+                ..doc(
+                    "get",
+                    "Workspaces: every one for the operator (?external_id=, cursor paging), else the key's own",
+                    "workspaces",
+                )
+            }
             .with(Access::AnyKey),
             "/api/v1/workspaces",
             get(workspaces::list),
         ),
         (
             Doc {
-                ok: (201, None),
+                body: Some("WorkspaceInput"),
+                ok: (201, Some("Workspace")),
                 ..doc(
                     "post",
-                    "Create a workspace ({name, external_id?, metadata?}; operator)",
+                    "Create a workspace ({name, external_id?, metadata?, limits?}; operator)",
                     "workspaces",
                 )
             }
@@ -174,16 +178,24 @@ pub fn table() -> Vec<Route> {
             post(workspaces::create),
         ),
         (
-            doc("get", "Get a workspace", "workspaces").with(Access::AnyKey),
+            Doc {
+                ok: (200, Some("Workspace")),
+                ..doc("get", "Get a workspace", "workspaces")
+            }
+            .with(Access::AnyKey),
             "/api/v1/workspaces/{ws}",
             get(workspaces::get),
         ),
         (
-            doc(
-                "patch",
-                "Update a workspace's name, external_id or metadata (operator)",
-                "workspaces",
-            )
+            Doc {
+                body: Some("WorkspaceInput"),
+                ok: (200, Some("Workspace")),
+                ..doc(
+                    "patch",
+                    "Update a workspace's name, external_id, metadata or limits (operator)",
+                    "workspaces",
+                )
+            }
             .with(Access::Operator).audited("workspace.update"),
             "/api/v1/workspaces/{ws}",
             patch(workspaces::patch),
@@ -202,24 +214,35 @@ pub fn table() -> Vec<Route> {
             delete(workspaces::delete),
         ),
         (
-            doc(
-                "get",
-                "The audit log: changes made through the API, newest first (?action=&key_id=&resource_id=&outcome=, cursor paging)",
-                "audit",
-            )
+            Doc {
+                ok: (200, Some("AuditLog")),
+                ..doc(
+                    "get",
+                    "The audit log: changes made through the API, newest first (?action=&key_id=&resource_id=&outcome=, cursor paging)",
+                    "audit",
+                )
+            }
             .with(Access::Admin),
             "/api/v1/workspaces/{ws}/audit-log",
             get(audit::list),
         ),
         (
-            doc("get", "List the workspace's API keys (never the keys themselves)", "api-keys")
-                .with(Access::Admin),
+            Doc {
+                ok: (200, Some("ApiKeyList")),
+                ..doc(
+                    "get",
+                    "List the workspace's API keys (never the keys themselves)",
+                    "api-keys",
+                )
+            }
+            .with(Access::Admin),
             "/api/v1/workspaces/{ws}/api-keys",
             get(api_keys::list),
         ),
         (
             Doc {
-                ok: (201, None),
+                body: Some("ApiKeyInput"),
+                ok: (201, Some("ApiKey")),
                 ..doc(
                     "post",
                     "Create an API key ({name, role: admin|member|publisher|viewer, expires_at?}); the key is in this answer only",
@@ -231,17 +254,20 @@ pub fn table() -> Vec<Route> {
             post(api_keys::create),
         ),
         (
-            doc("get", "Get an API key's name, role, prefix and use", "api-keys")
-                .with(Access::Admin),
+            Doc {
+                ok: (200, Some("ApiKey")),
+                ..doc("get", "Get an API key's name, role, prefix and use", "api-keys")
+            }
+            .with(Access::Admin),
             "/api/v1/workspaces/{ws}/api-keys/{key}",
             get(api_keys::get),
         ),
         (
-            doc(
-                "patch",
-                "Change an API key's name, role or expiry",
-                "api-keys",
-            )
+            Doc {
+                body: Some("ApiKeyInput"),
+                ok: (200, Some("ApiKey")),
+                ..doc("patch", "Change an API key's name, role or expiry", "api-keys")
+            }
             .with(Access::Admin).audited("api_key.update"),
             "/api/v1/workspaces/{ws}/api-keys/{key}",
             patch(api_keys::patch),
