@@ -65,6 +65,16 @@ impl Flood {
         self.sent.load(Ordering::Relaxed)
     }
 
+    /// Waits for the clients to stop reading, and fails unless they stopped well short of the
+    /// endless body (under 32 MiB, socket buffers included): they read with a cap.
+    pub async fn assert_cut_short(&self) {
+        let sent = self.settled().await;
+        assert!(
+            sent < 32 << 20,
+            "{sent} bytes of an endless answer were read"
+        );
+    }
+
     /// Waits until the count has not moved for half a second (every client hung up, or stopped
     /// reading), and returns it.
     pub async fn settled(&self) -> u64 {

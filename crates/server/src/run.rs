@@ -143,6 +143,7 @@ impl Server {
             &config.data_dir,
         )?;
         let store = Store::open(&config.database_url()).await?;
+        store.listen_for_changes();
         check_encryption_key(&store, &sealer).await?;
         if store.is_postgres() {
             // The queue's clock is the database's: measured before anything is queued.

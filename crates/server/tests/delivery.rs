@@ -1026,13 +1026,7 @@ async fn two_replicas_on_one_postgres_deliver_each_event_once() {
     };
     // Replicas share the database and the encryption key; a replica with another key refuses
     // to start.
-    let key = "q83vEjRWeJ6rze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
-    let replica = || {
-        let dir = Arc::new(tempfile::tempdir().unwrap());
-        let mut config = support::config(dir.path(), &backend);
-        config.encryption_key = Some(courier_core::Secret::new(key));
-        (config, dir)
-    };
+    let replica = || support::replica(&backend);
     let (config, dir) = replica();
     let a = TestServer::start_with(config, dir).await;
     let (config, dir) = replica();

@@ -14,7 +14,7 @@ use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::input::string;
 use crate::ids;
-use crate::store::{KeyChange, NewKey, Role, api_keys::rfc3339_ms};
+use crate::store::{ApiKey, KeyChange, NewKey, Role, api_keys::rfc3339_ms};
 
 /// Roles a key made through the API may hold: the operator's key is made only at bootstrap.
 const GRANTABLE: &[Role] = &[Role::Admin, Role::Member, Role::Publisher, Role::Viewer];
@@ -119,6 +119,26 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(shown)))
 }
 
+/// A key of the workspace (404 if there is none).
+async fn load(state: &State, ws: &str, id: &str) -> ApiResult<ApiKey> {
+    state
+        .store
+        .api_key_by_id(ws, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("API key"))
+}
+
+/// The operator's key is made at bootstrap and managed only there.
+fn not_the_operators(key: &ApiKey) -> ApiResult<()> {
+    if key.role == Role::Operator {
+        Err(ApiError::forbidden(
+            "the operator's key is not changed or revoked through the API",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 pub async fn list(state: State, who: Principal, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
     let ws = who.workspace(&ws)?;
     let keys = state.store.api_keys(ws).await?;
@@ -131,12 +151,7 @@ pub async fn get(
     Path((ws, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let ws = who.workspace(&ws)?;
-    let key = state
-        .store
-        .api_key_by_id(ws, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("API key"))?;
-    Ok(Json(json!(key)))
+    Ok(Json(json!(load(&state, ws, &id).await?)))
 }
 
 pub async fn patch(
@@ -147,16 +162,7 @@ pub async fn patch(
 ) -> ApiResult<Json<Value>> {
     let ws = who.workspace(&ws)?;
     let change = change_of(&body)?;
-    let current = state
-        .store
-        .api_key_by_id(ws, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("API key"))?;
-    if current.role == Role::Operator {
-        return Err(ApiError::forbidden(
-            "the operator's key is not changed through the API",
-        ));
-    }
+    not_the_operators(&load(&state, ws, &id).await?)?;
     let key = state
         .store
         .update_api_key(ws, &id, &change)
@@ -165,23 +171,14 @@ pub async fn patch(
     Ok(Json(json!(key)))
 }
 
-/// Revokes a key: 401 for it at once here, and on other replicas within the change poll.
+/// Revokes a key: 401 for it at once, here and (told by the database) on other replicas.
 pub async fn delete(
     state: State,
     who: Principal,
     Path((ws, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let ws = who.workspace(&ws)?;
-    let current = state
-        .store
-        .api_key_by_id(ws, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("API key"))?;
-    if current.role == Role::Operator {
-        return Err(ApiError::forbidden(
-            "the operator's key cannot be revoked through the API",
-        ));
-    }
+    not_the_operators(&load(&state, ws, &id).await?)?;
     state.store.delete_api_key(ws, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

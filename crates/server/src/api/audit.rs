@@ -146,16 +146,7 @@ pub async fn list(
             "must be one of succeeded, denied, failed",
         )]));
     }
-    let limit = match q.limit.as_deref().map(str::parse::<i64>) {
-        None => 50,
-        Some(Ok(n)) if (1..=500).contains(&n) => n,
-        Some(_) => {
-            return Err(ApiError::validation(vec![FieldError::new(
-                "/limit",
-                "must be an integer from 1 to 500",
-            )]));
-        }
-    };
+    let limit = super::paging::limit(q.limit.as_deref())?;
     let filter = AuditFilter {
         action: q.action,
         key_id: q.key_id,
@@ -164,8 +155,7 @@ pub async fn list(
         before: q.cursor,
     };
     let data = state.store.audit_log(&ws, &filter, limit).await?;
-    let next_cursor = (data.len() as i64 == limit)
-        .then(|| data.last().map(|e| e.id.clone()))
-        .flatten();
+    let next_cursor =
+        super::paging::next_cursor(data.len(), limit, data.last().map(|e| e.id.as_str()));
     Ok(Json(json!({"data": data, "next_cursor": next_cursor})))
 }

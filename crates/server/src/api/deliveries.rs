@@ -44,16 +44,7 @@ pub async fn list(
             format!("must be one of {}", STATUSES.join(", ")),
         )]));
     }
-    let limit = match q.limit.as_deref().map(str::parse::<i64>) {
-        None => 50,
-        Some(Ok(n)) if (1..=500).contains(&n) => n,
-        Some(_) => {
-            return Err(ApiError::validation(vec![FieldError::new(
-                "/limit",
-                "must be an integer from 1 to 500",
-            )]));
-        }
-    };
+    let limit = super::paging::limit(q.limit.as_deref())?;
     let data = state
         .store
         .list_deliveries(
@@ -64,9 +55,11 @@ pub async fn list(
             limit,
         )
         .await?;
-    let next_cursor = (data.len() as i64 == limit)
-        .then(|| data.last().map(|d| d["id"].clone()))
-        .flatten();
+    let next_cursor = super::paging::next_cursor(
+        data.len(),
+        limit,
+        data.last().and_then(|d| d["id"].as_str()),
+    );
     Ok(Json(json!({"data": data, "next_cursor": next_cursor})))
 }
 

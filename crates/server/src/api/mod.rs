@@ -17,6 +17,7 @@ pub mod limits;
 mod oauth;
 mod observe;
 mod openapi;
+mod paging;
 mod permissions;
 mod rate_limit;
 mod resolver;

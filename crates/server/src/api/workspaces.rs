@@ -141,23 +141,13 @@ pub async fn list(
             json!({"data": [view(&state, &own)], "next_cursor": null}),
         ));
     }
-    let limit = match q.limit.as_deref().map(str::parse::<i64>) {
-        None => 50,
-        Some(Ok(n)) if (1..=500).contains(&n) => n,
-        Some(_) => {
-            return Err(ApiError::validation(vec![FieldError::new(
-                "/limit",
-                "must be an integer from 1 to 500",
-            )]));
-        }
-    };
+    let limit = super::paging::limit(q.limit.as_deref())?;
     let data = state
         .store
         .workspaces(q.external_id.as_deref(), q.cursor.as_deref(), limit)
         .await?;
-    let next_cursor = (data.len() as i64 == limit)
-        .then(|| data.last().map(|w| w.id.clone()))
-        .flatten();
+    let next_cursor =
+        super::paging::next_cursor(data.len(), limit, data.last().map(|w| w.id.as_str()));
     let data: Vec<Value> = data.iter().map(|w| view(&state, w)).collect();
     Ok(Json(json!({"data": data, "next_cursor": next_cursor})))
 }

@@ -44,6 +44,10 @@ pub struct Store {
     engine: AnyPool,
     postgres: bool,
     changes: Arc<ConfigChanges>,
+    /// Where the database is, for the change listener (never printed: it may hold a password).
+    url: Arc<str>,
+    /// Rows each engine table had when this process last analyzed it.
+    analyzed: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -91,6 +95,8 @@ impl Store {
             pool,
             postgres: url.starts_with("postgres"),
             changes: Arc::default(),
+            url: Arc::from(url),
+            analyzed: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -255,29 +261,48 @@ impl Store {
     }
 
     /// Gives Postgres fresh statistics on the engine's tables while they are young and
-    /// growing fast (each time one has grown by about half since it was last analyzed, up to a
-    /// million rows; autovacuum looks once a minute and then waits for a tenth more). Planned
-    /// without statistics, a new table looks tiny, and joins to it walk it whole; each analysis
-    /// also makes the statements cached on every connection plan afresh.
+    /// growing fast (each time one has half as many rows again as when this process last
+    /// analyzed it, up to a million; autovacuum looks once a minute and then waits for a tenth
+    /// more). Planned without statistics, a new table looks tiny, and joins to it walk it
+    /// whole; each analysis also makes the statements cached on every connection plan afresh.
+    /// Growth, not churn, decides: a table kept small by retention changes its rows all the
+    /// time without growing, and analyzing it over and over would keep cancelling the
+    /// autovacuum that reclaims its dead rows (a waiting ANALYZE cancels it; this one never
+    /// waits: `SKIP_LOCKED`).
     pub async fn analyze_young_tables(&self) -> Result<()> {
         if !self.postgres {
             return Ok(());
         }
-        let tables: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT relname::text, n_live_tup, n_mod_since_analyze FROM pg_stat_user_tables \
+        let tables: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT relname::text, n_live_tup FROM pg_stat_user_tables \
              WHERE relname IN ('events', 'deliveries', 'attempts')",
         )
         .fetch_all(counted::on_pool(self.relaxed()))
         .await?;
-        for (table, live, changed) in tables {
-            if young_and_grown(live, changed) {
+        for (table, live) in tables {
+            let before = self.analyzed_at(&table);
+            if young_and_grown(live, before) {
                 // The table name comes from the fixed list above.
-                sqlx::query(&format!("ANALYZE {table}"))
+                sqlx::query(&format!("ANALYZE (SKIP_LOCKED) {table}"))
                     .execute(counted::on_pool(self.relaxed()))
                     .await?;
+                self.analyzed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(table, live);
             }
         }
         Ok(())
+    }
+
+    /// How many rows `table` had when this process last analyzed it (0: never).
+    fn analyzed_at(&self, table: &str) -> i64 {
+        self.analyzed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(table)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Whether the database answers (for `/readyz`).
@@ -319,14 +344,44 @@ impl Store {
         self.changes.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Records that destinations or routes changed, for this process's caches at once and for
-    /// other replicas through the database's change counter.
+    /// Records that destinations, routes, workspaces or keys changed, for this process's
+    /// caches at once and for other replicas through the database's change counter (read every
+    /// 500 ms) and, on Postgres, a notice they hear at once (see [`Store::listen_for_changes`]).
     pub(crate) async fn config_changed(&self) -> Result<(), sqlx::Error> {
         self.note_config_change();
         sqlx::query("UPDATE config_changes SET generation = generation + 1 WHERE id = 1")
             .execute(counted::on_pool(self.pool()))
             .await?;
+        if self.postgres {
+            sqlx::query(NOTIFY_CHANGES)
+                .execute(counted::on_pool(self.pool()))
+                .await?;
+        }
         Ok(())
+    }
+
+    /// On Postgres: hears other replicas' change notices, so caches drop what changed (a
+    /// revoked key, an edited route) within milliseconds rather than at the next read of the
+    /// change counter, which stays the safety net for notices missed while reconnecting.
+    pub fn listen_for_changes(&self) {
+        if !self.postgres {
+            return;
+        }
+        let (url, changes) = (self.url.clone(), self.changes.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Ok(mut listener) = sqlx::postgres::PgListener::connect(&url).await
+                    && listener.listen(CHANGES_CHANNEL).await.is_ok()
+                {
+                    // Reconnects by itself; an error ends this listener and a new one is made.
+                    while listener.recv().await.is_ok() {
+                        changes.epoch.fetch_add(1, Ordering::AcqRel);
+                    }
+                }
+                tracing::debug!("the change listener stopped; listening again in a second");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
     }
 
     /// Reads the database's change counter; a change another replica made bumps
@@ -349,6 +404,10 @@ impl Store {
     }
 }
 
+/// The Postgres channel replicas announce changes on.
+const CHANGES_CHANNEL: &str = "courier_changes";
+pub(super) const NOTIFY_CHANGES: &str = "SELECT pg_notify('courier_changes', '')";
+
 /// Pages in SQLite's log past which a checkpoint starts it over (256 MiB of 4 KiB pages: each
 /// restart pauses the writer while readers finish, so not too often).
 const WAL_RESTART_FRAMES: i64 = 65_536;
@@ -365,24 +424,28 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Whether a table of `live` rows, `changed` of them since its last analysis, is still young
-/// and has grown enough to be analyzed again.
-fn young_and_grown(live: i64, changed: i64) -> bool {
+/// Whether a table of `live` rows, `before` when this process last analyzed it, is still
+/// young and has grown by half since.
+fn young_and_grown(live: i64, before: i64) -> bool {
     const ENOUGH: i64 = 1_000;
     const GROWN_UP: i64 = 1_000_000;
-    live < GROWN_UP && changed >= ENOUGH && changed * 2 >= live
+    (ENOUGH..GROWN_UP).contains(&live) && live * 2 >= before * 3
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn young_tables_are_analyzed_as_they_double() {
-        assert!(!super::young_and_grown(500, 500), "too few rows to bother");
-        assert!(super::young_and_grown(1_000, 1_000), "never analyzed");
-        assert!(!super::young_and_grown(1_600, 600), "grown by little");
-        assert!(super::young_and_grown(2_000, 1_000));
+        assert!(!super::young_and_grown(500, 0), "too few rows to bother");
+        assert!(super::young_and_grown(1_000, 0), "never analyzed");
+        assert!(!super::young_and_grown(1_400, 1_000), "grown by little");
+        assert!(super::young_and_grown(1_500, 1_000));
         assert!(
-            !super::young_and_grown(5_000_000, 5_000_000),
+            !super::young_and_grown(50_000, 50_000),
+            "kept small by retention: churn, not growth"
+        );
+        assert!(
+            !super::young_and_grown(5_000_000, 1_000_000),
             "autovacuum's job"
         );
     }

@@ -272,6 +272,12 @@ impl Store {
             .execute(counted::on(&mut tx))
             .await?;
         counted::commit(tx).await?;
+        if self.is_postgres() {
+            // Heard by the other replicas at once (the counter is their safety net).
+            sqlx::query(super::NOTIFY_CHANGES)
+                .execute(counted::on_pool(self.pool()))
+                .await?;
+        }
         self.note_config_change();
         if deleted > 0 && !self.is_postgres() {
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")

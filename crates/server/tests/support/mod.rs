@@ -93,6 +93,18 @@ pub fn config(dir: &std::path::Path, backend: &Backend) -> ServerConfig {
     config
 }
 
+/// The encryption key replicas in tests share (a replica with another key refuses to start).
+pub const REPLICA_KEY: &str = "q83vEjRWeJ6rze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+
+/// The config of one replica on `backend` (sharing [`REPLICA_KEY`]), with its own data
+/// directory.
+pub fn replica(backend: &Backend) -> (ServerConfig, Arc<tempfile::TempDir>) {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = config(dir.path(), backend);
+    config.encryption_key = Some(courier_core::Secret::new(REPLICA_KEY));
+    (config, dir)
+}
+
 /// Runs a scenario `async fn name(backend: Backend)` twice: on SQLite and on PostgreSQL.
 #[macro_export]
 macro_rules! on_both_stores {
