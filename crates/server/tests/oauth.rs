@@ -138,6 +138,18 @@ async fn connect_refresh_rotate_restart(backend: Backend) {
         "{d}"
     );
     assert_no_tokens(&d.to_string());
+    // The connection is in the audit log, under the key that started it, without tokens.
+    let (_, log) = server
+        .call(
+            Method::GET,
+            &server.path("/audit-log?action=oauth.connect"),
+            None,
+        )
+        .await;
+    assert_eq!(log["data"][0]["resource_id"], id.as_str(), "{log}");
+    assert_eq!(log["data"][0]["outcome"], "succeeded", "{log}");
+    assert!(log["data"][0]["key_id"].is_string(), "{log}");
+    assert_no_tokens(&log.to_string());
 
     // The state is single use.
     let again = browser().get(&callback).send().await.unwrap();

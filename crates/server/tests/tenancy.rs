@@ -195,10 +195,9 @@ fn concrete(path: &str, ws: &str) -> String {
 
 /// Walks the route table × every role: a role the table denies gets 403 before anything
 /// happens; a role it allows never gets 401 or 403 from the guard; no key is 401.
-#[tokio::test]
-async fn every_route_answers_each_role_as_the_table_says() {
+async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut config = support::config(dir.path(), &Backend::Sqlite);
+    let mut config = support::config(dir.path(), &backend);
     config.rate_limit_per_second = 100_000;
     let server = TestServer::start_with(config, dir).await;
     let ws = server.workspace.clone();
@@ -717,6 +716,7 @@ impl IntoPair for (StatusCode, Value, reqwest::header::HeaderMap) {
 
 on_both_stores!(
     workspaces_are_managed_by_the_operator_and_isolated,
+    every_route_answers_each_role_as_the_table_says,
     expired_and_revoked_keys_are_refused,
     a_deleted_workspace_leaves_nothing_behind,
     the_audit_log_records_changes_without_secrets,

@@ -96,29 +96,56 @@ impl Pending {
             ("workspace.delete", _) => home,
             _ => self.workspace_id.unwrap_or(home),
         };
-        let outcome = if status.is_success() {
-            "succeeded"
-        } else if status == StatusCode::FORBIDDEN {
-            "denied"
-        } else {
-            "failed"
-        };
-        let entry = AuditEntry {
-            id: ids::new_id(),
+        let change = Change {
             workspace_id,
-            at: ids::now(),
             key_id: self.key.id.clone(),
             key_name: self.key.name.clone(),
-            action: self.action.to_string(),
+            action: self.action,
             resource_id: self.resource_id.or(created),
-            outcome: outcome.to_string(),
-            status: i64::from(status.as_u16()),
+            status,
             request_id: self.request_id,
         };
-        if let Err(e) = state.store.record_audit(&entry).await {
-            tracing::warn!(error = %format!("{e:#}"), action = entry.action, "recording a change in the audit log failed");
-        }
+        record(state, change).await;
         response
+    }
+}
+
+/// A change to record.
+#[derive(Debug)]
+pub(super) struct Change {
+    pub workspace_id: String,
+    pub key_id: String,
+    pub key_name: String,
+    pub action: &'static str,
+    pub resource_id: Option<String>,
+    /// How it was answered.
+    pub status: StatusCode,
+    pub request_id: Option<String>,
+}
+
+/// Records a change; a failure to record is logged, not passed on (the change is done).
+pub(super) async fn record(state: &AppState, change: Change) {
+    let outcome = if change.status.is_success() {
+        "succeeded"
+    } else if change.status == StatusCode::FORBIDDEN {
+        "denied"
+    } else {
+        "failed"
+    };
+    let entry = AuditEntry {
+        id: ids::new_id(),
+        workspace_id: change.workspace_id,
+        at: ids::now(),
+        key_id: change.key_id,
+        key_name: change.key_name,
+        action: change.action.to_string(),
+        resource_id: change.resource_id,
+        outcome: outcome.to_string(),
+        status: i64::from(change.status.as_u16()),
+        request_id: change.request_id,
+    };
+    if let Err(e) = state.store.record_audit(&entry).await {
+        tracing::warn!(error = %format!("{e:#}"), action = entry.action, "recording a change in the audit log failed");
     }
 }
 

@@ -16,6 +16,7 @@ use courier_core::{BuildError, DynConnector, FieldError, OAuthClient, Secret, To
 use courier_oauth::{OAuthApp, PendingAuthorization};
 use serde_json::{Value, json};
 
+use super::audit::Change;
 use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
@@ -147,6 +148,7 @@ pub async fn start(
         redirect_uri,
         return_to,
         expires_ms: now + PENDING_MS,
+        started_by: Some((who.key.id.clone(), who.key.name.clone())),
     };
     state.store.insert_oauth_pending(&row, now).await?;
     tracing::info!(destination = %d.id, provider = client.provider, "OAuth authorization started");
@@ -187,7 +189,11 @@ fn callback_url(state: &AppState) -> String {
 }
 
 /// `GET /api/v1/oauth/callback?code=...&state=...` (or `error=...`), from the provider.
-pub async fn callback(state: State, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn callback(
+    state: State,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let state: Arc<AppState> = state.0;
     let Some(returned) = q.get("state") else {
         return page(
@@ -243,7 +249,28 @@ pub async fn callback(state: State, Query(q): Query<HashMap<String, String>>) ->
             "The redirect has no code.",
         );
     };
-    match complete(&state, &pending, returned, code).await {
+    let completed = complete(&state, &pending, returned, code).await;
+    if let Some((key_id, key_name)) = &pending.started_by {
+        let status = if completed.is_ok() {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_GATEWAY
+        };
+        let change = Change {
+            workspace_id: pending.workspace_id.clone(),
+            key_id: key_id.clone(),
+            key_name: key_name.clone(),
+            action: "oauth.connect",
+            resource_id: Some(pending.destination_id.clone()),
+            status,
+            request_id: headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        };
+        super::audit::record(&state, change).await;
+    }
+    match completed {
         Ok(d) => {
             if wants_json(&q) {
                 return Json(json!({"status": "connected", "destination": view::destination(&state.catalog, &d)}))

@@ -18,6 +18,8 @@ pub struct PendingRow {
     /// Where the browser goes once the callback is done (a front end), if anywhere.
     pub return_to: Option<String>,
     pub expires_ms: i64,
+    /// The key that started it (id, name), for the audit log's record of the connection.
+    pub started_by: Option<(String, String)>,
 }
 
 impl Store {
@@ -28,7 +30,8 @@ impl Store {
             .execute(counted::on_pool(self.pool()))
             .await?;
         sqlx::query(
-            "INSERT INTO oauth_pending (state_hash, workspace_id, destination_id, verifier_sealed, redirect_uri, return_to, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO oauth_pending (state_hash, workspace_id, destination_id, verifier_sealed, redirect_uri, return_to, expires_ms, started_by_id, started_by_name) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&p.state_hash)
         .bind(&p.workspace_id)
@@ -37,6 +40,8 @@ impl Store {
         .bind(&p.redirect_uri)
         .bind(&p.return_to)
         .bind(p.expires_ms)
+        .bind(p.started_by.as_ref().map(|(id, _)| id))
+        .bind(p.started_by.as_ref().map(|(_, name)| name))
         .execute(counted::on_pool(self.pool()))
         .await?;
         Ok(())
@@ -45,7 +50,7 @@ impl Store {
     /// Takes the pending authorization with this state hash: it can be completed once.
     pub async fn take_oauth_pending(&self, state_hash: &str) -> Result<Option<PendingRow>> {
         let row = sqlx::query(
-            "DELETE FROM oauth_pending WHERE state_hash = $1 RETURNING state_hash, workspace_id, destination_id, verifier_sealed, redirect_uri, return_to, expires_ms",
+            "DELETE FROM oauth_pending WHERE state_hash = $1 RETURNING state_hash, workspace_id, destination_id, verifier_sealed, redirect_uri, return_to, expires_ms, started_by_id, started_by_name",
         )
         .bind(state_hash)
         .fetch_optional(counted::on_pool(self.pool()))
@@ -59,6 +64,9 @@ impl Store {
                 redirect_uri: r.try_get("redirect_uri")?,
                 return_to: r.try_get("return_to")?,
                 expires_ms: r.try_get("expires_ms")?,
+                started_by: r
+                    .try_get::<Option<String>, _>("started_by_id")?
+                    .zip(r.try_get::<Option<String>, _>("started_by_name")?),
             })
         })
         .transpose()

@@ -200,6 +200,9 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
                 request_id TEXT
             )",
             "CREATE INDEX audit_log_by_workspace ON audit_log (workspace_id, id)",
+            // Who started an OAuth connection, for the audit log's record of its completion.
+            "ALTER TABLE oauth_pending ADD COLUMN started_by_id TEXT",
+            "ALTER TABLE oauth_pending ADD COLUMN started_by_name TEXT",
         ],
     ),
 ];
