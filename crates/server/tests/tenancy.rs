@@ -24,6 +24,24 @@ async fn post_as(server: &TestServer, key: &str, url: &str, body: Value) -> (Sta
     (status, answer)
 }
 
+/// The key of `ws` named `name`, as the operator lists it.
+async fn key_named(server: &TestServer, ws: &str, name: &str) -> Value {
+    let (_, keys) = server
+        .call(
+            Method::GET,
+            &api(server, &format!("/workspaces/{ws}/api-keys")),
+            None,
+        )
+        .await;
+    keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == name)
+        .unwrap_or_else(|| panic!("no key named {name}: {keys}"))
+        .clone()
+}
+
 fn api(server: &TestServer, rest: &str) -> String {
     format!("{}/api/v1{rest}", server.url)
 }
@@ -309,41 +327,14 @@ async fn expired_and_revoked_keys_are_refused(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     // Its use is recorded (in the background, once a minute at most).
     let started = Instant::now();
-    loop {
-        let (_, keys) = server
-            .call(
-                Method::GET,
-                &api(&server, &format!("/workspaces/{ws}/api-keys")),
-                None,
-            )
-            .await;
-        let used = keys["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|k| k["name"] == "viewer key" && k["last_used_at"].is_string());
-        if used {
-            break;
-        }
+    while !key_named(&server, &ws, "viewer key").await["last_used_at"].is_string() {
         assert!(
             started.elapsed() < Duration::from_secs(5),
-            "no last_used_at: {keys}"
+            "no last_used_at"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (_, keys) = server
-        .call(
-            Method::GET,
-            &api(&server, &format!("/workspaces/{ws}/api-keys")),
-            None,
-        )
-        .await;
-    let id = keys["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["name"] == "viewer key")
-        .unwrap()["id"]
+    let id = key_named(&server, &ws, "viewer key").await["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -386,19 +377,7 @@ async fn a_key_revoked_on_one_replica_is_refused_by_another() {
     let on_b = api(&b, &format!("/workspaces/{ws}/destinations"));
     let (status, _, _) = b.call_as(Some(&viewer), Method::GET, &on_b, None).await;
     assert_eq!(status, StatusCode::OK, "b knows (and caches) the key");
-    let (_, keys) = a
-        .call(
-            Method::GET,
-            &api(&a, &format!("/workspaces/{ws}/api-keys")),
-            None,
-        )
-        .await;
-    let id = keys["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["name"] == "viewer key")
-        .unwrap()["id"]
+    let id = key_named(&a, &ws, "viewer key").await["id"]
         .as_str()
         .unwrap()
         .to_string();

@@ -88,18 +88,6 @@ impl Principal {
         }
     }
 
-    /// Whether the caller may act in `workspace_id`, which must exist for the operator.
-    pub(super) async fn can_enter(
-        &self,
-        state: &AppState,
-        workspace_id: &str,
-    ) -> Result<bool, ApiError> {
-        if self.key.role == Role::Operator {
-            return Ok(state.limits.find(state, workspace_id).await?.is_some());
-        }
-        Ok(self.key.workspace_id == workspace_id)
-    }
-
     /// Admins and the operator: every permission on every destination.
     pub fn is_admin(&self) -> bool {
         matches!(self.key.role, Role::Admin | Role::Operator)

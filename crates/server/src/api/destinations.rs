@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use courier_core::{DestinationSpec, Endpoint, FieldError};
 use courier_runtime::DeliveryPolicy;
 use serde_json::{Map, Value, json};
@@ -14,6 +14,7 @@ use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::input::{self, DestinationInput};
+use super::limits::Effective;
 use super::permissions::{self, require};
 use super::rules::Unresolved;
 use super::secrets::{self, auth_context, signing_context, signs};
@@ -141,6 +142,7 @@ pub async fn create(
     state: State,
     who: Principal,
     Path(ws): Path<String>,
+    Extension(limits): Extension<Effective>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let state: Arc<AppState> = state.0;
@@ -149,7 +151,6 @@ pub async fn create(
         .store
         .count_in_workspace(Held::Destinations, &ws)
         .await?;
-    let limits = state.limits.of(&state, &ws).await?;
     super::limits::room_for("destinations", held, limits.max_destinations)?;
     let (mut input, mut errors) = input::parse(&body);
     if let Some(t) = &input.destination_type {

@@ -2,15 +2,16 @@
 //! destination of the workspace, an optional action, and a field mapping checked against the
 //! destination's fields; every problem at its JSON path.
 
-use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use courier_core::FieldError;
 use serde_json::{Value, json};
 
 use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::limits::Effective;
 use super::permissions::require;
 use super::secrets::spec_of;
 use super::{AppState, State};
@@ -198,11 +199,11 @@ pub async fn create(
     state: State,
     who: Principal,
     Path(ws): Path<String>,
+    Extension(limits): Extension<Effective>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let ws = who.workspace(&ws)?.to_string();
     let held = state.store.count_in_workspace(Held::Routes, &ws).await?;
-    let limits = state.limits.of(&state, &ws).await?;
     super::limits::room_for("routes", held, limits.max_routes)?;
     let now = ids::now();
     let mut route = RouteRow {

@@ -3,9 +3,9 @@
 //! committed (requests arriving together share one transaction); a repeated idempotency key
 //! (24 hours) returns the first event.
 
-use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use courier_core::FieldError;
 use serde_json::{Value, json};
 
@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use super::auth::Publisher;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::limits::Effective;
 use super::permissions::require;
 use super::{AppState, State};
 use crate::store::{NewEvent, Role};
@@ -105,6 +106,7 @@ pub async fn create(
     state: State,
     Publisher(who): Publisher,
     Path(ws): Path<String>,
+    Extension(limits): Extension<Effective>,
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let ws = who.workspace(&ws)?.to_string();
@@ -154,7 +156,6 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let limits = state.limits.of(&state, &ws).await?;
     if let Some(rate) = limits.events_per_second {
         intake_within(&state, &ws, parsed.len(), rate)?;
     }

@@ -12,7 +12,8 @@ use super::error::ApiError;
 use crate::config::ServerConfig;
 use crate::store::Limits;
 
-/// The limits in force: the workspace's own, else the operator's.
+/// The limits in force: the workspace's own, else the operator's. The guard puts them in the
+/// request's extensions for every route under a workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Effective {
     pub max_destinations: u64,
@@ -74,13 +75,6 @@ impl LimitsCache {
         }
         cache.insert(workspace_id.to_string(), (limits, epoch));
         Ok(limits)
-    }
-
-    /// The limits in force for an existing workspace (404 for one that is not).
-    pub async fn of(&self, state: &AppState, workspace_id: &str) -> Result<Effective, ApiError> {
-        self.find(state, workspace_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("workspace"))
     }
 }
 

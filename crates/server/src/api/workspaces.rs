@@ -25,6 +25,8 @@ fn view(state: &AppState, w: &Workspace) -> Value {
     shown
 }
 
+const EXTERNAL_ID_TAKEN: &str = "another workspace has that external_id";
+
 /// The most metadata kept per workspace, as JSON text.
 const METADATA_BYTES: usize = 16 * 1024;
 
@@ -102,10 +104,19 @@ async fn external_id_free(
     if let Some(Some(external_id)) = &change.external_id {
         let holders = state.store.workspaces(Some(external_id), None, 2).await?;
         if holders.iter().any(|w| Some(w.id.as_str()) != except) {
-            return Err(ApiError::conflict("another workspace has that external_id"));
+            return Err(ApiError::conflict(EXTERNAL_ID_TAKEN));
         }
     }
     Ok(())
+}
+
+/// Another request took the `external_id` between the check and the write: the unique index
+/// refuses it, and that is the same conflict.
+fn external_id_taken(e: anyhow::Error) -> ApiError {
+    match e.downcast_ref::<sqlx::Error>() {
+        Some(db) if crate::store::is_unique_violation(db) => ApiError::conflict(EXTERNAL_ID_TAKEN),
+        _ => ApiError::from(e),
+    }
 }
 
 pub async fn create(
@@ -114,7 +125,11 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let change = change_of(&body, true)?;
     external_id_free(&state, &change, None).await?;
-    let workspace = state.store.create_workspace(&change).await?;
+    let workspace = state
+        .store
+        .create_workspace(&change)
+        .await
+        .map_err(external_id_taken)?;
     Ok((StatusCode::CREATED, Json(view(&state, &workspace))))
 }
 
@@ -171,7 +186,8 @@ pub async fn patch(
     let workspace = state
         .store
         .update_workspace(&ws, &change)
-        .await?
+        .await
+        .map_err(external_id_taken)?
         .ok_or_else(|| ApiError::not_found("workspace"))?;
     Ok(Json(view(&state, &workspace)))
 }
