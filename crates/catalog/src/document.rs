@@ -5,24 +5,30 @@ use courier_core::{ConnectorMeta, DynConnector};
 use serde::Serialize;
 use serde_json::Value;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CatalogDocument {
     pub connectors: Vec<ConnectorEntry>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ConnectorEntry {
     #[serde(flatten)]
     pub meta: ConnectorMeta,
+    /// The JSON Schema (draft 2020-12) of the connector's `config`.
+    #[schemars(with = "serde_json::Map<String, Value>")]
     pub config_schema: Value,
+    /// The JSON Schema (draft 2020-12) of the connector's `auth_config`.
+    #[schemars(with = "serde_json::Map<String, Value>")]
     pub auth_config_schema: Value,
     pub examples: Vec<ExampleEntry>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ExampleEntry {
     pub name: &'static str,
+    #[schemars(with = "serde_json::Map<String, Value>")]
     pub config: Value,
+    #[schemars(with = "serde_json::Map<String, Value>")]
     pub auth_config: Value,
 }
 

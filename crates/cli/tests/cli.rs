@@ -158,6 +158,7 @@ async fn test_prints_steps_and_exit_code_follows_the_result() {
     assert!(o.status.success(), "{out}\n{err}");
     for step in [
         "validate",
+        "build",
         "connect",
         "dns",
         "tls",

@@ -270,7 +270,7 @@ pub async fn test_passes_against_target(f: Fixture) {
     let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         &names[..2],
-        ["validate", "connect"],
+        ["validate", "build"],
         "the runtime's steps come first"
     );
     assert_eq!(

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The type of a destination field, in JSON terms plus the common refinements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {
     String,
@@ -18,7 +18,7 @@ pub enum FieldType {
 }
 
 /// A field the destination accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Field {
     pub name: String,
     #[serde(rename = "type")]

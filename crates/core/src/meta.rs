@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::payload::DEFAULT_PAYLOAD_CAP_BYTES;
 
 /// Static description of a connector, served in the catalog.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ConnectorMeta {
     /// The type id in APIs and the catalog, snake_case (`azure_blob`).
     #[serde(rename = "type")]
@@ -14,7 +14,9 @@ pub struct ConnectorMeta {
     pub description: &'static str,
     pub category: Category,
     pub capabilities: Capabilities,
-    /// The connector's own test steps, in order (the runtime adds `validate` and `connect` first).
+    /// The connector's own test steps, in order. The runtime runs [`RUNTIME_STEPS`] first;
+    /// the catalog lists them all, in the order a test reports them.
+    #[serde(serialize_with = "with_runtime_steps")]
     pub test_steps: &'static [StepSpec],
     #[serde(skip)]
     pub examples: &'static [Example],
@@ -22,7 +24,27 @@ pub struct ConnectorMeta {
     pub docs_url: Option<&'static str>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The steps every connection test runs before the connector's own: the config is checked,
+/// then the connector's client is built.
+pub const RUNTIME_STEPS: &[StepSpec] = &[
+    StepSpec {
+        name: "validate",
+        label: "Configuration is valid",
+    },
+    StepSpec {
+        name: "build",
+        label: "Client created",
+    },
+];
+
+fn with_runtime_steps<S: serde::Serializer>(
+    steps: &&'static [StepSpec],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(RUNTIME_STEPS.iter().chain(steps.iter()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     Http,
@@ -33,7 +55,7 @@ pub enum Category {
 }
 
 /// What a connector can do; the conformance suite selects its cases from this.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Capabilities {
     /// Records per `deliver` call the target accepts (`None`: no limit of its own).
     pub max_batch_records: Option<u32>,
@@ -77,14 +99,14 @@ impl Default for Capabilities {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct OAuthNeeds {
     pub provider: &'static str,
     pub scopes: &'static [&'static str],
 }
 
 /// One named test step a connector runs.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
 pub struct StepSpec {
     pub name: &'static str,
     pub label: &'static str,

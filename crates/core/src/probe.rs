@@ -9,7 +9,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::error::{ConnectorError, ErrorKind};
 use crate::meta::StepSpec;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Passed,
@@ -18,7 +18,7 @@ pub enum StepStatus {
 }
 
 /// The report of one step: what was checked, how it went, and for a failure what to change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepReport {
     pub name: String,
     pub label: String,
@@ -70,7 +70,7 @@ impl StepReport {
 }
 
 /// The overall result of a connection test: success means no step failed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TestReport {
     pub success: bool,
     pub steps: Vec<StepReport>,

@@ -96,9 +96,11 @@ pub fn validate_against(schema: &Value, instance: &Value, prefix: &str) -> Vec<F
     dedup(errors)
 }
 
+/// One problem per place: the first found (a value too short and off its pattern is told
+/// the first; fixing it shows the next, if any).
 fn dedup(mut errors: Vec<FieldError>) -> Vec<FieldError> {
     let mut seen = std::collections::HashSet::new();
-    errors.retain(|e| seen.insert((e.path.clone(), e.message.clone())));
+    errors.retain(|e| seen.insert(e.path.clone()));
     errors
 }
 
@@ -203,6 +205,50 @@ fn compact(v: &Value) -> String {
     } else {
         s
     }
+}
+
+/// Validates `instance` against `T`'s own schema, then deserializes it: every problem at its
+/// JSON path under `prefix`. For request bodies: the schema and its compiled validator are
+/// made once per type, so a call costs a validation and a deserialization.
+pub fn parse_as<T: JsonSchema + DeserializeOwned + 'static>(
+    instance: Value,
+    prefix: &str,
+) -> Result<T, Vec<FieldError>> {
+    static VALIDATORS: OnceLock<Mutex<HashMap<TypeId, Arc<jsonschema::Validator>>>> =
+        OnceLock::new();
+    let cache = VALIDATORS.get_or_init(Default::default);
+    let id = TypeId::of::<T>();
+    let cached = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&id)
+        .cloned();
+    let validator = match cached {
+        Some(v) => v,
+        None => {
+            let compiled = validator(&schema_of::<T>()).map_err(|e| {
+                vec![FieldError::new(
+                    prefix,
+                    format!("internal error: the schema does not compile ({e})"),
+                )]
+            })?;
+            cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, compiled.clone());
+            compiled
+        }
+    };
+    let mut errors = Vec::new();
+    for error in validator.iter_errors(&instance) {
+        let path = format!("{prefix}{}", error.instance_path().as_str());
+        describe(error.kind(), &path, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(dedup(errors));
+    }
+    // Values are not quoted: a body may carry secrets.
+    deserialize::<T>(instance, prefix, false)
 }
 
 /// Validates `instance` against `T`'s schema, then deserializes it. All schema problems are

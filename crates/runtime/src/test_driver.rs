@@ -107,7 +107,7 @@ async fn run_steps(
             started.elapsed(),
         ));
         rec.push(StepReport::skipped(
-            "connect",
+            "build",
             "Client created",
             "not run: an earlier step failed",
         ));
@@ -136,7 +136,7 @@ async fn run_steps(
         Ok(d) => d,
         Err(e) => {
             rec.push(StepReport::failed(
-                "connect",
+                "build",
                 "Client created",
                 &e,
                 t.elapsed(),
@@ -145,7 +145,7 @@ async fn run_steps(
         }
     };
     rec.push(StepReport::passed(
-        "connect",
+        "build",
         "Client created",
         "client ready",
         t.elapsed(),

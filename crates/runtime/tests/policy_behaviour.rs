@@ -364,7 +364,7 @@ async fn test_stream_ends_with_exactly_one_done() {
             TestEvent::Done(_) => "done".into(),
         })
         .collect();
-    assert_eq!(names, ["validate", "connect", "first", "second", "done"]);
+    assert_eq!(names, ["validate", "build", "first", "second", "done"]);
     let TestEvent::Done(report) = events.last().unwrap() else {
         panic!()
     };

@@ -1,12 +1,15 @@
-//! Property tests of the API's hand-written body parsers (destinations, events, field
-//! mappings): whatever JSON arrives, they never panic, and every error names a JSON pointer
-//! into the body, to the field itself or, for a missing one, to the object that lacks it.
+//! Property tests of the API's body parsers (destinations, events, routes with their field
+//! mappings, workspaces): whatever JSON arrives, they never panic, and every error names a
+//! JSON pointer into the body, to the field itself or, for a missing one, to the object that
+//! lacks it.
 
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::api::events::parse_event;
-use crate::api::input;
+use crate::api::event_routes::RouteInput;
+use crate::api::events::EventInput;
+use crate::api::input::{self, DestinationCreate, DestinationUpdate};
+use crate::api::workspaces::WorkspaceCreate;
 use crate::delivery::mapping;
 
 /// Keys the parsers know, and keys that need escaping in a JSON pointer.
@@ -16,6 +19,13 @@ const KEYS: &[&str] = &[
     "config",
     "auth_config",
     "enabled",
+    "events",
+    "event_types",
+    "destination_id",
+    "field_mapping",
+    "metadata",
+    "limits",
+    "timeout_ms",
     "payload_cap_bytes",
     "type",
     "payload",
@@ -75,18 +85,37 @@ proptest! {
 
     #[test]
     fn destination_bodies(body in json()) {
-        let (_, errors) = input::parse(&body);
-        for e in errors {
+        let (_, errors) = input::parse::<DestinationCreate>(&body);
+        let (_, more) = input::parse::<DestinationUpdate>(&body);
+        for e in errors.into_iter().chain(more) {
             prop_assert!(names_a_place(&body, &e.path), "{} in {body}", e.path);
         }
     }
 
     #[test]
     fn events(body in json()) {
-        let mut errors = Vec::new();
-        let _ = parse_event(body.clone(), "", &mut errors);
-        for e in errors {
-            prop_assert!(names_a_place(&body, &e.path), "{} in {body}", e.path);
+        if let Err(errors) = courier_core::schema::parse_as::<EventInput>(body.clone(), "") {
+            for e in errors {
+                prop_assert!(names_a_place(&body, &e.path), "{} in {body}", e.path);
+            }
+        }
+    }
+
+    #[test]
+    fn routes(body in json()) {
+        if let Err(errors) = courier_core::schema::parse_as::<RouteInput>(body.clone(), "") {
+            for e in errors {
+                prop_assert!(names_a_place(&body, &e.path), "{} in {body}", e.path);
+            }
+        }
+    }
+
+    #[test]
+    fn workspaces(body in json()) {
+        if let Err(errors) = courier_core::schema::parse_as::<WorkspaceCreate>(body.clone(), "") {
+            for e in errors {
+                prop_assert!(names_a_place(&body, &e.path), "{} in {body}", e.path);
+            }
         }
     }
 

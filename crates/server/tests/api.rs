@@ -117,14 +117,12 @@ async fn destinations_round_trip_in_the_seed_shape(backend: Backend) {
     let (_, list) = server
         .call(Method::GET, &server.path("/destinations"), None)
         .await;
-    assert_eq!(list.as_array().unwrap().len(), 1);
-    assert_eq!(list[0]["id"], json!(id));
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["id"], json!(id));
+    assert_eq!(list["next_cursor"], json!(null));
 
     let (status, deleted) = server.call(Method::DELETE, &one, None).await;
-    assert_eq!(
-        (status, deleted),
-        (StatusCode::OK, json!({"status": "deleted"}))
-    );
+    assert_eq!((status, deleted), (StatusCode::NO_CONTENT, json!("")));
     let (status, missing) = server.call(Method::GET, &one, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(missing["error"]["code"], "not_found");
@@ -262,7 +260,10 @@ async fn keys_workspaces_and_roles_are_enforced(backend: Backend) {
     let (status, list, _) = server
         .call_as(Some("ck_other_admin"), Method::GET, &other_list, None)
         .await;
-    assert_eq!((status, list), (StatusCode::OK, json!([])));
+    assert_eq!(
+        (status, list),
+        (StatusCode::OK, json!({"data": [], "next_cursor": null}))
+    );
 
     // A member may read but, by default, not change or delete.
     let (status, _, _) = server
@@ -368,7 +369,7 @@ async fn duplicates_conflict_and_oversized_bodies_are_refused(backend: Backend) 
         .call(Method::GET, &server.path("/destinations"), None)
         .await;
     assert_eq!(
-        list.as_array().unwrap().len(),
+        list["data"].as_array().unwrap().len(),
         1,
         "nothing already accepted is lost"
     );

@@ -129,7 +129,7 @@ async fn mapped_events_reach_the_receiver_exactly(backend: Backend) {
     let (headers, body) = seen.lock().unwrap()[0].clone();
     assert_eq!(
         body,
-        json!({"id": 7, "customer": {}, "email": "a@x.io", "source": "courier"})
+        json!({"id": 7, "email": "a@x.io", "source": "courier"})
     );
     let delivery = wait_status(&server, &dest, "delivered").await;
     assert_eq!(
@@ -490,8 +490,11 @@ async fn routes_are_validated_and_protect_their_destination(backend: Backend) {
             None,
         )
         .await;
-    assert_eq!(list[0]["route_usages"]["count"], 1);
-    assert_eq!(list[0]["route_usages"]["routes"][0]["id"], json!(route));
+    assert_eq!(list["data"][0]["route_usages"]["count"], 1);
+    assert_eq!(
+        list["data"][0]["route_usages"]["routes"][0]["id"],
+        json!(route)
+    );
     let (status, _) = server
         .call(
             Method::DELETE,
@@ -499,7 +502,7 @@ async fn routes_are_validated_and_protect_their_destination(backend: Backend) {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = server
         .call(
             Method::DELETE,
@@ -507,7 +510,7 @@ async fn routes_are_validated_and_protect_their_destination(backend: Backend) {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::NO_CONTENT);
 }
 
 /// Rows in `table` (read beside the server).
@@ -1111,11 +1114,19 @@ async fn shutdown_lets_attempts_in_flight_finish() {
     let store = courier_server::store::Store::open(&database_url)
         .await
         .unwrap();
+    let filter = courier_server::store::DeliveryFilter {
+        destination_id: Some(dest.clone()),
+        ..Default::default()
+    };
     let listed = store
-        .list_deliveries(&workspace, Some(&dest), None, None, 10)
+        .deliveries_page(&workspace, &filter, 10)
         .await
         .unwrap();
-    assert_eq!(listed[0]["status"], "delivered", "{listed:?}");
+    assert_eq!(
+        listed[0].status,
+        courier_server::store::DeliveryStatus::Delivered,
+        "{listed:?}"
+    );
 }
 
 /// A minimal connector whose deliveries fail with `reauth_required`, as an OAuth destination's

@@ -244,7 +244,7 @@ async fn start_and_callback_refuse_what_does_not_fit() {
         .iter()
         .map(|d| d["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["/destination_id", "/nope"]);
+    assert_eq!(paths, ["/nope", "/destination_id"]);
     let (status, e) = server
         .call(
             Method::POST,
@@ -258,7 +258,7 @@ async fn start_and_callback_refuse_what_does_not_fit() {
         .call(
             Method::POST,
             &start("onedrive"),
-            Some(json!({"destination_id": "missing"})),
+            Some(json!({"destination_id": "01900000-0000-7000-8000-000000000000"})),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -6,82 +6,103 @@ use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use courier_core::FieldError;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::State;
 use super::auth::Principal;
-use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use super::input::string;
+use super::model::{Name, Page, Timestamp, nullable};
+use super::valid::{Input, Valid};
 use crate::ids;
-use crate::store::{ApiKey, KeyChange, NewKey, Role, api_keys::rfc3339_ms};
+use crate::store::{ApiKey, KeyChange, Role, api_keys::rfc3339_ms};
 
 /// Roles a key made through the API may hold: the operator's key is made only at bootstrap.
-const GRANTABLE: &[Role] = &[Role::Admin, Role::Member, Role::Publisher, Role::Viewer];
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantableRole {
+    Admin,
+    Member,
+    Publisher,
+    Viewer,
+}
 
-fn role_at(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Role> {
-    match value.as_str().and_then(Role::parse) {
-        Some(role) if GRANTABLE.contains(&role) => Some(role),
-        _ => {
-            errors.push(FieldError::new(
-                path,
-                "must be one of admin, member, publisher, viewer",
-            ));
-            None
+impl From<GrantableRole> for Role {
+    fn from(r: GrantableRole) -> Role {
+        match r {
+            GrantableRole::Admin => Role::Admin,
+            GrantableRole::Member => Role::Member,
+            GrantableRole::Publisher => Role::Publisher,
+            GrantableRole::Viewer => Role::Viewer,
         }
     }
 }
 
-/// An expiry: RFC 3339, in the future.
-fn expiry_at(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Option<String>> {
-    match value {
-        Value::Null => Some(None),
-        Value::String(text) => match rfc3339_ms(text) {
-            Some(ms) if ms > crate::clock::local_now_ms() => Some(Some(text.clone())),
-            Some(_) => {
-                errors.push(FieldError::new(path, "must be in the future"));
-                None
-            }
-            None => {
-                errors.push(FieldError::new(
-                    path,
-                    "must be an RFC 3339 time such as 2030-01-31T00:00:00Z",
-                ));
-                None
-            }
-        },
-        _ => {
-            errors.push(FieldError::new(path, "must be an RFC 3339 time or null"));
-            None
-        }
+/// A new key.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyCreate {
+    pub name: Name,
+    pub role: GrantableRole,
+    /// When it stops working: RFC 3339, in the future; absent or null: never.
+    #[schemars(with = "Option<Timestamp>")]
+    pub expires_at: Option<String>,
+}
+
+/// Changes to a key (`expires_at: null`: never expires).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyPatch {
+    pub name: Option<Name>,
+    pub role: Option<GrantableRole>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<Timestamp>")]
+    pub expires_at: Option<Option<String>>,
+}
+
+const READ_ONLY: &[&str] = &[
+    "id",
+    "key",
+    "prefix",
+    "created_at",
+    "last_used_at",
+    "workspace_id",
+];
+
+impl Input for ApiKeyCreate {
+    fn read_only() -> &'static [&'static str] {
+        READ_ONLY
     }
 }
 
-fn change_of(body: &Value) -> Result<KeyChange, ApiError> {
-    let Some(fields) = body.as_object() else {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "",
-            "must be an object with name, role, expires_at",
-        )]));
-    };
-    let mut errors = Vec::new();
-    let mut change = KeyChange::default();
-    for (key, value) in fields {
-        let path = format!("/{}", courier_core::spec::pointer_segment(key));
-        match key.as_str() {
-            "name" => change.name = string(value, &path, 200, &mut errors),
-            "role" => change.role = role_at(value, &path, &mut errors),
-            "expires_at" => change.expires_at = expiry_at(value, &path, &mut errors),
-            "id" | "key" | "prefix" | "created_at" | "last_used_at" | "workspace_id" => {
-                errors.push(FieldError::new(path, "is read-only"))
-            }
-            _ => errors.push(FieldError::new(path, "is not an API key field")),
-        }
+impl Input for ApiKeyPatch {
+    fn read_only() -> &'static [&'static str] {
+        READ_ONLY
     }
-    if errors.is_empty() {
-        Ok(change)
-    } else {
-        Err(ApiError::validation(errors))
+}
+
+/// A key just made: the stored key and, this once, the key itself.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub stored: ApiKey,
+    /// The key: shown in this answer only.
+    pub key: String,
+}
+
+/// An expiry must be in the future.
+fn future(expires_at: Option<&str>) -> ApiResult<()> {
+    match expires_at.map(rfc3339_ms) {
+        None => Ok(()),
+        Some(Some(ms)) if ms > crate::clock::local_now_ms() => Ok(()),
+        Some(Some(_)) => Err(ApiError::validation(vec![FieldError::new(
+            "/expires_at",
+            "must be in the future",
+        )])),
+        Some(None) => Err(ApiError::validation(vec![FieldError::new(
+            "/expires_at",
+            "must be an RFC 3339 time such as 2030-01-31T00:00:00Z",
+        )])),
     }
 }
 
@@ -89,34 +110,22 @@ pub async fn create(
     state: State,
     who: Principal,
     Path(ws): Path<String>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    Valid(body): Valid<ApiKeyCreate>,
+) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
     let ws = who.workspace(&ws)?;
-    let change = change_of(&body)?;
-    let mut missing = Vec::new();
-    if change.name.is_none() && body.get("name").is_none() {
-        missing.push(FieldError::new("/name", "is required"));
-    }
-    if change.role.is_none() && body.get("role").is_none() {
-        missing.push(FieldError::new("/role", "is required"));
-    }
-    if !missing.is_empty() {
-        return Err(ApiError::validation(missing));
-    }
-    let new = NewKey {
-        name: change.name.unwrap_or_default(),
-        role: change.role.unwrap_or(Role::Viewer),
-        expires_at: change.expires_at.flatten(),
-    };
+    future(body.expires_at.as_deref())?;
     let key = ids::new_api_key();
     let stored = state
         .store
-        .add_api_key(ws, &new.name, new.role, &key, new.expires_at.as_deref())
+        .add_api_key(
+            ws,
+            &body.name.0,
+            body.role.into(),
+            &key,
+            body.expires_at.as_deref(),
+        )
         .await?;
-    let mut shown = json!(stored);
-    // The only time the key is shown.
-    shown["key"] = json!(key);
-    Ok((StatusCode::CREATED, Json(shown)))
+    Ok((StatusCode::CREATED, Json(CreatedApiKey { stored, key })))
 }
 
 /// A key of the workspace (404 if there is none).
@@ -139,36 +148,51 @@ fn not_the_operators(key: &ApiKey) -> ApiResult<()> {
     }
 }
 
-pub async fn list(state: State, who: Principal, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
+/// Every key of the workspace (a workspace holds few; one page).
+pub async fn list(
+    state: State,
+    who: Principal,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<Page<ApiKey>>> {
     let ws = who.workspace(&ws)?;
-    let keys = state.store.api_keys(ws).await?;
-    Ok(Json(json!({"data": keys})))
+    let data = state.store.api_keys(ws).await?;
+    Ok(Json(Page {
+        data,
+        next_cursor: None,
+    }))
 }
 
 pub async fn get(
     state: State,
     who: Principal,
     Path((ws, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ApiKey>> {
     let ws = who.workspace(&ws)?;
-    Ok(Json(json!(load(&state, ws, &id).await?)))
+    Ok(Json(load(&state, ws, &id).await?))
 }
 
 pub async fn patch(
     state: State,
     who: Principal,
     Path((ws, id)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+    Valid(body): Valid<ApiKeyPatch>,
+) -> ApiResult<Json<ApiKey>> {
     let ws = who.workspace(&ws)?;
-    let change = change_of(&body)?;
+    if let Some(expiry) = &body.expires_at {
+        future(expiry.as_deref())?;
+    }
+    let change = KeyChange {
+        name: body.name.map(|n| n.0),
+        role: body.role.map(Role::from),
+        expires_at: body.expires_at,
+    };
     not_the_operators(&load(&state, ws, &id).await?)?;
     let key = state
         .store
         .update_api_key(ws, &id, &change)
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;
-    Ok(Json(json!(key)))
+    Ok(Json(key))
 }
 
 /// Revokes a key: 401 for it at once, here and (told by the database) on other replicas.

@@ -5,15 +5,17 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Path, Query};
+use axum::extract::{MatchedPath, Path};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
-use courier_core::FieldError;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
+use super::model::{Cursor, Limit, Page, page_size};
+use super::query::Params;
 use super::{AppState, State};
 use crate::ids;
 use crate::store::{ApiKey, AuditEntry, AuditFilter};
@@ -149,40 +151,62 @@ pub(super) async fn record(state: &AppState, change: Change) {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    action: Option<String>,
-    key_id: Option<String>,
-    resource_id: Option<String>,
-    outcome: Option<String>,
-    cursor: Option<String>,
-    limit: Option<String>,
+/// How a recorded change ended.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    /// Refused for the key's role (403).
+    Denied,
+    /// Any other error.
+    Failed,
 }
 
-/// `GET /workspaces/{ws}/audit-log?action=&key_id=&resource_id=&outcome=&cursor=&limit=`.
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// `?action=&key_id=&resource_id=&outcome=&limit=&cursor=`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this action, such as `destination.update`.
+    #[schemars(length(min = 1, max = 100))]
+    action: Option<String>,
+    /// Only changes made with this key.
+    #[schemars(length(min = 1, max = 100))]
+    key_id: Option<String>,
+    /// Only changes to this resource.
+    #[schemars(length(min = 1, max = 100))]
+    resource_id: Option<String>,
+    outcome: Option<Outcome>,
+    limit: Option<Limit>,
+    cursor: Option<Cursor>,
+}
+
+/// `GET /workspaces/{ws}/audit-log`: newest first.
 pub async fn list(
     state: State,
     Path(ws): Path<String>,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    if let Some(outcome) = &q.outcome
-        && !["succeeded", "denied", "failed"].contains(&outcome.as_str())
-    {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "/outcome",
-            "must be one of succeeded, denied, failed",
-        )]));
-    }
-    let limit = super::paging::limit(q.limit.as_deref())?;
+    Params(q): Params<ListQuery>,
+) -> ApiResult<Json<Page<AuditEntry>>> {
+    let limit = page_size(q.limit);
     let filter = AuditFilter {
         action: q.action,
         key_id: q.key_id,
         resource_id: q.resource_id,
-        outcome: q.outcome,
-        before: q.cursor,
+        outcome: q.outcome.map(|o| o.as_str().to_string()),
+        before: q.cursor.map(|c| c.0),
     };
-    let data = state.store.audit_log(&ws, &filter, limit).await?;
-    let next_cursor =
-        super::paging::next_cursor(data.len(), limit, data.last().map(|e| e.id.as_str()));
-    Ok(Json(json!({"data": data, "next_cursor": next_cursor})))
+    let data = state
+        .store
+        .audit_log(&ws, &filter, i64::from(limit))
+        .await?;
+    Ok(Json(Page::of(data, limit, |e| &e.id)))
 }

@@ -12,7 +12,24 @@ use serde_json::Value;
 use super::AppState;
 use super::error::ApiError;
 
-/// A JSON request body, as a value (handlers check its fields, reporting every problem).
+/// Reads a request's body within the size limit and the read timeout.
+pub async fn read_bytes(req: Request, state: &Arc<AppState>) -> Result<Bytes, ApiError> {
+    let deadline = Duration::from_millis(state.config.body_read_timeout_ms.max(1));
+    let read = tokio::time::timeout(deadline, Bytes::from_request(req, state))
+        .await
+        .map_err(|_| ApiError::body_timeout())?;
+    read.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large()
+        } else {
+            ApiError::bad_request("the request body could not be read")
+        }
+    })
+}
+
+/// A JSON request body, as a value, read as strictly as typed bodies are (415 for another
+/// media type, 422 when empty, 400 for malformed JSON or a key given twice), for handlers
+/// that check it against their type themselves (handlers check its fields, reporting every problem).
 #[derive(Debug)]
 pub struct JsonBody(pub Value);
 
@@ -20,22 +37,8 @@ impl FromRequest<Arc<AppState>> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let deadline = Duration::from_millis(state.config.body_read_timeout_ms.max(1));
-        let read = tokio::time::timeout(deadline, Bytes::from_request(req, state))
+        super::valid::json_value(req, state, |_| false)
             .await
-            .map_err(|_| ApiError::body_timeout())?;
-        let bytes = read.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::payload_too_large()
-            } else {
-                ApiError::bad_request("the request body could not be read")
-            }
-        })?;
-        if bytes.is_empty() {
-            return Ok(JsonBody(Value::Object(Default::default())));
-        }
-        serde_json::from_slice(&bytes)
             .map(JsonBody)
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
     }
 }

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::Path;
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde_json::Value;
+use courier_catalog::ConnectorEntry;
 
 use super::State;
 use super::auth::Principal;
@@ -22,13 +22,10 @@ pub async fn one(
     state: State,
     _who: Principal,
     Path(type_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ConnectorEntry>> {
     let connector = state
         .catalog
         .get(&type_id)
         .map_err(|_| ApiError::not_found("connector type"))?;
-    let entry = courier_catalog::ConnectorEntry::of(connector.as_ref());
-    Ok(Json(
-        serde_json::to_value(entry).map_err(ApiError::internal)?,
-    ))
+    Ok(Json(ConnectorEntry::of(connector.as_ref())))
 }

@@ -1,73 +1,95 @@
-//! The attempt log: deliveries by destination and status (newest first, cursor paging), one
-//! delivery with every attempt, a retry of one, and a bulk replay by filter.
+//! The attempt log: deliveries (newest first, filtered, in pages), one delivery with every
+//! attempt, a retry of one, and a bulk replay by filter; and the events they came from.
 
 use axum::Json;
-use axum::extract::{Path, Query};
-use courier_core::FieldError;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::extract::Path;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::State;
 use super::auth::Principal;
-use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::model::{Cursor, Id, Limit, Page, Timestamp, page_size};
 use super::permissions::require;
+use super::query::Params;
+use super::valid::{Input, Valid};
+use crate::store::{
+    Delivery, DeliveryDetail, DeliveryFilter, DeliveryStatus, Event, EventDetail, EventFilter,
+    IdRange,
+};
 
-const STATUSES: &[&str] = &[
-    "pending",
-    "in_flight",
-    "delivered",
-    "retry_scheduled",
-    "failed",
-];
+/// The id range of a time range and a cursor; 422 for a time that is not RFC 3339.
+fn id_range(
+    since: Option<&str>,
+    until: Option<&str>,
+    cursor: Option<Cursor>,
+) -> ApiResult<IdRange> {
+    let ms = |text: Option<&str>, path: &str| -> ApiResult<Option<i64>> {
+        match text {
+            None => Ok(None),
+            Some(t) => crate::ids::parse_timestamp(t)
+                .map(|t| Some((t.unix_timestamp_nanos() / 1_000_000) as i64))
+                .ok_or_else(|| {
+                    ApiError::validation(vec![courier_core::FieldError::new(
+                        path,
+                        "must be an RFC 3339 time such as 2030-01-31T00:00:00Z",
+                    )])
+                }),
+        }
+    };
+    Ok(IdRange {
+        since_ms: ms(since, "/since")?,
+        until_ms: ms(until, "/until")?,
+        before: cursor.map(|c| c.0),
+    })
+}
 
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    destination_id: Option<String>,
-    status: Option<String>,
-    cursor: Option<String>,
-    limit: Option<String>,
+/// `?destination_id=&status=&event_type=&event_id=&since=&until=&limit=&cursor=`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryQuery {
+    destination_id: Option<Id>,
+    status: Option<DeliveryStatus>,
+    #[schemars(length(min = 1, max = 200))]
+    event_type: Option<String>,
+    event_id: Option<Id>,
+    /// Created at or after this time (RFC 3339).
+    #[schemars(with = "Option<Timestamp>")]
+    since: Option<String>,
+    /// Created before this time (RFC 3339).
+    #[schemars(with = "Option<Timestamp>")]
+    until: Option<String>,
+    limit: Option<Limit>,
+    cursor: Option<Cursor>,
 }
 
 pub async fn list(
     state: State,
     who: Principal,
     Path(ws): Path<String>,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+    Params(q): Params<DeliveryQuery>,
+) -> ApiResult<Json<Page<Delivery>>> {
     let ws = who.workspace(&ws)?;
-    if let Some(s) = &q.status
-        && !STATUSES.contains(&s.as_str())
-    {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "/status",
-            format!("must be one of {}", STATUSES.join(", ")),
-        )]));
-    }
-    let limit = super::paging::limit(q.limit.as_deref())?;
+    let limit = page_size(q.limit);
+    let filter = DeliveryFilter {
+        destination_id: q.destination_id.map(|d| d.0),
+        status: q.status,
+        event_type: q.event_type,
+        event_id: q.event_id.map(|e| e.0),
+        range: id_range(q.since.as_deref(), q.until.as_deref(), q.cursor)?,
+    };
     let data = state
         .store
-        .list_deliveries(
-            ws,
-            q.destination_id.as_deref(),
-            q.status.as_deref(),
-            q.cursor.as_deref(),
-            limit,
-        )
+        .deliveries_page(ws, &filter, i64::from(limit))
         .await?;
-    let next_cursor = super::paging::next_cursor(
-        data.len(),
-        limit,
-        data.last().and_then(|d| d["id"].as_str()),
-    );
-    Ok(Json(json!({"data": data, "next_cursor": next_cursor})))
+    Ok(Json(Page::of(data, limit, |d| &d.id)))
 }
 
 pub async fn get(
     state: State,
     who: Principal,
     Path((ws, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DeliveryDetail>> {
     let ws = who.workspace(&ws)?;
     let delivery = state
         .store
@@ -77,12 +99,19 @@ pub async fn get(
     Ok(Json(delivery))
 }
 
+/// What a retry or a replay queued.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Queued {
+    /// Deliveries queued again.
+    pub queued: u64,
+}
+
 /// `POST .../deliveries/{id}/retry`: queued again now, with a fresh attempt budget.
 pub async fn retry(
     state: State,
     who: Principal,
     Path((ws, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Queued>> {
     let ws = who.workspace(&ws)?;
     let delivery = state
         .store
@@ -91,7 +120,7 @@ pub async fn retry(
         .ok_or_else(|| ApiError::not_found("delivery"))?;
     if let Some(d) = state
         .store
-        .destination(ws, delivery["destination_id"].as_str().unwrap_or_default())
+        .destination(ws, &delivery.delivery.destination_id)
         .await?
     {
         require(&who, &d, "trigger_syncs")?;
@@ -103,56 +132,43 @@ pub async fn retry(
         ));
     }
     state.engine.wake();
-    Ok(Json(json!({"status": "queued", "id": id})))
+    Ok(Json(Queued { queued: n }))
 }
 
-/// `POST .../deliveries/replay` with `{"destination_id"?, "status"?}` (status `failed` by
-/// default). Replaying every destination at once is for admins.
+/// Which ended deliveries a replay queues again.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Replayable {
+    #[default]
+    Failed,
+    Delivered,
+}
+
+/// `{"destination_id"?, "status"?}`: replays that destination's (or, for admins, every one's)
+/// deliveries of that status (`failed` when omitted).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayInput {
+    pub destination_id: Option<Id>,
+    #[serde(default)]
+    pub status: Replayable,
+}
+
+impl Input for ReplayInput {}
+
 pub async fn replay(
     state: State,
     who: Principal,
     Path(ws): Path<String>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+    Valid(body): Valid<ReplayInput>,
+) -> ApiResult<Json<Queued>> {
     let ws = who.workspace(&ws)?;
-    let Some(fields) = body.as_object() else {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "",
-            "must be an object of filters",
-        )]));
+    let status = match body.status {
+        Replayable::Failed => "failed",
+        Replayable::Delivered => "delivered",
     };
-    let mut errors = Vec::new();
-    for key in fields.keys() {
-        if !["destination_id", "status"].contains(&key.as_str()) {
-            errors.push(FieldError::new(
-                format!("/{}", courier_core::spec::pointer_segment(key)),
-                "is not a replay filter",
-            ));
-        }
-    }
-    let status = match fields.get("status") {
-        None => "failed",
-        Some(Value::String(s)) if s == "failed" || s == "delivered" => s.as_str(),
-        Some(_) => {
-            errors.push(FieldError::new("/status", "must be failed or delivered"));
-            "failed"
-        }
-    };
-    let destination = match fields.get("destination_id") {
-        None => None,
-        Some(Value::String(d)) => Some(d.as_str()),
-        Some(_) => {
-            errors.push(FieldError::new(
-                "/destination_id",
-                "must be a destination id",
-            ));
-            None
-        }
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    match destination {
+    let destination = body.destination_id.map(|d| d.0);
+    match &destination {
         Some(id) => {
             let d = state
                 .store
@@ -168,7 +184,62 @@ pub async fn replay(
         }
         None => {}
     }
-    let n = state.store.requeue(ws, None, destination, status).await?;
+    let n = state
+        .store
+        .requeue(ws, None, destination.as_deref(), status)
+        .await?;
     state.engine.wake();
-    Ok(Json(json!({"queued": n})))
+    Ok(Json(Queued { queued: n }))
+}
+
+/// `?event_type=&since=&until=&limit=&cursor=`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    /// Only events of this type.
+    #[schemars(length(min = 1, max = 200))]
+    event_type: Option<String>,
+    /// Created at or after this time (RFC 3339).
+    #[schemars(with = "Option<Timestamp>")]
+    since: Option<String>,
+    /// Created before this time (RFC 3339).
+    #[schemars(with = "Option<Timestamp>")]
+    until: Option<String>,
+    limit: Option<Limit>,
+    cursor: Option<Cursor>,
+}
+
+/// `GET .../events`: accepted events, newest first.
+pub async fn events(
+    state: State,
+    who: Principal,
+    Path(ws): Path<String>,
+    Params(q): Params<EventQuery>,
+) -> ApiResult<Json<Page<Event>>> {
+    let ws = who.workspace(&ws)?;
+    let limit = page_size(q.limit);
+    let filter = EventFilter {
+        event_type: q.event_type,
+        range: id_range(q.since.as_deref(), q.until.as_deref(), q.cursor)?,
+    };
+    let data = state
+        .store
+        .events_page(ws, &filter, i64::from(limit))
+        .await?;
+    Ok(Json(Page::of(data, limit, |e| &e.id)))
+}
+
+/// `GET .../events/{id}`: the event with its payload and deliveries.
+pub async fn event(
+    state: State,
+    who: Principal,
+    Path((ws, id)): Path<(String, String)>,
+) -> ApiResult<Json<EventDetail>> {
+    let ws = who.workspace(&ws)?;
+    let event = state
+        .store
+        .event(ws, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    Ok(Json(event))
 }

@@ -8,67 +8,121 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use courier_core::{DestinationSpec, Endpoint, FieldError};
 use courier_runtime::DeliveryPolicy;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use super::input::{self, DestinationInput};
+use super::input::{self, ConnectorType, DestinationCreate, DestinationInput, DestinationUpdate};
 use super::limits::Effective;
+use super::model::{Cursor, Limit, Page, page_size};
 use super::permissions::{self, require};
+use super::query::Params;
 use super::rules::Unresolved;
 use super::secrets::{self, auth_context, signing_context, signs};
+use super::view::{DestinationView, RouteUsage, RouteUsages};
 use super::{AppState, State, view};
 use crate::ids;
-use crate::store::{self, DestinationRow, Held};
+use crate::store::{self, DestinationFilter, DestinationRow, Held};
 
-#[derive(Debug, serde::Deserialize)]
+/// `?destination_type=&status=&q=&include=route_usages&limit=&cursor=`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    include: Option<String>,
+    /// Only destinations of this connector type.
+    destination_type: Option<ConnectorType>,
+    /// Only destinations with this status.
+    status: Option<StatusFilter>,
+    /// Only destinations whose name holds this text (any case).
+    #[schemars(length(min = 1, max = 200))]
+    q: Option<String>,
+    /// `route_usages`: each destination also carries the routes that send to it.
+    include: Option<Include>,
+    limit: Option<Limit>,
+    cursor: Option<Cursor>,
 }
 
-/// `GET .../destinations[?include=route_usages]`: with route usages, each destination also
-/// carries the count and list of routes that send to it.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Include {
+    RouteUsages,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusFilter {
+    Pending,
+    Connected,
+    Error,
+    ReauthRequired,
+    Disabled,
+}
+
+/// `GET .../destinations`: by id, filtered, in pages.
 pub async fn list(
     state: State,
     who: Principal,
     Path(ws): Path<String>,
-    axum::extract::Query(q): axum::extract::Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+    Params(q): Params<ListQuery>,
+) -> ApiResult<Json<Page<DestinationView>>> {
     let ws = who.workspace(&ws)?;
-    let rows = state.store.list_destinations(ws).await?;
-    let usages = q
-        .include
-        .as_deref()
-        .is_some_and(|i| i.split(',').any(|p| p.trim() == "route_usages"));
+    let limit = page_size(q.limit);
+    let filter = DestinationFilter {
+        destination_type: q.destination_type.map(|t| t.0),
+        status: q
+            .status
+            .and_then(|s| serde_json::to_value(s).ok())
+            .and_then(|v| v.as_str().map(str::to_string)),
+        name_contains: q.q,
+        after: q.cursor.map(|c| c.0.to_ascii_lowercase()),
+    };
+    let rows = state
+        .store
+        .destinations_page(ws, &filter, i64::from(limit))
+        .await?;
+    let usages = q.include.is_some();
     let routes = if usages {
         state.store.list_routes(ws).await?
     } else {
         Vec::new()
     };
-    let list = rows
+    let page = Page::of(rows, limit, |d| &d.id);
+    let data = page
+        .data
         .iter()
         .map(|d| {
             let mut shown = view::destination(&state.catalog, d);
             if usages {
-                let used: Vec<Value> = routes
+                let used: Vec<RouteUsage> = routes
                     .iter()
                     .filter(|r| r.destination_id == d.id)
-                    .map(|r| json!({"id": r.id, "name": r.name, "is_active": r.is_active}))
+                    .map(|r| RouteUsage {
+                        id: r.id.clone(),
+                        name: r.name.clone(),
+                        is_active: r.is_active,
+                    })
                     .collect();
-                shown["route_usages"] = json!({"count": used.len(), "routes": used});
+                shown.route_usages = Some(RouteUsages {
+                    count: used.len(),
+                    routes: used,
+                });
             }
             shown
         })
         .collect();
-    Ok(Json(Value::Array(list)))
+    Ok(Json(Page {
+        data,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 pub async fn get(
     state: State,
     who: Principal,
     Path((ws, dest)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DestinationView>> {
     let d = load(&state, &who, &ws, &dest).await?;
     Ok(Json(view::destination(&state.catalog, &d)))
 }
@@ -144,7 +198,7 @@ pub async fn create(
     Path(ws): Path<String>,
     Extension(limits): Extension<Effective>,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<DestinationView>)> {
     let state: Arc<AppState> = state.0;
     let ws = who.workspace(&ws)?.to_string();
     let held = state
@@ -152,20 +206,10 @@ pub async fn create(
         .count_in_workspace(Held::Destinations, &ws)
         .await?;
     super::limits::room_for("destinations", held, limits.max_destinations)?;
-    let (mut input, mut errors) = input::parse(&body);
+    let (mut input, mut errors) = input::parse::<DestinationCreate>(&body);
     if let Some(t) = &input.destination_type {
         let signed = signs(&state.catalog, t);
         lift_signing_secret(signed, &mut input, Mode::Replace, &mut errors);
-    }
-    for (field, missing) in [
-        ("/name", input.name.is_none()),
-        ("/destination_type", input.destination_type.is_none()),
-        ("/config", input.config.is_none()),
-    ] {
-        // A field that is present but invalid was already reported by `parse`.
-        if missing && body.get(&field[1..]).is_none() {
-            errors.push(FieldError::new(field, "is required"));
-        }
     }
     let DestinationInput {
         name,
@@ -250,9 +294,7 @@ pub async fn create(
         .map_err(conflict_on_name)?;
     tracing::info!(destination = %d.id, r#type = %d.destination_type, "destination created");
     let mut shown = view::destination(&state.catalog, &d);
-    if let Some(secret) = generated {
-        shown["signing_secret"] = json!(secret);
-    }
+    shown.signing_secret = generated;
     Ok((StatusCode::CREATED, Json(shown)))
 }
 
@@ -303,7 +345,7 @@ pub async fn put(
     who: Principal,
     Path((ws, dest)): Path<(String, String)>,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DestinationView>> {
     update(state.0, who, ws, dest, body, Mode::Replace).await
 }
 
@@ -312,7 +354,7 @@ pub async fn patch(
     who: Principal,
     Path((ws, dest)): Path<(String, String)>,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DestinationView>> {
     update(state.0, who, ws, dest, body, Mode::Merge).await
 }
 
@@ -324,10 +366,10 @@ async fn update(
     dest: String,
     body: Value,
     mode: Mode,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DestinationView>> {
     let mut d = load(&state, &who, &ws, &dest).await?;
     require(&who, &d, "manage_destination")?;
-    let (mut input, mut errors) = input::parse(&body);
+    let (mut input, mut errors) = input::parse::<DestinationUpdate>(&body);
     let signed = signs(&state.catalog, &d.destination_type);
     lift_signing_secret(signed, &mut input, mode, &mut errors);
     if let Some(t) = &input.destination_type
@@ -343,7 +385,8 @@ async fn update(
     let config_given: Option<Vec<String>> =
         input.config.as_ref().map(|c| c.keys().cloned().collect());
     if let Some(name) = input.name {
-        if input.slug.is_none() {
+        // A slug derived from the old name follows the new one; a slug the user chose stays.
+        if input.slug.is_none() && d.slug == ids::slugify(&d.name) {
             d.slug = ids::slugify(&name);
         }
         d.name = name;
@@ -544,7 +587,7 @@ pub async fn delete(
     state: State,
     who: Principal,
     Path((ws, dest)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<StatusCode> {
     let d = load(&state, &who, &ws, &dest).await?;
     require(&who, &d, "manage_destination")?;
     let routes = state
@@ -569,5 +612,5 @@ pub async fn delete(
         return Err(ApiError::not_found("destination"));
     }
     tracing::info!(destination = %d.id, "destination deleted");
-    Ok(Json(json!({"status": "deleted"})))
+    Ok(StatusCode::NO_CONTENT)
 }

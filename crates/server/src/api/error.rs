@@ -4,7 +4,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use courier_core::FieldError;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -69,11 +70,30 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "limit_reached", message)
     }
 
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON: send Content-Type: application/json",
+        )
+    }
+
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "not_found",
+            "method_not_allowed",
             "this endpoint does not take that method",
+        )
+    }
+
+    /// An idempotency key repeated with another body than it was first sent with.
+    pub fn idempotency_conflict(first_event: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "idempotency_conflict",
+            format!(
+                "this idempotency_key was first used, within 24 hours, for event {first_event} with another type or payload; use a new key for a new event"
+            ),
         )
     }
 
@@ -162,16 +182,58 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
+/// Every error answer's body.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Error")]
+pub struct ErrorBody {
+    pub error: ErrorInner,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "ErrorDetail")]
+pub struct ErrorInner {
+    /// What kind of error: `validation_error`, `unauthorized`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `conflict`, `limit_reached`, `idempotency_conflict`,
+    /// `rate_limited`, `request_timeout`, `payload_too_large`, `unsupported_media_type`,
+    /// `unavailable`, `internal`.
+    pub code: &'static str,
+    pub message: String,
+    /// Each invalid field or parameter.
+    pub details: Vec<FieldDetail>,
+}
+
+/// One invalid field, at its JSON path (`""`: the whole body).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FieldDetail {
+    pub path: String,
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let details: Vec<_> = self
+        let status = self.status;
+        let details = self
             .details
-            .iter()
-            .map(|d| json!({"path": d.path, "message": d.message}))
+            .into_iter()
+            .map(|d| FieldDetail {
+                path: d.path,
+                message: d.message,
+            })
             .collect();
-        let body =
-            json!({"error": {"code": self.code, "message": self.message, "details": details}});
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let body = ErrorBody {
+            error: ErrorInner {
+                code: self.code,
+                message: self.message,
+                details,
+            },
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"courier\""),
+            );
+        }
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()

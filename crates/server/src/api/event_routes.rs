@@ -6,129 +6,203 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use courier_core::FieldError;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::auth::Principal;
-use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::limits::Effective;
+use super::model::{Cursor, Id, Limit, Name, Page, nullable, page_size};
 use super::permissions::require;
+use super::query::Params;
 use super::secrets::spec_of;
+use super::valid::{Input, Valid};
 use super::{AppState, State};
 use crate::delivery::mapping;
 use crate::ids;
-use crate::store::{self, Held, RouteRow};
+use crate::store::{self, Held, RouteFilter, RouteRow};
 
-pub fn view(r: &RouteRow) -> Value {
-    json!({
-        "id": r.id, "workspace_id": r.workspace_id, "name": r.name, "destination_id": r.destination_id,
-        "event_types": r.event_types, "action": r.action, "field_mapping": r.field_mapping,
-        "is_active": r.is_active, "created_at": r.created_at, "updated_at": r.updated_at,
-    })
+/// An event-type filter: an exact type (`order.created`), a prefix (`order.*`) or `*`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct EventFilter(
+    #[schemars(regex(pattern = r"^(\*|[A-Za-z0-9._:-]{1,200}(\.\*)?)$"))] pub String,
+);
+
+/// A dot path into a payload, such as `customer.email`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct DotPath(
+    #[schemars(
+        length(max = 256),
+        regex(pattern = r"^[^.\x00-\x1f\x7f-\x9f]+(\.[^.\x00-\x1f\x7f-\x9f]+)*$")
+    )]
+    pub String,
+);
+
+/// Moves `source` to `target` (`default` when the source is missing).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameRule {
+    pub source: DotPath,
+    pub target: DotPath,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub default: Option<Option<Value>>,
 }
 
-fn valid_filter(f: &str) -> bool {
-    let body = f.strip_suffix(".*").unwrap_or(f);
-    f == "*"
-        || (!body.is_empty()
-            && body.len() <= 200
-            && body
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c)))
+/// Sets `target` to `value`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConstantRule {
+    pub target: DotPath,
+    pub value: Value,
 }
 
-/// Applies the body's fields to `route`, collecting every problem.
-async fn apply(
-    state: &AppState,
-    route: &mut RouteRow,
-    body: &Value,
-    errors: &mut Vec<FieldError>,
-) -> ApiResult<()> {
-    let Some(fields) = body.as_object() else {
-        errors.push(FieldError::new("", "the body must be a JSON object"));
-        return Ok(());
-    };
-    for (key, value) in fields {
-        let at = format!("/{}", courier_core::spec::pointer_segment(key));
-        match key.as_str() {
-            "name" => match value.as_str() {
-                Some(n) if !n.trim().is_empty() && n.len() <= 200 => route.name = n.to_string(),
-                _ => errors.push(FieldError::new(
-                    at,
-                    "must be a non-empty string of at most 200 characters",
-                )),
-            },
-            "destination_id" => match value.as_str() {
-                Some(d) => route.destination_id = d.to_string(),
-                None => errors.push(FieldError::new(at, "must be a destination id")),
-            },
-            "event_types" => match value.as_array() {
-                Some(list) if !list.is_empty() => {
-                    let mut types = Vec::new();
-                    for (i, t) in list.iter().enumerate() {
-                        match t.as_str() {
-                            Some(t) if valid_filter(t) => types.push(t.to_string()),
-                            _ => errors.push(FieldError::new(
-                                format!("/event_types/{i}"),
-                                "must be an event type, `prefix.*`, or `*`",
-                            )),
-                        }
-                    }
-                    route.event_types = types;
-                }
-                _ => errors.push(FieldError::new(
-                    at,
-                    "must be a non-empty array of event types",
-                )),
-            },
-            "action" => match value {
-                Value::Null => route.action = None,
-                Value::String(a) if a.len() <= 100 => route.action = Some(a.clone()),
-                _ => errors.push(FieldError::new(
-                    at,
-                    "must be a string of at most 100 characters",
-                )),
-            },
-            "field_mapping" => route.field_mapping = value.clone(),
-            "is_active" => match value.as_bool() {
-                Some(b) => route.is_active = b,
-                None => errors.push(FieldError::new(at, "must be true or false")),
-            },
-            k if ["id", "workspace_id", "created_at", "updated_at"].contains(&k) => {
-                errors.push(FieldError::new(at, "is read-only"));
-            }
-            _ => errors.push(FieldError::new(at, "is not a route field")),
+/// Removes `source`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DropRule {
+    pub source: DotPath,
+    #[schemars(extend("const" = true))]
+    pub drop: bool,
+}
+
+/// One field mapping rule, applied in order to a copy of the payload.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum MappingRule {
+    Rename(RenameRule),
+    Constant(ConstantRule),
+    Drop(DropRule),
+}
+
+/// An action name a destination understands (upsert, insert...).
+type Action = Option<String>;
+
+/// A route: the event types it takes, the destination they go to, and how their payloads are
+/// reshaped. `PUT` takes the same body and replaces the route.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteInput {
+    pub name: Name,
+    pub destination_id: Id,
+    #[schemars(length(min = 1, max = 100))]
+    pub event_types: Vec<EventFilter>,
+    #[schemars(length(max = 100))]
+    pub action: Action,
+    #[serde(default)]
+    #[schemars(length(max = 100))]
+    pub field_mapping: Vec<MappingRule>,
+    /// Inactive routes send nothing (true when omitted).
+    #[serde(default = "yes")]
+    pub is_active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Changes to a route: each field given replaces the stored one.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutePatch {
+    pub name: Option<Name>,
+    pub destination_id: Option<Id>,
+    #[schemars(length(min = 1, max = 100))]
+    pub event_types: Option<Vec<EventFilter>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schemars(length(max = 100))]
+    pub action: Option<Action>,
+    #[schemars(length(max = 100))]
+    pub field_mapping: Option<Vec<MappingRule>>,
+    pub is_active: Option<bool>,
+}
+
+const READ_ONLY: &[&str] = &["id", "workspace_id", "created_at", "updated_at"];
+
+impl Input for RouteInput {
+    fn as_written(path: &str) -> bool {
+        is_mapping_value(path)
+    }
+    fn read_only() -> &'static [&'static str] {
+        READ_ONLY
+    }
+}
+
+impl Input for RoutePatch {
+    fn as_written(path: &str) -> bool {
+        is_mapping_value(path)
+    }
+    fn read_only() -> &'static [&'static str] {
+        READ_ONLY
+    }
+}
+
+/// A mapping's constants and defaults are the tenant's values, kept as written.
+fn is_mapping_value(path: &str) -> bool {
+    path.strip_prefix("/field_mapping/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, key)| key == "value" || key == "default")
+}
+
+impl RoutePatch {
+    fn apply(self, route: &mut RouteRow) {
+        if let Some(name) = self.name {
+            route.name = name.0;
+        }
+        if let Some(id) = self.destination_id {
+            route.destination_id = id.0;
+        }
+        if let Some(types) = self.event_types {
+            route.event_types = types.into_iter().map(|t| t.0).collect();
+        }
+        if let Some(action) = self.action {
+            route.action = action;
+        }
+        if let Some(mapping) = self.field_mapping {
+            route.field_mapping = serde_json::to_value(mapping).unwrap_or(Value::Null);
+        }
+        if let Some(active) = self.is_active {
+            route.is_active = active;
         }
     }
-    if route.name.is_empty() && !fields.contains_key("name") {
-        errors.push(FieldError::new("/name", "is required"));
+}
+
+impl From<RouteInput> for RoutePatch {
+    fn from(r: RouteInput) -> Self {
+        RoutePatch {
+            name: Some(r.name),
+            destination_id: Some(r.destination_id),
+            event_types: Some(r.event_types),
+            action: Some(r.action),
+            field_mapping: Some(r.field_mapping),
+            is_active: Some(r.is_active),
+        }
     }
-    if route.event_types.is_empty() && !fields.contains_key("event_types") {
-        errors.push(FieldError::new("/event_types", "is required"));
-    }
+}
+
+/// Checks what the schema cannot: the destination is the workspace's, and each mapping
+/// target is a field it accepts.
+async fn check(state: &AppState, route: &RouteRow) -> ApiResult<()> {
+    let mut errors = Vec::new();
     let rules = match mapping::parse(&route.field_mapping) {
         Ok(rules) => rules,
-        Err(e) => {
-            errors.extend(e);
-            Vec::new()
-        }
+        Err(e) => return Err(ApiError::validation(e)),
     };
-    if route.destination_id.is_empty() {
-        if !fields.contains_key("destination_id") {
-            errors.push(FieldError::new("/destination_id", "is required"));
-        }
-        return Ok(());
-    }
     let Some(destination) = state
         .store
         .destination(&route.workspace_id, &route.destination_id)
         .await?
     else {
-        errors.push(FieldError::new(
+        return Err(ApiError::validation(vec![FieldError::new(
             "/destination_id",
             "is not a destination of this workspace",
-        ));
-        return Ok(());
+        )]));
     };
     // Mapping targets must be fields the destination accepts, when it names them (CSV columns,
     // for instance); a destination taking the whole payload accepts any field.
@@ -161,7 +235,11 @@ async fn apply(
             }
         }
     }
-    Ok(())
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors))
+    }
 }
 
 /// The caller may configure syncs (routes) of `destination_id`.
@@ -189,10 +267,39 @@ fn name_conflict(e: sqlx::Error) -> ApiError {
     }
 }
 
-pub async fn list(state: State, who: Principal, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
+/// `?destination_id=&is_active=&q=&limit=&cursor=`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only routes to this destination.
+    destination_id: Option<Id>,
+    is_active: Option<bool>,
+    /// Only routes whose name holds this text (any case).
+    #[schemars(length(min = 1, max = 200))]
+    q: Option<String>,
+    limit: Option<Limit>,
+    cursor: Option<Cursor>,
+}
+
+pub async fn list(
+    state: State,
+    who: Principal,
+    Path(ws): Path<String>,
+    Params(q): Params<ListQuery>,
+) -> ApiResult<Json<Page<RouteRow>>> {
     let ws = who.workspace(&ws)?;
-    let routes = state.store.list_routes(ws).await?;
-    Ok(Json(Value::Array(routes.iter().map(view).collect())))
+    let limit = page_size(q.limit);
+    let filter = RouteFilter {
+        destination_id: q.destination_id.map(|d| d.0),
+        is_active: q.is_active,
+        name_contains: q.q,
+        after: q.cursor.map(|c| c.0),
+    };
+    let routes = state
+        .store
+        .routes_page(ws, &filter, i64::from(limit))
+        .await?;
+    Ok(Json(Page::of(routes, limit, |r| &r.id)))
 }
 
 pub async fn create(
@@ -200,8 +307,8 @@ pub async fn create(
     who: Principal,
     Path(ws): Path<String>,
     Extension(limits): Extension<Effective>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    Valid(body): Valid<RouteInput>,
+) -> ApiResult<(StatusCode, Json<RouteRow>)> {
     let ws = who.workspace(&ws)?.to_string();
     let held = state.store.count_in_workspace(Held::Routes, &ws).await?;
     super::limits::room_for("routes", held, limits.max_routes)?;
@@ -213,23 +320,20 @@ pub async fn create(
         destination_id: String::new(),
         event_types: Vec::new(),
         action: None,
-        field_mapping: json!([]),
+        field_mapping: Value::Array(Vec::new()),
         is_active: true,
         created_at: now.clone(),
         updated_at: now,
     };
-    let mut errors = Vec::new();
-    apply(&state, &mut route, &body, &mut errors).await?;
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
+    RoutePatch::from(body).apply(&mut route);
+    check(&state, &route).await?;
     may_configure(&state, &who, &route.workspace_id, &route.destination_id).await?;
     state
         .store
         .save_route(&route, true)
         .await
         .map_err(name_conflict)?;
-    Ok((StatusCode::CREATED, Json(view(&route))))
+    Ok((StatusCode::CREATED, Json(route)))
 }
 
 async fn load(state: &AppState, who: &Principal, ws: &str, id: &str) -> ApiResult<RouteRow> {
@@ -245,23 +349,41 @@ pub async fn get(
     state: State,
     who: Principal,
     Path((ws, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(view(&load(&state, &who, &ws, &id).await?)))
+) -> ApiResult<Json<RouteRow>> {
+    Ok(Json(load(&state, &who, &ws, &id).await?))
 }
 
+/// `PUT`: the body is the whole route.
 pub async fn put(
     state: State,
     who: Principal,
     Path((ws, id)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+    Valid(body): Valid<RouteInput>,
+) -> ApiResult<Json<RouteRow>> {
+    update(state, who, ws, id, body.into()).await
+}
+
+/// `PATCH`: the fields given replace the stored ones.
+pub async fn patch(
+    state: State,
+    who: Principal,
+    Path((ws, id)): Path<(String, String)>,
+    Valid(body): Valid<RoutePatch>,
+) -> ApiResult<Json<RouteRow>> {
+    update(state, who, ws, id, body).await
+}
+
+async fn update(
+    state: State,
+    who: Principal,
+    ws: String,
+    id: String,
+    change: RoutePatch,
+) -> ApiResult<Json<RouteRow>> {
     let mut route = load(&state, &who, &ws, &id).await?;
     may_configure(&state, &who, &route.workspace_id, &route.destination_id).await?;
-    let mut errors = Vec::new();
-    apply(&state, &mut route, &body, &mut errors).await?;
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
+    change.apply(&mut route);
+    check(&state, &route).await?;
     may_configure(&state, &who, &route.workspace_id, &route.destination_id).await?;
     route.updated_at = ids::now();
     state
@@ -269,19 +391,19 @@ pub async fn put(
         .save_route(&route, false)
         .await
         .map_err(name_conflict)?;
-    Ok(Json(view(&route)))
+    Ok(Json(route))
 }
 
 pub async fn delete(
     state: State,
     who: Principal,
     Path((ws, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<StatusCode> {
     let route = load(&state, &who, &ws, &id).await?;
     may_configure(&state, &who, &route.workspace_id, &route.destination_id).await?;
     state
         .store
         .delete_route(&route.workspace_id, &route.id)
         .await?;
-    Ok(Json(json!({"status": "deleted"})))
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -7,19 +7,20 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use courier_core::FieldError;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use std::collections::BTreeSet;
 
 use super::auth::Publisher;
-use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::limits::Effective;
 use super::permissions::require;
+use super::valid::{Input, Valid};
 use super::{AppState, State};
-use crate::store::{NewEvent, Role};
+use crate::store::{Accepted, NewEvent, Role, body_hash};
 
-pub const MAX_BATCH: usize = 1000;
 /// Deliveries one request may create (each event times the routes it matches): the rows a
 /// request stores stay bounded however many routes a workspace has.
 pub const MAX_DELIVERIES_PER_REQUEST: usize = 10_000;
@@ -27,61 +28,64 @@ pub const MAX_DELIVERIES_PER_REQUEST: usize = 10_000;
 /// own payload).
 pub const MAX_MAPPED_BYTES_PER_REQUEST: usize = 64 << 20;
 
-pub(crate) fn parse_event(
-    mut value: Value,
-    at: &str,
-    errors: &mut Vec<FieldError>,
-) -> Option<(String, Value, Option<String>)> {
-    let Some(fields) = value.as_object_mut() else {
-        errors.push(FieldError::new(
-            at,
-            "must be an object with type and payload",
-        ));
-        return None;
-    };
-    for key in fields.keys() {
-        if !["type", "payload", "idempotency_key"].contains(&key.as_str()) {
-            errors.push(FieldError::new(
-                format!("{at}/{}", courier_core::spec::pointer_segment(key)),
-                "is not an event field",
-            ));
-        }
+/// One event.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventIn {
+    /// Its type, such as `order.created`: routes pick events by it.
+    #[serde(rename = "type")]
+    #[schemars(
+        length(min = 1, max = 200),
+        regex(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$")
+    )]
+    pub event_type: String,
+    /// Any JSON; an object when a route it matches has a field mapping.
+    pub payload: Value,
+    /// A repeat of this key within 24 hours (with the same type and payload) returns the first
+    /// event instead of storing another; with another body it is refused.
+    #[schemars(length(min = 1, max = 255))]
+    pub idempotency_key: Option<String>,
+}
+
+/// One event, or up to 1,000 at once.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum EventInput {
+    Batch(EventBatch),
+    One(EventIn),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    #[schemars(length(min = 1, max = 1000))]
+    pub events: Vec<EventIn>,
+}
+
+impl Input for EventInput {
+    fn as_written(path: &str) -> bool {
+        path == "/payload"
+            || path
+                .strip_prefix("/events/")
+                .and_then(|rest| rest.split_once('/'))
+                .is_some_and(|(_, field)| field == "payload")
     }
-    let event_type = match fields.get("type").and_then(Value::as_str) {
-        Some(t)
-            if !t.is_empty()
-                && t.len() <= 200
-                && !t.chars().any(|c| c.is_whitespace() || c.is_control()) =>
-        {
-            Some(t.to_string())
-        }
-        _ => {
-            errors.push(FieldError::new(
-                format!("{at}/type"),
-                "must be a non-empty event type without spaces, e.g. order.created",
-            ));
-            None
-        }
-    };
-    let payload = match fields.get_mut("payload") {
-        Some(p) => Some(p.take()),
-        None => {
-            errors.push(FieldError::new(format!("{at}/payload"), "is required"));
-            None
-        }
-    };
-    let key = match fields.get("idempotency_key") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(k)) if !k.is_empty() && k.len() <= 255 => Some(k.clone()),
-        Some(_) => {
-            errors.push(FieldError::new(
-                format!("{at}/idempotency_key"),
-                "must be a string of 1 to 255 characters",
-            ));
-            None
-        }
-    };
-    Some((event_type?, payload?, key))
+}
+
+/// The answer to a batch: each event's, in order.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AcceptedBatch {
+    /// The events' ids, in order.
+    pub ids: Vec<String>,
+    pub events: Vec<Accepted>,
+}
+
+/// The answer to one event or to a batch.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum AcceptedAnswer {
+    One(Accepted),
+    Batch(AcceptedBatch),
 }
 
 /// Takes `events` from the workspace's events-per-second budget: 429 with `Retry-After` when
@@ -107,61 +111,44 @@ pub async fn create(
     Publisher(who): Publisher,
     Path(ws): Path<String>,
     Extension(limits): Extension<Effective>,
-    JsonBody(mut body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    Valid(body): Valid<EventInput>,
+) -> ApiResult<(StatusCode, Json<AcceptedAnswer>)> {
     let ws = who.workspace(&ws)?.to_string();
-    let mut errors = Vec::new();
-    let batch = body.get("events").is_some();
-    let items: Vec<(String, Value)> = if batch {
-        if let Some(other) = body
-            .as_object()
-            .and_then(|o| o.keys().find(|k| *k != "events"))
-        {
-            errors.push(FieldError::new(
-                format!("/{}", courier_core::spec::pointer_segment(other)),
-                "is not allowed beside events",
-            ));
-        }
-        match body["events"].take() {
-            Value::Array(list) => match list.len() {
-                0 => {
-                    errors.push(FieldError::new("/events", "must not be empty"));
-                    Vec::new()
-                }
-                n if n > MAX_BATCH => {
-                    errors.push(FieldError::new(
-                        "/events",
-                        format!("holds at most {MAX_BATCH} events"),
-                    ));
-                    Vec::new()
-                }
-                _ => list
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, e)| (format!("/events/{i}"), e))
-                    .collect(),
-            },
-            _ => {
-                errors.push(FieldError::new("/events", "must be an array"));
-                Vec::new()
-            }
-        }
-    } else {
-        vec![(String::new(), body)]
+    let (batch, parsed) = match body {
+        EventInput::One(e) => (false, vec![e]),
+        EventInput::Batch(b) => (true, b.events),
     };
-    let parsed: Vec<_> = items
-        .into_iter()
-        .filter_map(|(at, v)| parse_event(v, &at, &mut errors))
-        .collect();
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
     if let Some(rate) = limits.events_per_second {
         intake_within(&state, &ws, parsed.len(), rate)?;
     }
     let routes = state.routing.of(&state.store, &state.catalog, &ws).await?;
+    let at = |i: usize| {
+        if batch {
+            format!("/events/{i}")
+        } else {
+            String::new()
+        }
+    };
     let whole = if batch { "/events" } else { "" };
-    let fan_out: usize = parsed.iter().map(|(t, _, _)| routes.fan_out(t)).sum();
+    // A route with a field mapping reshapes an object; any other payload could never be
+    // delivered through it, and is refused before anything is stored.
+    let unmappable: Vec<FieldError> = parsed
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !e.payload.is_object())
+        .filter_map(|(i, e)| {
+            routes.mapping_route(&e.event_type).map(|route| {
+                FieldError::new(
+                    format!("{}/payload", at(i)),
+                    format!("must be a JSON object: route {route:?} maps its fields"),
+                )
+            })
+        })
+        .collect();
+    if !unmappable.is_empty() {
+        return Err(ApiError::validation(unmappable));
+    }
+    let fan_out: usize = parsed.iter().map(|e| routes.fan_out(&e.event_type)).sum();
     if fan_out > MAX_DELIVERIES_PER_REQUEST {
         return Err(ApiError::validation(vec![FieldError::new(
             whole,
@@ -172,8 +159,8 @@ pub async fn create(
     }
     let mut mapped_bytes = 0;
     let mut events = Vec::with_capacity(parsed.len());
-    for (event_type, payload, idempotency_key) in parsed {
-        let deliveries = routes.deliveries_for(&event_type, &payload);
+    for e in parsed {
+        let deliveries = routes.deliveries_for(&e.event_type, &e.payload);
         mapped_bytes += deliveries
             .iter()
             .map(|d| d.payload.as_ref().map_or(0, String::len))
@@ -188,10 +175,14 @@ pub async fn create(
             )]));
         }
         events.push(NewEvent {
+            body_hash: e
+                .idempotency_key
+                .as_ref()
+                .map(|_| body_hash(&e.event_type, &e.payload)),
             deliveries,
-            event_type,
-            payload: payload.to_string(),
-            idempotency_key,
+            payload: e.payload.to_string(),
+            event_type: e.event_type,
+            idempotency_key: e.idempotency_key,
         });
     }
     if who.key.role == Role::Member {
@@ -207,15 +198,25 @@ pub async fn create(
             }
         }
     }
-    let accepted = state
+    let mut accepted = state
         .engine
         .accept(ws, events)
         .await
         .map_err(ApiError::unavailable)?;
-    let body = if batch {
-        json!({"ids": accepted.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), "events": accepted})
-    } else {
-        serde_json::to_value(&accepted[0]).map_err(ApiError::internal)?
-    };
-    Ok((StatusCode::ACCEPTED, Json(body)))
+    if batch {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(AcceptedAnswer::Batch(AcceptedBatch {
+                ids: accepted.iter().map(|a| a.id.clone()).collect(),
+                events: accepted,
+            })),
+        ));
+    }
+    let one = accepted
+        .pop()
+        .ok_or_else(|| ApiError::internal("no answer for the event"))?;
+    if one.idempotency_conflict {
+        return Err(ApiError::idempotency_conflict(&one.id));
+    }
+    Ok((StatusCode::ACCEPTED, Json(AcceptedAnswer::One(one))))
 }

@@ -1,23 +1,33 @@
 //! Liveness and readiness: `/healthz` answers while the process runs, `/readyz` once the
-//! database answers.
+//! database answers (503 while it does not).
 
 use axum::Json;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use super::State;
 
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// How the process is.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Health {
+    /// `ok` (liveness), `ready` or `database unavailable` (readiness).
+    pub status: &'static str,
 }
 
-pub async fn readyz(state: State) -> (StatusCode, Json<Value>) {
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+pub async fn readyz(state: State) -> (StatusCode, Json<Health>) {
     if state.store.ping().await {
-        (StatusCode::OK, Json(json!({"status": "ready"})))
+        (StatusCode::OK, Json(Health { status: "ready" }))
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "database unavailable"})),
+            Json(Health {
+                status: "database unavailable",
+            }),
         )
     }
 }

@@ -1,11 +1,163 @@
-//! Destination request bodies: every field checked at once, each problem at its JSON path,
-//! unknown and read-only fields refused by name.
+//! Destination request bodies, typed: the fields a create or an update may carry, checked
+//! against their JSON Schema (the one the OpenAPI document publishes) with every problem at
+//! its JSON path; read-only fields refused by name, unknown ones as unknown.
+
+use std::borrow::Cow;
 
 use courier_core::FieldError;
 use courier_runtime::DeliveryPolicy;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// The fields a create or update may carry (all optional here; create checks what it needs).
+use super::model::{Name, nullable};
+use super::valid::Input;
+
+/// The delivery policy's fields a body gives, by name (each optional: an absent one keeps its
+/// stored or default value).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct PolicyFields(pub Map<String, Value>);
+
+impl JsonSchema for PolicyFields {
+    fn schema_name() -> Cow<'static, str> {
+        "PolicyFields".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut schema = DeliveryPolicy::json_schema(generator);
+        if let Some(obj) = schema.as_object_mut() {
+            obj.remove("required");
+            obj.remove("additionalProperties");
+            obj.remove("description");
+            if let Some(Value::Object(properties)) = obj.get_mut("properties") {
+                for property in properties.values_mut() {
+                    if let Value::Object(p) = property {
+                        p.remove("default");
+                    }
+                }
+            }
+        }
+        schema
+    }
+}
+
+/// A connector type from the catalog, such as `webhook` or `s3`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct ConnectorType(
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"^[a-z0-9_]+$"))] pub String,
+);
+
+/// A URL-safe name: lowercase letters and digits joined by single dashes.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Slug(
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    )]
+    pub String,
+);
+
+/// A destination's fields as a body gives them.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(extend("additionalProperties" = false))]
+pub struct DestinationFields {
+    /// Display name, unique in the workspace.
+    pub name: Option<Name>,
+    /// URL-safe name, unique in the workspace; derived from the name when omitted.
+    pub slug: Option<Slug>,
+    pub destination_type: Option<ConnectorType>,
+    /// Checked against the connector's `config_schema` in the catalog.
+    pub config: Option<Map<String, Value>>,
+    /// Checked against the connector's `auth_config_schema`; stored encrypted, never returned.
+    #[schemars(extend("writeOnly" = true))]
+    pub auth_config: Option<Map<String, Value>>,
+    /// A webhook's signing secret (`whsec_` and base64); generated when omitted.
+    #[schemars(length(min = 1, max = 200), extend("writeOnly" = true))]
+    pub signing_secret: Option<String>,
+    /// Inactive destinations get no deliveries.
+    pub is_active: Option<bool>,
+    /// The largest payload sent in one record, in bytes (`null`: the connector's default).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schemars(range(min = 1))]
+    pub payload_cap_bytes: Option<Option<u64>>,
+    #[serde(flatten)]
+    pub policy: PolicyFields,
+}
+
+/// A new destination: name, type and config are required.
+#[derive(Debug, Default, Deserialize)]
+#[serde(transparent)]
+pub struct DestinationCreate(pub DestinationFields);
+
+impl JsonSchema for DestinationCreate {
+    fn schema_name() -> Cow<'static, str> {
+        "DestinationCreate".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut schema = DestinationFields::json_schema(generator);
+        schema.insert(
+            "required".into(),
+            serde_json::json!(["name", "destination_type", "config"]),
+        );
+        schema
+    }
+}
+
+/// Changes to a destination: each field given replaces the stored one (`PATCH` merges
+/// `config` and `auth_config` instead).
+#[derive(Debug, Default, Deserialize)]
+#[serde(transparent)]
+pub struct DestinationUpdate(pub DestinationFields);
+
+impl JsonSchema for DestinationUpdate {
+    fn schema_name() -> Cow<'static, str> {
+        "DestinationUpdate".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        DestinationFields::json_schema(generator)
+    }
+}
+
+pub const READ_ONLY: &[&str] = &[
+    "id",
+    "workspace_id",
+    "status",
+    "status_error",
+    "has_auth_config",
+    "has_signing_secret",
+    "has_oauth_tokens",
+    "event_count",
+    "last_delivery_at",
+    "last_delivery_status",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "route_usages",
+];
+
+impl Input for DestinationCreate {
+    fn read_only() -> &'static [&'static str] {
+        READ_ONLY
+    }
+}
+
+impl Input for DestinationUpdate {
+    fn read_only() -> &'static [&'static str] {
+        READ_ONLY
+    }
+}
+
+/// The fields a create or update may carry (all optional here; create's schema requires
+/// what it needs).
 #[derive(Debug, Default)]
 pub struct DestinationInput {
     pub name: Option<String>,
@@ -21,123 +173,66 @@ pub struct DestinationInput {
     pub policy: Map<String, Value>,
 }
 
-const READ_ONLY: &[&str] = &[
-    "id",
-    "workspace_id",
-    "status",
-    "status_error",
-    "has_auth_config",
-    "has_signing_secret",
-    "event_count",
-    "last_delivery_at",
-    "last_delivery_status",
-    "created_by",
-    "created_at",
-    "updated_at",
-];
-
-/// The delivery policy's field names (`timeout_ms`, `retry_enabled`, ...).
-pub fn policy_fields() -> Vec<String> {
-    match serde_json::to_value(DeliveryPolicy::default()) {
-        Ok(Value::Object(map)) => map.keys().cloned().collect(),
-        _ => Vec::new(),
-    }
-}
-
-pub(super) fn string(
-    value: &Value,
-    path: &str,
-    max: usize,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    match value.as_str() {
-        Some(s) if s.trim().is_empty() => {
-            errors.push(FieldError::new(path, "must not be empty"));
-            None
-        }
-        Some(s) if s.chars().count() > max => {
-            errors.push(FieldError::new(
-                path,
-                format!("must be at most {max} characters"),
-            ));
-            None
-        }
-        Some(s) if s.chars().any(char::is_control) => {
-            errors.push(FieldError::new(path, "must not contain control characters"));
-            None
-        }
-        Some(s) => Some(s.to_string()),
-        None => {
-            errors.push(FieldError::new(path, "must be a string"));
-            None
+impl From<DestinationFields> for DestinationInput {
+    fn from(f: DestinationFields) -> Self {
+        DestinationInput {
+            name: f.name.map(|n| n.0),
+            slug: f.slug.map(|s| s.0),
+            destination_type: f.destination_type.map(|t| t.0),
+            config: f.config,
+            auth_config: f.auth_config,
+            signing_secret: f.signing_secret,
+            is_active: f.is_active,
+            payload_cap_bytes: f.payload_cap_bytes,
+            policy: f.policy.0,
         }
     }
 }
 
-fn object(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Map<String, Value>> {
-    match value {
-        Value::Object(map) => Some(map.clone()),
-        _ => {
-            errors.push(FieldError::new(path, "must be an object"));
-            None
-        }
-    }
-}
-
-/// Parses a destination body: the fields that are sound, and every problem at its path (so
-/// callers can add the connector's findings and answer with all of them at once).
-pub fn parse(body: &Value) -> (DestinationInput, Vec<FieldError>) {
-    let Value::Object(fields) = body else {
-        return (
-            DestinationInput::default(),
-            vec![FieldError::new("", "the body must be a JSON object")],
-        );
-    };
-    let policy_names = policy_fields();
-    let mut input = DestinationInput::default();
+/// Parses a destination body as `T` (create or update): the fields that are sound, and every
+/// problem at its path (so callers can add the connector's findings and answer with all of
+/// them at once).
+pub fn parse<T>(body: &Value) -> (DestinationInput, Vec<FieldError>)
+where
+    T: Input + Into<DestinationFields>,
+{
     let mut errors = Vec::new();
-    for (key, value) in fields {
-        let path = format!("/{}", courier_core::spec::pointer_segment(key));
-        match key.as_str() {
-            "name" => input.name = string(value, &path, 200, &mut errors),
-            "slug" => {
-                input.slug = string(value, &path, 64, &mut errors);
-                if let Some(slug) = &input.slug
-                    && crate::ids::slugify(slug) != *slug
-                {
-                    errors.push(FieldError::new(
-                        &path,
-                        "must be lowercase letters, digits and single dashes",
-                    ));
-                }
+    let mut body = body.clone();
+    if let Some(fields) = body.as_object_mut() {
+        for name in T::read_only() {
+            if fields.remove(*name).is_some() {
+                errors.push(FieldError::new(format!("/{name}"), "is read-only"));
             }
-            "destination_type" => input.destination_type = string(value, &path, 100, &mut errors),
-            "config" => input.config = object(value, &path, &mut errors),
-            "auth_config" => input.auth_config = object(value, &path, &mut errors),
-            "signing_secret" => input.signing_secret = string(value, &path, 200, &mut errors),
-            "is_active" => match value.as_bool() {
-                Some(b) => input.is_active = Some(b),
-                None => errors.push(FieldError::new(&path, "must be true or false")),
-            },
-            "payload_cap_bytes" => match value {
-                Value::Null => input.payload_cap_bytes = Some(None),
-                v => match v.as_u64().filter(|n| *n > 0) {
-                    Some(n) => input.payload_cap_bytes = Some(Some(n)),
-                    None => {
-                        errors.push(FieldError::new(&path, "must be a positive integer or null"))
-                    }
-                },
-            },
-            k if policy_names.iter().any(|p| p == k) => {
-                input.policy.insert(key.clone(), value.clone());
-            }
-            k if READ_ONLY.contains(&k) => {
-                errors.push(FieldError::new(&path, "is read-only"));
-            }
-            _ => errors.push(FieldError::new(&path, "is not a destination field")),
         }
     }
+    let schema = courier_core::schema::schema_of::<T>();
+    let (parsed, more) = courier_core::schema::parse_lenient::<T>(&schema, &body, "", false);
+    errors.extend(more);
+    let input = match parsed {
+        Some(t) => t.into().into(),
+        // A required field is missing: the fields given are still read, so the connector's
+        // findings come back in the same answer.
+        None => {
+            let any = courier_core::schema::schema_of::<DestinationUpdate>();
+            courier_core::schema::parse_lenient::<DestinationUpdate>(&any, &body, "", false)
+                .0
+                .map(|u| u.0.into())
+                .unwrap_or_default()
+        }
+    };
     (input, errors)
+}
+
+impl From<DestinationCreate> for DestinationFields {
+    fn from(c: DestinationCreate) -> Self {
+        c.0
+    }
+}
+
+impl From<DestinationUpdate> for DestinationFields {
+    fn from(u: DestinationUpdate) -> Self {
+        u.0
+    }
 }
 
 /// Applies an RFC 7396 JSON merge patch to `target`.
@@ -172,9 +267,9 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_with_its_path() {
-        let (_, errors) = parse(&json!({
+        let (_, errors) = parse::<DestinationUpdate>(&json!({
             "name": "", "config": [], "id": "x", "colour": "red", "timeout_ms": 5,
-            "payload_cap_bytes": -1, "is_active": "yes"
+            "payload_cap_bytes": -1, "is_active": "yes", "retry_backoff_type": "sideways"
         }));
         let mut paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
         paths.sort();
@@ -186,13 +281,20 @@ mod tests {
                 "/id",
                 "/is_active",
                 "/name",
-                "/payload_cap_bytes"
+                "/payload_cap_bytes",
+                "/retry_backoff_type"
             ]
         );
-        let (ok, errors) = parse(&json!({"name": "A", "timeout_ms": 5, "payload_cap_bytes": null}));
-        assert!(errors.is_empty());
+        let (ok, errors) = parse::<DestinationUpdate>(
+            &json!({"name": "A", "timeout_ms": 5, "payload_cap_bytes": null}),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(ok.policy["timeout_ms"], 5);
         assert_eq!(ok.payload_cap_bytes, Some(None));
+        let (_, errors) = parse::<DestinationCreate>(&json!({"name": "A"}));
+        let mut paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        paths.sort();
+        assert_eq!(paths, ["/config", "/destination_type"]);
     }
 
     #[test]

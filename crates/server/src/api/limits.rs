@@ -14,7 +14,7 @@ use crate::store::Limits;
 
 /// The limits in force: the workspace's own, else the operator's. The guard puts them in the
 /// request's extensions for every route under a workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Effective {
     pub max_destinations: u64,
     pub max_routes: u64,

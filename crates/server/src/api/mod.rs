@@ -2,32 +2,35 @@
 
 pub mod access;
 mod api_keys;
-mod audit;
+pub(crate) mod audit;
 mod auth;
 mod body;
 mod catalog;
 mod deliveries;
 mod destinations;
 mod error;
-mod event_routes;
+pub(crate) mod event_routes;
 pub(crate) mod events;
 mod health;
 pub(crate) mod input;
 pub mod limits;
+pub mod model;
 mod oauth;
 mod observe;
 mod openapi;
-mod paging;
 mod permissions;
+mod query;
 mod rate_limit;
 mod resolver;
 pub mod routes;
 pub(crate) mod rules;
 pub(crate) mod secrets;
+mod strict_json;
 mod test_slots;
 mod testing;
+mod valid;
 mod view;
-mod workspaces;
+pub(crate) mod workspaces;
 
 use std::sync::Arc;
 

@@ -14,14 +14,17 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use courier_core::{BuildError, DynConnector, FieldError, OAuthClient, Secret, TokenStore};
 use courier_oauth::{OAuthApp, PendingAuthorization};
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::audit::Change;
 use super::auth::Principal;
-use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::model::Id;
 use super::permissions::require;
 use super::secrets::spec_of;
+use super::valid::{Input, Valid};
 use super::{AppState, State, view};
 use crate::ids;
 use crate::store::{DestinationRow, PendingRow};
@@ -71,49 +74,52 @@ fn client_of(
     }
 }
 
-/// `POST /workspaces/{ws}/oauth/{type}/start` with `{"destination_id": "...", "return_to":
-/// "https://app.example/after"}` (return_to optional).
+/// Connecting an OAuth destination.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthStart {
+    /// The destination to connect; its type must be the path's.
+    pub destination_id: Id,
+    /// Where the browser goes after the callback, with `oauth_status` (and `oauth_error`)
+    /// added: this server's origin or one of `allowed_return_origins`.
+    #[schemars(url, length(max = 2000))]
+    pub return_to: Option<String>,
+}
+
+impl Input for OAuthStart {}
+
+/// Where to send the person who connects.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OAuthStarted {
+    /// The provider's authorization page.
+    #[schemars(url)]
+    pub authorization_url: String,
+    pub destination_id: String,
+    /// The flow must end by then.
+    #[schemars(with = "super::model::Timestamp")]
+    pub expires_at: String,
+}
+
+/// `POST /workspaces/{ws}/oauth/{type}/start`.
 pub async fn start(
     state: State,
     who: Principal,
     Path((ws, kind)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+    Valid(body): Valid<OAuthStart>,
+) -> ApiResult<Json<OAuthStarted>> {
     let state: Arc<AppState> = state.0;
     let ws = who.workspace(&ws)?.to_string();
-    let mut errors = Vec::new();
-    let destination_id = body["destination_id"].as_str().map(str::to_string);
-    if destination_id.is_none() {
-        errors.push(FieldError::new(
-            "/destination_id",
-            "is required: the destination to connect",
-        ));
-    }
-    let return_to = match &body["return_to"] {
-        Value::Null => None,
-        Value::String(url) if allowed_return(&state, url) => Some(url.clone()),
-        _ => {
-            errors.push(FieldError::new(
+    let return_to = match body.return_to {
+        None => None,
+        Some(url) if allowed_return(&state, &url) => Some(url),
+        Some(_) => {
+            return Err(ApiError::validation(vec![FieldError::new(
                 "/return_to",
                 "must be an http(s) URL on this server's origin or one of allowed_return_origins",
-            ));
-            None
+            )]));
         }
     };
-    if let Some(obj) = body.as_object() {
-        for key in obj
-            .keys()
-            .filter(|k| !["destination_id", "return_to"].contains(&k.as_str()))
-        {
-            errors.push(FieldError::new(
-                format!("/{}", courier_core::spec::pointer_segment(key)),
-                "is not a known field",
-            ));
-        }
-    }
-    let Some(destination_id) = destination_id.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::validation(errors));
-    };
+    let destination_id = body.destination_id.0;
     let d = state
         .store
         .destination(&ws, &destination_id)
@@ -152,11 +158,11 @@ pub async fn start(
     };
     state.store.insert_oauth_pending(&row, now).await?;
     tracing::info!(destination = %d.id, provider = client.provider, "OAuth authorization started");
-    Ok(Json(json!({
-        "authorization_url": pending.url,
-        "destination_id": d.id,
-        "expires_at": ids::timestamp_ms(row.expires_ms),
-    })))
+    Ok(Json(OAuthStarted {
+        authorization_url: pending.url,
+        destination_id: d.id,
+        expires_at: ids::timestamp_ms(row.expires_ms),
+    }))
 }
 
 /// Whether the browser may be sent to `url` after the callback: only to known front ends, so
@@ -186,6 +192,18 @@ fn callback_url(state: &AppState) -> String {
         .as_deref()
         .unwrap_or("http://127.0.0.1:8080");
     format!("{}/api/v1/oauth/callback", base.trim_end_matches('/'))
+}
+
+/// What the provider sends the browser back with.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+pub struct CallbackQuery {
+    /// The flow this callback ends.
+    pub state: Option<String>,
+    /// The authorization code, on success.
+    pub code: Option<String>,
+    /// The provider's error, on refusal.
+    pub error: Option<String>,
+    pub error_description: Option<String>,
 }
 
 /// `GET /api/v1/oauth/callback?code=...&state=...` (or `error=...`), from the provider.

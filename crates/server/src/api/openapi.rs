@@ -1,200 +1,254 @@
-//! `GET /api/v1/openapi.json`: an OpenAPI 3.1 document built from the route table (so every
-//! documented route exists and every route is documented), with the delivery policy's fields
-//! taken from its JSON Schema.
+//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 document, built from the route table (so every
+//! documented route exists and every route is documented) and the Rust types of its requests,
+//! query strings, responses and stream events (so the document says what the code parses and
+//! writes). Request types are described as they deserialize, responses as they serialize.
 
 use axum::Json;
-use courier_core::schema::schema_of;
-use courier_runtime::DeliveryPolicy;
+use schemars::generate::{Contract, SchemaSettings};
+use schemars::{Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
 use super::access::Access;
+use super::error::ErrorBody;
 use super::routes::{Doc, table};
 
 pub async fn serve() -> Json<Value> {
     Json(document())
 }
 
-fn policy_properties() -> Map<String, Value> {
-    schema_of::<DeliveryPolicy>()["properties"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default()
+fn generator(contract: Contract) -> SchemaGenerator {
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    settings.contract = contract;
+    settings.meta_schema = None;
+    SchemaGenerator::new(settings)
 }
 
-fn schemas() -> Value {
-    let mut input = json!({
-        "name": {"type": "string", "maxLength": 200, "description": "Display name, unique in the workspace"},
-        "slug": {"type": "string", "maxLength": 64, "description": "URL-safe name; derived from name when omitted"},
-        "destination_type": {"type": "string", "description": "A connector type from the catalog"},
-        "config": {"type": "object", "description": "Validated against the connector's config_schema"},
-        "auth_config": {"type": "object", "writeOnly": true, "description": "Validated against the connector's auth_config_schema; stored encrypted, never returned"},
-        "signing_secret": {"type": "string", "writeOnly": true, "description": "Webhook signing secret (whsec_...); generated when omitted"},
-        "is_active": {"type": "boolean"},
-        "payload_cap_bytes": {"type": ["integer", "null"], "minimum": 1},
-    });
-    let policy = policy_properties();
-    input.as_object_mut().unwrap().extend(policy.clone());
-    let mut destination = json!({
-        "id": {"type": "string"},
-        "workspace_id": {"type": "string"},
-        "name": {"type": "string"},
-        "slug": {"type": "string"},
-        "destination_type": {"type": "string"},
-        "config": {"type": "object"},
-        "status": {"type": "string", "enum": ["pending", "connected", "error", "reauth_required", "disabled"]},
-        "status_error": {"type": "string"},
-        "is_active": {"type": "boolean"},
-        "has_auth_config": {"type": "boolean"},
-        "has_signing_secret": {"type": "boolean"},
-        "has_oauth_tokens": {"type": "boolean", "description": "An OAuth flow stored tokens for it (google_drive, onedrive)"},
-        "payload_cap_bytes": {"type": ["integer", "null"]},
-        "event_count": {"type": "integer"},
-        "last_delivery_at": {"type": ["string", "null"], "format": "date-time"},
-        "last_delivery_status": {"type": ["string", "null"]},
-        "created_by": {"type": ["string", "null"]},
-        "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
-        "signing_secret": {"type": "string", "description": "Only in the create response of a webhook created without one"},
-    });
-    destination.as_object_mut().unwrap().extend(policy);
-    json!({
-        "DestinationInput": {"type": "object", "additionalProperties": false, "properties": input,
-                             "required": ["name", "destination_type", "config"]},
-        "Destination": {"type": "object", "properties": destination},
-        "DestinationList": {"type": "array", "items": {"$ref": "#/components/schemas/Destination"}},
-        "TestInput": {"type": "object", "additionalProperties": false, "required": ["destination_type", "config"],
-                      "properties": {"destination_type": {"type": "string"}, "config": {"type": "object"},
-                                     "auth_config": {"type": "object"}, "signing_secret": {"type": "string"},
-                                     "payload_cap_bytes": {"type": "integer", "minimum": 1}}},
-        "Permissions": {"type": "array", "items": {"type": "object", "properties": {
-            "destination_id": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "member"]},
-            "trigger_syncs": {"type": "boolean"}, "configure_models_syncs": {"type": "boolean"},
-            "manage_destination": {"type": "boolean"}}, "required": ["role"]}},
-        "EventInput": {"oneOf": [
-            {"type": "object", "required": ["type", "payload"], "additionalProperties": false, "properties": {
-                "type": {"type": "string"}, "payload": {}, "idempotency_key": {"type": "string", "maxLength": 255}}},
-            {"type": "object", "required": ["events"], "additionalProperties": false, "properties": {
-                "events": {"type": "array", "maxItems": 1000, "items": {"type": "object"}}}}]},
-        "Accepted": {"type": "object", "properties": {"id": {"type": "string"}, "duplicate": {"type": "boolean"},
-                     "deliveries": {"type": "integer"}, "ids": {"type": "array", "items": {"type": "string"}}}},
-        "RouteInput": {"type": "object", "additionalProperties": false, "properties": {
-            "name": {"type": "string"}, "destination_id": {"type": "string"},
-            "event_types": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-            "action": {"type": ["string", "null"]}, "is_active": {"type": "boolean"},
-            "field_mapping": {"type": "array", "items": {"type": "object", "properties": {
-                "source": {"type": "string"}, "target": {"type": "string"}, "default": {}, "value": {},
-                "drop": {"const": true}}}}}},
-        "Limits": {"type": "object", "additionalProperties": false, "description": "A workspace's own limits; an absent one is the operator's default", "properties": {
-            "max_destinations": {"type": "integer", "minimum": 0}, "max_routes": {"type": "integer", "minimum": 0},
-            "events_per_second": {"type": "number", "minimum": 0, "description": "For the whole workspace; 0: none"},
-            "max_request_bytes": {"type": "integer", "minimum": 0}}},
-        "WorkspaceInput": {"type": "object", "additionalProperties": false, "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "external_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 200, "description": "The host's own tenant id; unique"},
-            "metadata": {"type": "object", "description": "Free-form, up to 16 KiB as JSON"},
-            "limits": {"$ref": "#/components/schemas/Limits"}}},
-        "Workspace": {"type": "object", "properties": {
-            "id": {"type": "string"}, "name": {"type": "string"}, "external_id": {"type": ["string", "null"]},
-            "metadata": {"type": "object"}, "limits": {"$ref": "#/components/schemas/Limits"},
-            "effective_limits": {"type": "object", "description": "The limits in force"},
-            "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
-        "WorkspaceList": {"type": "object", "properties": {
-            "data": {"type": "array", "items": {"$ref": "#/components/schemas/Workspace"}},
-            "next_cursor": {"type": ["string", "null"]}}},
-        "ApiKeyInput": {"type": "object", "additionalProperties": false, "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "role": {"type": "string", "enum": ["admin", "member", "publisher", "viewer"]},
-            "expires_at": {"type": ["string", "null"], "format": "date-time", "description": "In the future; null: never"}}},
-        "ApiKey": {"type": "object", "properties": {
-            "id": {"type": "string"}, "workspace_id": {"type": "string"}, "name": {"type": "string"},
-            "role": {"type": "string", "enum": ["operator", "admin", "member", "publisher", "viewer"]},
-            "prefix": {"type": "string", "description": "The key's first characters, to tell keys apart"},
-            "key": {"type": "string", "description": "Only in the create response: the key itself, shown once"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "expires_at": {"type": ["string", "null"], "format": "date-time"},
-            "last_used_at": {"type": ["string", "null"], "format": "date-time"}}},
-        "ApiKeyList": {"type": "object", "properties": {
-            "data": {"type": "array", "items": {"$ref": "#/components/schemas/ApiKey"}}}},
-        "AuditLog": {"type": "object", "properties": {
-            "data": {"type": "array", "items": {"type": "object", "properties": {
-                "id": {"type": "string"}, "workspace_id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
-                "key_id": {"type": "string"}, "key_name": {"type": "string"}, "action": {"type": "string"},
-                "resource_id": {"type": ["string", "null"]},
-                "outcome": {"type": "string", "enum": ["succeeded", "denied", "failed"]},
-                "status": {"type": "integer"}, "request_id": {"type": ["string", "null"]}}}},
-            "next_cursor": {"type": ["string", "null"]}}},
-        "OAuthStart": {"type": "object", "additionalProperties": false, "required": ["destination_id"], "properties": {
-            "destination_id": {"type": "string", "description": "The destination to connect; its type must be the path's"},
-            "return_to": {"type": "string", "format": "uri", "description": "Where the browser goes after the callback, with oauth_status (and oauth_error) added"}}},
-        "OAuthStarted": {"type": "object", "properties": {
-            "authorization_url": {"type": "string", "format": "uri", "description": "Send the person here"},
-            "destination_id": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}},
-        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-            "type": "object", "required": ["code", "message", "details"], "properties": {
-                "code": {"type": "string", "enum": ["validation_error", "unauthorized", "forbidden", "not_found",
-                                                      "conflict", "limit_reached", "rate_limited", "payload_too_large", "internal"]},
-                "message": {"type": "string"},
-                "details": {"type": "array", "items": {"type": "object", "properties": {
-                    "path": {"type": "string"}, "message": {"type": "string"}}}}}}}},
-    })
+/// The generators: what requests may hold, what responses do hold, and query strings (whose
+/// types are inlined into parameters, not published as components).
+struct Generators {
+    input: SchemaGenerator,
+    output: SchemaGenerator,
+    params: SchemaGenerator,
 }
 
-fn operation(doc: &Doc, path: &str) -> Value {
-    let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
-    let ok_content = if doc.sse {
-        json!({"text/event-stream": {"schema": {"type": "string"}}})
-    } else {
-        let schema = match doc.ok.1 {
-            Some(name) => json!({"$ref": format!("#/components/schemas/{name}")}),
-            None => json!({}),
-        };
-        json!({"application/json": {"schema": schema}})
+/// A query parameter is absent or has a value: `null` is not one it can take.
+fn without_null(schema: &mut Value) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
     };
-    let mut responses = Map::new();
-    responses.insert(
-        doc.ok.0.to_string(),
-        json!({"description": "success", "content": ok_content}),
-    );
-    if doc.needs_key() {
-        responses.insert("401".into(), error("no key, or an unknown key"));
-        responses.insert("404".into(), error("not found (or another workspace's)"));
-        responses.insert("429".into(), error("rate limited; see Retry-After"));
+    if let Some(Value::Array(types)) = obj.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types[0].clone();
+            obj.insert("type".into(), only);
+        }
     }
-    if let Some(access) = doc
-        .access
-        .filter(|a| !matches!(a, Access::Open | Access::AnyKey))
-    {
-        let why = format!(
+    if let Some(Value::Array(options)) = obj.get("anyOf").cloned() {
+        let kept: Vec<Value> = options
+            .into_iter()
+            .filter(|o| o.get("type") != Some(&json!("null")))
+            .collect();
+        if let [only] = kept.as_slice() {
+            obj.remove("anyOf");
+            if let Value::Object(inner) = only {
+                for (k, v) in inner {
+                    obj.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        } else {
+            obj.insert("anyOf".into(), Value::Array(kept));
+        }
+    }
+}
+
+fn to_value(schema: Schema) -> Value {
+    schema.to_value()
+}
+
+/// What each error status means, for every route that can answer it.
+fn error_meaning(status: u16, doc: &Doc) -> String {
+    match status {
+        303 => "redirect".into(),
+        400 if doc.content_type == Some("text/html") => {
+            "the callback is not one this server started, or it expired".into()
+        }
+        400 => "the body is not JSON, or holds a key twice".into(),
+        401 if !doc.needs_key() => "the metrics token is missing or wrong".into(),
+        401 => "no key, an unknown, revoked or expired key".into(),
+        403 => format!(
             "the key's role may not call this (it needs {} access)",
-            access.as_str()
-        );
-        responses.insert("403".into(), error(&why));
+            doc.access.map(Access::as_str).unwrap_or_default()
+        ),
+        404 => "not found (or in another workspace)".into(),
+        405 => "the path does not take this method".into(),
+        408 => "the body did not arrive in time".into(),
+        409 => "conflicts with what is stored (a name taken, a resource in use, a limit reached)"
+            .into(),
+        413 => {
+            "the body is over the size limit (max_body_bytes, the workspace's max_request_bytes)"
+                .into()
+        }
+        415 => "the body is not application/json".into(),
+        422 => "invalid fields or parameters, each at its JSON path".into(),
+        429 => "rate limited; see Retry-After".into(),
+        503 => "storing failed; nothing was accepted, send again (see Retry-After)".into(),
+        _ => "an error".into(),
+    }
+}
+
+/// Every status a route can answer besides success: from its access, its body, its query and
+/// what its handler declares.
+fn error_statuses(doc: &Doc, path: &str) -> Vec<u16> {
+    let mut statuses = vec![];
+    if doc.needs_key() {
+        statuses.extend([401, 429]);
+    }
+    if doc
+        .access
+        .is_some_and(|a| !matches!(a, Access::Open | Access::AnyKey))
+    {
+        statuses.push(403);
+    }
+    if path.contains('{') {
+        statuses.push(404);
     }
     if doc.body.is_some() {
-        responses.insert("413".into(), error("the body is over the size limit"));
+        statuses.extend([400, 408, 413, 415, 422]);
+    }
+    if doc.query.is_some() {
+        statuses.push(422);
+    }
+    statuses.extend(doc.errors.iter().copied());
+    statuses.sort_unstable();
+    statuses.dedup();
+    statuses
+}
+
+fn error_response(status: u16, description: &str, doc: &Doc) -> Value {
+    if (300..400).contains(&status) {
+        return json!({"description": "the browser is sent on to return_to",
+                      "headers": {"Location": {"required": true, "schema": {"type": "string"}}}});
+    }
+    match doc.content_type {
+        // A page for a person (the OAuth callback) says what went wrong as a page.
+        Some(kind @ "text/html") => json!({"description": description,
+                                           "content": {kind: {"schema": {"type": "string"}}}}),
+        _ => json!({"description": description,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+    }
+}
+
+fn success_response(doc: &Doc, g: &mut Generators) -> Value {
+    let schema = doc.ok.1.map(|f| to_value(f(&mut g.output)));
+    let content = match (doc.sse, doc.content_type, schema) {
+        (Some(events), _, _) => {
+            // Each event of the stream, as OpenAPI 3.1 describes stream items: its name, and
+            // its data as JSON text of a schema.
+            let kinds: Vec<Value> = events
+                .iter()
+                .map(|(name, data)| {
+                    json!({"type": "object", "required": ["event", "data"], "properties": {
+                        "event": {"const": name},
+                        "data": {"type": "string", "contentMediaType": "application/json",
+                                 "contentSchema": to_value(data(&mut g.output))},
+                        "id": {"type": "string"},
+                        "retry": {"type": "integer"},
+                    }})
+                })
+                .collect();
+            json!({"text/event-stream": {"schema": {"oneOf": kinds}}})
+        }
+        (None, Some(kind), _) => json!({kind: {"schema": {"type": "string"}}}),
+        (None, None, Some(schema)) => json!({"application/json": {"schema": schema}}),
+        (None, None, None) => {
+            return json!({"description": doc.ok_description.unwrap_or("no content")});
+        }
+    };
+    json!({"description": doc.ok_description.unwrap_or("success"), "content": content})
+}
+
+/// The query parameters, from the query type's properties.
+fn query_parameters(doc: &Doc, g: &mut Generators) -> Vec<Value> {
+    let Some(query) = doc.query else {
+        return Vec::new();
+    };
+    let resolved = to_value(query(&mut g.params));
+    let required: Vec<&str> = resolved["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = resolved["properties"].as_object() else {
+        return Vec::new();
+    };
+    properties
+        .iter()
+        .map(|(name, schema)| {
+            let mut schema = schema.clone();
+            without_null(&mut schema);
+            let description = schema
+                .as_object_mut()
+                .and_then(|s| s.remove("description"));
+            let mut p = json!({"name": name, "in": "query", "required": required.contains(&name.as_str()),
+                               "schema": schema});
+            if let Some(d) = description {
+                p["description"] = d;
+            }
+            p
+        })
+        .collect()
+}
+
+fn operation_id(method: &str, path: &str) -> String {
+    let words: Vec<&str> = path
+        .trim_start_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != "api" && *s != "v1")
+        .collect();
+    let mut id = method.to_string();
+    for w in words {
+        id.push('_');
+        id.push_str(&w.replace(['{', '}'], "").replace(['-', '.'], "_"));
+    }
+    id
+}
+
+fn path_parameters(path: &str) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true,
+                          "schema": {"type": "string", "minLength": 1, "pattern": super::model::ID_PATTERN}}))
+        .collect()
+}
+
+fn operation(doc: &Doc, path: &str, g: &mut Generators) -> Value {
+    let mut responses = Map::new();
+    responses.insert(doc.ok.0.to_string(), success_response(doc, g));
+    for status in error_statuses(doc, path) {
         responses.insert(
-            "422".into(),
-            error("invalid fields, each with its JSON path"),
+            status.to_string(),
+            error_response(status, &error_meaning(status, doc), doc),
         );
     }
     let mut op = json!({
         "summary": doc.summary,
         "tags": [doc.tag],
-        "operationId": format!("{}_{}", doc.method, path.trim_start_matches('/').replace(['/', '{', '}', '-', '.'], "_")),
+        "operationId": operation_id(doc.method, path),
         "responses": responses,
         "x-courier-access": doc.access.map(Access::as_str),
     });
-    let parameters: Vec<Value> = path
-        .split('/')
-        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-        .collect();
+    if let Some(text) = doc.description {
+        op["description"] = json!(text);
+    }
+    let mut parameters = path_parameters(path);
+    parameters.extend(query_parameters(doc, g));
     if !parameters.is_empty() {
         op["parameters"] = json!(parameters);
     }
     if let Some(body) = doc.body {
-        op["requestBody"] = json!({"required": true, "content": {"application/json": {
-            "schema": {"$ref": format!("#/components/schemas/{body}")}}}});
+        let schema = to_value(body(&mut g.input));
+        op["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": schema}}});
     }
     if !doc.needs_key() {
         op["security"] = json!([]);
@@ -202,25 +256,105 @@ fn operation(doc: &Doc, path: &str) -> Value {
     op
 }
 
-pub fn document() -> Value {
+/// Links from each create (201 with an `id`) to the operations on the item it made, so
+/// clients and stateful testers can follow them.
+fn add_links(paths: &mut Map<String, Value>) {
+    let items: Vec<(String, Vec<(String, String)>)> = paths
+        .iter()
+        .filter_map(|(path, item)| {
+            let (parent, last) = path.rsplit_once('/')?;
+            let param = last.strip_prefix('{')?.strip_suffix('}')?;
+            let ops = item
+                .as_object()?
+                .iter()
+                .filter_map(|(m, op)| Some((m.clone(), op["operationId"].as_str()?.to_string())))
+                .collect();
+            Some((format!("{parent}\u{0}{param}"), ops))
+        })
+        .collect();
+    for (key, ops) in items {
+        let (parent, param) = key.split_once('\u{0}').unwrap_or_default();
+        let Some(create) = paths.get_mut(parent).and_then(|i| i.get_mut("post")) else {
+            continue;
+        };
+        let Some(created) = create["responses"].get_mut("201") else {
+            continue;
+        };
+        let mut links = Map::new();
+        for (method, op_id) in ops {
+            let mut parameters = Map::new();
+            parameters.insert(param.to_string(), json!("$response.body#/id"));
+            for p in parent
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            {
+                parameters.insert(p.to_string(), json!(format!("$request.path.{p}")));
+            }
+            let mut name: Vec<char> = method.chars().collect();
+            name[0] = name[0].to_ascii_uppercase();
+            links.insert(
+                format!("{}Created", name.into_iter().collect::<String>()),
+                json!({"operationId": op_id, "parameters": parameters}),
+            );
+        }
+        created["links"] = Value::Object(links);
+    }
+}
+
+/// Request and response types of one name must be one schema: a clash is a bug in the types.
+fn merge_definitions(g: &mut Generators) -> Result<Map<String, Value>, String> {
+    let mut all = g.input.take_definitions(true);
+    for (name, schema) in g.output.take_definitions(true) {
+        match all.get(&name) {
+            Some(existing) if *existing != schema => {
+                return Err(format!(
+                    "{name} is described differently as a request and as a response"
+                ));
+            }
+            _ => {
+                all.insert(name, schema);
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// The document, or what is wrong with the route table's types.
+pub fn try_document() -> Result<Value, String> {
+    let mut params = SchemaSettings::draft2020_12();
+    params.inline_subschemas = true;
+    params.meta_schema = None;
+    let mut g = Generators {
+        input: generator(Contract::Deserialize),
+        output: generator(Contract::Serialize),
+        params: SchemaGenerator::new(params),
+    };
+    g.output.subschema_for::<ErrorBody>();
     let mut paths: Map<String, Value> = Map::new();
     for (doc, path, _) in table() {
         let item = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        item[doc.method] = operation(&doc, path);
+        item[doc.method] = operation(&doc, path, &mut g);
     }
-    json!({
+    add_links(&mut paths);
+    let schemas = merge_definitions(&mut g)?;
+    Ok(json!({
         "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {
             "title": "Courier Destinations API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Destinations, connection tests and the connector catalog of a Courier host service."
+            "description": "Destinations, routes, events and their deliveries, connection tests, tenancy and the connector catalog of a Courier host service. Errors always have the shape of `Error`."
         },
         "servers": [{"url": "/"}],
         "security": [{"apiKey": []}],
         "components": {
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "An API key (ck_...)"}},
-            "schemas": schemas(),
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "An API key (ck_...): Authorization: Bearer <key>"}},
+            "schemas": schemas,
         },
         "paths": paths,
-    })
+    }))
+}
+
+pub fn document() -> Value {
+    try_document().unwrap_or_else(|e| json!({"error": e}))
 }

@@ -5,21 +5,16 @@
 
 use axum::Json;
 use axum::extract::Path;
-use courier_core::FieldError;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::State;
 use super::auth::Principal;
-use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::valid::{Input, Valid};
 use crate::ids;
 use crate::store::{DestinationRow, Role};
-
-pub const PERMISSIONS: &[&str] = &[
-    "trigger_syncs",
-    "configure_models_syncs",
-    "manage_destination",
-];
 
 /// What a new destination starts with: members may trigger syncs only.
 pub fn defaults() -> Value {
@@ -50,14 +45,97 @@ pub fn require(who: &Principal, d: &DestinationRow, permission: &str) -> Result<
     }
 }
 
-fn listing(d: &DestinationRow) -> Value {
-    let admin = json!({"destination_id": d.id, "role": "admin", "trigger_syncs": true,
-                       "configure_models_syncs": true, "manage_destination": true});
-    let mut member = json!({"destination_id": d.id, "role": "member"});
-    for p in PERMISSIONS {
-        member[*p] = json!(member_has(d, p));
+/// What one role may do on a destination.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RolePermissions {
+    pub destination_id: String,
+    pub role: PermissionRole,
+    pub trigger_syncs: bool,
+    pub configure_models_syncs: bool,
+    pub manage_destination: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PermissionRole {
+    Admin,
+    Member,
+}
+
+/// `true`, the only value an admin's permissions take.
+#[derive(Debug, Clone, Copy)]
+pub struct AlwaysTrue;
+
+impl<'de> Deserialize<'de> for AlwaysTrue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match bool::deserialize(d)? {
+            true => Ok(AlwaysTrue),
+            false => Err(serde::de::Error::custom(
+                "admins always have every permission",
+            )),
+        }
     }
-    json!([admin, member])
+}
+
+impl JsonSchema for AlwaysTrue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AlwaysTrue".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"const": true, "description": "Admins always have every permission"})
+    }
+}
+
+/// One role's permissions to set (`destination_id` is accepted as the lists show it, and
+/// ignored).
+// An admin's flags and either role's destination_id are only checked, never used.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(tag = "role", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PermissionChange {
+    Admin {
+        destination_id: Option<String>,
+        trigger_syncs: Option<AlwaysTrue>,
+        configure_models_syncs: Option<AlwaysTrue>,
+        manage_destination: Option<AlwaysTrue>,
+    },
+    Member {
+        destination_id: Option<String>,
+        trigger_syncs: Option<bool>,
+        configure_models_syncs: Option<bool>,
+        manage_destination: Option<bool>,
+    },
+}
+
+/// `PUT .../permissions`: one entry per role to change.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct PermissionChanges(#[schemars(length(max = 2))] pub Vec<PermissionChange>);
+
+impl Input for PermissionChanges {}
+
+fn listing(d: &DestinationRow) -> Vec<RolePermissions> {
+    vec![
+        RolePermissions {
+            destination_id: d.id.clone(),
+            role: PermissionRole::Admin,
+            trigger_syncs: true,
+            configure_models_syncs: true,
+            manage_destination: true,
+        },
+        RolePermissions {
+            destination_id: d.id.clone(),
+            role: PermissionRole::Member,
+            trigger_syncs: member_has(d, "trigger_syncs"),
+            configure_models_syncs: member_has(d, "configure_models_syncs"),
+            manage_destination: member_has(d, "manage_destination"),
+        },
+    ]
 }
 
 async fn load(state: &State, who: &Principal, ws: &str, dest: &str) -> ApiResult<DestinationRow> {
@@ -73,7 +151,7 @@ pub async fn get(
     state: State,
     who: Principal,
     Path((ws, dest)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<RolePermissions>>> {
     let d = load(&state, &who, &ws, &dest).await?;
     Ok(Json(listing(&d)))
 }
@@ -83,51 +161,31 @@ pub async fn put(
     state: State,
     who: Principal,
     Path((ws, dest)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+    Valid(PermissionChanges(changes)): Valid<PermissionChanges>,
+) -> ApiResult<Json<Vec<RolePermissions>>> {
     let mut d = load(&state, &who, &ws, &dest).await?;
     if !who.is_admin() {
         return Err(ApiError::forbidden("only admins change permissions"));
     }
-    let Some(entries) = body.as_array() else {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "",
-            "must be an array of {role, trigger_syncs, configure_models_syncs, manage_destination}",
-        )]));
-    };
-    let mut errors = Vec::new();
     let mut member = d.permissions["member"].clone();
-    for (i, entry) in entries.iter().enumerate() {
-        let Some(fields) = entry.as_object() else {
-            errors.push(FieldError::new(format!("/{i}"), "must be an object"));
-            continue;
-        };
-        let role = fields.get("role").and_then(Value::as_str);
-        for (key, value) in fields {
-            let path = format!("/{i}/{}", courier_core::spec::pointer_segment(key));
-            match key.as_str() {
-                "role" | "destination_id" => {}
-                k if PERMISSIONS.contains(&k) => match (role, value.as_bool()) {
-                    (_, None) => errors.push(FieldError::new(path, "must be true or false")),
-                    (Some("member"), Some(b)) => member[k] = json!(b),
-                    (Some("admin"), Some(true)) => {}
-                    (Some("admin"), Some(false)) => {
-                        errors.push(FieldError::new(path, "admins always have every permission"))
-                    }
-                    _ => {}
-                },
-                _ => errors.push(FieldError::new(path, "is not a permission")),
+    for change in changes {
+        if let PermissionChange::Member {
+            trigger_syncs,
+            configure_models_syncs,
+            manage_destination,
+            ..
+        } = change
+        {
+            for (name, given) in [
+                ("trigger_syncs", trigger_syncs),
+                ("configure_models_syncs", configure_models_syncs),
+                ("manage_destination", manage_destination),
+            ] {
+                if let Some(b) = given {
+                    member[name] = json!(b);
+                }
             }
         }
-        if !matches!(role, Some("admin" | "member")) {
-            errors.push(FieldError::new(
-                format!("/{i}/role"),
-                "must be admin or member",
-            ));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
     }
     d.permissions["member"] = member;
     let read_at = std::mem::replace(&mut d.updated_at, ids::now());

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
+use schemars::JsonSchema;
 
 use super::access::Access;
+use super::model::{SchemaFn, schema};
 use super::{
     AppState, api_keys, audit, catalog, deliveries, destinations, event_routes, events, health,
     oauth, observe, openapi, permissions, secrets, testing, workspaces,
@@ -16,35 +18,48 @@ use super::{
 pub struct Doc {
     pub method: &'static str,
     pub summary: &'static str,
+    pub description: Option<&'static str>,
     pub tag: &'static str,
     /// Who may call it (the router refuses to start with a route that declares none).
     pub access: Option<Access>,
     /// The action the audit log records for a call (routes that change something).
     pub audit: Option<&'static str>,
-    /// The request body's schema, by name in `components.schemas`.
-    pub body: Option<&'static str>,
-    /// The success status and the response schema's name (`None`: free-form).
-    pub ok: (u16, Option<&'static str>),
-    /// The response is a Server-Sent Events stream.
-    pub sse: bool,
+    /// The request body's type.
+    pub body: Option<SchemaFn>,
+    /// The query string's type.
+    pub query: Option<SchemaFn>,
+    /// The success status and the response body's type (`None`: no body).
+    pub ok: (u16, Option<SchemaFn>),
+    pub ok_description: Option<&'static str>,
+    /// A success body that is not JSON: its media type.
+    pub content_type: Option<&'static str>,
+    /// The response is a Server-Sent Events stream of these events (name, data type).
+    pub sse: Option<&'static [(&'static str, SchemaFn)]>,
+    /// Error statuses the handler itself answers, beyond those of access, body and query.
+    pub errors: &'static [u16],
 }
 
-const fn doc(method: &'static str, summary: &'static str, tag: &'static str) -> Doc {
+fn doc(method: &'static str, summary: &'static str, tag: &'static str) -> Doc {
     Doc {
         method,
         summary,
+        description: None,
         tag,
         access: None,
         audit: None,
         body: None,
+        query: None,
         ok: (200, None),
-        sse: false,
+        ok_description: None,
+        content_type: None,
+        sse: None,
+        errors: &[],
     }
 }
 
 impl Doc {
     /// The access the route needs.
-    const fn with(self, access: Access) -> Doc {
+    fn with(self, access: Access) -> Doc {
         Doc {
             access: Some(access),
             ..self
@@ -52,11 +67,65 @@ impl Doc {
     }
 
     /// Calls are recorded in the audit log as `action`.
-    const fn audited(self, action: &'static str) -> Doc {
+    fn audited(self, action: &'static str) -> Doc {
         Doc {
             audit: Some(action),
             ..self
         }
+    }
+
+    /// The request body is a `T`.
+    fn body<T: JsonSchema>(self) -> Doc {
+        Doc {
+            body: Some(schema::<T>),
+            ..self
+        }
+    }
+
+    /// The query string is a `T`.
+    fn query<T: JsonSchema>(self) -> Doc {
+        Doc {
+            query: Some(schema::<T>),
+            ..self
+        }
+    }
+
+    /// Success is `status` with a `T`.
+    fn returns<T: JsonSchema>(self, status: u16) -> Doc {
+        Doc {
+            ok: (status, Some(schema::<T>)),
+            ..self
+        }
+    }
+
+    /// Success is `status` without a body.
+    fn empty(self, status: u16, meaning: &'static str) -> Doc {
+        Doc {
+            ok: (status, None),
+            ok_description: Some(meaning),
+            ..self
+        }
+    }
+
+    /// Success is a stream of these events.
+    fn streams(self, events: &'static [(&'static str, SchemaFn)]) -> Doc {
+        Doc {
+            sse: Some(events),
+            ..self
+        }
+    }
+
+    /// Success is text of `media_type`.
+    fn text(self, media_type: &'static str) -> Doc {
+        Doc {
+            content_type: Some(media_type),
+            ..self
+        }
+    }
+
+    /// The handler may also answer these statuses.
+    fn may_answer(self, errors: &'static [u16]) -> Doc {
+        Doc { errors, ..self }
     }
 
     /// Whether the route needs `Authorization: Bearer <key>`.
@@ -113,26 +182,64 @@ pub fn check(table: &[Route]) -> Result<(), String> {
 }
 
 pub fn table() -> Vec<Route> {
-    let destinations_path = "/api/v1/workspaces/{ws}/destinations";
-    let destination_path = "/api/v1/workspaces/{ws}/destinations/{dest}";
+    use super::{
+        api_keys::{ApiKeyCreate, ApiKeyPatch, CreatedApiKey},
+        audit::ListQuery as AuditQuery,
+        deliveries::{DeliveryQuery, EventQuery, Queued, ReplayInput},
+        destinations::ListQuery as DestinationQuery,
+        event_routes::{ListQuery as RouteQuery, RouteInput, RoutePatch},
+        events::{AcceptedAnswer, EventInput},
+        health::Health,
+        input::{DestinationCreate, DestinationUpdate},
+        model::Page,
+        oauth::{CallbackQuery, OAuthStart, OAuthStarted},
+        permissions::{PermissionChanges, RolePermissions},
+        secrets::Rotated,
+        testing::{TestDone, TestInput},
+        view::DestinationView,
+        workspaces::{ListQuery as WorkspaceQuery, WorkspaceCreate, WorkspacePatch, WorkspaceView},
+    };
+    use crate::store::{
+        ApiKey, AuditEntry, Delivery, DeliveryDetail, Event, EventDetail, RouteRow,
+    };
+    use courier_catalog::{CatalogDocument, ConnectorEntry};
+    use courier_core::{Field, StepReport};
+
+    let ws = "/api/v1/workspaces/{ws}";
+    let destinations = "/api/v1/workspaces/{ws}/destinations";
+    let destination = "/api/v1/workspaces/{ws}/destinations/{dest}";
+    let routes = "/api/v1/workspaces/{ws}/routes";
+    let route = "/api/v1/workspaces/{ws}/routes/{route}";
+    let test_stream: &'static [(&'static str, SchemaFn)] =
+        &[("step", schema::<StepReport>), ("done", schema::<TestDone>)];
     vec![
         (
-            doc("get", "Liveness: answers while the process runs", "health").with(Access::Open),
+            doc("get", "Liveness: answers while the process runs", "health")
+                .with(Access::Open)
+                .returns::<Health>(200),
             "/healthz",
             get(health::healthz),
         ),
         (
-            doc("get", "Readiness: 200 once the database answers", "health").with(Access::Open),
+            doc("get", "Readiness: 200 once the database answers", "health")
+                .with(Access::Open)
+                .returns::<Health>(200)
+                .may_answer(&[503]),
             "/readyz",
             get(health::readyz),
         ),
         (
-            doc("get", "Prometheus metrics", "health").with(Access::Open),
+            doc("get", "Prometheus metrics (behind COURIER_METRICS_TOKEN when set)", "health")
+                .with(Access::Open)
+                .text("text/plain")
+                .may_answer(&[401]),
             "/metrics",
             get(observe::metrics),
         ),
         (
-            doc("get", "This OpenAPI 3.1 document", "health").with(Access::Open),
+            doc("get", "This OpenAPI 3.1 document", "health")
+                .with(Access::Open)
+                .returns::<serde_json::Map<String, serde_json::Value>>(200),
             "/api/v1/openapi.json",
             get(openapi::serve),
         ),
@@ -141,233 +248,234 @@ pub fn table() -> Vec<Route> {
                 "get",
                 "The catalog: every connector with its config and auth_config JSON Schemas",
                 "catalog",
-            ).with(Access::AnyKey),
+            )
+            .with(Access::AnyKey)
+            .returns::<CatalogDocument>(200),
             "/api/v1/catalog/connectors",
             get(catalog::list),
         ),
         (
-            doc("get", "One connector's catalog entry", "catalog").with(Access::AnyKey),
+            doc("get", "One connector's catalog entry", "catalog")
+                .with(Access::AnyKey)
+                .returns::<ConnectorEntry>(200),
             "/api/v1/catalog/connectors/{type}",
             get(catalog::one),
         ),
         (
-            Doc {
-                ok: (200, Some("WorkspaceList")),
-                ..doc(
-                    "get",
-                    "Workspaces: every one for the operator (?external_id=, cursor paging), else the key's own",
-                    "workspaces",
-                )
-            }
-            .with(Access::AnyKey),
+            doc(
+                "get",
+                "Workspaces: every one for the operator (?external_id= finds one), else the key's own",
+                "workspaces",
+            )
+            .with(Access::AnyKey)
+            .query::<WorkspaceQuery>()
+            .returns::<Page<WorkspaceView>>(200),
             "/api/v1/workspaces",
             get(workspaces::list),
         ),
         (
-            Doc {
-                body: Some("WorkspaceInput"),
-                ok: (201, Some("Workspace")),
-                ..doc(
-                    "post",
-                    "Create a workspace ({name, external_id?, metadata?, limits?}; operator)",
-                    "workspaces",
-                )
-            }
-            .with(Access::Operator).audited("workspace.create"),
+            doc("post", "Create a workspace (operator)", "workspaces")
+                .with(Access::Operator)
+                .audited("workspace.create")
+                .body::<WorkspaceCreate>()
+                .returns::<WorkspaceView>(201)
+                .may_answer(&[409]),
             "/api/v1/workspaces",
             post(workspaces::create),
         ),
         (
-            Doc {
-                ok: (200, Some("Workspace")),
-                ..doc("get", "Get a workspace", "workspaces")
-            }
-            .with(Access::AnyKey),
-            "/api/v1/workspaces/{ws}",
+            doc("get", "Get a workspace", "workspaces")
+                .with(Access::AnyKey)
+                .returns::<WorkspaceView>(200),
+            ws,
             get(workspaces::get),
         ),
         (
-            Doc {
-                body: Some("WorkspaceInput"),
-                ok: (200, Some("Workspace")),
-                ..doc(
-                    "patch",
-                    "Update a workspace's name, external_id, metadata or limits (operator)",
-                    "workspaces",
-                )
-            }
-            .with(Access::Operator).audited("workspace.update"),
-            "/api/v1/workspaces/{ws}",
+            doc(
+                "patch",
+                "Update a workspace's name, external_id, metadata or limits (operator)",
+                "workspaces",
+            )
+            .with(Access::Operator)
+            .audited("workspace.update")
+            .body::<WorkspacePatch>()
+            .returns::<WorkspaceView>(200)
+            .may_answer(&[409]),
+            ws,
             patch(workspaces::patch),
         ),
         (
-            Doc {
-                ok: (204, None),
-                ..doc(
-                    "delete",
-                    "Delete a workspace with everything in it: destinations, secrets, routes, events, deliveries, keys (operator)",
-                    "workspaces",
-                )
-            }
-            .with(Access::Operator).audited("workspace.delete"),
-            "/api/v1/workspaces/{ws}",
+            doc(
+                "delete",
+                "Delete a workspace with everything in it: destinations, secrets, routes, events, deliveries, keys (operator)",
+                "workspaces",
+            )
+            .with(Access::Operator)
+            .audited("workspace.delete")
+            .empty(204, "deleted")
+            .may_answer(&[409]),
+            ws,
             delete(workspaces::delete),
         ),
         (
-            Doc {
-                ok: (200, Some("AuditLog")),
-                ..doc(
-                    "get",
-                    "The audit log: changes made through the API, newest first (?action=&key_id=&resource_id=&outcome=, cursor paging)",
-                    "audit",
-                )
-            }
-            .with(Access::Admin),
+            doc(
+                "get",
+                "The audit log: changes made through the API, newest first",
+                "audit",
+            )
+            .with(Access::Admin)
+            .query::<AuditQuery>()
+            .returns::<Page<AuditEntry>>(200),
             "/api/v1/workspaces/{ws}/audit-log",
             get(audit::list),
         ),
         (
-            Doc {
-                ok: (200, Some("ApiKeyList")),
-                ..doc(
-                    "get",
-                    "List the workspace's API keys (never the keys themselves)",
-                    "api-keys",
-                )
-            }
-            .with(Access::Admin),
+            doc(
+                "get",
+                "List the workspace's API keys (never the keys themselves)",
+                "api-keys",
+            )
+            .with(Access::Admin)
+            .returns::<Page<ApiKey>>(200),
             "/api/v1/workspaces/{ws}/api-keys",
             get(api_keys::list),
         ),
         (
-            Doc {
-                body: Some("ApiKeyInput"),
-                ok: (201, Some("ApiKey")),
-                ..doc(
-                    "post",
-                    "Create an API key ({name, role: admin|member|publisher|viewer, expires_at?}); the key is in this answer only",
-                    "api-keys",
-                )
-            }
-            .with(Access::Admin).audited("api_key.create"),
+            doc(
+                "post",
+                "Create an API key; the key is in this answer only",
+                "api-keys",
+            )
+            .with(Access::Admin)
+            .audited("api_key.create")
+            .body::<ApiKeyCreate>()
+            .returns::<CreatedApiKey>(201),
             "/api/v1/workspaces/{ws}/api-keys",
             post(api_keys::create),
         ),
         (
-            Doc {
-                ok: (200, Some("ApiKey")),
-                ..doc("get", "Get an API key's name, role, prefix and use", "api-keys")
-            }
-            .with(Access::Admin),
+            doc("get", "Get an API key's name, role, prefix and use", "api-keys")
+                .with(Access::Admin)
+                .returns::<ApiKey>(200),
             "/api/v1/workspaces/{ws}/api-keys/{key}",
             get(api_keys::get),
         ),
         (
-            Doc {
-                body: Some("ApiKeyInput"),
-                ok: (200, Some("ApiKey")),
-                ..doc("patch", "Change an API key's name, role or expiry", "api-keys")
-            }
-            .with(Access::Admin).audited("api_key.update"),
+            doc("patch", "Change an API key's name, role or expiry", "api-keys")
+                .with(Access::Admin)
+                .audited("api_key.update")
+                .body::<ApiKeyPatch>()
+                .returns::<ApiKey>(200),
             "/api/v1/workspaces/{ws}/api-keys/{key}",
             patch(api_keys::patch),
         ),
         (
-            Doc {
-                ok: (204, None),
-                ..doc("delete", "Revoke an API key (401 for it at once)", "api-keys")
-            }
-            .with(Access::Admin).audited("api_key.revoke"),
+            doc("delete", "Revoke an API key (401 for it at once)", "api-keys")
+                .with(Access::Admin)
+                .audited("api_key.revoke")
+                .empty(204, "revoked"),
             "/api/v1/workspaces/{ws}/api-keys/{key}",
             delete(api_keys::delete),
         ),
         (
-            Doc {
-                ok: (200, Some("DestinationList")),
-                ..doc("get", "List destinations", "destinations")
-            }.with(Access::Read),
-            destinations_path,
+            doc("get", "List destinations", "destinations")
+                .with(Access::Read)
+                .query::<DestinationQuery>()
+                .returns::<Page<DestinationView>>(200),
+            destinations,
             get(destinations::list),
         ),
         (
-            Doc {
-                body: Some("DestinationInput"),
-                ok: (201, Some("Destination")),
-                ..doc(
-                    "post",
-                    "Create a destination (a webhook without signing_secret gets one, returned once)",
-                    "destinations",
-                )
-            }.with(Access::Write).audited("destination.create"),
-            destinations_path,
+            doc(
+                "post",
+                "Create a destination (a webhook without signing_secret gets one, returned once)",
+                "destinations",
+            )
+            .with(Access::Write)
+            .audited("destination.create")
+            .body::<DestinationCreate>()
+            .returns::<DestinationView>(201)
+            .may_answer(&[409]),
+            destinations,
             post(destinations::create),
         ),
         (
-            Doc {
-                body: Some("TestInput"),
-                sse: true,
-                ..doc(
-                    "post",
-                    "Test a new connection (Server-Sent Events: step*, done)",
-                    "destinations",
-                )
-            }.with(Access::Write),
+            doc(
+                "post",
+                "Test a new connection (Server-Sent Events: step per step, then done)",
+                "destinations",
+            )
+            .with(Access::Write)
+            .body::<TestInput>()
+            .streams(test_stream),
             "/api/v1/workspaces/{ws}/destinations/test",
             post(testing::test_new),
         ),
         (
-            Doc {
-                ok: (200, Some("Destination")),
-                ..doc("get", "Get a destination", "destinations")
-            }.with(Access::Read),
-            destination_path,
+            doc("get", "Get a destination", "destinations")
+                .with(Access::Read)
+                .returns::<DestinationView>(200),
+            destination,
             get(destinations::get),
         ),
         (
-            Doc {
-                body: Some("DestinationInput"),
-                ok: (200, Some("Destination")),
-                ..doc(
-                    "put",
-                    "Update a destination: given fields replace stored ones; an omitted auth_config is kept",
-                    "destinations",
-                )
-            }.with(Access::Write).audited("destination.update"),
-            destination_path,
+            doc(
+                "put",
+                "Update a destination: given fields replace stored ones; an omitted auth_config is kept",
+                "destinations",
+            )
+            .with(Access::Write)
+            .audited("destination.update")
+            .body::<DestinationUpdate>()
+            .returns::<DestinationView>(200)
+            .may_answer(&[409]),
+            destination,
             put(destinations::put),
         ),
         (
-            Doc {
-                body: Some("DestinationInput"),
-                ok: (200, Some("Destination")),
-                ..doc(
-                    "patch",
-                    "Update a destination: config and auth_config are merged (RFC 7396)",
-                    "destinations",
-                )
-            }.with(Access::Write).audited("destination.update"),
-            destination_path,
+            doc(
+                "patch",
+                "Update a destination: config and auth_config are merged (RFC 7396)",
+                "destinations",
+            )
+            .with(Access::Write)
+            .audited("destination.update")
+            .body::<DestinationUpdate>()
+            .returns::<DestinationView>(200)
+            .may_answer(&[409]),
+            destination,
             patch(destinations::patch),
         ),
         (
-            doc("delete", "Delete a destination", "destinations").with(Access::Write).audited("destination.delete"),
-            destination_path,
+            doc(
+                "delete",
+                "Delete a destination (409 while active routes send to it)",
+                "destinations",
+            )
+            .with(Access::Write)
+            .audited("destination.delete")
+            .empty(204, "deleted")
+            .may_answer(&[409]),
+            destination,
             delete(destinations::delete),
         ),
         (
-            Doc {
-                sse: true,
-                ..doc(
-                    "post",
-                    "Test a stored destination and record its status (Server-Sent Events)",
-                    "destinations",
-                )
-            }.with(Access::Write),
+            doc(
+                "post",
+                "Test a stored destination and record its status (Server-Sent Events)",
+                "destinations",
+            )
+            .with(Access::Write)
+            .streams(test_stream)
+            .may_answer(&[409]),
             "/api/v1/workspaces/{ws}/destinations/{dest}/test",
             post(testing::test_existing),
         ),
         (
-            doc("get", "The fields the destination accepts", "destinations").with(Access::Read),
+            doc("get", "The fields the destination accepts", "destinations")
+                .with(Access::Read)
+                .returns::<Vec<Field>>(200)
+                .may_answer(&[409]),
             "/api/v1/workspaces/{ws}/destinations/{dest}/fields",
             get(testing::fields),
         ),
@@ -376,126 +484,176 @@ pub fn table() -> Vec<Route> {
                 "post",
                 "Rotate the webhook signing secret (the old one signs too for 24 hours)",
                 "destinations",
-            ).with(Access::Write).audited("destination.rotate_secret"),
+            )
+            .with(Access::Write)
+            .audited("destination.rotate_secret")
+            .returns::<Rotated>(200)
+            .may_answer(&[409]),
             "/api/v1/workspaces/{ws}/destinations/{dest}/rotate-secret",
             post(secrets::rotate),
         ),
         (
-            Doc {
-                body: Some("OAuthStart"),
-                ok: (200, Some("OAuthStarted")),
-                ..doc(
-                    "post",
-                    "Start connecting an OAuth destination: the provider's authorization URL",
-                    "oauth",
-                )
-            }.with(Access::Write).audited("oauth.start"),
+            doc(
+                "post",
+                "Start connecting an OAuth destination: the provider's authorization URL",
+                "oauth",
+            )
+            .with(Access::Write)
+            .audited("oauth.start")
+            .body::<OAuthStart>()
+            .returns::<OAuthStarted>(200)
+            .may_answer(&[409]),
             "/api/v1/workspaces/{ws}/oauth/{type}/start",
             post(oauth::start),
         ),
         (
             doc(
-                    "get",
-                    "Where the provider sends the browser back: checks state and PKCE, stores the tokens sealed, marks the destination connected",
-                    "oauth",
-                ).with(Access::Open),
+                "get",
+                "Where the provider sends the browser back: checks state and PKCE, stores the tokens sealed, marks the destination connected",
+                "oauth",
+            )
+            .with(Access::Open)
+            .query::<CallbackQuery>()
+            .text("text/html")
+            .may_answer(&[303, 400]),
             "/api/v1/oauth/callback",
             get(oauth::callback),
         ),
         (
-            Doc {
-                ok: (200, Some("Permissions")),
-                ..doc("get", "Role permissions on a destination", "destinations")
-            }.with(Access::Read),
+            doc("get", "Role permissions on a destination", "destinations")
+                .with(Access::Read)
+                .returns::<Vec<RolePermissions>>(200),
             "/api/v1/workspaces/{ws}/destinations/{dest}/permissions",
             get(permissions::get),
         ),
         (
-            Doc {
-                body: Some("Permissions"),
-                ok: (200, Some("Permissions")),
-                ..doc(
-                    "put",
-                    "Change the member role's permissions (admins only)",
-                    "destinations",
-                )
-            }.with(Access::Admin).audited("destination.permissions.update"),
+            doc(
+                "put",
+                "Change the member role's permissions (admins only)",
+                "destinations",
+            )
+            .with(Access::Admin)
+            .audited("destination.permissions.update")
+            .body::<PermissionChanges>()
+            .returns::<Vec<RolePermissions>>(200)
+            .may_answer(&[409]),
             "/api/v1/workspaces/{ws}/destinations/{dest}/permissions",
             put(permissions::put),
         ),
         (
-            Doc {
-                body: Some("EventInput"),
-                ok: (202, Some("Accepted")),
-                ..doc(
-                    "post",
-                    "Accept an event, or {\"events\": [...]} (up to 1,000), once stored with its deliveries",
-                    "events",
-                )
-            }.with(Access::Publish),
+            doc(
+                "post",
+                "Accept an event, or {\"events\": [...]} (up to 1,000), once stored with its deliveries",
+                "events",
+            )
+            .with(Access::Publish)
+            .body::<EventInput>()
+            .returns::<AcceptedAnswer>(202)
+            .may_answer(&[409, 503]),
             "/api/v1/workspaces/{ws}/events",
             post(events::create),
         ),
         (
-            doc("get", "List routes", "routes").with(Access::Read),
-            "/api/v1/workspaces/{ws}/routes",
+            doc("get", "Accepted events, newest first", "events")
+                .with(Access::Read)
+                .query::<EventQuery>()
+                .returns::<Page<Event>>(200),
+            "/api/v1/workspaces/{ws}/events",
+            get(deliveries::events),
+        ),
+        (
+            doc("get", "One event with its payload and deliveries", "events")
+                .with(Access::Read)
+                .returns::<EventDetail>(200),
+            "/api/v1/workspaces/{ws}/events/{event}",
+            get(deliveries::event),
+        ),
+        (
+            doc("get", "List routes", "routes")
+                .with(Access::Read)
+                .query::<RouteQuery>()
+                .returns::<Page<RouteRow>>(200),
+            routes,
             get(event_routes::list),
         ),
         (
-            Doc {
-                body: Some("RouteInput"),
-                ok: (201, None),
-                ..doc(
-                    "post",
-                    "Create a route: event types to a destination, with a field mapping",
-                    "routes",
-                )
-            }.with(Access::Write).audited("route.create"),
-            "/api/v1/workspaces/{ws}/routes",
+            doc(
+                "post",
+                "Create a route: event types to a destination, with a field mapping",
+                "routes",
+            )
+            .with(Access::Write)
+            .audited("route.create")
+            .body::<RouteInput>()
+            .returns::<RouteRow>(201)
+            .may_answer(&[409]),
+            routes,
             post(event_routes::create),
         ),
         (
-            doc("get", "Get a route", "routes").with(Access::Read),
-            "/api/v1/workspaces/{ws}/routes/{route}",
+            doc("get", "Get a route", "routes")
+                .with(Access::Read)
+                .returns::<RouteRow>(200),
+            route,
             get(event_routes::get),
         ),
         (
-            Doc {
-                body: Some("RouteInput"),
-                ..doc(
-                    "put",
-                    "Update a route (given fields replace stored ones)",
-                    "routes",
-                )
-            }.with(Access::Write).audited("route.update"),
-            "/api/v1/workspaces/{ws}/routes/{route}",
+            doc("put", "Replace a route (the body is the whole route)", "routes")
+                .with(Access::Write)
+                .audited("route.update")
+                .body::<RouteInput>()
+                .returns::<RouteRow>(200)
+                .may_answer(&[409]),
+            route,
             put(event_routes::put),
         ),
         (
-            doc("delete", "Delete a route", "routes").with(Access::Write).audited("route.delete"),
-            "/api/v1/workspaces/{ws}/routes/{route}",
+            doc("patch", "Update a route (given fields replace stored ones)", "routes")
+                .with(Access::Write)
+                .audited("route.update")
+                .body::<RoutePatch>()
+                .returns::<RouteRow>(200)
+                .may_answer(&[409]),
+            route,
+            patch(event_routes::patch),
+        ),
+        (
+            doc("delete", "Delete a route", "routes")
+                .with(Access::Write)
+                .audited("route.delete")
+                .empty(204, "deleted"),
+            route,
             delete(event_routes::delete),
         ),
         (
             doc(
                 "get",
-                "The attempt log: deliveries by destination_id and status, newest first (cursor paging)",
+                "The attempt log: deliveries, newest first",
                 "deliveries",
-            ).with(Access::Read),
+            )
+            .with(Access::Read)
+            .query::<DeliveryQuery>()
+            .returns::<Page<Delivery>>(200),
             "/api/v1/workspaces/{ws}/deliveries",
             get(deliveries::list),
         ),
         (
             doc(
                 "post",
-                "Replay deliveries by filter ({destination_id?, status: failed|delivered})",
+                "Replay ended deliveries by filter (failed ones by default)",
                 "deliveries",
-            ).with(Access::Write).audited("delivery.replay"),
+            )
+            .with(Access::Write)
+            .audited("delivery.replay")
+            .body::<ReplayInput>()
+            .returns::<Queued>(200),
             "/api/v1/workspaces/{ws}/deliveries/replay",
             post(deliveries::replay),
         ),
         (
-            doc("get", "One delivery with every attempt", "deliveries").with(Access::Read),
+            doc("get", "One delivery with every attempt", "deliveries")
+                .with(Access::Read)
+                .returns::<DeliveryDetail>(200),
             "/api/v1/workspaces/{ws}/deliveries/{delivery}",
             get(deliveries::get),
         ),
@@ -504,7 +662,11 @@ pub fn table() -> Vec<Route> {
                 "post",
                 "Retry one delivery now, with a fresh attempt budget",
                 "deliveries",
-            ).with(Access::Write).audited("delivery.retry"),
+            )
+            .with(Access::Write)
+            .audited("delivery.retry")
+            .returns::<Queued>(200)
+            .may_answer(&[409]),
             "/api/v1/workspaces/{ws}/deliveries/{delivery}/retry",
             post(deliveries::retry),
         ),

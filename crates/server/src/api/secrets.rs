@@ -111,7 +111,7 @@ pub async fn rotate(
     state: State,
     who: Principal,
     Path((ws, dest)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Rotated>> {
     let state: Arc<AppState> = state.0;
     let ws = who.workspace(&ws)?;
     let mut d = state
@@ -148,8 +148,18 @@ pub async fn rotate(
         return Err(ApiError::changed_meanwhile());
     }
     tracing::info!(destination = %d.id, "signing secret rotated");
-    Ok(Json(json!({
-        "signing_secret": secret,
-        "previous_secret_expires_at": d.previous_secret_expires_at,
-    })))
+    Ok(Json(Rotated {
+        signing_secret: secret,
+        previous_secret_expires_at: d.previous_secret_expires_at,
+    }))
+}
+
+/// A rotated signing secret.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Rotated {
+    /// The new secret: shown in this answer only.
+    pub signing_secret: String,
+    /// Until when the old secret signs too (`null`: there was none).
+    #[schemars(with = "Option<super::model::Timestamp>")]
+    pub previous_secret_expires_at: Option<String>,
 }

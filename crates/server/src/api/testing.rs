@@ -9,15 +9,19 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::Path;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use courier_core::{DestinationSpec, ErrorKind, FieldError, TestEvent, TestReport};
+use courier_core::{DestinationSpec, ErrorKind, Field, FieldError, TestEvent, TestReport};
 use futures::{Stream, StreamExt};
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::auth::Principal;
-use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::input::ConnectorType;
 use super::rules::Unresolved;
 use super::secrets::{self, spec_of};
+use super::valid::{Input, Valid};
+use super::view::DestinationView;
 use super::{AppState, State, view};
 
 /// A comment every two seconds while a test runs: proxies keep the stream open, and a client
@@ -36,66 +40,53 @@ fn sse_event(event: &TestEvent) -> Event {
         .data(data.unwrap_or(Value::Null).to_string())
 }
 
-/// `POST .../destinations/test` with `{destination_type, config, auth_config?, signing_secret?,
-/// payload_cap_bytes?}`.
+/// A config to test before it is saved.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestInput {
+    pub destination_type: ConnectorType,
+    /// Checked against the connector's `config_schema`.
+    pub config: Map<String, Value>,
+    #[schemars(extend("writeOnly" = true))]
+    pub auth_config: Option<Map<String, Value>>,
+    #[schemars(length(min = 1, max = 200), extend("writeOnly" = true))]
+    pub signing_secret: Option<String>,
+    #[schemars(range(min = 1))]
+    pub payload_cap_bytes: Option<u64>,
+}
+
+impl Input for TestInput {}
+
+/// A test's last event: the report, and for a stored destination the destination with the
+/// status the test gave it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TestDone {
+    #[serde(flatten)]
+    pub report: TestReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<DestinationView>,
+}
+
+/// `POST .../destinations/test`.
 pub async fn test_new(
     state: State,
     who: Principal,
     Path(ws): Path<String>,
-    JsonBody(body): JsonBody,
+    Valid(body): Valid<TestInput>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let state: Arc<AppState> = state.0;
     who.workspace(&ws)?;
     let mut errors = Vec::new();
-    let Some(fields) = body.as_object() else {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "",
-            "must be a JSON object",
-        )]));
-    };
-    for key in fields.keys() {
-        if ![
-            "destination_type",
-            "config",
-            "auth_config",
-            "signing_secret",
-            "payload_cap_bytes",
-        ]
-        .contains(&key.as_str())
-        {
-            errors.push(FieldError::new(
-                format!("/{}", courier_core::spec::pointer_segment(key)),
-                "is not a test field",
-            ));
-        }
-    }
-    let destination_type = body["destination_type"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    if destination_type.is_empty() {
-        errors.push(FieldError::new("/destination_type", "is required"));
-    }
+    let destination_type = body.destination_type.0;
     let connector = match state.catalog.get(&destination_type) {
         Ok(c) => Some(c),
-        Err(e) if !destination_type.is_empty() => {
+        Err(e) => {
             errors.push(FieldError::new("/destination_type", e.to_string()));
             None
         }
-        Err(_) => None,
     };
-    let auth = body["auth_config"].as_object().cloned().unwrap_or_default();
-    let signing: Vec<String> = body["signing_secret"]
-        .as_str()
-        .map(str::to_string)
-        .into_iter()
-        .collect();
-    if body.get("auth_config").is_some_and(|a| !a.is_object()) {
-        errors.push(FieldError::new("/auth_config", "must be an object"));
-    }
-    if body.get("signing_secret").is_some_and(|s| !s.is_string()) {
-        errors.push(FieldError::new("/signing_secret", "must be a string"));
-    } else if !signing.is_empty()
+    let signing: Vec<String> = body.signing_secret.into_iter().collect();
+    if !signing.is_empty()
         && connector.is_some()
         && !secrets::signs(&state.catalog, &destination_type)
     {
@@ -104,20 +95,11 @@ pub async fn test_new(
             format!("{destination_type} destinations are not signed"),
         ));
     }
-    if body
-        .get("payload_cap_bytes")
-        .is_some_and(|c| c.as_u64().is_none_or(|n| n == 0))
-    {
-        errors.push(FieldError::new(
-            "/payload_cap_bytes",
-            "must be a positive integer",
-        ));
-    }
     let spec = DestinationSpec {
         destination_id: "dest_test".into(),
-        config: body.get("config").cloned().unwrap_or(Value::Null),
-        auth_config: secrets::effective_auth(auth, &signing),
-        payload_cap_bytes: body["payload_cap_bytes"].as_u64(),
+        config: Value::Object(body.config),
+        auth_config: secrets::effective_auth(body.auth_config.unwrap_or_default(), &signing),
+        payload_cap_bytes: body.payload_cap_bytes,
         token_store: None,
         allow_private_network: state.config.allow_private_destinations,
     };
@@ -219,12 +201,15 @@ pub async fn test_existing(
                 .set_destination_status(&ws, &dest, status, &error)
                 .await;
             let destination = match (saved, state.store.destination(&ws, &dest).await) {
-                (Ok(()), Ok(Some(d))) => view::destination(&state.catalog, &d),
-                _ => Value::Null,
+                (Ok(()), Ok(Some(d))) => Some(view::destination(&state.catalog, &d)),
+                _ => None,
             };
-            let mut data = serde_json::to_value(report).unwrap_or(Value::Null);
-            data["destination"] = destination;
-            Ok(Event::default().event("done").data(data.to_string()))
+            let done = TestDone {
+                report: report.clone(),
+                destination,
+            };
+            let data = serde_json::to_string(&done).unwrap_or_default();
+            Ok(Event::default().event("done").data(data))
         }
     });
     Ok(Sse::new(events).keep_alive(keep_alive()))
@@ -235,7 +220,7 @@ pub async fn fields(
     state: State,
     who: Principal,
     Path((ws, dest)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<Field>>> {
     let ws = who.workspace(&ws)?;
     let d = state
         .store
@@ -261,5 +246,5 @@ pub async fn fields(
             e.message, e.kind
         ))
     })?;
-    Ok(Json(json!(fields)))
+    Ok(Json(fields))
 }

@@ -3,26 +3,37 @@
 //! own.
 
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use courier_core::FieldError;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::AppState;
 use super::State;
 use super::auth::Principal;
-use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use super::input::string;
-use super::limits::effective;
+use super::limits::{Effective, effective};
+use super::model::{Cursor, Limit, Name, Page, nullable, page_size};
+use super::query::Params;
+use super::valid::{Input, Valid};
 use crate::store::{Limits, Role, Workspace, WorkspaceChange};
 
 /// A workspace as the API shows it: with the limits in force beside its own.
-fn view(state: &AppState, w: &Workspace) -> Value {
-    let mut shown = json!(w);
-    shown["effective_limits"] = json!(effective(&w.limits, &state.config));
-    shown
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct WorkspaceView {
+    #[serde(flatten)]
+    pub workspace: Workspace,
+    /// The limits in force: its own, else the operator's defaults.
+    pub effective_limits: Effective,
+}
+
+fn view(state: &AppState, w: Workspace) -> WorkspaceView {
+    WorkspaceView {
+        effective_limits: effective(&w.limits, &state.config),
+        workspace: w,
+    }
 }
 
 const EXTERNAL_ID_TAKEN: &str = "another workspace has that external_id";
@@ -30,68 +41,86 @@ const EXTERNAL_ID_TAKEN: &str = "another workspace has that external_id";
 /// The most metadata kept per workspace, as JSON text.
 const METADATA_BYTES: usize = 16 * 1024;
 
-/// A create or update body: every problem at its JSON path, unknown fields refused.
-fn change_of(body: &Value, creating: bool) -> Result<WorkspaceChange, ApiError> {
-    let Some(fields) = body.as_object() else {
+/// The host's own id for a tenant: 1 to 200 characters, unique.
+type ExternalId = Name;
+
+/// A new workspace.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceCreate {
+    pub name: Name,
+    /// The host's own id for this tenant; unique.
+    pub external_id: Option<ExternalId>,
+    /// Free-form JSON kept with it, up to 16 KiB.
+    #[schemars(extend("maxProperties" = 64))]
+    pub metadata: Option<Map<String, Value>>,
+    pub limits: Option<Limits>,
+}
+
+/// Changes to a workspace: each field given replaces the stored one (`external_id: null`
+/// clears it).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspacePatch {
+    pub name: Option<Name>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub external_id: Option<Option<ExternalId>>,
+    #[schemars(extend("maxProperties" = 64))]
+    pub metadata: Option<Map<String, Value>>,
+    pub limits: Option<Limits>,
+}
+
+const READ_ONLY: &[&str] = &["id", "created_at", "updated_at", "effective_limits"];
+
+impl Input for WorkspaceCreate {
+    fn as_written(path: &str) -> bool {
+        path == "/metadata"
+    }
+    fn read_only() -> &'static [&'static str] {
+        READ_ONLY
+    }
+}
+
+impl Input for WorkspacePatch {
+    fn as_written(path: &str) -> bool {
+        path == "/metadata"
+    }
+    fn read_only() -> &'static [&'static str] {
+        READ_ONLY
+    }
+}
+
+fn checked(change: WorkspaceChange) -> ApiResult<WorkspaceChange> {
+    if let Some(metadata) = &change.metadata
+        && metadata.to_string().len() > METADATA_BYTES
+    {
         return Err(ApiError::validation(vec![FieldError::new(
-            "",
-            "must be an object with name, external_id, metadata, limits",
+            "/metadata",
+            format!("must be at most {} KiB as JSON", METADATA_BYTES / 1024),
         )]));
-    };
-    let mut errors = Vec::new();
-    let mut change = WorkspaceChange::default();
-    for (key, value) in fields {
-        let path = format!("/{}", courier_core::spec::pointer_segment(key));
-        match key.as_str() {
-            "name" => change.name = string(value, &path, 200, &mut errors),
-            "external_id" => {
-                change.external_id = match value {
-                    Value::Null => Some(None),
-                    v => string(v, &path, 200, &mut errors).map(Some),
-                }
-            }
-            "metadata" => match value {
-                Value::Object(_) if value.to_string().len() <= METADATA_BYTES => {
-                    change.metadata = Some(value.clone())
-                }
-                Value::Object(_) => errors.push(FieldError::new(
-                    path,
-                    format!("must be at most {} KiB as JSON", METADATA_BYTES / 1024),
-                )),
-                _ => errors.push(FieldError::new(path, "must be an object")),
-            },
-            "limits" => match serde_json::from_value::<Limits>(value.clone()) {
-                Ok(limits)
-                    if limits
-                        .events_per_second
-                        .is_none_or(|r| r.is_finite() && r >= 0.0) =>
-                {
-                    change.limits = Some(limits)
-                }
-                Ok(_) => errors.push(FieldError::new(
-                    format!("{path}/events_per_second"),
-                    "must be a number of events per second, 0 or more",
-                )),
-                Err(e) => errors.push(FieldError::new(
-                    path,
-                    format!(
-                        "must be an object of max_destinations, max_routes, events_per_second, max_request_bytes ({e})"
-                    ),
-                )),
-            },
-            "id" | "created_at" | "updated_at" | "effective_limits" => {
-                errors.push(FieldError::new(path, "is read-only"))
-            }
-            _ => errors.push(FieldError::new(path, "is not a workspace field")),
+    }
+    Ok(change)
+}
+
+impl From<WorkspaceCreate> for WorkspaceChange {
+    fn from(w: WorkspaceCreate) -> Self {
+        WorkspaceChange {
+            name: Some(w.name.0),
+            external_id: w.external_id.map(|e| Some(e.0)),
+            metadata: w.metadata.map(Value::Object),
+            limits: w.limits,
         }
     }
-    if creating && change.name.is_none() && !fields.contains_key("name") {
-        errors.push(FieldError::new("/name", "is required"));
-    }
-    if errors.is_empty() {
-        Ok(change)
-    } else {
-        Err(ApiError::validation(errors))
+}
+
+impl From<WorkspacePatch> for WorkspaceChange {
+    fn from(w: WorkspacePatch) -> Self {
+        WorkspaceChange {
+            name: w.name.map(|n| n.0),
+            external_id: w.external_id.map(|e| e.map(|e| e.0)),
+            metadata: w.metadata.map(Value::Object),
+            limits: w.limits,
+        }
     }
 }
 
@@ -121,67 +150,79 @@ fn external_id_taken(e: anyhow::Error) -> ApiError {
 
 pub async fn create(
     state: State,
-    JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let change = change_of(&body, true)?;
+    Valid(body): Valid<WorkspaceCreate>,
+) -> ApiResult<(StatusCode, Json<WorkspaceView>)> {
+    let change = checked(body.into())?;
     external_id_free(&state, &change, None).await?;
     let workspace = state
         .store
         .create_workspace(&change)
         .await
         .map_err(external_id_taken)?;
-    Ok((StatusCode::CREATED, Json(view(&state, &workspace))))
+    Ok((StatusCode::CREATED, Json(view(&state, workspace))))
 }
 
-#[derive(Debug, Deserialize)]
+/// `?external_id=&limit=&cursor=`.
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Only the workspace with this external_id.
+    #[schemars(length(min = 1, max = 200))]
     external_id: Option<String>,
-    cursor: Option<String>,
-    limit: Option<String>,
+    limit: Option<Limit>,
+    cursor: Option<Cursor>,
 }
 
 /// The operator: every workspace (`?external_id=` finds one); any other key: its own.
 pub async fn list(
     state: State,
     who: Principal,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+    Params(q): Params<ListQuery>,
+) -> ApiResult<Json<Page<WorkspaceView>>> {
     if who.key.role != Role::Operator {
         let own = state
             .store
             .workspace(&who.key.workspace_id)
             .await?
             .ok_or_else(|| ApiError::not_found("workspace"))?;
-        return Ok(Json(
-            json!({"data": [view(&state, &own)], "next_cursor": null}),
-        ));
+        let own = (q.external_id.is_none() || q.external_id == own.external_id)
+            .then(|| view(&state, own));
+        return Ok(Json(Page {
+            data: own.into_iter().collect(),
+            next_cursor: None,
+        }));
     }
-    let limit = super::paging::limit(q.limit.as_deref())?;
+    let limit = page_size(q.limit);
     let data = state
         .store
-        .workspaces(q.external_id.as_deref(), q.cursor.as_deref(), limit)
+        .workspaces(
+            q.external_id.as_deref(),
+            q.cursor.as_ref().map(|c| c.0.as_str()),
+            i64::from(limit),
+        )
         .await?;
-    let next_cursor =
-        super::paging::next_cursor(data.len(), limit, data.last().map(|w| w.id.as_str()));
-    let data: Vec<Value> = data.iter().map(|w| view(&state, w)).collect();
-    Ok(Json(json!({"data": data, "next_cursor": next_cursor})))
+    let page = Page::of(data, limit, |w| &w.id);
+    Ok(Json(Page {
+        data: page.data.into_iter().map(|w| view(&state, w)).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
-pub async fn get(state: State, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(state: State, Path(ws): Path<String>) -> ApiResult<Json<WorkspaceView>> {
     let workspace = state
         .store
         .workspace(&ws)
         .await?
         .ok_or_else(|| ApiError::not_found("workspace"))?;
-    Ok(Json(view(&state, &workspace)))
+    Ok(Json(view(&state, workspace)))
 }
 
 pub async fn patch(
     state: State,
     Path(ws): Path<String>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
-    let change = change_of(&body, false)?;
+    Valid(body): Valid<WorkspacePatch>,
+) -> ApiResult<Json<WorkspaceView>> {
+    let change = checked(body.into())?;
     external_id_free(&state, &change, Some(&ws)).await?;
     let workspace = state
         .store
@@ -189,9 +230,8 @@ pub async fn patch(
         .await
         .map_err(external_id_taken)?
         .ok_or_else(|| ApiError::not_found("workspace"))?;
-    Ok(Json(view(&state, &workspace)))
+    Ok(Json(view(&state, workspace)))
 }
-
 /// Deletes the workspace and everything in it. The operator's own workspace (where its key
 /// lives) cannot be deleted.
 pub async fn delete(state: State, who: Principal, Path(ws): Path<String>) -> ApiResult<StatusCode> {

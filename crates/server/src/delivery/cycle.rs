@@ -196,12 +196,13 @@ impl<'s> Cycle<'s> {
                 && !first_with.contains_key(key)
             {
                 first_with.insert(key, i);
-                claims.push((key.clone(), e.id.as_str()));
+                claims.push((key.clone(), e.id.as_str(), e.event.body_hash.as_deref()));
             }
         }
         // In key order: overlapping cycles (Postgres) then take the unique index's entries in
         // one order, and two batches with the same keys cannot wait for each other.
-        claims.sort_by(|(a, _), (b, _)| (&a.workspace_id, &a.key).cmp(&(&b.workspace_id, &b.key)));
+        claims
+            .sort_by(|(a, ..), (b, ..)| (&a.workspace_id, &a.key).cmp(&(&b.workspace_id, &b.key)));
         let mut begun = false;
         let mut taken = HashSet::new();
         if !claims.is_empty() {
@@ -217,7 +218,7 @@ impl<'s> Cycle<'s> {
         }
         let held: Vec<KeyRef> = claims
             .iter()
-            .map(|(k, _)| k)
+            .map(|(k, ..)| k)
             .filter(|k| !taken.contains(*k))
             .cloned()
             .collect();
@@ -336,11 +337,11 @@ impl<'s> Cycle<'s> {
             .iter()
             .zip(&attempt_ids)
             .map(|(f, attempt_id)| {
-                let (status, next_attempt_ms) = match f.finish {
-                    Finish::Delivered => ("delivered", 0),
-                    Finish::Failed => ("failed", 0),
-                    Finish::Retry { at_ms } => ("retry_scheduled", at_ms),
-                    Finish::Release { at_ms } => ("pending", at_ms),
+                let (status, next_attempt_ms, waiting_reason) = match f.finish {
+                    Finish::Delivered => ("delivered", 0, None),
+                    Finish::Failed => ("failed", 0, None),
+                    Finish::Retry { at_ms } => ("retry_scheduled", at_ms, None),
+                    Finish::Release { at_ms, reason } => ("pending", at_ms, reason),
                 };
                 FinishRow {
                     id: &f.id,
@@ -348,6 +349,7 @@ impl<'s> Cycle<'s> {
                     status,
                     next_attempt_ms,
                     last_error: f.attempt.as_ref().and_then(|a| a.error.as_deref()),
+                    waiting_reason,
                     attempt: f.attempt.as_ref().map(|a| AttemptRow {
                         id: attempt_id,
                         started_at: &a.started_at,
@@ -563,23 +565,30 @@ impl<'s> Cycle<'s> {
                     id: e.id.clone(),
                     duplicate: false,
                     deliveries: e.event.deliveries.len(),
+                    idempotency_conflict: false,
                 }
             } else {
                 let key = e.key.as_ref().expect("only keyed events repeat");
                 let first = first_with[key];
-                let (id, deliveries) = if stored[first] {
+                let (id, deliveries, bound_to) = if stored[first] {
                     (
                         events[first].id.clone(),
                         events[first].event.deliveries.len(),
+                        events[first].event.body_hash.clone(),
                     )
                 } else {
-                    let (id, n) = earlier.get(key).cloned().unwrap_or_default();
-                    (id, n as usize)
+                    let earlier = earlier.get(key).cloned().unwrap_or_default();
+                    (
+                        earlier.event_id,
+                        earlier.deliveries as usize,
+                        earlier.body_hash,
+                    )
                 };
                 Accepted {
                     id,
                     duplicate: true,
                     deliveries,
+                    idempotency_conflict: bound_to.is_some() && bound_to != e.event.body_hash,
                 }
             };
             answers.entry(e.request).or_default().push(answer);

@@ -32,6 +32,9 @@ const IDLE_END: Duration = Duration::from_secs(60);
 const PAUSED_WAIT_MS: i64 = 30_000;
 /// A destination that cannot be loaded (the database failing) is tried again after this.
 const LOAD_RETRY_MS: i64 = 5_000;
+/// Why deliveries wait, as their `waiting_reason` says.
+const CIRCUIT_OPEN_REASON: &str = "the destination's circuit breaker is open after consecutive failures; the next attempt probes it";
+const PAUSED_REASON: &str = "this server cannot open the destination's secrets; another worker, or this one once fixed, will deliver";
 /// How often a failing destination's failing clock is read (it disables the destination once
 /// it reaches `disable_after_failing_ms`).
 const FAILING_CHECK_EVERY: Duration = Duration::from_secs(10);
@@ -257,7 +260,7 @@ impl Lane {
                 self.shared
                     .paused_until_ms
                     .store(until_ms, Ordering::Release);
-                self.hand_back(until_ms);
+                self.hand_back(until_ms, Some(PAUSED_REASON));
                 None
             }
             State::Broken(error) => {
@@ -351,7 +354,7 @@ impl Lane {
                     self.shared
                         .paused_until_ms
                         .store(until_ms, Ordering::Release);
-                    self.hand_back(until_ms);
+                    self.hand_back(until_ms, Some(CIRCUIT_OPEN_REASON));
                     return None;
                 }
             }
@@ -377,8 +380,8 @@ impl Lane {
         out
     }
 
-    /// Hands every waiting delivery back to the queue, due at `until_ms`.
-    fn hand_back(&mut self, until_ms: i64) {
+    /// Hands every waiting delivery back to the queue, due at `until_ms`, saying why.
+    fn hand_back(&mut self, until_ms: i64, reason: Option<&'static str>) {
         let jobs = self.take(usize::MAX, u64::MAX);
         if jobs.is_empty() {
             return;
@@ -387,7 +390,16 @@ impl Lane {
         tokio::spawn(async move {
             let items = jobs
                 .iter()
-                .map(|q| Finished::of(&q.job, Finish::Release { at_ms: until_ms }, None))
+                .map(|q| {
+                    Finished::of(
+                        &q.job,
+                        Finish::Release {
+                            at_ms: until_ms,
+                            reason,
+                        },
+                        None,
+                    )
+                })
                 .collect();
             writer.finish(items, None).await;
             drop(jobs);
@@ -460,7 +472,7 @@ impl Lane {
     /// finish within the grace period, and the claims of those cut off are left for the engine
     /// to release.
     async fn shut_down(mut self) {
-        self.hand_back(crate::clock::queue_now_ms());
+        self.hand_back(crate::clock::queue_now_ms(), None);
         let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
             while let Some(done) = self.running.join_next_with_id().await {
                 if let Ok((id, _)) = done {

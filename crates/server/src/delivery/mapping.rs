@@ -140,13 +140,19 @@ pub fn parse(mapping: &Value) -> Result<Vec<Rule>, Vec<FieldError>> {
     }
 }
 
+/// Removes the value at `path`, and each parent object the removal leaves empty (a renamed
+/// `customer.email` leaves no `customer: {}` behind).
 fn take(object: &mut Map<String, Value>, path: &[String]) -> Option<Value> {
-    let (last, parents) = path.split_last()?;
-    let mut current = object;
-    for p in parents {
-        current = current.get_mut(p)?.as_object_mut()?;
+    let (first, rest) = path.split_first()?;
+    if rest.is_empty() {
+        return object.remove(first);
     }
-    current.remove(last)
+    let child = object.get_mut(first)?.as_object_mut()?;
+    let taken = take(child, rest);
+    if taken.is_some() && child.is_empty() {
+        object.remove(first);
+    }
+    taken
 }
 
 fn put(object: &mut Map<String, Value>, path: &[String], value: Value) {
@@ -198,6 +204,24 @@ pub fn apply(rules: &[Rule], payload: &Value) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moving_a_field_out_leaves_no_empty_parent() {
+        let rules = parse(&serde_json::json!([
+            {"source": "customer.email", "target": "email"},
+            {"source": "a.b.c", "drop": true},
+        ]))
+        .unwrap();
+        let out = apply(
+            &rules,
+            &serde_json::json!({"customer": {"email": "x@example.com"}, "a": {"b": {"c": 1}, "d": 2}, "e": {}}),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            serde_json::json!({"a": {"d": 2}, "e": {}, "email": "x@example.com"})
+        );
+    }
     use serde_json::json;
 
     #[test]

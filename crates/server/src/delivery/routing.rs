@@ -37,6 +37,16 @@ impl Routes {
             .count()
     }
 
+    /// A route taking `event_type` that reshapes payloads with a field mapping (which needs an
+    /// object payload), by name.
+    pub fn mapping_route(&self, event_type: &str) -> Option<&str> {
+        self.routes
+            .iter()
+            .filter(|(r, _)| r.event_types.iter().any(|f| route_matches(f, event_type)))
+            .find(|(_, rules)| rules.as_ref().is_ok_and(|r| !r.is_empty()))
+            .map(|(r, _)| r.name.as_str())
+    }
+
     pub fn deliveries_for(&self, event_type: &str, payload: &Value) -> Vec<NewDelivery> {
         self.routes
             .iter()

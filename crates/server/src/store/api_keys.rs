@@ -8,7 +8,7 @@ use super::{Role, Store, counted};
 use crate::ids;
 
 /// A stored key: never its value.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct ApiKey {
     pub id: String,
     pub workspace_id: String,
@@ -16,8 +16,12 @@ pub struct ApiKey {
     pub role: Role,
     /// The key's first characters, to tell keys apart.
     pub prefix: String,
+    #[schemars(with = "crate::api::model::Timestamp")]
     pub created_at: String,
+    #[schemars(with = "Option<crate::api::model::Timestamp>")]
     pub expires_at: Option<String>,
+    /// When it was last used (written at most once a minute).
+    #[schemars(with = "Option<crate::api::model::Timestamp>")]
     pub last_used_at: Option<String>,
     /// `expires_at` in Unix milliseconds, for the check on every request.
     #[serde(skip)]

@@ -9,10 +9,11 @@ use super::retention::id_boundary;
 use super::{Store, counted};
 
 /// One recorded change.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct AuditEntry {
     pub id: String,
     pub workspace_id: String,
+    #[schemars(with = "crate::api::model::Timestamp")]
     pub at: String,
     pub key_id: String,
     pub key_name: String,
@@ -21,6 +22,7 @@ pub struct AuditEntry {
     /// The id of what it was done to, when there is one.
     pub resource_id: Option<String>,
     /// `succeeded`, `denied` (403) or `failed` (any other error).
+    #[schemars(with = "crate::api::audit::Outcome")]
     pub outcome: String,
     /// The HTTP status the change was answered with.
     pub status: i64,

@@ -5,9 +5,7 @@
 //! lapses.
 
 use anyhow::Result;
-use serde_json::{Value, json};
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use serde_json::Value;
 
 use super::{Store, counted};
 use crate::ids;
@@ -21,7 +19,51 @@ pub struct NewEvent {
     /// The payload as JSON text.
     pub payload: String,
     pub idempotency_key: Option<String>,
+    /// With a key: what the key is bound to (see [`body_hash`]); a repeat of the key with
+    /// another body is refused.
+    pub body_hash: Option<String>,
     pub deliveries: Vec<NewDelivery>,
+}
+
+/// SHA-256 of an event's type and payload, the payload's object keys sorted (the same JSON
+/// sent with its keys in another order is the same body).
+pub fn body_hash(event_type: &str, payload: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    fn canonical(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    canonical(&map[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    canonical(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut text = String::with_capacity(event_type.len() + 64);
+    text.push_str(event_type);
+    text.push('\0');
+    canonical(payload, &mut text);
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A delivery to create: the payload after the route's mapping ([`SAME_AS_EVENT`] when the
@@ -48,12 +90,15 @@ impl NewDelivery {
 }
 
 /// What accepting one event did.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Accepted {
     pub id: String,
     /// A repeat of an idempotency key seen in the last 24 hours: nothing new was stored.
     pub duplicate: bool,
     pub deliveries: usize,
+    /// The key was first sent with another body: this event was not stored.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub idempotency_conflict: bool,
 }
 
 /// A claimed delivery, ready for an attempt.
@@ -81,9 +126,11 @@ pub enum Finish {
     },
     /// Dead letter: kept, replayable.
     Failed,
-    /// Not attempted (circuit open, destination inactive): back in the queue at this time.
+    /// Not attempted (circuit open, destination inactive): back in the queue at this time,
+    /// and why (shown as the delivery's `waiting_reason`).
     Release {
         at_ms: i64,
+        reason: Option<&'static str>,
     },
 }
 
@@ -100,135 +147,11 @@ pub struct AttemptLog {
     pub response: Option<String>,
 }
 
-/// A delivery's columns, read with its events row `e` joined: a delivery whose payload is the
-/// event's own stores `''` and reads the event's (see [`SAME_AS_EVENT`]).
-const DELIVERY_COLUMNS: &str = "d.id AS id, d.workspace_id AS workspace_id, d.event_id AS event_id, \
-    d.destination_id AS destination_id, d.route_id AS route_id, d.event_type AS event_type, \
-    CASE WHEN d.payload = '' THEN e.payload ELSE d.payload END AS payload, d.status AS status, \
-    d.attempts AS attempts, d.next_attempt_ms AS next_attempt_ms, d.last_error AS last_error, \
-    d.created_at AS created_at, d.updated_at AS updated_at";
-
 /// The stored payload of a delivery that carries its event's payload unchanged (no field
 /// mapping): the text is not stored twice. No JSON value is empty, so this cannot be a payload.
 pub const SAME_AS_EVENT: &str = "";
 
-/// How much of each payload a list shows, in characters: a page of deliveries stays small
-/// whatever the payloads weigh (the full payload is in the delivery by id).
-const PREVIEW_CHARS: i64 = 256;
-
-/// A list's columns: the delivery's, with the payload cut to a preview and its size in bytes.
-fn list_columns(postgres: bool) -> String {
-    let payload = "CASE WHEN d.payload = '' THEN e.payload ELSE d.payload END";
-    let bytes = if postgres {
-        format!("octet_length({payload})")
-    } else {
-        format!("length(CAST({payload} AS BLOB))")
-    };
-    DELIVERY_COLUMNS.replace(
-        &format!("{payload} AS payload"),
-        &format!("substr({payload}, 1, {PREVIEW_CHARS}) AS payload, {bytes} AS payload_bytes"),
-    )
-}
-
-/// A delivery in a list: `payload_preview` (the payload's text, cut to [`PREVIEW_CHARS`]
-/// characters, `…` marking a cut) and `payload_bytes` instead of the payload.
-fn listed_delivery_json(r: &AnyRow) -> Result<Value> {
-    let mut d = delivery_json(r)?;
-    let bytes: i64 = r.try_get("payload_bytes")?;
-    let mut preview: String = r.try_get("payload")?;
-    if preview.chars().count() as i64 == PREVIEW_CHARS && preview.len() as i64 != bytes {
-        preview.push('…');
-    }
-    if let Some(map) = d.as_object_mut() {
-        map.shift_remove("payload");
-        map.insert("payload_preview".into(), Value::String(preview));
-        map.insert("payload_bytes".into(), json!(bytes));
-    }
-    Ok(d)
-}
-
-fn delivery_json(r: &AnyRow) -> Result<Value> {
-    let payload: String = r.try_get("payload")?;
-    Ok(json!({
-        "id": r.try_get::<String, _>("id")?,
-        "workspace_id": r.try_get::<String, _>("workspace_id")?,
-        "event_id": r.try_get::<String, _>("event_id")?,
-        "destination_id": r.try_get::<String, _>("destination_id")?,
-        "route_id": r.try_get::<String, _>("route_id")?,
-        "event_type": r.try_get::<String, _>("event_type")?,
-        "payload": serde_json::from_str::<Value>(&payload).unwrap_or(Value::String(payload)),
-        "status": r.try_get::<String, _>("status")?,
-        "attempts": r.try_get::<i64, _>("attempts")?,
-        "next_attempt_at": ids::timestamp_ms(r.try_get::<i64, _>("next_attempt_ms")?),
-        "last_error": r.try_get::<Option<String>, _>("last_error")?,
-        "created_at": r.try_get::<String, _>("created_at")?,
-        "updated_at": r.try_get::<String, _>("updated_at")?,
-    }))
-}
-
 impl Store {
-    /// Deliveries of a workspace, newest first, after `cursor` (a delivery id), filtered.
-    pub async fn list_deliveries(
-        &self,
-        workspace_id: &str,
-        destination_id: Option<&str>,
-        status: Option<&str>,
-        cursor: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<Value>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {} FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.workspace_id = $1 \
-             AND ($2 = '' OR d.destination_id = $2) AND ($3 = '' OR d.status = $3) AND ($4 = '' OR d.id < $4) \
-             ORDER BY d.id DESC LIMIT $5",
-            list_columns(self.is_postgres())
-        ))
-        .bind(workspace_id)
-        .bind(destination_id.unwrap_or(""))
-        .bind(status.unwrap_or(""))
-        .bind(cursor.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(counted::on_pool(self.pool()))
-        .await?;
-        rows.iter().map(listed_delivery_json).collect()
-    }
-
-    /// One delivery with every attempt, oldest first.
-    pub async fn delivery(&self, workspace_id: &str, id: &str) -> Result<Option<Value>> {
-        let Some(row) = sqlx::query(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.workspace_id = $1 AND d.id = $2"
-        ))
-        .bind(workspace_id)
-        .bind(id)
-        .fetch_optional(counted::on_pool(self.pool()))
-        .await?
-        else {
-            return Ok(None);
-        };
-        let mut delivery = delivery_json(&row)?;
-        let attempts = sqlx::query("SELECT number, started_at, duration_ms, outcome, http_status, reference, error_kind, error, response FROM attempts WHERE delivery_id = $1 ORDER BY number")
-            .bind(id)
-            .fetch_all(counted::on_pool(self.pool()))
-            .await?;
-        let attempts: Result<Vec<Value>> = attempts
-            .iter()
-            .map(|a| {
-                Ok(json!({
-                    "number": a.try_get::<i64, _>("number")?,
-                    "started_at": a.try_get::<String, _>("started_at")?,
-                    "duration_ms": a.try_get::<i64, _>("duration_ms")?,
-                    "outcome": a.try_get::<String, _>("outcome")?,
-                    "http_status": a.try_get::<Option<i64>, _>("http_status")?,
-                    "reference": a.try_get::<Option<String>, _>("reference")?,
-                    "error_kind": a.try_get::<Option<String>, _>("error_kind")?,
-                    "error": a.try_get::<Option<String>, _>("error")?,
-                    "response": a.try_get::<Option<String>, _>("response")?,
-                }))
-            })
-            .collect();
-        delivery["attempts"] = Value::Array(attempts?);
-        Ok(Some(delivery))
-    }
-
     /// Queues deliveries again from now with a fresh attempt budget: one (`id`), or every one
     /// matching the filter. In-flight deliveries are left alone. Returns how many.
     pub async fn requeue(
@@ -239,7 +162,7 @@ impl Store {
         status: &str,
     ) -> Result<u64> {
         let done = sqlx::query(
-            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_ms = $5, updated_at = $6 \
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_ms = $5, updated_at = $6, waiting_reason = NULL \
              WHERE workspace_id = $1 AND ($2 = '' OR id = $2) AND ($3 = '' OR destination_id = $3) \
              AND status <> 'in_flight' AND ($4 = '' OR status = $4) AND payload <> 'null'",
         )

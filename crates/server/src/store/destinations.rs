@@ -81,7 +81,49 @@ fn from_row(r: AnyRow) -> Result<DestinationRow> {
     })
 }
 
+/// Which destinations a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct DestinationFilter {
+    pub destination_type: Option<String>,
+    pub status: Option<String>,
+    /// Part of the name, any case.
+    pub name_contains: Option<String>,
+    /// Destinations after this id (the previous page's cursor).
+    pub after: Option<String>,
+}
+
 impl Store {
+    /// One page of a workspace's destinations, by id.
+    pub async fn destinations_page(
+        &self,
+        workspace_id: &str,
+        filter: &DestinationFilter,
+        limit: i64,
+    ) -> Result<Vec<DestinationRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM destinations WHERE workspace_id = $1 \
+             AND ($2 = '' OR destination_type = $2) AND ($3 = '' OR status = $3) \
+             AND ($4 = '' OR LOWER(name) LIKE $4 ESCAPE '\\') AND ($5 = '' OR id > $5) \
+             ORDER BY id LIMIT $6",
+            select_columns()
+        ))
+        .bind(workspace_id)
+        .bind(filter.destination_type.as_deref().unwrap_or_default())
+        .bind(filter.status.as_deref().unwrap_or_default())
+        .bind(
+            filter
+                .name_contains
+                .as_deref()
+                .map(super::routes::contains_pattern)
+                .unwrap_or_default(),
+        )
+        .bind(filter.after.as_deref().unwrap_or_default())
+        .bind(limit)
+        .fetch_all(counted::on_pool(self.pool()))
+        .await?;
+        rows.into_iter().map(from_row).collect()
+    }
+
     pub async fn list_destinations(&self, workspace_id: &str) -> Result<Vec<DestinationRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM destinations WHERE workspace_id = $1 ORDER BY id",

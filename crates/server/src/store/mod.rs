@@ -5,6 +5,7 @@ pub(crate) mod api_keys;
 mod audit;
 pub(crate) mod counted;
 mod deliveries;
+mod delivery_log;
 mod destinations;
 pub(crate) mod engine;
 mod oauth;
@@ -25,10 +26,15 @@ pub use api_keys::{ApiKey, KeyChange, NewKey};
 pub use audit::{AuditEntry, AuditFilter};
 pub use deliveries::{
     Accepted, AttemptLog, Finish, IDEMPOTENCY_WINDOW_MS, Job, NewDelivery, NewEvent, SAME_AS_EVENT,
+    body_hash,
 };
-pub use destinations::DestinationRow;
+pub use delivery_log::{
+    Delivery, DeliveryDetail, DeliveryFilter, DeliveryStatus, Event, EventDetail, EventFilter,
+    IdRange,
+};
+pub use destinations::{DestinationFilter, DestinationRow};
 pub use oauth::PendingRow;
-pub use routes::{RouteRow, matches as route_matches};
+pub use routes::{RouteFilter, RouteRow, matches as route_matches};
 pub use workspaces::{Held, Limits, Role, Workspace, WorkspaceChange};
 
 #[derive(Clone)]

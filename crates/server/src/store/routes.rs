@@ -7,17 +7,23 @@ use sqlx::any::AnyRow;
 
 use super::{Store, counted};
 
-#[derive(Debug, Clone, PartialEq)]
+/// A route: stored, and as the API shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Route")]
 pub struct RouteRow {
     pub id: String,
     pub workspace_id: String,
     pub name: String,
     pub destination_id: String,
+    /// Event types it takes: exact, `prefix.*` or `*`.
     pub event_types: Vec<String>,
     pub action: Option<String>,
+    #[schemars(with = "Vec<crate::api::event_routes::MappingRule>")]
     pub field_mapping: Value,
     pub is_active: bool,
+    #[schemars(with = "crate::api::model::Timestamp")]
     pub created_at: String,
+    #[schemars(with = "crate::api::model::Timestamp")]
     pub updated_at: String,
 }
 
@@ -49,7 +55,61 @@ pub fn matches(filter: &str, event_type: &str) -> bool {
     }
 }
 
+/// Which routes a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct RouteFilter {
+    pub destination_id: Option<String>,
+    pub is_active: Option<bool>,
+    /// Part of the name, any case.
+    pub name_contains: Option<String>,
+    /// Routes after this id (the previous page's cursor).
+    pub after: Option<String>,
+}
+
+/// `text` as a `LIKE` pattern that finds it anywhere, lower-cased (`\` escapes).
+pub fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 impl Store {
+    /// One page of a workspace's routes, by id.
+    pub async fn routes_page(
+        &self,
+        workspace_id: &str,
+        filter: &RouteFilter,
+        limit: i64,
+    ) -> Result<Vec<RouteRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM routes WHERE workspace_id = $1 \
+             AND ($2 = '' OR destination_id = $2) AND ($3 < 0 OR is_active = $3) \
+             AND ($4 = '' OR LOWER(name) LIKE $4 ESCAPE '\\') AND ($5 = '' OR id > $5) \
+             ORDER BY id LIMIT $6"
+        ))
+        .bind(workspace_id)
+        .bind(filter.destination_id.as_deref().unwrap_or_default())
+        .bind(filter.is_active.map_or(-1, i64::from))
+        .bind(
+            filter
+                .name_contains
+                .as_deref()
+                .map(contains_pattern)
+                .unwrap_or_default(),
+        )
+        .bind(filter.after.as_deref().unwrap_or_default())
+        .bind(limit)
+        .fetch_all(counted::on_pool(self.pool()))
+        .await?;
+        rows.into_iter().map(from_row).collect()
+    }
+
     pub async fn list_routes(&self, workspace_id: &str) -> Result<Vec<RouteRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM routes WHERE workspace_id = $1 ORDER BY id"

@@ -205,4 +205,14 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE oauth_pending ADD COLUMN started_by_name TEXT",
         ],
     ),
+    (
+        10,
+        &[
+            // Why a waiting delivery was handed back unattempted (an open circuit breaker).
+            "ALTER TABLE deliveries ADD COLUMN waiting_reason TEXT",
+            // What an idempotency key was first sent with: a repeat with another body is
+            // refused rather than answered with the first event.
+            "ALTER TABLE idempotency_keys ADD COLUMN body_hash TEXT",
+        ],
+    ),
 ];

@@ -8,32 +8,42 @@ use super::{Store, counted};
 use crate::ids;
 
 /// A workspace: one of the host's tenants.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Workspace {
     pub id: String,
     pub name: String,
     /// The host's own id for this tenant; unique where set.
     pub external_id: Option<String>,
     /// Free-form JSON the host keeps with it.
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub metadata: serde_json::Value,
     /// Its own limits, over the operator's defaults.
     pub limits: Limits,
+    #[schemars(with = "crate::api::model::Timestamp")]
     pub created_at: String,
+    #[schemars(with = "crate::api::model::Timestamp")]
     pub updated_at: String,
 }
 
 /// A workspace's own limits (each absent: the operator's default).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
+    /// Destinations it may hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1_000_000_000))]
     pub max_destinations: Option<u64>,
+    /// Routes it may hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1_000_000_000))]
     pub max_routes: Option<u64>,
     /// Events per second for the whole workspace (fractions allowed; 0: no workspace limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1_000_000_000))]
     pub events_per_second: Option<f64>,
+    /// The largest request body it may send, in bytes (never above the server's max_body_bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1_000_000_000_000u64))]
     pub max_request_bytes: Option<u64>,
 }
 
@@ -55,7 +65,9 @@ pub struct WorkspaceChange {
 
 /// What a key may do. Every route declares the [`Access`](crate::api::Access) it needs and
 /// the router checks the caller's role against it before the handler runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// The operator's key (the bootstrap key): workspaces themselves, and anything in any of

@@ -205,25 +205,31 @@ pub struct KeyRef {
 
 /// Takes each key for its event unless an event of the last window holds it; answers with the
 /// keys taken (new, or taken over from an event older than the window): see [`taken_keys`].
-pub fn claim_keys<'a>(keys: &'a [(KeyRef, &'a str)], now_ms: i64, cutoff_ms: i64) -> Vec<Stmt<'a>> {
+pub fn claim_keys<'a>(
+    keys: &'a [(KeyRef, &'a str, Option<&'a str>)],
+    now_ms: i64,
+    cutoff_ms: i64,
+) -> Vec<Stmt<'a>> {
     per_rows(
         keys,
         Shape::Exact,
-        "INSERT INTO idempotency_keys (workspace_id, key, event_id, created_ms) VALUES ",
+        "INSERT INTO idempotency_keys (workspace_id, key, event_id, created_ms, body_hash) VALUES ",
         &[],
         Tuple {
-            text: "(?, ?, ?, ?)",
-            nulls: &[T, T, T, I],
+            text: "(?, ?, ?, ?, ?)",
+            nulls: &[T, T, T, I, T],
         },
         " ON CONFLICT (workspace_id, key) DO UPDATE SET event_id = excluded.event_id, \
-         created_ms = excluded.created_ms WHERE idempotency_keys.created_ms < ? RETURNING workspace_id, key",
+         created_ms = excluded.created_ms, body_hash = excluded.body_hash \
+         WHERE idempotency_keys.created_ms < ? RETURNING workspace_id, key",
         &[Val::Int(cutoff_ms)],
-        move |(k, event_id), v| {
+        move |(k, event_id, hash), v| {
             v.extend([
                 Val::Text(&k.workspace_id),
                 Val::Text(&k.key),
                 Val::Text(event_id),
                 Val::Int(now_ms),
+                Val::MaybeText(*hash),
             ])
         },
     )
@@ -247,7 +253,7 @@ pub fn earlier_events(keys: &[KeyRef]) -> Vec<Stmt<'_>> {
         keys,
         Shape::Exact,
         "SELECT k.workspace_id AS workspace_id, k.key AS key, k.event_id AS event_id, \
-         COALESCE(e.delivery_count, (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = k.event_id)) AS delivery_count \
+         k.body_hash AS body_hash, COALESCE(e.delivery_count, (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = k.event_id)) AS delivery_count \
          FROM idempotency_keys k LEFT JOIN events e ON e.id = k.event_id WHERE (k.workspace_id, k.key) IN (VALUES ",
         &[],
         Tuple {
@@ -260,7 +266,16 @@ pub fn earlier_events(keys: &[KeyRef]) -> Vec<Stmt<'_>> {
     )
 }
 
-pub fn earlier(rows: &[AnyRow]) -> Result<HashMap<KeyRef, (String, i64)>> {
+/// The event that first took a key: its id, how many deliveries it made, and the body hash
+/// the key is bound to (`None` for keys taken before hashes were kept).
+#[derive(Debug, Clone, Default)]
+pub struct Earlier {
+    pub event_id: String,
+    pub deliveries: i64,
+    pub body_hash: Option<String>,
+}
+
+pub fn earlier(rows: &[AnyRow]) -> Result<HashMap<KeyRef, Earlier>> {
     rows.iter()
         .map(|row| {
             Ok((
@@ -268,7 +283,11 @@ pub fn earlier(rows: &[AnyRow]) -> Result<HashMap<KeyRef, (String, i64)>> {
                     workspace_id: row.try_get("workspace_id")?,
                     key: row.try_get("key")?,
                 },
-                (row.try_get("event_id")?, row.try_get("delivery_count")?),
+                Earlier {
+                    event_id: row.try_get("event_id")?,
+                    deliveries: row.try_get("delivery_count")?,
+                    body_hash: row.try_get("body_hash")?,
+                },
             ))
         })
         .collect()
@@ -282,6 +301,8 @@ pub struct FinishRow<'a> {
     pub status: &'static str,
     pub next_attempt_ms: i64,
     pub last_error: Option<&'a str>,
+    /// Why it waits, when it was handed back unattempted.
+    pub waiting_reason: Option<&'static str>,
     /// The attempt's log, when one was made.
     pub attempt: Option<AttemptRow<'a>>,
 }
@@ -310,12 +331,14 @@ pub fn finish<'a>(rows: &'a [FinishRow<'a>], now: &'a str, shape: Shape) -> Vec<
         "WITH v AS MATERIALIZED (VALUES ",
         &[],
         Tuple {
-            text: "(?, ?, ?, ?, ?, ?)",
-            nulls: &[T, T, T, I, I, T],
+            text: "(?, ?, ?, ?, ?, ?, ?)",
+            nulls: &[T, T, T, I, I, T, T],
         },
+        // A delivered delivery keeps no error; one handed back keeps its last error.
         ") UPDATE deliveries SET status = v.column3, attempts = attempts + v.column4, \
-         next_attempt_ms = v.column5, lease_until_ms = 0, last_error = COALESCE(v.column6, last_error), \
-         updated_at = ? FROM v WHERE deliveries.id = v.column1 AND deliveries.status = 'in_flight' \
+         next_attempt_ms = v.column5, lease_until_ms = 0, \
+         last_error = CASE WHEN v.column3 = 'delivered' THEN NULL ELSE COALESCE(v.column6, last_error) END, \
+         waiting_reason = v.column7, updated_at = ? FROM v WHERE deliveries.id = v.column1 AND deliveries.status = 'in_flight' \
          AND deliveries.claim_token = v.column2 AND deliveries.id IN (",
         &[Val::Text(now)],
         |f, v| {
@@ -326,6 +349,7 @@ pub fn finish<'a>(rows: &'a [FinishRow<'a>], now: &'a str, shape: Shape) -> Vec<
                 Val::Int(i64::from(f.attempt.is_some())),
                 Val::Int(f.next_attempt_ms),
                 Val::MaybeText(f.last_error),
+                Val::MaybeText(f.waiting_reason),
             ])
         },
     );
@@ -695,6 +719,7 @@ mod tests {
             status: "delivered",
             next_attempt_ms: 0,
             last_error: None,
+            waiting_reason: None,
             attempt: Some(attempt),
         }];
         let with_attempts: Vec<&FinishRow> = finished.iter().collect();
@@ -707,7 +732,7 @@ mod tests {
             workspace_id: "w".into(),
             key: "k".into(),
         }];
-        let claims = [(keys[0].clone(), "e")];
+        let claims = [(keys[0].clone(), "e", Some("hash"))];
         let tokens = ["t".to_string()];
         let mut all = Vec::new();
         all.extend(finish(&finished, now, Shape::Padded));
