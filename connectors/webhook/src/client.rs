@@ -18,7 +18,7 @@ use hyper_util::rt::TokioExecutor;
 use url::Url;
 
 use crate::config::{Credentials, WebhookAuth, WebhookConfig};
-use crate::guard::{self, GuardedResolver, ResolveError};
+use crate::guard::{self, GuardedResolver, PRIVATE_NETWORK_HINT, ResolveError};
 use crate::signing::{SigningKey, signature_header};
 
 /// How much of a response body is kept in an outcome.
@@ -327,11 +327,13 @@ fn header_value(s: &str) -> Result<HeaderValue, ConnectorError> {
 }
 
 fn ssrf_error(detail: &str) -> ConnectorError {
-    ConnectorError::new(
-        ErrorKind::InvalidConfig,
-        format!("{detail}; refused by the SSRF guard"),
-        "use a public endpoint, or set allow_private_network: true for a trusted internal receiver",
-    )
+    // Resolver errors already say the guard refused them.
+    let message = if detail.ends_with("refused by the SSRF guard") {
+        detail.to_string()
+    } else {
+        format!("{detail}; refused by the SSRF guard")
+    };
+    ConnectorError::new(ErrorKind::InvalidConfig, message, PRIVATE_NETWORK_HINT)
 }
 
 fn find_source<'a, T: std::error::Error + 'static>(

@@ -46,6 +46,9 @@ impl tower_service::Service<Name> for GuardedResolver {
     }
 }
 
+/// What to do about a refused private address.
+pub const PRIVATE_NETWORK_HINT: &str = "use a public endpoint; for a trusted internal receiver, set allow_private_network: true on the destination, or allow private networks in the host (courier serve --allow-private-destinations)";
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;

@@ -74,10 +74,13 @@ impl Connector for Webhook {
 
     async fn connect(
         &self,
-        config: WebhookConfig,
+        mut config: WebhookConfig,
         auth: WebhookAuth,
         env: &Env,
     ) -> Result<WebhookClient, ConnectorError> {
+        // A host that allows private networks (`courier serve --allow-private-destinations`)
+        // needs no second switch on each destination.
+        config.allow_private_network |= env.allow_private_network;
         WebhookClient::new(config, auth, env.destination_id.clone(), env.payload_cap)
     }
 

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use crate::body;
 use crate::client::{Answer, WebhookClient, classify_status, origin};
 use crate::config::BodyMode;
-use crate::guard::{self, ResolveError};
+use crate::guard::{self, PRIVATE_NETWORK_HINT, ResolveError};
 
 pub const STEPS: &[StepSpec] = &[
     StepSpec {
@@ -156,11 +156,13 @@ pub async fn run(client: &WebhookClient, probe: &mut Probe) -> Result<(), Connec
 }
 
 fn refused(detail: &str) -> ConnectorError {
-    ConnectorError::new(
-        ErrorKind::InvalidConfig,
-        format!("{detail}; refused by the SSRF guard"),
-        "use a public endpoint, or set allow_private_network: true for a trusted internal receiver",
-    )
+    // Resolver errors already say the guard refused them.
+    let message = if detail.ends_with("refused by the SSRF guard") {
+        detail.to_string()
+    } else {
+        format!("{detail}; refused by the SSRF guard")
+    };
+    ConnectorError::new(ErrorKind::InvalidConfig, message, PRIVATE_NETWORK_HINT)
 }
 
 async fn tls_handshake(

@@ -30,7 +30,8 @@ pub struct ServerConfig {
     /// When set, `/metrics` requires `Authorization: Bearer <this token>`.
     #[serde(skip)]
     pub metrics_token: Option<Secret>,
-    /// The largest request body accepted, in bytes.
+    /// The largest request body accepted, in bytes (8 MiB: a batch of 1,000 events of a few
+    /// KiB, or one event with a payload at the default 5 MiB payload cap).
     pub max_body_bytes: usize,
     /// Requests per second one API key may make to the management API (everything but
     /// sending events; a burst of twice this is allowed).
@@ -97,7 +98,7 @@ impl Default for ServerConfig {
             allow_private_destinations: false,
             allow_ambient_credentials: false,
             metrics_token: None,
-            max_body_bytes: 1024 * 1024,
+            max_body_bytes: 8 * 1024 * 1024,
             rate_limit_per_second: 100,
             intake_rate_limit_per_second: 20_000,
             retention_days: 30.0,

@@ -191,6 +191,55 @@ async fn a_repeated_idempotency_key_delivers_once(backend: Backend) {
         (first["duplicate"].clone(), again["duplicate"].clone()),
         (json!(false), json!(true))
     );
+    // The same body with its keys in another order is the same event.
+    let reordered = r#"{"payload": {"n": 1}, "idempotency_key": "k-1", "type": "order.paid"}"#;
+    let (status, same, _) = server
+        .raw(
+            Method::POST,
+            &server.path("/events"),
+            "application/json",
+            reordered,
+        )
+        .await;
+    assert_eq!(
+        (status, same["id"].clone()),
+        (StatusCode::ACCEPTED, first["id"].clone())
+    );
+    // The key with another payload is refused, naming the first event; nothing is stored.
+    let (status, conflict) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "order.paid", "payload": {"n": 2}, "idempotency_key": "k-1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{conflict}");
+    assert_eq!(conflict["error"]["code"], "idempotency_conflict");
+    assert!(
+        conflict["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(first["id"].as_str().unwrap()),
+        "{conflict}"
+    );
+    // In a batch, the conflicting event is marked and not stored; the others are.
+    let (status, batch) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"events": [
+                {"type": "order.paid", "payload": {"n": 3}, "idempotency_key": "k-1"},
+                {"type": "order.paid", "payload": {"n": 1}, "idempotency_key": "k-1"},
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{batch}");
+    assert_eq!(batch["events"][0]["idempotency_conflict"], true, "{batch}");
+    assert_eq!(batch["events"][1]["duplicate"], true, "{batch}");
+    assert!(
+        batch["events"][1].get("idempotency_conflict").is_none(),
+        "{batch}"
+    );
     let (status, batch) = server
         .call(
             Method::POST,
@@ -296,11 +345,19 @@ async fn dead_letters_are_kept_and_replayable(backend: Backend) {
         .await;
     let failed = wait_status(&server, &dest, "failed").await;
     assert_eq!(failed["attempts"].as_array().unwrap().len(), 2);
+    assert_eq!(failed["attempt_count"], 2, "{failed}");
     assert!(failed["last_error"].as_str().is_some());
+    assert_eq!(
+        failed["next_attempt_at"],
+        Value::Null,
+        "an ended delivery is due never"
+    );
     let (_, listed) = server
         .call(Method::GET, &server.path("/deliveries?status=failed"), None)
         .await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["data"][0]["attempt_count"], 2, "{listed}");
+    assert!(listed["data"][0].get("attempts").is_none(), "{listed}");
     let id = failed["id"].as_str().unwrap();
     let (status, _) = server
         .call(
@@ -316,6 +373,24 @@ async fn dead_letters_are_kept_and_replayable(backend: Backend) {
         3,
         "the log keeps every attempt"
     );
+    assert_eq!(
+        delivered["attempt_count"], 3,
+        "retries count on: {delivered}"
+    );
+    assert_eq!(
+        delivered["last_error"],
+        Value::Null,
+        "delivered: {delivered}"
+    );
+    assert_eq!(delivered["next_attempt_at"], Value::Null);
+    let (_, listed) = server
+        .call(
+            Method::GET,
+            &server.path("/deliveries?status=delivered"),
+            None,
+        )
+        .await;
+    assert_eq!(listed["data"][0]["attempt_count"], 3, "{listed}");
     assert_eq!(seen.lock().unwrap().len(), 3);
     let (_, replayed) = server
         .call(
@@ -940,7 +1015,34 @@ async fn the_circuit_breaker_opens_half_opens_and_closes(backend: Backend) {
             Some(json!({"type": "x", "payload": {"n": 1}})),
         )
         .await;
+    // While the circuit is open the delivery waits, and says why and until when.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let waiting = loop {
+        let d = delivery_of(&server, &dest).await;
+        if d["waiting_reason"].is_string() {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "never shown waiting: {d}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        waiting["waiting_reason"]
+            .as_str()
+            .unwrap()
+            .contains("circuit breaker is open"),
+        "{waiting}"
+    );
+    let due = time::OffsetDateTime::parse(
+        waiting["next_attempt_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        due > time::OffsetDateTime::now_utc() - time::Duration::seconds(1),
+        "{waiting}"
+    );
     let delivered = wait_status(&server, &dest, "delivered").await;
+    assert_eq!(delivered["waiting_reason"], Value::Null, "{delivered}");
     let attempts = delivered["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 3, "{delivered}");
     let at = |i: usize| {

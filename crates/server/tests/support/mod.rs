@@ -240,6 +240,31 @@ impl TestServer {
         (status, value)
     }
 
+    /// A request with a body sent as written, under `content_type` (for bodies serde would
+    /// not write: keys given twice, other media types).
+    pub async fn raw(
+        &self,
+        method: Method,
+        url: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let response = self
+            .http
+            .request(method, url)
+            .bearer_auth(&self.key)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value, headers)
+    }
+
     /// The raw text of a response (for SSE streams).
     pub async fn text(
         &self,
