@@ -66,7 +66,7 @@ fn engine(args: &[String]) -> Result<()> {
 }
 
 /// Where cargo builds (honouring `CARGO_TARGET_DIR` and cargo's config).
-fn target_dir() -> Result<PathBuf> {
+pub fn target_dir() -> Result<PathBuf> {
     let out = cmd::cargo(["metadata", "--format-version", "1", "--no-deps"])
         .output()
         .context("cannot run cargo metadata")?;

@@ -24,7 +24,11 @@ commands:
   catalog [--check]    regenerate docs/catalog.json and docs/connectors/*.md (--check: fail if stale)
   tidy                 check the repository rules; lists every violation
   test [-- ARGS]       start test services; run fmt, clippy, tests (ARGS go to nextest or cargo test),
-                       doctests, tidy and the docs check; stop the services; print a summary
+                       doctests, tidy, the API contract and docs checks; stop the services; print
+                       a summary
+  api-contract         the API against its OpenAPI document alone: openapi-spec-validator,
+                       openapi-typescript + tsc, schemathesis on a live server (as root: it runs
+                       in a network namespace of its own)
   ci [-- ARGS]         the same as test
   bench engine [ARGS]  build in release mode and measure `courier serve` end to end (single
                        events from many connections, webhooks out) beside a bare load generator;
@@ -57,6 +61,7 @@ fn run(args: &[String]) -> Result<()> {
         "tidy" => tidy::run(rest),
         "test" | "ci" => test_run::run(rest),
         "services" => test_run::serve(rest),
+        "api-contract" => test_run::api_contract(),
         "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");

@@ -9,7 +9,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::guard;
 use crate::signing::SigningKey;
 
 /// Where and how records are sent.

@@ -23,6 +23,9 @@ pub enum Command {
         #[arg(long = "type")]
         r#type: Option<String>,
     },
+    /// Print the OpenAPI 3.1 document of `courier serve`'s API (JSON), as the server serves it
+    /// at /api/v1/openapi.json: for generating clients.
+    Openapi,
     /// Test a connection step by step; exit 0 only if no step failed.
     Test(TargetArgs),
     /// Print the fields the destination accepts, as JSON.

@@ -56,6 +56,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let catalog = Catalog::builtin();
     match cli.command {
         Command::Catalog { r#type } => render::catalog(&catalog, r#type.as_deref()),
+        Command::Openapi => render::openapi(&catalog),
         Command::Test(args) => render::test(&catalog, args).await,
         Command::Fields(args) => render::fields(&catalog, args).await,
         Command::Deliver(args) => deliver::run(&catalog, args).await,

@@ -15,6 +15,15 @@ use crate::input;
 
 const TEST_DEADLINE: Duration = Duration::from_secs(120);
 
+pub fn openapi(catalog: &Catalog) -> Result<ExitCode, CliError> {
+    let document = courier_server::api::openapi_document(catalog)
+        .map_err(|e| CliError::Failed(format!("could not build the OpenAPI document: {e}")))?;
+    let json = serde_json::to_string_pretty(&document)
+        .map_err(|e| CliError::Failed(format!("could not render the OpenAPI document: {e}")))?;
+    println!("{json}");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn catalog(catalog: &Catalog, only: Option<&str>) -> Result<ExitCode, CliError> {
     let json = match only {
         None => serde_json::to_string_pretty(&catalog.document()),

@@ -104,7 +104,7 @@ fn test_steps(steps: Option<&Value>) -> String {
     let mut out = String::new();
     if !steps.iter().any(|s| name_of(s) == "validate") {
         out.push_str(
-            "After the runtime's `validate` and `connect` steps, the connector runs, in order:\n\n",
+            "After the runtime's `validate` and `build` steps, the connector runs, in order:\n\n",
         );
     }
     for (i, step) in steps.iter().enumerate() {
@@ -185,7 +185,7 @@ mod tests {
              ## Config\n\n| Field | Type | Required | Default | Description |\n|---|---|---|---|---|\n\
              | `directory` | string | yes | — | Where files go. |\n\n\
              ## Auth config\n\nNo fields: the object must be empty (`{{}}`).\n\n\
-             ## Connection test\n\nAfter the runtime's `validate` and `connect` steps, the connector runs, in order:\n\n\
+             ## Connection test\n\nAfter the runtime's `validate` and `build` steps, the connector runs, in order:\n\n\
              1. `directory`: Directory exists\n\n\
              ## Examples\n\n### Local\n\n```json\n{{\n  \"config\": {{\n    \"directory\": \"/srv\"\n  }},\n  \
              \"auth_config\": {{}}\n}}\n```\n"

@@ -1,8 +1,10 @@
 //! `cargo xtask test [-- ARGS]` (and `ci`): the one test command. Starts the test services, runs
-//! fmt, clippy, the tests (nextest when installed, ARGS passed on), doctests, tidy, the
-//! generated-docs check, a build with no connector selected and the scaffold check; stops the
-//! services, and prints a summary line per step.
+//! fmt, clippy, the tests (nextest when installed, ARGS passed on), doctests, tidy, the API
+//! contract check (validator, generated TypeScript, schemathesis), the generated-docs check, a
+//! build with no connector selected and the scaffold check; stops the services, and prints a
+//! summary line per step.
 
+mod api_contract;
 mod counts;
 mod scaffold;
 pub(crate) mod services;
@@ -135,6 +137,11 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask api-contract`: the API contract step alone.
+pub fn api_contract() -> Result<()> {
+    api_contract::check()
+}
+
 /// `cargo xtask services`: the test services for running single tests by hand
 /// (`cargo nextest run -p ...` with the printed variables exported).
 pub fn serve(args: &[String]) -> Result<()> {
@@ -182,6 +189,11 @@ fn plan(nextest: bool, extra: &[String]) -> Vec<Step> {
         Step::tests("tests", tests),
         Step::cargo("doctests", cmd::cargo(["test", "--workspace", "--doc"])),
         Step::in_process("tidy", "the tidy rules (as `cargo xtask tidy`)", tidy_rules),
+        Step::in_process(
+            "api",
+            "the API against its OpenAPI document: openapi-spec-validator, openapi-typescript + tsc, schemathesis on a live server",
+            api_contract::check,
+        ),
         Step::in_process(
             "docs",
             "the generated-docs check (as `cargo xtask catalog --check`)",

@@ -53,7 +53,11 @@ pub struct ApiKeyCreate {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyPatch {
+    #[serde(default)]
+    #[schemars(with = "Name")]
     pub name: Option<Name>,
+    #[serde(default)]
+    #[schemars(with = "GrantableRole")]
     pub role: Option<GrantableRole>,
     #[serde(default, deserialize_with = "nullable")]
     #[schemars(with = "Option<Timestamp>")]

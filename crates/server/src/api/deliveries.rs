@@ -149,6 +149,8 @@ pub enum Replayable {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayInput {
+    #[serde(default)]
+    #[schemars(with = "Id")]
     pub destination_id: Option<Id>,
     #[serde(default)]
     pub status: Replayable,

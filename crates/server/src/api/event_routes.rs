@@ -93,7 +93,9 @@ pub struct RouteInput {
     pub destination_id: Id,
     #[schemars(length(min = 1, max = 100))]
     pub event_types: Vec<EventFilter>,
-    #[schemars(length(max = 100))]
+    /// What the destination does with the events, where it takes an action (null: none).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 100))]
     pub action: Action,
     #[serde(default)]
     #[schemars(length(max = 100))]
@@ -111,15 +113,23 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoutePatch {
+    #[serde(default)]
+    #[schemars(with = "Name")]
     pub name: Option<Name>,
+    #[serde(default)]
+    #[schemars(with = "Id")]
     pub destination_id: Option<Id>,
-    #[schemars(length(min = 1, max = 100))]
+    #[serde(default)]
+    #[schemars(with = "Vec<EventFilter>", length(min = 1, max = 100))]
     pub event_types: Option<Vec<EventFilter>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schemars(length(max = 100))]
+    #[schemars(length(min = 1, max = 100))]
     pub action: Option<Action>,
-    #[schemars(length(max = 100))]
+    #[serde(default)]
+    #[schemars(with = "Vec<MappingRule>", length(max = 100))]
     pub field_mapping: Option<Vec<MappingRule>>,
+    #[serde(default)]
+    #[schemars(with = "bool")]
     pub is_active: Option<bool>,
 }
 

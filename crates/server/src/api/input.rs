@@ -69,19 +69,35 @@ pub struct Slug(
 #[schemars(extend("additionalProperties" = false))]
 pub struct DestinationFields {
     /// Display name, unique in the workspace.
+    #[serde(default)]
+    #[schemars(with = "Name")]
     pub name: Option<Name>,
     /// URL-safe name, unique in the workspace; derived from the name when omitted.
+    #[serde(default)]
+    #[schemars(with = "Slug")]
     pub slug: Option<Slug>,
+    #[serde(default)]
+    #[schemars(with = "ConnectorType")]
     pub destination_type: Option<ConnectorType>,
     /// Checked against the connector's `config_schema` in the catalog.
+    #[serde(default)]
+    #[schemars(with = "Map<String, Value>")]
     pub config: Option<Map<String, Value>>,
     /// Checked against the connector's `auth_config_schema`; stored encrypted, never returned.
-    #[schemars(extend("writeOnly" = true))]
+    #[serde(default)]
+    #[schemars(with = "Map<String, Value>", extend("writeOnly" = true))]
     pub auth_config: Option<Map<String, Value>>,
     /// A webhook's signing secret (`whsec_` and base64); generated when omitted.
-    #[schemars(length(min = 1, max = 200), extend("writeOnly" = true))]
+    #[serde(default)]
+    #[schemars(
+        with = "String",
+        length(min = 1, max = 200),
+        extend("writeOnly" = true)
+    )]
     pub signing_secret: Option<String>,
     /// Inactive destinations get no deliveries.
+    #[serde(default)]
+    #[schemars(with = "bool")]
     pub is_active: Option<bool>,
     /// The largest payload sent in one record, in bytes (`null`: the connector's default).
     #[serde(default, deserialize_with = "nullable")]

@@ -46,6 +46,14 @@ pub use access::Access;
 pub use error::ApiError;
 pub use routes::{access_list, access_table_markdown};
 
+/// The OpenAPI document of the API with `catalog`'s connector types, as `/api/v1/openapi.json`
+/// serves it.
+pub fn openapi_document(catalog: &Catalog) -> Result<serde_json::Value, String> {
+    let mut document = openapi::try_document()?;
+    openapi::with_catalog(&mut document, catalog);
+    Ok(document)
+}
+
 /// What every handler shares.
 #[derive(Debug)]
 pub struct AppState {

@@ -82,7 +82,8 @@ pub struct OAuthStart {
     pub destination_id: Id,
     /// Where the browser goes after the callback, with `oauth_status` (and `oauth_error`)
     /// added: this server's origin or one of `allowed_return_origins`.
-    #[schemars(url, length(max = 2000))]
+    #[serde(default)]
+    #[schemars(with = "String", url, length(max = 2000))]
     pub return_to: Option<String>,
 }
 

@@ -12,8 +12,50 @@ use super::access::Access;
 use super::error::ErrorBody;
 use super::routes::{Doc, table};
 
-pub async fn serve() -> Json<Value> {
-    Json(document())
+pub async fn serve(state: super::State) -> Json<Value> {
+    Json(super::openapi_document(&state.catalog).unwrap_or_else(|e| json!({"error": e})))
+}
+
+/// The connector types this build has, where the document names one: `destination_type`
+/// fields and `{type}` path parameters (OAuth routes: the types that connect with OAuth).
+pub fn with_catalog(doc: &mut Value, catalog: &courier_catalog::Catalog) {
+    let all: Vec<&str> = catalog.types().collect();
+    let oauth: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|t| {
+            catalog
+                .get(t)
+                .is_ok_and(|c| c.metadata().capabilities.oauth.is_some())
+        })
+        .collect();
+    if let Some(schema) = doc.pointer_mut("/components/schemas/ConnectorType") {
+        schema["enum"] = json!(all);
+    }
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let types = if path.contains("/oauth/") {
+            &oauth
+        } else {
+            &all
+        };
+        let Some(ops) = item.as_object_mut() else {
+            continue;
+        };
+        for op in ops.values_mut() {
+            let Some(parameters) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for p in parameters
+                .iter_mut()
+                .filter(|p| p["name"] == "type" && p["in"] == "path")
+            {
+                p["schema"] = json!({"type": "string", "enum": types});
+            }
+        }
+    }
 }
 
 fn generator(contract: Contract) -> SchemaGenerator {
@@ -256,48 +298,113 @@ fn operation(doc: &Doc, path: &str, g: &mut Generators) -> Value {
     op
 }
 
-/// Links from each create (201 with an `id`) to the operations on the item it made, so
-/// clients and stateful testers can follow them.
+/// An operation a link leads to.
+struct Target {
+    operation_id: String,
+    path: String,
+}
+
+/// Links from where an item's id appears to the operations on that item and below it: a
+/// create's answer (`id`) and a list's first item (`data/0/id`), so clients and stateful
+/// testers can follow them.
 fn add_links(paths: &mut Map<String, Value>) {
-    let items: Vec<(String, Vec<(String, String)>)> = paths
-        .iter()
-        .filter_map(|(path, item)| {
-            let (parent, last) = path.rsplit_once('/')?;
-            let param = last.strip_prefix('{')?.strip_suffix('}')?;
-            let ops = item
-                .as_object()?
-                .iter()
-                .filter_map(|(m, op)| Some((m.clone(), op["operationId"].as_str()?.to_string())))
-                .collect();
-            Some((format!("{parent}\u{0}{param}"), ops))
-        })
-        .collect();
-    for (key, ops) in items {
-        let (parent, param) = key.split_once('\u{0}').unwrap_or_default();
-        let Some(create) = paths.get_mut(parent).and_then(|i| i.get_mut("post")) else {
-            continue;
-        };
-        let Some(created) = create["responses"].get_mut("201") else {
-            continue;
-        };
-        let mut links = Map::new();
-        for (method, op_id) in ops {
-            let mut parameters = Map::new();
-            parameters.insert(param.to_string(), json!("$response.body#/id"));
-            for p in parent
-                .split('/')
-                .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            {
-                parameters.insert(p.to_string(), json!(format!("$request.path.{p}")));
+    // The parent path, the item's parameter, and the operations under the item.
+    let mut targets: Vec<(String, String, Vec<Target>)> = Vec::new();
+    for path in paths.keys() {
+        let segments: Vec<&str> = path.split('/').collect();
+        for (i, segment) in segments.iter().enumerate().skip(1) {
+            let Some(param) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+                continue;
+            };
+            let parent = segments[..i].join("/");
+            if !paths.contains_key(&parent) {
+                continue;
             }
-            let mut name: Vec<char> = method.chars().collect();
-            name[0] = name[0].to_ascii_uppercase();
-            links.insert(
-                format!("{}Created", name.into_iter().collect::<String>()),
-                json!({"operationId": op_id, "parameters": parameters}),
-            );
+            let ops: Vec<Target> = paths[path]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, op)| {
+                    Some(Target {
+                        operation_id: op["operationId"].as_str()?.to_string(),
+                        path: path.clone(),
+                    })
+                })
+                .collect();
+            match targets
+                .iter_mut()
+                .find(|(p, q, _)| *p == parent && q == param)
+            {
+                Some((_, _, list)) => list.extend(ops),
+                None => targets.push((parent, param.to_string(), ops)),
+            }
         }
-        created["links"] = Value::Object(links);
+    }
+    for (parent, param, ops) in targets {
+        for (method, status, id_at) in [
+            ("post", "201", "#/id"),
+            ("post", "202", "#/id"),
+            ("get", "200", "#/data/0/id"),
+        ] {
+            let Some(answer) = paths
+                .get_mut(&parent)
+                .and_then(|item| item.get_mut(method))
+                .and_then(|op| op["responses"].get_mut(status))
+            else {
+                continue;
+            };
+            let mut links = answer["links"].as_object().cloned().unwrap_or_default();
+            for Target {
+                operation_id: op_id,
+                path: target_path,
+            } in &ops
+            {
+                let mut parameters = Map::new();
+                let mut complete = true;
+                for p in target_path
+                    .split('/')
+                    .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                {
+                    let value = if p == param {
+                        format!("$response.body{id_at}")
+                    } else if parent.contains(&format!("{{{p}}}")) {
+                        format!("$request.path.{p}")
+                    } else {
+                        // An id neither the answer nor the request has.
+                        complete = false;
+                        break;
+                    };
+                    parameters.insert(p.to_string(), json!(value));
+                }
+                if complete {
+                    links.insert(
+                        op_id.clone(),
+                        json!({"operationId": op_id, "parameters": parameters}),
+                    );
+                }
+            }
+            answer["links"] = Value::Object(links);
+        }
+    }
+}
+
+/// `"default": null` on a field that cannot be null: an optional field left out is absent, not
+/// null (schemars writes the `Option`'s default).
+fn strip_null_defaults(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let nullable = match map.get("type") {
+                Some(Value::Array(types)) => types.iter().any(|t| t == "null"),
+                Some(t) => t == "null",
+                None => map.contains_key("anyOf") || map.contains_key("oneOf"),
+            };
+            if map.get("default") == Some(&Value::Null) && !nullable {
+                map.remove("default");
+            }
+            map.values_mut().for_each(strip_null_defaults);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_null_defaults),
+        _ => {}
     }
 }
 
@@ -337,7 +444,7 @@ pub fn try_document() -> Result<Value, String> {
     }
     add_links(&mut paths);
     let schemas = merge_definitions(&mut g)?;
-    Ok(json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {
@@ -352,9 +459,98 @@ pub fn try_document() -> Result<Value, String> {
             "schemas": schemas,
         },
         "paths": paths,
-    }))
+    });
+    strip_null_defaults(&mut document);
+    Ok(document)
 }
 
-pub fn document() -> Value {
-    try_document().unwrap_or_else(|e| json!({"error": e}))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_and_link_resolves_and_every_answer_is_documented() {
+        let doc = try_document().unwrap();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.len() > 50);
+        for r in found {
+            assert!(doc.pointer(&r[1..]).is_some(), "{r} does not resolve");
+        }
+        let mut ids = std::collections::HashSet::new();
+        let ops: Vec<(&String, &String, &Value)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .iter()
+                    .map(move |(m, op)| (path, m, op))
+            })
+            .collect();
+        for (_, _, op) in &ops {
+            assert!(ids.insert(op["operationId"].as_str().unwrap()), "{op}");
+        }
+        for (path, method, op) in &ops {
+            let responses = op["responses"].as_object().unwrap();
+            let secured = op.get("security") != Some(&json!([]));
+            if secured {
+                assert!(responses.contains_key("401"), "{method} {path}");
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(responses.contains_key(status), "{method} {path}: {status}");
+                }
+            }
+            if path.contains('{') {
+                assert!(responses.contains_key("404"), "{method} {path}");
+            }
+            for answer in responses.values() {
+                for link in answer["links"].as_object().into_iter().flatten() {
+                    let target = link.1["operationId"].as_str().unwrap();
+                    assert!(ids.contains(target), "{method} {path} links to {target}");
+                }
+            }
+        }
+        // Creates link to what they made.
+        let created =
+            &doc["paths"]["/api/v1/workspaces/{ws}/destinations"]["post"]["responses"]["201"];
+        assert!(
+            created["links"]
+                .as_object()
+                .unwrap()
+                .contains_key("get_workspaces_ws_destinations_dest_fields"),
+            "{created}"
+        );
+    }
+
+    #[test]
+    fn request_fields_are_not_nullable_unless_null_means_something() {
+        let doc = try_document().unwrap();
+        let create = &doc["components"]["schemas"]["DestinationCreate"]["properties"];
+        assert_eq!(create["name"]["type"], "string", "{create}");
+        assert_eq!(
+            create["payload_cap_bytes"]["type"],
+            json!(["integer", "null"]),
+            "null clears the cap"
+        );
+        let stream = &doc["paths"]["/api/v1/workspaces/{ws}/destinations/test"]["post"]["responses"]
+            ["200"]["content"]["text/event-stream"]["schema"]["oneOf"];
+        assert_eq!(stream[0]["properties"]["event"]["const"], "step");
+        assert_eq!(stream[1]["properties"]["event"]["const"], "done");
+    }
 }

@@ -99,15 +99,31 @@ impl JsonSchema for AlwaysTrue {
 #[serde(tag = "role", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PermissionChange {
     Admin {
+        #[serde(default)]
+        #[schemars(with = "String")]
         destination_id: Option<String>,
+        #[serde(default)]
+        #[schemars(with = "AlwaysTrue")]
         trigger_syncs: Option<AlwaysTrue>,
+        #[serde(default)]
+        #[schemars(with = "AlwaysTrue")]
         configure_models_syncs: Option<AlwaysTrue>,
+        #[serde(default)]
+        #[schemars(with = "AlwaysTrue")]
         manage_destination: Option<AlwaysTrue>,
     },
     Member {
+        #[serde(default)]
+        #[schemars(with = "String")]
         destination_id: Option<String>,
+        #[serde(default)]
+        #[schemars(with = "bool")]
         trigger_syncs: Option<bool>,
+        #[serde(default)]
+        #[schemars(with = "bool")]
         configure_models_syncs: Option<bool>,
+        #[serde(default)]
+        #[schemars(with = "bool")]
         manage_destination: Option<bool>,
     },
 }

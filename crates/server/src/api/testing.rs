@@ -47,11 +47,18 @@ pub struct TestInput {
     pub destination_type: ConnectorType,
     /// Checked against the connector's `config_schema`.
     pub config: Map<String, Value>,
-    #[schemars(extend("writeOnly" = true))]
+    #[serde(default)]
+    #[schemars(with = "Map<String, Value>", extend("writeOnly" = true))]
     pub auth_config: Option<Map<String, Value>>,
-    #[schemars(length(min = 1, max = 200), extend("writeOnly" = true))]
+    #[serde(default)]
+    #[schemars(
+        with = "String",
+        length(min = 1, max = 200),
+        extend("writeOnly" = true)
+    )]
     pub signing_secret: Option<String>,
-    #[schemars(range(min = 1))]
+    #[serde(default)]
+    #[schemars(with = "u64", range(min = 1))]
     pub payload_cap_bytes: Option<u64>,
 }
 

@@ -50,10 +50,15 @@ type ExternalId = Name;
 pub struct WorkspaceCreate {
     pub name: Name,
     /// The host's own id for this tenant; unique.
+    #[serde(default)]
+    #[schemars(with = "ExternalId")]
     pub external_id: Option<ExternalId>,
     /// Free-form JSON kept with it, up to 16 KiB.
-    #[schemars(extend("maxProperties" = 64))]
+    #[serde(default)]
+    #[schemars(with = "Map<String, Value>", extend("maxProperties" = 64))]
     pub metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    #[schemars(with = "Limits")]
     pub limits: Option<Limits>,
 }
 
@@ -62,11 +67,16 @@ pub struct WorkspaceCreate {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspacePatch {
+    #[serde(default)]
+    #[schemars(with = "Name")]
     pub name: Option<Name>,
     #[serde(default, deserialize_with = "nullable")]
     pub external_id: Option<Option<ExternalId>>,
-    #[schemars(extend("maxProperties" = 64))]
+    #[serde(default)]
+    #[schemars(with = "Map<String, Value>", extend("maxProperties" = 64))]
     pub metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    #[schemars(with = "Limits")]
     pub limits: Option<Limits>,
 }
 

@@ -31,19 +31,20 @@ pub struct Workspace {
 pub struct Limits {
     /// Destinations it may hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(max = 1_000_000_000))]
+    #[schemars(with = "u64", range(max = 1_000_000_000))]
     pub max_destinations: Option<u64>,
     /// Routes it may hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(max = 1_000_000_000))]
+    #[schemars(with = "u64", range(max = 1_000_000_000))]
     pub max_routes: Option<u64>,
     /// Events per second for the whole workspace (fractions allowed; 0: no workspace limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 1_000_000_000))]
+    #[schemars(with = "f64", range(min = 0, max = 1_000_000_000))]
     pub events_per_second: Option<f64>,
-    /// The largest request body it may send, in bytes (never above the server's max_body_bytes).
+    /// The largest request body it may send, in bytes, 1 KiB or more (never above the
+    /// server's max_body_bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(max = 1_000_000_000_000u64))]
+    #[schemars(with = "u64", range(min = 1024, max = 1_000_000_000_000u64))]
     pub max_request_bytes: Option<u64>,
 }
 
