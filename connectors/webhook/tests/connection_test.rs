@@ -41,7 +41,7 @@ async fn every_step_passes_and_the_test_event_is_signed() {
     use StepStatus::*;
     let expected = [
         ("validate", Passed),
-        ("connect", Passed),
+        ("build", Passed),
         ("dns", Passed),
         ("connect", Passed),
         ("tls", Skipped),

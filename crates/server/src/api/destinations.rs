@@ -25,7 +25,7 @@ use super::secrets::{self, auth_context, signing_context, signs};
 use super::view::{DestinationView, RouteUsage, RouteUsages};
 use super::{AppState, State, view};
 use crate::ids;
-use crate::store::{self, DestinationFilter, DestinationRow, Held};
+use crate::store::{DestinationFilter, DestinationRow, Held};
 
 /// `?destination_type=&status=&q=&include=route_usages&limit=&cursor=`.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
@@ -184,13 +184,8 @@ async fn validate_spec(
     );
 }
 
-fn conflict_on_name(e: sqlx::Error) -> ApiError {
-    if store::is_unique_violation(&e) {
-        ApiError::conflict("another destination in this workspace has that name or slug")
-    } else {
-        ApiError::internal(e)
-    }
-}
+/// The unique index on names and slugs refused a write another request raced in before.
+const NAME_TAKEN: &str = "another destination in this workspace has that name or slug";
 
 pub async fn create(
     state: State,
@@ -291,7 +286,7 @@ pub async fn create(
         .store
         .insert_destination(&d)
         .await
-        .map_err(conflict_on_name)?;
+        .map_err(ApiError::or_taken(NAME_TAKEN))?;
     tracing::info!(destination = %d.id, r#type = %d.destination_type, "destination created");
     let mut shown = view::destination(&state.catalog, &d);
     shown.signing_secret = generated;
@@ -490,7 +485,7 @@ async fn update(
         .store
         .update_destination(&d, &read_at)
         .await
-        .map_err(conflict_on_name)?
+        .map_err(ApiError::or_taken(NAME_TAKEN))?
     {
         return Err(ApiError::changed_meanwhile());
     }

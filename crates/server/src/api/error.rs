@@ -176,6 +176,17 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A failed write as an answer: a taken unique value is this conflict, anything else an
+    /// internal error.
+    pub fn or_taken(message: &'static str) -> impl Fn(crate::store::WriteError) -> ApiError {
+        move |e| match e {
+            crate::store::WriteError::Taken => ApiError::conflict(message),
+            crate::store::WriteError::Failed(e) => ApiError::internal(format!("{e:#}")),
+        }
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         ApiError::internal(format!("{e:#}"))

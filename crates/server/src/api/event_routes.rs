@@ -21,7 +21,7 @@ use super::valid::{Input, Valid};
 use super::{AppState, State};
 use crate::delivery::mapping;
 use crate::ids;
-use crate::store::{self, Held, RouteFilter, RouteRow};
+use crate::store::{Held, RouteFilter, RouteRow};
 
 /// An event-type filter: an exact type (`order.created`), a prefix (`order.*`) or `*`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -269,13 +269,7 @@ async fn may_configure(
     Ok(())
 }
 
-fn name_conflict(e: sqlx::Error) -> ApiError {
-    if store::is_unique_violation(&e) {
-        ApiError::conflict("another route in this workspace has that name")
-    } else {
-        ApiError::internal(e)
-    }
-}
+const NAME_TAKEN: &str = "another route in this workspace has that name";
 
 /// `?destination_id=&is_active=&q=&limit=&cursor=`.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
@@ -342,7 +336,7 @@ pub async fn create(
         .store
         .save_route(&route, true)
         .await
-        .map_err(name_conflict)?;
+        .map_err(ApiError::or_taken(NAME_TAKEN))?;
     Ok((StatusCode::CREATED, Json(route)))
 }
 
@@ -400,7 +394,7 @@ async fn update(
         .store
         .save_route(&route, false)
         .await
-        .map_err(name_conflict)?;
+        .map_err(ApiError::or_taken(NAME_TAKEN))?;
     Ok(Json(route))
 }
 

@@ -149,14 +149,6 @@ async fn external_id_free(
     Ok(())
 }
 
-/// Another request took the `external_id` between the check and the write: the unique index
-/// refuses it, and that is the same conflict.
-fn external_id_taken(e: anyhow::Error) -> ApiError {
-    match e.downcast_ref::<sqlx::Error>() {
-        Some(db) if crate::store::is_unique_violation(db) => ApiError::conflict(EXTERNAL_ID_TAKEN),
-        _ => ApiError::from(e),
-    }
-}
 
 pub async fn create(
     state: State,
@@ -168,7 +160,7 @@ pub async fn create(
         .store
         .create_workspace(&change)
         .await
-        .map_err(external_id_taken)?;
+        .map_err(ApiError::or_taken(EXTERNAL_ID_TAKEN))?;
     Ok((StatusCode::CREATED, Json(view(&state, workspace))))
 }
 
@@ -238,7 +230,7 @@ pub async fn patch(
         .store
         .update_workspace(&ws, &change)
         .await
-        .map_err(external_id_taken)?
+        .map_err(ApiError::or_taken(EXTERNAL_ID_TAKEN))?
         .ok_or_else(|| ApiError::not_found("workspace"))?;
     Ok(Json(view(&state, workspace)))
 }

@@ -172,7 +172,7 @@ impl Store {
         Ok(n > 0)
     }
 
-    pub async fn insert_destination(&self, d: &DestinationRow) -> Result<(), sqlx::Error> {
+    pub async fn insert_destination(&self, d: &DestinationRow) -> Result<(), super::WriteError> {
         sqlx::query(&format!(
             "INSERT INTO destinations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         ))
@@ -211,7 +211,7 @@ impl Store {
         &self,
         d: &DestinationRow,
         read_at: &str,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, super::WriteError> {
         let changed = sqlx::query(
             "UPDATE destinations SET name = $3, slug = $4, config = $5, auth_config_sealed = $6, \
              signing_secret_sealed = $7, previous_secret_sealed = $8, previous_secret_expires_at = $9, \

@@ -90,6 +90,35 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// Why a write failed: a value that must be unique (a name, a slug, an external id) is taken,
+/// or anything else (logged by the caller, never shown).
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("a value that must be unique is taken")]
+    Taken,
+    #[error(transparent)]
+    Failed(anyhow::Error),
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unique_violation(&e) {
+            WriteError::Taken
+        } else {
+            WriteError::Failed(e.into())
+        }
+    }
+}
+
+impl From<anyhow::Error> for WriteError {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast_ref::<sqlx::Error>() {
+            Some(db) if is_unique_violation(db) => WriteError::Taken,
+            _ => WriteError::Failed(e),
+        }
+    }
+}
+
 impl Store {
     /// Connects and brings the schema up to date.
     pub async fn open(url: &str) -> Result<Self> {

@@ -147,7 +147,7 @@ impl Store {
         rows.into_iter().map(from_row).collect()
     }
 
-    pub async fn save_route(&self, r: &RouteRow, insert: bool) -> Result<(), sqlx::Error> {
+    pub async fn save_route(&self, r: &RouteRow, insert: bool) -> Result<(), super::WriteError> {
         let sql = if insert {
             format!(
                 "INSERT INTO routes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"

@@ -165,7 +165,10 @@ impl Store {
     }
 
     /// A new workspace (`name` required; the caller checked it).
-    pub async fn create_workspace(&self, change: &WorkspaceChange) -> Result<Workspace> {
+    pub async fn create_workspace(
+        &self,
+        change: &WorkspaceChange,
+    ) -> Result<Workspace, super::WriteError> {
         let now = ids::now();
         let w = Workspace {
             id: ids::new_id(),
@@ -187,7 +190,7 @@ impl Store {
         .bind(&w.name)
         .bind(&w.external_id)
         .bind(w.metadata.to_string())
-        .bind(serde_json::to_string(&w.limits)?)
+        .bind(serde_json::to_string(&w.limits).map_err(anyhow::Error::from)?)
         .bind(&w.created_at)
         .bind(&w.updated_at)
         .execute(counted::on_pool(self.pool()))
@@ -232,7 +235,7 @@ impl Store {
         &self,
         id: &str,
         change: &WorkspaceChange,
-    ) -> Result<Option<Workspace>> {
+    ) -> Result<Option<Workspace>, super::WriteError> {
         let Some(mut w) = self.workspace(id).await? else {
             return Ok(None);
         };
@@ -256,7 +259,7 @@ impl Store {
         .bind(&w.name)
         .bind(&w.external_id)
         .bind(w.metadata.to_string())
-        .bind(serde_json::to_string(&w.limits)?)
+        .bind(serde_json::to_string(&w.limits).map_err(anyhow::Error::from)?)
         .bind(&w.updated_at)
         .bind(&w.id)
         .execute(counted::on_pool(self.pool()))
