@@ -305,7 +305,7 @@ async fn the_connection_test_touches_the_container_and_names_what_is_wrong() {
         steps,
         [
             "validate",
-            "connect",
+            "build",
             "credentials",
             "authentication",
             "container",

@@ -112,7 +112,7 @@ async fn the_connection_test_names_what_is_wrong() {
         names,
         [
             "validate",
-            "connect",
+            "build",
             "credentials",
             "authentication",
             "stream",

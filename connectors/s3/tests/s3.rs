@@ -171,7 +171,7 @@ async fn the_connection_test_touches_the_bucket_and_names_what_is_wrong() {
         steps,
         [
             "validate",
-            "connect",
+            "build",
             "credentials",
             "authentication",
             "bucket",

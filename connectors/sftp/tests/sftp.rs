@@ -397,7 +397,7 @@ async fn connection_test_failures_name_their_step() {
         names,
         [
             "validate",
-            "connect",
+            "build",
             "tcp_connect",
             "ssh_handshake",
             "host_key",

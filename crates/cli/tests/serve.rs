@@ -223,3 +223,35 @@ async fn sigkill_while_delivering_loses_no_accepted_event() {
     assert_eq!(failed["data"], serde_json::json!([]));
     child.kill().await.unwrap();
 }
+
+/// Logs written anywhere but a terminal (a file, a pipe, a collector) are plain text.
+#[tokio::test]
+async fn logs_to_a_file_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("courier.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("COURIER_LOG", "debug")
+        .env_remove("COURIER_BOOTSTRAP_API_KEY")
+        .env_remove("COURIER_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("Courier is listening on ") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("courier serve did not start in time");
+    child.kill().await.unwrap();
+    let written = std::fs::read_to_string(&log).unwrap();
+    assert!(written.contains("DEBUG"), "nothing was logged: {written}");
+    assert!(!written.contains('\u{1b}'), "colour codes in a log file");
+}

@@ -108,6 +108,39 @@ async fn bodies_are_json_of_the_documented_shape(backend: Backend) {
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
     }
+    // A config the connector refuses is refused before any step runs, as on saving it; the
+    // served document says what each connector's config holds.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations/test"),
+            Some(json!({"destination_type": "webhook", "config": {}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(paths(&body), ["/config/url"]);
+    let (_, document) = server
+        .call(
+            Method::GET,
+            &format!("{}/api/v1/openapi.json", server.url),
+            None,
+        )
+        .await;
+    let kinds = document["components"]["schemas"]["DestinationCreate"]["oneOf"]
+        .as_array()
+        .unwrap();
+    let webhook = kinds
+        .iter()
+        .find(|k| k["properties"]["destination_type"]["const"] == "webhook")
+        .unwrap();
+    assert_eq!(
+        webhook["properties"]["config"]["$ref"],
+        "#/components/schemas/WebhookConfig"
+    );
+    assert_eq!(
+        document["components"]["schemas"]["WebhookConfig"]["required"],
+        json!(["url"])
+    );
     // Events: an empty object, an empty type.
     for bad in [
         json!({}),

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::State;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
-use super::model::{Name, Page, Timestamp, nullable};
+use super::model::{Cursor, Limit, Name, Page, Timestamp, nullable, page_size};
+use super::query::Params;
 use super::valid::{Input, Valid};
 use crate::ids;
 use crate::store::{ApiKey, KeyChange, Role, api_keys::rfc3339_ms};
@@ -152,18 +153,31 @@ fn not_the_operators(key: &ApiKey) -> ApiResult<()> {
     }
 }
 
-/// Every key of the workspace (a workspace holds few; one page).
+/// `?role=&limit=&cursor=`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only keys of this role.
+    role: Option<Role>,
+    limit: Option<Limit>,
+    cursor: Option<Cursor>,
+}
+
+/// The workspace's keys, oldest first (never the keys themselves).
 pub async fn list(
     state: State,
     who: Principal,
     Path(ws): Path<String>,
+    Params(q): Params<ListQuery>,
 ) -> ApiResult<Json<Page<ApiKey>>> {
     let ws = who.workspace(&ws)?;
-    let data = state.store.api_keys(ws).await?;
-    Ok(Json(Page {
-        data,
-        next_cursor: None,
-    }))
+    let limit = page_size(q.limit);
+    let after = q.cursor.map(|c| c.0.to_ascii_lowercase());
+    let data = state
+        .store
+        .api_keys(ws, q.role, after.as_deref(), i64::from(limit))
+        .await?;
+    Ok(Json(Page::of(data, limit, |k| &k.id)))
 }
 
 pub async fn get(

@@ -32,6 +32,7 @@ pub fn with_catalog(doc: &mut Value, catalog: &courier_catalog::Catalog) {
     if let Some(schema) = doc.pointer_mut("/components/schemas/ConnectorType") {
         schema["enum"] = json!(all);
     }
+    connector_schemas(doc, catalog);
     let Some(paths) = doc["paths"].as_object_mut() else {
         return;
     };
@@ -302,6 +303,120 @@ fn operation(doc: &Doc, path: &str, g: &mut Generators) -> Value {
 struct Target {
     operation_id: String,
     path: String,
+}
+
+/// Each connector's `config` and `auth_config` schemas, published as components, and tied to
+/// `destination_type` in the bodies that name one (a create, a test of a new config): a body
+/// the connector would refuse for its shape is one the document refuses too.
+fn connector_schemas(doc: &mut Value, catalog: &courier_catalog::Catalog) {
+    let mut published = Map::new();
+    let mut kinds = Vec::new();
+    for type_id in catalog.types() {
+        let Ok(connector) = catalog.get(type_id) else {
+            continue;
+        };
+        let name = pascal(type_id);
+        let config = hoist(
+            &format!("{name}Config"),
+            &connector.config_schema(),
+            &mut published,
+        );
+        let auth = hoist(
+            &format!("{name}AuthConfig"),
+            &connector.auth_schema(),
+            &mut published,
+        );
+        kinds.push((type_id, config, auth));
+    }
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    schemas.extend(published);
+    // Each body becomes one alternative per connector type: the same fields, with that type's
+    // config and auth_config (a self-contained `oneOf`, which generators and validators read
+    // alike).
+    for body in ["DestinationCreate", "TestInput"] {
+        let Some(Value::Object(base)) = schemas.get(body).cloned() else {
+            continue;
+        };
+        let alternatives: Vec<Value> = kinds
+            .iter()
+            .map(|(type_id, config, auth)| {
+                let mut one = base.clone();
+                if let Some(Value::Object(properties)) = one.get_mut("properties") {
+                    properties.insert("destination_type".into(), json!({"const": type_id}));
+                    properties.insert("config".into(), config.clone());
+                    if properties.contains_key("auth_config") {
+                        properties.insert(
+                            "auth_config".into(),
+                            json!({"allOf": [auth], "writeOnly": true}),
+                        );
+                    }
+                }
+                one.remove("description");
+                Value::Object(one)
+            })
+            .collect();
+        let mut replaced = Map::new();
+        if let Some(description) = base.get("description") {
+            replaced.insert("description".into(), description.clone());
+        }
+        replaced.insert("oneOf".into(), Value::Array(alternatives));
+        schemas.insert(body.to_string(), Value::Object(replaced));
+    }
+}
+
+/// `webhook` → `Webhook`, `azure_blob` → `AzureBlob`.
+fn pascal(type_id: &str) -> String {
+    type_id
+        .split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Publishes a root schema as `components.schemas[name]`, its `$defs` beside it as
+/// `{name}{Def}`, and answers the reference to it.
+fn hoist(name: &str, schema: &Value, into: &mut Map<String, Value>) -> Value {
+    let mut root = schema.clone();
+    let defs = root
+        .as_object_mut()
+        .and_then(|o| {
+            o.remove("$schema");
+            o.remove("$defs")
+        })
+        .and_then(|d| d.as_object().cloned())
+        .unwrap_or_default();
+    let rename = |def: &str| format!("{name}{def}");
+    fn rewrite(v: &mut Value, rename: &dyn Fn(&str) -> String) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get_mut("$ref")
+                    && let Some(def) = r.strip_prefix("#/$defs/")
+                {
+                    *r = format!("#/components/schemas/{}", rename(def));
+                }
+                map.values_mut().for_each(|v| rewrite(v, rename));
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| rewrite(v, rename)),
+            _ => {}
+        }
+    }
+    rewrite(&mut root, &rename);
+    for (def, mut schema) in defs {
+        rewrite(&mut schema, &rename);
+        into.insert(rename(&def), schema);
+    }
+    into.insert(name.to_string(), root);
+    json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
 /// Links from where an item's id appears to the operations on that item and below it: a

@@ -183,7 +183,7 @@ pub fn check(table: &[Route]) -> Result<(), String> {
 
 pub fn table() -> Vec<Route> {
     use super::{
-        api_keys::{ApiKeyCreate, ApiKeyPatch, CreatedApiKey},
+        api_keys::{ApiKeyCreate, ApiKeyPatch, CreatedApiKey, ListQuery as ApiKeyQuery},
         audit::ListQuery as AuditQuery,
         deliveries::{DeliveryQuery, EventQuery, Queued, ReplayInput},
         destinations::ListQuery as DestinationQuery,
@@ -336,6 +336,7 @@ pub fn table() -> Vec<Route> {
                 "api-keys",
             )
             .with(Access::Admin)
+            .query::<ApiKeyQuery>()
             .returns::<Page<ApiKey>>(200),
             "/api/v1/workspaces/{ws}/api-keys",
             get(api_keys::list),

@@ -110,6 +110,11 @@ pub async fn test_new(
         token_store: None,
         allow_private_network: state.config.allow_private_destinations,
     };
+    // A config the connector refuses is a 422 with every problem at its path, as when saving
+    // it; the stream's steps are for what only touching the target can tell.
+    if connector.is_some() {
+        errors.extend(state.catalog.validate(&destination_type, &spec));
+    }
     errors.extend(
         state
             .rules

@@ -149,7 +149,6 @@ async fn external_id_free(
     Ok(())
 }
 
-
 pub async fn create(
     state: State,
     Valid(body): Valid<WorkspaceCreate>,

@@ -125,11 +125,23 @@ impl Store {
     }
 
     /// A workspace's keys, oldest first.
-    pub async fn api_keys(&self, workspace_id: &str) -> Result<Vec<ApiKey>> {
+    /// A page of a workspace's keys by id (ids are UUIDv7: oldest first), after `after`, of
+    /// one role when asked.
+    pub async fn api_keys(
+        &self,
+        workspace_id: &str,
+        role: Option<Role>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ApiKey>> {
         let rows = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE workspace_id = $1 ORDER BY created_at, id"
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE workspace_id = $1 AND ($2 = '' OR role = $2) \
+             AND ($3 = '' OR id > $3) ORDER BY id LIMIT $4"
         ))
         .bind(workspace_id)
+        .bind(role.map(Role::as_str).unwrap_or_default())
+        .bind(after.unwrap_or_default())
+        .bind(limit)
         .fetch_all(counted::on_pool(self.pool()))
         .await?;
         Ok(rows
