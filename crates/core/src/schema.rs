@@ -207,13 +207,13 @@ fn compact(v: &Value) -> String {
     }
 }
 
-/// Validates `instance` against `T`'s own schema, then deserializes it: every problem at its
-/// JSON path under `prefix`. For request bodies: the schema and its compiled validator are
-/// made once per type, so a call costs a validation and a deserialization.
-pub fn parse_as<T: JsonSchema + DeserializeOwned + 'static>(
-    instance: Value,
+/// Checks `instance` against `T`'s own schema: every problem at its JSON path under `prefix`.
+/// For request bodies: the schema and its compiled validator are made once per type, so a
+/// call costs a validation.
+pub fn validate_as<T: JsonSchema + 'static>(
+    instance: &Value,
     prefix: &str,
-) -> Result<T, Vec<FieldError>> {
+) -> Result<(), Vec<FieldError>> {
     static VALIDATORS: OnceLock<Mutex<HashMap<TypeId, Arc<jsonschema::Validator>>>> =
         OnceLock::new();
     let cache = VALIDATORS.get_or_init(Default::default);
@@ -240,15 +240,33 @@ pub fn parse_as<T: JsonSchema + DeserializeOwned + 'static>(
         }
     };
     let mut errors = Vec::new();
-    for error in validator.iter_errors(&instance) {
+    for error in validator.iter_errors(instance) {
         let path = format!("{prefix}{}", error.instance_path().as_str());
         describe(error.kind(), &path, &mut errors);
     }
-    if !errors.is_empty() {
-        return Err(dedup(errors));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(dedup(errors))
     }
-    // Values are not quoted: a body may carry secrets.
+}
+
+/// Builds `T` from a value that passed its schema; a problem the schema missed is reported at
+/// its path, without quoting values (a body may carry secrets).
+pub fn from_checked<T: DeserializeOwned>(
+    instance: Value,
+    prefix: &str,
+) -> Result<T, Vec<FieldError>> {
     deserialize::<T>(instance, prefix, false)
+}
+
+/// [`validate_as`], then [`from_checked`].
+pub fn parse_as<T: JsonSchema + DeserializeOwned + 'static>(
+    instance: Value,
+    prefix: &str,
+) -> Result<T, Vec<FieldError>> {
+    validate_as::<T>(&instance, prefix)?;
+    from_checked(instance, prefix)
 }
 
 /// Validates `instance` against `T`'s schema, then deserializes it. All schema problems are

@@ -51,12 +51,13 @@ pub fn slugify(name: &str) -> String {
             slug.push('-');
         }
     }
-    let slug = slug.trim_end_matches('-');
+    // Cut, then trim: a cut may end on a dash, which a slug may not.
     let slug: String = slug.chars().take(64).collect();
+    let slug = slug.trim_end_matches('-');
     if slug.is_empty() {
         "destination".into()
     } else {
-        slug
+        slug.to_string()
     }
 }
 

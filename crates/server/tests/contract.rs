@@ -62,6 +62,20 @@ async fn bodies_are_json_of_the_documented_shape(backend: Backend) {
             .contains("`name` appears twice"),
         "{body}"
     );
+    // A replay with no body at all replays every failed delivery (every field is optional).
+    let (status, body, _) = server
+        .raw(
+            Method::POST,
+            &server.path("/deliveries/replay"),
+            "text/plain",
+            "",
+        )
+        .await;
+    assert_eq!(
+        (status, body["queued"].clone()),
+        (StatusCode::OK, json!(0)),
+        "{body}"
+    );
     // No body at all on an update.
     for method in [Method::PATCH, Method::PUT] {
         let (status, body, _) = server
@@ -290,6 +304,23 @@ async fn lists_page_filter_and_refuse_what_they_do_not_take(backend: Backend) {
     }
     ids.sort();
     assert_eq!(seen, ids, "every destination once, in id order");
+    // A cursor in upper case is the same cursor.
+    let (_, lower) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/destinations?cursor={}", ids[0])),
+            None,
+        )
+        .await;
+    let (_, upper) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/destinations?cursor={}", ids[0].to_uppercase())),
+            None,
+        )
+        .await;
+    assert_eq!(lower, upper);
+    assert_eq!(lower["data"].as_array().unwrap().len(), 3);
     let (_, found) = server
         .call(Method::GET, &server.path("/destinations?q=alpha"), None)
         .await;

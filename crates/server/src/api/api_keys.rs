@@ -172,7 +172,7 @@ pub async fn list(
 ) -> ApiResult<Json<Page<ApiKey>>> {
     let ws = who.workspace(&ws)?;
     let limit = page_size(q.limit);
-    let after = q.cursor.map(|c| c.0.to_ascii_lowercase());
+    let after = q.cursor.map(|c| c.0);
     let data = state
         .store
         .api_keys(ws, q.role, after.as_deref(), i64::from(limit))

@@ -37,7 +37,7 @@ impl FromRequest<Arc<AppState>> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        super::valid::json_value(req, state, |_| false)
+        super::valid::json_value(req, state, |_| false, false)
             .await
             .map(JsonBody)
     }

@@ -156,7 +156,10 @@ pub struct ReplayInput {
     pub status: Replayable,
 }
 
-impl Input for ReplayInput {}
+impl Input for ReplayInput {
+    /// `POST .../deliveries/replay` alone replays every failed delivery.
+    const EMPTY_IS_EMPTY_OBJECT: bool = true;
+}
 
 pub async fn replay(
     state: State,

@@ -76,7 +76,7 @@ pub async fn list(
             .and_then(|s| serde_json::to_value(s).ok())
             .and_then(|v| v.as_str().map(str::to_string)),
         name_contains: q.q,
-        after: q.cursor.map(|c| c.0.to_ascii_lowercase()),
+        after: q.cursor.map(|c| c.0),
     };
     let rows = state
         .store

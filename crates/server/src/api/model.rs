@@ -62,10 +62,17 @@ pub fn page_size(limit: Option<Limit>) -> u32 {
     limit.map_or(DEFAULT_PAGE, |l| l.0).clamp(1, MAX_PAGE)
 }
 
-/// `?cursor=`: the `next_cursor` of the page before (an id).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `?cursor=`: the `next_cursor` of the page before (an id), in lower case whatever case it
+/// came in (ids compare as text).
+#[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
 pub struct Cursor(pub String);
+
+impl<'de> Deserialize<'de> for Cursor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|c| Cursor(c.to_ascii_lowercase()))
+    }
+}
 
 /// An id as the server makes them: a UUID.
 pub const UUID_PATTERN: &str =

@@ -32,7 +32,8 @@ pub fn from_slice_keeping(
 
 /// Builds a [`Value`] and knows where it is, to name a duplicate key's object. Inside a value
 /// kept as written nothing depends on the path, so none is made (payloads are the bulk of
-/// what is parsed).
+/// what is parsed); nor past [`MAX_TRACKED_PATH`] (serde_json's line and column still say
+/// where).
 struct Strict {
     path: Option<String>,
     /// Inside a value kept as written.
@@ -40,10 +41,18 @@ struct Strict {
     as_written: fn(&str) -> bool,
 }
 
+/// Paths are tracked this long at most: the places that matter (`/events/0/payload`,
+/// `/field_mapping/0/value`) are short, and building every path of a body with a long key and
+/// many elements would cost its size squared.
+const MAX_TRACKED_PATH: usize = 128;
+
 impl Strict {
     fn child(&self, segment: impl FnOnce() -> String) -> Strict {
         let path = match (&self.path, self.literal) {
-            (Some(parent), false) => Some(format!("{parent}/{}", segment())),
+            (Some(parent), false) if parent.len() <= MAX_TRACKED_PATH => {
+                let segment = segment();
+                (segment.len() <= MAX_TRACKED_PATH).then(|| format!("{parent}/{segment}"))
+            }
             _ => None,
         };
         Strict {
@@ -160,6 +169,17 @@ mod tests {
         );
         assert!(from_slice(b"{} {}").is_err());
         assert!(from_slice(b"").is_err());
+    }
+
+    #[test]
+    fn a_long_key_with_many_elements_costs_no_more_than_its_size() {
+        // A 1 MiB key over a million elements: paths of every element would copy the key a
+        // million times (a terabyte, and this test would never end); untracked, it parses as
+        // fast as any body of its size.
+        let key = "k".repeat(1 << 20);
+        let body = format!("{{\"{key}\": [{}0]}}", "0,".repeat(1 << 20));
+        let value = from_slice(body.as_bytes()).unwrap();
+        assert_eq!(value[&key].as_array().unwrap().len(), (1 << 20) + 1);
     }
 
     #[test]

@@ -28,6 +28,14 @@ pub trait Input: DeserializeOwned + JsonSchema + Send + 'static {
     fn read_only() -> &'static [&'static str] {
         &[]
     }
+
+    /// Whether no body at all means `{}` (every field is optional).
+    const EMPTY_IS_EMPTY_OBJECT: bool = false;
+
+    /// Builds the value from a body that passed the schema.
+    fn from_checked(value: serde_json::Value) -> Result<Self, Vec<FieldError>> {
+        courier_core::schema::from_checked(value, "")
+    }
 }
 
 /// A body checked against `T`'s schema and parsed.
@@ -55,16 +63,24 @@ pub async fn json_value(
     req: Request,
     state: &Arc<AppState>,
     as_written: fn(&str) -> bool,
+    empty_is_empty_object: bool,
 ) -> Result<serde_json::Value, ApiError> {
-    if !is_json(&req) {
+    let json = is_json(&req);
+    if !json && !empty_is_empty_object {
         return Err(ApiError::unsupported_media_type());
     }
     let bytes = read_bytes(req, state).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
+        if empty_is_empty_object {
+            return Ok(serde_json::Value::Object(Default::default()));
+        }
         return Err(ApiError::validation(vec![FieldError::new(
             "",
             "a JSON body is required",
         )]));
+    }
+    if !json {
+        return Err(ApiError::unsupported_media_type());
     }
     strict_json::from_slice_keeping(&bytes, as_written)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
@@ -74,7 +90,7 @@ impl<T: Input> FromRequest<Arc<AppState>> for Valid<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let value = json_value(req, state, T::as_written).await?;
+        let value = json_value(req, state, T::as_written, T::EMPTY_IS_EMPTY_OBJECT).await?;
         let mut errors = Vec::new();
         if let Some(fields) = value.as_object() {
             for name in T::read_only() {
@@ -89,7 +105,8 @@ impl<T: Input> FromRequest<Arc<AppState>> for Valid<T> {
         if !errors.is_empty() {
             return Err(ApiError::validation(errors));
         }
-        courier_core::schema::parse_as::<T>(value, "")
+        courier_core::schema::validate_as::<T>(&value, "").map_err(ApiError::validation)?;
+        T::from_checked(value)
             .map(Valid)
             .map_err(ApiError::validation)
     }

@@ -214,6 +214,11 @@ fn delivery_from(r: &AnyRow) -> Result<Delivery> {
         status,
         DeliveryStatus::Pending | DeliveryStatus::RetryScheduled | DeliveryStatus::InFlight
     );
+    // Once an attempt is under way, the reason it waited no longer holds.
+    let held = matches!(
+        status,
+        DeliveryStatus::Pending | DeliveryStatus::RetryScheduled
+    );
     let (payload_preview, payload_bytes) = preview(r)?;
     Ok(Delivery {
         id: r.try_get("id")?,
@@ -226,7 +231,7 @@ fn delivery_from(r: &AnyRow) -> Result<Delivery> {
         attempt_count: r.try_get("attempt_count")?,
         next_attempt_at: (waiting && next_ms > 0).then(|| ids::timestamp_ms(next_ms)),
         last_error: r.try_get("last_error")?,
-        waiting_reason: if waiting {
+        waiting_reason: if held {
             r.try_get("waiting_reason")?
         } else {
             None

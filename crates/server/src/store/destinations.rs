@@ -103,7 +103,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM destinations WHERE workspace_id = $1 \
              AND ($2 = '' OR destination_type = $2) AND ($3 = '' OR status = $3) \
-             AND ($4 = '' OR LOWER(name) LIKE $4 ESCAPE '\\') AND ($5 = '' OR id > $5) \
+             AND ($4 = '' OR LOWER(name) LIKE LOWER($4) ESCAPE '\\') AND ($5 = '' OR id > $5) \
              ORDER BY id LIMIT $6",
             select_columns()
         ))

@@ -66,10 +66,11 @@ pub struct RouteFilter {
     pub after: Option<String>,
 }
 
-/// `text` as a `LIKE` pattern that finds it anywhere, lower-cased (`\` escapes).
+/// `text` as a `LIKE` pattern that finds it anywhere (`\` escapes). The database lowers both
+/// sides (`LOWER(name) LIKE LOWER($n)`), so each folds case the same way on both.
 pub fn contains_pattern(text: &str) -> String {
     let mut p = String::from("%");
-    for c in text.to_lowercase().chars() {
+    for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
             p.push('\\');
         }
@@ -90,7 +91,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM routes WHERE workspace_id = $1 \
              AND ($2 = '' OR destination_id = $2) AND ($3 < 0 OR is_active = $3) \
-             AND ($4 = '' OR LOWER(name) LIKE $4 ESCAPE '\\') AND ($5 = '' OR id > $5) \
+             AND ($4 = '' OR LOWER(name) LIKE LOWER($4) ESCAPE '\\') AND ($5 = '' OR id > $5) \
              ORDER BY id LIMIT $6"
         ))
         .bind(workspace_id)
