@@ -290,8 +290,8 @@ fn operation(doc: &Doc, path: &str, g: &mut Generators) -> Value {
     }
     if let Some(body) = doc.body {
         let schema = to_value(body(&mut g.input));
-        op["requestBody"] =
-            json!({"required": true, "content": {"application/json": {"schema": schema}}});
+        op["requestBody"] = json!({"required": !doc.body_optional,
+                                   "content": {"application/json": {"schema": schema}}});
     }
     if !doc.needs_key() {
         op["security"] = json!([]);

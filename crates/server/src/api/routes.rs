@@ -26,6 +26,8 @@ pub struct Doc {
     pub audit: Option<&'static str>,
     /// The request body's type.
     pub body: Option<SchemaFn>,
+    /// The body may be left out (every field of its type is optional).
+    pub body_optional: bool,
     /// The query string's type.
     pub query: Option<SchemaFn>,
     /// The success status and the response body's type (`None`: no body).
@@ -48,6 +50,7 @@ fn doc(method: &'static str, summary: &'static str, tag: &'static str) -> Doc {
         access: None,
         audit: None,
         body: None,
+        body_optional: false,
         query: None,
         ok: (200, None),
         ok_description: None,
@@ -78,6 +81,15 @@ impl Doc {
     fn body<T: JsonSchema>(self) -> Doc {
         Doc {
             body: Some(schema::<T>),
+            ..self
+        }
+    }
+
+    /// The request body is a `T`, or nothing (`T`'s fields are all optional).
+    fn optional_body<T: JsonSchema>(self) -> Doc {
+        Doc {
+            body: Some(schema::<T>),
+            body_optional: true,
             ..self
         }
     }
@@ -646,7 +658,7 @@ pub fn table() -> Vec<Route> {
             )
             .with(Access::Write)
             .audited("delivery.replay")
-            .body::<ReplayInput>()
+            .optional_body::<ReplayInput>()
             .returns::<Queued>(200),
             "/api/v1/workspaces/{ws}/deliveries/replay",
             post(deliveries::replay),
