@@ -90,8 +90,12 @@ pub fn validate_against(schema: &Value, instance: &Value, prefix: &str) -> Vec<F
     };
     let mut errors = Vec::new();
     for error in validator.iter_errors(instance) {
-        let path = format!("{prefix}{}", error.instance_path().as_str());
-        describe(error.kind(), &path, &mut errors);
+        describe(
+            error.kind(),
+            prefix,
+            error.instance_path().as_str(),
+            &mut errors,
+        );
     }
     dedup(errors)
 }
@@ -104,8 +108,11 @@ fn dedup(mut errors: Vec<FieldError>) -> Vec<FieldError> {
     errors
 }
 
-fn describe(kind: &ValidationErrorKind, path: &str, out: &mut Vec<FieldError>) {
+/// Describes one failure at `prefix` + `at` (the instance path, which nested failures carry
+/// whole, from the root of the instance).
+fn describe(kind: &ValidationErrorKind, prefix: &str, at: &str, out: &mut Vec<FieldError>) {
     use ValidationErrorKind as K;
+    let path = &format!("{prefix}{at}");
     let message = match kind {
         K::AdditionalProperties { unexpected } | K::UnevaluatedProperties { unexpected } => {
             for name in unexpected {
@@ -174,12 +181,7 @@ fn describe(kind: &ValidationErrorKind, path: &str, out: &mut Vec<FieldError>) {
                 && !best.is_empty()
             {
                 for e in best {
-                    let p = format!(
-                        "{}{}",
-                        path_prefix(path, e.instance_path().as_str()),
-                        e.instance_path().as_str()
-                    );
-                    describe(e.kind(), &p, out);
+                    describe(e.kind(), prefix, e.instance_path().as_str(), out);
                 }
                 return;
             }
@@ -191,11 +193,6 @@ fn describe(kind: &ValidationErrorKind, path: &str, out: &mut Vec<FieldError>) {
         _ => "is invalid".to_string(),
     };
     out.push(FieldError::new(path, message));
-}
-
-/// Nested errors carry absolute instance paths; strip them back to the caller's prefix.
-fn path_prefix<'a>(full: &'a str, nested_instance_path: &str) -> &'a str {
-    full.strip_suffix(nested_instance_path).unwrap_or(full)
 }
 
 fn compact(v: &Value) -> String {
@@ -241,8 +238,12 @@ pub fn validate_as<T: JsonSchema + 'static>(
     };
     let mut errors = Vec::new();
     for error in validator.iter_errors(instance) {
-        let path = format!("{prefix}{}", error.instance_path().as_str());
-        describe(error.kind(), &path, &mut errors);
+        describe(
+            error.kind(),
+            prefix,
+            error.instance_path().as_str(),
+            &mut errors,
+        );
     }
     if errors.is_empty() {
         Ok(())
@@ -351,6 +352,17 @@ fn serde_path(path: &serde_path_to_error::Path) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_alternative_failing_deep_inside_an_array_is_named_once_at_its_path() {
+        let schema = json!({"type": "array", "items": {"anyOf": [
+            {"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}}},
+            {"type": "integer"}
+        ]}});
+        let errors = validate_against(&schema, &json!([1, {"a": null}]), "/list");
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["/list/1/a"], "{errors:?}");
+    }
 
     #[derive(serde::Deserialize, schemars::JsonSchema, Debug)]
     #[serde(deny_unknown_fields)]
