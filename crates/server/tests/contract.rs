@@ -9,7 +9,7 @@ mod support;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::receiver::receiver;
-use support::{Backend, TestServer};
+use support::{Backend, TestServer, eventually};
 
 async fn webhook(server: &TestServer, name: &str, url: &str) -> String {
     let (status, d) = server
@@ -240,11 +240,7 @@ async fn routes_keep_their_destination_and_are_replaced_or_patched(backend: Back
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
     let id = accepted["id"].as_str().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while seen.lock().unwrap().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "never delivered");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually("the delivery", || !seen.lock().unwrap().is_empty()).await;
     assert_eq!(
         seen.lock().unwrap()[0].1,
         json!({"n": 1, "email": "a@x.io"})
@@ -514,11 +510,7 @@ async fn one_switch_lets_a_webhook_reach_a_local_receiver() {
             Some(json!({"type": "hello", "payload": {"n": 1}})),
         )
         .await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while seen.lock().unwrap().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "never delivered");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually("the delivery", || !seen.lock().unwrap().is_empty()).await;
 }
 
 on_both_stores!(

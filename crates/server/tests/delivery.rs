@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::receiver::receiver;
-use support::{Backend, TestServer};
+use support::{Backend, TestServer, eventually};
 
 /// A webhook destination with fast retries, and a route of `types` to it with `mapping`.
 async fn destination_and_route(
@@ -47,15 +47,6 @@ async fn destination_and_route(
         .await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
     (dest, r["id"].as_str().unwrap().to_string())
-}
-
-/// Waits until `check` holds (deliveries are asynchronous), up to 20 s.
-async fn eventually<F: FnMut() -> bool>(what: &str, mut check: F) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn delivery_of(server: &TestServer, destination: &str) -> Value {

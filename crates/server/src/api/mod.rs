@@ -82,6 +82,8 @@ pub struct AppState {
     pub routing: crate::delivery::Routing,
     /// The catalog document, serialized once: it only changes with the build.
     pub catalog_json: axum::body::Bytes,
+    /// The OpenAPI document, made on its first request: it only changes with the build too.
+    pub openapi_json: std::sync::OnceLock<axum::body::Bytes>,
     /// The operator's rules for destinations, from the config and the catalog, made once.
     pub rules: rules::ServerRules,
 }
@@ -110,6 +112,7 @@ impl AppState {
             engine,
             routing: crate::delivery::Routing::default(),
             catalog_json,
+            openapi_json: std::sync::OnceLock::new(),
             store,
             sealer,
             catalog,

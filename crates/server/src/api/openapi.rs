@@ -3,7 +3,8 @@
 //! query strings, responses and stream events (so the document says what the code parses and
 //! writes). Request types are described as they deserialize, responses as they serialize.
 
-use axum::Json;
+use axum::http::header;
+use axum::response::IntoResponse;
 use schemars::generate::{Contract, SchemaSettings};
 use schemars::{Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
@@ -12,8 +13,13 @@ use super::access::Access;
 use super::error::ErrorBody;
 use super::routes::{Doc, table};
 
-pub async fn serve(state: super::State) -> Json<Value> {
-    Json(super::openapi_document(&state.catalog).unwrap_or_else(|e| json!({"error": e})))
+pub async fn serve(state: super::State) -> impl IntoResponse {
+    let body = state.openapi_json.get_or_init(|| {
+        let document =
+            super::openapi_document(&state.catalog).unwrap_or_else(|e| json!({"error": e}));
+        serde_json::to_vec(&document).unwrap_or_default().into()
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.clone())
 }
 
 /// The connector types this build has, where the document names one: `destination_type`

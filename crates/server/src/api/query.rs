@@ -56,13 +56,8 @@ where
     // Ranges and patterns: the schema checks the typed values.
     let typed = serde_json::to_value(&parsed)
         .map_err(|e| vec![FieldError::new("", format!("is invalid ({e})"))])?;
-    let errors =
-        courier_core::schema::validate_against(&courier_core::schema::schema_of::<T>(), &typed, "");
-    if errors.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(errors)
-    }
+    courier_core::schema::validate_as::<T>(&typed, "")?;
+    Ok(parsed)
 }
 
 impl<T> FromRequestParts<Arc<AppState>> for Params<T>

@@ -300,3 +300,15 @@ pub fn sse_events(text: &str) -> Vec<(String, Value)> {
     }
     out
 }
+
+/// Waits until `check` holds (deliveries are asynchronous), up to 20 s.
+pub async fn eventually<F: FnMut() -> bool>(what: &str, mut check: F) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
