@@ -4,68 +4,54 @@
 use std::fmt;
 
 use courier_aws::AwsCredentials;
-use courier_core::{ConnectorError, ErrorKind, PayloadCap};
-use courier_files::KeyTemplate;
+use courier_core::{ConnectorError, Env};
+use courier_files::FileClient;
 
 use crate::config::{S3Auth, S3Config};
 
-pub struct S3Client {
-    pub config: S3Config,
-    pub template: KeyTemplate,
-    pub destination_id: String,
-    pub cap: PayloadCap,
+/// An S3 destination's client: config, name template and the S3 side.
+pub type S3Client = FileClient<crate::S3Files>;
+
+/// The S3 side of an [`S3Client`]: credentials and the SDK client.
+pub struct S3Remote {
     /// The credentials and where they come from (for messages).
     pub aws: AwsCredentials,
     pub s3: aws_sdk_s3::Client,
+    /// The key prefix, for [`S3Remote::object_key`].
+    prefix: String,
 }
 
-impl fmt::Debug for S3Client {
+impl fmt::Debug for S3Remote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("S3Client")
-            .field("bucket", &self.config.bucket)
-            .field("region", &self.config.region)
-            .field("prefix", &self.config.prefix)
+        f.debug_struct("S3Remote")
+            .field("prefix", &self.prefix)
             .field("identity", &self.aws.identity)
             .finish_non_exhaustive()
     }
 }
 
-impl S3Client {
-    pub async fn new(
-        config: S3Config,
-        auth: S3Auth,
-        destination_id: String,
-        cap: PayloadCap,
-        allow_private: bool,
-    ) -> Result<Self, ConnectorError> {
+impl S3Remote {
+    pub async fn new(config: &S3Config, auth: S3Auth, env: &Env) -> Result<Self, ConnectorError> {
+        let allow_private = env.allow_private_network;
         courier_aws::check_endpoint(config.endpoint_url.as_deref(), allow_private)?;
-        let template = config.files.template().map_err(|m| {
-            ConnectorError::new(
-                ErrorKind::InvalidConfig,
-                format!("key_template {m}"),
-                "correct config.key_template",
-            )
-        })?;
         let aws =
-            AwsCredentials::from_auth(&auth, &config.region, &destination_id, allow_private).await;
+            AwsCredentials::from_auth(&auth, &config.region, &env.destination_id, allow_private)
+                .await;
         let sdk = aws.sdk_config(
             &config.region,
             config.endpoint_url.as_deref(),
             allow_private,
         );
         let s3 = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(config.force_path_style);
-        Ok(S3Client {
+        Ok(S3Remote {
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
-            config,
-            template,
-            destination_id,
-            cap,
             aws,
+            prefix: config.prefix.clone(),
         })
     }
 
     /// The full object key: prefix + rendered key.
     pub fn object_key(&self, key: &str) -> String {
-        format!("{}{key}", self.config.prefix)
+        format!("{}{key}", self.prefix)
     }
 }

@@ -2,7 +2,7 @@
 //! validated without I/O.
 
 use courier_core::{ConfigSpec, FieldError};
-use courier_files::FileOptions;
+use courier_files::{FileConfig, FileLayout, FileOptions};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +46,16 @@ pub struct S3Config {
     pub part_size_bytes: u64,
     #[serde(flatten)]
     pub files: FileOptions,
+}
+
+impl FileConfig for S3Config {
+    fn layout(&self) -> &FileLayout {
+        &self.files.layout
+    }
+
+    fn name_template(&self) -> (&'static str, &str) {
+        self.files.name_template()
+    }
 }
 
 fn default_part_size() -> u64 {

@@ -9,17 +9,22 @@ mod steps;
 mod upload;
 
 use courier_core::{
-    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta,
-    Endpoint, Env, Example, Field, Probe,
+    Batch, Capabilities, Category, ConnectorError, ConnectorMeta, Delivered, Endpoint, Env,
+    Example, Probe,
 };
-use courier_files::deliver_files;
+use courier_files::{FileConnector, Files, PlannedFile};
 
-pub use client::S3Client;
+pub use client::{S3Client, S3Remote};
 pub use config::{S3Auth, S3Config};
 
-/// The `s3` destination type.
+/// The `s3` destination type: [`S3Files`] as a connector.
+pub type S3 = Files<S3Files>;
+/// The `s3` destination, as hosts register it: `catalog.add(courier_connector_s3::S3)`.
+pub const S3: S3 = Files(S3Files);
+
+/// What makes S3 a file destination: its client, connection test and upload.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct S3;
+pub struct S3Files;
 
 static META: ConnectorMeta = ConnectorMeta {
     type_id: "s3",
@@ -27,16 +32,11 @@ static META: ConnectorMeta = ConnectorMeta {
     description: "Writes each batch as a file (JSON, NDJSON or CSV; optionally gzip or zstd) to an S3 bucket or an S3-compatible store.",
     category: Category::ObjectStorage,
     capabilities: Capabilities {
-        max_batch_records: None,
         // S3's object limit is 5 TiB; the cap bounds what one delivery may write.
         max_payload_bytes: 5 * 1024 * 1024 * 1024 * 1024,
-        signing: None,
-        oauth: None,
-        idempotent_redelivery: true,
-        remote_fields: false,
         // Without access_key_id the AWS default chain is used: the host's own identity.
         ambient_credentials: Some("access_key_id"),
-        write_only_config: &[],
+        ..Capabilities::DEFAULT
     },
     test_steps: steps::STEPS,
     examples: &[
@@ -55,10 +55,10 @@ static META: ConnectorMeta = ConnectorMeta {
 };
 
 #[courier_core::async_trait]
-impl Connector for S3 {
+impl FileConnector for S3Files {
     type Config = S3Config;
     type Auth = S3Auth;
-    type Client = S3Client;
+    type Remote = S3Remote;
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
@@ -83,37 +83,23 @@ impl Connector for S3 {
 
     async fn connect(
         &self,
-        config: S3Config,
+        config: &S3Config,
         auth: S3Auth,
         env: &Env,
-    ) -> Result<S3Client, ConnectorError> {
-        S3Client::new(
-            config,
-            auth,
-            env.destination_id.clone(),
-            env.payload_cap,
-            env.allow_private_network,
-        )
-        .await
+    ) -> Result<S3Remote, ConnectorError> {
+        S3Remote::new(config, auth, env).await
     }
 
     async fn test(&self, client: &S3Client, probe: &mut Probe) -> Result<(), ConnectorError> {
         steps::run(client, probe).await
     }
 
-    async fn describe_fields(&self, client: &S3Client) -> Result<Vec<Field>, ConnectorError> {
-        Ok(client.config.files.fields())
-    }
-
-    async fn deliver(&self, client: &S3Client, batch: &Batch) -> BatchOutcome {
-        deliver_files(
-            batch,
-            &client.config.files,
-            &client.template,
-            client.cap,
-            &client.destination_id,
-            |file| async move { upload::upload(client, batch, &file).await },
-        )
-        .await
+    async fn upload(
+        &self,
+        client: &S3Client,
+        batch: &Batch,
+        file: &PlannedFile,
+    ) -> Result<Delivered, ConnectorError> {
+        upload::upload(client, batch, file).await
     }
 }

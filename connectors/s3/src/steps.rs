@@ -1,10 +1,9 @@
 //! The S3 connection test: credentials → authentication → bucket → write permission (a probe
 //! object under the prefix, written and removed).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aws_sdk_s3::primitives::ByteStream;
 use courier_core::{ConnectorError, Probe, StepSpec};
+use courier_files::{PROBE_CONTENT, probe_name, probe_write};
 
 use crate::client::S3Client;
 use crate::errors::{Op, classify};
@@ -62,28 +61,39 @@ pub async fn run(client: &S3Client, probe: &mut Probe) -> Result<(), ConnectorEr
         })
         .await?;
 
-    probe
-        .step("write_permission", async {
-            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-            let key = client.object_key(&format!(".courier-probe-{nanos}"));
+    let key = client.object_key(&probe_name());
+    probe_write(
+        probe,
+        async {
             client
                 .s3
                 .put_object()
                 .bucket(&cfg.bucket)
                 .key(&key)
-                .body(ByteStream::from_static(b"courier connection test"))
+                .body(ByteStream::from_static(PROBE_CONTENT))
                 .send()
                 .await
-                .map_err(|e| classify(&Op { action: "s3:PutObject", bucket: &cfg.bucket, key: Some(&key) }, e))?;
-            let removed = client.s3.delete_object().bucket(&cfg.bucket).key(&key).send().await;
-            let message = match removed {
-                Ok(_) => format!("wrote and removed s3://{}/{key}", cfg.bucket),
-                Err(_) => format!(
-                    "wrote s3://{}/{key} but could not remove it (s3:DeleteObject is not granted; remove it by hand)",
-                    cfg.bucket
-                ),
-            };
-            Ok(((), message))
-        })
-        .await
+                .map_err(|e| {
+                    let op = Op {
+                        action: "s3:PutObject",
+                        bucket: &cfg.bucket,
+                        key: Some(&key),
+                    };
+                    classify(&op, e)
+                })?;
+            Ok(format!("s3://{}/{key}", cfg.bucket))
+        },
+        async {
+            let removed = client
+                .s3
+                .delete_object()
+                .bucket(&cfg.bucket)
+                .key(&key)
+                .send()
+                .await;
+            removed.is_ok()
+        },
+        "s3:DeleteObject is not granted",
+    )
+    .await
 }

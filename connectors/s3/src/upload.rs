@@ -12,7 +12,7 @@ use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
 };
 use courier_core::{Batch, ConnectorError, Delivered, ErrorKind};
-use courier_files::{PartStream, PlannedFile, encode_error};
+use courier_files::{PartStream, PlannedFile};
 
 use crate::client::S3Client;
 use crate::errors::{Op, classify};
@@ -58,9 +58,7 @@ async fn put(
     file: &PlannedFile,
     key: &str,
 ) -> Result<&'static str, ConnectorError> {
-    let body = file
-        .to_bytes(batch, &client.config.files)
-        .map_err(encode_error)?;
+    let body = file.encode(batch, &client.config.files).await?;
     let cfg = &client.config;
     let mut request = client
         .s3

@@ -84,18 +84,26 @@ pub struct Capabilities {
     pub write_only_config: &'static [&'static str],
 }
 
+impl Capabilities {
+    /// What a connector can do unless it says otherwise: no batch limit of its own, the
+    /// default payload cap, no signing or OAuth, idempotent redelivery, fields from config
+    /// alone. Connectors spell out only what differs: `Capabilities { max_payload_bytes: N,
+    /// ..Capabilities::DEFAULT }`.
+    pub const DEFAULT: Capabilities = Capabilities {
+        max_batch_records: None,
+        max_payload_bytes: DEFAULT_PAYLOAD_CAP_BYTES,
+        signing: None,
+        oauth: None,
+        idempotent_redelivery: true,
+        remote_fields: false,
+        ambient_credentials: None,
+        write_only_config: &[],
+    };
+}
+
 impl Default for Capabilities {
     fn default() -> Self {
-        Capabilities {
-            max_batch_records: None,
-            max_payload_bytes: DEFAULT_PAYLOAD_CAP_BYTES,
-            signing: None,
-            oauth: None,
-            idempotent_redelivery: true,
-            remote_fields: false,
-            ambient_credentials: None,
-            write_only_config: &[],
-        }
+        Capabilities::DEFAULT
     }
 }
 

@@ -75,6 +75,11 @@ impl FileOptions {
         errors
     }
 
+    /// The template's field and text, for [`crate::FileConfig::name_template`].
+    pub fn name_template(&self) -> (&'static str, &str) {
+        ("key_template", &self.key_template)
+    }
+
     /// The parsed template (call after `validate` passed).
     pub fn template(&self) -> Result<KeyTemplate, String> {
         KeyTemplate::parse(&self.key_template)

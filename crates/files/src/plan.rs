@@ -9,6 +9,7 @@ use courier_core::{Batch, ConnectorError, ErrorKind, PayloadCap};
 
 use crate::format::{Compression, Format};
 use crate::options::FileLayout;
+use crate::parts::encode_error;
 use crate::record_encoding::{check_payload, encode, footer, header, measure_with, separator};
 use crate::template::{KeyContext, KeyTemplate};
 
@@ -29,6 +30,9 @@ pub struct PlannedFile {
     /// Whether planning checked the payloads are JSON (otherwise the writer checks them).
     checked: bool,
 }
+
+/// Uncompressed files up to this size are encoded on the calling thread.
+const INLINE_ENCODE_BYTES: u64 = 64 * 1024;
 
 /// Encodings are kept while a batch's records add up to at most this much.
 const KEEP_ENCODED_BYTES: u64 = 8 * 1024 * 1024;
@@ -274,6 +278,25 @@ impl PlannedFile {
             options,
             Vec::with_capacity(self.encoded_len as usize),
         )
+    }
+
+    /// The whole file in memory for a single-request upload, encoded (and compressed) on a
+    /// blocking thread so that up to a part's worth of JSON parsing and gzip or zstd does not
+    /// hold up the async threads; small uncompressed files, a copy of their payloads, are
+    /// written in place (cheaper than the hand-off).
+    pub async fn encode(
+        &self,
+        batch: &Batch,
+        layout: &FileLayout,
+    ) -> Result<Vec<u8>, ConnectorError> {
+        if self.encoded_len <= INLINE_ENCODE_BYTES && self.content_encoding.is_none() {
+            return self.to_bytes(batch, layout).map_err(encode_error);
+        }
+        let (file, batch, layout) = (self.clone(), batch.clone(), layout.clone());
+        tokio::task::spawn_blocking(move || file.to_bytes(&batch, &layout))
+            .await
+            .map_err(|e| ConnectorError::internal(format!("the file encoder stopped: {e}")))?
+            .map_err(encode_error)
     }
 }
 
