@@ -3,78 +3,66 @@
 use std::fmt;
 
 use courier_aws::{AwsAuth, AwsCredentials};
-use courier_core::{ConnectorError, ErrorKind};
+use courier_core::{ConnectorError, Env};
+use courier_messages::MessageClient;
 
 use crate::config::KinesisConfig;
-use crate::key::KeyTemplate;
 
-pub struct KinesisClient {
-    pub config: KinesisConfig,
-    pub partition_key: KeyTemplate,
-    pub explicit_hash_key: Option<KeyTemplate>,
+/// A Kinesis destination's client: config, key templates and the Kinesis side.
+pub type KinesisClient = MessageClient<crate::KinesisMessages>;
+
+/// The Kinesis side of a [`KinesisClient`]: credentials and the SDK client.
+pub struct KinesisRemote {
     /// The credentials and where they come from (for messages).
     pub aws: AwsCredentials,
     pub kinesis: aws_sdk_kinesis::Client,
+    /// What messages call the stream.
+    pub stream: String,
 }
 
-impl fmt::Debug for KinesisClient {
+impl fmt::Debug for KinesisRemote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KinesisClient")
-            .field("stream", &self.config.stream_label())
-            .field("region", &self.config.region)
+        f.debug_struct("KinesisRemote")
+            .field("stream", &self.stream)
             .field("identity", &self.aws.identity)
             .finish_non_exhaustive()
     }
 }
 
-impl KinesisClient {
+impl KinesisRemote {
+    /// The remote, with a hook over the SDK's config builder (interceptors, timeouts).
     pub async fn new(
-        config: KinesisConfig,
+        config: &KinesisConfig,
         auth: AwsAuth,
-        destination_id: &str,
-        allow_private: bool,
-    ) -> Result<Self, ConnectorError> {
-        Self::with_sdk_settings(config, auth, destination_id, allow_private, |b| b).await
-    }
-
-    /// As `new`, with a hook over the SDK's config builder (interceptors, timeouts).
-    pub async fn with_sdk_settings(
-        config: KinesisConfig,
-        auth: AwsAuth,
-        destination_id: &str,
-        allow_private: bool,
+        env: &Env,
         customize: impl FnOnce(aws_sdk_kinesis::config::Builder) -> aws_sdk_kinesis::config::Builder,
     ) -> Result<Self, ConnectorError> {
-        let invalid = |field: &str, m: String| {
-            ConnectorError::new(
-                ErrorKind::InvalidConfig,
-                format!("{field} {m}"),
-                format!("correct config.{field}"),
-            )
-        };
-        let partition_key = KeyTemplate::parse(&config.partition_key_template)
-            .map_err(|m| invalid("partition_key_template", m))?;
-        let explicit_hash_key = config
-            .explicit_hash_key_template
-            .as_deref()
-            .map(KeyTemplate::parse)
-            .transpose()
-            .map_err(|m| invalid("explicit_hash_key_template", m))?;
+        let allow_private = env.allow_private_network;
         courier_aws::check_endpoint(config.endpoint_url.as_deref(), allow_private)?;
         let aws =
-            AwsCredentials::from_auth(&auth, &config.region, destination_id, allow_private).await;
+            AwsCredentials::from_auth(&auth, &config.region, &env.destination_id, allow_private)
+                .await;
         let sdk = aws.sdk_config(
             &config.region,
             config.endpoint_url.as_deref(),
             allow_private,
         );
         let builder = aws_sdk_kinesis::config::Builder::from(&sdk);
-        Ok(KinesisClient {
+        Ok(KinesisRemote {
             kinesis: aws_sdk_kinesis::Client::from_conf(customize(builder).build()),
-            config,
-            partition_key,
-            explicit_hash_key,
             aws,
+            stream: config.stream_label(),
         })
     }
+}
+
+/// A client whose SDK config is customized (tests inject failures with an interceptor).
+pub async fn client_with_sdk_settings(
+    config: KinesisConfig,
+    auth: AwsAuth,
+    env: &Env,
+    customize: impl FnOnce(aws_sdk_kinesis::config::Builder) -> aws_sdk_kinesis::config::Builder,
+) -> Result<KinesisClient, ConnectorError> {
+    let remote = KinesisRemote::new(&config, auth, env, customize).await?;
+    MessageClient::new(config, remote)
 }

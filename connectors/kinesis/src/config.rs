@@ -4,7 +4,9 @@ use courier_core::{ConfigSpec, FieldError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::key::KeyTemplate;
+use courier_messages::{KeySpec, KeyTemplate, MessageConfig};
+
+use crate::put::MAX_KEY_CHARS;
 
 /// Where records go and how each gets its partition key.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -40,6 +42,30 @@ impl KinesisConfig {
             .clone()
             .or_else(|| self.stream_arn.clone())
             .unwrap_or_default()
+    }
+}
+
+impl MessageConfig for KinesisConfig {
+    fn keys(&self) -> Vec<KeySpec<'_>> {
+        vec![
+            KeySpec {
+                field: "partition_key_template",
+                name: "partition key",
+                template: Some(&self.partition_key_template),
+                fallback_field: Some("fallback_partition_key"),
+                fallback: self.fallback_partition_key.as_deref(),
+                max_chars: MAX_KEY_CHARS,
+            },
+            KeySpec {
+                field: "explicit_hash_key_template",
+                name: "explicit hash key",
+                template: self.explicit_hash_key_template.as_deref(),
+                fallback_field: None,
+                fallback: None,
+                // 2^128 - 1 has 39 digits; longer is refused as not a number.
+                max_chars: MAX_KEY_CHARS,
+            },
+        ]
     }
 }
 

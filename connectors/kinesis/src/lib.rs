@@ -5,22 +5,29 @@
 mod client;
 pub mod config;
 mod errors;
-pub mod key;
 mod put;
 mod steps;
 
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use courier_aws::AwsAuth;
 use courier_core::{
-    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta,
-    Endpoint, Env, Example, Field, FieldType, Probe,
+    Capabilities, Category, ConnectorError, ConnectorMeta, Delivered, Endpoint, Env, Example,
+    Field, FieldType, Probe, Record,
 };
+use courier_messages::{BatchLimits, Keys, MessageConnector, Messages};
 
-pub use client::KinesisClient;
+pub use client::{KinesisClient, KinesisRemote, client_with_sdk_settings};
 pub use config::KinesisConfig;
 
-/// The `kinesis` destination type.
+/// The `kinesis` destination type: [`KinesisMessages`] as a connector.
+pub type Kinesis = Messages<KinesisMessages>;
+/// The `kinesis` destination, as hosts register it: `catalog.add(courier_connector_kinesis::Kinesis)`.
+#[allow(non_upper_case_globals)] // the value shares the connector's name, as a unit struct's would
+pub const Kinesis: Kinesis = Messages(KinesisMessages);
+
+/// What makes Kinesis a message destination: one PutRecords entry per record.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Kinesis;
+pub struct KinesisMessages;
 
 static META: ConnectorMeta = ConnectorMeta {
     type_id: "kinesis",
@@ -28,17 +35,13 @@ static META: ConnectorMeta = ConnectorMeta {
     description: "Puts each record into a Kinesis stream with a partition key taken from the record; batches use PutRecords within the service limits.",
     category: Category::Stream,
     capabilities: Capabilities {
-        max_batch_records: None,
         // Kinesis takes at most 1 MiB per record (data plus partition key).
-        max_payload_bytes: 1024 * 1024,
-        signing: None,
-        oauth: None,
+        max_payload_bytes: put::LIMITS.max_record_bytes as u64,
         // Kinesis has no idempotent put: a retried record may be read twice (at-least-once).
         idempotent_redelivery: false,
-        remote_fields: false,
         // Without access_key_id the AWS default chain is used: the host's own identity.
         ambient_credentials: Some("access_key_id"),
-        write_only_config: &[],
+        ..Capabilities::DEFAULT
     },
     test_steps: steps::STEPS,
     examples: &[
@@ -57,13 +60,18 @@ static META: ConnectorMeta = ConnectorMeta {
 };
 
 #[courier_core::async_trait]
-impl Connector for Kinesis {
+impl MessageConnector for KinesisMessages {
     type Config = KinesisConfig;
     type Auth = AwsAuth;
-    type Client = KinesisClient;
+    type Remote = KinesisRemote;
+    type Entry = PutRecordsRequestEntry;
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
+    }
+
+    fn limits(&self, _: &KinesisConfig) -> BatchLimits {
+        put::LIMITS
     }
 
     fn endpoints(&self, config: &KinesisConfig, auth: &AwsAuth) -> Vec<Endpoint> {
@@ -80,19 +88,24 @@ impl Connector for Kinesis {
 
     async fn connect(
         &self,
-        config: KinesisConfig,
+        config: &KinesisConfig,
         auth: AwsAuth,
         env: &Env,
-    ) -> Result<KinesisClient, ConnectorError> {
-        KinesisClient::new(config, auth, &env.destination_id, env.allow_private_network).await
+    ) -> Result<KinesisRemote, ConnectorError> {
+        KinesisRemote::new(config, auth, env, |b| b).await
     }
 
     async fn test(&self, client: &KinesisClient, probe: &mut Probe) -> Result<(), ConnectorError> {
         steps::run(client, probe).await
     }
 
-    async fn describe_fields(&self, client: &KinesisClient) -> Result<Vec<Field>, ConnectorError> {
-        let mut fields = vec![
+    fn fields(&self, config: &KinesisConfig) -> Vec<Field> {
+        let explicit = match &config.explicit_hash_key_template {
+            Some(t) => format!("Taken from the payload by `{t}`"),
+            None => "Not used (set explicit_hash_key_template to route records to shards yourself)"
+                .to_string(),
+        };
+        vec![
             Field::new(
                 "data",
                 FieldType::Object,
@@ -105,29 +118,27 @@ impl Connector for Kinesis {
                 true,
                 format!(
                     "Taken from the payload by `{}`",
-                    client.config.partition_key_template
+                    config.partition_key_template
                 ),
             ),
-        ];
-        if let Some(t) = &client.config.explicit_hash_key_template {
-            fields.push(Field::new(
-                "explicit_hash_key",
-                FieldType::String,
-                false,
-                format!("Taken from the payload by `{t}`"),
-            ));
-        } else {
-            fields.push(Field::new(
-                "explicit_hash_key",
-                FieldType::String,
-                false,
-                "Not used (set explicit_hash_key_template to route records to shards yourself)",
-            ));
-        }
-        Ok(fields)
+            Field::new("explicit_hash_key", FieldType::String, false, explicit),
+        ]
     }
 
-    async fn deliver(&self, client: &KinesisClient, batch: &Batch) -> BatchOutcome {
-        put::deliver(client, batch).await
+    fn entry(
+        &self,
+        _: &KinesisClient,
+        record: &Record,
+        keys: &Keys,
+    ) -> Result<(usize, PutRecordsRequestEntry), ConnectorError> {
+        put::entry(record, keys)
+    }
+
+    async fn send(
+        &self,
+        client: &KinesisClient,
+        entries: Vec<PutRecordsRequestEntry>,
+    ) -> Result<Vec<Result<Delivered, ConnectorError>>, ConnectorError> {
+        put::send(client, entries).await
     }
 }

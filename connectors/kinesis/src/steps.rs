@@ -30,7 +30,7 @@ pub const STEPS: &[StepSpec] = &[
 ];
 
 pub async fn run(client: &KinesisClient, probe: &mut Probe) -> Result<(), ConnectorError> {
-    let stream = client.config.stream_label();
+    let stream = &client.stream;
     probe.step("credentials", client.aws.check()).await?;
 
     let described = client
@@ -40,7 +40,7 @@ pub async fn run(client: &KinesisClient, probe: &mut Probe) -> Result<(), Connec
         .set_stream_arn(client.config.stream_arn.clone())
         .send()
         .await
-        .map_err(|e| classify("kinesis:DescribeStreamSummary", &stream, e));
+        .map_err(|e| classify("kinesis:DescribeStreamSummary", stream, e));
     client
         .aws
         .authentication_step(probe, "Kinesis", &described)
@@ -89,7 +89,7 @@ pub async fn run(client: &KinesisClient, probe: &mut Probe) -> Result<(), Connec
                 .data(Blob::new(data))
                 .send()
                 .await
-                .map_err(|e| classify("kinesis:PutRecord", &stream, e))?;
+                .map_err(|e| classify("kinesis:PutRecord", stream, e))?;
             Ok((
                 (),
                 format!(

@@ -13,7 +13,7 @@ use aws_sdk_kinesis::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_kinesis::operation::put_records::PutRecordsOutput;
 use aws_sdk_kinesis::types::PutRecordsResultEntry;
 use aws_smithy_types::body::SdkBody;
-use courier_connector_kinesis::{Kinesis, KinesisClient};
+use courier_connector_kinesis::{Kinesis, client_with_sdk_settings};
 use courier_core::{Batch, Env, Record};
 use courier_runtime::{Deliverer, DeliveryPolicy};
 use serde_json::Value;
@@ -127,7 +127,12 @@ async fn only_the_failed_record_is_sent_again() {
     let config = serde_json::from_value(moto.config(&stream)).unwrap();
     let auth = serde_json::from_value(moto.auth()).unwrap();
     let layer = throttle.clone();
-    let client = KinesisClient::with_sdk_settings(config, auth, "dest_k", true, move |b| {
+    let env = Env {
+        destination_id: "dest_k".into(),
+        allow_private_network: true,
+        ..Env::default()
+    };
+    let client = client_with_sdk_settings(config, auth, &env, move |b| {
         b.interceptor(ThrottleRef(layer))
     })
     .await
