@@ -52,4 +52,4 @@ async fn fixture() -> Fixture {
     }
 }
 
-suite!(fixture);
+suite!(AzureBlob, fixture);

@@ -53,4 +53,4 @@ async fn fixture() -> Fixture {
     }
 }
 
-suite!(fixture);
+suite!(Gcs, fixture);

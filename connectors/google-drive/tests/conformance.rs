@@ -46,4 +46,4 @@ async fn fixture() -> Fixture {
     }
 }
 
-suite!(fixture);
+suite!(GoogleDrive, fixture);

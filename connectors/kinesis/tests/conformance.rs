@@ -57,4 +57,4 @@ async fn fixture() -> Fixture {
     }
 }
 
-suite!(fixture);
+suite!(Kinesis, fixture);

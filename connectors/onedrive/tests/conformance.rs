@@ -48,4 +48,4 @@ async fn fixture() -> Fixture {
     }
 }
 
-suite!(fixture);
+suite!(OneDrive, fixture);

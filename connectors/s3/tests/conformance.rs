@@ -51,4 +51,4 @@ async fn fixture() -> Fixture {
     }
 }
 
-suite!(fixture);
+suite!(S3, fixture);

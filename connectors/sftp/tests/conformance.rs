@@ -47,4 +47,4 @@ async fn fixture() -> Fixture {
     }
 }
 
-suite!(fixture);
+suite!(Sftp, fixture);

@@ -35,4 +35,4 @@ async fn fixture() -> Fixture {
     }
 }
 
-suite!(fixture);
+suite!(Webhook, fixture);

@@ -3,14 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use courier_core::{Batch, DestinationSpec, ErrorKind, Record, StepStatus, TestEvent, TestReport};
+use courier_core::{
+    Batch, DestinationSpec, DynConnector, ErrorKind, Record, StepStatus, TestEvent, TestReport,
+};
 use courier_runtime::{Deliverer, DeliveryPolicy};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::fixture::Fixture;
-use crate::report::{ignored, missing};
+use crate::report::missing;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -39,8 +40,9 @@ async fn run_test(f: &Fixture, spec: DestinationSpec) -> (Vec<TestEvent>, TestRe
 }
 
 /// Whether the connector takes credentials at all (its auth_config has fields).
-fn takes_credentials(f: &Fixture) -> bool {
-    f.connector.auth_schema()["properties"]
+/// Whether the connector's auth_config has any field (cases about credentials apply).
+pub fn takes_credentials(connector: &dyn DynConnector) -> bool {
+    connector.auth_schema()["properties"]
         .as_object()
         .is_some_and(|p| !p.is_empty())
 }
@@ -289,18 +291,10 @@ pub async fn test_passes_against_target(f: Fixture) {
 
 /// Bad credentials fail at the `authentication` step, with a hint.
 pub async fn test_bad_credentials_fail_at_authentication(f: Fixture) {
-    if !takes_credentials(&f) {
-        return ignored(
-            "test_bad_credentials_fail_at_authentication",
-            "the connector takes no credentials",
-        );
-    }
-    let Some(bad) = f.bad_auth_config.clone() else {
-        return missing(
-            "test_bad_credentials_fail_at_authentication",
-            "bad_auth_config",
-        );
-    };
+    let bad = f
+        .bad_auth_config
+        .clone()
+        .unwrap_or_else(|| missing("bad_auth_config"));
     let (_, report) = run_test(&f, f.spec_with(f.config.clone(), bad)).await;
     assert!(!report.success, "a test with bad credentials must fail");
     let failed = report.failed_step().expect("a failed step");
@@ -323,12 +317,10 @@ pub async fn test_bad_credentials_fail_at_authentication(f: Fixture) {
 
 /// An unreachable target fails a step with a classified error and a hint; later steps skip.
 pub async fn test_unreachable_target_fails_clearly(f: Fixture) {
-    let Some(config) = f.unreachable_config.clone() else {
-        return missing(
-            "test_unreachable_target_fails_clearly",
-            "unreachable_config",
-        );
-    };
+    let config = f
+        .unreachable_config
+        .clone()
+        .unwrap_or_else(|| missing("unreachable_config"));
     let (_, report) = run_test(&f, f.spec_with(config, f.auth_config.clone())).await;
     assert!(!report.success);
     let failed = report.failed_step().expect("a failed step");
@@ -357,9 +349,7 @@ async fn destination(f: &Fixture, spec: &DestinationSpec) -> Arc<dyn courier_cor
 
 /// N records delivered through the runtime arrive intact (read back from the target).
 pub async fn delivered_records_arrive_intact(f: Fixture) {
-    let Some(read_back) = f.read_back.clone() else {
-        return missing("delivered_records_arrive_intact", "read_back");
-    };
+    let read_back = f.read_back.clone().unwrap_or_else(|| missing("read_back"));
     let deliverer = Deliverer::new(destination(&f, &f.spec()).await, quick_policy());
     let records = sample_records(&unique("rt"), 5);
     let outcome = deliverer
@@ -387,15 +377,11 @@ pub async fn delivered_records_arrive_intact(f: Fixture) {
 /// Delivering the same batch again replaces (or carries the same idempotency key), never
 /// duplicates.
 pub async fn redelivery_is_idempotent(f: Fixture) {
-    if !f.connector.metadata().capabilities.idempotent_redelivery {
-        return ignored(
-            "redelivery_is_idempotent",
-            "the connector declares no idempotent redelivery",
-        );
-    }
-    let (Some(read_back), Some(count)) = (f.read_back.clone(), f.stored_count.clone()) else {
-        return missing("redelivery_is_idempotent", "read_back and stored_count");
-    };
+    let read_back = f.read_back.clone().unwrap_or_else(|| missing("read_back"));
+    let count = f
+        .stored_count
+        .clone()
+        .unwrap_or_else(|| missing("stored_count"));
     let dest = destination(&f, &f.spec()).await;
     let batch = Batch::new(unique("idem-"), sample_records(&unique("idem"), 3));
     let first = dest.deliver(&batch).await;
@@ -419,42 +405,12 @@ pub async fn redelivery_is_idempotent(f: Fixture) {
     }
 }
 
-/// A payload over the cap is refused with `payload_too_large` before any network I/O.
-pub async fn over_cap_payload_refused_before_io(f: Fixture) {
-    let Some(count) = f.stored_count.clone() else {
-        return missing("over_cap_payload_refused_before_io", "stored_count");
-    };
-    let mut spec = f.spec();
-    spec.payload_cap_bytes = Some(64);
-    let dest = destination(&f, &spec).await;
-    let before = count().await;
-    let big = json!({"blob": "x".repeat(1024)});
-    let record = Record::new(unique("big-"), serde_json::to_vec(&big).unwrap());
-    let outcome = dest
-        .deliver(&Batch::new(unique("cap-"), vec![record.clone()]))
-        .await;
-    let error = outcome.records[0]
-        .error()
-        .expect("an over-cap record must fail");
-    assert_eq!(error.kind, ErrorKind::PayloadTooLarge, "{error:?}");
-    assert!(!error.hint.is_empty());
-    assert_eq!(count().await, before, "nothing may reach the target");
-    if let Some(read_back) = &f.read_back {
-        assert_eq!(read_back(vec![record]).await, vec![None::<Bytes>]);
-    }
-}
-
 /// The sentinel secret appears in no Debug output, error, test event, schema or catalog entry.
 pub async fn secrets_never_appear_in_output(f: Fixture) {
-    if !takes_credentials(&f) {
-        return ignored(
-            "secrets_never_appear_in_output",
-            "the connector takes no credentials",
-        );
-    }
-    let Some(sentinel) = f.secret_sentinel.clone() else {
-        return missing("secrets_never_appear_in_output", "secret_sentinel");
-    };
+    let sentinel = f
+        .secret_sentinel
+        .clone()
+        .unwrap_or_else(|| missing("secret_sentinel"));
     assert!(
         f.auth_config.to_string().contains(&sentinel),
         "the fixture's auth_config must contain the sentinel"
@@ -497,53 +453,51 @@ pub async fn secrets_never_appear_in_output(f: Fixture) {
     assert!(!output.contains(&sentinel), "the secret leaked into output");
 }
 
-/// Permanent failures (bad credentials) are not retryable; an unreachable target is.
-pub async fn errors_are_classified(f: Fixture) {
-    match &f.bad_auth_config {
-        None if !takes_credentials(&f) => ignored(
-            "errors_are_classified (bad credentials)",
-            "the connector takes no credentials",
+/// Bad credentials fail delivery permanently (never retried as if the target were down).
+pub async fn bad_credentials_are_permanent(f: Fixture) {
+    let bad = f
+        .bad_auth_config
+        .clone()
+        .unwrap_or_else(|| missing("bad_auth_config"));
+    let dest = destination(&f, &f.spec_with(f.config.clone(), bad)).await;
+    let out = dest
+        .deliver(&Batch::new(unique("ea-"), sample_records("ea", 1)))
+        .await;
+    let e = out.records[0]
+        .error()
+        .expect("bad credentials must fail delivery");
+    assert!(
+        !e.is_retryable(),
+        "bad credentials must be permanent: {e:?}"
+    );
+    assert!(
+        matches!(
+            e.kind,
+            ErrorKind::Unauthenticated | ErrorKind::Forbidden | ErrorKind::ReauthRequired
         ),
-        None => missing("errors_are_classified", "bad_auth_config"),
-        Some(bad) => {
-            let dest = destination(&f, &f.spec_with(f.config.clone(), bad.clone())).await;
-            let out = dest
-                .deliver(&Batch::new(unique("ea-"), sample_records("ea", 1)))
-                .await;
-            let e = out.records[0]
-                .error()
-                .expect("bad credentials must fail delivery");
-            assert!(
-                !e.is_retryable(),
-                "bad credentials must be permanent: {e:?}"
-            );
-            assert!(
-                matches!(
-                    e.kind,
-                    ErrorKind::Unauthenticated | ErrorKind::Forbidden | ErrorKind::ReauthRequired
-                ),
-                "{e:?}"
-            );
-        }
-    }
-    match &f.unreachable_config {
-        None => missing("errors_are_classified", "unreachable_config"),
-        Some(cfg) => {
-            let dest = destination(&f, &f.spec_with(cfg.clone(), f.auth_config.clone())).await;
-            let out = dest
-                .deliver(&Batch::new(unique("eu-"), sample_records("eu", 1)))
-                .await;
-            let e = out.records[0]
-                .error()
-                .expect("an unreachable target must fail delivery");
-            // Unreachable is transient (retry later), unless the target is simply not there.
-            assert!(
-                e.is_retryable() || e.kind == ErrorKind::NotFound,
-                "an unreachable target is transient or not_found: {e:?}"
-            );
-            assert!(!e.hint.is_empty() && !e.message.is_empty());
-        }
-    }
+        "{e:?}"
+    );
+}
+
+/// An unreachable target fails delivery transiently (retried later), with a hint.
+pub async fn unreachable_target_is_transient(f: Fixture) {
+    let cfg = f
+        .unreachable_config
+        .clone()
+        .unwrap_or_else(|| missing("unreachable_config"));
+    let dest = destination(&f, &f.spec_with(cfg, f.auth_config.clone())).await;
+    let out = dest
+        .deliver(&Batch::new(unique("eu-"), sample_records("eu", 1)))
+        .await;
+    let e = out.records[0]
+        .error()
+        .expect("an unreachable target must fail delivery");
+    // Unreachable is transient (retry later), unless the target is simply not there.
+    assert!(
+        e.is_retryable() || e.kind == ErrorKind::NotFound,
+        "an unreachable target is transient or not_found: {e:?}"
+    );
+    assert!(!e.hint.is_empty() && !e.message.is_empty());
 }
 
 /// `describe_fields` answers with named, described fields.

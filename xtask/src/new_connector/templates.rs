@@ -92,6 +92,7 @@ mod tests {
             get("tests/conformance.rs")
                 .contains("use courier_connector_azure_blob::{AzureBlob, files};")
         );
-        assert!(get("tests/conformance.rs").contains("suite!(fixture);"));
+        assert!(get("tests/conformance.rs").contains("suite!(AzureBlob, fixture);"));
+        assert!(get("Cargo.toml").contains("harness = false"));
     }
 }
