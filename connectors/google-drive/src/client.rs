@@ -1,30 +1,33 @@
-//! `DriveClient`: the destination's config, its OAuth-signed HTTP client and the Drive API
-//! calls the test steps and uploads share (account, folder, lookup by name).
+//! `DriveClient`: the destination's config and name template around a [`DriveRemote`], its
+//! OAuth-signed HTTP client and the Drive API calls the test steps and uploads share
+//! (account, folder, lookup by name).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use courier_core::{ConnectorError, Env, ErrorKind, PayloadCap};
-use courier_files::KeyTemplate;
+use courier_core::{ConnectorError, Env, ErrorKind};
+use courier_files::{FileClient, Op};
 use courier_oauth::{BearerClient, OAuthApp, seed_tokens};
 use serde_json::Value;
 
 use crate::config::{GoogleDriveAuth, GoogleDriveConfig};
-use crate::errors::{Op, from_response};
+use crate::errors::{SERVICE, from_response};
 
 pub const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
 
-/// A configured Drive destination. Debug shows no token or secret.
+/// A configured Drive destination: config, name template and the Drive side.
+pub type DriveClient = FileClient<crate::GoogleDriveFiles>;
+
+/// The Drive side of a [`DriveClient`]. Debug shows no token or secret.
 #[derive(Debug)]
-pub struct DriveClient {
-    pub config: GoogleDriveConfig,
+pub struct DriveRemote {
     pub(crate) api: BearerClient,
     pub(crate) base: String,
-    pub(crate) template: KeyTemplate,
-    pub(crate) destination_id: String,
-    pub(crate) cap: PayloadCap,
     /// The folder for messages: `folder_id`, or `folder_id/folder_path`.
     pub(crate) folder_label: String,
+    /// `folder_id` and `folder_path` as configured, for [`DriveRemote::folder_id`].
+    folder_id: String,
+    folder_path: Option<String>,
     /// The folder's id once `folder_path` is resolved (once per client).
     resolved: tokio::sync::OnceCell<String>,
 }
@@ -36,9 +39,9 @@ pub struct Folder {
     pub writable: bool,
 }
 
-impl DriveClient {
+impl DriveRemote {
     pub fn new(
-        config: GoogleDriveConfig,
+        config: &GoogleDriveConfig,
         auth: GoogleDriveAuth,
         env: &Env,
     ) -> Result<Self, ConnectorError> {
@@ -50,7 +53,7 @@ impl DriveClient {
         )?;
         let seed = seed_tokens(auth.access_token.as_ref(), auth.refresh_token.as_ref());
         let api = BearerClient::new(
-            "Google Drive",
+            SERVICE,
             Arc::new(app),
             env.token_store.clone(),
             seed,
@@ -59,22 +62,17 @@ impl DriveClient {
             Duration::from_secs(300),
             env.allow_private_network,
         )?;
-        let template = KeyTemplate::parse(&config.file_name_template).map_err(|e| {
-            ConnectorError::new(ErrorKind::InvalidConfig, e, "fix file_name_template")
-        })?;
         let folder_label = match &config.folder_path {
             Some(path) => format!("{}/{}", config.folder_id, path.trim_matches('/')),
             None => config.folder_id.clone(),
         };
-        Ok(DriveClient {
-            folder_label,
-            resolved: tokio::sync::OnceCell::new(),
-            base: config.api_base_url.trim_end_matches('/').to_string(),
-            config,
+        Ok(DriveRemote {
             api,
-            template,
-            destination_id: env.destination_id.clone(),
-            cap: env.payload_cap,
+            base: config.api_base_url.trim_end_matches('/').to_string(),
+            folder_label,
+            folder_id: config.folder_id.clone(),
+            folder_path: config.folder_path.clone(),
+            resolved: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -82,11 +80,9 @@ impl DriveClient {
         format!("{}{path}", self.base)
     }
 
-    pub(crate) fn op(&self, action: &'static str) -> Op<'_> {
-        Op {
-            action,
-            folder: &self.folder_label,
-        }
+    /// What `action` was done to, for messages: the folder.
+    pub(crate) fn op(&self, action: &'static str) -> Op<'static> {
+        Op::new(SERVICE, action, format!("folder {}", self.folder_label))
     }
 
     /// GETs a Drive API path, answering its JSON or the classified error.
@@ -110,7 +106,7 @@ impl DriveClient {
         if !response.status().is_success() {
             return Err(from_response(&self.op(action), response).await);
         }
-        let text = courier_oauth::body::json_text("Google Drive", action, response).await?;
+        let text = courier_oauth::body::json_text(SERVICE, action, response).await?;
         serde_json::from_str(&text).map_err(|_| {
             ConnectorError::new(
                 ErrorKind::Unavailable,
@@ -140,12 +136,12 @@ impl DriveClient {
     /// The id of the folder files go to: `folder_id`, or the folder `folder_path` names under
     /// it, looked up one name at a time the first time it is needed.
     pub async fn folder_id(&self) -> Result<&str, ConnectorError> {
-        let Some(path) = &self.config.folder_path else {
-            return Ok(&self.config.folder_id);
+        let Some(path) = &self.folder_path else {
+            return Ok(&self.folder_id);
         };
         self.resolved
             .get_or_try_init(|| async {
-                let mut parent = self.config.folder_id.clone();
+                let mut parent = self.folder_id.clone();
                 for name in path.trim_matches('/').split('/') {
                     let q = format!(
                         "name = '{}' and '{}' in parents and mimeType = '{FOLDER_MIME}' and trashed = false",

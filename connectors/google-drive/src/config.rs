@@ -2,7 +2,7 @@
 //! Schema), and validated without I/O.
 
 use courier_core::{AuthSpec, ConfigSpec, FieldError, Secret};
-use courier_files::{Compression, FileLayout, Format, check_template};
+use courier_files::{Compression, FileConfig, FileLayout, Format, check_template};
 use courier_oauth::check_endpoint;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,16 @@ pub struct GoogleDriveConfig {
     pub chunk_size_bytes: u64,
     #[serde(flatten)]
     pub layout: FileLayout,
+}
+
+impl FileConfig for GoogleDriveConfig {
+    fn layout(&self) -> &FileLayout {
+        &self.layout
+    }
+
+    fn name_template(&self) -> (&'static str, &str) {
+        ("file_name_template", &self.file_name_template)
+    }
 }
 
 /// What to do when a file with the same name exists in the folder.

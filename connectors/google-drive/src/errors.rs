@@ -1,19 +1,18 @@
-//! Drive API error answers as classified connector errors: rate limits (403
-//! `rateLimitExceeded`/`userRateLimitExceeded`, 429) are throttling and retried; permissions,
-//! missing folders and bad requests are permanent and say what to change.
+//! Drive API error answers as classified connector errors. Most statuses mean what they mean
+//! from any store (`courier_files::Op::status_error`); Drive's own are matched first: rate
+//! limits also come as 403 `rateLimitExceeded`/`userRateLimitExceeded` and are throttling, a
+//! 401 means the grant must be renewed, a full account is not a permission problem, and
+//! permission and missing-folder hints name the folder.
 
 use std::time::SystemTime;
 
 use courier_core::retry_after::parse_retry_after;
 use courier_core::{ConnectorError, ErrorKind};
+use courier_files::Op;
 use serde_json::Value;
 
-/// What the request was for, to name it in messages.
-pub struct Op<'a> {
-    pub action: &'static str,
-    /// The folder as configured: its id, or `folder_path` under it.
-    pub folder: &'a str,
-}
+/// The service's name in messages.
+pub const SERVICE: &str = "Google Drive";
 
 /// Google's reason for an error (`userRateLimitExceeded`), and its message.
 fn reason_of(body: &str) -> (String, String) {
@@ -32,74 +31,53 @@ fn reason_of(body: &str) -> (String, String) {
     (reason, message)
 }
 
-/// Classifies a non-success answer (the body already read).
+/// Classifies a non-success answer (the body already read). The message carries Google's
+/// reason, which says more than the status alone.
 pub fn classify(op: &Op<'_>, status: u16, retry_after: Option<&str>, body: &str) -> ConnectorError {
     let (reason, message) = reason_of(body);
-    let retry_after = retry_after.and_then(|v| parse_retry_after(v, SystemTime::now()));
     let detail = if message.is_empty() {
         format!("HTTP {status}")
     } else {
         format!("HTTP {status} {reason}: {message}")
     };
-    let what = format!("Google Drive refused to {} ({detail})", op.action);
-    let rate_limited = status == 429
-        || (status == 403
-            && matches!(
-                reason.as_str(),
-                "rateLimitExceeded" | "userRateLimitExceeded" | "sharingRateLimitExceeded"
-            ));
-    if rate_limited {
-        return ConnectorError::new(
+    let what = format!("{} refused to {} ({detail})", op.service, op.action);
+    let (kind, hint) = match (status, reason.as_str()) {
+        (403, "rateLimitExceeded" | "userRateLimitExceeded" | "sharingRateLimitExceeded") => (
             ErrorKind::RateLimited,
-            what,
-            "Drive is throttling this account; the delivery is retried with backoff",
-        )
-        .with_retry_after(retry_after);
-    }
-    match status {
-        401 => ConnectorError::new(
+            "Drive is throttling this account; the delivery is retried with backoff".to_string(),
+        ),
+        (401, _) => (
             ErrorKind::ReauthRequired,
-            what,
-            "reconnect the destination: the account's token is no longer accepted",
+            "reconnect the destination: the account's token is no longer accepted".to_string(),
         ),
-        403 if reason == "storageQuotaExceeded" => ConnectorError::new(
+        (403, "storageQuotaExceeded") => (
             ErrorKind::Rejected,
-            what,
-            "the Drive account is out of storage: free space or raise its quota",
+            "the Drive account is out of storage: free space or raise its quota".to_string(),
         ),
-        403 => ConnectorError::new(
+        (403, _) => (
             ErrorKind::Forbidden,
-            what,
             format!(
-                "give the connected account edit access to folder {} (or pick another folder)",
-                op.folder
+                "give the connected account edit access to {} (or pick another folder)",
+                op.resource
             ),
         ),
-        404 => ConnectorError::new(
+        (404, _) => (
             ErrorKind::NotFound,
-            what,
             format!(
-                "check folder {}: it must exist and be shared with the connected account",
-                op.folder
+                "check {}: it must exist and be shared with the connected account",
+                op.resource
             ),
         ),
-        408 | 500..=599 => ConnectorError::new(
-            ErrorKind::Unavailable,
-            what,
-            "Drive is failing for now; the delivery is retried",
-        )
-        .with_retry_after(retry_after),
-        413 => ConnectorError::new(
-            ErrorKind::PayloadTooLarge,
-            what,
-            "lower payload_cap_bytes or send smaller batches",
-        ),
-        _ => ConnectorError::new(
-            ErrorKind::Rejected,
-            what,
-            "check the destination's config (file name template, format)",
-        ),
-    }
+        _ => {
+            let shared = op.status_error(status);
+            (shared.kind, shared.hint)
+        }
+    };
+    // Only a retried request waits for Retry-After.
+    let retry_after = retry_after
+        .filter(|_| kind.is_retryable())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    ConnectorError::new(kind, what, hint).with_retry_after(retry_after)
 }
 
 /// Reads a failed response and classifies it.
@@ -118,10 +96,9 @@ pub async fn from_response(op: &Op<'_>, response: reqwest::Response) -> Connecto
 mod tests {
     use super::*;
 
-    const OP: Op<'static> = Op {
-        action: "create a file",
-        folder: "f1",
-    };
+    fn op() -> Op<'static> {
+        Op::new(SERVICE, "create a file", "folder f1")
+    }
 
     fn body(reason: &str) -> String {
         format!(r#"{{"error":{{"code":403,"message":"m","errors":[{{"reason":"{reason}"}}]}}}}"#)
@@ -130,19 +107,19 @@ mod tests {
     #[test]
     fn rate_limits_are_throttling_not_permission_errors() {
         for reason in ["rateLimitExceeded", "userRateLimitExceeded"] {
-            let e = classify(&OP, 403, Some("3"), &body(reason));
+            let e = classify(&op(), 403, Some("3"), &body(reason));
             assert_eq!(e.kind, ErrorKind::RateLimited, "{reason}");
             assert_eq!(e.retry_after, Some(std::time::Duration::from_secs(3)));
         }
-        assert_eq!(classify(&OP, 429, None, "").kind, ErrorKind::RateLimited);
-        let e = classify(&OP, 403, None, &body("insufficientFilePermissions"));
+        assert_eq!(classify(&op(), 429, None, "").kind, ErrorKind::RateLimited);
+        let e = classify(&op(), 403, None, &body("insufficientFilePermissions"));
         assert_eq!(e.kind, ErrorKind::Forbidden);
         assert!(e.hint.contains("f1"));
-        assert_eq!(classify(&OP, 404, None, "").kind, ErrorKind::NotFound);
+        assert_eq!(classify(&op(), 404, None, "").kind, ErrorKind::NotFound);
         assert_eq!(
-            classify(&OP, 503, None, "garbage").kind,
+            classify(&op(), 503, None, "garbage").kind,
             ErrorKind::Unavailable
         );
-        assert_eq!(classify(&OP, 400, None, "").kind, ErrorKind::Rejected);
+        assert_eq!(classify(&op(), 400, None, "").kind, ErrorKind::Rejected);
     }
 }

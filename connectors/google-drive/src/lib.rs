@@ -10,18 +10,25 @@ mod steps;
 mod upload;
 
 use courier_core::{
-    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta,
-    Endpoint, Env, Example, Field, OAuthClient, OAuthNeeds, Probe,
+    Batch, Capabilities, Category, ConnectorError, ConnectorMeta, Delivered, Endpoint, Env,
+    Example, OAuthClient, OAuthNeeds, Probe,
 };
-use courier_files::deliver_files;
+use courier_files::{FileConnector, Files, PlannedFile};
 
-pub use client::DriveClient;
+pub use client::{DriveClient, DriveRemote};
 pub use config::{ConflictPolicy, GoogleDriveAuth, GoogleDriveConfig};
 pub use upload::MULTIPART_LIMIT;
 
-/// The `google_drive` destination type.
+/// The `google_drive` destination type: [`GoogleDriveFiles`] as a connector.
+pub type GoogleDrive = Files<GoogleDriveFiles>;
+/// The `google_drive` destination, as hosts register it:
+/// `catalog.add(courier_connector_google_drive::GoogleDrive)`.
+#[allow(non_upper_case_globals)] // the value shares the connector's name, as a unit struct's would
+pub const GoogleDrive: GoogleDrive = Files(GoogleDriveFiles);
+
+/// What makes Google Drive a file destination: its client, OAuth, connection test and upload.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GoogleDrive;
+pub struct GoogleDriveFiles;
 
 static META: ConnectorMeta = ConnectorMeta {
     type_id: "google_drive",
@@ -29,18 +36,13 @@ static META: ConnectorMeta = ConnectorMeta {
     description: "Writes each batch as a file (JSON, NDJSON or CSV, optionally as a Google Sheet; gzip or zstd) into a Google Drive folder, with OAuth.",
     category: Category::FileSharing,
     capabilities: Capabilities {
-        max_batch_records: None,
         // Drive's own limit for one file is 5 TB; this bounds what one delivery may write.
         max_payload_bytes: 5 * 1024 * 1024 * 1024,
-        signing: None,
         oauth: Some(OAuthNeeds {
             provider: "google",
             scopes: &["https://www.googleapis.com/auth/drive.file"],
         }),
-        idempotent_redelivery: true,
-        remote_fields: false,
-        ambient_credentials: None,
-        write_only_config: &[],
+        ..Capabilities::DEFAULT
     },
     test_steps: steps::STEPS,
     examples: &[
@@ -59,10 +61,10 @@ static META: ConnectorMeta = ConnectorMeta {
 };
 
 #[async_trait::async_trait]
-impl Connector for GoogleDrive {
+impl FileConnector for GoogleDriveFiles {
     type Config = GoogleDriveConfig;
     type Auth = GoogleDriveAuth;
-    type Client = DriveClient;
+    type Remote = DriveRemote;
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
@@ -80,24 +82,6 @@ impl Connector for GoogleDrive {
             .collect()
     }
 
-    async fn connect(
-        &self,
-        config: GoogleDriveConfig,
-        auth: GoogleDriveAuth,
-        env: &Env,
-    ) -> Result<DriveClient, ConnectorError> {
-        // No I/O: the token is loaded or refreshed on first use.
-        DriveClient::new(config, auth, env)
-    }
-
-    async fn test(&self, client: &DriveClient, probe: &mut Probe) -> Result<(), ConnectorError> {
-        steps::run(client, probe).await
-    }
-
-    async fn describe_fields(&self, client: &DriveClient) -> Result<Vec<Field>, ConnectorError> {
-        Ok(client.config.layout.fields())
-    }
-
     fn oauth_client(&self, auth: &GoogleDriveAuth) -> Option<OAuthClient> {
         Some(
             auth.provider()
@@ -105,15 +89,26 @@ impl Connector for GoogleDrive {
         )
     }
 
-    async fn deliver(&self, client: &DriveClient, batch: &Batch) -> BatchOutcome {
-        deliver_files(
-            batch,
-            &client.config.layout,
-            &client.template,
-            client.cap,
-            &client.destination_id,
-            |file| async move { upload::upload(client, batch, &file).await },
-        )
-        .await
+    async fn connect(
+        &self,
+        config: &GoogleDriveConfig,
+        auth: GoogleDriveAuth,
+        env: &Env,
+    ) -> Result<DriveRemote, ConnectorError> {
+        // No I/O: the token is loaded or refreshed on first use.
+        DriveRemote::new(config, auth, env)
+    }
+
+    async fn test(&self, client: &DriveClient, probe: &mut Probe) -> Result<(), ConnectorError> {
+        steps::run(client, probe).await
+    }
+
+    async fn upload(
+        &self,
+        client: &DriveClient,
+        batch: &Batch,
+        file: &PlannedFile,
+    ) -> Result<Delivered, ConnectorError> {
+        upload::upload(client, batch, file).await
     }
 }

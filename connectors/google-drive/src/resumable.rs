@@ -14,10 +14,8 @@ use courier_files::{ChunkReader, PlannedFile};
 use serde_json::Value;
 
 use crate::client::DriveClient;
-use crate::errors::{classify, from_response};
+use crate::errors::{SERVICE, classify, from_response};
 use crate::upload::Target;
-
-const SERVICE: &str = "Google Drive";
 
 pub async fn upload(
     client: &DriveClient,

@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use courier_core::{Batch, ConnectorError, Delivered, ErrorKind};
-use courier_files::{Compression, PlannedFile, encode_error};
+use courier_files::{Compression, PlannedFile};
 use serde_json::{Value, json};
 
 use crate::client::DriveClient;
 use crate::config::ConflictPolicy;
-use crate::errors::from_response;
+use crate::errors::{SERVICE, from_response};
 use crate::resumable;
 
 /// Files up to this size (before compression) go in one multipart request.
@@ -109,9 +109,7 @@ async fn multipart(
     file: &PlannedFile,
     target: &Target,
 ) -> Result<Value, ConnectorError> {
-    let media = file
-        .to_bytes(batch, &client.config.layout)
-        .map_err(encode_error)?;
+    let media = file.encode(batch, &client.config.layout).await?;
     let boundary = format!("courier-{}", uuid::Uuid::now_v7().simple());
     let body = related_body(&boundary, &target.metadata, target.media_type, &media);
     let url = client.url(&target.path("multipart"));
@@ -145,7 +143,7 @@ fn related_body(boundary: &str, metadata: &Value, media_type: &str, media: &[u8]
 }
 
 pub(crate) async fn read_json(response: reqwest::Response) -> Result<Value, ConnectorError> {
-    let text = courier_oauth::body::json_text("Google Drive", "an upload", response).await?;
+    let text = courier_oauth::body::json_text(SERVICE, "an upload", response).await?;
     serde_json::from_str(&text).map_err(|_| {
         ConnectorError::new(
             ErrorKind::Unavailable,

@@ -1,17 +1,18 @@
-//! `GraphClient`: the destination's config, its OAuth-signed HTTP client, the drive's URLs and
-//! the Graph calls the test steps and uploads share.
+//! `GraphClient`: the destination's config and name template around a [`GraphRemote`], its
+//! OAuth-signed HTTP client, the drive's URLs and the Graph calls the test steps and uploads
+//! share.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use courier_core::{ConnectorError, Env, ErrorKind, PayloadCap};
-use courier_files::KeyTemplate;
+use courier_core::{ConnectorError, Env, ErrorKind};
+use courier_files::{FileClient, Op};
 use courier_oauth::{BearerClient, OAuthApp, seed_tokens};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::Value;
 
 use crate::config::{OneDriveAuth, OneDriveConfig};
-use crate::errors::{Op, from_response};
+use crate::errors::{SERVICE, from_response};
 
 /// What is escaped in one path segment (non-ASCII is always escaped).
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -27,18 +28,17 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
-/// A configured OneDrive destination. Debug shows no token or secret.
+/// A configured OneDrive destination: config, name template and the Graph side.
+pub type GraphClient = FileClient<crate::OneDriveFiles>;
+
+/// The Graph side of a [`GraphClient`]. Debug shows no token or secret.
 #[derive(Debug)]
-pub struct GraphClient {
-    pub config: OneDriveConfig,
+pub struct GraphRemote {
     pub(crate) api: BearerClient,
     /// `{graph}/me/drive`, `{graph}/drives/{id}` or `{graph}/sites/{id}/drive`.
     pub(crate) drive_url: String,
     /// The folder path without leading or trailing `/`.
     pub(crate) folder: String,
-    pub(crate) template: KeyTemplate,
-    pub(crate) destination_id: String,
-    pub(crate) cap: PayloadCap,
 }
 
 fn encode_path(path: &str) -> String {
@@ -48,9 +48,9 @@ fn encode_path(path: &str) -> String {
         .join("/")
 }
 
-impl GraphClient {
+impl GraphRemote {
     pub fn new(
-        config: OneDriveConfig,
+        config: &OneDriveConfig,
         auth: OneDriveAuth,
         env: &Env,
     ) -> Result<Self, ConnectorError> {
@@ -62,7 +62,7 @@ impl GraphClient {
         )?;
         let seed = seed_tokens(auth.access_token.as_ref(), auth.refresh_token.as_ref());
         let api = BearerClient::new(
-            "Microsoft Graph",
+            SERVICE,
             Arc::new(app),
             env.token_store.clone(),
             seed,
@@ -79,25 +79,21 @@ impl GraphClient {
                 None => format!("{graph}/drives/{id}"),
             },
         };
-        let template = KeyTemplate::parse(&config.file_name_template).map_err(|e| {
-            ConnectorError::new(ErrorKind::InvalidConfig, e, "fix file_name_template")
-        })?;
-        Ok(GraphClient {
-            folder: config.folder_path.trim_matches('/').to_string(),
-            drive_url,
-            config,
+        Ok(GraphRemote {
             api,
-            template,
-            destination_id: env.destination_id.clone(),
-            cap: env.payload_cap,
+            drive_url,
+            folder: config.folder_path.trim_matches('/').to_string(),
         })
     }
 
-    pub(crate) fn op(&self, action: &'static str) -> Op<'_> {
-        Op {
-            action,
-            folder: &self.folder,
-        }
+    /// What `action` was done to, for messages: the folder.
+    pub(crate) fn op(&self, action: &'static str) -> Op<'static> {
+        let folder = if self.folder.is_empty() {
+            "the drive's root"
+        } else {
+            &self.folder
+        };
+        Op::new(SERVICE, action, folder)
     }
 
     /// The folder's item URL.
@@ -191,7 +187,7 @@ pub(crate) fn bad_base_url() -> ConnectorError {
 }
 
 pub(crate) async fn read_json(response: reqwest::Response) -> Result<Value, ConnectorError> {
-    let text = courier_oauth::body::json_text("Microsoft Graph", "a request", response).await?;
+    let text = courier_oauth::body::json_text(SERVICE, "a request", response).await?;
     serde_json::from_str(&text).map_err(|_| {
         ConnectorError::new(
             ErrorKind::Unavailable,

@@ -2,7 +2,7 @@
 //! and validated without I/O.
 
 use courier_core::{AuthSpec, ConfigSpec, FieldError, Secret};
-use courier_files::{FileLayout, check_template};
+use courier_files::{FileConfig, FileLayout, check_template};
 use courier_oauth::check_endpoint;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -51,6 +51,16 @@ pub struct OneDriveConfig {
     pub chunk_size_bytes: u64,
     #[serde(flatten)]
     pub layout: FileLayout,
+}
+
+impl FileConfig for OneDriveConfig {
+    fn layout(&self) -> &FileLayout {
+        &self.layout
+    }
+
+    fn name_template(&self) -> (&'static str, &str) {
+        ("file_name_template", &self.file_name_template)
+    }
 }
 
 /// What Graph does when the name is taken.

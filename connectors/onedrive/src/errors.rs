@@ -1,18 +1,18 @@
-//! Microsoft Graph error answers as classified connector errors: 429 and 503 with their
-//! `Retry-After` are transient, a taken name under `conflict_behavior: fail` is a conflict, and
-//! permissions and missing folders are permanent and say what to change.
+//! Microsoft Graph error answers as classified connector errors. Most statuses mean what they
+//! mean from any store (`courier_files::Op::status_error`), 429 and 503 waiting for their
+//! `Retry-After`; Graph's own are matched first: a 401 means the grant must be renewed, a taken
+//! name under `conflict_behavior: fail` is a conflict to resolve in config, a full drive (507)
+//! is not an outage, and permission and missing-folder hints name the folder.
 
 use std::time::SystemTime;
 
 use courier_core::retry_after::parse_retry_after;
 use courier_core::{ConnectorError, ErrorKind};
+use courier_files::Op;
 use serde_json::Value;
 
-/// What the request was for, to name it in messages.
-pub struct Op<'a> {
-    pub action: &'static str,
-    pub folder: &'a str,
-}
+/// The service's name in messages.
+pub const SERVICE: &str = "Microsoft Graph";
 
 fn code_of(body: &str) -> (String, String) {
     let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
@@ -26,70 +26,48 @@ fn code_of(body: &str) -> (String, String) {
     (code, message)
 }
 
-/// Classifies a non-success answer (the body already read).
+/// Classifies a non-success answer (the body already read). The message carries Graph's error
+/// code, which says more than the status alone.
 pub fn classify(op: &Op<'_>, status: u16, retry_after: Option<&str>, body: &str) -> ConnectorError {
     let (code, message) = code_of(body);
-    let retry_after = retry_after.and_then(|v| parse_retry_after(v, SystemTime::now()));
     let detail = if code.is_empty() {
         format!("HTTP {status}")
     } else {
         format!("HTTP {status} {code}: {message}")
     };
-    let what = format!("Microsoft Graph refused to {} ({detail})", op.action);
-    let folder = if op.folder.is_empty() {
-        "the drive's root"
-    } else {
-        op.folder
-    };
-    match status {
-        429 => ConnectorError::new(
-            ErrorKind::RateLimited,
-            what,
-            "Graph is throttling this app or account; the delivery waits for Retry-After and is retried",
-        )
-        .with_retry_after(retry_after),
-        401 => ConnectorError::new(
+    let what = format!("{} refused to {} ({detail})", op.service, op.action);
+    let folder = &op.resource;
+    let (kind, hint) = match status {
+        401 => (
             ErrorKind::ReauthRequired,
-            what,
-            "reconnect the destination: the account's token is no longer accepted",
+            "reconnect the destination: the account's token is no longer accepted".to_string(),
         ),
-        403 => ConnectorError::new(
+        403 => (
             ErrorKind::Forbidden,
-            what,
             format!("give the connected account write access to {folder} (the app needs Files.ReadWrite)"),
         ),
-        404 => ConnectorError::new(
+        404 => (
             ErrorKind::NotFound,
-            what,
             format!("check drive_id and folder_path: {folder} must exist in the drive"),
         ),
-        409 => ConnectorError::new(
+        409 => (
             ErrorKind::Conflict,
-            what,
-            "a file with this name exists and conflict_behavior is fail: use replace or rename, or a file_name_template with {batch_id}",
+            "a file with this name exists and conflict_behavior is fail: use replace or rename, or a file_name_template with {batch_id}".to_string(),
         ),
-        413 => ConnectorError::new(
-            ErrorKind::PayloadTooLarge,
-            what,
-            "lower payload_cap_bytes or send smaller batches",
-        ),
-        507 => ConnectorError::new(
+        507 => (
             ErrorKind::Rejected,
-            what,
-            "the drive is out of storage: free space or raise its quota",
+            "the drive is out of storage: free space or raise its quota".to_string(),
         ),
-        408 | 500..=599 => ConnectorError::new(
-            ErrorKind::Unavailable,
-            what,
-            "Graph is failing for now; the delivery waits for Retry-After and is retried",
-        )
-        .with_retry_after(retry_after),
-        _ => ConnectorError::new(
-            ErrorKind::Rejected,
-            what,
-            "check the destination's config (folder_path, file name template)",
-        ),
-    }
+        _ => {
+            let shared = op.status_error(status);
+            (shared.kind, shared.hint)
+        }
+    };
+    // Only a retried request waits for Retry-After.
+    let retry_after = retry_after
+        .filter(|_| kind.is_retryable())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    ConnectorError::new(kind, what, hint).with_retry_after(retry_after)
 }
 
 /// Reads a failed response and classifies it.
@@ -111,10 +89,7 @@ mod tests {
 
     #[test]
     fn throttling_and_outages_carry_retry_after() {
-        let op = Op {
-            action: "upload",
-            folder: "Exports",
-        };
+        let op = Op::new(SERVICE, "upload", "Exports");
         let e = classify(
             &op,
             429,

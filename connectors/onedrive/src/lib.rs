@@ -10,18 +10,25 @@ mod steps;
 mod upload;
 
 use courier_core::{
-    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta,
-    Endpoint, Env, Example, Field, OAuthClient, OAuthNeeds, Probe,
+    Batch, Capabilities, Category, ConnectorError, ConnectorMeta, Delivered, Endpoint, Env,
+    Example, OAuthClient, OAuthNeeds, Probe,
 };
-use courier_files::deliver_files;
+use courier_files::{FileConnector, Files, PlannedFile};
 
-pub use client::GraphClient;
+pub use client::{GraphClient, GraphRemote};
 pub use config::{ConflictBehavior, OneDriveAuth, OneDriveConfig};
 pub use upload::SIMPLE_LIMIT;
 
-/// The `onedrive` destination type.
+/// The `onedrive` destination type: [`OneDriveFiles`] as a connector.
+pub type OneDrive = Files<OneDriveFiles>;
+/// The `onedrive` destination, as hosts register it:
+/// `catalog.add(courier_connector_onedrive::OneDrive)`.
+#[allow(non_upper_case_globals)] // the value shares the connector's name, as a unit struct's would
+pub const OneDrive: OneDrive = Files(OneDriveFiles);
+
+/// What makes OneDrive a file destination: its client, OAuth, connection test and upload.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct OneDrive;
+pub struct OneDriveFiles;
 
 static META: ConnectorMeta = ConnectorMeta {
     type_id: "onedrive",
@@ -29,18 +36,13 @@ static META: ConnectorMeta = ConnectorMeta {
     description: "Writes each batch as a file (JSON, NDJSON or CSV; optionally gzip or zstd) into a OneDrive or SharePoint folder through Microsoft Graph, with OAuth.",
     category: Category::FileSharing,
     capabilities: Capabilities {
-        max_batch_records: None,
         // OneDrive's own limit for one file is 250 GB; this bounds what one delivery may write.
         max_payload_bytes: 5 * 1024 * 1024 * 1024,
-        signing: None,
         oauth: Some(OAuthNeeds {
             provider: "microsoft",
             scopes: &["Files.ReadWrite", "offline_access"],
         }),
-        idempotent_redelivery: true,
-        remote_fields: false,
-        ambient_credentials: None,
-        write_only_config: &[],
+        ..Capabilities::DEFAULT
     },
     test_steps: steps::STEPS,
     examples: &[
@@ -59,10 +61,10 @@ static META: ConnectorMeta = ConnectorMeta {
 };
 
 #[async_trait::async_trait]
-impl Connector for OneDrive {
+impl FileConnector for OneDriveFiles {
     type Config = OneDriveConfig;
     type Auth = OneDriveAuth;
-    type Client = GraphClient;
+    type Remote = GraphRemote;
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
@@ -80,24 +82,6 @@ impl Connector for OneDrive {
             .collect()
     }
 
-    async fn connect(
-        &self,
-        config: OneDriveConfig,
-        auth: OneDriveAuth,
-        env: &Env,
-    ) -> Result<GraphClient, ConnectorError> {
-        // No I/O: the token is loaded or refreshed on first use.
-        GraphClient::new(config, auth, env)
-    }
-
-    async fn test(&self, client: &GraphClient, probe: &mut Probe) -> Result<(), ConnectorError> {
-        steps::run(client, probe).await
-    }
-
-    async fn describe_fields(&self, client: &GraphClient) -> Result<Vec<Field>, ConnectorError> {
-        Ok(client.config.layout.fields())
-    }
-
     fn oauth_client(&self, auth: &OneDriveAuth) -> Option<OAuthClient> {
         Some(
             auth.provider()
@@ -105,15 +89,26 @@ impl Connector for OneDrive {
         )
     }
 
-    async fn deliver(&self, client: &GraphClient, batch: &Batch) -> BatchOutcome {
-        deliver_files(
-            batch,
-            &client.config.layout,
-            &client.template,
-            client.cap,
-            &client.destination_id,
-            |file| async move { upload::upload(client, batch, &file).await },
-        )
-        .await
+    async fn connect(
+        &self,
+        config: &OneDriveConfig,
+        auth: OneDriveAuth,
+        env: &Env,
+    ) -> Result<GraphRemote, ConnectorError> {
+        // No I/O: the token is loaded or refreshed on first use.
+        GraphRemote::new(config, auth, env)
+    }
+
+    async fn test(&self, client: &GraphClient, probe: &mut Probe) -> Result<(), ConnectorError> {
+        steps::run(client, probe).await
+    }
+
+    async fn upload(
+        &self,
+        client: &GraphClient,
+        batch: &Batch,
+        file: &PlannedFile,
+    ) -> Result<Delivered, ConnectorError> {
+        upload::upload(client, batch, file).await
     }
 }

@@ -23,9 +23,7 @@ use serde_json::{Value, json};
 
 use crate::client::{GraphClient, read_json};
 use crate::config::ConflictBehavior;
-use crate::errors::{classify, from_response};
-
-const SERVICE: &str = "Microsoft Graph";
+use crate::errors::{SERVICE, classify, from_response};
 
 pub async fn upload(
     client: &GraphClient,

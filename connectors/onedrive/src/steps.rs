@@ -3,6 +3,7 @@
 //! probe name and cancelled at once, so nothing is written).
 
 use courier_core::{ConnectorError, Probe, StepSpec};
+use courier_files::probe_name;
 
 use crate::client::GraphClient;
 use crate::session;
@@ -38,8 +39,7 @@ pub async fn run(client: &GraphClient, probe: &mut Probe) -> Result<(), Connecto
     probe
         .step("folder", async {
             client.folder().await?;
-            let name = format!(".courier-probe-{}", uuid::Uuid::now_v7().simple());
-            let upload = session::open(client, &name).await?;
+            let upload = session::open(client, &probe_name()).await?;
             session::cancel(client, &upload).await;
             let folder = if client.folder.is_empty() { "/" } else { client.folder.as_str() };
             Ok(((), format!("folder {folder} accepts new files (a probe upload session was opened and cancelled)")))

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use courier_core::{Batch, ConnectorError, Delivered};
-use courier_files::{Compression, PlannedFile, encode_error};
+use courier_files::{Compression, PlannedFile};
 use serde_json::Value;
 
 use crate::client::{GraphClient, read_json};
@@ -65,10 +65,7 @@ async fn simple(
     batch: &Batch,
     file: &PlannedFile,
 ) -> Result<Value, ConnectorError> {
-    let bytes = bytes::Bytes::from(
-        file.to_bytes(batch, &client.config.layout)
-            .map_err(encode_error)?,
-    );
+    let bytes = bytes::Bytes::from(file.encode(batch, &client.config.layout).await?);
     let url = url::Url::parse_with_params(
         &client.file_url(&file.key, "content"),
         &[(

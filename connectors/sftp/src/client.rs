@@ -1,25 +1,26 @@
-//! A built SFTP destination: its validated settings, the host key pinned on first use, and the
+//! A built SFTP destination's remote side: the host key pinned on first use and the
 //! connections kept for reuse. All SSH work runs on Tokio's blocking pool through
-//! [`SftpClient::with_connection`].
+//! [`SftpRemote::with_connection`].
 
 use std::fmt;
 use std::sync::Arc;
 
-use courier_core::{ConnectorError, ErrorKind, PayloadCap};
-use courier_files::KeyTemplate;
+use courier_core::{ConnectorError, Env};
+use courier_files::FileClient;
 
 use crate::config::{SftpAuth, SftpConfig};
 use crate::pool::Pool;
 use crate::session::{self, Connection, PinnedHostKey};
 
-/// What every delivery of one destination shares (moved into blocking tasks behind an `Arc`).
+/// An SFTP destination's client: config, name template and the SFTP side.
+pub type SftpClient = FileClient<crate::SftpFiles>;
+
+/// What opening and reusing connections needs, moved into blocking tasks behind an `Arc`.
 #[derive(Debug)]
 pub struct Shared {
+    /// A copy of the destination's config: blocking tasks cannot borrow the client's.
     pub config: SftpConfig,
     pub auth: SftpAuth,
-    pub template: KeyTemplate,
-    pub destination_id: String,
-    pub cap: PayloadCap,
     pub pinned: PinnedHostKey,
     pub pool: Pool,
     /// Whether connections may reach non-public addresses (the host's decision).
@@ -44,15 +45,15 @@ impl Failure {
     }
 }
 
-#[derive(Clone)]
-pub struct SftpClient {
+/// The SFTP side of an [`SftpClient`]: its connections and the pinned host key.
+pub struct SftpRemote {
     pub(crate) shared: Arc<Shared>,
 }
 
-impl fmt::Debug for SftpClient {
+impl fmt::Debug for SftpRemote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.shared.config;
-        f.debug_struct("SftpClient")
+        f.debug_struct("SftpRemote")
             .field("host", &c.host)
             .field("port", &c.port)
             .field("username", &c.username)
@@ -61,37 +62,18 @@ impl fmt::Debug for SftpClient {
     }
 }
 
-impl SftpClient {
-    pub fn new(
-        config: SftpConfig,
-        auth: SftpAuth,
-        destination_id: String,
-        cap: PayloadCap,
-        allow_private: bool,
-    ) -> Result<Self, ConnectorError> {
-        let template = KeyTemplate::parse(&config.file_name_template).map_err(|m| {
-            ConnectorError::new(
-                ErrorKind::InvalidConfig,
-                format!("file_name_template {m}"),
-                "correct config.file_name_template",
-            )
-        })?;
-        Ok(SftpClient {
+impl SftpRemote {
+    /// No I/O: the first delivery or the connection test logs in.
+    pub fn new(config: &SftpConfig, auth: SftpAuth, env: &Env) -> Self {
+        SftpRemote {
             shared: Arc::new(Shared {
-                config,
+                config: config.clone(),
                 auth,
-                template,
-                destination_id,
-                cap,
                 pinned: PinnedHostKey::default(),
                 pool: Pool::default(),
-                allow_private,
+                allow_private: env.allow_private_network,
             }),
-        })
-    }
-
-    pub fn config(&self) -> &SftpConfig {
-        &self.shared.config
+        }
     }
 
     /// How many SSH connections this destination has opened so far.

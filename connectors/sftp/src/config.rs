@@ -2,7 +2,7 @@
 //! validated without I/O.
 
 use courier_core::{AuthSpec, ConfigSpec, FieldError, Secret};
-use courier_files::{FileLayout, check_template};
+use courier_files::{FileConfig, FileLayout, check_template};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,16 @@ pub struct SftpConfig {
     pub host_key_check: HostKeyCheck,
     #[serde(flatten)]
     pub layout: FileLayout,
+}
+
+impl FileConfig for SftpConfig {
+    fn layout(&self) -> &FileLayout {
+        &self.layout
+    }
+
+    fn name_template(&self) -> (&'static str, &str) {
+        ("file_name_template", &self.file_name_template)
+    }
 }
 
 fn default_port() -> u16 {

@@ -12,18 +12,24 @@ mod steps;
 mod upload;
 
 use courier_core::{
-    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta,
-    Endpoint, Env, Example, Field, Probe,
+    Batch, Capabilities, Category, ConnectorError, ConnectorMeta, Delivered, Endpoint, Env,
+    Example, Probe,
 };
-use courier_files::deliver_files;
+use courier_files::{FileConnector, Files, PlannedFile};
 
-pub use client::SftpClient;
+pub use client::{SftpClient, SftpRemote};
 pub use config::{HostKeyCheck, SftpAuth, SftpConfig};
 pub use upload::temporary_path;
 
-/// The `sftp` destination type.
+/// The `sftp` destination type: [`SftpFiles`] as a connector.
+pub type Sftp = Files<SftpFiles>;
+/// The `sftp` destination, as hosts register it: `catalog.add(courier_connector_sftp::Sftp)`.
+#[allow(non_upper_case_globals)] // the value shares the connector's name, as a unit struct's would
+pub const Sftp: Sftp = Files(SftpFiles);
+
+/// What makes SFTP a file destination: its connections, connection test and upload.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Sftp;
+pub struct SftpFiles;
 
 static META: ConnectorMeta = ConnectorMeta {
     type_id: "sftp",
@@ -31,15 +37,9 @@ static META: ConnectorMeta = ConnectorMeta {
     description: "Writes each batch as a file (JSON, NDJSON or CSV; optionally gzip or zstd) into a directory on an SFTP server, atomically.",
     category: Category::FileTransfer,
     capabilities: Capabilities {
-        max_batch_records: None,
         // SFTP has no file size limit; this bounds what one delivery may write.
         max_payload_bytes: 64 * 1024 * 1024 * 1024,
-        signing: None,
-        oauth: None,
-        idempotent_redelivery: true,
-        remote_fields: false,
-        ambient_credentials: None,
-        write_only_config: &[],
+        ..Capabilities::DEFAULT
     },
     test_steps: steps::STEPS,
     examples: &[
@@ -58,10 +58,10 @@ static META: ConnectorMeta = ConnectorMeta {
 };
 
 #[async_trait::async_trait]
-impl Connector for Sftp {
+impl FileConnector for SftpFiles {
     type Config = SftpConfig;
     type Auth = SftpAuth;
-    type Client = SftpClient;
+    type Remote = SftpRemote;
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
@@ -75,38 +75,23 @@ impl Connector for Sftp {
 
     async fn connect(
         &self,
-        config: SftpConfig,
+        config: &SftpConfig,
         auth: SftpAuth,
         env: &Env,
-    ) -> Result<SftpClient, ConnectorError> {
-        // No I/O here: the first delivery or the connection test logs in.
-        SftpClient::new(
-            config,
-            auth,
-            env.destination_id.clone(),
-            env.payload_cap,
-            env.allow_private_network,
-        )
+    ) -> Result<SftpRemote, ConnectorError> {
+        Ok(SftpRemote::new(config, auth, env))
     }
 
     async fn test(&self, client: &SftpClient, probe: &mut Probe) -> Result<(), ConnectorError> {
         steps::run(client, probe).await
     }
 
-    async fn describe_fields(&self, client: &SftpClient) -> Result<Vec<Field>, ConnectorError> {
-        Ok(client.config().layout.fields())
-    }
-
-    async fn deliver(&self, client: &SftpClient, batch: &Batch) -> BatchOutcome {
-        let shared = &client.shared;
-        deliver_files(
-            batch,
-            &shared.config.layout,
-            &shared.template,
-            shared.cap,
-            &shared.destination_id,
-            |file| async move { upload::upload(client, batch, &file).await },
-        )
-        .await
+    async fn upload(
+        &self,
+        client: &SftpClient,
+        batch: &Batch,
+        file: &PlannedFile,
+    ) -> Result<Delivered, ConnectorError> {
+        upload::upload(client, batch, file).await
     }
 }

@@ -5,9 +5,9 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use courier_core::{ConnectorError, ErrorKind, Probe, StepSpec};
+use courier_files::{PROBE_CONTENT, probe_name};
 use ssh2::{OpenFlags, OpenType, Sftp};
 
 use crate::client::{Failure, SftpClient, join};
@@ -166,11 +166,7 @@ fn check_directory(dir: &str, create: bool, sftp: &Sftp) -> Result<String, Failu
         .realpath(Path::new(dir))
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| dir.to_string());
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let probe = join(dir, &format!(".courier-probe-{nanos}"));
+    let probe = join(dir, &probe_name());
     let mut file = sftp
         .open_mode(
             Path::new(&probe),
@@ -179,11 +175,10 @@ fn check_directory(dir: &str, create: bool, sftp: &Sftp) -> Result<String, Failu
             OpenType::File,
         )
         .map_err(|e| Failure::sftp("write a probe file in", dir, e))?;
-    file.write_all(b"courier connection test")
-        .map_err(|e| Failure {
-            connection_broken: true,
-            error: crate::errors::write_failed(&probe, e),
-        })?;
+    file.write_all(PROBE_CONTENT).map_err(|e| Failure {
+        connection_broken: true,
+        error: crate::errors::write_failed(&probe, e),
+    })?;
     drop(file);
     let removed = match sftp.unlink(Path::new(&probe)) {
         Ok(()) => "wrote and removed a probe file".to_string(),
