@@ -20,7 +20,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  new-connector NAME   scaffold connectors/NAME (kebab-case) as a working example and register it
+  new-connector --kind file|message|http NAME
+                       scaffold connectors/NAME (kebab-case) as a working example of that shape and register it
   catalog [--check]    regenerate docs/catalog.json and docs/connectors/*.md (--check: fail if stale)
   tidy                 check the repository rules; lists every violation
   test [-- ARGS]       start test services; run fmt, clippy, tests (ARGS go to nextest or cargo test),

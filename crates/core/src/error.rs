@@ -53,6 +53,21 @@ impl ErrorKind {
         ErrorKind::Internal,
     ];
 
+    /// What an HTTP status answered to a request means, for any service: the shared table
+    /// connectors fall back to after matching the few statuses their service uses differently.
+    pub fn from_http_status(status: u16) -> ErrorKind {
+        match status {
+            401 => ErrorKind::Unauthenticated,
+            403 => ErrorKind::Forbidden,
+            404 | 410 => ErrorKind::NotFound,
+            409 | 412 => ErrorKind::Conflict,
+            413 => ErrorKind::PayloadTooLarge,
+            408 | 429 => ErrorKind::RateLimited,
+            500.. => ErrorKind::Unavailable,
+            _ => ErrorKind::Rejected,
+        }
+    }
+
     /// Whether sending the same thing again later can succeed without anybody changing anything.
     pub fn is_retryable(self) -> bool {
         matches!(

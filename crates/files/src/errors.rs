@@ -17,18 +17,9 @@ pub struct Op<'a> {
     pub resource: String,
 }
 
-/// The kind of failure an HTTP status means from any file store.
+/// The kind of failure an HTTP status means from any file store (core's shared table).
 pub fn status_kind(status: u16) -> ErrorKind {
-    match status {
-        401 => ErrorKind::Unauthenticated,
-        403 => ErrorKind::Forbidden,
-        404 | 410 => ErrorKind::NotFound,
-        409 | 412 => ErrorKind::Conflict,
-        413 => ErrorKind::PayloadTooLarge,
-        408 | 429 => ErrorKind::RateLimited,
-        500.. => ErrorKind::Unavailable,
-        _ => ErrorKind::Rejected,
-    }
+    ErrorKind::from_http_status(status)
 }
 
 impl<'a> Op<'a> {

@@ -1,5 +1,6 @@
-//! `cargo xtask new-connector NAME`: scaffolds a working example connector crate under
-//! `connectors/NAME` and registers it in the manifests, the catalog registry and known types.
+//! `cargo xtask new-connector --kind file|message|http NAME`: scaffolds a working example
+//! connector crate of that shape under `connectors/NAME` and registers it in the manifests, the
+//! catalog registry and known types.
 
 mod templates;
 
@@ -12,8 +13,16 @@ use crate::names::ConnectorName;
 use crate::{cmd, registration, workspace};
 
 pub fn run(args: &[String]) -> Result<()> {
-    let [raw] = args else {
-        bail!("usage: cargo xtask new-connector NAME   (NAME in kebab-case, e.g. azure-blob)");
+    const USAGE: &str = "usage: cargo xtask new-connector --kind file|message|http NAME   \
+        (NAME in kebab-case, e.g. azure-blob; file: batches as files, message: records as \
+        messages, http: one request per record)";
+    let (kind, raw) = match args {
+        [flag, kind, raw] if flag == "--kind" => (kind, raw),
+        [raw, flag, kind] if flag == "--kind" => (kind, raw),
+        _ => bail!(USAGE),
+    };
+    let Some(kind) = templates::Kind::parse(kind) else {
+        bail!("unknown kind `{kind}`\n{USAGE}");
     };
     let name = ConnectorName::parse(raw)?;
     let root = workspace::root();
@@ -26,7 +35,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     // Every edit is computed (and every precondition checked) before anything is written.
     let edits = registration::plan(&root, &name)?;
-    let files = templates::render_all(&name);
+    let files = templates::render_all(&name, kind);
 
     for (path, contents) in &files {
         workspace::write(&dir.join(path), contents)?;
@@ -38,11 +47,12 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     format_sources(&dir);
     println!(
-        "\nThe `{}` connector (crate `{}`, struct `{}`) writes records as files into a directory.\n\
+        "\nThe `{}` connector (crate `{}`, type `{}`) {}.\n\
          Next:\n  cargo test -p {}\n  cargo xtask catalog        # regenerate docs/catalog.json and docs/connectors/{}.md",
         name.type_id,
         name.crate_name(),
         name.camel,
+        kind.summary(),
         name.crate_name(),
         name.type_id,
     );

@@ -1,5 +1,6 @@
 //! The scaffold check: in a throw-away copy of the repository, `new-connector` must produce a
-//! crate that compiles, passes the conformance suite, and leaves the tidy rules green.
+//! crate of each kind (file, message, http) that compiles, passes the conformance suite and its
+//! own tests, and leaves the catalog and tidy rules green.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,7 +9,12 @@ use anyhow::{Context, Result, bail};
 
 use crate::{cmd, workspace};
 
-const NAME: &str = "scaffold-check";
+/// The connector made for each kind.
+const KINDS: [(&str, &str); 3] = [
+    ("file", "scaffold-file"),
+    ("message", "scaffold-message"),
+    ("http", "scaffold-http"),
+];
 
 /// Removes the copy however the check ends.
 struct TempCopy(PathBuf);
@@ -39,8 +45,31 @@ pub fn check() -> Result<()> {
         }
         Ok(())
     };
-    run(&["run", "--quiet", "-p", "xtask", "--", "new-connector", NAME])?;
-    run(&["test", "-p", &format!("courier-connector-{NAME}")])?;
+    let mut packages = Vec::new();
+    for (kind, name) in KINDS {
+        run(&[
+            "run",
+            "--quiet",
+            "-p",
+            "xtask",
+            "--",
+            "new-connector",
+            "--kind",
+            kind,
+            name,
+        ])?;
+        packages.push(format!("courier-connector-{name}"));
+    }
+    let mut test = vec!["test"];
+    for package in &packages {
+        test.extend(["-p", package.as_str()]);
+    }
+    run(&test)?;
+    run(&["clippy", "--quiet", "--tests"]
+        .into_iter()
+        .chain(packages.iter().flat_map(|p| ["-p", p.as_str()]))
+        .chain(["--", "-D", "warnings"])
+        .collect::<Vec<_>>())?;
     run(&["run", "--quiet", "-p", "xtask", "--", "catalog"])?;
     run(&["run", "--quiet", "-p", "xtask", "--", "tidy"])?;
     Ok(())
