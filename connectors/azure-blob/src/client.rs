@@ -10,18 +10,19 @@ use azure_core::http::policies::Policy;
 use azure_core::http::{ClientOptions, RetryOptions, Transport, Url};
 use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
-use courier_core::{ConnectorError, ErrorKind, PayloadCap};
-use courier_files::KeyTemplate;
+use courier_core::{ConnectorError, Env, ErrorKind};
+use courier_files::FileClient;
 
 use crate::config::{AzureBlobAuth, AzureBlobConfig};
 use crate::connection_string::ConnectionString;
 use crate::shared_key::SharedKeyPolicy;
 
-pub struct AzureBlobClient {
-    pub config: AzureBlobConfig,
-    pub template: KeyTemplate,
-    pub destination_id: String,
-    pub cap: PayloadCap,
+/// An Azure Blob destination's client: config, name template and the Azure side.
+pub type AzureBlobClient = FileClient<crate::AzureBlobFiles>;
+
+/// The Azure side of an [`AzureBlobClient`]: the container client and how it signs.
+pub struct AzureBlobRemote {
+    /// The SDK's client for the container, signing as configured.
     pub container: BlobContainerClient,
     /// The container's URL without any SAS, for references and messages.
     pub container_url: String,
@@ -29,13 +30,15 @@ pub struct AzureBlobClient {
     pub method: &'static str,
     /// The Entra ID credential, when signing in as a service principal.
     pub token: Option<Arc<dyn TokenCredential>>,
+    /// The name prefix, for [`AzureBlobRemote::blob_name`].
+    prefix: String,
 }
 
-impl fmt::Debug for AzureBlobClient {
+impl fmt::Debug for AzureBlobRemote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AzureBlobClient")
+        f.debug_struct("AzureBlobRemote")
             .field("container_url", &self.container_url)
-            .field("prefix", &self.config.prefix)
+            .field("prefix", &self.prefix)
             .field("method", &self.method)
             .finish_non_exhaustive()
     }
@@ -56,25 +59,20 @@ fn invalid(field: &str, message: impl Into<String>) -> ConnectorError {
     )
 }
 
-impl AzureBlobClient {
+impl AzureBlobRemote {
     pub fn new(
-        config: AzureBlobConfig,
+        config: &AzureBlobConfig,
         auth: AzureBlobAuth,
-        destination_id: String,
-        cap: PayloadCap,
-        allow_private: bool,
+        env: &Env,
     ) -> Result<Self, ConnectorError> {
-        let template = config
-            .files
-            .template()
-            .map_err(|m| invalid("config.key_template", format!("key_template {m}")))?;
+        let allow_private = env.allow_private_network;
         // Every connection goes through the guarded client; endpoints spelled as addresses are
         // checked here (its resolver sees only names).
         let transport = crate::transport::guarded_transport(allow_private)?;
         if let Some(host) = &auth.authority_host {
             courier_net::check_url("Microsoft Entra ID", host, allow_private)?;
         }
-        let (signer, method, auth_endpoint) = signer(&config, &auth, &transport)?;
+        let (signer, method, auth_endpoint) = signer(config, &auth, &transport)?;
         let endpoint = config
             .endpoint
             .clone()
@@ -112,21 +110,18 @@ impl AzureBlobClient {
                     format!("cannot use this endpoint with {method}: {e}"),
                 )
             })?;
-        Ok(AzureBlobClient {
-            config,
-            template,
-            destination_id,
-            cap,
+        Ok(AzureBlobRemote {
             container,
             container_url,
             method,
             token,
+            prefix: config.prefix.clone(),
         })
     }
 
     /// The full blob name: prefix + rendered key.
     pub fn blob_name(&self, key: &str) -> String {
-        format!("{}{key}", self.config.prefix)
+        format!("{}{key}", self.prefix)
     }
 }
 

@@ -13,19 +13,26 @@ mod transport;
 mod upload;
 
 use courier_core::{
-    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta,
-    Endpoint, Env, Example, Field, Probe,
+    Batch, Capabilities, Category, ConnectorError, ConnectorMeta, Delivered, Endpoint, Env,
+    Example, Probe,
 };
-use courier_files::deliver_files;
+use courier_files::{FileConnector, Files, PlannedFile};
 
 use crate::connection_string::ConnectionString;
 
-pub use client::AzureBlobClient;
+pub use client::{AzureBlobClient, AzureBlobRemote};
 pub use config::{AzureBlobAuth, AzureBlobConfig};
 
-/// The `azure_blob` destination type.
+/// The `azure_blob` destination type: [`AzureBlobFiles`] as a connector.
+pub type AzureBlob = Files<AzureBlobFiles>;
+/// The `azure_blob` destination, as hosts register it:
+/// `catalog.add(courier_connector_azure_blob::AzureBlob)`.
+#[allow(non_upper_case_globals)] // the value shares the connector's name, as a unit struct's would
+pub const AzureBlob: AzureBlob = Files(AzureBlobFiles);
+
+/// What makes Azure Blob Storage a file destination: its client, connection test and upload.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct AzureBlob;
+pub struct AzureBlobFiles;
 
 static META: ConnectorMeta = ConnectorMeta {
     type_id: "azure_blob",
@@ -33,15 +40,9 @@ static META: ConnectorMeta = ConnectorMeta {
     description: "Writes each batch as a block blob (JSON, NDJSON or CSV; optionally gzip or zstd) to an Azure Storage container.",
     category: Category::ObjectStorage,
     capabilities: Capabilities {
-        max_batch_records: None,
         // A block blob holds up to 50,000 blocks of 100 MiB at the largest block size offered.
         max_payload_bytes: 50_000 * 100 * 1024 * 1024,
-        signing: None,
-        oauth: None,
-        idempotent_redelivery: true,
-        remote_fields: false,
-        ambient_credentials: None,
-        write_only_config: &[],
+        ..Capabilities::DEFAULT
     },
     test_steps: steps::STEPS,
     examples: &[
@@ -65,10 +66,10 @@ static META: ConnectorMeta = ConnectorMeta {
 };
 
 #[async_trait::async_trait]
-impl Connector for AzureBlob {
+impl FileConnector for AzureBlobFiles {
     type Config = AzureBlobConfig;
     type Auth = AzureBlobAuth;
-    type Client = AzureBlobClient;
+    type Remote = AzureBlobRemote;
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
@@ -112,17 +113,11 @@ impl Connector for AzureBlob {
 
     async fn connect(
         &self,
-        config: AzureBlobConfig,
+        config: &AzureBlobConfig,
         auth: AzureBlobAuth,
         env: &Env,
-    ) -> Result<AzureBlobClient, ConnectorError> {
-        AzureBlobClient::new(
-            config,
-            auth,
-            env.destination_id.clone(),
-            env.payload_cap,
-            env.allow_private_network,
-        )
+    ) -> Result<AzureBlobRemote, ConnectorError> {
+        AzureBlobRemote::new(config, auth, env)
     }
 
     async fn test(
@@ -133,22 +128,12 @@ impl Connector for AzureBlob {
         steps::run(client, probe).await
     }
 
-    async fn describe_fields(
+    async fn upload(
         &self,
         client: &AzureBlobClient,
-    ) -> Result<Vec<Field>, ConnectorError> {
-        Ok(client.config.files.fields())
-    }
-
-    async fn deliver(&self, client: &AzureBlobClient, batch: &Batch) -> BatchOutcome {
-        deliver_files(
-            batch,
-            &client.config.files,
-            &client.template,
-            client.cap,
-            &client.destination_id,
-            |file| async move { upload::upload(client, batch, &file).await },
-        )
-        .await
+        batch: &Batch,
+        file: &PlannedFile,
+    ) -> Result<Delivered, ConnectorError> {
+        upload::upload(client, batch, file).await
     }
 }

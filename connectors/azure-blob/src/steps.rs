@@ -2,11 +2,10 @@
 //! with Entra ID first) → container → write permission (a probe blob under the prefix, written
 //! and removed).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use azure_core::http::RequestContent;
 use azure_storage_blob::models::BlobClientUploadOptions;
 use courier_core::{ConnectorError, ErrorKind, Probe, StepSpec};
+use courier_files::{PROBE_CONTENT, probe_name, probe_write};
 
 use crate::client::AzureBlobClient;
 use crate::errors::{Op, classify};
@@ -116,23 +115,26 @@ pub async fn run(client: &AzureBlobClient, probe: &mut Probe) -> Result<(), Conn
         })
         .await?;
 
-    probe
-        .step("write_permission", async {
-            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-            let name = client.blob_name(&format!(".courier-probe-{nanos}"));
-            let blob = client.container.blob_client(&name);
+    let name = client.blob_name(&probe_name());
+    let blob = client.container.blob_client(&name);
+    probe_write(
+        probe,
+        async {
             let options = BlobClientUploadOptions::default().if_not_exists();
-            blob.upload(RequestContent::from(b"courier connection test".to_vec()), Some(options))
+            blob.upload(RequestContent::from(PROBE_CONTENT.to_vec()), Some(options))
                 .await
-                .map_err(|e| classify(&Op { action: "write", container: &cfg.container, blob: Some(&name) }, e))?;
-            let message = match blob.delete(None).await {
-                Ok(_) => format!("wrote and removed {}/{name}", client.container_url),
-                Err(_) => format!(
-                    "wrote {}/{name} but could not remove it (delete permission is missing; remove it by hand)",
-                    client.container_url
-                ),
-            };
-            Ok(((), message))
-        })
-        .await
+                .map_err(|e| {
+                    let op = Op {
+                        action: "write",
+                        container: &cfg.container,
+                        blob: Some(&name),
+                    };
+                    classify(&op, e)
+                })?;
+            Ok(format!("{}/{name}", client.container_url))
+        },
+        async { blob.delete(None).await.is_ok() },
+        "delete permission is missing",
+    )
+    .await
 }

@@ -11,7 +11,7 @@ use azure_storage_blob::models::{
     AccessTier, BlobClientUploadOptions, BlockBlobClientCommitBlockListOptions, BlockLookupList,
 };
 use courier_core::{Batch, ConnectorError, Delivered, ErrorKind};
-use courier_files::{PartStream, PlannedFile, encode_error};
+use courier_files::{PartStream, PlannedFile};
 
 use crate::client::AzureBlobClient;
 use crate::errors::{Op, classify};
@@ -96,9 +96,7 @@ async fn put(
     file: &PlannedFile,
     name: &str,
 ) -> Result<&'static str, ConnectorError> {
-    let body = file
-        .to_bytes(batch, &client.config.files)
-        .map_err(encode_error)?;
+    let body = file.encode(batch, &client.config.files).await?;
     let mut options = BlobClientUploadOptions {
         blob_content_type: Some(file.content_type.to_string()),
         blob_content_encoding: file.content_encoding.map(str::to_string),

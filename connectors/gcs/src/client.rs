@@ -5,35 +5,41 @@
 
 use std::fmt;
 
-use courier_core::{ConnectorError, ErrorKind, PayloadCap};
-use courier_files::KeyTemplate;
+use courier_core::{ConnectorError, Env, ErrorKind};
+use courier_files::FileClient;
 use google_cloud_auth::credentials::{CacheableResource, Credentials, anonymous, service_account};
 
 use crate::config::{GcsAuth, GcsConfig, check_key};
+use crate::errors::SERVICE;
 
 /// The public JSON API endpoint.
 pub const GOOGLE_ENDPOINT: &str = "https://storage.googleapis.com";
 
-pub struct GcsClient {
-    pub config: GcsConfig,
-    pub template: KeyTemplate,
-    pub destination_id: String,
-    pub cap: PayloadCap,
+/// A GCS destination's client: config, name template and the GCS side.
+pub type GcsClient = FileClient<crate::GcsFiles>;
+
+/// The GCS side of a [`GcsClient`]: credentials, endpoint and the HTTP client.
+pub struct GcsRemote {
+    /// What signs each request (a service account key, or anonymous for emulators).
     pub credentials: Credentials,
     /// The JSON API endpoint, without a trailing `/`.
     pub endpoint: String,
     /// Who the requests are signed as, for messages.
     pub identity: String,
+    /// The guarded client every request goes through.
     pub http: reqwest::Client,
     /// The host's policy, for URLs the service hands back (upload sessions).
     pub allow_private: bool,
+    /// The bucket and name prefix, for the URLs and names built below.
+    bucket: String,
+    prefix: String,
 }
 
-impl fmt::Debug for GcsClient {
+impl fmt::Debug for GcsRemote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GcsClient")
-            .field("bucket", &self.config.bucket)
-            .field("prefix", &self.config.prefix)
+        f.debug_struct("GcsRemote")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
             .field("endpoint", &self.endpoint)
             .field("identity", &self.identity)
             .finish_non_exhaustive()
@@ -44,22 +50,13 @@ fn invalid(message: impl Into<String>, hint: &str) -> ConnectorError {
     ConnectorError::new(ErrorKind::InvalidConfig, message, hint)
 }
 
-impl GcsClient {
-    pub async fn new(
-        config: GcsConfig,
-        auth: GcsAuth,
-        destination_id: String,
-        cap: PayloadCap,
-        allow_private: bool,
-    ) -> Result<Self, ConnectorError> {
+impl GcsRemote {
+    pub fn new(config: &GcsConfig, auth: GcsAuth, env: &Env) -> Result<Self, ConnectorError> {
+        let allow_private = env.allow_private_network;
         // An endpoint spelled as an address is checked here (resolvers see only names).
         if let Some(endpoint) = &config.endpoint {
-            courier_net::check_url("Google Cloud Storage", endpoint, allow_private)?;
+            courier_net::check_url(SERVICE, endpoint, allow_private)?;
         }
-        let template = config
-            .files
-            .template()
-            .map_err(|m| invalid(format!("key_template {m}"), "correct config.key_template"))?;
         let (credentials, identity) = match (&auth.service_account_json, &config.endpoint) {
             (Some(key), _) => {
                 let key = check_key(key.expose()).map_err(|m| {
@@ -98,30 +95,25 @@ impl GcsClient {
             .read_timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| ConnectorError::internal(format!("no HTTP client: {e}")))?;
-        Ok(GcsClient {
-            config,
-            template,
-            destination_id,
-            cap,
+        Ok(GcsRemote {
             credentials,
             endpoint,
             identity,
             http,
             allow_private,
+            bucket: config.bucket.clone(),
+            prefix: config.prefix.clone(),
         })
     }
 
     /// The full object name: prefix + rendered key.
     pub fn object_name(&self, key: &str) -> String {
-        format!("{}{key}", self.config.prefix)
+        format!("{}{key}", self.prefix)
     }
 
     /// Where objects are uploaded (`uploadType` is added per request).
     pub fn upload_url(&self) -> String {
-        format!(
-            "{}/upload/storage/v1/b/{}/o",
-            self.endpoint, self.config.bucket
-        )
+        format!("{}/upload/storage/v1/b/{}/o", self.endpoint, self.bucket)
     }
 
     /// The headers that sign a JSON API request (none for anonymous credentials).
@@ -142,16 +134,13 @@ impl GcsClient {
 
     /// `gs://bucket/name`, for references and messages.
     pub fn url_of(&self, name: &str) -> String {
-        format!("gs://{}/{name}", self.config.bucket)
+        format!("gs://{}/{name}", self.bucket)
     }
 
     /// The JSON API URL of an object.
     pub fn object_url(&self, name: &str) -> String {
         let encoded =
             percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
-        format!(
-            "{}/storage/v1/b/{}/o/{encoded}",
-            self.endpoint, self.config.bucket
-        )
+        format!("{}/storage/v1/b/{}/o/{encoded}", self.endpoint, self.bucket)
     }
 }

@@ -2,7 +2,7 @@
 //! validated without I/O.
 
 use courier_core::{AuthSpec, ConfigSpec, FieldError, Secret};
-use courier_files::FileOptions;
+use courier_files::{FileConfig, FileLayout, FileOptions};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +35,16 @@ pub struct GcsConfig {
     pub chunk_size_bytes: u64,
     #[serde(flatten)]
     pub files: FileOptions,
+}
+
+impl FileConfig for GcsConfig {
+    fn layout(&self) -> &FileLayout {
+        &self.files.layout
+    }
+
+    fn name_template(&self) -> (&'static str, &str) {
+        self.files.name_template()
+    }
 }
 
 fn default_chunk_size() -> u64 {

@@ -1,8 +1,14 @@
-//! GCS failures as classified connector errors, naming the bucket, object and operation.
+//! GCS failures as classified connector errors, naming the bucket, object and operation. Most
+//! statuses mean what they mean from any store (`courier_files::Op::status_error`); the
+//! credentials, permission and missing-bucket answers say what to change in GCS's terms.
 
 use courier_core::{ConnectorError, ErrorKind};
 
-/// What was being done, for messages: the operation and the resource.
+/// The service's name in messages.
+pub const SERVICE: &str = "Google Cloud Storage";
+
+/// What was being done, for messages: the operation and the resource. The bucket is kept
+/// apart because a 404 from the JSON API means the bucket is missing, whatever the object.
 pub struct Op<'a> {
     pub action: &'static str,
     pub bucket: &'a str,
@@ -10,11 +16,13 @@ pub struct Op<'a> {
 }
 
 impl Op<'_> {
-    fn resource(&self) -> String {
-        match self.object {
+    /// The operation as every file store names it.
+    pub fn shared(&self) -> courier_files::Op<'static> {
+        let resource = match self.object {
             Some(o) => format!("gs://{}/{o}", self.bucket),
             None => format!("bucket {}", self.bucket),
-        }
+        };
+        courier_files::Op::new(SERVICE, self.action, resource)
     }
 }
 
@@ -28,7 +36,7 @@ pub async fn send(
     let response = request
         .send()
         .await
-        .map_err(|e| courier_net::transport_error("Google Cloud Storage", e))?;
+        .map_err(|e| courier_net::transport_error(SERVICE, e))?;
     let status = response.status().as_u16();
     if response.status().is_success() || also.contains(&status) {
         return Ok(response);
@@ -52,21 +60,9 @@ pub async fn answer_error(op: &Op<'_>, response: reqwest::Response) -> Connector
     error
 }
 
-pub fn unreachable_endpoint(op: &Op<'_>) -> ConnectorError {
-    ConnectorError::new(
-        ErrorKind::Unavailable,
-        format!(
-            "could not reach the GCS endpoint for {} on {}",
-            op.action,
-            op.resource()
-        ),
-        "check config.endpoint and network access; the request is retried",
-    )
-}
-
 /// A JSON API answer by HTTP status.
 pub fn classify_status(op: &Op<'_>, status: u16) -> ConnectorError {
-    let (action, resource) = (op.action, op.resource());
+    let shared = op.shared();
     match status {
         401 => ConnectorError::new(
             ErrorKind::Unauthenticated,
@@ -75,10 +71,10 @@ pub fn classify_status(op: &Op<'_>, status: u16) -> ConnectorError {
         ),
         403 => ConnectorError::new(
             ErrorKind::Forbidden,
-            format!("access denied: {action} on {resource}"),
+            format!("access denied: {} on {}", op.action, shared.resource),
             format!(
                 "grant the service account a role with {} on the bucket (e.g. Storage Object Admin)",
-                permission(action)
+                permission(op.action)
             ),
         ),
         404 => ConnectorError::new(
@@ -86,38 +82,39 @@ pub fn classify_status(op: &Op<'_>, status: u16) -> ConnectorError {
             format!("bucket {} does not exist", op.bucket),
             "check config.bucket and config.endpoint",
         ),
-        409 | 412 => ConnectorError::new(
-            ErrorKind::Conflict,
-            format!("{resource} already exists (create_only)"),
-            "the object was written before; with create_only a retry keeps the first copy",
-        ),
-        413 => ConnectorError::new(
-            ErrorKind::PayloadTooLarge,
-            format!("GCS refused {resource} as too large"),
-            "lower payload_cap_bytes",
-        ),
-        408 | 429 => ConnectorError::new(
-            ErrorKind::RateLimited,
-            format!("GCS is throttling {action} on {resource} (HTTP {status})"),
-            "the request is retried with backoff",
-        ),
-        500.. => ConnectorError::new(
-            ErrorKind::Unavailable,
-            format!("GCS failed {action} on {resource} (HTTP {status})"),
-            "the request is retried with backoff",
-        ),
-        _ => ConnectorError::new(
-            ErrorKind::Rejected,
-            format!("GCS refused {action} on {resource} (HTTP {status})"),
-            "check the destination's config and the bucket's policies",
-        ),
+        _ => shared.status_error(status),
     }
 }
 
+/// The IAM permission an operation needs.
 fn permission(action: &str) -> &'static str {
     match action {
         "list objects" => "storage.objects.list",
         "delete" => "storage.objects.delete",
         _ => "storage.objects.create",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gcs_answers_name_the_bucket_and_the_permission() {
+        let op = Op {
+            action: "write",
+            bucket: "b",
+            object: Some("k"),
+        };
+        let missing = classify_status(&op, 404);
+        assert_eq!(missing.kind, ErrorKind::NotFound);
+        assert!(missing.message.contains("bucket b"), "{missing:?}");
+        assert!(
+            classify_status(&op, 403)
+                .hint
+                .contains("storage.objects.create")
+        );
+        assert_eq!(classify_status(&op, 412).kind, ErrorKind::Conflict);
+        assert_eq!(classify_status(&op, 503).kind, ErrorKind::Unavailable);
     }
 }

@@ -10,17 +10,23 @@ mod steps;
 mod upload;
 
 use courier_core::{
-    Batch, BatchOutcome, Capabilities, Category, Connector, ConnectorError, ConnectorMeta,
-    Endpoint, Env, Example, Field, Probe,
+    Batch, Capabilities, Category, ConnectorError, ConnectorMeta, Delivered, Endpoint, Env,
+    Example, Probe,
 };
-use courier_files::deliver_files;
+use courier_files::{FileConnector, Files, PlannedFile};
 
-pub use client::GcsClient;
+pub use client::{GcsClient, GcsRemote};
 pub use config::{GcsAuth, GcsConfig};
 
-/// The `gcs` destination type.
+/// The `gcs` destination type: [`GcsFiles`] as a connector.
+pub type Gcs = Files<GcsFiles>;
+/// The `gcs` destination, as hosts register it: `catalog.add(courier_connector_gcs::Gcs)`.
+#[allow(non_upper_case_globals)] // the value shares the connector's name, as a unit struct's would
+pub const Gcs: Gcs = Files(GcsFiles);
+
+/// What makes GCS a file destination: its client, connection test and upload.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Gcs;
+pub struct GcsFiles;
 
 static META: ConnectorMeta = ConnectorMeta {
     type_id: "gcs",
@@ -28,15 +34,9 @@ static META: ConnectorMeta = ConnectorMeta {
     description: "Writes each batch as an object (JSON, NDJSON or CSV; optionally gzip or zstd) to a Google Cloud Storage bucket.",
     category: Category::ObjectStorage,
     capabilities: Capabilities {
-        max_batch_records: None,
         // GCS's object limit is 5 TiB; the cap bounds what one delivery may write.
         max_payload_bytes: 5 * 1024 * 1024 * 1024 * 1024,
-        signing: None,
-        oauth: None,
-        idempotent_redelivery: true,
-        remote_fields: false,
-        ambient_credentials: None,
-        write_only_config: &[],
+        ..Capabilities::DEFAULT
     },
     test_steps: steps::STEPS,
     examples: &[
@@ -55,10 +55,10 @@ static META: ConnectorMeta = ConnectorMeta {
 };
 
 #[async_trait::async_trait]
-impl Connector for Gcs {
+impl FileConnector for GcsFiles {
     type Config = GcsConfig;
     type Auth = GcsAuth;
-    type Client = GcsClient;
+    type Remote = GcsRemote;
 
     fn metadata(&self) -> &'static ConnectorMeta {
         &META
@@ -86,37 +86,23 @@ impl Connector for Gcs {
 
     async fn connect(
         &self,
-        config: GcsConfig,
+        config: &GcsConfig,
         auth: GcsAuth,
         env: &Env,
-    ) -> Result<GcsClient, ConnectorError> {
-        GcsClient::new(
-            config,
-            auth,
-            env.destination_id.clone(),
-            env.payload_cap,
-            env.allow_private_network,
-        )
-        .await
+    ) -> Result<GcsRemote, ConnectorError> {
+        GcsRemote::new(config, auth, env)
     }
 
     async fn test(&self, client: &GcsClient, probe: &mut Probe) -> Result<(), ConnectorError> {
         steps::run(client, probe).await
     }
 
-    async fn describe_fields(&self, client: &GcsClient) -> Result<Vec<Field>, ConnectorError> {
-        Ok(client.config.files.fields())
-    }
-
-    async fn deliver(&self, client: &GcsClient, batch: &Batch) -> BatchOutcome {
-        deliver_files(
-            batch,
-            &client.config.files,
-            &client.template,
-            client.cap,
-            &client.destination_id,
-            |file| async move { upload::upload(client, batch, &file).await },
-        )
-        .await
+    async fn upload(
+        &self,
+        client: &GcsClient,
+        batch: &Batch,
+        file: &PlannedFile,
+    ) -> Result<Delivered, ConnectorError> {
+        upload::upload(client, batch, file).await
     }
 }

@@ -1,12 +1,11 @@
 //! The GCS connection test: credentials → authentication → bucket (signing plus one object
 //! listing answer both) → write permission (a probe object under the prefix, written and removed).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use courier_core::{ConnectorError, ErrorKind, Probe, StepSpec};
+use courier_files::{PROBE_CONTENT, probe_name, probe_write};
 
 use crate::client::GcsClient;
-use crate::errors::{Op, classify_status, unreachable_endpoint};
+use crate::errors::{Op, classify_status};
 use crate::upload::{NewObject, write_small};
 
 pub const STEPS: &[StepSpec] = &[
@@ -61,7 +60,7 @@ pub async fn run(client: &GcsClient, probe: &mut Probe) -> Result<(), ConnectorE
         {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => Err(classify_status(&op, r.status().as_u16())),
-            Err(_) => Err(unreachable_endpoint(&op)),
+            Err(_) => Err(op.shared().unreachable("config.endpoint")),
         },
     };
     let refused = listed
@@ -97,26 +96,28 @@ pub async fn run(client: &GcsClient, probe: &mut Probe) -> Result<(), ConnectorE
         })
         .await?;
 
-    probe
-        .step("write_permission", async {
-            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-            let name = client.object_name(&format!(".courier-probe-{nanos}"));
-            let probe_object = NewObject { name: &name, content_type: "text/plain", content_encoding: None };
-            write_small(client, &probe_object, b"courier connection test".to_vec()).await?;
+    let name = client.object_name(&probe_name());
+    let probe_object = NewObject {
+        name: &name,
+        content_type: "text/plain",
+        content_encoding: None,
+    };
+    probe_write(
+        probe,
+        async {
+            write_small(client, &probe_object, PROBE_CONTENT.to_vec()).await?;
+            Ok(client.url_of(&name))
+        },
+        async {
             let removed = client
                 .http
                 .delete(client.object_url(&name))
                 .headers(headers.unwrap_or_default())
                 .send()
                 .await;
-            let message = match removed {
-                Ok(r) if r.status().is_success() => format!("wrote and removed {}", client.url_of(&name)),
-                _ => format!(
-                    "wrote {} but could not remove it (storage.objects.delete is not granted; remove it by hand)",
-                    client.url_of(&name)
-                ),
-            };
-            Ok(((), message))
-        })
-        .await
+            removed.is_ok_and(|r| r.status().is_success())
+        },
+        "storage.objects.delete is not granted",
+    )
+    .await
 }

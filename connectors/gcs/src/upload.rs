@@ -10,13 +10,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use courier_core::{Batch, ConnectorError, Delivered, ErrorKind};
 use courier_files::google_session::GoogleSession;
 use courier_files::resume::send_chunks;
-use courier_files::{ChunkReader, PlannedFile, encode_error};
+use courier_files::{ChunkReader, PlannedFile};
 use serde_json::{Value, json};
 
 use crate::client::GcsClient;
-use crate::errors::{Op, classify_status, send};
+use crate::errors::{Op, SERVICE, classify_status, send};
 
-const SERVICE: &str = "Google Cloud Storage";
 const ALREADY_PRESENT: &str = " (already present)";
 
 /// What a new object is: its name and the metadata set on it.
@@ -40,7 +39,7 @@ pub async fn upload(
         content_encoding: file.content_encoding,
     };
     let written = if file.encoded_len <= cfg.chunk_size_bytes {
-        let bytes = file.to_bytes(batch, &cfg.files).map_err(encode_error)?;
+        let bytes = file.encode(batch, &cfg.files).await?;
         write_small(client, &object, bytes).await.map(|()| "")
     } else {
         write_resumable(client, &object, batch, file)
