@@ -34,7 +34,10 @@ const PAUSED_WAIT_MS: i64 = 30_000;
 const LOAD_RETRY_MS: i64 = 5_000;
 /// Why deliveries wait, as their `waiting_reason` says.
 const CIRCUIT_OPEN_REASON: &str = "the destination's circuit breaker is open after consecutive failures; the next attempt probes it";
-const PAUSED_REASON: &str = "this server cannot open the destination's secrets; another worker, or this one once fixed, will deliver";
+const SECRETS_REASON: &str = "this server cannot open the destination's secrets; another worker, or this one once fixed, will deliver";
+const REAUTH_REASON: &str = "the destination's authorization was revoked (reauth_required); deliveries wait until it is reconnected";
+const INACTIVE_REASON: &str = "the destination is disabled or inactive; deliveries wait until it is enabled again";
+const LOAD_REASON: &str = "the destination could not be loaded; it is tried again shortly";
 /// How often a failing destination's failing clock is read (it disables the destination once
 /// it reaches `disable_after_failing_ms`).
 const FAILING_CHECK_EVERY: Duration = Duration::from_secs(10);
@@ -72,8 +75,11 @@ enum State {
         guarded: Guarded,
         batching: bool,
     },
-    /// Deliveries go back to the queue, due at this time (epoch ms).
-    Paused { until_ms: i64 },
+    /// Deliveries go back to the queue, due at this time (epoch ms), for this reason.
+    Paused {
+        until_ms: i64,
+        reason: &'static str,
+    },
     /// Deliveries fail with this error (the destination was deleted, or cannot be built).
     Broken(ConnectorError),
 }
@@ -187,7 +193,7 @@ impl Lane {
             return;
         }
         let epoch = self.ctx.store.config_epoch();
-        let paused_over = matches!(self.state, State::Paused { until_ms } if until_ms <= crate::clock::queue_now_ms());
+        let paused_over = matches!(self.state, State::Paused { until_ms, .. } if until_ms <= crate::clock::queue_now_ms());
         if epoch == self.epoch && !matches!(self.state, State::Unloaded) && !paused_over {
             return;
         }
@@ -206,14 +212,21 @@ impl Lane {
                 tracing::warn!(error = %format!("{e:#}"), "loading a destination failed");
                 self.state = State::Paused {
                     until_ms: crate::clock::queue_now_ms() + LOAD_RETRY_MS,
+                    reason: LOAD_REASON,
                 };
                 return;
             }
         };
         if !row.is_active || row.status == "reauth_required" || row.status == "disabled" {
             // Kept, not attempted, until the destination is active again.
+            let reason = if row.status == "reauth_required" {
+                REAUTH_REASON
+            } else {
+                INACTIVE_REASON
+            };
             self.state = State::Paused {
                 until_ms: crate::clock::queue_now_ms() + PAUSED_WAIT_MS,
+                reason,
             };
             return;
         }
@@ -242,6 +255,7 @@ impl Lane {
                 tracing::error!(destination = %row.id, error = %error.message, "cannot build the destination");
                 State::Paused {
                     until_ms: crate::clock::queue_now_ms() + PAUSED_WAIT_MS,
+                    reason: SECRETS_REASON,
                 }
             }
             Err(error) => State::Broken(error),
@@ -255,12 +269,12 @@ impl Lane {
         }
         match &self.state {
             State::Unloaded => None,
-            State::Paused { until_ms } => {
-                let until_ms = *until_ms;
+            State::Paused { until_ms, reason } => {
+                let (until_ms, reason) = (*until_ms, *reason);
                 self.shared
                     .paused_until_ms
                     .store(until_ms, Ordering::Release);
-                self.hand_back(until_ms, Some(PAUSED_REASON));
+                self.hand_back(until_ms, Some(reason));
                 None
             }
             State::Broken(error) => {
