@@ -46,12 +46,16 @@ impl Default for Env {
 /// circuit breaking around `deliver`. Connectors classify errors; they never retry or sleep.
 #[async_trait]
 pub trait Connector: Clone + Send + Sync + 'static {
+    /// The destination's non-secret configuration, parsed from the spec's `config`.
     type Config: ConfigSpec;
+    /// The destination's credentials, parsed from the spec's `auth_config` (use
+    /// [`NoAuth`](crate::spec::NoAuth) when there are none).
     type Auth: AuthSpec;
     /// A reusable client (HTTP client, SDK client, session pool) that owns the config and
     /// credentials. Its Debug output must not show secrets (use `Secret`).
     type Client: Debug + Send + Sync + 'static;
 
+    /// The connector's static description: type id, capabilities, test steps, examples.
     fn metadata(&self) -> &'static ConnectorMeta;
 
     /// Builds the client. Should not do network I/O: `test` is where the target is checked.

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 /// A host as a config names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Host {
+    /// An IP address, however the config spelled it.
     Ip(IpAddr),
     /// A name, lower case, without a trailing dot.
     Name(String),
@@ -67,7 +68,9 @@ impl fmt::Display for Host {
 pub struct Endpoint {
     /// The JSON pointer of the field it comes from (`/config/url`, `/auth_config/token_url`).
     pub path: String,
+    /// The host contacted.
     pub host: Host,
+    /// The port contacted; `None` when the field names no port and no scheme default applies.
     pub port: Option<u16>,
 }
 

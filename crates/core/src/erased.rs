@@ -23,10 +23,17 @@ use crate::tokens::{OAuthClient, SharedTokenStore};
 /// Everything needed to build one destination, as JSON from an API, a file or the CLI.
 #[derive(Clone, Default)]
 pub struct DestinationSpec {
+    /// The host's id of the destination (handed to the connector in [`Env::destination_id`]).
     pub destination_id: String,
+    /// The connector's config, a JSON object checked against its config schema.
     pub config: Value,
-    /// `null` is read as `{}`.
+    /// The connector's credentials, a JSON object checked against its auth schema; `null` is
+    /// read as `{}`.
     pub auth_config: Value,
+    /// The largest record payload to send, in bytes, from 1 up to the connector's
+    /// [`max_payload_bytes`](crate::Capabilities::max_payload_bytes). `None`: the config's own
+    /// `payload_cap_bytes` if it has one (file connectors), else 5 MiB or the connector's
+    /// maximum if lower. When both are set they must agree.
     pub payload_cap_bytes: Option<u64>,
     /// The host's token store, for connectors that need OAuth.
     pub token_store: Option<SharedTokenStore>,
@@ -76,14 +83,19 @@ impl std::error::Error for BuildError {}
 /// A connector type, erased: schemas, validation and building destinations from JSON.
 #[async_trait]
 pub trait DynConnector: Send + Sync + 'static {
+    /// The connector's static description (see [`Connector::metadata`]).
     fn metadata(&self) -> &'static ConnectorMeta;
+    /// The JSON Schema (draft 2020-12) of the connector's `config`.
     fn config_schema(&self) -> Value;
+    /// The JSON Schema (draft 2020-12) of the connector's `auth_config`; secrets are `writeOnly`.
     fn auth_schema(&self) -> Value;
     /// Every problem with `spec`, each with its JSON path; empty when valid. Pure.
     fn validate(&self, spec: &DestinationSpec) -> Vec<FieldError>;
     /// Every host the destination would contact, at the paths of the fields they come from
     /// (see [`Connector::endpoints`]); the validation errors when `spec` is invalid.
     fn endpoints(&self, spec: &DestinationSpec) -> Result<Vec<Endpoint>, Vec<FieldError>>;
+    /// Validates `spec` and connects: a destination ready to test and deliver, with the
+    /// payload cap from the spec (or the default) enforced on every delivery.
     async fn build(&self, spec: &DestinationSpec) -> Result<Arc<dyn Destination>, BuildError>;
     /// How to run the OAuth flow for this destination (`Ok(None)`: no OAuth).
     fn oauth_client(&self, spec: &DestinationSpec) -> Result<Option<OAuthClient>, BuildError>;
@@ -92,10 +104,15 @@ pub trait DynConnector: Send + Sync + 'static {
 /// A configured destination with its client, ready to test, describe and deliver.
 #[async_trait]
 pub trait Destination: fmt::Debug + Send + Sync {
+    /// The static description of the destination's connector.
     fn metadata(&self) -> &'static ConnectorMeta;
+    /// The host's id of the destination, from [`DestinationSpec::destination_id`].
     fn destination_id(&self) -> &str;
+    /// The effective payload cap `deliver` enforces.
     fn payload_cap(&self) -> PayloadCap;
+    /// Runs the connector's own test steps against the real target (see [`Connector::test`]).
     async fn test(&self, probe: &mut Probe) -> Result<(), ConnectorError>;
+    /// The fields the destination accepts (see [`Connector::describe_fields`]).
     async fn describe_fields(&self) -> Result<Vec<Field>, ConnectorError>;
     /// One attempt: records over the payload cap fail with `payload_too_large` before any I/O;
     /// the rest go to the connector. Exactly one outcome per record, in the batch's order.

@@ -105,14 +105,20 @@ impl fmt::Display for ErrorKind {
 /// contains a secret or a credential-bearing URL; `source` is kept for logs of the cause chain
 /// and is never serialized.
 pub struct ConnectorError {
+    /// The classification the runtime decides retries from.
     pub kind: ErrorKind,
+    /// What failed, for a person.
     pub message: String,
+    /// What to change or check to fix it.
     pub hint: String,
+    /// How long the target asked us to wait before retrying, when it said (`Retry-After`).
     pub retry_after: Option<Duration>,
+    /// The underlying error, for logs only: dropped by `Clone` and never serialized.
     pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl ConnectorError {
+    /// An error of `kind`, without `retry_after` or a source.
     pub fn new(kind: ErrorKind, message: impl Into<String>, hint: impl Into<String>) -> Self {
         ConnectorError {
             kind,
@@ -123,20 +129,24 @@ impl ConnectorError {
         }
     }
 
+    /// The same error with `retry_after` replaced (`None` clears it).
     pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
         self.retry_after = retry_after;
         self
     }
 
+    /// The same error with `source` as its cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
     }
 
+    /// Whether its kind is retryable (see [`ErrorKind::is_retryable`]).
     pub fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
     }
 
+    /// An [`ErrorKind::Internal`] error, with a hint to report it.
     pub fn internal(message: impl Into<String>) -> Self {
         ConnectorError::new(
             ErrorKind::Internal,
@@ -191,10 +201,15 @@ impl std::error::Error for ConnectorError {
 /// The wire form of an error: what APIs, the CLI and stored outcomes show.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ErrorBody {
+    /// The classified kind.
     pub kind: ErrorKind,
+    /// Whether the kind is retryable.
     pub retryable: bool,
+    /// What failed.
     pub message: String,
+    /// What to change.
     pub hint: String,
+    /// The target's requested wait before retrying, in milliseconds; absent when it gave none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
 }

@@ -10,16 +10,22 @@ pub struct ConnectorMeta {
     /// The type id in APIs and the catalog, snake_case (`azure_blob`).
     #[serde(rename = "type")]
     pub type_id: &'static str,
+    /// The name people see (`Azure Blob Storage`).
     pub label: &'static str,
+    /// One or two sentences on what the connector does with records.
     pub description: &'static str,
+    /// The kind of destination, for grouping in the catalog.
     pub category: Category,
+    /// What the connector can do and its limits.
     pub capabilities: Capabilities,
     /// The connector's own test steps, in order. The runtime runs [`RUNTIME_STEPS`] first;
     /// the catalog lists them all, in the order a test reports them.
     #[serde(serialize_with = "with_runtime_steps")]
     pub test_steps: &'static [StepSpec],
+    /// Example destinations for the catalog and documentation (not serialized with the rest).
     #[serde(skip)]
     pub examples: &'static [Example],
+    /// A page of the target service's own documentation worth reading, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docs_url: Option<&'static str>,
 }
@@ -44,13 +50,19 @@ fn with_runtime_steps<S: serde::Serializer>(
     serializer.collect_seq(RUNTIME_STEPS.iter().chain(steps.iter()))
 }
 
+/// The kind of destination a connector writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
+    /// HTTP endpoints (webhooks).
     Http,
+    /// Object stores (S3, GCS, Azure Blob).
     ObjectStorage,
+    /// File servers reached over a transfer protocol (SFTP).
     FileTransfer,
+    /// Streaming services (Kinesis).
     Stream,
+    /// A person's cloud drive, reached with their OAuth consent (Google Drive, OneDrive).
     FileSharing,
 }
 
@@ -107,22 +119,28 @@ impl Default for Capabilities {
     }
 }
 
+/// The OAuth provider a connector authorizes with, and the scopes it asks consent for.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct OAuthNeeds {
+    /// The provider's name (`google`, `microsoft`).
     pub provider: &'static str,
+    /// The scopes requested.
     pub scopes: &'static [&'static str],
 }
 
 /// One named test step a connector runs.
 #[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
 pub struct StepSpec {
+    /// The step's id, as `Probe::step` and reports name it (`write_permission`).
     pub name: &'static str,
+    /// What the step checks, as a person reads it when it passes (`Container reachable`).
     pub label: &'static str,
 }
 
 /// A documented example destination; the conformance suite checks that every example validates.
 #[derive(Debug, Clone, Copy)]
 pub struct Example {
+    /// A short title (`Signed JSON webhook`).
     pub name: &'static str,
     /// The config, as JSON text.
     pub config: &'static str,

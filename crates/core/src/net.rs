@@ -101,11 +101,19 @@ fn check_v6(a: Ipv6Addr) -> Result<(), &'static str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResolveError {
     /// The name did not resolve.
-    Lookup { host: String, detail: String },
+    Lookup {
+        /// The name looked up.
+        host: String,
+        /// The resolver's error, or `no addresses`.
+        detail: String,
+    },
     /// It resolved, but (also) to a non-public address.
     Refused {
+        /// The name or address as given.
         host: String,
+        /// The first non-public address found.
         ip: IpAddr,
+        /// What kind of address `ip` is (`a loopback address`).
         reason: &'static str,
     },
 }

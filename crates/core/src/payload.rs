@@ -16,6 +16,7 @@ impl Default for PayloadCap {
 }
 
 impl PayloadCap {
+    /// The cap in bytes.
     pub fn bytes(self) -> u64 {
         self.0
     }

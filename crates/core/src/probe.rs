@@ -9,29 +9,41 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::error::{ConnectorError, ErrorKind};
 use crate::meta::StepSpec;
 
+/// How a test step went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
+    /// The check succeeded.
     Passed,
+    /// The check failed; the report carries the error's kind and hint.
     Failed,
+    /// The step did not run: it does not apply, or an earlier step failed.
     Skipped,
 }
 
 /// The report of one step: what was checked, how it went, and for a failure what to change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepReport {
+    /// The step's id (`write_permission`).
     pub name: String,
+    /// What the step checks, for a person; the id again when the plan has no such step.
     pub label: String,
+    /// Whether it passed, failed or was skipped.
     pub status: StepStatus,
+    /// What the step found, why it failed, or why it was skipped.
     pub message: String,
+    /// What to change; set only for a failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The kind of the failure; set only for a failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<ErrorKind>,
+    /// How long the step took, in milliseconds (0 when skipped, or failed outside a step).
     pub duration_ms: u64,
 }
 
 impl StepReport {
+    /// A passed step that took `took`, with what it found.
     pub fn passed(name: &str, label: &str, message: impl Into<String>, took: Duration) -> Self {
         StepReport {
             name: name.to_string(),
@@ -44,6 +56,7 @@ impl StepReport {
         }
     }
 
+    /// A failed step, with the message, hint and kind of `error`.
     pub fn failed(name: &str, label: &str, error: &ConnectorError, took: Duration) -> Self {
         StepReport {
             name: name.to_string(),
@@ -56,6 +69,7 @@ impl StepReport {
         }
     }
 
+    /// A skipped step, with why it did not run.
     pub fn skipped(name: &str, label: &str, message: impl Into<String>) -> Self {
         StepReport {
             name: name.to_string(),
@@ -72,12 +86,17 @@ impl StepReport {
 /// The overall result of a connection test: success means no step failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TestReport {
+    /// True when no step failed (skipped steps do not count against it).
     pub success: bool,
+    /// Every step in the order reported: the runtime's, then the connector's; planned steps
+    /// never reached appear as skipped.
     pub steps: Vec<StepReport>,
+    /// How long the whole test took, in milliseconds.
     pub duration_ms: u64,
 }
 
 impl TestReport {
+    /// The first failed step, if any.
     pub fn failed_step(&self) -> Option<&StepReport> {
         self.steps.iter().find(|s| s.status == StepStatus::Failed)
     }
@@ -87,7 +106,9 @@ impl TestReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TestEvent {
+    /// One step finished.
     Step(StepReport),
+    /// The test is over; the last event.
     Done(TestReport),
 }
 
@@ -99,6 +120,10 @@ pub struct Probe {
 }
 
 impl Probe {
+    /// A probe that labels steps from `plan` (the connector's [`test_steps`]) and sends each
+    /// report to `sink` as it finishes.
+    ///
+    /// [`test_steps`]: crate::ConnectorMeta::test_steps
     pub fn new(plan: &'static [StepSpec], sink: UnboundedSender<StepReport>) -> Self {
         Probe { plan, sink }
     }

@@ -12,10 +12,12 @@ use crate::error::ConnectorError;
 pub struct Record {
     /// Stable across retries: the idempotency key of this record (e.g. the `webhook-id`).
     pub id: String,
+    /// The body, sent as is (usually one JSON value; see [`Batch::json_payloads`]).
     pub payload: Bytes,
 }
 
 impl Record {
+    /// A record from its id and payload.
     pub fn new(id: impl Into<String>, payload: impl Into<Bytes>) -> Self {
         Record {
             id: id.into(),
@@ -28,8 +30,11 @@ impl Record {
 /// made (file keys take their date from it, so a retry after midnight keeps its key) and records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
+    /// Stable across retries: the idempotency key of batch-shaped writes.
     pub id: String,
+    /// When the batch was first made; kept by [`Batch::with_records`] so retries keep their keys.
     pub created_at: SystemTime,
+    /// The records, in the order outcomes are reported.
     pub records: Vec<Record>,
     /// The host vouches that every payload is one JSON value (for instance because it
     /// serialized each one from parsed JSON), so connectors that need JSON (file formats)
@@ -40,6 +45,7 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// A batch made now, without the JSON-payload promise.
     pub fn new(id: impl Into<String>, records: Vec<Record>) -> Self {
         Batch {
             id: id.into(),
@@ -67,6 +73,7 @@ impl Batch {
         }
     }
 
+    /// The total size of the records' payloads, in bytes.
     pub fn payload_bytes(&self) -> usize {
         self.records.iter().map(|r| r.payload.len()).sum()
     }
@@ -77,8 +84,10 @@ impl Batch {
 pub struct Delivered {
     /// The remote reference: `HTTP 200`, an object key, a sequence number.
     pub reference: String,
+    /// The HTTP status the target answered with, when the connector reports one (webhooks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// How long the write took at the target (serialized as `latency_ms`).
     #[serde(serialize_with = "as_millis", rename = "latency_ms")]
     pub latency: Duration,
     /// The start of the target's response body (at most 4 KiB), when it sent one.
@@ -93,7 +102,9 @@ fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 /// What the target answered to a failed attempt, when it answered at all.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Response {
+    /// The HTTP status code.
     pub status: u16,
+    /// How long the target took to answer (serialized as `latency_ms`).
     #[serde(serialize_with = "as_millis", rename = "latency_ms")]
     pub latency: Duration,
     /// The start of the response body (at most 4 KiB).
@@ -105,17 +116,24 @@ pub struct Response {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
+    /// The target accepted the record.
     Delivered(Delivered),
+    /// The attempt failed.
     Failed {
+        /// Why, classified (its kind decides whether the runtime retries).
         error: ConnectorError,
+        /// What the target answered, when it answered at all.
         #[serde(skip_serializing_if = "Option::is_none")]
         response: Option<Response>,
     },
 }
 
+/// The outcome of one record, by its id.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecordOutcome {
+    /// The [`Record::id`] this outcome is for.
     pub record_id: String,
+    /// Delivered or failed (flattened into this object in JSON).
     #[serde(flatten)]
     pub outcome: Outcome,
     /// How many attempts this record took (set by the runtime; 1 for a single attempt).
@@ -123,6 +141,7 @@ pub struct RecordOutcome {
 }
 
 impl RecordOutcome {
+    /// A delivery after one attempt.
     pub fn delivered(record_id: impl Into<String>, d: Delivered) -> Self {
         RecordOutcome {
             record_id: record_id.into(),
@@ -131,6 +150,7 @@ impl RecordOutcome {
         }
     }
 
+    /// A failure after one attempt, without a response from the target.
     pub fn failed(record_id: impl Into<String>, error: ConnectorError) -> Self {
         Self::failed_with(record_id, error, None)
     }
@@ -148,6 +168,7 @@ impl RecordOutcome {
         }
     }
 
+    /// The error, when the record failed.
     pub fn error(&self) -> Option<&ConnectorError> {
         match &self.outcome {
             Outcome::Failed { error, .. } => Some(error),
@@ -155,6 +176,7 @@ impl RecordOutcome {
         }
     }
 
+    /// Whether the record was delivered.
     pub fn is_delivered(&self) -> bool {
         matches!(self.outcome, Outcome::Delivered(_))
     }
@@ -163,6 +185,7 @@ impl RecordOutcome {
 /// One outcome per record of the batch, in the batch's order.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BatchOutcome {
+    /// The outcomes, one per record, in the batch's order.
     pub records: Vec<RecordOutcome>,
 }
 
@@ -189,10 +212,12 @@ impl BatchOutcome {
         }
     }
 
+    /// How many records were delivered.
     pub fn delivered_count(&self) -> usize {
         self.records.iter().filter(|r| r.is_delivered()).count()
     }
 
+    /// How many records failed (every outcome that is not a delivery).
     pub fn failed_count(&self) -> usize {
         self.records.len() - self.delivered_count()
     }

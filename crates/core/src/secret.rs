@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer};
 pub struct Secret(SecretString);
 
 impl Secret {
+    /// Wraps a clear value.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(SecretString::from(value.into()))
     }

@@ -37,11 +37,14 @@ impl AuthSpec for NoAuth {}
 /// One problem with one field, located by a JSON pointer such as `/config/url`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
+    /// JSON pointer to the offending field; empty for the document itself.
     pub path: String,
+    /// What is wrong, for a person; never quotes the value (it may be a secret).
     pub message: String,
 }
 
 impl FieldError {
+    /// A problem at `path` (a JSON pointer), described by `message`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         FieldError {
             path: path.into(),
