@@ -277,7 +277,20 @@ async fn a_rotation_by_another_client_is_not_taken_for_a_revocation() {
         let first = first.clone();
         async move { first.access_token().await }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The first refresh has reached the provider (which answers it 300 ms later).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first refresh never reached the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // Refused while the first refresh is in flight: the second waits for the stored rotation.
     assert_eq!(second.access_token().await.unwrap().expose(), "at-2");
     assert_eq!(early.await.unwrap().unwrap().expose(), "at-2");

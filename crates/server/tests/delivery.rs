@@ -86,6 +86,42 @@ async fn wait_status(server: &TestServer, destination: &str, status: &str) -> Va
     }
 }
 
+/// The workspace's deliveries (up to 500) once every one has ended, delivered or failed: no
+/// attempt is left that could still send anything.
+async fn once_all_ended(server: &TestServer) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, listed) = server
+            .call(Method::GET, &server.path("/deliveries?limit=500"), None)
+            .await;
+        let all = listed["data"].as_array().expect("deliveries").clone();
+        if !all.is_empty()
+            && all
+                .iter()
+                .all(|d| d["status"] == "delivered" || d["status"] == "failed")
+        {
+            return all;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deliveries never all ended; by status: {:?}",
+            by_status(&all)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How many of `deliveries` are in each status.
+fn by_status(deliveries: &[Value]) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for d in deliveries {
+        *counts
+            .entry(d["status"].as_str().unwrap_or("?").to_string())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
 async fn mapped_events_reach_the_receiver_exactly(backend: Backend) {
     let server = TestServer::start(&backend).await;
     let (url, seen, _) = receiver().await;
@@ -253,7 +289,14 @@ async fn a_repeated_idempotency_key_delivers_once(backend: Backend) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     assert!(refused.to_string().contains("\"/a~1b~0\""), "{refused}");
     eventually("three deliveries", || seen.lock().unwrap().len() == 3).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The store is the truth: three deliveries (the repeated key made none of its own), every
+    // one delivered, so no further attempt can send anything.
+    let deliveries = once_all_ended(&server).await;
+    assert_eq!(
+        by_status(&deliveries),
+        [("delivered".to_string(), 3)].into(),
+        "{deliveries:?}"
+    );
     assert_eq!(
         seen.lock().unwrap().len(),
         3,
@@ -748,15 +791,34 @@ async fn unreadable_mappings_and_policies_hold_deliveries(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The engine settles the delivery either way: it holds it and says why (`waiting_reason`),
+    // or it attempts it (an attempt, a request at the receiver).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let waiting = loop {
+        let d = delivery_of(&server, &held).await;
+        if d["waiting_reason"].is_string()
+            || d["attempt_count"] != 0
+            || !seen2.lock().unwrap().is_empty()
+        {
+            break d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the delivery was never held: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(
         seen2.lock().unwrap().is_empty(),
         "sent under default policy"
     );
-    let waiting = delivery_of(&server, &held).await;
     assert!(
         ["pending", "in_flight"].contains(&waiting["status"].as_str().unwrap()),
         "{waiting}"
+    );
+    assert!(
+        waiting["waiting_reason"].is_string() && waiting["attempt_count"] == 0,
+        "held without an attempt: {waiting}"
     );
     assert!(
         server
@@ -1151,26 +1213,16 @@ async fn two_replicas_on_one_postgres_deliver_each_event_once() {
             .await;
         assert_eq!(status, StatusCode::ACCEPTED);
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while seen.lock().unwrap().len() < 400 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let (_, listed) = a
-        .call(Method::GET, &a.path("/deliveries?limit=500"), None)
-        .await;
-    let mut by_status = std::collections::BTreeMap::new();
-    for d in listed["data"].as_array().unwrap() {
-        *by_status
-            .entry(d["status"].as_str().unwrap().to_string())
-            .or_insert(0) += 1;
-    }
+    // Every delivery ended in the store: neither replica has an attempt left to make.
+    let listed = once_all_ended(&a).await;
+    let by_status = by_status(&listed);
+    assert_eq!(listed.len(), 400, "deliveries by status: {by_status:?}");
     assert!(
         seen.lock().unwrap().len() >= 400,
         "received {} of 400; deliveries by status: {by_status:?}; first: {}",
         seen.lock().unwrap().len(),
-        listed["data"][0]
+        listed[0]
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let ids: Vec<String> = seen
         .lock()
         .unwrap()
@@ -1336,15 +1388,19 @@ async fn a_revoked_grant_puts_the_destination_in_reauth_required() {
             Some(json!({"name": "R", "destination_id": dest, "event_types": ["*"]})),
         )
         .await;
-    for n in 0..2 {
-        server
-            .call(
-                Method::POST,
-                &server.path("/events"),
-                Some(json!({"type": "x", "payload": {"n": n}})),
-            )
-            .await;
-    }
+    let post = |n: u32| {
+        let server = &server;
+        async move {
+            server
+                .call(
+                    Method::POST,
+                    &server.path("/events"),
+                    Some(json!({"type": "x", "payload": {"n": n}})),
+                )
+                .await
+        }
+    };
+    post(0).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let failed = loop {
         let (_, failed) = server
@@ -1376,23 +1432,51 @@ async fn a_revoked_grant_puts_the_destination_in_reauth_required() {
         )
         .await;
     assert_eq!(d["status"], "reauth_required", "{d}");
-    // While reauthorisation is required, queued deliveries wait instead of failing.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (_, pending) = server
-        .call(
-            Method::GET,
-            &server.path("/deliveries?status=pending"),
-            None,
-        )
-        .await;
+
+    // While reauthorisation is required, a delivery queued afterwards waits instead of
+    // failing: the engine holds it and says why (the signal waited on), without an attempt.
+    post(1).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let held = loop {
+        let (_, pending) = server
+            .call(
+                Method::GET,
+                &server.path("/deliveries?status=pending"),
+                None,
+            )
+            .await;
+        let waiting = pending["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["waiting_reason"].is_string())
+            .cloned();
+        if let Some(held) = waiting {
+            break held;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second delivery was never held: {pending}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        held["waiting_reason"].as_str().unwrap().contains("reauth"),
+        "{held}"
+    );
     let (_, failed) = server
         .call(Method::GET, &server.path("/deliveries?status=failed"), None)
         .await;
-    let counts = (
-        pending["data"].as_array().unwrap().len(),
-        failed["data"].as_array().unwrap().len(),
-    );
-    assert!(counts == (1, 1) || counts == (0, 2), "{counts:?}");
+    assert_eq!(failed["data"].as_array().unwrap().len(), 1, "{failed}");
+    let id = held["id"].as_str().unwrap();
+    let (_, held) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/deliveries/{id}")),
+            None,
+        )
+        .await;
+    assert_eq!(held["attempts"].as_array().map(Vec::len), Some(0), "{held}");
 }
 
 #[tokio::test]

@@ -223,6 +223,37 @@ async fn wait_for_files(s3: &aws_sdk_s3::Client, bucket: &str, n: usize) -> Vec<
     }
 }
 
+/// The destination's deliveries once `n` of them are in `status`.
+async fn wait_for_deliveries(
+    server: &TestServer,
+    destination: &str,
+    status: &str,
+    n: usize,
+) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, listed) = server
+            .call(
+                Method::GET,
+                &server.path(&format!(
+                    "/deliveries?destination_id={destination}&status={status}"
+                )),
+                None,
+            )
+            .await;
+        let found = listed["data"].as_array().expect("deliveries").clone();
+        if found.len() >= n {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} deliveries {status}",
+            found.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn file_destinations_batch_by_count_bytes_and_age() {
     let server = TestServer::start(&Backend::Sqlite).await;
@@ -230,7 +261,7 @@ async fn file_destinations_batch_by_count_bytes_and_age() {
 
     // By count: three events make one file at once, though the age limit is a minute away.
     let (s3, bucket, config, auth) = new_bucket().await;
-    route_types(
+    let count = route_types(
         &server,
         json!({"name": "Count", "destination_type": "s3", "config": config, "auth_config": auth,
                              "batch_max_records": 3, "batch_max_age_ms": 60000}),
@@ -248,7 +279,9 @@ async fn file_destinations_batch_by_count_bytes_and_age() {
     let found = wait_for_files(&s3, &bucket, 1).await;
     assert_eq!(found.len(), 1);
     assert_eq!(found[0], ["{\"i\":0}", "{\"i\":1}", "{\"i\":2}"]);
-    // Two more wait for company: nothing is written before their minute is up.
+    wait_for_deliveries(&server, &count, "delivered", 3).await;
+    // Two more wait for company: nothing is written before their minute is up. Their
+    // deliveries are stored claimed for this server's lane, with no attempt.
     server
         .call(
             Method::POST,
@@ -256,11 +289,30 @@ async fn file_destinations_batch_by_count_bytes_and_age() {
             Some(events(2, "count")),
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let held = wait_for_deliveries(&server, &count, "in_flight", 2).await;
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(held.iter().all(|d| d["attempt_count"] == 0), "{held:?}");
     assert_eq!(
         files(&s3, &bucket).await.len(),
         1,
         "a partial batch waits for its age limit"
+    );
+    // A third makes the batch full: the two held ones go with it, in one file. Had they gone
+    // on their own, a file of two would be here.
+    server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "order.count", "payload": {"i": 2}})),
+        )
+        .await;
+    let found = wait_for_files(&s3, &bucket, 2).await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|f| f == &["{\"i\":0}", "{\"i\":1}", "{\"i\":2}"]),
+        "the held pair went with the third: {found:?}"
     );
 
     // By age: two events wait 300 ms, then go as one file.

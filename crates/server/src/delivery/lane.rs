@@ -36,7 +36,8 @@ const LOAD_RETRY_MS: i64 = 5_000;
 const CIRCUIT_OPEN_REASON: &str = "the destination's circuit breaker is open after consecutive failures; the next attempt probes it";
 const SECRETS_REASON: &str = "this server cannot open the destination's secrets; another worker, or this one once fixed, will deliver";
 const REAUTH_REASON: &str = "the destination's authorization was revoked (reauth_required); deliveries wait until it is reconnected";
-const INACTIVE_REASON: &str = "the destination is disabled or inactive; deliveries wait until it is enabled again";
+const INACTIVE_REASON: &str =
+    "the destination is disabled or inactive; deliveries wait until it is enabled again";
 const LOAD_REASON: &str = "the destination could not be loaded; it is tried again shortly";
 /// How often a failing destination's failing clock is read (it disables the destination once
 /// it reaches `disable_after_failing_ms`).
@@ -76,10 +77,7 @@ enum State {
         batching: bool,
     },
     /// Deliveries go back to the queue, due at this time (epoch ms), for this reason.
-    Paused {
-        until_ms: i64,
-        reason: &'static str,
-    },
+    Paused { until_ms: i64, reason: &'static str },
     /// Deliveries fail with this error (the destination was deleted, or cannot be built).
     Broken(ConnectorError),
 }
