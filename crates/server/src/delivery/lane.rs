@@ -34,6 +34,7 @@ const PAUSED_WAIT_MS: i64 = 30_000;
 const LOAD_RETRY_MS: i64 = 5_000;
 /// Why deliveries wait, as their `waiting_reason` says.
 const CIRCUIT_OPEN_REASON: &str = "the destination's circuit breaker is open after consecutive failures; the next attempt probes it";
+const POLICY_REASON: &str = "this server cannot read the destination's stored delivery policy; another worker, or a correction of the policy, will deliver";
 const SECRETS_REASON: &str = "this server cannot open the destination's secrets; another worker, or this one once fixed, will deliver";
 const REAUTH_REASON: &str = "the destination's authorization was revoked (reauth_required); deliveries wait until it is reconnected";
 const INACTIVE_REASON: &str =
@@ -247,16 +248,16 @@ impl Lane {
                     batching,
                 }
             }
-            // A secret this process cannot open is its own misconfiguration, not the
-            // delivery's fault: leave it for a correctly configured worker.
-            Err(error) if error.kind == ErrorKind::Internal => {
+            // A secret or policy this process cannot read is its own misconfiguration (or an
+            // older replica's), not the delivery's fault: leave it for a worker that can.
+            Err(Unbuilt::Held { reason, error }) => {
                 tracing::error!(destination = %row.id, error = %error.message, "cannot build the destination");
                 State::Paused {
                     until_ms: crate::clock::queue_now_ms() + PAUSED_WAIT_MS,
-                    reason: SECRETS_REASON,
+                    reason,
                 }
             }
-            Err(error) => State::Broken(error),
+            Err(Unbuilt::Broken(error)) => State::Broken(error),
         };
     }
 
@@ -506,6 +507,17 @@ impl Lane {
     }
 }
 
+/// Why a destination could not be built for delivery.
+enum Unbuilt {
+    /// This process cannot read what the row holds: its deliveries wait, for this reason.
+    Held {
+        reason: &'static str,
+        error: ConnectorError,
+    },
+    /// The destination cannot work as it is: its deliveries fail with this error.
+    Broken(ConnectorError),
+}
+
 /// Builds a destination for delivery from its row: secrets opened, the operator's rules
 /// checked, the connector connected, its policy around it (keeping `previous`'s breaker).
 /// Returns it with whether its deliveries are batched (file and stream destinations).
@@ -513,19 +525,20 @@ async fn build(
     ctx: &LaneContext,
     row: &DestinationRow,
     previous: Option<&Guarded>,
-) -> Result<(Guarded, bool), ConnectorError> {
+) -> Result<(Guarded, bool), Unbuilt> {
     let spec = spec_of(
         &ctx.sealer,
         &ctx.store,
         row,
         ctx.rules.allow_private_destinations,
     )
-    .map_err(|e| {
-        ConnectorError::new(
+    .map_err(|e| Unbuilt::Held {
+        reason: SECRETS_REASON,
+        error: ConnectorError::new(
             ErrorKind::Internal,
             format!("the destination's secrets cannot be opened ({})", e.message),
             "check that every replica has the same COURIER_ENCRYPTION_KEY",
-        )
+        ),
     })?;
     if let Some(rule) = ctx
         .rules
@@ -538,22 +551,22 @@ async fn build(
         .await
         .first()
     {
-        return Err(ConnectorError::new(
+        return Err(Unbuilt::Broken(ConnectorError::new(
             ErrorKind::InvalidConfig,
             format!("the destination breaks a server rule: {rule}"),
             "change the destination, or the server's settings",
-        ));
+        )));
     }
     let destination = ctx
         .catalog
         .build(&row.destination_type, &spec)
         .await
         .map_err(|e| {
-            ConnectorError::new(
+            Unbuilt::Broken(ConnectorError::new(
                 ErrorKind::InvalidConfig,
                 format!("the destination cannot be built: {e}"),
                 "correct the destination's config",
-            )
+            ))
         })?;
     let batching = destination.metadata().category != Category::Http;
     // A policy this process cannot read (written by a newer replica, or damaged) holds the
@@ -564,11 +577,14 @@ async fn build(
     };
     let policy = DeliveryPolicy::from_json(&stored, "").map_err(|errors| {
         let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
-        ConnectorError::new(
-            ErrorKind::Internal,
-            format!("the destination's stored delivery policy cannot be read ({first})"),
-            "correct the policy with PATCH, or run a replica that knows its fields",
-        )
+        Unbuilt::Held {
+            reason: POLICY_REASON,
+            error: ConnectorError::new(
+                ErrorKind::Internal,
+                format!("the destination's stored delivery policy cannot be read ({first})"),
+                "correct the policy with PATCH, or run a replica that knows its fields",
+            ),
+        }
     })?;
     Ok((
         Guarded::keeping_breaker(destination, policy, previous),
