@@ -1,6 +1,34 @@
 //! AWS credentials shared by the AWS connectors (s3, kinesis): the auth_config type, its
 //! validation, and the SDK credential provider built from it (access keys, the default chain, or
 //! a role assumed on top of either).
+//!
+//! ```
+//! use courier_aws::{AwsAuth, AwsCredentials};
+//! use courier_core::{AuthSpec, Secret};
+//!
+//! // An auth_config with access keys; every problem is reported at its path.
+//! let auth = AwsAuth {
+//!     access_key_id: Some("AKIAIOSFODNN7EXAMPLE".into()),
+//!     secret_access_key: Some(Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")),
+//!     ..AwsAuth::default()
+//! };
+//! assert!(auth.validate().is_empty());
+//!
+//! let not_a_role = AwsAuth {
+//!     role_arn: Some("arn:aws:iam::123456789012:user/courier".into()),
+//!     ..AwsAuth::default()
+//! };
+//! assert_eq!(not_a_role.validate()[0].path, "/role_arn");
+//!
+//! // When a connector connects: the credentials, then the SDK settings its service client is
+//! // built from (`aws_sdk_s3::config::Builder::from(&config)`).
+//! async fn sdk_config(auth: &AwsAuth, destination_id: &str) -> aws_config::SdkConfig {
+//!     let credentials = AwsCredentials::from_auth(auth, "eu-west-1", destination_id, false).await;
+//!     credentials.sdk_config("eu-west-1", None, false)
+//! }
+//! ```
+
+#![warn(missing_docs)]
 
 mod transport;
 
@@ -120,6 +148,8 @@ pub fn is_region(region: &str) -> bool {
 /// The provider for an auth_config, and a description of the identity for messages.
 #[derive(Debug, Clone)]
 pub struct AwsCredentials {
+    /// The SDK credential provider: the access keys, the default chain, or a role assumed with
+    /// either.
     pub provider: SharedCredentialsProvider,
     /// `access key AKIA…WXYZ`, `the default AWS credential chain`, `role … (assumed with …)`.
     pub identity: String,

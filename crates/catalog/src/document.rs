@@ -5,13 +5,19 @@ use courier_core::{ConnectorMeta, DynConnector};
 use serde::Serialize;
 use serde_json::Value;
 
+/// The catalog document front ends build their forms from (see
+/// [`Catalog::document`](crate::Catalog::document)).
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CatalogDocument {
+    /// One entry per compiled-in connector, sorted by type id.
     pub connectors: Vec<ConnectorEntry>,
 }
 
+/// One connector in the catalog document.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ConnectorEntry {
+    /// The connector's metadata, serialized flat into the entry (its examples are not: see
+    /// `examples`).
     #[serde(flatten)]
     pub meta: ConnectorMeta,
     /// The JSON Schema (draft 2020-12) of the connector's `config`.
@@ -20,19 +26,26 @@ pub struct ConnectorEntry {
     /// The JSON Schema (draft 2020-12) of the connector's `auth_config`.
     #[schemars(with = "serde_json::Map<String, Value>")]
     pub auth_config_schema: Value,
+    /// The connector's example destinations, parsed from their JSON text.
     pub examples: Vec<ExampleEntry>,
 }
 
+/// An example destination, with its config and auth_config as JSON.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ExampleEntry {
+    /// A short title.
     pub name: &'static str,
+    /// The example's config (`null` if its text was not valid JSON).
     #[schemars(with = "serde_json::Map<String, Value>")]
     pub config: Value,
+    /// The example's auth_config, with placeholders for secrets (`null` if its text was not
+    /// valid JSON).
     #[schemars(with = "serde_json::Map<String, Value>")]
     pub auth_config: Value,
 }
 
 impl ConnectorEntry {
+    /// The entry of `connector`: its metadata, both schemas and its examples.
     pub fn of(connector: &dyn DynConnector) -> Self {
         let meta = connector.metadata();
         ConnectorEntry {

@@ -1,5 +1,28 @@
 //! The catalog of compiled-in connectors: lookup by type id, building destinations from JSON, and
 //! the catalog document front ends build their forms from.
+//!
+//! ```
+//! use courier_catalog::{Catalog, LookupError};
+//! use courier_core::DestinationSpec;
+//!
+//! // Every connector the enabled cargo features compiled in (all of them by default).
+//! let catalog = Catalog::builtin();
+//! assert!(catalog.types().any(|t| t == "webhook"));
+//!
+//! let webhook = catalog.get("webhook").unwrap();
+//! assert_eq!(webhook.metadata().type_id, "webhook");
+//!
+//! // Validation reports every problem at its JSON path, without connecting.
+//! let spec = DestinationSpec {
+//!     config: serde_json::json!({"url": "https://api.example.com/webhook"}),
+//!     ..Default::default()
+//! };
+//! assert!(catalog.validate("webhook", &spec).is_empty());
+//!
+//! assert!(matches!(catalog.get("nope"), Err(LookupError::Unknown { .. })));
+//! ```
+
+#![warn(missing_docs)]
 
 mod document;
 mod known;
@@ -16,15 +39,24 @@ pub use known::KNOWN_TYPES;
 /// Why a type id did not resolve to a connector.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
+    /// The type exists in Courier but its connector's cargo feature is off in this build.
     #[error(
         "`{type_id}` is not compiled into this build (enable cargo feature `{feature}` of courier-catalog)"
     )]
     NotCompiled {
+        /// The type id that was asked for.
         type_id: String,
+        /// The cargo feature of courier-catalog that compiles the connector in.
         feature: &'static str,
     },
+    /// No connector of this type exists at all.
     #[error("unknown destination type `{type_id}`; known types: {known}")]
-    Unknown { type_id: String, known: String },
+    Unknown {
+        /// The type id that was asked for.
+        type_id: String,
+        /// The type ids in this catalog, comma-separated (`(none)` when it is empty).
+        known: String,
+    },
 }
 
 /// The connectors compiled into this build, by type id.
@@ -57,10 +89,13 @@ impl Catalog {
         self
     }
 
+    /// The type ids of the registered connectors, in sorted order.
     pub fn types(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.connectors.keys().copied()
     }
 
+    /// The connector registered under `type_id`; the error tells a type whose feature is off
+    /// apart from one that does not exist.
     pub fn get(&self, type_id: &str) -> Result<Arc<dyn DynConnector>, LookupError> {
         if let Some(c) = self.connectors.get(type_id) {
             return Ok(c.clone());

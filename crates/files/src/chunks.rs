@@ -20,6 +20,7 @@ use crate::plan::PlannedFile;
 pub struct Chunk {
     /// Where `data` starts in the file.
     pub offset: u64,
+    /// The chunk's bytes, as stored (after compression).
     pub data: Bytes,
     /// No chunk follows: the file's total is `offset + data.len()`.
     pub last: bool,

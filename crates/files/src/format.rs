@@ -17,6 +17,7 @@ pub enum Format {
 }
 
 impl Format {
+    /// The file extension, without a dot or the compression suffix (`ndjson`).
     pub fn extension(self) -> &'static str {
         match self {
             Format::Json => "json",
@@ -25,6 +26,7 @@ impl Format {
         }
     }
 
+    /// The `Content-Type` the stored file carries (whatever its compression).
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Json => "application/json",

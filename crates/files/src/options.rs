@@ -16,6 +16,7 @@ pub struct FileOptions {
     /// {yyyy}, {mm}, {dd}, {hh}, {record_count}, {ext}. Must contain {batch_id}.
     #[serde(default = "default_template")]
     pub key_template: String,
+    /// Format, compression, CSV columns and size limit (flattened into the same config object).
     #[serde(flatten)]
     pub layout: FileLayout,
 }

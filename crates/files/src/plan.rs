@@ -16,12 +16,16 @@ use crate::template::{KeyContext, KeyTemplate};
 /// One file to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFile {
+    /// The object key or file path, rendered from the template (a split batch's parts get
+    /// `-part-0001`, `-part-0002`, ... after the batch id).
     pub key: String,
     /// Indices into the batch's records, in order.
     pub records: Vec<usize>,
     /// Size before compression; this is what the payload cap limits.
     pub encoded_len: u64,
+    /// The `Content-Type` of the file's format.
     pub content_type: &'static str,
+    /// The `Content-Encoding` of its compression; `None` when uncompressed.
     pub content_encoding: Option<&'static str>,
     /// CSV rows from planning, kept for small files so writing does not encode them twice
     /// (`None` for large files, encoded again as they stream, and for JSON and NDJSON, which
@@ -40,7 +44,9 @@ const KEEP_ENCODED_BYTES: u64 = 8 * 1024 * 1024;
 /// The files for a batch, and the records refused before any upload (by index).
 #[derive(Debug, Default)]
 pub struct FilePlan {
+    /// The files to write, in batch order; empty when every record was refused.
     pub files: Vec<PlannedFile>,
+    /// Each refused record's index in the batch and why, sorted by index.
     pub refused: Vec<(usize, ConnectorError)>,
 }
 

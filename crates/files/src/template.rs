@@ -19,6 +19,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("ext", "the file extension, e.g. ndjson or csv.gz"),
 ];
 
+/// The template used when the config sets none.
 pub const DEFAULT_TEMPLATE: &str = "{destination_id}/{yyyy}/{mm}/{dd}/{batch_id}.{ext}";
 
 /// The longest key rendered (S3's and GCS's object-name limit is 1024 bytes).
@@ -40,10 +41,16 @@ pub struct KeyTemplate {
 /// What a file's key is rendered from.
 #[derive(Debug, Clone)]
 pub struct KeyContext<'a> {
+    /// The destination's id (`{destination_id}`); refused at render if unsafe in a path.
     pub destination_id: &'a str,
+    /// The batch's id, with the part number when the batch is split (`{batch_id}`); refused
+    /// at render if unsafe in a path.
     pub batch_id: &'a str,
+    /// When the batch was created, for the date variables (read in UTC).
     pub created_at: SystemTime,
+    /// Records in the file (`{record_count}`).
     pub record_count: usize,
+    /// The full extension without a leading dot, e.g. `csv.gz` (`{ext}`).
     pub ext: &'a str,
 }
 
@@ -100,6 +107,7 @@ impl KeyTemplate {
         })
     }
 
+    /// The template as written.
     pub fn source(&self) -> &str {
         &self.source
     }

@@ -27,6 +27,8 @@ fn path(src: &str) -> Result<Vec<String>, String> {
 }
 
 impl KeyTemplate {
+    /// Parses a bare dot path (`user.id`) or a template with `{path}` placeholders; the error
+    /// says what is wrong.
     pub fn parse(src: &str) -> Result<Self, String> {
         if src.trim().is_empty() {
             return Err("must not be empty".into());

@@ -4,6 +4,44 @@
 //! rebinding cannot slip past), addresses spelled in URLs are checked before each request (a
 //! resolver never sees them), no redirect is followed, and no proxy is taken from the
 //! environment.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use courier_core::{ConnectorError, ErrorKind};
+//! use courier_net::{body, check_url, guarded_builder, transport_error};
+//!
+//! // A client whose names resolve to public addresses only (`allow_private: false`).
+//! let http = guarded_builder(false)
+//!     .timeout(Duration::from_secs(30))
+//!     .build()
+//!     .expect("a client");
+//!
+//! // Addresses spelled in a URL never reach the resolver: check them before each request.
+//! let refused = check_url("Example API", "http://10.0.0.1/items", false).unwrap_err();
+//! assert_eq!(refused.kind, ErrorKind::InvalidConfig);
+//! assert!(check_url("Example API", "https://api.example.com/items", false).is_ok());
+//!
+//! // A request: failures without an answer come back classified, bodies are read capped.
+//! async fn items(http: &reqwest::Client, url: &str) -> Result<String, ConnectorError> {
+//!     check_url("Example API", url, false)?;
+//!     let response = http
+//!         .get(url)
+//!         .send()
+//!         .await
+//!         .map_err(|e| transport_error("Example API", e))?;
+//!     let status = response.status().as_u16();
+//!     if status != 200 {
+//!         let text = body::error_text(response).await;
+//!         let kind = ErrorKind::from_http_status(status);
+//!         let message = format!("Example API answered HTTP {status}: {text}");
+//!         return Err(ConnectorError::new(kind, message, "check the URL"));
+//!     }
+//!     body::json_text("Example API", "the item listing", response).await
+//! }
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod body;
 mod transport_error;

@@ -81,6 +81,7 @@ impl BearerClient {
         Ok(&self.http)
     }
 
+    /// The token manager behind this client.
     pub fn tokens(&self) -> &TokenManager {
         &self.tokens
     }

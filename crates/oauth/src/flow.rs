@@ -37,9 +37,12 @@ impl fmt::Debug for OAuthApp {
 /// An authorization in progress: keep it (server-side) until the redirect comes back. Debug
 /// shows neither the state nor the URL that carries it.
 pub struct PendingAuthorization {
+    /// The destination being connected.
     pub destination_id: String,
     /// The URL to send the person to.
     pub url: String,
+    /// The `state` the redirect must bring back; it names the destination and carries a
+    /// random nonce.
     pub state: Secret,
     pkce_verifier: Secret,
 }
@@ -79,6 +82,10 @@ fn config_error(what: &str) -> ConnectorError {
 }
 
 impl OAuthApp {
+    /// `client_id` (and `client_secret` for confidential clients) registered at `provider`,
+    /// redirecting to `redirect_uri`. Token requests go through a guarded client that follows
+    /// no redirects and reaches private addresses only if `allow_private`. A URL that does not
+    /// parse is an `invalid_config` error.
     pub fn new(
         provider: Provider,
         client_id: &str,
@@ -167,6 +174,7 @@ impl OAuthApp {
         }
     }
 
+    /// The provider this app authorizes with.
     pub fn provider(&self) -> &Provider {
         &self.provider
     }

@@ -6,9 +6,13 @@ use courier_core::{Endpoint, FieldError, OAuthClient, Secret};
 /// Where and how to authorize.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provider {
+    /// The provider's name (`google`, `microsoft`), as error messages name it.
     pub name: &'static str,
+    /// Where people are sent to consent.
     pub authorization_url: String,
+    /// The endpoint that exchanges codes and refresh tokens for tokens.
     pub token_url: String,
+    /// The scopes asked for.
     pub scopes: Vec<String>,
     /// Extra authorization-URL parameters (e.g. Google's `access_type=offline`).
     pub extra_params: Vec<(String, String)>,

@@ -15,6 +15,7 @@ pub struct MemoryTokenStore {
 }
 
 impl MemoryTokenStore {
+    /// A store holding `tokens` for `destination_id`.
     pub fn with(destination_id: &str, tokens: Tokens) -> Self {
         let store = MemoryTokenStore::default();
         store.lock().insert(destination_id.to_string(), tokens);
@@ -25,6 +26,7 @@ impl MemoryTokenStore {
         self.tokens.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The tokens stored for `destination_id`, if any.
     pub fn get(&self, destination_id: &str) -> Option<Tokens> {
         self.lock().get(destination_id).cloned()
     }
@@ -52,6 +54,7 @@ pub struct SeededStore {
 }
 
 impl SeededStore {
+    /// Over `host`'s store (a fresh in-memory one when `None`), falling back to `seed`.
     pub fn new(host: Option<SharedTokenStore>, seed: Option<Tokens>) -> Self {
         SeededStore {
             inner: host.unwrap_or_else(|| Arc::new(MemoryTokenStore::default())),

@@ -15,6 +15,7 @@ use crate::flow::OAuthApp;
 /// What one API call made of its token.
 #[derive(Debug)]
 pub enum Attempt<T> {
+    /// The call is over (the token was accepted, or it failed for another reason).
     Done(Result<T, ConnectorError>),
     /// The API answered 401: the token was refused.
     Unauthorized,
@@ -92,6 +93,7 @@ impl TokenManager {
         }
     }
 
+    /// Refreshes when fewer than `margin` remain before the access token expires.
     pub fn with_margin(mut self, margin: Duration) -> Self {
         self.margin = margin;
         self

@@ -63,11 +63,13 @@ impl Drop for Slot {
 /// Whether an attempt may start now.
 #[derive(Debug)]
 pub enum Gate {
+    /// The attempt may start; the slot is held until it ends.
     Go(Slot),
     /// `max_concurrency` attempts are in flight.
     Full,
     /// The circuit is open: no attempt before this wait.
     Open {
+        /// How long until the circuit lets a probe attempt through.
         retry_in: Duration,
     },
 }
@@ -75,6 +77,7 @@ pub enum Gate {
 /// What happens next to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
+    /// Delivered: nothing more to do.
     Delivered,
     /// Failed transiently: try again after this wait.
     RetryAfter(Duration),
@@ -86,14 +89,18 @@ pub enum Next {
 /// attempt and the ones before it.
 #[derive(Debug, Clone)]
 pub struct Verdict {
+    /// The record's outcome in this attempt.
     pub outcome: RecordOutcome,
+    /// Whether the record is done, to be retried (and after what wait), or given up.
     pub next: Next,
 }
 
 /// An attempt as made.
 #[derive(Debug, Clone)]
 pub struct Attempt {
+    /// When the attempt started (wall clock).
     pub started_at: SystemTime,
+    /// How long the attempt ran, up to the timeout when it was cut off.
     pub took: Duration,
     /// The attempt ran past `timeout_ms` and was cut off.
     pub timed_out: bool,
@@ -102,6 +109,8 @@ pub struct Attempt {
 }
 
 impl Guarded {
+    /// `destination` behind `policy`, with a fresh circuit breaker (if the policy enables one)
+    /// and `max_concurrency` slots.
     pub fn new(destination: Arc<dyn Destination>, policy: DeliveryPolicy) -> Self {
         Self::keeping_breaker(destination, policy, None)
     }
@@ -130,14 +139,17 @@ impl Guarded {
         }
     }
 
+    /// The policy attempts are made under.
     pub fn policy(&self) -> &DeliveryPolicy {
         &self.policy
     }
 
+    /// The destination attempts are made to.
     pub fn destination(&self) -> &Arc<dyn Destination> {
         &self.destination
     }
 
+    /// The circuit breaker; `None` when the policy disables it.
     pub fn breaker(&self) -> Option<&CircuitBreaker> {
         self.breaker.as_deref()
     }

@@ -19,6 +19,8 @@ impl std::fmt::Debug for Schedule {
 }
 
 impl Schedule {
+    /// The schedule `policy` gives: its `retry_intervals` if any (the last repeating), else
+    /// waits computed by its `retry_backoff_type`. It never ends.
     pub fn for_policy(policy: &DeliveryPolicy) -> Self {
         let base = Duration::from_millis(policy.retry_base_ms);
         let max = Duration::from_millis(policy.retry_max_delay_ms);

@@ -21,9 +21,14 @@ pub enum Permit {
     /// The circuit was open long enough: this attempt is the one probe.
     Probe,
     /// The circuit is open (or a probe is in flight); try again after the given wait.
-    Rejected { retry_in: Duration },
+    Rejected {
+        /// How long to wait before asking again.
+        retry_in: Duration,
+    },
 }
 
+/// One destination's circuit breaker, shared by its concurrent attempts. Times are read from
+/// tokio's clock, so paused-time tests control it.
 #[derive(Debug)]
 pub struct CircuitBreaker {
     threshold: u32,
@@ -32,6 +37,8 @@ pub struct CircuitBreaker {
 }
 
 impl CircuitBreaker {
+    /// A closed breaker that opens after `threshold` consecutive failures (at least 1) and lets
+    /// a probe through `reset` after opening.
     pub fn new(threshold: u32, reset: Duration) -> Self {
         CircuitBreaker {
             threshold: threshold.max(1),
@@ -45,6 +52,8 @@ impl CircuitBreaker {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Asks to start an attempt; an open circuit whose `reset` has passed turns half-open and
+    /// hands out the one probe. Report the attempt with `on_success` or `on_failure`.
     pub fn acquire(&self) -> Permit {
         let mut state = self.lock();
         match *state {
@@ -66,10 +75,13 @@ impl CircuitBreaker {
         }
     }
 
+    /// Records a successful attempt: the circuit closes and the failure count restarts.
     pub fn on_success(&self) {
         *self.lock() = State::Closed { failures: 0 };
     }
 
+    /// Records a failed attempt: the `threshold`-th consecutive failure, or a failed probe,
+    /// opens the circuit for `reset`.
     pub fn on_failure(&self) {
         let mut state = self.lock();
         *state = match *state {
@@ -82,6 +94,7 @@ impl CircuitBreaker {
         };
     }
 
+    /// Whether the circuit is not closed (open, or half-open with a probe allowed or in flight).
     pub fn is_open(&self) -> bool {
         !matches!(*self.lock(), State::Closed { .. })
     }

@@ -13,26 +13,32 @@ use crate::attempt::{Guarded, Next};
 use crate::breaker::CircuitBreaker;
 use crate::policy::DeliveryPolicy;
 
+/// Delivers batches to one destination under its [`DeliveryPolicy`], retrying in memory.
+/// Clones share the circuit breaker and the concurrency limit.
 #[derive(Debug, Clone)]
 pub struct Deliverer {
     guarded: Guarded,
 }
 
 impl Deliverer {
+    /// `destination` behind `policy`, with a fresh circuit breaker if the policy enables one.
     pub fn new(destination: Arc<dyn Destination>, policy: DeliveryPolicy) -> Self {
         Deliverer {
             guarded: Guarded::new(destination, policy),
         }
     }
 
+    /// The policy deliveries are made under.
     pub fn policy(&self) -> &DeliveryPolicy {
         self.guarded.policy()
     }
 
+    /// The destination records are delivered to.
     pub fn destination(&self) -> &Arc<dyn Destination> {
         self.guarded.destination()
     }
 
+    /// The circuit breaker; `None` when the policy disables it.
     pub fn breaker(&self) -> Option<&CircuitBreaker> {
         self.guarded.breaker()
     }

@@ -125,6 +125,7 @@ impl DeliveryPolicy {
         errors
     }
 
+    /// The deadline of one attempt (`timeout_ms`).
     pub fn attempt_timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }
@@ -138,6 +139,7 @@ impl DeliveryPolicy {
         }
     }
 
+    /// A target's `Retry-After` wait, cut down to `retry_after_max_ms`.
     pub fn clamp_retry_after(&self, d: Duration) -> Duration {
         d.min(Duration::from_millis(self.retry_after_max_ms))
     }

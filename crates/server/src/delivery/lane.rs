@@ -471,10 +471,13 @@ impl Lane {
         {
             return false;
         }
-        self.failing_checked = Some(Instant::now());
         let Ok(Some(since)) = self.ctx.store.failing_since(&self.destination_id).await else {
+            // The clock is not written yet (the writer records failures in rounds): look again
+            // at the next failure rather than in FAILING_CHECK_EVERY, which a short burst of
+            // failures would never reach.
             return false;
         };
+        self.failing_checked = Some(Instant::now());
         ids::parse_timestamp(&since).is_some_and(|t| {
             let quiet = time::OffsetDateTime::now_utc() - t;
             quiet.whole_milliseconds() >= self.ctx.disable_after.as_millis() as i128
