@@ -51,14 +51,18 @@ pub fn plan(root: &Path, name: &ConnectorName) -> Result<Vec<Edit>> {
         .collect()
 }
 
-/// `courier-connector-NAME = { path = "connectors/NAME" }` in `[workspace.dependencies]`,
-/// after the last connector crate there.
+/// `courier-connector-NAME = { version = "0.1.0", path = "connectors/NAME" }` in
+/// `[workspace.dependencies]`, after the last connector crate there (the version lets the
+/// crates that depend on it be packaged).
 pub fn root_manifest(text: &str, name: &ConnectorName) -> Result<String> {
     let krate = name.crate_name();
     if toml_text::has_key(text, "[workspace.dependencies]", &krate) {
         bail!("`{krate}` is already in [workspace.dependencies]");
     }
-    let line = format!("{krate} = {{ path = \"connectors/{}\" }}", name.kebab);
+    let line = format!(
+        "{krate} = {{ version = \"0.1.0\", path = \"connectors/{}\" }}",
+        name.kebab
+    );
     toml_text::insert_line(text, "[workspace.dependencies]", &line, |k| {
         k.starts_with(CONNECTOR_PREFIX) || k == "courier-conformance"
     })
@@ -246,7 +250,7 @@ mod tests {
         let root = "[workspace.dependencies]\ncourier-conformance = { path = \"crates/conformance\" }\n\
             courier-connector-webhook = { path = \"connectors/webhook\" }\n\n# Third-party\nanyhow = \"1\"\n";
         let out = root_manifest(root, &name()).unwrap();
-        assert!(out.contains("webhook\" }\ncourier-connector-azure-blob = { path = \"connectors/azure-blob\" }\n\n# Third"));
+        assert!(out.contains("webhook\" }\ncourier-connector-azure-blob = { version = \"0.1.0\", path = \"connectors/azure-blob\" }\n\n# Third"));
         assert!(root_manifest(&out, &name()).is_err());
 
         let catalog = "[features]\ndefault = [\"all\"]\nall = [\"webhook\"]\nwebhook = [\"dep:courier-connector-webhook\"]\n\n\

@@ -79,3 +79,22 @@ fn collect_rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     }
     Ok(())
 }
+
+/// The workspace packages marked `publish = false` (servers, benches, test support, examples):
+/// left out of packaging checks.
+pub fn unpublished_packages() -> Result<Vec<String>> {
+    let text = crate::cmd::stdout_of(&mut crate::cmd::cargo([
+        "metadata",
+        "--no-deps",
+        "--format-version",
+        "1",
+    ]))?;
+    let metadata: serde_json::Value =
+        serde_json::from_str(&text).context("cargo metadata did not answer JSON")?;
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    Ok(packages
+        .iter()
+        .filter(|p| p["publish"].as_array().is_some_and(Vec::is_empty))
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect())
+}

@@ -10,42 +10,24 @@
 
 use std::num::NonZero;
 use std::process::Command;
-use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use azure_core::http::{ClientOptions, Url};
 use azure_storage_blob::models::BlobClientUploadOptions;
-use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use courier_benchkit::{
     ChildGuard, batch, compare_file_uploads, emulator_cache, free_port, print_peak, reset_peak,
     start_emulator, status_kib,
 };
 use courier_connector_azure_blob::AzureBlob;
-use courier_connector_azure_blob::shared_key::SharedKeyPolicy;
 use courier_core::{DestinationSpec, DynConnector};
+use courier_testbed::azurite::Azurite;
 use serde_json::json;
 
 const BLOCK: u64 = 8 * 1024 * 1024;
 
-struct Azurite {
-    url: String,
-    account: String,
-    key: String,
-    _child: Option<ChildGuard>,
-}
-
-fn azurite() -> Azurite {
-    if let (Ok(url), Ok(account), Ok(key)) = (
-        std::env::var("COURIER_TEST_AZURITE_URL"),
-        std::env::var("COURIER_TEST_AZURITE_ACCOUNT"),
-        std::env::var("COURIER_TEST_AZURITE_KEY"),
-    ) {
-        return Azurite {
-            url,
-            account,
-            key,
-            _child: None,
-        };
+/// The Azurite the environment names, or one started here (stopped when the guard drops).
+fn azurite() -> (Azurite, Option<ChildGuard>) {
+    if let Some(azurite) = Azurite::from_env() {
+        return (azurite, None);
     }
     let port = free_port();
     let data = tempfile_dir();
@@ -64,13 +46,13 @@ fn azurite() -> Azurite {
         ])
         .args(["--skipApiVersionCheck", "--disableTelemetry"]);
     let guard = start_emulator(command, port, "azurite");
-    Azurite {
+    let azurite = Azurite {
         url: format!("http://127.0.0.1:{port}/devstoreaccount1"),
         account: "devstoreaccount1".into(),
         // The emulator's published well-known key.
         key: "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==".into(),
-        _child: Some(guard),
-    }
+    };
+    (azurite, Some(guard))
 }
 
 fn tempfile_dir() -> String {
@@ -79,41 +61,21 @@ fn tempfile_dir() -> String {
     dir.to_string_lossy().into_owned()
 }
 
-fn container(a: &Azurite, name: &str) -> BlobContainerClient {
-    let options = BlobContainerClientOptions {
-        client_options: ClientOptions {
-            per_try_policies: vec![Arc::new(SharedKeyPolicy::new(&a.account, &a.key).unwrap())],
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    BlobContainerClient::new(
-        Url::parse(&format!("{}/{name}", a.url)).unwrap(),
-        None,
-        Some(options),
-    )
-    .unwrap()
-}
-
 fn main() {
-    let a = azurite();
+    let (a, _guard) = azurite();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!("courier-bench-{nanos}");
-        let bare = container(&a, &name);
+        let name = courier_testbed::fresh_name("courier-bench");
+        let bare = a.container(&name);
         bare.create(None).await.unwrap();
         let spec = DestinationSpec {
             destination_id: "bench".into(),
             config: json!({"account": a.account, "container": name, "endpoint": a.url,
                            "key_template": "{batch_id}.{ext}", "block_size_bytes": BLOCK}),
-            auth_config: json!({"account_key": a.key}),
+            auth_config: a.auth(),
             payload_cap_bytes: Some(512 << 20),
             token_store: None,
             allow_private_network: true,

@@ -2,8 +2,6 @@
 //! headers and tier, retries that replace, the cap, staged blocks and their cleanup, every
 //! credential form, and clear connection-test failures.
 
-mod support;
-
 use std::io::Read;
 
 use courier_conformance::helpers::{self, records, reference};
@@ -11,6 +9,7 @@ use courier_connector_azure_blob::AzureBlob;
 use courier_core::{
     Batch, DestinationSpec, DynConnector, ErrorKind, Record, StepStatus, TestReport,
 };
+use courier_testbed::azurite as support;
 use serde_json::{Value, json};
 
 fn spec(config: Value, auth: Value, cap: Option<u64>) -> DestinationSpec {

@@ -1,13 +1,12 @@
 //! Runs the shared conformance suite against Azurite (a real Azure Blob implementation on
 //! loopback).
 
-mod support;
-
 use std::sync::Arc;
 
 use courier_conformance::ndjson::find_lines;
 use courier_conformance::{Fixture, suite};
 use courier_connector_azure_blob::AzureBlob;
+use courier_testbed::azurite as support;
 use futures::FutureExt;
 use serde_json::json;
 

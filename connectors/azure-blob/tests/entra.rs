@@ -167,10 +167,7 @@ impl Drop for Azurite {
 
 /// Azurite over HTTPS with basic OAuth, with the account `courier` and `key`.
 fn azurite_https(dir: &Path, port: u16, key: &str) -> Azurite {
-    let bin = std::env::var("COURIER_TEST_AZURITE_BIN").unwrap_or_else(|_| {
-        panic!("COURIER_TEST_AZURITE_BIN is not set: run the tests with `cargo xtask test` (or `cargo xtask services`), which installs Azurite")
-    });
-    let child = Command::new(bin)
+    let child = Command::new(courier_testbed::azurite::bin())
         .args([
             "--blobHost",
             "127.0.0.1",

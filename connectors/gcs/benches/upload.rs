@@ -10,7 +10,7 @@
 //! (on port 80, which resumable uploads need).
 
 use std::process::Command;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use courier_benchkit::{
     ChildGuard, batch, compare_file_uploads, emulator_cache, print_peak, reset_peak,
@@ -18,15 +18,17 @@ use courier_benchkit::{
 };
 use courier_connector_gcs::Gcs;
 use courier_core::{DestinationSpec, DynConnector};
+use courier_testbed::fake_gcs::FakeGcs;
 use google_cloud_auth::credentials::anonymous;
 use google_cloud_storage::client::Storage;
 use serde_json::json;
 
 const CHUNK: usize = 8 * 1024 * 1024;
 
-fn emulator() -> (String, Option<ChildGuard>) {
-    if let Ok(url) = std::env::var("COURIER_TEST_FAKE_GCS_URL") {
-        return (url, None);
+/// The emulator the environment names, or one started here (stopped when the guard drops).
+fn emulator() -> (FakeGcs, Option<ChildGuard>) {
+    if let Some(gcs) = FakeGcs::from_env() {
+        return (gcs, None);
     }
     let lib = format!("{}/fake-gcs-venv/lib", emulator_cache());
     let bin = std::fs::read_dir(&lib)
@@ -47,31 +49,19 @@ fn emulator() -> (String, Option<ChildGuard>) {
         "memory",
     ]);
     let guard = start_emulator(command, 80, "fake-gcs-server");
-    ("http://127.0.0.1:80".into(), Some(guard))
+    (FakeGcs::new("http://127.0.0.1:80".into()), Some(guard))
 }
 
 fn main() {
-    let (url, _guard) = emulator();
+    let (gcs, _guard) = emulator();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let bucket = format!("courier-bench-{nanos}");
-        let created = reqwest::Client::new()
-            .post(format!("{url}/storage/v1/b?project=courier"))
-            .header("content-type", "application/json")
-            .body(json!({"name": bucket}).to_string())
-            .send()
-            .await
-            .unwrap();
-        assert!(created.status().is_success());
+        let bucket = gcs.new_bucket().await;
         let bare = Storage::builder()
-            .with_endpoint(&url)
+            .with_endpoint(&gcs.url)
             .with_credentials(anonymous::Builder::new().build())
             .with_resumable_upload_threshold(CHUNK)
             .with_resumable_upload_buffer_size(CHUNK)
@@ -80,7 +70,7 @@ fn main() {
             .unwrap();
         let spec = DestinationSpec {
             destination_id: "bench".into(),
-            config: json!({"bucket": bucket, "endpoint": url, "key_template": "{batch_id}.{ext}",
+            config: json!({"bucket": bucket, "endpoint": gcs.url, "key_template": "{batch_id}.{ext}",
                            "chunk_size_bytes": CHUNK}),
             auth_config: json!({}),
             payload_cap_bytes: Some(512 << 20),

@@ -5,64 +5,35 @@
 //! Run: `cargo bench -p courier-connector-kinesis` (COURIER_BENCH_RECORDS overrides 100000).
 //! Uses the moto that `cargo xtask test` started, or starts the one it installed.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kinesis::primitives::Blob;
+use courier_benchkit::{ChildGuard, emulator_cache, free_port, start_emulator};
 use courier_connector_kinesis::Kinesis;
 use courier_core::{Batch, DestinationSpec, DynConnector, Record};
 use courier_runtime::{Deliverer, DeliveryPolicy};
-use serde_json::json;
+use courier_testbed::moto::Moto;
 
 const CONCURRENCY: usize = 8;
 
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+/// The moto the environment names, or one started here (stopped when the guard drops).
+fn moto() -> (Moto, Option<ChildGuard>) {
+    if let Some(moto) = Moto::from_env() {
+        return (moto, None);
     }
-}
-
-fn moto() -> (String, String, String, Option<ChildGuard>) {
-    if let (Ok(url), Ok(key), Ok(secret)) = (
-        std::env::var("COURIER_TEST_MOTO_URL"),
-        std::env::var("COURIER_TEST_AWS_ACCESS_KEY_ID"),
-        std::env::var("COURIER_TEST_AWS_SECRET_ACCESS_KEY"),
-    ) {
-        return (url, key, secret, None);
-    }
-    let home = std::env::var("HOME").unwrap_or_default();
-    let bin = format!("{home}/.cache/courier/emulators/venv/bin/moto_server");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {bin} ({e}): run `cargo xtask test` once to install moto")
-        });
-    let guard = ChildGuard(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (
-        format!("http://127.0.0.1:{port}"),
-        "bench".into(),
-        "bench".into(),
-        Some(guard),
-    )
+    let port = free_port();
+    let mut command = Command::new(format!("{}/venv/bin/moto_server", emulator_cache()));
+    command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    let guard = start_emulator(command, port, "moto");
+    let moto = Moto {
+        url: format!("http://127.0.0.1:{port}"),
+        key_id: "bench".into(),
+        secret: "bench".into(),
+    };
+    (moto, Some(guard))
 }
 
 fn main() {
@@ -70,39 +41,53 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
-    let (url, key, secret, _moto) = moto();
+    let (moto, _guard) = moto();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let sdk = aws_sdk_kinesis::Client::from_conf(
-            aws_sdk_kinesis::config::Builder::new()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::new(&key, &secret, None, None, "bench"))
-                .endpoint_url(&url)
-                .build(),
-        );
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-        let stream = format!("courier-bench-{nanos}");
-        sdk.create_stream().stream_name(&stream).shard_count(4).send().await.unwrap();
-        let payloads: Vec<String> = (0..total).map(|i| format!(r#"{{"user":{{"id":"u{}"}},"n":{i}}}"#, i % 1000)).collect();
+        let sdk = moto.kinesis();
+        let stream = courier_testbed::fresh_name("courier-bench");
+        sdk.create_stream()
+            .stream_name(&stream)
+            .shard_count(4)
+            .send()
+            .await
+            .unwrap();
+        let payloads: Vec<String> = (0..total)
+            .map(|i| format!(r#"{{"user":{{"id":"u{}"}},"n":{i}}}"#, i % 1000))
+            .collect();
 
         // The connector, through the delivery policy: batches of 500 records.
         let spec = DestinationSpec {
             destination_id: "bench".into(),
-            config: json!({"stream_name": stream, "region": "us-east-1", "endpoint_url": url, "partition_key_template": "user.id"}),
-            auth_config: json!({"access_key_id": key, "secret_access_key": secret}),
+            config: moto.kinesis_config(&stream),
+            auth_config: moto.auth(),
             payload_cap_bytes: None,
             token_store: None,
             allow_private_network: true,
         };
-        let deliverer = Deliverer::new(Kinesis.build(&spec).await.unwrap(), DeliveryPolicy { max_concurrency: CONCURRENCY as u32, ..DeliveryPolicy::default() });
+        let deliverer = Deliverer::new(
+            Kinesis.build(&spec).await.unwrap(),
+            DeliveryPolicy {
+                max_concurrency: CONCURRENCY as u32,
+                ..DeliveryPolicy::default()
+            },
+        );
         let batches: Vec<Batch> = payloads
             .chunks(500)
             .enumerate()
-            .map(|(b, chunk)| Batch::new(format!("b{b}"), chunk.iter().enumerate().map(|(i, p)| Record::new(format!("r{b}-{i}"), p.clone())).collect()))
+            .map(|(b, chunk)| {
+                Batch::new(
+                    format!("b{b}"),
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| Record::new(format!("r{b}-{i}"), p.clone()))
+                        .collect(),
+                )
+            })
             .collect();
         let requests = batches.len();
         let t = Instant::now();
@@ -117,7 +102,8 @@ fn main() {
         let t = Instant::now();
         let workers: Vec<_> = (0..CONCURRENCY)
             .map(|_| {
-                let (sdk, next, payloads, stream) = (sdk.clone(), next.clone(), payloads.clone(), stream.clone());
+                let (sdk, next, payloads, stream) =
+                    (sdk.clone(), next.clone(), payloads.clone(), stream.clone());
                 tokio::spawn(async move {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -139,7 +125,10 @@ fn main() {
             w.await.unwrap();
         }
         let bare = t.elapsed();
-        let (ours_rate, bare_rate) = (total as f64 / ours.as_secs_f64(), total as f64 / bare.as_secs_f64());
+        let (ours_rate, bare_rate) = (
+            total as f64 / ours.as_secs_f64(),
+            total as f64 / bare.as_secs_f64(),
+        );
         println!("{total} records, {CONCURRENCY} requests in flight, against moto:");
         println!("  connector (PutRecords):  {requests:>6} requests, {ours_rate:>8.0} records/s");
         println!("  bare SDK (PutRecord):    {total:>6} requests, {bare_rate:>8.0} records/s");

@@ -1,12 +1,11 @@
 //! Runs the shared conformance suite against moto's Kinesis (a real implementation on loopback).
 
-mod support;
-
 use std::sync::Arc;
 
 use bytes::Bytes;
 use courier_conformance::{Fixture, suite};
 use courier_connector_kinesis::Kinesis;
+use courier_testbed::moto as support;
 use futures::FutureExt;
 use serde_json::json;
 
@@ -19,7 +18,7 @@ async fn fixture() -> Fixture {
         .unwrap()
         .port();
     // The suite's sample records have an `id` field; key by it.
-    let mut config = moto.config(&stream);
+    let mut config = moto.kinesis_config(&stream);
     config["partition_key_template"] = json!("id");
     let mut unreachable = config.clone();
     unreachable["endpoint_url"] = json!(format!("http://127.0.0.1:{closed}"));

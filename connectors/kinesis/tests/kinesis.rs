@@ -1,12 +1,11 @@
 //! Kinesis behaviour against moto: data exactly as given with its partition key, batches over
 //! the request limits, records that fail alone, and clear connection-test failures.
 
-mod support;
-
 use std::time::Duration;
 
 use courier_connector_kinesis::Kinesis;
 use courier_core::{Batch, DestinationSpec, DynConnector, ErrorKind, Outcome, Record, TestReport};
+use courier_testbed::moto as support;
 use serde_json::{Value, json};
 
 fn spec(config: Value, auth: Value) -> DestinationSpec {
@@ -29,7 +28,7 @@ async fn report(config: Value, auth: Value) -> TestReport {
 async fn data_is_the_payload_and_keys_come_from_it() {
     let moto = support::moto();
     let stream = moto.new_stream(2).await;
-    let mut config = moto.config(&stream);
+    let mut config = moto.kinesis_config(&stream);
     config["partition_key_template"] = json!("{user.id}-{type}");
     config["fallback_partition_key"] = json!("anonymous");
     let dest = Kinesis.build(&spec(config, moto.auth())).await.unwrap();
@@ -62,7 +61,7 @@ async fn bad_records_fail_alone_and_large_batches_are_split() {
     let moto = support::moto();
     let stream = moto.new_stream(1).await;
     let dest = Kinesis
-        .build(&spec(moto.config(&stream), moto.auth()))
+        .build(&spec(moto.kinesis_config(&stream), moto.auth()))
         .await
         .unwrap();
     let mut records: Vec<Record> = (0..1_200)
@@ -105,7 +104,7 @@ async fn bad_records_fail_alone_and_large_batches_are_split() {
 async fn the_connection_test_names_what_is_wrong() {
     let moto = support::moto();
     let stream = moto.new_stream(1).await;
-    let ok = report(moto.config(&stream), moto.auth()).await;
+    let ok = report(moto.kinesis_config(&stream), moto.auth()).await;
     assert!(ok.success, "{ok:#?}");
     let names: Vec<&str> = ok.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
@@ -120,7 +119,7 @@ async fn the_connection_test_names_what_is_wrong() {
         ]
     );
 
-    let missing = report(moto.config("no-such-stream"), moto.auth()).await;
+    let missing = report(moto.kinesis_config("no-such-stream"), moto.auth()).await;
     let failed = missing.failed_step().unwrap();
     assert_eq!(
         (failed.name.as_str(), failed.error_kind),
@@ -130,7 +129,7 @@ async fn the_connection_test_names_what_is_wrong() {
 
     let mut bad = moto.auth();
     bad["access_key_id"] = json!("AKIANOTAREALKEY00000");
-    let failed = report(moto.config(&stream), bad).await;
+    let failed = report(moto.kinesis_config(&stream), bad).await;
     let failed = failed.failed_step().unwrap();
     assert_eq!(
         (failed.name.as_str(), failed.error_kind),

@@ -2,8 +2,6 @@
 //! request and reports it failed with ProvisionedThroughputExceededException, as Kinesis does
 //! under throttling. Through the delivery policy only that record is sent again.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_kinesis::config::interceptors::{
@@ -16,6 +14,7 @@ use aws_smithy_types::body::SdkBody;
 use courier_connector_kinesis::{Kinesis, client_with_sdk_settings};
 use courier_core::{Batch, Env, Record};
 use courier_runtime::{Deliverer, DeliveryPolicy};
+use courier_testbed::moto as support;
 use serde_json::Value;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -124,7 +123,7 @@ async fn only_the_failed_record_is_sent_again() {
         victim: "u3".into(),
         ..Throttle::default()
     });
-    let config = serde_json::from_value(moto.config(&stream)).unwrap();
+    let config = serde_json::from_value(moto.kinesis_config(&stream)).unwrap();
     let auth = serde_json::from_value(moto.auth()).unwrap();
     let layer = throttle.clone();
     let env = Env {

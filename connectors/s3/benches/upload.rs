@@ -8,9 +8,8 @@
 //! (COURIER_TEST_MOTO_URL and keys), or starts the one `cargo xtask test` installed.
 
 use std::process::Command;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use courier_benchkit::{
@@ -19,49 +18,24 @@ use courier_benchkit::{
 };
 use courier_connector_s3::S3;
 use courier_core::{Destination, DestinationSpec, DynConnector};
+use courier_testbed::moto::Moto;
 use serde_json::json;
 
-struct Moto {
-    url: String,
-    key: String,
-    secret: String,
-    _child: Option<ChildGuard>,
-}
-
-fn moto() -> Moto {
-    if let (Ok(url), Ok(key), Ok(secret)) = (
-        std::env::var("COURIER_TEST_MOTO_URL"),
-        std::env::var("COURIER_TEST_AWS_ACCESS_KEY_ID"),
-        std::env::var("COURIER_TEST_AWS_SECRET_ACCESS_KEY"),
-    ) {
-        return Moto {
-            url,
-            key,
-            secret,
-            _child: None,
-        };
+/// The moto the environment names, or one started here (stopped when the guard drops).
+fn moto() -> (Moto, Option<ChildGuard>) {
+    if let Some(moto) = Moto::from_env() {
+        return (moto, None);
     }
     let port = free_port();
     let mut command = Command::new(format!("{}/venv/bin/moto_server", emulator_cache()));
     command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
     let guard = start_emulator(command, port, "moto");
-    Moto {
+    let moto = Moto {
         url: format!("http://127.0.0.1:{port}"),
-        key: "bench".into(),
+        key_id: "bench".into(),
         secret: "bench".into(),
-        _child: Some(guard),
-    }
-}
-
-fn sdk(m: &Moto) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::new()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(&m.key, &m.secret, None, None, "bench"))
-        .endpoint_url(&m.url)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    };
+    (moto, Some(guard))
 }
 
 async fn bare_upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8], part: usize) {
@@ -124,7 +98,7 @@ async fn destination(m: &Moto, bucket: &str, cap: u64) -> std::sync::Arc<dyn Des
         destination_id: "bench".into(),
         config: json!({"bucket": bucket, "region": "us-east-1", "endpoint_url": m.url, "force_path_style": true,
                        "key_template": "{batch_id}.{ext}"}),
-        auth_config: json!({"access_key_id": m.key, "secret_access_key": m.secret}),
+        auth_config: m.auth(),
         payload_cap_bytes: Some(cap),
         token_store: None,
         allow_private_network: true,
@@ -133,18 +107,14 @@ async fn destination(m: &Moto, bucket: &str, cap: u64) -> std::sync::Arc<dyn Des
 }
 
 fn main() {
-    let m = moto();
+    let (m, _guard) = moto();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let s3 = sdk(&m);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let bucket = format!("courier-bench-{nanos}");
+        let s3 = m.s3();
+        let bucket = courier_testbed::fresh_name("courier-bench");
         s3.create_bucket().bucket(&bucket).send().await.unwrap();
         let part = 8 * 1024 * 1024;
         let dest = destination(&m, &bucket, 512 << 20).await;

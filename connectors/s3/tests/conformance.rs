@@ -1,12 +1,11 @@
 //! Runs the shared conformance suite against moto (a real S3 implementation on loopback).
 
-mod support;
-
 use std::sync::Arc;
 
 use courier_conformance::ndjson::find_lines;
 use courier_conformance::{Fixture, suite};
 use courier_connector_s3::S3;
+use courier_testbed::moto as support;
 use futures::FutureExt;
 use serde_json::json;
 
@@ -18,7 +17,7 @@ async fn fixture() -> Fixture {
         .local_addr()
         .unwrap()
         .port();
-    let mut unreachable = moto.config(&bucket);
+    let mut unreachable = moto.s3_config(&bucket);
     unreachable["endpoint_url"] = json!(format!("http://127.0.0.1:{closed}"));
     let mut bad = moto.auth();
     bad["secret_access_key"] = json!("not-the-secret");
@@ -26,7 +25,7 @@ async fn fixture() -> Fixture {
     let (count_moto, count_bucket) = (rb_moto.clone(), bucket.clone());
     Fixture {
         connector: Arc::new(S3),
-        config: rb_moto.config(&bucket),
+        config: rb_moto.s3_config(&bucket),
         auth_config: rb_moto.auth(),
         bad_auth_config: Some(bad),
         unreachable_config: Some(unreachable),

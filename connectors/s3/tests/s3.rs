@@ -1,8 +1,6 @@
 //! S3 behaviour against moto: objects read back byte for byte with their content headers,
 //! retries that replace, the cap, multipart uploads and their cleanup, and clear test failures.
 
-mod support;
-
 use std::io::Read;
 
 use courier_conformance::helpers::{self, records};
@@ -10,6 +8,7 @@ use courier_connector_s3::S3;
 use courier_core::{
     Batch, DestinationSpec, DynConnector, ErrorKind, Record, StepStatus, TestReport,
 };
+use courier_testbed::moto as support;
 use serde_json::{Value, json};
 
 fn spec(config: Value, auth: Value, cap: Option<u64>) -> DestinationSpec {
@@ -24,7 +23,7 @@ async fn test_report(config: Value, auth: Value) -> TestReport {
 async fn csv_gzip_object_reads_back_with_its_headers() {
     let moto = support::moto();
     let bucket = moto.new_bucket().await;
-    let mut config = moto.config(&bucket);
+    let mut config = moto.s3_config(&bucket);
     config["format"] = json!("csv");
     config["columns"] = json!(["id", "email", "name"]);
     config["compression"] = json!("gzip");
@@ -60,7 +59,7 @@ async fn a_retried_batch_replaces_its_object_and_create_only_keeps_the_first() {
     let bucket = moto.new_bucket().await;
     let batch = Batch::new("batch-retry", records(2));
     for create_only in [false, true] {
-        let mut config = moto.config(&bucket);
+        let mut config = moto.s3_config(&bucket);
         config["create_only"] = json!(create_only);
         let dest = S3.build(&spec(config, moto.auth(), None)).await.unwrap();
         for _ in 0..2 {
@@ -75,7 +74,7 @@ async fn over_cap_batches_upload_nothing_or_split() {
     let moto = support::moto();
     let bucket = moto.new_bucket().await;
     let dest = S3
-        .build(&spec(moto.config(&bucket), moto.auth(), Some(200)))
+        .build(&spec(moto.s3_config(&bucket), moto.auth(), Some(200)))
         .await
         .unwrap();
     let out = dest.deliver(&Batch::new("batch-big", records(10))).await;
@@ -89,7 +88,7 @@ async fn over_cap_batches_upload_nothing_or_split() {
     );
 
     // The cap may also sit inside config, as a file option.
-    let mut config = moto.config(&bucket);
+    let mut config = moto.s3_config(&bucket);
     config["split_oversized"] = json!(true);
     config["payload_cap_bytes"] = json!(200);
     let dest = S3.build(&spec(config, moto.auth(), None)).await.unwrap();
@@ -109,7 +108,7 @@ async fn over_cap_batches_upload_nothing_or_split() {
 async fn large_files_go_up_in_parts_and_nothing_is_left_pending() {
     let moto = support::moto();
     let bucket = moto.new_bucket().await;
-    let mut config = moto.config(&bucket);
+    let mut config = moto.s3_config(&bucket);
     config["part_size_bytes"] = json!(5 * 1024 * 1024);
     let dest = S3
         .build(&spec(config.clone(), moto.auth(), Some(64 << 20)))
@@ -164,7 +163,7 @@ async fn large_files_go_up_in_parts_and_nothing_is_left_pending() {
 async fn the_connection_test_touches_the_bucket_and_names_what_is_wrong() {
     let moto = support::moto();
     let bucket = moto.new_bucket().await;
-    let report = test_report(moto.config(&bucket), moto.auth()).await;
+    let report = test_report(moto.s3_config(&bucket), moto.auth()).await;
     assert!(report.success, "{report:#?}");
     let steps: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
@@ -183,7 +182,7 @@ async fn the_connection_test_touches_the_bucket_and_names_what_is_wrong() {
         "the probe object is removed"
     );
 
-    let report = test_report(moto.config("no-such-bucket-here"), moto.auth()).await;
+    let report = test_report(moto.s3_config("no-such-bucket-here"), moto.auth()).await;
     let failed = report.failed_step().unwrap();
     assert_eq!(
         (failed.name.as_str(), failed.error_kind),
@@ -193,7 +192,7 @@ async fn the_connection_test_touches_the_bucket_and_names_what_is_wrong() {
 
     let mut bad = moto.auth();
     bad["access_key_id"] = json!("AKIANOTAREALKEY00000");
-    let report = test_report(moto.config(&bucket), bad).await;
+    let report = test_report(moto.s3_config(&bucket), bad).await;
     let failed = report.failed_step().unwrap();
     assert_eq!(
         (failed.name.as_str(), failed.error_kind),
@@ -275,7 +274,7 @@ async fn config_problems_are_named() {
 async fn private_endpoints_are_refused_unless_the_host_allows_them() {
     let moto = support::moto();
     let bucket = moto.new_bucket().await;
-    let config = moto.config(&bucket);
+    let config = moto.s3_config(&bucket);
     let port = config["endpoint_url"]
         .as_str()
         .and_then(|u| u.rsplit(':').next())

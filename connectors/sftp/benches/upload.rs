@@ -9,21 +9,16 @@
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use courier_benchkit::{batch, compare, ndjson, print_peak, reset_peak, status_kib};
 use courier_connector_sftp::Sftp;
 use courier_core::{DestinationSpec, DynConnector};
+use courier_testbed::sshd::sshd;
 use serde_json::json;
 
 const ROUNDS: usize = 9;
 const FILE_BYTES: usize = 64 << 20;
-
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: start sshd with `cargo xtask services --env-file F` and `source F` first")
-    })
-}
 
 /// A bare ssh2 session with its SFTP channel, logged in with the password.
 fn bare_session(port: u16, user: &str, password: &str) -> (ssh2::Session, ssh2::Sftp) {
@@ -36,16 +31,9 @@ fn bare_session(port: u16, user: &str, password: &str) -> (ssh2::Session, ssh2::
 }
 
 fn main() {
-    let port: u16 = var("COURIER_TEST_SFTP_PORT").parse().unwrap();
-    let (user, password) = (
-        var("COURIER_TEST_SFTP_USER"),
-        var("COURIER_TEST_SFTP_PASSWORD"),
-    );
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = format!("bench-{nanos}");
+    let sshd = sshd();
+    let (port, user, password) = (sshd.port, &sshd.user, &sshd.password);
+    let dir = courier_testbed::fresh_name("bench");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,9 +43,9 @@ fn main() {
         config: json!({
             "host": "127.0.0.1", "port": port, "username": user, "directory": dir,
             "create_directories": true, "file_name_template": "{batch_id}.{ext}",
-            "host_key_fingerprint": var("COURIER_TEST_SFTP_FINGERPRINT"),
+            "host_key_fingerprint": sshd.fingerprint,
         }),
-        auth_config: json!({"password": password}),
+        auth_config: sshd.password_auth(),
         payload_cap_bytes: Some(512 << 20),
         token_store: None,
         allow_private_network: true,
@@ -77,7 +65,7 @@ fn main() {
 
     let b = batch("b-64mib", FILE_BYTES, 1024);
     let body = ndjson(&b);
-    let (_session, sftp) = bare_session(port, &user, &password);
+    let (_session, sftp) = bare_session(port, user, password);
     // A first delivery logs the connector in, as the bare session already is.
     assert_eq!(
         rt.block_on(dest.deliver(&batch("warm", 1024, 512)))

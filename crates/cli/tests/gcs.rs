@@ -3,14 +3,6 @@
 
 use std::process::Output;
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: run the tests with `cargo xtask test`, which starts fake-gcs-server"
-        )
-    })
-}
-
 async fn courier(args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_courier"))
         .args(args)
@@ -21,19 +13,10 @@ async fn courier(args: &[&str]) -> Output {
 
 #[tokio::test]
 async fn test_fields_and_deliver_work_for_gcs() {
-    let url = env("COURIER_TEST_FAKE_GCS_URL");
-    let http = reqwest::Client::builder().no_gzip().build().unwrap();
-    let bucket = format!("courier-cli-{}", std::process::id());
-    let created = http
-        .post(format!("{url}/storage/v1/b?project=courier"))
-        .header("content-type", "application/json")
-        .body(serde_json::json!({"name": bucket}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(created.status().is_success());
+    let gcs = courier_testbed::fake_gcs::fake_gcs();
+    let bucket = gcs.new_bucket().await;
     let config = serde_json::json!({
-        "bucket": bucket, "endpoint": url,
+        "bucket": bucket, "endpoint": gcs.url,
         "format": "csv", "columns": ["id", "email"], "key_template": "{batch_id}.{ext}"
     })
     .to_string();
@@ -74,29 +57,11 @@ async fn test_fields_and_deliver_work_for_gcs() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["delivered"], 2);
-    let listed: serde_json::Value = serde_json::from_slice(
-        &http
-            .get(format!("{url}/storage/v1/b/{bucket}/o"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let name = listed["items"][0]["name"].as_str().unwrap().to_string();
+    let objects = gcs.objects(&bucket, "").await;
+    let (name, body) = (&objects[0].name, &objects[0].bytes);
     assert!(
         name.starts_with("batch_1-2_") && name.ends_with(".csv"),
         "{name}"
     );
-    let body = http
-        .get(format!("{url}/storage/v1/b/{bucket}/o/{name}?alt=media"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
     assert_eq!(&body[..], b"id,email\r\n1,a@x.io\r\n2,b@x.io\r\n");
 }

@@ -3,12 +3,6 @@
 
 use std::process::Output;
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests with `cargo xtask test`, which starts sshd")
-    })
-}
-
 async fn courier(args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_courier"))
         .args(args)
@@ -27,16 +21,17 @@ fn shown(o: &Output) -> String {
 
 #[tokio::test]
 async fn test_fields_and_deliver_work_for_sftp() {
-    let password = env("COURIER_TEST_SFTP_PASSWORD");
-    let directory = format!("cli-{}", std::process::id());
+    let sshd = courier_testbed::sshd::sshd();
+    let password = &sshd.password;
+    let directory = courier_testbed::fresh_name("cli");
     let config = serde_json::json!({
-        "host": env("COURIER_TEST_SFTP_HOST"), "port": env("COURIER_TEST_SFTP_PORT").parse::<u16>().unwrap(),
-        "username": env("COURIER_TEST_SFTP_USER"), "directory": directory, "create_directories": true,
-        "host_key_fingerprint": env("COURIER_TEST_SFTP_FINGERPRINT"),
+        "host": sshd.host, "port": sshd.port,
+        "username": sshd.user, "directory": directory, "create_directories": true,
+        "host_key_fingerprint": sshd.fingerprint,
         "format": "csv", "columns": ["id", "email"], "file_name_template": "{batch_id}.{ext}"
     })
     .to_string();
-    let auth = serde_json::json!({ "password": password }).to_string();
+    let auth = sshd.password_auth().to_string();
 
     let o = courier(&[
         "test", "--type", "sftp", "--config", &config, "--auth", &auth,
@@ -45,10 +40,10 @@ async fn test_fields_and_deliver_work_for_sftp() {
     let out = shown(&o);
     assert!(o.status.success(), "{out}");
     assert!(
-        out.contains("host_key") && out.contains(&env("COURIER_TEST_SFTP_FINGERPRINT")),
+        out.contains("host_key") && out.contains(&sshd.fingerprint),
         "the fingerprint seen is printed: {out}"
     );
-    assert!(!out.contains(&password), "{out}");
+    assert!(!out.contains(password), "{out}");
 
     let o = courier(&[
         "fields", "--type", "sftp", "--config", &config, "--auth", &auth,
@@ -78,11 +73,11 @@ async fn test_fields_and_deliver_work_for_sftp() {
     .await;
     let out = shown(&o);
     assert!(o.status.success(), "{out}");
-    assert!(!out.contains(&password), "{out}");
+    assert!(!out.contains(password), "{out}");
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["delivered"], 2);
 
-    let written = std::path::Path::new(&env("COURIER_TEST_SFTP_ROOT")).join(&directory);
+    let written = sshd.root.join(&directory);
     let files: Vec<_> = std::fs::read_dir(&written).unwrap().flatten().collect();
     assert_eq!(files.len(), 1);
     assert_eq!(

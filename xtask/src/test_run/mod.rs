@@ -204,11 +204,53 @@ fn plan(nextest: bool, extra: &[String]) -> Vec<Step> {
             cmd::cargo(["check", "-p", "courier-catalog", "--no-default-features"]),
         ),
         Step::in_process(
+            "example",
+            "the example host links only the connectors it selects (`courier-example-host types`)",
+            example_host,
+        ),
+        Step::in_process(
+            "package",
+            "every library crate packages (`cargo package --workspace --no-verify`, unpublished crates excluded)",
+            package,
+        ),
+        Step::in_process(
             "scaffold",
             "`cargo xtask new-connector` in a copy of the repository: the new crate builds, passes the conformance suite and tidy",
             scaffold::check,
         ),
     ]
+}
+
+/// The example host, built alone so no other package's features are unified into its catalog,
+/// must list exactly the two connectors its manifest selects.
+fn example_host() -> Result<()> {
+    let listed = cmd::stdout_of(&mut cmd::cargo([
+        "run",
+        "--quiet",
+        "-p",
+        "courier-example-host",
+        "--",
+        "types",
+    ]))?;
+    let types: Vec<&str> = listed.lines().collect();
+    if types != ["s3", "webhook"] {
+        bail!("the example host links {types:?}, not exactly its selected [\"s3\", \"webhook\"]");
+    }
+    println!("  the example host links {types:?}");
+    Ok(())
+}
+
+/// Packages every crate a library user would depend on, checking manifests, versions and the
+/// files that go into each package.
+fn package() -> Result<()> {
+    let mut command = cmd::cargo(["package", "--workspace", "--no-verify", "--allow-dirty"]);
+    for unpublished in workspace::unpublished_packages()? {
+        command.args(["--exclude", &unpublished]);
+    }
+    if !cmd::succeeds(&mut command)? {
+        bail!("`{}` failed", cmd::display(&command));
+    }
+    Ok(())
 }
 
 fn tidy_rules() -> Result<()> {

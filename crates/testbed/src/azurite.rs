@@ -1,10 +1,9 @@
-//! The Azurite `cargo xtask test` starts (with a storage account whose key is fresh for every
-//! run), and helpers to create containers and read blobs back with the plain SDK.
-
-#![allow(dead_code)]
+//! Azurite, the Azure Storage emulator `cargo xtask test` starts with a storage account whose key
+//! is fresh for every run (`COURIER_TEST_AZURITE_URL`, `COURIER_TEST_AZURITE_ACCOUNT`,
+//! `COURIER_TEST_AZURITE_KEY`): containers, the Azure Blob connector's config and credentials,
+//! and blobs read back with the plain SDK, signed by the connector's Shared Key policy.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use azure_core::http::{ClientOptions, Url};
 use azure_storage_blob::models::{
@@ -15,30 +14,35 @@ use courier_connector_azure_blob::shared_key::SharedKeyPolicy;
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 
+/// The running Azurite and its storage account.
+#[derive(Debug, Clone)]
 pub struct Azurite {
     /// The account's blob service URL (path style).
     pub url: String,
+    /// The storage account's name.
     pub account: String,
+    /// The storage account's key (base64).
     pub key: String,
 }
 
 /// A blob read back: name, bytes, content type, content encoding, access tier.
 #[derive(Debug)]
 pub struct StoredBlob {
+    /// The blob's name within its container.
     pub name: String,
+    /// The blob's bytes as stored.
     pub bytes: Vec<u8>,
+    /// Its `Content-Type`.
     pub content_type: Option<String>,
+    /// Its `Content-Encoding`.
     pub content_encoding: Option<String>,
+    /// Its access tier (`Hot`, `Cool`, ...).
     pub tier: Option<String>,
 }
 
-/// The running Azurite, or a clear instruction to start it.
+/// The running Azurite, or a panic naming the missing variable and how to start Azurite.
 pub fn azurite() -> Azurite {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: the Azure Blob tests need Azurite, which `cargo xtask test` (or `cargo xtask services`) installs and starts")
-        })
-    };
+    let var = |name| crate::required_var(name, "Azurite");
     Azurite {
         url: var("COURIER_TEST_AZURITE_URL"),
         account: var("COURIER_TEST_AZURITE_ACCOUNT"),
@@ -46,7 +50,27 @@ pub fn azurite() -> Azurite {
     }
 }
 
+/// The `azurite-blob` executable `cargo xtask test` installed (`COURIER_TEST_AZURITE_BIN`), for
+/// a test that runs an Azurite of its own; or a panic saying how to install it.
+pub fn bin() -> String {
+    std::env::var("COURIER_TEST_AZURITE_BIN").unwrap_or_else(|_| {
+        panic!("COURIER_TEST_AZURITE_BIN is not set: run the tests with `cargo xtask test` (or `cargo xtask services`), which installs Azurite")
+    })
+}
+
 impl Azurite {
+    /// The Azurite the environment names, or `None` when any of its variables is unset (a
+    /// benchmark then starts one of its own).
+    pub fn from_env() -> Option<Azurite> {
+        let var = |name| std::env::var(name).ok();
+        Some(Azurite {
+            url: var("COURIER_TEST_AZURITE_URL")?,
+            account: var("COURIER_TEST_AZURITE_ACCOUNT")?,
+            key: var("COURIER_TEST_AZURITE_KEY")?,
+        })
+    }
+
+    /// A plain SDK client for the container `name`, signing with the account key.
     pub fn container(&self, name: &str) -> BlobContainerClient {
         let policy = SharedKeyPolicy::new(&self.account, &self.key).unwrap();
         let options = BlobContainerClientOptions {
@@ -60,16 +84,15 @@ impl Azurite {
         BlobContainerClient::new(url, None, Some(options)).unwrap()
     }
 
+    /// Creates a container with a fresh name and returns the name.
     pub async fn new_container(&self) -> String {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!("courier-{nanos}");
+        let name = crate::fresh_name("courier");
         self.container(&name).create(None).await.unwrap();
         name
     }
 
+    /// The Azure Blob connector's `config` JSON for `container` on Azurite: prefix `exports/`,
+    /// keys `{destination_id}/{batch_id}.{ext}`.
     pub fn config(&self, container: &str) -> Value {
         json!({
             "account": self.account, "container": container, "endpoint": self.url,
@@ -77,6 +100,7 @@ impl Azurite {
         })
     }
 
+    /// The connector's `auth` JSON: the account key.
     pub fn auth(&self) -> Value {
         json!({"account_key": self.key})
     }
@@ -116,9 +140,7 @@ impl Azurite {
         }
         out
     }
-}
 
-impl Azurite {
     /// A container SAS (service SAS, version 2022-11-02) signed with the account key, as the
     /// Azure documentation specifies it: permissions read, add, create, write, delete, list.
     pub fn container_sas(&self, container: &str) -> String {
@@ -133,6 +155,7 @@ impl Azurite {
         format!("sv={sv}&sr={sr}&sp={sp}&se={se}&sig={sig}")
     }
 
+    /// A storage connection string with the account key and the blob endpoint.
     pub fn connection_string(&self) -> String {
         format!(
             "DefaultEndpointsProtocol=http;AccountName={};AccountKey={};BlobEndpoint={};",

@@ -1,38 +1,16 @@
-//! The moto server `cargo xtask test` starts (in IAM mode, with a test user's keys in the
-//! environment), and helpers to create buckets and read objects back with the plain SDK.
-
-#![allow(dead_code)]
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! S3 on moto: buckets, the S3 connector's config, and objects read back with the plain SDK.
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use serde_json::{Value, json};
 
-pub struct Moto {
-    pub url: String,
-    pub key_id: String,
-    pub secret: String,
-}
-
-/// The running moto, or a clear instruction to start it.
-pub fn moto() -> Moto {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: the S3 tests need moto, which `cargo xtask test` installs and starts")
-        })
-    };
-    Moto {
-        url: var("COURIER_TEST_MOTO_URL"),
-        key_id: var("COURIER_TEST_AWS_ACCESS_KEY_ID"),
-        secret: var("COURIER_TEST_AWS_SECRET_ACCESS_KEY"),
-    }
-}
+use super::{Moto, REGION};
 
 impl Moto {
-    pub fn sdk(&self) -> aws_sdk_s3::Client {
+    /// A plain S3 client for moto (path-style addressing).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
         let conf = aws_sdk_s3::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
+            .region(Region::new(REGION))
             .credentials_provider(Credentials::new(
                 &self.key_id,
                 &self.secret,
@@ -46,13 +24,10 @@ impl Moto {
         aws_sdk_s3::Client::from_conf(conf)
     }
 
+    /// Creates a bucket with a fresh name and returns the name.
     pub async fn new_bucket(&self) -> String {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!("courier-{nanos}");
-        self.sdk()
+        let name = crate::fresh_name("courier");
+        self.s3()
             .create_bucket()
             .bucket(&name)
             .send()
@@ -61,16 +36,14 @@ impl Moto {
         name
     }
 
-    pub fn config(&self, bucket: &str) -> Value {
+    /// The S3 connector's `config` JSON for `bucket` on moto: prefix `exports/`, keys
+    /// `{destination_id}/{batch_id}.{ext}`.
+    pub fn s3_config(&self, bucket: &str) -> Value {
         json!({
-            "bucket": bucket, "region": "us-east-1", "endpoint_url": self.url,
+            "bucket": bucket, "region": REGION, "endpoint_url": self.url,
             "force_path_style": true, "prefix": "exports/",
             "key_template": "{destination_id}/{batch_id}.{ext}"
         })
-    }
-
-    pub fn auth(&self) -> Value {
-        json!({"access_key_id": self.key_id, "secret_access_key": self.secret})
     }
 
     /// Every object under `prefix`: (key, bytes, content type, content encoding).
@@ -79,7 +52,7 @@ impl Moto {
         bucket: &str,
         prefix: &str,
     ) -> Vec<(String, Vec<u8>, Option<String>, Option<String>)> {
-        let s3 = self.sdk();
+        let s3 = self.s3();
         let listed = s3
             .list_objects_v2()
             .bucket(bucket)
@@ -107,9 +80,10 @@ impl Moto {
         out
     }
 
+    /// How many multipart uploads in `bucket` were started and neither completed nor aborted.
     pub async fn pending_uploads(&self, bucket: &str) -> usize {
         let listed = self
-            .sdk()
+            .s3()
             .list_multipart_uploads()
             .bucket(bucket)
             .send()

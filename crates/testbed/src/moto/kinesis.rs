@@ -1,38 +1,18 @@
-//! The moto server `cargo xtask test` starts (IAM mode, test keys in the environment), and
-//! helpers to create streams and read every record back with the plain SDK.
-
-#![allow(dead_code)]
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! Kinesis on moto: streams, the Kinesis connector's config, and every record read back with
+//! the plain SDK.
 
 use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kinesis::types::ShardIteratorType;
 use serde_json::{Value, json};
 
-pub struct Moto {
-    pub url: String,
-    pub key_id: String,
-    pub secret: String,
-}
-
-pub fn moto() -> Moto {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: the Kinesis tests need moto, which `cargo xtask test` installs and starts")
-        })
-    };
-    Moto {
-        url: var("COURIER_TEST_MOTO_URL"),
-        key_id: var("COURIER_TEST_AWS_ACCESS_KEY_ID"),
-        secret: var("COURIER_TEST_AWS_SECRET_ACCESS_KEY"),
-    }
-}
+use super::{Moto, REGION};
 
 impl Moto {
-    pub fn sdk(&self) -> aws_sdk_kinesis::Client {
+    /// A plain Kinesis client for moto.
+    pub fn kinesis(&self) -> aws_sdk_kinesis::Client {
         let conf = aws_sdk_kinesis::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
+            .region(Region::new(REGION))
             .credentials_provider(Credentials::new(
                 &self.key_id,
                 &self.secret,
@@ -45,13 +25,10 @@ impl Moto {
         aws_sdk_kinesis::Client::from_conf(conf)
     }
 
+    /// Creates a stream of `shards` shards with a fresh name and returns the name.
     pub async fn new_stream(&self, shards: i32) -> String {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!("courier-{nanos}");
-        self.sdk()
+        let name = crate::fresh_name("courier");
+        self.kinesis()
             .create_stream()
             .stream_name(&name)
             .shard_count(shards)
@@ -61,17 +38,15 @@ impl Moto {
         name
     }
 
-    pub fn config(&self, stream: &str) -> Value {
-        json!({"stream_name": stream, "region": "us-east-1", "endpoint_url": self.url, "partition_key_template": "user.id"})
+    /// The Kinesis connector's `config` JSON for `stream` on moto, partition keys from
+    /// `user.id`.
+    pub fn kinesis_config(&self, stream: &str) -> Value {
+        json!({"stream_name": stream, "region": REGION, "endpoint_url": self.url, "partition_key_template": "user.id"})
     }
 
-    pub fn auth(&self) -> Value {
-        json!({"access_key_id": self.key_id, "secret_access_key": self.secret})
-    }
-
-    /// Every record in the stream: (partition key, data).
+    /// Every record in the stream, shard by shard: (partition key, data).
     pub async fn records(&self, stream: &str) -> Vec<(String, Vec<u8>)> {
-        let k = self.sdk();
+        let k = self.kinesis();
         let shards = k.list_shards().stream_name(stream).send().await.unwrap();
         let mut out = Vec::new();
         for shard in shards.shards() {
