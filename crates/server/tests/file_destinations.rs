@@ -6,15 +6,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use courier_testbed::{moto, sshd};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::{Backend, TestServer};
-
-fn var(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with `cargo xtask test`"))
-}
 
 async fn route_to(server: &TestServer, destination: Value) -> String {
     route_types(server, destination, json!(["order.*"])).await
@@ -60,48 +55,31 @@ async fn events_arrive_mapped_in_s3_and_over_sftp() {
     let server = TestServer::start(&Backend::Sqlite).await;
 
     // S3 on moto.
-    let (url, key_id, secret) = (
-        var("COURIER_TEST_MOTO_URL"),
-        var("COURIER_TEST_AWS_ACCESS_KEY_ID"),
-        var("COURIER_TEST_AWS_SECRET_ACCESS_KEY"),
-    );
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(&key_id, &secret, None, None, "tests"))
-            .endpoint_url(&url)
-            .force_path_style(true)
-            .build(),
-    );
-    let bucket = format!("courier-routes-{}", std::process::id());
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let (s3, bucket, config, auth) = new_bucket().await;
     route_to(
         &server,
-        json!({"name": "Lake", "destination_type": "s3",
-               "config": {"bucket": bucket, "region": "us-east-1", "endpoint_url": url, "force_path_style": true,
-                          "prefix": "events/", "key_template": "{batch_id}.{ext}"},
-               "auth_config": {"access_key_id": key_id, "secret_access_key": secret},
+        json!({"name": "Lake", "destination_type": "s3", "config": config, "auth_config": auth,
                "batch_max_age_ms": 200}),
     )
     .await;
 
     // SFTP on sshd.
+    let sshd = sshd::sshd();
     let directory = format!("routes-{}", std::process::id());
     route_to(
         &server,
         json!({"name": "Partner", "destination_type": "sftp",
-               "config": {"host": var("COURIER_TEST_SFTP_HOST"), "port": var("COURIER_TEST_SFTP_PORT").parse::<u16>().unwrap(),
-                          "username": var("COURIER_TEST_SFTP_USER"), "directory": directory, "create_directories": true,
-                          "host_key_fingerprint": var("COURIER_TEST_SFTP_FINGERPRINT"), "file_name_template": "{batch_id}.{ext}"},
-               "auth_config": {"password": var("COURIER_TEST_SFTP_PASSWORD")},
+               "config": {"host": sshd.host, "port": sshd.port,
+                          "username": sshd.user, "directory": directory, "create_directories": true,
+                          "host_key_fingerprint": sshd.fingerprint, "file_name_template": "{batch_id}.{ext}"},
+               "auth_config": {"password": sshd.password},
                "batch_max_age_ms": 200}),
     )
     .await;
 
     send(&server).await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    let sftp_dir = std::path::Path::new(&var("COURIER_TEST_SFTP_ROOT")).join(&directory);
+    let sftp_dir = sshd.root.join(&directory);
     loop {
         let objects = s3
             .list_objects_v2()
@@ -154,32 +132,15 @@ async fn events_arrive_mapped_in_s3_and_over_sftp() {
     assert_eq!(references.len(), 2);
 }
 
-/// An S3 client on moto and a fresh bucket.
+/// An S3 client on moto, a fresh bucket, and a destination's config (files under `events/`
+/// named by batch) and auth for it.
 async fn new_bucket() -> (aws_sdk_s3::Client, String, Value, Value) {
-    let (url, key_id, secret) = (
-        var("COURIER_TEST_MOTO_URL"),
-        var("COURIER_TEST_AWS_ACCESS_KEY_ID"),
-        var("COURIER_TEST_AWS_SECRET_ACCESS_KEY"),
-    );
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(&key_id, &secret, None, None, "tests"))
-            .endpoint_url(&url)
-            .force_path_style(true)
-            .build(),
-    );
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let bucket = format!("courier-batch-{nanos}");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let config = json!({"bucket": bucket, "region": "us-east-1", "endpoint_url": url, "force_path_style": true,
-                        "prefix": "events/", "key_template": "{batch_id}.{ext}"});
-    let auth = json!({"access_key_id": key_id, "secret_access_key": secret});
-    (s3, bucket, config, auth)
+    let moto = moto::moto();
+    let bucket = moto.new_bucket().await;
+    let mut config = moto.s3_config(&bucket);
+    config["prefix"] = json!("events/");
+    config["key_template"] = json!("{batch_id}.{ext}");
+    (moto.s3(), bucket, config, moto.auth())
 }
 
 /// The objects under `events/`, each as its lines.
