@@ -60,6 +60,10 @@ fn invalid(field: &str, message: impl Into<String>) -> ConnectorError {
 }
 
 impl AzureBlobRemote {
+    /// Builds the container client for `config` and `auth` without I/O: picks the signer,
+    /// resolves the endpoint (config, then connection string, then the account's default) and
+    /// checks it against the host's network policy. Credentials are not tried here (the
+    /// connection test does that).
     pub fn new(
         config: &AzureBlobConfig,
         auth: AzureBlobAuth,

@@ -38,6 +38,7 @@ pub struct AzureBlobConfig {
     #[serde(default = "default_block_size")]
     #[schemars(range(min = 1048576, max = 104857600))]
     pub block_size_bytes: u64,
+    /// The blob name template and the file layout (format, compression, columns, cap).
     #[serde(flatten)]
     pub files: FileOptions,
 }
@@ -59,13 +60,18 @@ fn default_block_size() -> u64 {
 /// Blob access tiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum AccessTier {
+    /// Frequently accessed data.
     Hot,
+    /// Infrequently accessed data; billed for at least 30 days.
     Cool,
+    /// Rarely accessed data; billed for at least 90 days.
     Cold,
+    /// Offline storage, billed for at least 180 days; a blob must be rehydrated to be read.
     Archive,
 }
 
 impl AccessTier {
+    /// The tier as Azure spells it, e.g. `Cool`.
     pub fn as_str(self) -> &'static str {
         match self {
             AccessTier::Hot => "Hot",

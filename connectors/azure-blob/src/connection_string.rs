@@ -6,8 +6,11 @@ use url::Url;
 /// The parts of a connection string Courier uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionString {
+    /// `AccountName` (`devstoreaccount1` with `UseDevelopmentStorage=true`).
     pub account_name: Option<String>,
+    /// `AccountKey`, the base64 account key (the emulator's with `UseDevelopmentStorage=true`).
     pub account_key: Option<String>,
+    /// `SharedAccessSignature`, a SAS query string.
     pub shared_access_signature: Option<String>,
     /// The blob service URL: `BlobEndpoint`, or built from the protocol, account and suffix.
     pub blob_endpoint: Option<String>,
@@ -19,6 +22,9 @@ const DEV_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 impl ConnectionString {
+    /// Parses `Key=Value;...` (keys are case-insensitive; other services' keys are ignored).
+    /// Fails unless it carries `AccountKey` (with `AccountName`) or `SharedAccessSignature`, and
+    /// a blob endpoint that is an http(s) URL; the message names the problem, never a value.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut protocol = None;
         let mut suffix = None;

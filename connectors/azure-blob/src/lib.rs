@@ -1,7 +1,42 @@
 //! The `azure_blob` destination: each batch becomes one block blob (or several, split within
 //! the cap) in the chosen format and compression, under a name derived from the batch id
 //! (crate README below).
+//!
+//! # Example
+//!
+//! A host checks a destination's JSON before it builds one; validation is pure, so this touches
+//! no network:
+//!
+//! ```
+//! use courier_connector_azure_blob::AzureBlob;
+//! use courier_core::{DestinationSpec, DynConnector};
+//! use serde_json::json;
+//!
+//! let mut spec = DestinationSpec {
+//!     destination_id: "dest_1".into(),
+//!     config: json!({
+//!         "account": "acmeexports",
+//!         "container": "courier",
+//!         "prefix": "events/",
+//!         "format": "ndjson",
+//!         "compression": "gzip",
+//!     }),
+//!     auth_config: json!({"account_key": "ZXhhbXBsZS1hY2NvdW50LWtleQ=="}),
+//!     ..DestinationSpec::default()
+//! };
+//! assert!(AzureBlob.validate(&spec).is_empty());
+//!
+//! // Each problem is reported at the JSON path of its field, ready to show beside it.
+//! spec.config["container"] = json!("Courier_Exports");
+//! let errors = AzureBlob.validate(&spec);
+//! assert_eq!(errors.len(), 1);
+//! assert_eq!(errors[0].path, "/config/container");
+//! ```
+//!
+//! A valid spec then goes to [`DynConnector::build`](courier_core::DynConnector::build), which
+//! returns a destination to test and deliver batches to.
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod client;
 pub mod config;

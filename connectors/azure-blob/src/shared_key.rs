@@ -37,6 +37,8 @@ impl SharedKeyPolicy {
         })
     }
 
+    /// The Shared Key signature of `string_to_sign`: base64 of its HMAC-SHA256 under the
+    /// account key.
     pub fn signature(&self, string_to_sign: &str) -> String {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");

@@ -51,6 +51,10 @@ fn invalid(message: impl Into<String>, hint: &str) -> ConnectorError {
 }
 
 impl GcsRemote {
+    /// Builds the credentials and the guarded HTTP client without I/O: the service account
+    /// key's, or anonymous ones when there is no key and `endpoint` is set (emulators). Fails
+    /// on an unusable key, on neither key nor endpoint, or on an endpoint at a literal
+    /// non-public address the host does not allow.
     pub fn new(config: &GcsConfig, auth: GcsAuth, env: &Env) -> Result<Self, ConnectorError> {
         let allow_private = env.allow_private_network;
         // An endpoint spelled as an address is checked here (resolvers see only names).

@@ -33,6 +33,7 @@ pub struct GcsConfig {
     #[serde(default = "default_chunk_size")]
     #[schemars(range(min = 262144, max = 268435456))]
     pub chunk_size_bytes: u64,
+    /// The object name template and the file layout (format, compression, columns, cap).
     #[serde(flatten)]
     pub files: FileOptions,
 }
@@ -51,16 +52,22 @@ fn default_chunk_size() -> u64 {
     8 * 1024 * 1024
 }
 
+/// A GCS storage class for written objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StorageClass {
+    /// Frequently accessed data.
     Standard,
+    /// Data read about once a month or less; billed for at least 30 days.
     Nearline,
+    /// Data read about once a quarter or less; billed for at least 90 days.
     Coldline,
+    /// Data read less than once a year; billed for at least 365 days.
     Archive,
 }
 
 impl StorageClass {
+    /// The storage class as the JSON API spells it, e.g. `NEARLINE`.
     pub fn as_str(self) -> &'static str {
         match self {
             StorageClass::Standard => "STANDARD",

@@ -1,7 +1,49 @@
 //! The `gcs` destination: each batch becomes one Google Cloud Storage object (or several, split
 //! within the cap) in the chosen format and compression, under a name derived from the batch
 //! id (crate README below).
+//!
+//! # Example
+//!
+//! A host checks a destination's JSON before it builds one; validation is pure, so this touches
+//! no network:
+//!
+//! ```
+//! use courier_connector_gcs::Gcs;
+//! use courier_core::{DestinationSpec, DynConnector};
+//! use serde_json::json;
+//!
+//! // The service account key file's contents, as one string.
+//! let key = json!({
+//!     "type": "service_account",
+//!     "project_id": "acme",
+//!     "private_key_id": "<key id>",
+//!     "private_key": "-----BEGIN PRIVATE KEY-----\n<key>\n-----END PRIVATE KEY-----\n",
+//!     "client_email": "courier@acme.iam.gserviceaccount.com",
+//! });
+//! let mut spec = DestinationSpec {
+//!     destination_id: "dest_1".into(),
+//!     config: json!({
+//!         "bucket": "acme-exports",
+//!         "prefix": "courier/",
+//!         "format": "ndjson",
+//!         "compression": "gzip",
+//!     }),
+//!     auth_config: json!({"service_account_json": key.to_string()}),
+//!     ..DestinationSpec::default()
+//! };
+//! assert!(Gcs.validate(&spec).is_empty());
+//!
+//! // Each problem is reported at the JSON path of its field, ready to show beside it.
+//! spec.config["chunk_size_bytes"] = json!(1_000_000); // not a multiple of 256 KiB
+//! let errors = Gcs.validate(&spec);
+//! assert_eq!(errors.len(), 1);
+//! assert_eq!(errors[0].path, "/config/chunk_size_bytes");
+//! ```
+//!
+//! A valid spec then goes to [`DynConnector::build`](courier_core::DynConnector::build), which
+//! returns a destination to test and deliver batches to.
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod client;
 pub mod config;

@@ -40,6 +40,10 @@ pub struct Folder {
 }
 
 impl DriveRemote {
+    /// Builds the OAuth-signed client without I/O. Tokens come from the host's token store
+    /// once it holds any, else from auth_config; refreshed ones are saved to the host's store
+    /// (an in-memory one when the host has none). One request may take up to 5 minutes;
+    /// `folder_path` is resolved on first use.
     pub fn new(
         config: &GoogleDriveConfig,
         auth: GoogleDriveAuth,
@@ -116,7 +120,7 @@ impl DriveRemote {
         })
     }
 
-    /// The signed-in account: "Name <email>".
+    /// The signed-in account: `Name <email>`.
     pub async fn account(&self) -> Result<String, ConnectorError> {
         let v = self
             .get_json(

@@ -7,8 +7,11 @@ use courier_oauth::check_endpoint;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The file name template used when none is set: dated, named after the batch.
 pub const DEFAULT_FILE_NAME_TEMPLATE: &str = "{yyyy}{mm}{dd}-{batch_id}.{ext}";
+/// The Drive API host used when `api_base_url` is not set.
 pub const DEFAULT_API_BASE_URL: &str = "https://www.googleapis.com";
+/// Google's OAuth token endpoint, used when `token_url` is not set.
 pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 /// Drive's unit for resumable chunks.
 pub const CHUNK_UNIT: u64 = 256 * 1024;
@@ -48,6 +51,7 @@ pub struct GoogleDriveConfig {
     #[serde(default = "default_chunk_size")]
     #[schemars(range(min = 262144, max = 67108864))]
     pub chunk_size_bytes: u64,
+    /// The file layout: format, compression, CSV columns and the size limit.
     #[serde(flatten)]
     pub layout: FileLayout,
 }
@@ -66,8 +70,11 @@ impl FileConfig for GoogleDriveConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictPolicy {
+    /// Upload the batch as the existing file's new content (same file id); a new file when
+    /// there is none (the default).
     #[default]
     Replace,
+    /// Always create a new file; the folder then holds several files with that name.
     KeepBoth,
 }
 

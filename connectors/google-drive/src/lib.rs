@@ -1,6 +1,49 @@
 //! The `google_drive` destination: each batch becomes one file (or several, split within the
 //! cap) in a Google Drive folder, through Drive API v3 with OAuth (crate README below).
+//!
+//! # Example
+//!
+//! A host checks a destination's JSON before it builds one, and reads how to run the OAuth flow
+//! for it; neither touches the network:
+//!
+//! ```
+//! use courier_connector_google_drive::GoogleDrive;
+//! use courier_core::{DestinationSpec, DynConnector};
+//! use serde_json::json;
+//!
+//! let mut spec = DestinationSpec {
+//!     destination_id: "dest_1".into(),
+//!     config: json!({
+//!         "folder_id": "1AbCdEfGhIjKlMnOpQrStUvWxYz012345",
+//!         "file_name_template": "events-{yyyy}-{mm}-{dd}-{batch_id}.{ext}",
+//!         "format": "ndjson",
+//!     }),
+//!     auth_config: json!({
+//!         "client_id": "1234567890-abc.apps.googleusercontent.com",
+//!         "client_secret": "<client secret>",
+//!         "refresh_token": "<refresh token>",
+//!     }),
+//!     ..DestinationSpec::default()
+//! };
+//! assert!(GoogleDrive.validate(&spec).is_empty());
+//!
+//! // Where to send a person for consent, and where tokens are exchanged.
+//! let oauth = GoogleDrive.oauth_client(&spec).unwrap().expect("Drive uses OAuth");
+//! assert_eq!(oauth.provider, "google");
+//! assert_eq!(oauth.token_url, "https://oauth2.googleapis.com/token");
+//!
+//! // Each problem is reported at the JSON path of its field, ready to show beside it.
+//! spec.config["file_name_template"] = json!("{yyyy}/{batch_id}.{ext}"); // Drive names are flat
+//! let errors = GoogleDrive.validate(&spec);
+//! assert_eq!(errors.len(), 1);
+//! assert_eq!(errors[0].path, "/config/file_name_template");
+//! ```
+//!
+//! A valid spec then goes to [`DynConnector::build`](courier_core::DynConnector::build), which
+//! returns a destination to test and deliver batches to; with the host's token store in
+//! `DestinationSpec::token_store`, refreshed tokens are saved there.
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod client;
 pub mod config;

@@ -15,6 +15,7 @@ pub type KinesisClient = MessageClient<crate::KinesisMessages>;
 pub struct KinesisRemote {
     /// The credentials and where they come from (for messages).
     pub aws: AwsCredentials,
+    /// The SDK client, set up for the config's region and endpoint.
     pub kinesis: aws_sdk_kinesis::Client,
     /// What messages call the stream.
     pub stream: String,

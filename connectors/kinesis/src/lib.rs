@@ -1,6 +1,43 @@
 //! The `kinesis` destination: each record's payload becomes one Kinesis record, keyed by a
 //! partition key taken from the payload (crate README below).
+//!
+//! # Example
+//!
+//! A host checks a destination's JSON before it builds one; validation is pure, so this touches
+//! no network:
+//!
+//! ```
+//! use courier_connector_kinesis::Kinesis;
+//! use courier_core::{DestinationSpec, DynConnector};
+//! use serde_json::json;
+//!
+//! let mut spec = DestinationSpec {
+//!     destination_id: "dest_1".into(),
+//!     config: json!({
+//!         "stream_name": "events",
+//!         "region": "us-east-1",
+//!         "partition_key_template": "user.id",
+//!         "fallback_partition_key": "anonymous",
+//!     }),
+//!     auth_config: json!({
+//!         "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+//!         "secret_access_key": "<secret>",
+//!     }),
+//!     ..DestinationSpec::default()
+//! };
+//! assert!(Kinesis.validate(&spec).is_empty());
+//!
+//! // Each problem is reported at the JSON path of its field, ready to show beside it.
+//! spec.config["stream_name"] = json!("user events");
+//! let errors = Kinesis.validate(&spec);
+//! assert_eq!(errors.len(), 1);
+//! assert_eq!(errors[0].path, "/config/stream_name");
+//! ```
+//!
+//! A valid spec then goes to [`DynConnector::build`](courier_core::DynConnector::build), which
+//! connects and returns a destination to test and deliver batches to.
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod client;
 pub mod config;

@@ -49,6 +49,10 @@ fn encode_path(path: &str) -> String {
 }
 
 impl GraphRemote {
+    /// Builds the OAuth-signed client without I/O. Tokens come from the host's token store
+    /// once it holds any, else from auth_config; refreshed (and rotated) ones are saved to the
+    /// host's store (an in-memory one when the host has none). One request may take up to 5
+    /// minutes.
     pub fn new(
         config: &OneDriveConfig,
         auth: OneDriveAuth,

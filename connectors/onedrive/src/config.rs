@@ -7,7 +7,9 @@ use courier_oauth::check_endpoint;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The file name template used when none is set: dated, named after the batch.
 pub const DEFAULT_FILE_NAME_TEMPLATE: &str = "{yyyy}{mm}{dd}-{batch_id}.{ext}";
+/// The Graph endpoint (global cloud, v1.0) used when `graph_base_url` is not set.
 pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.microsoft.com/v1.0";
 /// Graph's unit for upload-session fragments.
 pub const FRAGMENT_UNIT: u64 = 320 * 1024;
@@ -49,6 +51,7 @@ pub struct OneDriveConfig {
     #[serde(default = "default_chunk_size")]
     #[schemars(range(min = 327680, max = 62914560))]
     pub chunk_size_bytes: u64,
+    /// The file layout: format, compression, CSV columns and the size limit.
     #[serde(flatten)]
     pub layout: FileLayout,
 }
@@ -67,13 +70,17 @@ impl FileConfig for OneDriveConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictBehavior {
+    /// Replace the existing file's content; a retried batch leaves one file (the default).
     #[default]
     Replace,
+    /// Keep the existing file and give the new one a free name (`name 1.ext`).
     Rename,
+    /// Refuse the upload: the delivery fails with a conflict error.
     Fail,
 }
 
 impl ConflictBehavior {
+    /// The value Graph takes in `@microsoft.graph.conflictBehavior`.
     pub fn as_str(self) -> &'static str {
         match self {
             ConflictBehavior::Replace => "replace",

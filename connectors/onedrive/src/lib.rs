@@ -1,6 +1,54 @@
 //! The `onedrive` destination: each batch becomes one file (or several, split within the cap)
 //! in a OneDrive or SharePoint folder, through Microsoft Graph with OAuth (crate README below).
+//!
+//! # Example
+//!
+//! A host checks a destination's JSON before it builds one, and reads how to run the OAuth flow
+//! for it; neither touches the network:
+//!
+//! ```
+//! use courier_connector_onedrive::OneDrive;
+//! use courier_core::{DestinationSpec, DynConnector};
+//! use serde_json::json;
+//!
+//! let mut spec = DestinationSpec {
+//!     destination_id: "dest_1".into(),
+//!     config: json!({
+//!         "folder_path": "Exports/Courier",
+//!         "file_name_template": "events-{yyyy}{mm}{dd}-{batch_id}.{ext}",
+//!         "format": "ndjson",
+//!         "compression": "gzip",
+//!     }),
+//!     auth_config: json!({
+//!         "client_id": "00000000-0000-0000-0000-000000000000",
+//!         "client_secret": "<client secret>",
+//!         "refresh_token": "<refresh token>",
+//!         "tenant": "contoso.onmicrosoft.com",
+//!     }),
+//!     ..DestinationSpec::default()
+//! };
+//! assert!(OneDrive.validate(&spec).is_empty());
+//!
+//! // Where to send a person for consent, and where tokens are exchanged.
+//! let oauth = OneDrive.oauth_client(&spec).unwrap().expect("OneDrive uses OAuth");
+//! assert_eq!(oauth.provider, "microsoft");
+//! assert_eq!(
+//!     oauth.token_url,
+//!     "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+//! );
+//!
+//! // Each problem is reported at the JSON path of its field, ready to show beside it.
+//! spec.auth_config["tenant"] = json!("Contoso Ltd");
+//! let errors = OneDrive.validate(&spec);
+//! assert_eq!(errors.len(), 1);
+//! assert_eq!(errors[0].path, "/auth_config/tenant");
+//! ```
+//!
+//! A valid spec then goes to [`DynConnector::build`](courier_core::DynConnector::build), which
+//! returns a destination to test and deliver batches to; with the host's token store in
+//! `DestinationSpec::token_store`, refreshed tokens are saved there.
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod client;
 pub mod config;

@@ -16,6 +16,7 @@ pub type S3Client = FileClient<crate::S3Files>;
 pub struct S3Remote {
     /// The credentials and where they come from (for messages).
     pub aws: AwsCredentials,
+    /// The SDK client, set up for the config's region, endpoint and path style.
     pub s3: aws_sdk_s3::Client,
     /// The key prefix, for [`S3Remote::object_key`].
     prefix: String,
@@ -31,6 +32,9 @@ impl fmt::Debug for S3Remote {
 }
 
 impl S3Remote {
+    /// Builds the credentials and SDK client for `config` and `auth`. Fails only when
+    /// `endpoint_url` is a literal non-public address and `env` does not allow private
+    /// networks; credentials are not checked here (the connection test does that).
     pub async fn new(config: &S3Config, auth: S3Auth, env: &Env) -> Result<Self, ConnectorError> {
         let allow_private = env.allow_private_network;
         courier_aws::check_endpoint(config.endpoint_url.as_deref(), allow_private)?;

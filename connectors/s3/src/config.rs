@@ -44,6 +44,7 @@ pub struct S3Config {
     #[serde(default = "default_part_size")]
     #[schemars(range(min = 5242880, max = 5368709120u64))]
     pub part_size_bytes: u64,
+    /// The object key template and the file layout (format, compression, columns, cap).
     #[serde(flatten)]
     pub files: FileOptions,
 }
@@ -62,25 +63,34 @@ fn default_part_size() -> u64 {
     8 * 1024 * 1024
 }
 
+/// An S3 storage class for written objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum StorageClass {
+    /// Frequently accessed data (S3 Standard).
     #[serde(rename = "STANDARD")]
     Standard,
+    /// Infrequently accessed data, stored across several zones (S3 Standard-IA).
     #[serde(rename = "STANDARD_IA")]
     StandardIa,
+    /// Infrequently accessed data, stored in a single zone (S3 One Zone-IA).
     #[serde(rename = "ONEZONE_IA")]
     OnezoneIa,
+    /// Moved between access tiers automatically by usage (S3 Intelligent-Tiering).
     #[serde(rename = "INTELLIGENT_TIERING")]
     IntelligentTiering,
+    /// Archive with millisecond retrieval (S3 Glacier Instant Retrieval).
     #[serde(rename = "GLACIER_IR")]
     GlacierIr,
+    /// Archive that must be restored before reading (S3 Glacier Flexible Retrieval).
     #[serde(rename = "GLACIER")]
     Glacier,
+    /// Long-term archive with the slowest restores (S3 Glacier Deep Archive).
     #[serde(rename = "DEEP_ARCHIVE")]
     DeepArchive,
 }
 
 impl StorageClass {
+    /// The storage class as S3 spells it, e.g. `STANDARD_IA`.
     pub fn as_str(self) -> &'static str {
         match self {
             StorageClass::Standard => "STANDARD",
@@ -94,6 +104,7 @@ impl StorageClass {
     }
 }
 
+/// How S3 encrypts written objects at rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ServerSideEncryption {
     /// S3-managed keys (SSE-S3).
@@ -105,6 +116,7 @@ pub enum ServerSideEncryption {
 }
 
 impl ServerSideEncryption {
+    /// The algorithm as S3 spells it: `AES256` or `aws:kms`.
     pub fn as_str(self) -> &'static str {
         match self {
             ServerSideEncryption::Aes256 => "AES256",

@@ -3,15 +3,16 @@
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use courier_core::{ConnectorError, ErrorKind};
+use courier_files::Op;
 
 /// What was being done, for messages: the S3 action and the resource.
-pub struct Op<'a> {
+pub struct S3Op<'a> {
     pub action: &'static str,
     pub bucket: &'a str,
     pub key: Option<&'a str>,
 }
 
-impl Op<'_> {
+impl S3Op<'_> {
     fn resource(&self) -> String {
         match self.key {
             Some(k) => format!("s3://{}/{k}", self.bucket),
@@ -20,7 +21,7 @@ impl Op<'_> {
     }
 }
 
-pub fn classify<E>(op: &Op<'_>, err: SdkError<E, HttpResponse>) -> ConnectorError
+pub fn classify<E>(op: &S3Op<'_>, err: SdkError<E, HttpResponse>) -> ConnectorError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -64,7 +65,7 @@ where
 }
 
 fn classify_service(
-    op: &Op<'_>,
+    op: &S3Op<'_>,
     resource: &str,
     code: Option<&str>,
     status: Option<u16>,
@@ -106,7 +107,7 @@ fn classify_service(
             format!("bucket {} does not exist", op.bucket),
             "check config.bucket, config.region and config.endpoint_url",
         ),
-        (Some("PreconditionFailed"), _) | (_, Some(412)) => ConnectorError::new(
+        (Some("PreconditionFailed"), _) => ConnectorError::new(
             ErrorKind::Conflict,
             format!("{resource} already exists (create_only)"),
             "the object was written before; with create_only a retry keeps the first copy",
@@ -116,13 +117,11 @@ fn classify_service(
             format!("S3 refused {resource} as too large"),
             "lower payload_cap_bytes or send smaller batches",
         ),
-        (Some("SlowDown" | "RequestLimitExceeded" | "Throttling"), _) | (_, Some(429)) => {
-            ConnectorError::new(
-                ErrorKind::RateLimited,
-                format!("S3 is throttling {} on {resource}{code_text}", op.action),
-                "the request is retried with backoff",
-            )
-        }
+        (Some("SlowDown" | "RequestLimitExceeded" | "Throttling"), _) => ConnectorError::new(
+            ErrorKind::RateLimited,
+            format!("S3 is throttling {} on {resource}{code_text}", op.action),
+            "the request is retried with backoff",
+        ),
         (Some("InvalidBucketName"), _) => ConnectorError::new(
             ErrorKind::InvalidConfig,
             format!("S3 says bucket name {} is invalid", op.bucket),
@@ -138,14 +137,17 @@ fn classify_service(
                 "set config.region to the bucket's region",
             )
         }
-        (_, Some(s)) if s >= 500 => ConnectorError::new(
-            ErrorKind::Unavailable,
-            format!(
-                "S3 failed {} on {resource}{code_text} (HTTP {s})",
-                op.action
-            ),
-            "the request is retried with backoff",
+        (_, Some(412)) => ConnectorError::new(
+            ErrorKind::Conflict,
+            format!("{resource} already exists (create_only)"),
+            "the object was written before; with create_only a retry keeps the first copy",
         ),
+        // Any other answer: the status table every store shares, with S3's code in the message.
+        (_, Some(status)) => {
+            let mut error = Op::new("S3", op.action, resource).status_error(status);
+            error.message.push_str(&code_text);
+            error
+        }
         _ => ConnectorError::new(
             ErrorKind::Rejected,
             format!("S3 refused {} on {resource}{code_text}", op.action),

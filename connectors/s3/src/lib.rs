@@ -1,6 +1,44 @@
 //! The `s3` destination: each batch becomes one object (or several, split within the cap) in
 //! the chosen format and compression, under a key derived from the batch id (crate README below).
+//!
+//! # Example
+//!
+//! A host checks a destination's JSON before it builds one; validation is pure, so this touches
+//! no network:
+//!
+//! ```
+//! use courier_connector_s3::S3;
+//! use courier_core::{DestinationSpec, DynConnector};
+//! use serde_json::json;
+//!
+//! let mut spec = DestinationSpec {
+//!     destination_id: "dest_1".into(),
+//!     config: json!({
+//!         "bucket": "acme-exports",
+//!         "region": "us-east-1",
+//!         "prefix": "courier/",
+//!         "format": "ndjson",
+//!         "compression": "gzip",
+//!     }),
+//!     auth_config: json!({
+//!         "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+//!         "secret_access_key": "<secret>",
+//!     }),
+//!     ..DestinationSpec::default()
+//! };
+//! assert!(S3.validate(&spec).is_empty());
+//!
+//! // Each problem is reported at the JSON path of its field, ready to show beside it.
+//! spec.config["region"] = json!("US East");
+//! let errors = S3.validate(&spec);
+//! assert_eq!(errors.len(), 1);
+//! assert_eq!(errors[0].path, "/config/region");
+//! ```
+//!
+//! A valid spec then goes to [`DynConnector::build`](courier_core::DynConnector::build), which
+//! connects and returns a destination to test and deliver batches to.
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod client;
 pub mod config;

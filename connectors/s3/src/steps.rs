@@ -6,7 +6,7 @@ use courier_core::{ConnectorError, Probe, StepSpec};
 use courier_files::{PROBE_CONTENT, probe_name, probe_write};
 
 use crate::client::S3Client;
-use crate::errors::{Op, classify};
+use crate::errors::{S3Op, classify};
 
 pub const STEPS: &[StepSpec] = &[
     StepSpec {
@@ -42,7 +42,7 @@ pub async fn run(client: &S3Client, probe: &mut Probe) -> Result<(), ConnectorEr
         .await
         .map_err(|e| {
             classify(
-                &Op {
+                &S3Op {
                     action: "s3:ListBucket",
                     bucket: &cfg.bucket,
                     key: None,
@@ -74,7 +74,7 @@ pub async fn run(client: &S3Client, probe: &mut Probe) -> Result<(), ConnectorEr
                 .send()
                 .await
                 .map_err(|e| {
-                    let op = Op {
+                    let op = S3Op {
                         action: "s3:PutObject",
                         bucket: &cfg.bucket,
                         key: Some(&key),

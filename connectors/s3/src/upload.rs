@@ -15,7 +15,7 @@ use courier_core::{Batch, ConnectorError, Delivered, ErrorKind};
 use courier_files::{PartStream, PlannedFile};
 
 use crate::client::S3Client;
-use crate::errors::{Op, classify};
+use crate::errors::{S3Op, classify};
 
 /// Parts uploaded at once: with the two the encoder holds, four parts in memory (32 MiB with
 /// 8 MiB parts). Parallel parts are what lets one file use more than one connection's worth of
@@ -42,8 +42,8 @@ pub async fn upload(
     })
 }
 
-fn op<'a>(client: &'a S3Client, action: &'static str, key: &'a str) -> Op<'a> {
-    Op {
+fn op<'a>(client: &'a S3Client, action: &'static str, key: &'a str) -> S3Op<'a> {
+    S3Op {
         action,
         bucket: &client.config.bucket,
         key: Some(key),

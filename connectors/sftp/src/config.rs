@@ -47,6 +47,7 @@ pub struct SftpConfig {
     /// fingerprint, the first key seen is accepted and pinned; a later change is refused.
     #[serde(default)]
     pub host_key_check: HostKeyCheck,
+    /// The file layout: format, compression, CSV columns and the size limit.
     #[serde(flatten)]
     pub layout: FileLayout,
 }
@@ -73,8 +74,11 @@ fn default_file_name_template() -> String {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HostKeyCheck {
+    /// `host_key_fingerprint` is required and the server's key must match it (the default).
     #[default]
     Strict,
+    /// Without `host_key_fingerprint`, the first key seen is pinned for the life of the
+    /// destination's client; a later change is refused.
     AcceptNew,
 }
 

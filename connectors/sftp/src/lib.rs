@@ -1,7 +1,48 @@
 //! The `sftp` destination: each batch becomes one file (or several, split within the cap) in a
 //! directory on an SSH server, written under a temporary name and renamed into place (crate
 //! README below).
+//!
+//! # Example
+//!
+//! A host checks a destination's JSON before it builds one; validation is pure, so this touches
+//! no network:
+//!
+//! ```
+//! use courier_connector_sftp::Sftp;
+//! use courier_core::{DestinationSpec, DynConnector};
+//! use serde_json::json;
+//!
+//! let private_key =
+//!     "-----BEGIN OPENSSH PRIVATE KEY-----\n<key>\n-----END OPENSSH PRIVATE KEY-----\n";
+//! let mut spec = DestinationSpec {
+//!     destination_id: "dest_1".into(),
+//!     config: json!({
+//!         "host": "sftp.example.com",
+//!         "username": "courier",
+//!         "directory": "/upload/courier",
+//!         "file_name_template": "{yyyy}/{mm}/{dd}/{batch_id}.{ext}",
+//!         "create_directories": true,
+//!         "format": "ndjson",
+//!         "compression": "gzip",
+//!         "host_key_fingerprint": "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+//!     }),
+//!     auth_config: json!({"private_key": private_key, "passphrase": "<passphrase>"}),
+//!     ..DestinationSpec::default()
+//! };
+//! assert!(Sftp.validate(&spec).is_empty());
+//!
+//! // Each problem is reported at the JSON path of its field, ready to show beside it.
+//! let md5 = "MD5:16:27:ac:a5:76:28:2d:36:63:1b:56:4d:eb:df:a6:48"; // only SHA-256 is accepted
+//! spec.config["host_key_fingerprint"] = json!(md5);
+//! let errors = Sftp.validate(&spec);
+//! assert_eq!(errors.len(), 1);
+//! assert_eq!(errors[0].path, "/config/host_key_fingerprint");
+//! ```
+//!
+//! A valid spec then goes to [`DynConnector::build`](courier_core::DynConnector::build), which
+//! returns a destination to test and deliver batches to (connections open on first use).
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod client;
 pub mod config;

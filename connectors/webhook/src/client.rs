@@ -28,10 +28,16 @@ const USER_AGENT: &str = concat!("Courier/", env!("CARGO_PKG_VERSION"));
 
 type Http = Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>;
 
+/// A webhook destination's client: the parsed endpoint, signing keys, headers and a connection
+/// pool whose resolver is the SSRF guard. Debug shows only the endpoint's origin.
 pub struct WebhookClient {
+    /// The destination's config.
     pub config: WebhookConfig,
+    /// The endpoint, parsed and checked from `config.url`.
     pub url: Url,
+    /// The host's id of the destination (sent in the connection test's event).
     pub destination_id: String,
+    /// The largest request body to send, in bytes; larger ones fail before any request.
     pub cap: PayloadCap,
     /// The TLS settings the pool uses, shared with the connection test's TLS step.
     pub tls: Arc<rustls::ClientConfig>,
@@ -71,6 +77,9 @@ pub struct Answer {
 }
 
 impl WebhookClient {
+    /// Builds the client without I/O: parses the URL and signing secrets, prepares the headers
+    /// (the credential's marked sensitive) and TLS. Fails when the URL, a signing secret or a
+    /// header is invalid, or TLS cannot be set up.
     pub fn new(
         config: WebhookConfig,
         auth: WebhookAuth,
@@ -133,6 +142,8 @@ impl WebhookClient {
         })
     }
 
+    /// How many signing secrets sign each request (one signature each); 0: requests are
+    /// unsigned.
     pub fn signing_key_count(&self) -> usize {
         self.keys.len()
     }

@@ -49,6 +49,7 @@ fn default_timeout_ms() -> u64 {
     30_000
 }
 
+/// The HTTP method of each delivery request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
@@ -62,6 +63,7 @@ pub enum HttpMethod {
 }
 
 impl HttpMethod {
+    /// The method as an [`http::Method`].
     pub fn as_http(self) -> http::Method {
         match self {
             HttpMethod::Post => http::Method::POST,
@@ -71,6 +73,7 @@ impl HttpMethod {
     }
 }
 
+/// How records become request bodies: one request per record, or one per batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BodyMode {
@@ -83,6 +86,7 @@ pub enum BodyMode {
     Ndjson,
 }
 
+/// The envelope each payload is wrapped in: `{"type": ..., "id": <record id>, "data": <payload>}`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
@@ -105,14 +109,18 @@ pub struct WebhookAuth {
     pub credentials: Option<Credentials>,
 }
 
+/// One signing secret, or several while rotating.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum SigningSecrets {
+    /// A single secret.
     One(Secret),
+    /// 1 to 10 secrets; each request carries one signature per secret.
     Many(#[schemars(length(min = 1, max = 10))] Vec<Secret>),
 }
 
 impl SigningSecrets {
+    /// The secrets, in the configured order.
     pub fn as_slice(&self) -> &[Secret] {
         match self {
             SigningSecrets::One(s) => std::slice::from_ref(s),
@@ -121,6 +129,7 @@ impl SigningSecrets {
     }
 }
 
+/// The credential sent with every request, chosen by `type`: `basic`, `bearer` or `api_key`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Credentials {

@@ -25,6 +25,7 @@ pub use courier_core::net::{ResolveError, check_ip, resolve_checked};
 /// connects only to the addresses returned here.
 #[derive(Debug, Clone, Copy)]
 pub struct GuardedResolver {
+    /// Whether non-public addresses (loopback, private, link-local, ...) may be returned.
     pub allow_private: bool,
 }
 

@@ -1,5 +1,44 @@
 //! The `webhook` destination: signed HTTP deliveries behind an SSRF guard (crate README below).
+//!
+//! # Example
+//!
+//! A host checks a destination's JSON before it builds one; validation and the endpoint list are
+//! pure, so this touches no network:
+//!
+//! ```
+//! use courier_connector_webhook::Webhook;
+//! use courier_core::{DestinationSpec, DynConnector};
+//! use serde_json::json;
+//!
+//! let mut spec = DestinationSpec {
+//!     destination_id: "dest_1".into(),
+//!     config: json!({
+//!         "url": "https://api.example.com/webhook",
+//!         "method": "POST",
+//!         "headers": {"X-Source": "courier"},
+//!     }),
+//!     auth_config: json!({"signing_secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"}),
+//!     ..DestinationSpec::default()
+//! };
+//! assert!(Webhook.validate(&spec).is_empty());
+//!
+//! // The hosts a destination would contact, to check against the host's network rules.
+//! let endpoints = Webhook.endpoints(&spec).unwrap();
+//! assert_eq!(endpoints[0].path, "/config/url");
+//! assert_eq!(endpoints[0].host.to_string(), "api.example.com");
+//! assert_eq!(endpoints[0].port, Some(443));
+//!
+//! // Each problem is reported at the JSON path of its field, ready to show beside it.
+//! spec.config["url"] = json!("ftp://api.example.com/webhook");
+//! let errors = Webhook.validate(&spec);
+//! assert_eq!(errors.len(), 1);
+//! assert_eq!(errors[0].path, "/config/url");
+//! ```
+//!
+//! A valid spec then goes to [`DynConnector::build`](courier_core::DynConnector::build), which
+//! returns a destination to test and deliver batches to.
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod body;
 mod client;
