@@ -11,5 +11,6 @@ pub const KNOWN_TYPES: &[(&str, &str)] = &[
     ("sftp", "sftp"),
     ("google_drive", "google-drive"),
     ("onedrive", "onedrive"),
+    ("sqs", "sqs"),
     // xtask:known (new connectors are inserted above this line)
 ];

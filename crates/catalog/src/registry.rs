@@ -22,6 +22,8 @@ pub(crate) fn builtin() -> Catalog {
     catalog.add(courier_connector_google_drive::GoogleDrive);
     #[cfg(feature = "onedrive")]
     catalog.add(courier_connector_onedrive::OneDrive);
+    #[cfg(feature = "sqs")]
+    catalog.add(courier_connector_sqs::Sqs);
     // xtask:register (new connectors are inserted above this line)
     catalog
 }

@@ -23,7 +23,7 @@ pub struct ServerConfig {
     /// name resolving there. Off by default: tenants must not reach the operator's internal
     /// network.
     pub allow_private_destinations: bool,
-    /// Whether S3 and Kinesis destinations without keys may use this process's own AWS
+    /// Whether AWS destinations (S3, Kinesis, SQS) without keys may use this process's own AWS
     /// identity (its environment, instance or container role). Off by default: a tenant must
     /// not borrow the operator's credentials.
     pub allow_ambient_credentials: bool,

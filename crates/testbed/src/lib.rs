@@ -1,5 +1,5 @@
 //! The local emulators Courier's connector tests and benchmarks run against, as handles: moto
-//! (S3 and Kinesis), Azurite (Azure Blob), fake-gcs-server (GCS) and OpenSSH's sshd (SFTP).
+//! (S3, Kinesis, SQS), Azurite (Azure Blob), fake-gcs-server (GCS) and OpenSSH's sshd (SFTP).
 //!
 //! `cargo xtask test` starts every emulator before the tests run, and `cargo xtask services`
 //! starts them for a shell of one's own; both export each emulator's address and credentials
@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub mod azurite;
 #[cfg(feature = "gcs")]
 pub mod fake_gcs;
-#[cfg(any(feature = "s3", feature = "kinesis"))]
+#[cfg(any(feature = "s3", feature = "kinesis", feature = "sqs"))]
 pub mod moto;
 #[cfg(feature = "sftp")]
 pub mod sshd;

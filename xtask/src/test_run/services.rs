@@ -2,7 +2,7 @@
 //! pinned, cached outside the clone), started, awaited, told to the tests through environment
 //! variables, and stopped by PID by `cargo xtask test` even when a step fails.
 //!
-//! Emulators follow TESTBED.md: moto serves S3 and Kinesis, Azurite serves Azure Blob,
+//! Emulators follow TESTBED.md: moto serves S3, Kinesis and SQS, Azurite serves Azure Blob,
 //! fake-gcs-server serves GCS, OpenSSH's sshd serves SFTP, PostgreSQL serves `courier serve`'s
 //! Postgres store.
 

@@ -1,7 +1,8 @@
 //! moto, the AWS emulator `cargo xtask test` starts in IAM mode, with a test user's keys in the
 //! environment (`COURIER_TEST_MOTO_URL`, `COURIER_TEST_AWS_ACCESS_KEY_ID`,
 //! `COURIER_TEST_AWS_SECRET_ACCESS_KEY`). One handle serves every service moto emulates; the
-//! S3 methods come with the `s3` feature, the Kinesis ones with `kinesis`.
+//! S3 methods come with the `s3` feature, the Kinesis ones with `kinesis`, the SQS ones with
+//! `sqs`.
 
 use serde_json::{Value, json};
 
@@ -9,6 +10,8 @@ use serde_json::{Value, json};
 mod kinesis;
 #[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "sqs")]
+mod sqs;
 
 /// The region every client and config built here names.
 const REGION: &str = "us-east-1";
