@@ -5,13 +5,11 @@
 //! Run: `cargo bench -p courier-connector-kinesis` (COURIER_BENCH_RECORDS overrides 100000).
 //! Uses the moto that `cargo xtask test` started, or starts the one it installed.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use aws_sdk_kinesis::primitives::Blob;
-use courier_benchkit::{ChildGuard, emulator_cache, free_port, start_emulator};
 use courier_connector_kinesis::Kinesis;
 use courier_core::{Batch, DestinationSpec, DynConnector, Record};
 use courier_runtime::{Deliverer, DeliveryPolicy};
@@ -19,29 +17,12 @@ use courier_testbed::moto::Moto;
 
 const CONCURRENCY: usize = 8;
 
-/// The moto the environment names, or one started here (stopped when the guard drops).
-fn moto() -> (Moto, Option<ChildGuard>) {
-    if let Some(moto) = Moto::from_env() {
-        return (moto, None);
-    }
-    let port = free_port();
-    let mut command = Command::new(format!("{}/venv/bin/moto_server", emulator_cache()));
-    command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-    let guard = start_emulator(command, port, "moto");
-    let moto = Moto {
-        url: format!("http://127.0.0.1:{port}"),
-        key_id: "bench".into(),
-        secret: "bench".into(),
-    };
-    (moto, Some(guard))
-}
-
 fn main() {
     let total: usize = std::env::var("COURIER_BENCH_RECORDS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
-    let (moto, _guard) = moto();
+    let (moto, _guard) = Moto::from_env_or_started();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

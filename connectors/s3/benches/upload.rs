@@ -7,36 +7,15 @@
 //! Run: `cargo bench -p courier-connector-s3`. Uses the moto that `cargo xtask test` started
 //! (COURIER_TEST_MOTO_URL and keys), or starts the one `cargo xtask test` installed.
 
-use std::process::Command;
 use std::time::Instant;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use courier_benchkit::{
-    ChildGuard, batch, compare_file_uploads, emulator_cache, free_port, print_peak, reset_peak,
-    start_emulator, status_kib,
-};
+use courier_benchkit::{batch, compare_file_uploads, print_peak, reset_peak, status_kib};
 use courier_connector_s3::S3;
 use courier_core::{Destination, DestinationSpec, DynConnector};
 use courier_testbed::moto::Moto;
 use serde_json::json;
-
-/// The moto the environment names, or one started here (stopped when the guard drops).
-fn moto() -> (Moto, Option<ChildGuard>) {
-    if let Some(moto) = Moto::from_env() {
-        return (moto, None);
-    }
-    let port = free_port();
-    let mut command = Command::new(format!("{}/venv/bin/moto_server", emulator_cache()));
-    command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-    let guard = start_emulator(command, port, "moto");
-    let moto = Moto {
-        url: format!("http://127.0.0.1:{port}"),
-        key_id: "bench".into(),
-        secret: "bench".into(),
-    };
-    (moto, Some(guard))
-}
 
 async fn bare_upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8], part: usize) {
     if body.len() <= part {
@@ -107,7 +86,7 @@ async fn destination(m: &Moto, bucket: &str, cap: u64) -> std::sync::Arc<dyn Des
 }
 
 fn main() {
-    let (m, _guard) = moto();
+    let (m, _guard) = Moto::from_env_or_started();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

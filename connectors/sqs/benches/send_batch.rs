@@ -7,7 +7,6 @@
 //! SendMessageBatch at a few requests a second, so both sides are bound by it).
 //! Uses the moto that `cargo xtask test` started, or starts the one it installed.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -15,7 +14,6 @@ use std::time::Instant;
 use aws_sdk_sqs::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use courier_benchkit::{ChildGuard, emulator_cache, free_port, start_emulator};
 use courier_connector_sqs::{Sqs, client_with_sdk_settings};
 use courier_core::{Batch, Env, Record};
 use courier_testbed::moto::Moto;
@@ -43,29 +41,12 @@ impl Intercept for Requests {
     }
 }
 
-/// The moto the environment names, or one started here (stopped when the guard drops).
-fn moto() -> (Moto, Option<ChildGuard>) {
-    if let Some(moto) = Moto::from_env() {
-        return (moto, None);
-    }
-    let port = free_port();
-    let mut command = Command::new(format!("{}/venv/bin/moto_server", emulator_cache()));
-    command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-    let guard = start_emulator(command, port, "moto");
-    let moto = Moto {
-        url: format!("http://127.0.0.1:{port}"),
-        key_id: "bench".into(),
-        secret: "bench".into(),
-    };
-    (moto, Some(guard))
-}
-
 fn main() {
     let total: usize = std::env::var("COURIER_BENCH_RECORDS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(2_000);
-    let (moto, _guard) = moto();
+    let (moto, _guard) = Moto::from_env_or_started();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

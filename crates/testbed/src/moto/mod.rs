@@ -49,6 +49,28 @@ impl Moto {
         })
     }
 
+    /// The moto the environment names, or one started here from the copy `cargo xtask test`
+    /// installed (without IAM: any keys are accepted), stopped when the guard drops. For
+    /// benchmarks, which may run without the test services.
+    #[cfg(feature = "start")]
+    pub fn from_env_or_started() -> (Moto, Option<courier_benchkit::ChildGuard>) {
+        use courier_benchkit::{emulator_cache, free_port, start_emulator};
+        if let Some(moto) = Moto::from_env() {
+            return (moto, None);
+        }
+        let port = free_port();
+        let mut command =
+            std::process::Command::new(format!("{}/venv/bin/moto_server", emulator_cache()));
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let guard = start_emulator(command, port, "moto");
+        let moto = Moto {
+            url: format!("http://127.0.0.1:{port}"),
+            key_id: "bench".into(),
+            secret: "bench".into(),
+        };
+        (moto, Some(guard))
+    }
+
     /// The connector's `auth` JSON: the test user's access keys.
     pub fn auth(&self) -> Value {
         json!({"access_key_id": self.key_id, "secret_access_key": self.secret})
