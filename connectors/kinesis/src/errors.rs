@@ -4,49 +4,20 @@ use aws_sdk_kinesis::config::http::HttpResponse;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use courier_core::{ConnectorError, ErrorKind};
 
+/// A failed Kinesis call as a classified error.
 pub fn classify<E>(action: &str, stream: &str, err: SdkError<E, HttpResponse>) -> ConnectorError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    if let Some(refused) = courier_aws::refusal(&err) {
-        return refused.with_source(err);
-    }
-    let error = match &err {
-        SdkError::TimeoutError(_) => ConnectorError::new(
-            ErrorKind::Timeout,
-            format!("{action} on stream {stream} timed out"),
-            "check network access to Kinesis; the request is retried",
-        ),
-        SdkError::DispatchFailure(_) => ConnectorError::new(
-            ErrorKind::Unavailable,
-            format!("could not reach Kinesis for {action} on stream {stream}"),
-            "check endpoint_url/region and network access; the request is retried",
-        ),
-        SdkError::ServiceError(service) => by_code(
-            action,
-            stream,
-            service.err().code(),
-            Some(service.raw().status().as_u16()),
-        ),
-        SdkError::ResponseError(response) => {
-            // An answer the SDK could not parse (some gateways and emulators answer auth
-            // failures in another protocol's format): find the error code in the raw body.
-            let raw = response.raw();
-            let body = raw
-                .body()
-                .bytes()
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default();
-            let code = KNOWN_CODES.iter().copied().find(|c| body.contains(c));
-            by_code(action, stream, code, Some(raw.status().as_u16()))
-        }
-        _ => ConnectorError::new(
-            ErrorKind::Unavailable,
-            format!("{action} on stream {stream} failed before an answer was read"),
-            "the request is retried",
-        ),
+    let resource = format!("stream {stream}");
+    let call = courier_aws::Call {
+        service: "Kinesis",
+        action,
+        resource: &resource,
     };
-    error.with_source(err)
+    courier_aws::classify_sdk_error(call, err, KNOWN_CODES, |code, status| {
+        by_code(action, stream, code, status)
+    })
 }
 
 const KNOWN_CODES: &[&str] = &[

@@ -17,6 +17,8 @@ pub struct SqsRemote {
     pub aws: AwsCredentials,
     /// The SDK client.
     pub sqs: aws_sdk_sqs::Client,
+    /// The queue's maximum message size, once read (`MaximumMessageSize`).
+    pub(crate) max_message_bytes: tokio::sync::OnceCell<usize>,
 }
 
 impl fmt::Debug for SqsRemote {
@@ -49,6 +51,7 @@ impl SqsRemote {
         Ok(SqsRemote {
             sqs: aws_sdk_sqs::Client::from_conf(customize(builder).build()),
             aws,
+            max_message_bytes: tokio::sync::OnceCell::new(),
         })
     }
 }

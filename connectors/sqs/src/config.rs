@@ -9,8 +9,9 @@ use courier_messages::{KeySpec, KeyTemplate, MessageConfig};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The most message attributes SQS takes on one message.
-const MAX_ATTRIBUTES: usize = 10;
+/// The most message attributes a user may set: SQS takes 10 on one message, and two carry the
+/// event's type and id.
+const MAX_ATTRIBUTES: usize = 10 - courier_messages::EVENT_ATTRIBUTE_COUNT;
 
 /// Where messages go and what each carries.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -30,7 +31,8 @@ pub struct SqsConfig {
     /// record id is the deduplication id, so a retried delivery is deduplicated by SQS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_group_id_template: Option<String>,
-    /// Message attributes (at most 10): attribute name → a template read from the record.
+    /// Message attributes (at most 8): attribute name → a template read from the record. Every
+    /// message also carries `courier_event_type` and `courier_event_id`, names a user may not take.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub message_attributes: BTreeMap<String, String>,
     /// Seconds each message stays invisible after it is sent (standard queues only; FIFO queues
@@ -67,20 +69,6 @@ impl MessageConfig for SqsConfig {
         });
         std::iter::once(group).chain(attributes).collect()
     }
-}
-
-/// Whether `name` is a message attribute name SQS accepts.
-fn attribute_name_ok(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    (1..=256).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-        && !name.starts_with('.')
-        && !name.ends_with('.')
-        && !name.contains("..")
-        && !lower.starts_with("aws.")
-        && !lower.starts_with("amazon.")
 }
 
 impl ConfigSpec for SqsConfig {
@@ -143,21 +131,46 @@ impl ConfigSpec for SqsConfig {
                 format!("has more than {MAX_ATTRIBUTES} attributes"),
             ));
         }
-        for (name, template) in &self.message_attributes {
-            let path = format!(
-                "/message_attributes/{}",
-                name.replace('~', "~0").replace('/', "~1")
-            );
-            if !attribute_name_ok(name) {
-                errors.push(FieldError::new(
-                    path.clone(),
-                    "is not an SQS attribute name (letters, digits, `_`, `-`, `.`; not starting with AWS. or Amazon.)",
-                ));
-            }
-            if let Err(m) = KeyTemplate::parse(template) {
-                errors.push(FieldError::new(path, m));
-            }
-        }
+        errors.extend(courier_messages::check_named_templates(
+            "message_attributes",
+            &self.message_attributes,
+            "attribute",
+            |name| courier_aws::check_message_attribute_name("SQS", name),
+        ));
         errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(attributes: serde_json::Value) -> SqsConfig {
+        serde_json::from_value(json!({
+            "queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/events",
+            "region": "us-east-1",
+            "message_attributes": attributes,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn attributes_leave_room_for_the_event_and_may_not_take_its_names() {
+        let paths =
+            |c: &SqsConfig| -> Vec<String> { c.validate().into_iter().map(|e| e.path).collect() };
+        let eight: serde_json::Map<_, _> =
+            (0..8).map(|i| (format!("a{i}"), json!("type"))).collect();
+        assert!(paths(&config(json!(eight))).is_empty());
+        let nine: serde_json::Map<_, _> =
+            (0..9).map(|i| (format!("a{i}"), json!("type"))).collect();
+        assert_eq!(paths(&config(json!(nine))), ["/message_attributes"]);
+        assert_eq!(
+            paths(&config(json!({"Courier_Event_Id": "id", "a/b": "type"}))),
+            [
+                "/message_attributes/Courier_Event_Id",
+                "/message_attributes/a~1b"
+            ]
+        );
     }
 }

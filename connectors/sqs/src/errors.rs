@@ -6,49 +6,20 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use courier_core::{ConnectorError, ErrorKind};
 
 /// A failed SQS call as a classified error.
+/// A failed SQS call as a classified error.
 pub fn classify<E>(action: &str, queue: &str, err: SdkError<E, HttpResponse>) -> ConnectorError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    if let Some(refused) = courier_aws::refusal(&err) {
-        return refused.with_source(err);
-    }
-    let error = match &err {
-        SdkError::TimeoutError(_) => ConnectorError::new(
-            ErrorKind::Timeout,
-            format!("{action} on queue {queue} timed out"),
-            "check network access to SQS; the request is retried",
-        ),
-        SdkError::DispatchFailure(_) => ConnectorError::new(
-            ErrorKind::Unavailable,
-            format!("could not reach SQS for {action} on queue {queue}"),
-            "check endpoint_url/region and network access; the request is retried",
-        ),
-        SdkError::ServiceError(service) => {
-            // Some gateways and emulators answer auth failures in the query protocol's XML,
-            // which the SDK cannot read: find the code in the raw body then.
-            let raw = service.raw();
-            let sniffed = || {
-                let body = raw
-                    .body()
-                    .bytes()
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default();
-                KNOWN_CODES
-                    .iter()
-                    .copied()
-                    .find(|c| body.contains(&format!("<Code>{c}</Code>")))
-            };
-            let code = service.err().code().or_else(sniffed);
-            by_code(action, queue, code, Some(raw.status().as_u16()))
-        }
-        _ => ConnectorError::new(
-            ErrorKind::Unavailable,
-            format!("{action} on queue {queue} failed before an answer was read"),
-            "the request is retried",
-        ),
+    let resource = format!("queue {queue}");
+    let call = courier_aws::Call {
+        service: "SQS",
+        action,
+        resource: &resource,
     };
-    error.with_source(err)
+    courier_aws::classify_sdk_error(call, err, KNOWN_CODES, |code, status| {
+        by_code(action, queue, code, status)
+    })
 }
 
 /// Codes looked for in an answer the SDK could not read.

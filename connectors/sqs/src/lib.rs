@@ -60,7 +60,9 @@ static META: ConnectorMeta = ConnectorMeta {
     description: "Sends each record as a message to an SQS queue (standard or FIFO, with a message group read from the record); batches use SendMessageBatch within the service limits.",
     category: Category::Stream,
     capabilities: Capabilities {
-        max_payload_bytes: send::LIMITS.max_record_bytes as u64,
+        // A queue may take up to 1 MiB; what one takes is read from it, and a record over that
+        // fails alone as payload_too_large.
+        max_payload_bytes: send::MAX_MESSAGE_BYTES as u64,
         // A standard queue may deliver a retried message twice; FIFO queues drop a retried
         // copy within five minutes (the record id is the deduplication id).
         idempotent_redelivery: false,
@@ -97,6 +99,10 @@ impl MessageConnector for SqsMessages {
 
     fn limits(&self, _: &SqsConfig) -> BatchLimits {
         send::LIMITS
+    }
+
+    async fn limits_for(&self, client: &SqsClient) -> BatchLimits {
+        send::queue_limits(send::queue_max_message_bytes(client).await)
     }
 
     fn endpoints(&self, config: &SqsConfig, auth: &AwsAuth) -> Vec<Endpoint> {
@@ -160,6 +166,10 @@ impl MessageConnector for SqsMessages {
         keys: &Keys,
     ) -> Result<(usize, send::Message), ConnectorError> {
         send::message(client, record, keys)
+    }
+
+    fn order_key<'e>(&self, entry: &'e send::Message) -> Option<&'e str> {
+        entry.group_id()
     }
 
     async fn send(

@@ -12,12 +12,63 @@ use crate::client::SqsClient;
 use crate::errors::{by_code, classify};
 
 /// SendMessageBatch limits: 10 entries, and 256 KiB for a whole batch and for one message
-/// (body plus attributes), as every SQS queue (and moto) accepts.
+/// (body plus attributes), as every SQS queue accepts; a queue allowing more (its
+/// `MaximumMessageSize`, up to 1 MiB) gets [`queue_limits`].
 pub const LIMITS: BatchLimits = BatchLimits {
     max_records: 10,
     max_request_bytes: 256 * 1024,
     max_record_bytes: 256 * 1024,
 };
+
+/// The largest message (and batch) SQS takes on any queue.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// The limits of a queue whose `MaximumMessageSize` is `max`: a message, and a whole batch, up
+/// to it (SQS counts a batch's total against the same maximum).
+pub fn queue_limits(max: usize) -> BatchLimits {
+    let max = max.clamp(1024, MAX_MESSAGE_BYTES);
+    BatchLimits {
+        max_records: 10,
+        max_request_bytes: max,
+        max_record_bytes: max,
+    }
+}
+
+/// The queue's maximum message size, read once per client (GetQueueAttributes). An identity
+/// that may not read it is kept at the size every queue takes; an answer that did not come is
+/// asked again at the next delivery.
+pub async fn queue_max_message_bytes(client: &SqsClient) -> usize {
+    let read = client
+        .max_message_bytes
+        .get_or_try_init(|| async {
+            let answer = client
+                .sqs
+                .get_queue_attributes()
+                .queue_url(&client.config.queue_url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::MaximumMessageSize)
+                .send()
+                .await;
+            match answer {
+                Ok(out) => Ok(out
+                    .attributes()
+                    .and_then(|a| {
+                        a.get(&aws_sdk_sqs::types::QueueAttributeName::MaximumMessageSize)
+                    })
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(LIMITS.max_record_bytes)),
+                Err(e) => {
+                    let error = classify("sqs:GetQueueAttributes", &client.config.queue_url, e);
+                    if error.kind.is_retryable() {
+                        Err(error)
+                    } else {
+                        Ok(LIMITS.max_record_bytes)
+                    }
+                }
+            }
+        })
+        .await;
+    read.copied().unwrap_or(LIMITS.max_record_bytes)
+}
 
 /// One message, ready to be placed in a request.
 #[derive(Debug)]
@@ -26,6 +77,13 @@ pub struct Message {
     group_id: Option<String>,
     dedup_id: Option<String>,
     attributes: Vec<(String, String)>,
+}
+
+impl Message {
+    /// The FIFO message group, whose messages SQS keeps in order.
+    pub fn group_id(&self) -> Option<&str> {
+        self.group_id.as_deref()
+    }
 }
 
 /// The message for one record and its size as SQS counts it, or why it cannot be sent.
@@ -51,6 +109,11 @@ pub fn message(
         .keys()
         .zip(&keys[1..])
         .filter_map(|(name, value)| Some((name.clone(), value.clone()?)))
+        .chain(
+            courier_messages::event_attributes(record)
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v.to_string())),
+        )
         .collect();
     let size = body.len()
         + attributes

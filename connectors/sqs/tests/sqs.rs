@@ -21,6 +21,7 @@ fn record(i: usize, customer: &str) -> Record {
         format!("r{i}"),
         format!(r#"{{"n":{i},"type":"order.created","customer":{{"id":"{customer}"}}}}"#),
     )
+    .with_event("order.created", format!("evt_{i}"))
 }
 
 #[tokio::test]
@@ -64,6 +65,12 @@ async fn fifo_groups_attributes_and_deduplication_through_a_retried_batch() {
             .iter()
             .all(|m| m.attributes.get("event_type").map(String::as_str) == Some("order.created"))
     );
+    // Every message names its event, apart from the user's own attributes.
+    for m in &messages {
+        let n = serde_json::from_str::<Value>(&m.body).unwrap()["n"].clone();
+        assert_eq!(m.attributes["courier_event_type"], "order.created");
+        assert_eq!(m.attributes["courier_event_id"], format!("evt_{n}"));
+    }
 }
 
 #[tokio::test]
@@ -75,7 +82,7 @@ async fn records_that_cannot_be_sent_fail_alone() {
     let destination = Sqs.build(&spec(config, moto.auth())).await.unwrap();
     let big = format!(
         r#"{{"customer":{{"id":"c"}},"pad":"{}"}}"#,
-        "x".repeat(300 * 1024)
+        "x".repeat(1024 * 1024)
     );
     let records = vec![
         record(0, "c"),
@@ -138,4 +145,58 @@ async fn test_report(moto: &moto::Moto, queue_url: &str) -> courier_core::TestRe
         &events,
     )
     .await
+}
+
+#[tokio::test]
+async fn messages_may_be_as_large_as_the_queue_allows() {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let moto = moto::moto();
+    // A queue of today's default (1 MiB) takes a 600 KiB record.
+    let big = moto.new_queue(false).await;
+    let destination = Sqs
+        .build(&spec(moto.sqs_config(&big), moto.auth()))
+        .await
+        .unwrap();
+    let large = format!(r#"{{"pad":"{}"}}"#, "x".repeat(600 * 1024));
+    let out = destination
+        .deliver(&Batch::new(
+            "b",
+            vec![Record::new("r-large", large.clone())],
+        ))
+        .await;
+    assert_eq!(out.delivered_count(), 1, "{:?}", out.records[0].error());
+    assert_eq!(moto.messages(&big).await[0].body.len(), large.len());
+
+    // A queue kept at 256 KiB refuses it alone; a small record beside it goes.
+    let small_queue = moto
+        .sqs()
+        .create_queue()
+        .queue_name(courier_testbed::fresh_name("courier-small"))
+        .attributes(QueueAttributeName::MaximumMessageSize, "262144")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let destination = Sqs
+        .build(&spec(moto.sqs_config(&small_queue), moto.auth()))
+        .await
+        .unwrap();
+    let middling = format!(r#"{{"pad":"{}"}}"#, "x".repeat(300 * 1024));
+    let out = destination
+        .deliver(&Batch::new(
+            "b",
+            vec![
+                Record::new("r-300k", middling),
+                Record::new("r-small", "{}"),
+            ],
+        ))
+        .await;
+    assert_eq!(
+        out.records[0].error().map(|e| e.kind),
+        Some(ErrorKind::PayloadTooLarge),
+        "{out:?}"
+    );
+    assert!(out.records[1].is_delivered(), "{out:?}");
 }

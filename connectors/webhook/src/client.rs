@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use courier_core::retry_after::parse_retry_after;
-use courier_core::{ConnectorError, Delivered, ErrorKind, PayloadCap, Response};
+use courier_core::{ConnectorError, Delivered, ErrorKind, EventRef, PayloadCap, Response};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -23,6 +23,11 @@ use crate::signing::{SigningKey, signature_header};
 
 /// How much of a response body is kept in an outcome.
 pub const RESPONSE_BODY_LIMIT: usize = 4096;
+
+/// Names the event type of the record a `json`-mode request carries (batch bodies mix events).
+pub const EVENT_TYPE_HEADER: &str = "courier-event-type";
+/// Names the event id of the record a `json`-mode request carries (shared by its fan-out).
+pub const EVENT_ID_HEADER: &str = "courier-event-id";
 
 const USER_AGENT: &str = concat!("Courier/", env!("CARGO_PKG_VERSION"));
 
@@ -165,6 +170,7 @@ impl WebhookClient {
     pub async fn send(
         &self,
         msg_id: &str,
+        event: Option<&EventRef>,
         body: Bytes,
         content_type: &'static str,
     ) -> Result<Answer, ConnectorError> {
@@ -177,6 +183,10 @@ impl WebhookClient {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         headers.insert("webhook-id", header_value(msg_id)?);
         headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
+        if let Some(event) = event {
+            headers.insert(EVENT_TYPE_HEADER, header_value(&event.event_type)?);
+            headers.insert(EVENT_ID_HEADER, header_value(&event.event_id)?);
+        }
         if !self.keys.is_empty() {
             let signature = signature_header(&self.keys, msg_id, timestamp, &body);
             headers.insert("webhook-signature", header_value(&signature)?);
@@ -234,11 +244,12 @@ impl WebhookClient {
     pub async fn deliver(
         &self,
         msg_id: &str,
+        event: Option<&EventRef>,
         body: Bytes,
         content_type: &'static str,
     ) -> Result<Delivered, (ConnectorError, Option<Response>)> {
         let answer = self
-            .send(msg_id, body, content_type)
+            .send(msg_id, event, body, content_type)
             .await
             .map_err(|e| (e, None))?;
         match classify_status(&answer) {

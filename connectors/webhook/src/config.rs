@@ -165,6 +165,8 @@ const RESERVED_HEADERS: &[&str] = &[
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
+    crate::client::EVENT_TYPE_HEADER,
+    crate::client::EVENT_ID_HEADER,
 ];
 
 impl ConfigSpec for WebhookConfig {

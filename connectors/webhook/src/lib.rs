@@ -164,7 +164,10 @@ async fn deliver_one(client: &WebhookClient, record: &Record) -> RecordOutcome {
         .map(|()| b);
     match prepared {
         Err(e) => RecordOutcome::failed(&record.id, e),
-        Ok(b) => match client.deliver(&record.id, b, body::JSON).await {
+        Ok(b) => match client
+            .deliver(&record.id, record.event.as_ref(), b, body::JSON)
+            .await
+        {
             Ok(d) => RecordOutcome::delivered(&record.id, d),
             Err((e, response)) => RecordOutcome::failed_with(&record.id, e, response),
         },
@@ -203,7 +206,7 @@ async fn deliver_batch(
     {
         Err((e, None))
     } else {
-        client.deliver(&batch.id, payload, content_type).await
+        client.deliver(&batch.id, None, payload, content_type).await
     };
     let mut bad = bad.into_iter().peekable();
     let records = batch

@@ -239,5 +239,5 @@ async fn send_test_event(client: &WebhookClient) -> Result<Answer, ConnectorErro
         BodyMode::JsonArray => (Bytes::from(format!("[{event}]")), body::JSON),
         BodyMode::Ndjson => (Bytes::from(format!("{event}\n")), body::NDJSON),
     };
-    client.send(&msg_id, body, content_type).await
+    client.send(&msg_id, None, body, content_type).await
 }

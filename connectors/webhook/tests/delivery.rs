@@ -97,6 +97,22 @@ async fn requests_are_signed_per_standard_webhooks() {
 }
 
 #[tokio::test]
+async fn each_request_names_the_event_it_carries() {
+    let r = Receiver::start().await;
+    let dest = build(local(&r, "/ok"), signed(), None).await;
+    let record = Record::new("msg_ev", "{}").with_event("order.deleted", "evt_9");
+    let out = dest.deliver(&Batch::new("batch-ev", vec![record])).await;
+    assert!(out.records[0].is_delivered(), "{:?}", out.records[0]);
+    let without = dest.deliver(&one("msg_plain", "{}")).await;
+    assert!(without.records[0].is_delivered());
+    let got = r.received();
+    assert_eq!(got[0].headers["courier-event-type"], "order.deleted");
+    assert_eq!(got[0].headers["courier-event-id"], "evt_9");
+    assert!(got[0].signature_ok);
+    assert!(!got[1].headers.contains_key("courier-event-type"));
+}
+
+#[tokio::test]
 async fn server_error_then_success_is_delivered_on_the_second_attempt_with_the_same_id() {
     let r = Receiver::start().await;
     r.script([Scripted::status(500), Scripted::status(200)]);

@@ -30,8 +30,10 @@
 
 #![warn(missing_docs)]
 
+mod sdk_error;
 mod transport;
 
+pub use sdk_error::{Call, classify_sdk_error};
 pub use transport::{check_endpoint, guarded_http_client, refusal};
 
 use aws_config::BehaviorVersion;
@@ -134,6 +136,29 @@ fn is_role_arn(arn: &str) -> bool {
         && parts[4].bytes().all(|b| b.is_ascii_digit())
         && parts[5].len() > 5
         && parts[5].starts_with("role/")
+}
+
+/// Why `name` cannot be an SQS or SNS message attribute name, if it cannot: 1–256 letters,
+/// digits, `_`, `-` and `.`, no leading, trailing or doubled `.`, not starting with `AWS.` or
+/// `Amazon.` (any case).
+pub fn check_message_attribute_name(service: &str, name: &str) -> Result<(), String> {
+    let lower = name.to_ascii_lowercase();
+    let ok = (1..=256).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        && !name.starts_with('.')
+        && !name.ends_with('.')
+        && !name.contains("..")
+        && !lower.starts_with("aws.")
+        && !lower.starts_with("amazon.");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "is not an {service} attribute name (letters, digits, `_`, `-`, `.`; not starting with AWS. or Amazon.)"
+        ))
+    }
 }
 
 /// Whether a region name looks like one (`us-east-1`).

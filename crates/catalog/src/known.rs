@@ -12,5 +12,9 @@ pub const KNOWN_TYPES: &[(&str, &str)] = &[
     ("google_drive", "google-drive"),
     ("onedrive", "onedrive"),
     ("sqs", "sqs"),
+    ("sns", "sns"),
+    ("eventbridge", "eventbridge"),
+    ("gcp_pubsub", "gcp-pubsub"),
+    ("azure_service_bus", "azure-service-bus"),
     // xtask:known (new connectors are inserted above this line)
 ];

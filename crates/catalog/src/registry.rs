@@ -24,6 +24,14 @@ pub(crate) fn builtin() -> Catalog {
     catalog.add(courier_connector_onedrive::OneDrive);
     #[cfg(feature = "sqs")]
     catalog.add(courier_connector_sqs::Sqs);
+    #[cfg(feature = "sns")]
+    catalog.add(courier_connector_sns::Sns);
+    #[cfg(feature = "eventbridge")]
+    catalog.add(courier_connector_eventbridge::Eventbridge);
+    #[cfg(feature = "gcp-pubsub")]
+    catalog.add(courier_connector_gcp_pubsub::GcpPubsub);
+    #[cfg(feature = "azure-service-bus")]
+    catalog.add(courier_connector_azure_service_bus::AzureServiceBus);
     // xtask:register (new connectors are inserted above this line)
     catalog
 }

@@ -109,7 +109,9 @@ pub use field::{Field, FieldType};
 pub use meta::{Capabilities, Category, ConnectorMeta, Example, OAuthNeeds, StepSpec};
 pub use payload::{DEFAULT_PAYLOAD_CAP_BYTES, PayloadCap};
 pub use probe::{Probe, StepReport, StepStatus, TestEvent, TestReport};
-pub use record::{Batch, BatchOutcome, Delivered, Outcome, Record, RecordOutcome, Response};
+pub use record::{
+    Batch, BatchOutcome, Delivered, EventRef, Outcome, Record, RecordOutcome, Response,
+};
 pub use secret::Secret;
 pub use spec::{AuthSpec, ConfigSpec, FieldError};
 pub use tokens::{OAuthClient, SharedTokenStore, TokenStore, Tokens};

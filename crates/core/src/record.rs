@@ -14,6 +14,19 @@ pub struct Record {
     pub id: String,
     /// The body, sent as is (usually one JSON value; see [`Batch::json_payloads`]).
     pub payload: Bytes,
+    /// The event this record carries, where the host knows it: message destinations send its
+    /// type and id as attributes or headers so a receiver can tell `order.created` from
+    /// `order.deleted` without parsing the body.
+    pub event: Option<EventRef>,
+}
+
+/// The event behind a record: its type (e.g. `order.created`) and its id at the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRef {
+    /// The event's type, as routes match it.
+    pub event_type: String,
+    /// The event's id (one event fans out to a record per destination; they share this id).
+    pub event_id: String,
 }
 
 impl Record {
@@ -22,7 +35,21 @@ impl Record {
         Record {
             id: id.into(),
             payload: payload.into(),
+            event: None,
         }
+    }
+
+    /// The same record, naming the event it carries.
+    pub fn with_event(
+        mut self,
+        event_type: impl Into<String>,
+        event_id: impl Into<String>,
+    ) -> Self {
+        self.event = Some(EventRef {
+            event_type: event_type.into(),
+            event_id: event_id.into(),
+        });
+        self
     }
 }
 

@@ -79,6 +79,13 @@ pub trait MessageConnector: Clone + Send + Sync + 'static {
     /// The provider's limits for one request with this config.
     fn limits(&self, config: &Self::Config) -> BatchLimits;
 
+    /// The limits a delivery plans with: [`MessageConnector::limits`] unless the target says
+    /// more of itself (an SQS queue's own maximum message size), which a connector may look
+    /// up here (and keep in its remote).
+    async fn limits_for(&self, client: &MessageClient<Self>) -> BatchLimits {
+        self.limits(&client.config)
+    }
+
     /// Every host the config and credentials make the connector contact (see
     /// [`Connector::endpoints`]).
     fn endpoints(&self, config: &Self::Config, auth: &Self::Auth) -> Vec<Endpoint>;
@@ -115,6 +122,16 @@ pub trait MessageConnector: Clone + Send + Sync + 'static {
         record: &Record,
         keys: &Keys,
     ) -> Result<(usize, Self::Entry), ConnectorError>;
+
+    /// The key whose messages the provider keeps in order (a FIFO message group, an ordering
+    /// key, a session), if the entry has one. Once an entry of a key fails in a way that is
+    /// retried, the entries of that key in the batch's later requests are not sent: they fail
+    /// with its error, to be retried with it, rather than overtake it. (Within one request the
+    /// provider's own ordering rules apply.) None by default.
+    fn order_key<'e>(&self, entry: &'e Self::Entry) -> Option<&'e str> {
+        let _ = entry;
+        None
+    }
 
     /// Sends one request (within [`MessageConnector::limits`]): one result per entry, in
     /// order, or the error that failed the whole request.

@@ -1,7 +1,10 @@
 //! Delivering a batch as messages: each record's keys rendered and its entry built (a record
 //! that cannot be sent fails alone, before anything is sent), entries grouped within the
 //! provider's limits and sent request by request in batch order, each record's outcome the
-//! provider's answer for its entry.
+//! provider's answer for its entry; a failed entry of an ordered key holds back the later
+//! entries of that key.
+
+use std::collections::HashMap;
 
 use courier_core::{Batch, BatchOutcome, ConnectorError, ErrorKind, Record, RecordOutcome};
 use serde_json::Value;
@@ -71,13 +74,27 @@ fn render_keys(
     Ok(keys)
 }
 
+/// The failure of a record held back behind an earlier failed entry of its ordered key: the
+/// same kind (so it is retried with it, or not) and retry hint.
+fn held_back(first: &ConnectorError, record_id: &str) -> ConnectorError {
+    ConnectorError::new(
+        first.kind,
+        format!(
+            "record {record_id} was not sent: an earlier message with its ordering key failed in this batch ({}), and it may not overtake it",
+            first.message
+        ),
+        first.hint.clone(),
+    )
+    .with_retry_after(first.retry_after)
+}
+
 /// One attempt at `batch`: an outcome per record, in the batch's order.
 pub(crate) async fn deliver_messages<C: MessageConnector>(
     connector: &C,
     client: &MessageClient<C>,
     batch: &Batch,
 ) -> BatchOutcome {
-    let limits = connector.limits(&client.config);
+    let limits = connector.limits_for(client).await;
     let specs = client.config.keys();
     let service = connector.metadata().label;
     let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; batch.records.len()];
@@ -111,34 +128,60 @@ pub(crate) async fn deliver_messages<C: MessageConnector>(
         .into_iter()
         .map(|(index, _, entry)| Some((index, entry)))
         .collect();
+    // Ordered keys whose entry failed in this batch, with the first failure.
+    let mut halted: HashMap<String, ConnectorError> = HashMap::new();
     for request in group(&sizes, limits) {
-        let (indices, entries): (Vec<usize>, Vec<C::Entry>) =
-            request.into_iter().filter_map(|n| ready[n].take()).unzip();
-        match connector.send(client, entries).await {
-            Err(error) => {
-                for i in indices {
-                    let id = &batch.records[i].id;
-                    outcomes[i] = Some(RecordOutcome::failed(id, error.detached()));
-                }
+        let mut indices = Vec::with_capacity(request.len());
+        let mut entries = Vec::with_capacity(request.len());
+        let mut keys = Vec::with_capacity(request.len());
+        for (i, entry) in request.into_iter().filter_map(|n| ready[n].take()) {
+            let key = connector.order_key(&entry).map(str::to_string);
+            if let Some(first) = key.as_ref().and_then(|k| halted.get(k)) {
+                let id = &batch.records[i].id;
+                outcomes[i] = Some(RecordOutcome::failed(id, held_back(first, id)));
+                continue;
             }
+            indices.push(i);
+            entries.push(entry);
+            keys.push(key);
+        }
+        if entries.is_empty() {
+            continue;
+        }
+        let results: Vec<Result<_, ConnectorError>> = match connector.send(client, entries).await {
+            Err(error) => indices.iter().map(|_| Err(error.detached())).collect(),
             Ok(results) => {
                 let mut results = results.into_iter();
-                for i in indices {
-                    let id = &batch.records[i].id;
-                    outcomes[i] = Some(match results.next() {
-                        Some(Ok(delivered)) => RecordOutcome::delivered(id, delivered),
-                        Some(Err(e)) => RecordOutcome::failed(id, e),
-                        None => RecordOutcome::failed(
-                            id,
-                            ConnectorError::new(
+                indices
+                    .iter()
+                    .map(|&i| {
+                        results.next().unwrap_or_else(|| {
+                            let id = &batch.records[i].id;
+                            Err(ConnectorError::new(
                                 ErrorKind::Unavailable,
                                 format!("{service} answered without a result for record {id}"),
                                 "the record is retried",
-                            ),
-                        ),
-                    });
-                }
+                            ))
+                        })
+                    })
+                    .collect()
             }
+        };
+        for ((i, key), result) in indices.into_iter().zip(keys).zip(results) {
+            let id = &batch.records[i].id;
+            outcomes[i] = Some(match result {
+                Ok(delivered) => RecordOutcome::delivered(id, delivered),
+                Err(e) => {
+                    // A permanent failure ends its record (dead-lettered): nothing waits behind
+                    // it, so only a failure that is retried holds its key's later entries.
+                    if let Some(key) = key
+                        && e.kind.is_retryable()
+                    {
+                        halted.entry(key).or_insert_with(|| e.detached());
+                    }
+                    RecordOutcome::failed(id, e)
+                }
+            });
         }
     }
     let records = outcomes

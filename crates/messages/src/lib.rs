@@ -28,11 +28,16 @@
 
 pub mod connector;
 mod deliver;
+pub mod event;
 pub mod key;
 pub mod limits;
 
 pub use connector::{
     BatchLimits, KeySpec, Keys, MessageClient, MessageConfig, MessageConnector, Messages,
+};
+pub use event::{
+    EVENT_ATTRIBUTE_COUNT, EVENT_ID_ATTRIBUTE, EVENT_TYPE_ATTRIBUTE, check_named_templates,
+    event_attributes, is_event_attribute,
 };
 pub use key::KeyTemplate;
 pub use limits::{group, human_bytes};

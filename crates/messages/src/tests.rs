@@ -37,7 +37,8 @@ impl MessageConfig for QueueConfig {
 }
 
 /// The provider: remembers every request; an entry whose payload says `"throttle"` fails
-/// alone, a request holding `"down"` fails whole, `"mute"` gets no answer.
+/// alone (retried), `"refuse"` fails alone for good, a request holding `"down"` fails whole,
+/// `"mute"` gets no answer.
 #[derive(Debug, Default)]
 struct Provider {
     requests: Mutex<Vec<Vec<String>>>,
@@ -108,6 +109,10 @@ impl MessageConnector for Queue {
         Ok((entry.len(), entry))
     }
 
+    fn order_key<'e>(&self, entry: &'e String) -> Option<&'e str> {
+        entry.split_once('|').map(|(g, _)| g).filter(|g| *g != "-")
+    }
+
     async fn send(
         &self,
         client: &MessageClient<Self>,
@@ -130,6 +135,12 @@ impl MessageConnector for Queue {
                         ErrorKind::RateLimited,
                         "throttled",
                         "retry",
+                    ))
+                } else if e.contains("refuse") {
+                    Err(ConnectorError::new(
+                        ErrorKind::Rejected,
+                        "refused",
+                        "fix it",
                     ))
                 } else {
                     Ok(Delivered {
@@ -296,4 +307,53 @@ async fn a_bad_key_template_is_the_configs_error_at_its_field() {
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidConfig);
     assert!(e.message.starts_with("group_template "), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_failed_entry_holds_back_the_later_entries_of_its_key_only() {
+    let c = client(serde_json::json!({"group_template": "g", "max_records": 2}))
+        .await
+        .unwrap();
+    let outcome = Messages(Queue)
+        .deliver(
+            &c,
+            &batch(&[
+                r#"{"g":"A","x":"throttle"}"#,
+                r#"{"g":"B","n":1}"#,
+                r#"{"g":"A","n":2}"#,
+                r#"{"g":"B","n":3}"#,
+            ]),
+        )
+        .await;
+    assert_eq!(
+        kinds(&outcome),
+        [
+            Some(ErrorKind::RateLimited),
+            None,
+            Some(ErrorKind::RateLimited),
+            None
+        ]
+    );
+    let held = outcome.records[2].error().unwrap();
+    assert!(held.message.contains("may not overtake"), "{held:?}");
+    // A's second message was never sent; B's went on.
+    let requests = c.requests.lock().unwrap();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1], [r#"B|{"g":"B","n":3}"#]);
+}
+
+#[tokio::test]
+async fn a_permanent_failure_holds_nothing_back() {
+    let c = client(serde_json::json!({"group_template": "g", "max_records": 1}))
+        .await
+        .unwrap();
+    // The first message of A is refused for good (dead-lettered): the next one of A goes out.
+    let outcome = Messages(Queue)
+        .deliver(
+            &c,
+            &batch(&[r#"{"g":"A","x":"refuse"}"#, r#"{"g":"A","n":2}"#]),
+        )
+        .await;
+    assert_eq!(kinds(&outcome), [Some(ErrorKind::Rejected), None]);
+    assert_eq!(c.requests.lock().unwrap().len(), 2);
 }

@@ -1,5 +1,6 @@
 //! The local emulators Courier's connector tests and benchmarks run against, as handles: moto
-//! (S3, Kinesis, SQS), Azurite (Azure Blob), fake-gcs-server (GCS) and OpenSSH's sshd (SFTP).
+//! (S3, Kinesis, SQS, SNS, EventBridge), Azurite (Azure Blob), fake-gcs-server (GCS), the Pub/Sub
+//! emulator (Google Cloud Pub/Sub) and OpenSSH's sshd (SFTP).
 //!
 //! `cargo xtask test` starts every emulator before the tests run, and `cargo xtask services`
 //! starts them for a shell of one's own; both export each emulator's address and credentials
@@ -10,8 +11,9 @@
 //! the connector under test.
 //!
 //! Each emulator sits behind a cargo feature, so a crate compiles only the SDKs it reads back
-//! with: `s3` and `kinesis` (module `moto`), `azure` (module `azurite`), `gcs` (module
-//! `fake_gcs`) and `sftp` (module `sshd`).
+//! with: `s3`, `kinesis`, `sqs`, `sns` and `eventbridge` (module `moto`), `azure` (module
+//! `azurite`), `gcs` (module `fake_gcs`), `pubsub` (module `pubsub`, Google's Pub/Sub
+//! emulator) and `sftp` (module `sshd`).
 
 #![warn(missing_docs)]
 
@@ -21,8 +23,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub mod azurite;
 #[cfg(feature = "gcs")]
 pub mod fake_gcs;
-#[cfg(any(feature = "s3", feature = "kinesis", feature = "sqs"))]
+#[cfg(any(
+    feature = "s3",
+    feature = "kinesis",
+    feature = "sqs",
+    feature = "sns",
+    feature = "eventbridge"
+))]
 pub mod moto;
+#[cfg(feature = "pubsub")]
+pub mod pubsub;
 #[cfg(feature = "sftp")]
 pub mod sshd;
 

@@ -3,13 +3,15 @@
 //! variables, and stopped by PID by `cargo xtask test` even when a step fails.
 //!
 //! Emulators follow TESTBED.md: moto serves S3, Kinesis and SQS, Azurite serves Azure Blob,
-//! fake-gcs-server serves GCS, OpenSSH's sshd serves SFTP, PostgreSQL serves `courier serve`'s
-//! Postgres store.
+//! fake-gcs-server serves GCS, Google's Pub/Sub emulator (from the machine image, not installable
+//! from a registry) serves Pub/Sub, OpenSSH's sshd serves SFTP, PostgreSQL serves `courier
+//! serve`'s Postgres store.
 
 mod azurite;
 mod fake_gcs;
 mod moto;
 pub(crate) mod postgres;
+mod pubsub;
 mod sshd;
 
 use std::path::{Path, PathBuf};
@@ -106,6 +108,7 @@ pub const SERVICES: &[Service] = &[
     moto::MOTO,
     azurite::AZURITE,
     fake_gcs::FAKE_GCS,
+    pubsub::PUBSUB,
     sshd::SSHD_SERVICE,
     postgres::POSTGRES,
 ];

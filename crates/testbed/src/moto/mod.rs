@@ -2,16 +2,30 @@
 //! environment (`COURIER_TEST_MOTO_URL`, `COURIER_TEST_AWS_ACCESS_KEY_ID`,
 //! `COURIER_TEST_AWS_SECRET_ACCESS_KEY`). One handle serves every service moto emulates; the
 //! S3 methods come with the `s3` feature, the Kinesis ones with `kinesis`, the SQS ones with
-//! `sqs`.
+//! `sqs`, the SNS ones with `sns` and the EventBridge ones with `eventbridge` (both read back
+//! through an SQS queue wired to the topic or bus).
 
 use serde_json::{Value, json};
 
+#[cfg(feature = "eventbridge")]
+mod eventbridge;
 #[cfg(feature = "kinesis")]
 mod kinesis;
 #[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "sns")]
+mod sns;
 #[cfg(feature = "sqs")]
 mod sqs;
+#[cfg(any(feature = "sns", feature = "eventbridge"))]
+mod subscribed;
+
+#[cfg(feature = "eventbridge")]
+pub use eventbridge::EventBus;
+#[cfg(feature = "sns")]
+pub use sns::SnsTopic;
+#[cfg(feature = "sqs")]
+pub use sqs::SqsMessage;
 
 /// The region every client and config built here names.
 const REGION: &str = "us-east-1";

@@ -1,7 +1,7 @@
-//! moto (S3, Kinesis, SQS), pinned, in a Python virtualenv under the cache. It runs in its IAM mode:
-//! after the first three unauthenticated actions (which create a test user, its access key and
-//! an allow-all policy) every request must be signed with that key, so tests can check what
-//! happens with bad credentials.
+//! moto (S3, Kinesis, SQS, SNS, EventBridge), pinned, in a Python virtualenv under the cache. It
+//! runs in its IAM mode: after the first three unauthenticated actions (which create a test user,
+//! its access key and an allow-all policy) every request must be signed with that key, so tests
+//! can check what happens with bad credentials.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -68,7 +68,7 @@ iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1",
 iam.create_user(UserName="courier-tests")
 key = iam.create_access_key(UserName="courier-tests")["AccessKey"]
 iam.put_user_policy(UserName="courier-tests", PolicyName="all", PolicyDocument=json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*", "kinesis:*", "sqs:*"], "Resource": "*"}]}))
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*", "kinesis:*", "sqs:*", "sns:*", "events:*"], "Resource": "*"}]}))
 print(key["AccessKeyId"], key["SecretAccessKey"])
 "#;
 
