@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use crate::cmd;
 use crate::test_run::services;
 
-const USAGE: &str = "usage: cargo xtask bench engine [--store sqlite|postgres] [--seconds N] [--rate R] [--loop closed|open|both] [--replicas N] [--connections N] [--rounds N]";
+const USAGE: &str = "usage: cargo xtask bench engine [--store sqlite|postgres] [--seconds N] [--rate R] [--loop closed|open|both] [--replicas N] [--connections N] [--rounds N] [--scenario throughput|fairness] [--backlog N]";
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.split_first() {

@@ -2,8 +2,11 @@
 //! null receiver on loopback, posts single events from many connections (closed loop flat out,
 //! then open loop at a fixed rate), and prints accepted/s, delivered/s, accept→delivery
 //! latency, database commits and statements per event and peak memory, each beside the same
-//! load generator posting the same bodies straight to the receiver in the same run.
+//! load generator posting the same bodies straight to the receiver in the same run. With
+//! `--scenario fairness` it measures instead how a light tenant's fresh events fare while a heavy
+//! tenant's backlog drains.
 
+mod fairness;
 mod load;
 mod receiver;
 mod report;
@@ -23,6 +26,14 @@ use crate::server::Courier;
 use crate::timeline::Timeline;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Single events flat out and at a fixed rate, beside a bare generator.
+    Throughput,
+    /// A light tenant's fresh events while a heavy tenant's backlog drains.
+    Fairness,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Store {
     Sqlite,
     Postgres,
@@ -38,6 +49,12 @@ enum Loop {
 #[derive(Debug, Parser)]
 #[command(about = "Measures courier serve end to end: single events in, webhooks out")]
 struct Args {
+    /// What to measure.
+    #[arg(long, value_enum, default_value = "throughput")]
+    scenario: Scenario,
+    /// `--scenario fairness`: the heavy tenant's backlog, in events.
+    #[arg(long, default_value_t = 20_000)]
+    backlog: usize,
     /// The `courier` binary (default: beside this one).
     #[arg(long)]
     courier: Option<PathBuf>,
@@ -248,6 +265,9 @@ async fn main() -> Result<()> {
     }
     if args.replicas > 1 && args.store != Store::Postgres {
         bail!("--replicas needs --store postgres (SQLite's file belongs to one process)");
+    }
+    if args.scenario == Scenario::Fairness {
+        return fairness::run(&args, &binary).await;
     }
     report::print_header(&args_summary(&args));
     let mut paces = Vec::new();

@@ -95,6 +95,14 @@ impl Default for DeliveryPolicy {
 }
 
 impl DeliveryPolicy {
+    /// A retry schedule that outlasts a receiver's outage of up to a day: after the first
+    /// attempt, retries 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h later (8 attempts over
+    /// about 27 hours). `courier serve` gives it to destinations created without a retry
+    /// schedule of their own.
+    pub const DAY_LONG_RETRY_INTERVALS_MS: [u64; 7] = [
+        5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
+    ];
+
     /// Parses a policy from JSON (missing fields take defaults); every problem at its path under
     /// `prefix`.
     pub fn from_json(value: &Value, prefix: &str) -> Result<Self, Vec<FieldError>> {

@@ -638,7 +638,43 @@ async fn secrets_never_leave_in_clear_and_a_restart_keeps_everything(backend: Ba
     );
 }
 
+async fn new_destinations_retry_for_about_a_day(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (url, _, _) = receiver().await;
+    let (_, created) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations"),
+            Some(webhook("Three", &url)),
+        )
+        .await;
+    assert_eq!(created["retry_max_attempts"], 3);
+    // Without a backoff of its own, a destination retries over about a day.
+    assert_eq!(
+        created["retry_intervals"],
+        json!([5000, 300000, 1800000, 7200000, 18000000, 36000000, 36000000])
+    );
+    let mut plain = webhook("Plain", &url);
+    plain.as_object_mut().unwrap().remove("retry_max_attempts");
+    let (_, day) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations"),
+            Some(plain.clone()),
+        )
+        .await;
+    assert_eq!(day["retry_max_attempts"], 8, "{day}");
+    plain["name"] = json!("Exponential");
+    plain["retry_backoff_type"] = json!("exponential");
+    let (_, own) = server
+        .call(Method::POST, &server.path("/destinations"), Some(plain))
+        .await;
+    assert_eq!(own["retry_intervals"], json!([]), "{own}");
+    assert_eq!(own["retry_max_attempts"], 5, "{own}");
+}
+
 on_both_stores!(
+    new_destinations_retry_for_about_a_day,
     destinations_round_trip_in_the_seed_shape,
     every_validation_problem_comes_back_at_once_with_its_path,
     keys_workspaces_and_roles_are_enforced,

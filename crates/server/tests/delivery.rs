@@ -164,6 +164,12 @@ async fn mapped_events_reach_the_receiver_exactly(backend: Backend) {
         delivery["id"].as_str().unwrap()
     );
     assert_eq!(delivery["event_id"], accepted["id"]);
+    // The receiver is told which event it got, apart from the mapped body.
+    assert_eq!(headers["courier-event-type"], "order.created");
+    assert_eq!(
+        headers["courier-event-id"].to_str().unwrap(),
+        accepted["id"].as_str().unwrap()
+    );
     assert_eq!(delivery["attempts"].as_array().unwrap().len(), 1);
     assert_eq!(delivery["attempts"][0]["outcome"], "delivered");
     // Statistics are gathered in memory and written at least every 200 ms (docs/engine.md),
@@ -820,7 +826,8 @@ async fn unreadable_mappings_and_policies_hold_deliveries(backend: Backend) {
         waiting["waiting_reason"]
             .as_str()
             .is_some_and(|r| r.contains("stored delivery policy"))
-            && waiting["attempt_count"] == 0,
+            && waiting["attempt_count"] == 0
+            && waiting["held_by"] == "policy_unreadable",
         "held without an attempt, saying why: {waiting}"
     );
     assert!(
@@ -1088,6 +1095,7 @@ async fn the_circuit_breaker_opens_half_opens_and_closes(backend: Backend) {
             .contains("circuit breaker is open"),
         "{waiting}"
     );
+    assert_eq!(waiting["held_by"], "circuit_open", "{waiting}");
     let due = time::OffsetDateTime::parse(
         waiting["next_attempt_at"].as_str().unwrap(),
         &time::format_description::well_known::Rfc3339,
@@ -1467,6 +1475,7 @@ async fn a_revoked_grant_puts_the_destination_in_reauth_required() {
         held["waiting_reason"].as_str().unwrap().contains("reauth"),
         "{held}"
     );
+    assert_eq!(held["held_by"], "reauth_required", "{held}");
     let (_, failed) = server
         .call(Method::GET, &server.path("/deliveries?status=failed"), None)
         .await;

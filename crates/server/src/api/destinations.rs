@@ -142,6 +142,25 @@ async fn load(
 }
 
 /// The policy from stored values overlaid with the request's; errors at `/field`.
+/// The policy a new destination starts from: retries spanning about a day (so a receiver down
+/// for an hour loses nothing), unless the body shapes its own backoff.
+fn default_policy(given: &Map<String, Value>) -> Value {
+    const SHAPING: [&str; 4] = [
+        "retry_intervals",
+        "retry_backoff_type",
+        "retry_base_ms",
+        "retry_max_delay_ms",
+    ];
+    if SHAPING.iter().any(|k| given.contains_key(*k)) {
+        return Value::Null;
+    }
+    let schedule = DeliveryPolicy::DAY_LONG_RETRY_INTERVALS_MS;
+    serde_json::json!({
+        "retry_intervals": schedule,
+        "retry_max_attempts": schedule.len() + 1,
+    })
+}
+
 fn policy(base: &Value, given: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Value {
     let mut merged = base.as_object().cloned().unwrap_or_default();
     merged.extend(given.clone());
@@ -223,7 +242,7 @@ pub async fn create(
         return Err(ApiError::validation(errors));
     };
     let name = name.unwrap_or_default();
-    let policy = policy(&Value::Null, &given_policy, &mut errors);
+    let policy = policy(&default_policy(&given_policy), &given_policy, &mut errors);
     let auth = auth_config.unwrap_or_default();
     let signed = signs(&state.catalog, &destination_type);
     if signing_secret.is_some() && !signed {

@@ -21,7 +21,7 @@ use super::valid::{Input, Valid};
 use super::{AppState, State};
 use crate::delivery::mapping;
 use crate::ids;
-use crate::store::{Held, RouteFilter, RouteRow};
+use crate::store::{Held, RouteFilter, RouteRow, route_matches};
 
 /// An event-type filter: an exact type (`order.created`), a prefix (`order.*`) or `*`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -81,6 +81,19 @@ pub enum MappingRule {
     Drop(DropRule),
 }
 
+/// A content filter over the event's payload: fields (dot paths or nested objects) with a value
+/// to equal or operators (`$eq`, `$neq`, `$gt`, `$gte`, `$lt`, `$lte`, `$in`, `$nin`,
+/// `$startsWith`, `$endsWith`, `$exists`, `$not`), combined with `$and`, `$or` and `$not`.
+/// Every key must hold; an array field matches when any element does.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(transparent)]
+#[schemars(example = example_filter())]
+pub struct ContentFilter(pub serde_json::Map<String, Value>);
+
+fn example_filter() -> Value {
+    serde_json::json!({"customer.tier": "gold", "total": {"$gte": 100}})
+}
+
 /// An action name a destination understands (upsert, insert...).
 type Action = Option<String>;
 
@@ -100,6 +113,9 @@ pub struct RouteInput {
     #[serde(default)]
     #[schemars(length(max = 100))]
     pub field_mapping: Vec<MappingRule>,
+    /// Only events whose payload matches take the route (absent or null: all of its types).
+    #[serde(default)]
+    pub filter: Option<ContentFilter>,
     /// Inactive routes send nothing (true when omitted).
     #[serde(default = "yes")]
     pub is_active: bool,
@@ -128,6 +144,9 @@ pub struct RoutePatch {
     #[serde(default)]
     #[schemars(with = "Vec<MappingRule>", length(max = 100))]
     pub field_mapping: Option<Vec<MappingRule>>,
+    /// A new content filter (null removes it).
+    #[serde(default, deserialize_with = "nullable")]
+    pub filter: Option<Option<ContentFilter>>,
     #[serde(default)]
     #[schemars(with = "bool")]
     pub is_active: Option<bool>,
@@ -153,8 +172,11 @@ impl Input for RoutePatch {
     }
 }
 
-/// A mapping's constants and defaults are the tenant's values, kept as written.
+/// A mapping's constants and defaults, and a filter's values, are the tenant's, kept as written.
 fn is_mapping_value(path: &str) -> bool {
+    if path.starts_with("/filter/") {
+        return true;
+    }
     path.strip_prefix("/field_mapping/")
         .and_then(|rest| rest.split_once('/'))
         .is_some_and(|(_, key)| key == "value" || key == "default")
@@ -177,6 +199,9 @@ impl RoutePatch {
         if let Some(mapping) = self.field_mapping {
             route.field_mapping = serde_json::to_value(mapping).unwrap_or(Value::Null);
         }
+        if let Some(filter) = self.filter {
+            route.filter = filter.map(|f| Value::Object(f.0));
+        }
         if let Some(active) = self.is_active {
             route.is_active = active;
         }
@@ -191,6 +216,7 @@ impl From<RouteInput> for RoutePatch {
             event_types: Some(r.event_types),
             action: Some(r.action),
             field_mapping: Some(r.field_mapping),
+            filter: Some(r.filter),
             is_active: Some(r.is_active),
         }
     }
@@ -204,6 +230,36 @@ async fn check(state: &AppState, route: &RouteRow) -> ApiResult<()> {
         Ok(rules) => rules,
         Err(e) => return Err(ApiError::validation(e)),
     };
+    if let Some(filter) = &route.filter
+        && let Err(e) = crate::delivery::filter::Filter::parse(filter, "/filter")
+    {
+        return Err(ApiError::validation(e));
+    }
+    // Once a workspace defines event types, a route names only types it knows (a typo would
+    // otherwise route nothing, silently).
+    let known = state.store.event_type_names(&route.workspace_id).await?;
+    if !known.is_empty() {
+        let unknown: Vec<FieldError> = route
+            .event_types
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| {
+                !known.iter().any(|t| route_matches(f, t))
+                    && !crate::delivery::notices::TYPES
+                        .iter()
+                        .any(|t| route_matches(f, t))
+            })
+            .map(|(i, f)| {
+                FieldError::new(
+                    format!("/event_types/{i}"),
+                    format!("{f:?} names no event type of this workspace (see GET /event-types)"),
+                )
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ApiError::validation(unknown));
+        }
+    }
     let Some(destination) = state
         .store
         .destination(&route.workspace_id, &route.destination_id)
@@ -325,6 +381,7 @@ pub async fn create(
         event_types: Vec::new(),
         action: None,
         field_mapping: Value::Array(Vec::new()),
+        filter: None,
         is_active: true,
         created_at: now.clone(),
         updated_at: now,

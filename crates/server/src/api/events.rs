@@ -163,6 +163,43 @@ pub async fn create(
         }
     };
     let whole = if batch { "/events" } else { "" };
+    // Courier's own operational events are emitted by the server, never posted.
+    let reserved: Vec<FieldError> = parsed
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.event_type.starts_with(crate::store::OPERATIONAL_PREFIX))
+        .map(|(i, _)| {
+            FieldError::new(
+                format!("{}/type", at(i)),
+                "courier.* types are reserved for the events Courier emits about destinations",
+            )
+        })
+        .collect();
+    if !reserved.is_empty() {
+        return Err(ApiError::validation(reserved));
+    }
+    // Events of a type that validates must match its payload schema.
+    let invalid: Vec<FieldError> = parsed
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| {
+            routes
+                .payload_errors(&e.event_type, &e.payload)
+                .into_iter()
+                .map(move |(path, message)| {
+                    FieldError::new(
+                        format!("{}/payload{path}", at(i)),
+                        format!(
+                            "does not match the schema of event type {:?}: {message}",
+                            e.event_type
+                        ),
+                    )
+                })
+        })
+        .collect();
+    if !invalid.is_empty() {
+        return Err(ApiError::validation(invalid));
+    }
     // A route with a field mapping reshapes an object; any other payload could never be
     // delivered through it, and is refused before anything is stored.
     let unmappable: Vec<FieldError> = parsed
@@ -170,18 +207,23 @@ pub async fn create(
         .enumerate()
         .filter(|(_, e)| !e.payload.is_object())
         .filter_map(|(i, e)| {
-            routes.mapping_route(&e.event_type).map(|route| {
-                FieldError::new(
-                    format!("{}/payload", at(i)),
-                    format!("must be a JSON object: route {route:?} maps its fields"),
-                )
-            })
+            routes
+                .mapping_route(&e.event_type, &e.payload)
+                .map(|route| {
+                    FieldError::new(
+                        format!("{}/payload", at(i)),
+                        format!("must be a JSON object: route {route:?} maps its fields"),
+                    )
+                })
         })
         .collect();
     if !unmappable.is_empty() {
         return Err(ApiError::validation(unmappable));
     }
-    let fan_out: usize = parsed.iter().map(|e| routes.fan_out(&e.event_type)).sum();
+    let fan_out: usize = parsed
+        .iter()
+        .map(|e| routes.fan_out(&e.event_type, &e.payload))
+        .sum();
     if fan_out > MAX_DELIVERIES_PER_REQUEST {
         return Err(ApiError::validation(vec![FieldError::new(
             whole,

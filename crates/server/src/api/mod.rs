@@ -10,6 +10,7 @@ mod deliveries;
 mod destinations;
 mod error;
 pub(crate) mod event_routes;
+pub(crate) mod event_types;
 pub(crate) mod events;
 mod health;
 pub(crate) mod input;
@@ -79,7 +80,7 @@ pub struct AppState {
     /// Stores accepted events and delivers them.
     pub engine: Arc<crate::delivery::Engine>,
     /// Where each workspace's events go, cached.
-    pub routing: crate::delivery::Routing,
+    pub routing: Arc<crate::delivery::Routing>,
     /// The catalog document, serialized once: it only changes with the build.
     pub catalog_json: axum::body::Bytes,
     /// The OpenAPI document, made on its first request: it only changes with the build too.
@@ -96,6 +97,7 @@ impl AppState {
         config: ServerConfig,
         engine: Arc<crate::delivery::Engine>,
     ) -> Self {
+        let routing = engine.routing();
         let limiter = rate_limit::RateLimiter::new(config.rate_limit_per_second);
         let intake_limiter = rate_limit::RateLimiter::new(config.intake_rate_limit_per_second);
         let catalog_json = serde_json::to_vec(&catalog.document())
@@ -110,7 +112,7 @@ impl AppState {
             tests: test_slots::TestSlots::default(),
             auth_failures: rate_limit::RateLimiter::per_minute(config.auth_failures_per_minute),
             engine,
-            routing: crate::delivery::Routing::default(),
+            routing,
             catalog_json,
             openapi_json: std::sync::OnceLock::new(),
             store,

@@ -9,8 +9,8 @@ use schemars::JsonSchema;
 use super::access::Access;
 use super::model::{SchemaFn, schema};
 use super::{
-    AppState, api_keys, audit, catalog, deliveries, destinations, event_routes, events, health,
-    oauth, observe, openapi, permissions, secrets, testing, workspaces,
+    AppState, api_keys, audit, catalog, deliveries, destinations, event_routes, event_types,
+    events, health, oauth, observe, openapi, permissions, secrets, testing, workspaces,
 };
 
 /// What the OpenAPI document says about one operation.
@@ -200,6 +200,7 @@ pub fn table() -> Vec<Route> {
         deliveries::{DeliveryQuery, EventQuery, Queued, ReplayInput},
         destinations::ListQuery as DestinationQuery,
         event_routes::{ListQuery as RouteQuery, RouteInput, RoutePatch},
+        event_types::{EventTypeInput, EventTypeSpec},
         events::{AcceptedAnswer, EventInput},
         health::Health,
         input::{DestinationCreate, DestinationUpdate},
@@ -212,7 +213,7 @@ pub fn table() -> Vec<Route> {
         workspaces::{ListQuery as WorkspaceQuery, WorkspaceCreate, WorkspacePatch, WorkspaceView},
     };
     use crate::store::{
-        ApiKey, AuditEntry, Delivery, DeliveryDetail, Event, EventDetail, RouteRow,
+        ApiKey, AuditEntry, Delivery, DeliveryDetail, Event, EventDetail, EventTypeRow, RouteRow,
     };
     use courier_catalog::{CatalogDocument, ConnectorEntry};
     use courier_core::{Field, StepReport};
@@ -222,6 +223,8 @@ pub fn table() -> Vec<Route> {
     let destination = "/api/v1/workspaces/{ws}/destinations/{dest}";
     let routes = "/api/v1/workspaces/{ws}/routes";
     let route = "/api/v1/workspaces/{ws}/routes/{route}";
+    let event_types = "/api/v1/workspaces/{ws}/event-types";
+    let event_type = "/api/v1/workspaces/{ws}/event-types/{name}";
     let test_stream: &'static [(&'static str, SchemaFn)] =
         &[("step", schema::<StepReport>), ("done", schema::<TestDone>)];
     vec![
@@ -580,6 +583,51 @@ pub fn table() -> Vec<Route> {
                 .returns::<EventDetail>(200),
             "/api/v1/workspaces/{ws}/events/{event}",
             get(deliveries::event),
+        ),
+        (
+            doc("get", "List the workspace's event types, by name", "event-types")
+                .with(Access::Read)
+                .returns::<Page<EventTypeRow>>(200),
+            event_types,
+            get(event_types::list),
+        ),
+        (
+            doc(
+                "post",
+                "Define an event type: description, payload schema, validation",
+                "event-types",
+            )
+            .with(Access::Write)
+            .audited("event_type.create")
+            .body::<EventTypeInput>()
+            .returns::<EventTypeRow>(201)
+            .may_answer(&[409]),
+            event_types,
+            post(event_types::create),
+        ),
+        (
+            doc("get", "Get an event type", "event-types")
+                .with(Access::Read)
+                .returns::<EventTypeRow>(200),
+            event_type,
+            get(event_types::get),
+        ),
+        (
+            doc("put", "Replace an event type (all but its name)", "event-types")
+                .with(Access::Write)
+                .audited("event_type.update")
+                .body::<EventTypeSpec>()
+                .returns::<EventTypeRow>(200),
+            event_type,
+            put(event_types::put),
+        ),
+        (
+            doc("delete", "Delete an event type", "event-types")
+                .with(Access::Write)
+                .audited("event_type.delete")
+                .empty(204, "deleted"),
+            event_type,
+            delete(event_types::delete),
         ),
         (
             doc("get", "List routes", "routes")

@@ -392,11 +392,11 @@ impl<'s> Cycle<'s> {
             .collect();
 
         // Claims, renewals and releases.
-        let claim_tokens: Vec<(i64, String)> = self
+        let claim_tokens: Vec<(i64, &[String], String)> = self
             .requests
             .iter()
             .filter_map(|r| match r {
-                Request::Claim { limit, .. } => Some((*limit, ids::new_id())),
+                Request::Claim { limit, skip, .. } => Some((*limit, &skip[..], ids::new_id())),
                 _ => None,
             })
             .collect();
@@ -445,10 +445,11 @@ impl<'s> Cycle<'s> {
         rare.extend(engine::earlier_events(&held));
         let earlier_len = rare.len();
         let claims_at = rare.len();
-        for (limit, claim_token) in &claim_tokens {
+        for (limit, skip, claim_token) in &claim_tokens {
             rare.extend(engine::claim_due(
                 self.store.is_postgres(),
                 *limit,
+                skip,
                 now_ms,
                 lease_until,
                 claim_token,
@@ -526,7 +527,7 @@ impl<'s> Cycle<'s> {
             );
         }
         let mut claimed = Vec::new();
-        for (outs, (_, claim_token)) in rare_out[claims_at..claims_at + 2 * claim_tokens.len()]
+        for (outs, (_, _, claim_token)) in rare_out[claims_at..claims_at + 2 * claim_tokens.len()]
             .chunks(2)
             .zip(&claim_tokens)
         {

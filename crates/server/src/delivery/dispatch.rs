@@ -19,6 +19,17 @@ use crate::store::Job;
 const IN_MEMORY: usize = 20_000;
 /// Of which one destination may hold at most this many.
 const PER_DESTINATION: usize = 5_000;
+/// A lane holding this many is fed no more by polls (intake may still hand it fresh deliveries
+/// up to [`PER_DESTINATION`]): a destination's backlog is drawn into memory a share at a time,
+/// so the due deliveries of other destinations are claimed beside it.
+const POLL_FEED: usize = 1_000;
+/// The most destinations one claim leaves out (the fullest lanes).
+const MAX_SKIPPED: usize = 200;
+/// A lane holding fewer than this is handed fresh deliveries even when backlogs have filled
+/// [`IN_MEMORY`], within [`OVERFLOW`] more: a quiet destination's events are not queued behind
+/// another's backlog.
+const GUARANTEED: usize = 256;
+const OVERFLOW: usize = 4_096;
 
 /// What a lane and the dispatcher share about it.
 #[derive(Debug, Default)]
@@ -88,6 +99,22 @@ impl Dispatcher {
     /// How many more deliveries fit in memory.
     pub(crate) fn room(&self) -> usize {
         IN_MEMORY.saturating_sub(self.total.load(Ordering::Acquire))
+    }
+
+    /// The destinations whose lanes hold at least [`POLL_FEED`] deliveries (the fullest
+    /// first, at most [`MAX_SKIPPED`]): polls claim for the others.
+    pub(crate) fn crowded(&self) -> Vec<String> {
+        let lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut full: Vec<(usize, &String)> = lanes
+            .iter()
+            .map(|(id, e)| (e.shared.queued.load(Ordering::Acquire), id))
+            .filter(|(queued, _)| *queued >= POLL_FEED)
+            .collect();
+        full.sort_unstable_by_key(|(queued, _)| std::cmp::Reverse(*queued));
+        full.into_iter()
+            .take(MAX_SKIPPED)
+            .map(|(_, id)| id.clone())
+            .collect()
     }
 
     /// Lanes running now.
@@ -172,9 +199,11 @@ impl HandOff for Dispatcher {
                 due_ms: Some(paused),
             };
         }
-        if self.total.load(Ordering::Acquire) >= IN_MEMORY
-            || entry.shared.queued.load(Ordering::Acquire) >= PER_DESTINATION
-        {
+        let total = self.total.load(Ordering::Acquire);
+        let queued = entry.shared.queued.load(Ordering::Acquire);
+        let full = queued >= PER_DESTINATION
+            || (total >= IN_MEMORY && (queued >= GUARANTEED || total >= IN_MEMORY + OVERFLOW));
+        if full {
             return Reservation::Queue { due_ms: None };
         }
         entry.shared.queued.fetch_add(1, Ordering::AcqRel);

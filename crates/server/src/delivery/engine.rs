@@ -40,6 +40,9 @@ pub struct EngineSettings {
 
 pub struct Engine {
     writer: Writer,
+    /// Where each workspace's events go, cached: read by intake and by the lanes that emit
+    /// operational events.
+    routing: Arc<super::Routing>,
     dispatcher: Option<Arc<Dispatcher>>,
     ctx: Option<Arc<LaneContext>>,
     wake: Arc<Notify>,
@@ -68,8 +71,10 @@ impl Engine {
         let (writer, writer_stopped) = Writer::start(store.clone(), settings.lease);
         let (stop, stopped) = watch::channel(false);
         let wake = Arc::new(Notify::new());
+        let routing = Arc::new(super::Routing::default());
         let (ctx, dispatcher) = if settings.deliver {
             let ctx = Arc::new(LaneContext {
+                routing: routing.clone(),
                 store: store.clone(),
                 sealer,
                 catalog,
@@ -105,6 +110,7 @@ impl Engine {
         tasks.push(tokio::spawn(poller.run(stopped)));
         Arc::new(Engine {
             writer,
+            routing,
             dispatcher,
             ctx,
             wake,
@@ -122,6 +128,11 @@ impl Engine {
         events: Vec<NewEvent>,
     ) -> Result<Vec<Accepted>> {
         self.writer.accept(workspace_id, events).await
+    }
+
+    /// The routing cache this engine and the API share.
+    pub fn routing(&self) -> Arc<super::Routing> {
+        self.routing.clone()
     }
 
     /// Looks at the queue now (deliveries were requeued, a destination reactivated).

@@ -16,7 +16,11 @@ use courier_runtime::{DeliveryPolicy, Gate, Guarded};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
+use serde_json::json;
+
 use super::dispatch::{LaneShared, Queued};
+use super::held::HeldBy;
+use super::notices::{self, About};
 use super::verdicts::{self, LaneMetrics, Report};
 use super::writer::{Finished, Writer};
 use crate::api::rules::{ServerRules, Unresolved};
@@ -32,14 +36,13 @@ const IDLE_END: Duration = Duration::from_secs(60);
 const PAUSED_WAIT_MS: i64 = 30_000;
 /// A destination that cannot be loaded (the database failing) is tried again after this.
 const LOAD_RETRY_MS: i64 = 5_000;
-/// Why deliveries wait, as their `waiting_reason` says.
-const CIRCUIT_OPEN_REASON: &str = "the destination's circuit breaker is open after consecutive failures; the next attempt probes it";
-const POLICY_REASON: &str = "this server cannot read the destination's stored delivery policy; another worker, or a correction of the policy, will deliver";
-const SECRETS_REASON: &str = "this server cannot open the destination's secrets; another worker, or this one once fixed, will deliver";
-const REAUTH_REASON: &str = "the destination's authorization was revoked (reauth_required); deliveries wait until it is reconnected";
-const INACTIVE_REASON: &str =
-    "the destination is disabled or inactive; deliveries wait until it is enabled again";
-const LOAD_REASON: &str = "the destination could not be loaded; it is tried again shortly";
+/// Why deliveries wait, as their `waiting_reason` says (and `held_by` names).
+const CIRCUIT_OPEN_REASON: &str = HeldBy::CircuitOpen.reason();
+const POLICY_REASON: &str = HeldBy::PolicyUnreadable.reason();
+const SECRETS_REASON: &str = HeldBy::SecretsUnreadable.reason();
+const REAUTH_REASON: &str = HeldBy::ReauthRequired.reason();
+const INACTIVE_REASON: &str = HeldBy::DestinationInactive.reason();
+const LOAD_REASON: &str = HeldBy::DestinationUnloadable.reason();
 /// How often a failing destination's failing clock is read (it disables the destination once
 /// it reaches `disable_after_failing_ms`).
 const FAILING_CHECK_EVERY: Duration = Duration::from_secs(10);
@@ -49,6 +52,8 @@ pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// What every lane of a process shares.
 pub(crate) struct LaneContext {
     pub store: Store,
+    /// Workspaces' routes, for the operational events lanes emit.
+    pub routing: Arc<super::Routing>,
     pub sealer: Sealer,
     pub catalog: Catalog,
     pub rules: ServerRules,
@@ -101,6 +106,11 @@ pub(crate) struct Lane {
     permit: Option<OwnedSemaphorePermit>,
     metrics: LaneMetrics,
     failing_checked: Option<Instant>,
+    /// The destination, as operational events name it (once loaded).
+    about: Option<About>,
+    /// The highest share (50, 70, 90 %) of the disabling time a `failing` event was emitted
+    /// for since the last success (0: none).
+    failing_level: u8,
 }
 
 impl Lane {
@@ -126,6 +136,8 @@ impl Lane {
             running_tokens: HashMap::new(),
             permit: None,
             metrics,
+            about: None,
+            failing_level: 0,
             failing_checked: None,
         }
     }
@@ -198,7 +210,15 @@ impl Lane {
         }
         self.epoch = epoch;
         let row = match self.ctx.store.destination_by_id(&self.destination_id).await {
-            Ok(Some(row)) => row,
+            Ok(Some(row)) => {
+                self.about = Some(About {
+                    id: row.id.clone(),
+                    workspace_id: row.workspace_id.clone(),
+                    name: row.name.clone(),
+                    destination_type: row.destination_type.clone(),
+                });
+                row
+            }
             Ok(None) => {
                 self.state = State::Broken(ConnectorError::new(
                     ErrorKind::NotFound,
@@ -432,7 +452,8 @@ impl Lane {
                 return;
             }
         };
-        if report.suspended {
+        self.tell(&report);
+        if report.suspended.is_some() {
             // Written with the attempt's results: the next refresh finds it paused.
             self.state = State::Unloaded;
             return;
@@ -450,13 +471,25 @@ impl Lane {
                 self.ctx.disable_after.as_secs() / 3600,
                 error.message
             );
-            if let Err(e) = self
+            match self
                 .ctx
                 .store
                 .suspend_destination(&self.destination_id, "disabled", &reason, &built_at)
                 .await
             {
-                tracing::warn!(error = %format!("{e:#}"), "suspending a destination failed");
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "suspending a destination failed")
+                }
+                Ok(()) => {
+                    if let Some(about) = &self.about {
+                        notices::emit(
+                            &self.ctx,
+                            about,
+                            notices::DISABLED,
+                            json!({"status": "disabled", "reason": reason}),
+                        );
+                    }
+                }
             }
             self.state = State::Unloaded;
         }
@@ -478,10 +511,77 @@ impl Lane {
             return false;
         };
         self.failing_checked = Some(Instant::now());
-        ids::parse_timestamp(&since).is_some_and(|t| {
-            let quiet = time::OffsetDateTime::now_utc() - t;
-            quiet.whole_milliseconds() >= self.ctx.disable_after.as_millis() as i128
-        })
+        let Some(t) = ids::parse_timestamp(&since) else {
+            return false;
+        };
+        let quiet = (time::OffsetDateTime::now_utc() - t).whole_milliseconds();
+        let limit = self.ctx.disable_after.as_millis().max(1) as i128;
+        let level = match quiet * 100 / limit {
+            90.. => 90,
+            70.. => 70,
+            50.. => 50,
+            _ => 0,
+        };
+        if level > self.failing_level && quiet < limit {
+            self.failing_level = level;
+            if let Some(about) = &self.about {
+                notices::emit(
+                    &self.ctx,
+                    about,
+                    notices::FAILING,
+                    json!({
+                        "percent_of_disable_threshold": level,
+                        "failing_since": since,
+                        "disable_after_ms": limit as u64,
+                    }),
+                );
+            }
+        }
+        quiet >= limit
+    }
+
+    /// Emits the operational events an attempt's report calls for: dead-lettered deliveries,
+    /// a suspension, and a recovery after `failing` was told.
+    fn tell(&mut self, report: &Report) {
+        let Some(about) = &self.about else {
+            return;
+        };
+        for dead in &report.dead_letters {
+            notices::emit(
+                &self.ctx,
+                about,
+                notices::DELIVERY_FAILED,
+                json!({
+                    "delivery_id": dead.delivery_id,
+                    "event_id": dead.event_id,
+                    "event_type": dead.event_type,
+                    "attempts": dead.attempts,
+                    "error": {"kind": dead.error.kind.as_str(), "message": dead.error.message},
+                }),
+            );
+        }
+        if let Some((status, reason)) = &report.suspended {
+            let event_type = if *status == "reauth_required" {
+                notices::REAUTH_REQUIRED
+            } else {
+                notices::DISABLED
+            };
+            notices::emit(
+                &self.ctx,
+                about,
+                event_type,
+                json!({"status": status, "reason": reason}),
+            );
+        }
+        if report.delivered > 0 && self.failing_level > 0 {
+            notices::emit(
+                &self.ctx,
+                about,
+                notices::RECOVERED,
+                json!({"was_failing_percent": self.failing_level}),
+            );
+            self.failing_level = 0;
+        }
     }
 
     /// At shutdown: waiting deliveries go back to the queue at once; attempts in flight may

@@ -107,7 +107,7 @@ impl Poller {
             if room == 0 {
                 return;
             }
-            match self.writer.claim(room as i64).await {
+            match self.writer.claim(room as i64, dispatcher.crowded()).await {
                 Ok(jobs) => {
                     let n = jobs.len();
                     if n > 0 {

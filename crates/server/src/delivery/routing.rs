@@ -12,6 +12,7 @@ use courier_core::Category;
 use courier_runtime::DeliveryPolicy;
 use serde_json::Value;
 
+use super::filter::Filter;
 use super::mapping;
 use crate::store::{NewDelivery, RouteRow, SAME_AS_EVENT, Store, route_matches};
 
@@ -19,51 +20,106 @@ use crate::store::{NewDelivery, RouteRow, SAME_AS_EVENT, Store, route_matches};
 #[derive(Debug)]
 pub struct Routes {
     epoch: u64,
-    /// Each active route with its parsed field mapping, or why the stored mapping cannot be
-    /// read (its deliveries then fail with that reason rather than go out unmapped).
-    routes: Vec<(RouteRow, Result<Vec<mapping::Rule>, String>)>,
+    /// Each active route with its parsed field mapping and content filter.
+    routes: Vec<Route>,
     /// For batching (file and stream) destinations: how long a delivery may wait, in ms.
     waits: HashMap<String, i64>,
+    /// Payload validators of the event types that validate, by type name.
+    validators: HashMap<String, Arc<jsonschema::Validator>>,
+}
+
+/// An active route, parsed. A stored mapping or filter that cannot be read (written by another
+/// version, say) is kept as the reason: the route's deliveries then fail with it, replayable
+/// once the route is fixed, rather than go out unmapped or unfiltered, or silently nowhere.
+#[derive(Debug)]
+struct Route {
+    row: RouteRow,
+    rules: Result<Vec<mapping::Rule>, String>,
+    filter: Option<Result<Filter, String>>,
+}
+
+impl Route {
+    fn parse(row: RouteRow) -> Route {
+        let unreadable = |what: &str, errors: Vec<courier_core::FieldError>| {
+            let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
+            format!("the route's stored {what} cannot be read ({first}); fix the route and replay")
+        };
+        let rules = mapping::parse(&row.field_mapping).map_err(|e| unreadable("field_mapping", e));
+        let filter = row
+            .filter
+            .as_ref()
+            .map(|f| Filter::parse(f, "/filter").map_err(|e| unreadable("filter", e)));
+        Route { row, rules, filter }
+    }
+
+    /// Whether an event of `event_type` with `payload` takes this route.
+    fn takes(&self, event_type: &str, payload: &Value) -> bool {
+        self.row
+            .event_types
+            .iter()
+            .any(|f| route_matches(f, event_type))
+            && match &self.filter {
+                None | Some(Err(_)) => true,
+                Some(Ok(filter)) => filter.matches(payload),
+            }
+    }
 }
 
 impl Routes {
-    /// The deliveries an event fans out to: one per active route whose filter matches, with the
-    /// route's mapping applied (a route that maps nothing carries the event's payload as is).
-    /// How many deliveries an event of `event_type` fans out to (no mapping is run).
-    pub fn fan_out(&self, event_type: &str) -> usize {
+    /// Why `payload` does not match the schema of its event type, each problem at its JSON
+    /// pointer within the payload (none when the type does not validate).
+    pub fn payload_errors(&self, event_type: &str, payload: &Value) -> Vec<(String, String)> {
+        let Some(validator) = self.validators.get(event_type) else {
+            return Vec::new();
+        };
+        validator
+            .iter_errors(payload)
+            .take(MAX_PAYLOAD_ERRORS)
+            .map(|e| (e.instance_path().to_string(), e.to_string()))
+            .collect()
+    }
+
+    /// How many deliveries an event fans out to (no mapping is run).
+    pub fn fan_out(&self, event_type: &str, payload: &Value) -> usize {
         self.routes
             .iter()
-            .filter(|(r, _)| r.event_types.iter().any(|f| route_matches(f, event_type)))
+            .filter(|r| r.takes(event_type, payload))
             .count()
     }
 
-    /// A route taking `event_type` that reshapes payloads with a field mapping (which needs an
+    /// A route the event takes that reshapes payloads with a field mapping (which needs an
     /// object payload), by name.
-    pub fn mapping_route(&self, event_type: &str) -> Option<&str> {
+    pub fn mapping_route(&self, event_type: &str, payload: &Value) -> Option<&str> {
         self.routes
             .iter()
-            .filter(|(r, _)| r.event_types.iter().any(|f| route_matches(f, event_type)))
-            .find(|(_, rules)| rules.as_ref().is_ok_and(|r| !r.is_empty()))
-            .map(|(r, _)| r.name.as_str())
+            .filter(|r| r.takes(event_type, payload))
+            .find(|r| r.rules.as_ref().is_ok_and(|r| !r.is_empty()))
+            .map(|r| r.row.name.as_str())
     }
 
+    /// The deliveries an event fans out to: one per active route of its type whose filter the
+    /// payload passes, with the route's mapping applied (a route that maps nothing carries the
+    /// event's payload as is). An event no route takes is accepted and delivered nowhere.
     pub fn deliveries_for(&self, event_type: &str, payload: &Value) -> Vec<NewDelivery> {
         self.routes
             .iter()
-            .filter(|(r, _)| r.event_types.iter().any(|f| route_matches(f, event_type)))
-            .map(|(r, rules)| NewDelivery {
-                destination_id: r.destination_id.clone(),
-                route_id: r.id.clone(),
-                payload: match rules {
-                    Err(unreadable) => Err(unreadable.clone()),
-                    Ok(rules) if rules.is_empty() => Ok(SAME_AS_EVENT.to_string()),
-                    Ok(rules) => mapping::apply(rules, payload).map(|v| v.to_string()),
+            .filter(|r| r.takes(event_type, payload))
+            .map(|r| NewDelivery {
+                destination_id: r.row.destination_id.clone(),
+                route_id: r.row.id.clone(),
+                payload: match (&r.rules, &r.filter) {
+                    (Err(unreadable), _) | (_, Some(Err(unreadable))) => Err(unreadable.clone()),
+                    (Ok(rules), _) if rules.is_empty() => Ok(SAME_AS_EVENT.to_string()),
+                    (Ok(rules), _) => mapping::apply(rules, payload).map(|v| v.to_string()),
                 },
-                wait_ms: self.waits.get(&r.destination_id).copied().unwrap_or(0),
+                wait_ms: self.waits.get(&r.row.destination_id).copied().unwrap_or(0),
             })
             .collect()
     }
 }
+
+/// The most schema problems reported for one payload.
+const MAX_PAYLOAD_ERRORS: usize = 20;
 
 /// Every workspace's routing this process has needed lately.
 #[derive(Debug, Default)]
@@ -94,19 +150,13 @@ impl Routing {
             .await?
             .into_iter()
             .filter(|r| r.is_active)
-            .map(|r| {
-                let rules = mapping::parse(&r.field_mapping).map_err(|errors| {
-                    let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
-                    format!("the route's stored field_mapping cannot be read ({first}); fix the route and replay")
-                });
-                (r, rules)
-            })
+            .map(Route::parse)
             .collect();
         let mut waits = HashMap::new();
         for destination in store.list_destinations(workspace_id).await? {
             if !routes
                 .iter()
-                .any(|(r, _)| r.destination_id == destination.id)
+                .any(|r| r.row.destination_id == destination.id)
             {
                 continue;
             }
@@ -122,10 +172,27 @@ impl Routing {
                 waits.insert(destination.id.clone(), wait as i64);
             }
         }
+        let mut validators = HashMap::new();
+        for t in store.list_event_types(workspace_id).await? {
+            let (true, Some(schema)) = (t.validate, &t.schema) else {
+                continue;
+            };
+            // Schemas are compiled when saved; one this build cannot compile checks nothing
+            // rather than refuse every event of its type.
+            match crate::api::event_types::compile(schema) {
+                Ok(v) => {
+                    validators.insert(t.name, Arc::new(v));
+                }
+                Err(e) => {
+                    tracing::warn!(workspace_id, event_type = %t.name, error = %e, "stored event type schema cannot be compiled; payloads of this type are not checked")
+                }
+            }
+        }
         let loaded = Arc::new(Routes {
             epoch,
             routes,
             waits,
+            validators,
         });
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         // Workspaces come and go; a full sweep now and then keeps the cache to the active ones.

@@ -37,12 +37,25 @@ impl LaneMetrics {
 }
 
 /// What the lane needs to know of an attempt once it is recorded: the first failure's HTTP
-/// status and error, and whether they suspended the destination.
+/// status and error, whether they suspended the destination, how many records were delivered
+/// and which deliveries ended failed.
 #[derive(Debug, Default)]
 pub(crate) struct Report {
     pub first_failure: Option<(Option<u16>, ConnectorError)>,
-    /// The answer suspended the destination (written with the results).
-    pub suspended: bool,
+    /// The answer suspended the destination (written with the results): its new status and why.
+    pub suspended: Option<(&'static str, String)>,
+    pub delivered: usize,
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// A delivery that ended failed, as its operational event tells it.
+#[derive(Debug)]
+pub(crate) struct DeadLetter {
+    pub delivery_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempts: i64,
+    pub error: ConnectorError,
 }
 
 /// The attempt log of a failure: kind, message, and what the target answered (4 KiB at most).
@@ -84,7 +97,10 @@ pub(crate) async fn attempt(
     let batch = Batch::new(
         jobs[0].job.id.clone(),
         jobs.iter()
-            .map(|q| Record::new(q.job.id.clone(), q.job.payload.clone().into_bytes()))
+            .map(|q| {
+                Record::new(q.job.id.clone(), q.job.payload.clone().into_bytes())
+                    .with_event(q.job.event_type.clone(), q.job.event_id.clone())
+            })
             .collect(),
     )
     .with_json_payloads();
@@ -102,6 +118,7 @@ pub(crate) async fn attempt(
         let (finish, log) = match verdict.outcome.outcome {
             Outcome::Delivered(d) => {
                 metrics.delivered.increment(1);
+                report.delivered += 1;
                 let log = AttemptLog {
                     started_at: started_at.clone(),
                     duration_ms,
@@ -124,6 +141,15 @@ pub(crate) async fn attempt(
                     }
                     _ => {
                         metrics.failed.increment(1);
+                        if super::notices::may_report(&q.job.event_type) {
+                            report.dead_letters.push(DeadLetter {
+                                delivery_id: q.job.id.clone(),
+                                event_id: q.job.event_id.clone(),
+                                event_type: q.job.event_type.clone(),
+                                attempts: q.job.attempts + 1,
+                                error: error.clone(),
+                            });
+                        }
                         Finish::Failed
                     }
                 };
@@ -153,7 +179,7 @@ pub(crate) async fn attempt(
             built_at,
         })
     });
-    report.suspended = suspend.is_some();
+    report.suspended = suspend.as_ref().map(|s| (s.status, s.reason.clone()));
     writer.finish(items, suspend).await;
     drop(jobs);
     report

@@ -78,6 +78,8 @@ pub(crate) enum Request {
     },
     Claim {
         limit: i64,
+        /// Destinations not to claim for (their lanes hold enough already).
+        skip: Vec<String>,
         reply: oneshot::Sender<Result<Vec<Job>>>,
     },
     Renew {
@@ -186,9 +188,9 @@ impl Writer {
     }
 
     /// Claims up to `limit` due deliveries (and as many whose lease lapsed).
-    pub(crate) async fn claim(&self, limit: i64) -> Result<Vec<Job>> {
+    pub(crate) async fn claim(&self, limit: i64, skip: Vec<String>) -> Result<Vec<Job>> {
         let (reply, answer) = oneshot::channel();
-        self.send(Request::Claim { limit, reply }).await?;
+        self.send(Request::Claim { limit, skip, reply }).await?;
         answer
             .await
             .map_err(|_| anyhow!("the delivery engine stopped"))?

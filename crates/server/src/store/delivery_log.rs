@@ -67,6 +67,9 @@ pub struct Delivery {
     /// Why a waiting delivery has not been attempted yet, such as the destination's open
     /// circuit breaker; `null` otherwise.
     pub waiting_reason: Option<String>,
+    /// What holds a waiting delivery back (`circuit_open`, `reauth_required`...), its next
+    /// attempt time being when it is looked at again; `null` when nothing does.
+    pub held_by: Option<crate::delivery::held::HeldBy>,
     /// The payload's first 256 characters (`…` marks a cut).
     pub payload_preview: String,
     pub payload_bytes: i64,
@@ -220,6 +223,11 @@ fn delivery_from(r: &AnyRow) -> Result<Delivery> {
         DeliveryStatus::Pending | DeliveryStatus::RetryScheduled
     );
     let (payload_preview, payload_bytes) = preview(r)?;
+    let waiting_reason: Option<String> = if held {
+        r.try_get("waiting_reason")?
+    } else {
+        None
+    };
     Ok(Delivery {
         id: r.try_get("id")?,
         workspace_id: r.try_get("workspace_id")?,
@@ -231,11 +239,10 @@ fn delivery_from(r: &AnyRow) -> Result<Delivery> {
         attempt_count: r.try_get("attempt_count")?,
         next_attempt_at: (waiting && next_ms > 0).then(|| ids::timestamp_ms(next_ms)),
         last_error: r.try_get("last_error")?,
-        waiting_reason: if held {
-            r.try_get("waiting_reason")?
-        } else {
-            None
-        },
+        waiting_reason: waiting_reason.clone(),
+        held_by: waiting_reason
+            .as_deref()
+            .and_then(crate::delivery::held::HeldBy::of_reason),
         payload_preview,
         payload_bytes,
         created_at: r.try_get("created_at")?,

@@ -8,6 +8,7 @@ mod deliveries;
 mod delivery_log;
 mod destinations;
 pub(crate) mod engine;
+mod event_types;
 mod oauth;
 mod retention;
 mod routes;
@@ -33,8 +34,9 @@ pub use delivery_log::{
     IdRange,
 };
 pub use destinations::{DestinationFilter, DestinationRow};
+pub use event_types::EventTypeRow;
 pub use oauth::PendingRow;
-pub use routes::{RouteFilter, RouteRow, matches as route_matches};
+pub use routes::{OPERATIONAL_PREFIX, RouteFilter, RouteRow, matches as route_matches};
 pub use workspaces::{Held, Limits, Role, Workspace, WorkspaceChange};
 
 #[derive(Clone)]

@@ -20,6 +20,10 @@ pub struct RouteRow {
     pub action: Option<String>,
     #[schemars(with = "Vec<crate::api::event_routes::MappingRule>")]
     pub field_mapping: Value,
+    /// Only events whose payload matches this filter take the route (null: every event of its
+    /// types).
+    #[schemars(with = "Option<crate::api::event_routes::ContentFilter>")]
+    pub filter: Option<Value>,
     pub is_active: bool,
     #[schemars(with = "crate::api::model::Timestamp")]
     pub created_at: String,
@@ -27,11 +31,12 @@ pub struct RouteRow {
     pub updated_at: String,
 }
 
-const COLUMNS: &str = "id, workspace_id, name, destination_id, event_types, action, field_mapping, is_active, created_at, updated_at";
+const COLUMNS: &str = "id, workspace_id, name, destination_id, event_types, action, field_mapping, is_active, created_at, updated_at, filter";
 
 fn from_row(r: AnyRow) -> Result<RouteRow> {
     let types: String = r.try_get("event_types")?;
     let mapping: String = r.try_get("field_mapping")?;
+    let filter: Option<String> = r.try_get("filter")?;
     Ok(RouteRow {
         id: r.try_get("id")?,
         workspace_id: r.try_get("workspace_id")?,
@@ -40,16 +45,24 @@ fn from_row(r: AnyRow) -> Result<RouteRow> {
         event_types: serde_json::from_str(&types).context("stored event_types")?,
         action: r.try_get("action")?,
         field_mapping: serde_json::from_str(&mapping).context("stored field_mapping")?,
+        filter: filter
+            .map(|f| serde_json::from_str(&f))
+            .transpose()
+            .context("stored filter")?,
         is_active: r.try_get::<i64, _>("is_active")? != 0,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
 }
 
-/// Whether an event type matches a route's filter: exact, `prefix.*`, or `*`.
+/// The prefix of the event types Courier emits about a workspace's destinations.
+pub const OPERATIONAL_PREFIX: &str = "courier.";
+
+/// Whether an event type matches a route's filter: exact, `prefix.*`, or `*` (every type but
+/// Courier's own operational events, which a route takes only by naming them).
 pub fn matches(filter: &str, event_type: &str) -> bool {
     match filter.strip_suffix('*') {
-        Some("") => true,
+        Some("") => !event_type.starts_with(OPERATIONAL_PREFIX),
         Some(prefix) => event_type.starts_with(prefix) && event_type.len() > prefix.len(),
         None => filter == event_type,
     }
@@ -151,11 +164,11 @@ impl Store {
     pub async fn save_route(&self, r: &RouteRow, insert: bool) -> Result<(), super::WriteError> {
         let sql = if insert {
             format!(
-                "INSERT INTO routes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                "INSERT INTO routes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             )
         } else {
             "UPDATE routes SET name = $3, destination_id = $4, event_types = $5, action = $6, \
-             field_mapping = $7, is_active = $8, updated_at = $10 WHERE id = $1 AND workspace_id = $2 AND created_at = $9"
+             field_mapping = $7, is_active = $8, updated_at = $10, filter = $11 WHERE id = $1 AND workspace_id = $2 AND created_at = $9"
                 .to_string()
         };
         sqlx::query(&sql)
@@ -169,6 +182,7 @@ impl Store {
             .bind(i64::from(r.is_active))
             .bind(&r.created_at)
             .bind(&r.updated_at)
+            .bind(r.filter.as_ref().map(Value::to_string))
             .execute(counted::on_pool(self.pool()))
             .await?;
         self.config_changed().await?;
@@ -198,5 +212,11 @@ mod tests {
         assert!(!matches("order.*", "order."));
         assert!(!matches("order.*", "orders.created"));
         assert!(matches("*", "anything"));
+        assert!(!matches("*", "courier.destination.disabled"));
+        assert!(matches("courier.*", "courier.destination.disabled"));
+        assert!(matches(
+            "courier.destination.*",
+            "courier.destination.disabled"
+        ));
     }
 }

@@ -215,4 +215,23 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE idempotency_keys ADD COLUMN body_hash TEXT",
         ],
     ),
+    (
+        11,
+        &[
+            // A route's content filter over the payload (JSON; null: every event of its types).
+            "ALTER TABLE routes ADD COLUMN filter TEXT",
+            // A workspace's event types, with an optional JSON Schema of their payloads.
+            "CREATE TABLE event_types (
+                workspace_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                description TEXT,
+                schema TEXT,
+                validate BIGINT NOT NULL,
+                deprecated BIGINT NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (workspace_id, name)
+            )",
+        ],
+    ),
 ];

@@ -136,6 +136,7 @@ const WORKSPACE_TABLES: &[&str] = &[
     "DELETE FROM idempotency_keys WHERE workspace_id = $1",
     "DELETE FROM events WHERE workspace_id = $1",
     "DELETE FROM routes WHERE workspace_id = $1",
+    "DELETE FROM event_types WHERE workspace_id = $1",
     "DELETE FROM oauth_pending WHERE workspace_id = $1",
     "DELETE FROM destinations WHERE workspace_id = $1",
     "DELETE FROM api_keys WHERE workspace_id = $1",

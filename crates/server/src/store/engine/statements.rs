@@ -424,6 +424,7 @@ pub fn insert_attempts<'a>(
 pub fn claim_due<'a>(
     postgres: bool,
     limit: i64,
+    skip: &'a [String],
     now_ms: i64,
     lease_until_ms: i64,
     token: &'a str,
@@ -434,25 +435,40 @@ pub fn claim_due<'a>(
     } else {
         ""
     };
-    let claim = |due: &str| Stmt {
-        text: format!(
-            "UPDATE deliveries SET status = 'in_flight', lease_until_ms = ?, updated_at = ?, claim_token = ? \
-             WHERE id IN (SELECT id FROM deliveries WHERE {due} LIMIT ? {lock}) \
-             RETURNING id, workspace_id, event_id, destination_id, event_type, payload, attempts"
-        ),
-        vals: vec![
+    // Destinations whose lanes hold enough are left out, so a backlog is drawn into memory a
+    // share at a time and other destinations' due deliveries are claimed beside it.
+    let skipped = if skip.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " AND destination_id NOT IN ({})",
+            vec!["?"; skip.len()].join(", ")
+        )
+    };
+    let claim = |due: &str, order: &str| {
+        let mut vals = vec![
             Val::Int(lease_until_ms),
             Val::Text(now),
             Val::Text(token),
             Val::Int(now_ms),
-            Val::Int(limit),
-        ],
+        ];
+        vals.extend(skip.iter().map(|d| Val::Text(d)));
+        vals.push(Val::Int(limit));
+        Stmt {
+            text: format!(
+                "UPDATE deliveries SET status = 'in_flight', lease_until_ms = ?, updated_at = ?, claim_token = ? \
+                 WHERE id IN (SELECT id FROM deliveries WHERE {due}{skipped}{order} LIMIT ? {lock}) \
+                 RETURNING id, workspace_id, event_id, destination_id, event_type, payload, attempts"
+            ),
+            vals,
+        }
     };
     [
         claim(
-            "status IN ('pending', 'retry_scheduled') AND next_attempt_ms <= ? ORDER BY next_attempt_ms",
+            "status IN ('pending', 'retry_scheduled') AND next_attempt_ms <= ?",
+            " ORDER BY next_attempt_ms",
         ),
-        claim("status = 'in_flight' AND lease_until_ms < ?"),
+        claim("status = 'in_flight' AND lease_until_ms < ?", ""),
     ]
 }
 
@@ -743,7 +759,7 @@ mod tests {
         all.extend(renew(false, &tokens, 5));
         all.extend(renew(true, &tokens, 5));
         all.extend(release(true, &tokens));
-        all.extend(claim_due(true, 10, 1, 2, "t", now));
+        all.extend(claim_due(true, 10, &[], 1, 2, "t", now));
         for stmt in &all {
             assert_eq!(
                 stmt.text.matches('?').count(),
