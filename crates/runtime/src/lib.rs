@@ -80,5 +80,5 @@ pub mod test_driver;
 pub use attempt::{Attempt, Gate, Guarded, Next, Slot, Verdict};
 pub use breaker::CircuitBreaker;
 pub use deliverer::Deliverer;
-pub use policy::{BackoffType, DeliveryPolicy};
+pub use policy::{BackoffType, DeliveryPolicy, OrderingMode};
 pub use test_driver::{run_test, test_events};

@@ -21,7 +21,21 @@ pub enum BackoffType {
     Fixed,
 }
 
-/// Retries, timeouts, circuit breaking and concurrency for one destination.
+/// Whether a destination's deliveries keep their order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderingMode {
+    /// Deliveries go out concurrently, in no promised order.
+    #[default]
+    None,
+    /// Deliveries of one lane (one `ordering_key` value) go out one at a time in the order
+    /// their events were accepted; a failing head holds its lane through its retries until it
+    /// is delivered or dead-lettered. Other lanes keep flowing.
+    Fifo,
+}
+
+/// Retries, timeouts, circuit breaking, concurrency, ordering and throttling for one
+/// destination.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryPolicy {
@@ -70,6 +84,22 @@ pub struct DeliveryPolicy {
     /// in milliseconds.
     #[schemars(range(min = 0, max = 86400000))]
     pub batch_max_age_ms: u64,
+    /// `fifo`: at most one delivery per lane in flight, across all replicas, in accept order.
+    pub ordering: OrderingMode,
+    /// With `fifo`: the lane of an event, a template over its payload as posted
+    /// (`{customer.id}`, or a bare dot path `customer.id`); an event without the value goes to
+    /// the lane named by the empty string. Absent: the whole destination is one lane.
+    #[schemars(length(min = 1, max = 256))]
+    pub ordering_key: Option<String>,
+    /// The most attempts started per second for this destination, across all replicas
+    /// (fractions allowed: 0.5 is one every two seconds). Absent: no limit.
+    #[schemars(range(min = 0.001, max = 100000.0))]
+    pub rate_limit_per_second: Option<f64>,
+    /// With `rate_limit_per_second`: at most this many attempts start within any
+    /// `rate_limit_burst / rate_limit_per_second` seconds. Default: one second's worth (at
+    /// least 1).
+    #[schemars(range(min = 1, max = 100000))]
+    pub rate_limit_burst: Option<u32>,
 }
 
 impl Default for DeliveryPolicy {
@@ -90,6 +120,10 @@ impl Default for DeliveryPolicy {
             batch_max_records: 500,
             batch_max_bytes: 5 * 1024 * 1024,
             batch_max_age_ms: 10_000,
+            ordering: OrderingMode::None,
+            ordering_key: None,
+            rate_limit_per_second: None,
+            rate_limit_burst: None,
         }
     }
 }
@@ -130,7 +164,33 @@ impl DeliveryPolicy {
                 "must be at most 86400000 (one day)",
             ));
         }
+        if let Some(key) = &self.ordering_key {
+            if self.ordering != OrderingMode::Fifo {
+                errors.push(FieldError::new(
+                    "/ordering_key",
+                    "needs `ordering: fifo` (lanes only exist in fifo order)",
+                ));
+            }
+            if let Err(why) = courier_messages::KeyTemplate::parse(key) {
+                errors.push(FieldError::new("/ordering_key", why));
+            }
+        }
+        if self.rate_limit_burst.is_some() && self.rate_limit_per_second.is_none() {
+            errors.push(FieldError::new(
+                "/rate_limit_burst",
+                "needs rate_limit_per_second",
+            ));
+        }
         errors
+    }
+
+    /// The rate limit, when there is one: (attempts per second, burst).
+    pub fn rate_limit(&self) -> Option<(f64, u32)> {
+        let rate = self.rate_limit_per_second?;
+        let burst = self
+            .rate_limit_burst
+            .unwrap_or_else(|| rate.ceil().clamp(1.0, 100_000.0) as u32);
+        Some((rate, burst.max(1)))
     }
 
     /// The deadline of one attempt (`timeout_ms`).

@@ -278,14 +278,17 @@ impl<'s> Cycle<'s> {
                     claim_token: None,
                     last_error: None,
                     created_at: &now,
+                    lane_key: d.lane_key.as_deref(),
                 };
                 match &d.payload {
                     Err(error) => row.last_error = Some(error),
                     Ok(stored_payload) => {
                         row.payload = stored_payload;
+                        // A delivery in a lane waits for the poller's claim, which takes only
+                        // a lane's head (and sees every replica's claims).
                         let reservation = match &self.hand_off {
-                            Some(to) => to.reserve(&d.destination_id),
-                            None => Reservation::Queue { due_ms: None },
+                            Some(to) if d.lane_key.is_none() => to.reserve(&d.destination_id),
+                            _ => Reservation::Queue { due_ms: None },
                         };
                         match reservation {
                             Reservation::Taken => {

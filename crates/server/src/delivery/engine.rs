@@ -83,6 +83,7 @@ impl Engine {
                 global: Arc::new(Semaphore::new(ATTEMPTS_IN_FLIGHT)),
                 disable_after: settings.disable_after,
                 shutdown: stopped.clone(),
+                wake: wake.clone(),
                 cut_off: Mutex::default(),
             });
             let dispatcher = Dispatcher::new(ctx.clone());
@@ -127,7 +128,16 @@ impl Engine {
         workspace_id: String,
         events: Vec<NewEvent>,
     ) -> Result<Vec<Accepted>> {
-        self.writer.accept(workspace_id, events).await
+        // A delivery in a lane (fifo order) is stored waiting for the poller, which claims
+        // lanes' heads only: it looks as soon as the events are stored.
+        let laned = events
+            .iter()
+            .any(|e| e.deliveries.iter().any(|d| d.lane_key.is_some()));
+        let accepted = self.writer.accept(workspace_id, events).await;
+        if laned {
+            self.wake();
+        }
+        accepted
     }
 
     /// The routing cache this engine and the API share.

@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 use courier_catalog::Catalog;
 use courier_core::{Category, ConnectorError, ErrorKind};
 use courier_runtime::{DeliveryPolicy, Gate, Guarded};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use serde_json::json;
 
 use super::dispatch::{LaneShared, Queued};
 use super::held::HeldBy;
+use super::throttle::{Admit, Limit, Throttle};
 use super::notices::{self, About};
 use super::verdicts::{self, LaneMetrics, Report};
 use super::writer::{Finished, Writer};
@@ -63,6 +64,8 @@ pub(crate) struct LaneContext {
     /// Failing without a success for this long disables a destination.
     pub disable_after: Duration,
     pub shutdown: watch::Receiver<bool>,
+    /// Wakes the poller: a lane's head ended, so the next delivery of the lane can be claimed.
+    pub wake: Arc<Notify>,
     /// Claim tokens of attempts cut off at shutdown, for the engine to release.
     pub cut_off: Mutex<Vec<String>>,
 }
@@ -111,6 +114,10 @@ pub(crate) struct Lane {
     /// The highest share (50, 70, 90 %) of the disabling time a `failing` event was emitted
     /// for since the last success (0: none).
     failing_level: u8,
+    /// The start times this lane holds when the destination has a rate limit.
+    throttle: Option<Throttle>,
+    /// The destination delivers in fifo order: each ended attempt frees its lanes' next.
+    fifo: bool,
 }
 
 impl Lane {
@@ -139,6 +146,8 @@ impl Lane {
             about: None,
             failing_level: 0,
             failing_checked: None,
+            throttle: None,
+            fifo: false,
         }
     }
 
@@ -149,6 +158,7 @@ impl Lane {
                 return self.shut_down().await;
             }
             self.refresh().await;
+            self.reserve_starts().await;
             let wake_at = self.start();
             let wants_permit = self.permit.is_none() && self.has_startable_work();
             let idle = self.waiting.is_empty() && self.running.is_empty();
@@ -194,7 +204,40 @@ impl Lane {
     }
 
     fn has_startable_work(&self) -> bool {
-        matches!(self.state, State::Ready { .. }) && !self.waiting.is_empty()
+        matches!(self.state, State::Ready { .. })
+            && !self.waiting.is_empty()
+            && self
+                .throttle
+                .as_ref()
+                .is_none_or(|t| t.ready(crate::clock::queue_now_ms()))
+    }
+
+    /// Reserves start times when the destination's rate limit leaves this lane none and
+    /// deliveries wait.
+    async fn reserve_starts(&mut self) {
+        if self.waiting.is_empty() || !matches!(self.state, State::Ready { .. }) {
+            return;
+        }
+        let Some(throttle) = &mut self.throttle else {
+            return;
+        };
+        let now_ms = crate::clock::queue_now_ms();
+        if throttle.admit(now_ms) != Admit::Empty {
+            return;
+        }
+        let want = throttle.block(self.waiting.len());
+        match self
+            .ctx
+            .store
+            .reserve_starts(&self.destination_id, throttle.limit, want, now_ms)
+            .await
+        {
+            Ok(reserved) => throttle.add(reserved),
+            Err(e) => {
+                tracing::warn!(destination = %self.destination_id, error = %format!("{e:#}"), "reserving rate-limited start times failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
     }
 
     /// Loads the destination again, when there is work and its row may have changed (or a
@@ -262,6 +305,12 @@ impl Lane {
         self.state = match build(&self.ctx, &row, previous.as_ref()).await {
             Ok((guarded, batching)) => {
                 self.shared.paused_until_ms.store(0, Ordering::Release);
+                let policy = guarded.policy();
+                self.fifo = policy.ordering == courier_runtime::OrderingMode::Fifo;
+                let limit = policy.rate_limit().map(|(per_second, burst)| Limit { per_second, burst });
+                if self.throttle.as_ref().map(|t| t.limit) != limit {
+                    self.throttle = limit.map(Throttle::new);
+                }
                 State::Ready {
                     updated_at: row.updated_at.clone(),
                     guarded,
@@ -354,6 +403,17 @@ impl Lane {
             if batching && !shutting && front.due > Instant::now() {
                 return Some(front.due);
             }
+            if let Some(throttle) = &mut self.throttle {
+                let now_ms = crate::clock::queue_now_ms();
+                match throttle.admit(now_ms) {
+                    Admit::Now => {}
+                    Admit::At(at_ms) => {
+                        return Some(Instant::now() + Duration::from_millis((at_ms - now_ms) as u64));
+                    }
+                    // The run loop reserves more before starting again.
+                    Admit::Empty => return Some(Instant::now()),
+                }
+            }
             let permit = match self.permit.take() {
                 Some(p) => p,
                 None => match self.ctx.global.clone().try_acquire_owned() {
@@ -363,6 +423,9 @@ impl Lane {
             };
             match guarded.try_start() {
                 Gate::Go(slot) => {
+                    if let Some(throttle) = &mut self.throttle {
+                        throttle.consume();
+                    }
                     let jobs = self.take(max_records, max_bytes);
                     let tokens: Vec<String> =
                         jobs.iter().map(|q| q.job.claim_token.clone()).collect();
@@ -453,6 +516,18 @@ impl Lane {
             }
         };
         self.tell(&report);
+        if self.fifo {
+            // Recorded: the next delivery of each lane it held is the head now.
+            self.ctx.wake.notify_one();
+        }
+        if let (Some(wait), Some(throttle)) = (report.retry_after, &mut self.throttle) {
+            // The destination asked for a pause: no replica starts before it is over.
+            let until_ms = crate::clock::queue_now_ms() + wait.as_millis() as i64;
+            throttle.pause(until_ms);
+            if let Err(e) = self.ctx.store.pause_starts(&self.destination_id, until_ms).await {
+                tracing::warn!(error = %format!("{e:#}"), "recording a destination's Retry-After failed");
+            }
+        }
         if report.suspended.is_some() {
             // Written with the attempt's results: the next refresh finds it paused.
             self.state = State::Unloaded;

@@ -1,7 +1,7 @@
 //! Where a workspace's events go: its active routes (with their parsed field mappings) and, per
-//! routed destination, how long a delivery may wait to share a batch. Cached per workspace until
-//! destinations or routes change ([`Store::config_epoch`]), so accepting an event reads nothing
-//! but the cache.
+//! routed destination, how long a delivery may wait to share a batch and which lane (fifo
+//! order) it joins. Cached per workspace until destinations or routes change
+//! ([`Store::config_epoch`]), so accepting an event reads nothing but the cache.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 use courier_catalog::Catalog;
 use courier_core::Category;
-use courier_runtime::DeliveryPolicy;
+use courier_messages::KeyTemplate;
+use courier_runtime::{DeliveryPolicy, OrderingMode};
 use serde_json::Value;
 
 use super::filter::Filter;
@@ -24,6 +25,8 @@ pub struct Routes {
     routes: Vec<Route>,
     /// For batching (file and stream) destinations: how long a delivery may wait, in ms.
     waits: HashMap<String, i64>,
+    /// For destinations in fifo order: how an event's lane is named (`None`: one lane).
+    lanes: HashMap<String, Option<KeyTemplate>>,
     /// Payload validators of the event types that validate, by type name.
     validators: HashMap<String, Arc<jsonschema::Validator>>,
 }
@@ -113,9 +116,32 @@ impl Routes {
                     (Ok(rules), _) => mapping::apply(rules, payload).map(|v| v.to_string()),
                 },
                 wait_ms: self.waits.get(&r.row.destination_id).copied().unwrap_or(0),
+                lane_key: self
+                    .lanes
+                    .get(&r.row.destination_id)
+                    .map(|template| lane_key(template.as_ref(), payload)),
             })
             .collect()
     }
+}
+
+/// Lane names longer than this are stored as their SHA-256 (an ordering key may render a
+/// long payload value; the lane index stays small).
+const LANE_KEY_MAX: usize = 200;
+
+/// The lane of an event with `payload`: the template rendered, or the empty string when the
+/// payload lacks its value (or the destination is one lane).
+fn lane_key(template: Option<&KeyTemplate>, payload: &Value) -> String {
+    let key = template
+        .and_then(|t| t.render(payload).ok())
+        .unwrap_or_default();
+    if key.len() <= LANE_KEY_MAX {
+        return key;
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 /// The most schema problems reported for one payload.
@@ -153,6 +179,7 @@ impl Routing {
             .map(Route::parse)
             .collect();
         let mut waits = HashMap::new();
+        let mut lanes = HashMap::new();
         for destination in store.list_destinations(workspace_id).await? {
             if !routes
                 .iter()
@@ -163,13 +190,21 @@ impl Routing {
             let batches = catalog
                 .get(&destination.destination_type)
                 .is_ok_and(|c| c.metadata().category != Category::Http);
+            // An unreadable policy holds the destination's deliveries (see the lane's build);
+            // waiting the default batch age meanwhile loses nothing.
+            let policy = DeliveryPolicy::from_json(&destination.policy, "").ok();
             if batches {
-                // An unreadable policy holds the lane (see the lane's build); waiting the
-                // default batch age meanwhile loses nothing.
-                let wait = DeliveryPolicy::from_json(&destination.policy, "")
-                    .unwrap_or_default()
-                    .batch_max_age_ms;
+                let wait = policy.clone().unwrap_or_default().batch_max_age_ms;
                 waits.insert(destination.id.clone(), wait as i64);
+            }
+            if let Some(policy) = policy
+                && policy.ordering == OrderingMode::Fifo
+            {
+                let template = policy
+                    .ordering_key
+                    .as_deref()
+                    .and_then(|k| KeyTemplate::parse(k).ok());
+                lanes.insert(destination.id.clone(), template);
             }
         }
         let mut validators = HashMap::new();
@@ -192,6 +227,7 @@ impl Routing {
             epoch,
             routes,
             waits,
+            lanes,
             validators,
         });
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());

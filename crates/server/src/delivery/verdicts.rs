@@ -46,6 +46,8 @@ pub(crate) struct Report {
     pub suspended: Option<(&'static str, String)>,
     pub delivered: usize,
     pub dead_letters: Vec<DeadLetter>,
+    /// The longest `Retry-After` a failure carried (clamped by the policy).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// A delivery that ended failed, as its operational event tells it.
@@ -153,6 +155,10 @@ pub(crate) async fn attempt(
                         Finish::Failed
                     }
                 };
+                if let Some(wait) = error.retry_after {
+                    let wait = guarded.policy().clamp_retry_after(wait);
+                    report.retry_after = report.retry_after.max(Some(wait));
+                }
                 if report.first_failure.is_none() {
                     report.first_failure = Some((response.as_ref().map(|r| r.status), error));
                 }

@@ -76,6 +76,8 @@ pub struct NewDelivery {
     pub payload: Result<String, String>,
     /// How long it may wait for others to share a batch (0 for per-record destinations).
     pub wait_ms: i64,
+    /// Its lane, when its destination delivers in fifo order.
+    pub lane_key: Option<String>,
 }
 
 impl NewDelivery {

@@ -10,6 +10,7 @@ mod destinations;
 pub(crate) mod engine;
 mod event_types;
 mod oauth;
+mod rates;
 mod retention;
 mod routes;
 mod schema;

@@ -234,4 +234,24 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             )",
         ],
     ),
+    (
+        12,
+        &[
+            // The lane of a delivery to a destination in fifo order (null: not ordered). A
+            // lane's deliveries go out one at a time, oldest first.
+            "ALTER TABLE deliveries ADD COLUMN lane_key TEXT",
+            // A lane's live deliveries by age: the claim asks whether an older one (or one in
+            // flight) holds the lane.
+            "CREATE INDEX deliveries_lanes ON deliveries (destination_id, lane_key, id) \
+             WHERE lane_key IS NOT NULL AND status IN ('pending', 'retry_scheduled', 'in_flight')",
+            // A destination's rate limit, shared by replicas: the start times (epoch ms,
+            // ascending, JSON) of its latest attempts, at most its burst, and a pause its
+            // answers asked for (Retry-After).
+            "CREATE TABLE destination_rates (
+                destination_id TEXT PRIMARY KEY,
+                starts TEXT NOT NULL,
+                not_before_ms BIGINT NOT NULL
+            )",
+        ],
+    ),
 ];

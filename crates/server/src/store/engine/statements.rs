@@ -158,6 +158,8 @@ pub struct DeliveryRow<'a> {
     pub claim_token: Option<&'a str>,
     pub last_error: Option<&'a str>,
     pub created_at: &'a str,
+    /// Its lane, when its destination delivers in fifo order.
+    pub lane_key: Option<&'a str>,
 }
 
 pub fn insert_deliveries<'a>(rows: &'a [DeliveryRow<'a>], shape: Shape) -> Vec<Stmt<'a>> {
@@ -166,13 +168,13 @@ pub fn insert_deliveries<'a>(rows: &'a [DeliveryRow<'a>], shape: Shape) -> Vec<S
         shape,
         // attempts start at 0; updated_at is created_at.
         "INSERT INTO deliveries (id, workspace_id, event_id, destination_id, route_id, event_type, payload, \
-         status, attempts, next_attempt_ms, lease_until_ms, claim_token, last_error, created_at, updated_at) \
+         status, attempts, next_attempt_ms, lease_until_ms, claim_token, last_error, created_at, updated_at, lane_key) \
          SELECT column1, column2, column3, column4, column5, column6, column7, column8, 0, column9, column10, \
-         column11, column12, column13, column13 FROM (VALUES ",
+         column11, column12, column13, column13, column14 FROM (VALUES ",
         &[],
         Tuple {
-            text: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            nulls: &[T, T, T, T, T, T, T, T, I, I, T, T, T],
+            text: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            nulls: &[T, T, T, T, T, T, T, T, I, I, T, T, T, T],
         },
         ") AS v WHERE column1 IS NOT NULL",
         &[],
@@ -191,6 +193,7 @@ pub fn insert_deliveries<'a>(rows: &'a [DeliveryRow<'a>], shape: Shape) -> Vec<S
                 Val::MaybeText(d.claim_token),
                 Val::MaybeText(d.last_error),
                 Val::Text(d.created_at),
+                Val::MaybeText(d.lane_key),
             ])
         },
     )
@@ -445,7 +448,16 @@ pub fn claim_due<'a>(
             vec!["?"; skip.len()].join(", ")
         )
     };
-    let claim = |due: &str, order: &str| {
+    // A delivery in a lane (fifo order) is claimed only as its lane's head: no older live
+    // delivery and none in flight in the lane (a replayed older one must not overtake the one
+    // in flight). One statement judges this against one snapshot, so it never claims two of a
+    // lane; across replicas, the head in flight keeps the next one out until it ends.
+    let lanes = "(lane_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries o \
+                 WHERE o.destination_id = c.destination_id AND o.lane_key = c.lane_key \
+                 AND o.status IN ('pending', 'retry_scheduled', 'in_flight') AND o.id <> c.id \
+                 AND (o.id < c.id OR o.status = 'in_flight')))";
+    // A lapsed claim is its lane's holder already: it is taken again as it is.
+    let claim = |due: &str, lanes: &str, order: &str| {
         let mut vals = vec![
             Val::Int(lease_until_ms),
             Val::Text(now),
@@ -457,7 +469,7 @@ pub fn claim_due<'a>(
         Stmt {
             text: format!(
                 "UPDATE deliveries SET status = 'in_flight', lease_until_ms = ?, updated_at = ?, claim_token = ? \
-                 WHERE id IN (SELECT id FROM deliveries WHERE {due}{skipped}{order} LIMIT ? {lock}) \
+                 WHERE id IN (SELECT c.id FROM deliveries c WHERE {due}{skipped}{lanes}{order} LIMIT ? {lock}) \
                  RETURNING id, workspace_id, event_id, destination_id, event_type, payload, attempts"
             ),
             vals,
@@ -466,9 +478,10 @@ pub fn claim_due<'a>(
     [
         claim(
             "status IN ('pending', 'retry_scheduled') AND next_attempt_ms <= ?",
+            &format!(" AND {lanes}"),
             " ORDER BY next_attempt_ms",
         ),
-        claim("status = 'in_flight' AND lease_until_ms < ?", ""),
+        claim("status = 'in_flight' AND lease_until_ms < ?", "", ""),
     ]
 }
 
