@@ -31,8 +31,9 @@ pub struct WebhookConfig {
     /// How records become request bodies.
     #[serde(default)]
     pub body: BodyMode,
-    /// Wraps each payload as `{"type": ..., "id": <record id>, "data": <payload>}`; by default the
-    /// body is the payload exactly as given.
+    /// Wraps each payload in an envelope (`format`): `{"type", "id", "data"}`, or the Standard
+    /// Webhooks `{"type", "timestamp", "data"}`; by default the body is the payload exactly as
+    /// given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub envelope: Option<Envelope>,
     /// Allows loopback, private, link-local and other non-public addresses. Off by default, so a
@@ -86,14 +87,30 @@ pub enum BodyMode {
     Ndjson,
 }
 
-/// The envelope each payload is wrapped in: `{"type": ..., "id": <record id>, "data": <payload>}`.
+/// The envelope each payload is wrapped in.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
-    /// The event type written into each envelope, e.g. `contact.updated`.
-    #[serde(rename = "type")]
+    /// The event type written into each envelope, e.g. `contact.updated`. Absent: the type of
+    /// the event each record carries (as `courier serve` names it).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 200))]
-    pub event_type: String,
+    pub event_type: Option<String>,
+    /// The envelope's shape.
+    #[serde(default)]
+    pub format: EnvelopeFormat,
+}
+
+/// The shape of an envelope.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvelopeFormat {
+    /// `{"type": ..., "id": <record id>, "data": <payload>}`.
+    #[default]
+    Courier,
+    /// The Standard Webhooks payload: `{"type": ..., "timestamp": <when the event was accepted,
+    /// RFC 3339>, "data": <payload>}`.
+    StandardWebhooks,
 }
 
 /// Credentials: Standard Webhooks signing secrets and one optional request credential.

@@ -27,6 +27,8 @@ pub struct EventRef {
     pub event_type: String,
     /// The event's id (one event fans out to a record per destination; they share this id).
     pub event_id: String,
+    /// When the event was accepted, RFC 3339 in UTC, where the host knows it.
+    pub occurred_at: Option<String>,
 }
 
 impl Record {
@@ -48,7 +50,17 @@ impl Record {
         self.event = Some(EventRef {
             event_type: event_type.into(),
             event_id: event_id.into(),
+            occurred_at: None,
         });
+        self
+    }
+
+    /// The same record, saying when its event was accepted (RFC 3339, UTC); a record naming
+    /// no event is returned as is.
+    pub fn with_event_time(mut self, occurred_at: impl Into<String>) -> Self {
+        if let Some(event) = &mut self.event {
+            event.occurred_at = Some(occurred_at.into());
+        }
         self
     }
 }

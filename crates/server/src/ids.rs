@@ -37,6 +37,15 @@ pub fn timestamp_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// When an id made by [`new_id`] was made (RFC 3339, ms precision): a UUIDv7 carries it.
+pub fn time_of_id(id: &str) -> Option<String> {
+    let (secs, nanos) = uuid::Uuid::parse_str(id).ok()?.get_timestamp()?.to_unix();
+    Some(timestamp_ms(
+        secs as i64 * 1000 + (nanos / 1_000_000) as i64,
+    ))
+}
+
+/// Parses an RFC 3339 timestamp.
 pub fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &Rfc3339).ok()
 }

@@ -1577,3 +1577,168 @@ async fn the_queue_runs_on_the_database_clock() {
     );
     wait_status(&server, &dest, "delivered").await;
 }
+
+/// With the Standard Webhooks envelope a receiver gets `{"type", "timestamp", "data"}`: the
+/// event's type, when it was accepted (the event's `created_at`) and the mapped payload.
+#[tokio::test]
+async fn a_standard_webhooks_envelope_carries_type_and_time() {
+    let server = TestServer::start(&Backend::Sqlite).await;
+    let (url, seen, _) = receiver().await;
+    let (status, d) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations"),
+            Some(json!({
+                "name": "Enveloped",
+                "destination_type": "webhook",
+                "config": {"url": url, "allow_private_network": true,
+                           "envelope": {"format": "standard_webhooks"}},
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let (status, r) = server
+        .call(
+            Method::POST,
+            &server.path("/routes"),
+            Some(json!({"name": "All", "destination_id": d["id"], "event_types": ["*"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    let (status, accepted) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "invoice.paid", "payload": {"total": 42}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    eventually("the webhook", || seen.lock().unwrap().len() == 1).await;
+    let (_, body) = seen.lock().unwrap()[0].clone();
+    let (_, event) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/events/{}", accepted["id"].as_str().unwrap())),
+            None,
+        )
+        .await;
+    assert_eq!(body["type"], "invoice.paid");
+    assert_eq!(body["data"], json!({"total": 42}));
+    let sent = time::OffsetDateTime::parse(
+        body["timestamp"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let created = time::OffsetDateTime::parse(
+        event["created_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        (sent - created).abs() < time::Duration::milliseconds(100),
+        "timestamp {sent} vs created_at {created}"
+    );
+    assert_eq!(body.as_object().unwrap().len(), 3, "{body}");
+}
+
+/// Events for a destination created inactive are kept (held, saying why) and can be discarded
+/// explicitly: they end failed, name who discarded them, and replay once it is active.
+async fn held_deliveries_can_be_discarded_and_replayed(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (url, seen, _) = receiver().await;
+    let (status, d) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations"),
+            Some(json!({
+                "name": "Later", "destination_type": "webhook", "is_active": false,
+                "config": {"url": url, "allow_private_network": true},
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let dest = d["id"].as_str().unwrap().to_string();
+    let (status, r) = server
+        .call(
+            Method::POST,
+            &server.path("/routes"),
+            Some(json!({"name": "All", "destination_id": dest, "event_types": ["*"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    let events: Vec<Value> = (0..3)
+        .map(|i| json!({"type": "order.created", "payload": {"i": i}}))
+        .collect();
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"events": events})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let path = server.path(&format!("/deliveries?destination_id={dest}"));
+    let list = async |server: &TestServer| server.call(Method::GET, &path, None).await.1;
+    // Held: waiting, unattempted, saying why.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let l = list(&server).await;
+        let data = l["data"].as_array().unwrap();
+        if data.len() == 3 && data.iter().all(|d| d["held_by"] == "destination_inactive") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not held: {l}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, discarded) = server
+        .call(
+            Method::POST,
+            &server.path(&format!("/destinations/{dest}/discard-held")),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{discarded}");
+    assert_eq!(discarded["discarded"], 3);
+    let l = list(&server).await;
+    for d in l["data"].as_array().unwrap() {
+        assert_eq!(d["status"], "failed", "{d}");
+        assert!(
+            d["last_error"].as_str().unwrap().contains("discarded"),
+            "{d}"
+        );
+    }
+    // Nothing went out; once active, a replay delivers them.
+    assert!(seen.lock().unwrap().is_empty());
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            &server.path(&format!("/destinations/{dest}")),
+            Some(json!({"is_active": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, replayed) = server
+        .call(
+            Method::POST,
+            &server.path("/deliveries/replay"),
+            Some(json!({"destination_id": dest})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert_eq!(replayed["queued"], 3);
+    eventually("the replayed deliveries", || {
+        seen.lock().unwrap().len() == 3
+    })
+    .await;
+    // An unknown destination is a 404.
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &server.path("/destinations/nope/discard-held"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+on_both_stores!(held_deliveries_can_be_discarded_and_replayed);

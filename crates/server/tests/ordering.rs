@@ -144,7 +144,10 @@ async fn lanes_keep_accept_order(servers: &[&TestServer], lanes: Arc<Mutex<Lanes
     for c in 0..CUSTOMERS {
         let got = &l.delivered[&format!("c{c}")];
         let want: Vec<u64> = (0..PER_CUSTOMER).collect();
-        assert_eq!(got, &want, "customer c{c} out of accept order (seed {seed})");
+        assert_eq!(
+            got, &want,
+            "customer c{c} out of accept order (seed {seed})"
+        );
     }
     assert_eq!(
         l.most_in_flight, 1,
@@ -299,7 +302,10 @@ async fn twenty_per_second(servers: &[&TestServer], arrivals: Arc<Mutex<Vec<Inst
     assert!(most <= 20, "{most} deliveries within one second");
     let span = *got.last().unwrap() - got[0];
     // 20 at once, then 20 a second: the other 50 take at least 2.5 s.
-    assert!(span >= Duration::from_millis(2_400), "{EVENTS} delivered in {span:?}");
+    assert!(
+        span >= Duration::from_millis(2_400),
+        "{EVENTS} delivered in {span:?}"
+    );
     eprintln!("{EVENTS} deliveries over {span:?}, at most {most} in any second");
 }
 
@@ -368,7 +374,10 @@ async fn ordering_and_rate_fields_are_checked_at_their_paths() {
             "/ordering_key",
         ),
         (json!({"ordering": "lifo"}), "/ordering"),
-        (json!({"rate_limit_per_second": 0}), "/rate_limit_per_second"),
+        (
+            json!({"rate_limit_per_second": 0}),
+            "/rate_limit_per_second",
+        ),
         (json!({"rate_limit_burst": 5}), "/rate_limit_burst"),
         (
             json!({"rate_limit_per_second": 5, "rate_limit_burst": 0}),
@@ -386,7 +395,11 @@ async fn ordering_and_rate_fields_are_checked_at_their_paths() {
         let (status, answer) = server
             .call(Method::POST, &server.path("/destinations"), Some(body))
             .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{policy}: {answer}");
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{policy}: {answer}"
+        );
         let paths: Vec<&str> = answer["error"]["details"]
             .as_array()
             .unwrap()

@@ -135,6 +135,35 @@ pub async fn retry(
     Ok(Json(Queued { queued: n }))
 }
 
+/// What discarding a destination's waiting deliveries ended.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Discarded {
+    /// Deliveries ended as `failed` (replayable).
+    pub discarded: u64,
+}
+
+/// `POST .../destinations/{dest}/discard-held`: the destination's waiting deliveries (held while
+/// it is disabled or awaiting reauthorization, or queued for a retry) end as `failed`,
+/// replayable later; those in flight finish as they will.
+pub async fn discard_held(
+    state: State,
+    who: Principal,
+    Path((ws, dest)): Path<(String, String)>,
+) -> ApiResult<Json<Discarded>> {
+    let ws = who.workspace(&ws)?;
+    let d = state
+        .store
+        .destination(ws, &dest)
+        .await?
+        .ok_or_else(|| ApiError::not_found("destination"))?;
+    require(&who, &d, "trigger_syncs")?;
+    let discarded = state
+        .store
+        .discard_waiting(ws, &d.id, &format!("API key {}", who.key.name))
+        .await?;
+    Ok(Json(Discarded { discarded }))
+}
+
 /// Which ended deliveries a replay queues again.
 #[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

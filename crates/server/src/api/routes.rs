@@ -511,6 +511,18 @@ pub fn table() -> Vec<Route> {
         (
             doc(
                 "post",
+                "Discard the destination's waiting deliveries (held while it is disabled or awaiting reauthorization); they end failed and stay replayable",
+                "destinations",
+            )
+            .with(Access::Write)
+            .audited("destination.discard_held")
+            .returns::<deliveries::Discarded>(200),
+            "/api/v1/workspaces/{ws}/destinations/{dest}/discard-held",
+            post(deliveries::discard_held),
+        ),
+        (
+            doc(
+                "post",
                 "Start connecting an OAuth destination: the provider's authorization URL",
                 "oauth",
             )

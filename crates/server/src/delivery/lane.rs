@@ -20,8 +20,8 @@ use serde_json::json;
 
 use super::dispatch::{LaneShared, Queued};
 use super::held::HeldBy;
-use super::throttle::{Admit, Limit, Throttle};
 use super::notices::{self, About};
+use super::throttle::{Admit, Limit, Throttle};
 use super::verdicts::{self, LaneMetrics, Report};
 use super::writer::{Finished, Writer};
 use crate::api::rules::{ServerRules, Unresolved};
@@ -307,7 +307,9 @@ impl Lane {
                 self.shared.paused_until_ms.store(0, Ordering::Release);
                 let policy = guarded.policy();
                 self.fifo = policy.ordering == courier_runtime::OrderingMode::Fifo;
-                let limit = policy.rate_limit().map(|(per_second, burst)| Limit { per_second, burst });
+                let limit = policy
+                    .rate_limit()
+                    .map(|(per_second, burst)| Limit { per_second, burst });
                 if self.throttle.as_ref().map(|t| t.limit) != limit {
                     self.throttle = limit.map(Throttle::new);
                 }
@@ -408,7 +410,9 @@ impl Lane {
                 match throttle.admit(now_ms) {
                     Admit::Now => {}
                     Admit::At(at_ms) => {
-                        return Some(Instant::now() + Duration::from_millis((at_ms - now_ms) as u64));
+                        return Some(
+                            Instant::now() + Duration::from_millis((at_ms - now_ms) as u64),
+                        );
                     }
                     // The run loop reserves more before starting again.
                     Admit::Empty => return Some(Instant::now()),
@@ -524,7 +528,12 @@ impl Lane {
             // The destination asked for a pause: no replica starts before it is over.
             let until_ms = crate::clock::queue_now_ms() + wait.as_millis() as i64;
             throttle.pause(until_ms);
-            if let Err(e) = self.ctx.store.pause_starts(&self.destination_id, until_ms).await {
+            if let Err(e) = self
+                .ctx
+                .store
+                .pause_starts(&self.destination_id, until_ms)
+                .await
+            {
                 tracing::warn!(error = %format!("{e:#}"), "recording a destination's Retry-After failed");
             }
         }

@@ -100,8 +100,13 @@ pub(crate) async fn attempt(
         jobs[0].job.id.clone(),
         jobs.iter()
             .map(|q| {
-                Record::new(q.job.id.clone(), q.job.payload.clone().into_bytes())
-                    .with_event(q.job.event_type.clone(), q.job.event_id.clone())
+                let record = Record::new(q.job.id.clone(), q.job.payload.clone().into_bytes())
+                    .with_event(q.job.event_type.clone(), q.job.event_id.clone());
+                // Event ids are UUIDv7: they carry when the event was accepted.
+                match crate::ids::time_of_id(&q.job.event_id) {
+                    Some(at) => record.with_event_time(at),
+                    None => record,
+                }
             })
             .collect(),
     )

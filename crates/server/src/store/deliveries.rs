@@ -179,6 +179,29 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Ends a destination's waiting deliveries (held while it is disabled or awaiting
+    /// reauthorization, or queued for a retry; not those in flight) as `failed`, saying who
+    /// discarded them: they stay in the attempt log, replayable like any dead letter.
+    pub async fn discard_waiting(
+        &self,
+        workspace_id: &str,
+        destination_id: &str,
+        by: &str,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 'failed', next_attempt_ms = 0, waiting_reason = NULL, \
+             last_error = $3, updated_at = $4 \
+             WHERE workspace_id = $1 AND destination_id = $2 AND status IN ('pending', 'retry_scheduled')",
+        )
+        .bind(workspace_id)
+        .bind(destination_id)
+        .bind(format!("discarded while waiting, by {by}"))
+        .bind(ids::now())
+        .execute(counted::on_pool(self.pool()))
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Forgets idempotency keys older than the window (they no longer hold their event).
     pub async fn prune_idempotency_keys(&self) -> Result<u64> {
         let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_ms < $1")
