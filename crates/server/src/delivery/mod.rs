@@ -10,6 +10,8 @@ mod engine;
 pub mod filter;
 pub mod held;
 mod lane;
+#[cfg(test)]
+mod model_check;
 pub mod mapping;
 pub mod notices;
 mod poller;
