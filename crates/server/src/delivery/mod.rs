@@ -10,9 +10,9 @@ mod engine;
 pub mod filter;
 pub mod held;
 mod lane;
+pub mod mapping;
 #[cfg(test)]
 mod model_check;
-pub mod mapping;
 pub mod notices;
 mod poller;
 mod retention;
