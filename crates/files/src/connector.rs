@@ -176,6 +176,13 @@ impl<C: FileConnector> Connector for Files<C> {
     }
 
     async fn deliver(&self, client: &FileClient<C>, batch: &Batch) -> BatchOutcome {
+        let enveloped;
+        let batch = if client.config.layout().record_envelope {
+            enveloped = crate::envelope::wrap(batch);
+            &enveloped
+        } else {
+            batch
+        };
         deliver_files(
             batch,
             client.config.layout(),

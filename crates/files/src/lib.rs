@@ -51,6 +51,7 @@
 pub mod chunks;
 pub mod connector;
 pub mod deliver;
+pub mod envelope;
 pub mod errors;
 pub mod format;
 #[cfg(feature = "google-resumable")]

@@ -43,6 +43,11 @@ pub struct FileLayout {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub payload_cap_bytes: Option<u64>,
+    /// Write each record as `{"type", "id", "event_id", "timestamp", "data"}`: the event it
+    /// carries (type, id, when it was accepted; null where the host names none), the record id
+    /// and the payload. CSV columns then address the envelope (`type`, `data.user.email`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record_envelope: bool,
 }
 
 fn default_template() -> String {

@@ -311,3 +311,38 @@ async fn file_destinations_batch_by_count_bytes_and_age() {
     assert!(found.iter().all(|f| f.len() <= 2), "{found:?}");
     assert_eq!(found.iter().map(Vec::len).sum::<usize>(), 4);
 }
+
+/// With `record_envelope` every line of a file names the event it came from: its type, id and
+/// accept time, beside the delivery id and the mapped payload.
+#[tokio::test]
+async fn a_record_envelope_names_each_lines_event() {
+    let server = TestServer::start(&Backend::Sqlite).await;
+    let (s3, bucket, mut config, auth) = new_bucket().await;
+    config["format"] = json!("ndjson");
+    config["record_envelope"] = json!(true);
+    route_to(
+        &server,
+        json!({"name": "Lake", "destination_type": "s3", "config": config, "auth_config": auth,
+               "batch_max_age_ms": 200}),
+    )
+    .await;
+    let (status, accepted) = server
+        .call(
+            Method::POST,
+            &server.path("/events"),
+            Some(json!({"type": "order.created", "payload": {"id": 1, "customer": {"email": "a@x.io"}, "secret": "s"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let found = wait_for_files(&s3, &bucket, 1).await;
+    assert_eq!(found[0].len(), 1, "{found:?}");
+    let line: Value = serde_json::from_str(&found[0][0]).unwrap();
+    assert_eq!(line["type"], "order.created");
+    assert_eq!(line["event_id"], accepted["id"]);
+    assert_eq!(line["data"], serde_json::from_str::<Value>(MAPPED).unwrap());
+    assert!(line["timestamp"].as_str().unwrap().ends_with('Z'), "{line}");
+    let (_, deliveries) = server
+        .call(Method::GET, &server.path("/deliveries"), None)
+        .await;
+    assert_eq!(line["id"], deliveries["data"][0]["id"], "{deliveries}");
+}
