@@ -530,12 +530,14 @@ impl<'s> Cycle<'s> {
             );
         }
         let mut claimed = Vec::new();
-        for (outs, (_, _, claim_token)) in rare_out[claims_at..claims_at + 2 * claim_tokens.len()]
-            .chunks(2)
+        let (per_claim, before) = engine::claim_statements(self.store.is_postgres());
+        for (outs, (_, _, claim_token)) in rare_out
+            [claims_at..claims_at + per_claim * claim_tokens.len()]
+            .chunks(per_claim)
             .zip(&claim_tokens)
         {
             claimed.push(engine::claimed(
-                outs.iter().flat_map(|o| &o.rows),
+                outs[before..].iter().flat_map(|o| &o.rows),
                 claim_token,
             )?);
         }

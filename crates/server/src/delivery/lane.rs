@@ -225,7 +225,24 @@ impl Lane {
         if throttle.admit(now_ms) != Admit::Empty {
             return;
         }
-        let want = throttle.block(self.waiting.len());
+        // As many as can start soon: each attempt takes one (a batch of several deliveries
+        // too), within the destination's concurrency; times not used soon are thrown away.
+        let State::Ready {
+            guarded, batching, ..
+        } = &self.state
+        else {
+            return;
+        };
+        let policy = guarded.policy();
+        let attempts = if *batching {
+            self.waiting
+                .len()
+                .div_ceil(policy.batch_max_records.max(1) as usize)
+        } else {
+            self.waiting.len()
+        };
+        let free = (policy.max_concurrency as usize).saturating_sub(self.running.len());
+        let want = throttle.block(attempts.min(free.max(1)));
         match self
             .ctx
             .store

@@ -244,6 +244,10 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             // flight) holds the lane.
             "CREATE INDEX deliveries_lanes ON deliveries (destination_id, lane_key, id) \
              WHERE lane_key IS NOT NULL AND status IN ('pending', 'retry_scheduled', 'in_flight')",
+            // Waiting deliveries outside lanes, by due time: claims of unordered destinations
+            // never read a fifo destination's backlog.
+            "CREATE INDEX deliveries_waiting_free ON deliveries (next_attempt_ms) \
+             WHERE status IN ('pending', 'retry_scheduled') AND lane_key IS NULL",
             // A destination's rate limit, shared by replicas: the start times (epoch ms,
             // ascending, JSON) of its latest attempts, at most its burst, and a pause its
             // answers asked for (Retry-After).

@@ -419,11 +419,23 @@ pub fn insert_attempts<'a>(
     )
 }
 
-/// Claims up to `limit` due deliveries (pending, or scheduled for retry and due), then up to
-/// `limit` claimed by a worker whose lease lapsed, under `token` until `lease_until_ms`
-/// ([`claimed`] reads both answers). Two statements, each reading its own partial index and
-/// the primary key: one statement with `id IN (...) OR id IN (...)` scans the whole table on
-/// Postgres. Postgres skips rows another replica is claiming.
+/// Statements [`claim_due`] makes for one claim, and how many of them come before the claims
+/// (the cycle reads the claims' answers in order).
+pub fn claim_statements(postgres: bool) -> (usize, usize) {
+    if postgres { (4, 1) } else { (3, 0) }
+}
+
+/// Claims up to `limit` due deliveries outside lanes (pending, or scheduled for retry and
+/// due), up to `limit` due heads of lanes, then up to `limit` claimed by a worker whose lease
+/// lapsed, under `token` until `lease_until_ms` ([`claimed`] reads the answers). Each statement
+/// reads its own partial index and the primary key: one statement with `id IN (...) OR id IN
+/// (...)` scans the whole table on Postgres. Postgres skips rows another replica is claiming.
+///
+/// On Postgres the claims of all replicas take turns (a transaction-scoped advisory lock, taken
+/// first, so each claim's snapshot sees every claim committed before it): otherwise a lane's
+/// older delivery committed late (by another intake cycle, or a replay) could be claimed by one
+/// replica while another, whose snapshot did not show it, claims the next one. SQLite has one
+/// writer.
 pub fn claim_due<'a>(
     postgres: bool,
     limit: i64,
@@ -432,7 +444,7 @@ pub fn claim_due<'a>(
     lease_until_ms: i64,
     token: &'a str,
     now: &'a str,
-) -> [Stmt<'a>; 2] {
+) -> Vec<Stmt<'a>> {
     let lock = if postgres {
         "FOR UPDATE SKIP LOCKED"
     } else {
@@ -448,16 +460,7 @@ pub fn claim_due<'a>(
             vec!["?"; skip.len()].join(", ")
         )
     };
-    // A delivery in a lane (fifo order) is claimed only as its lane's head: no older live
-    // delivery and none in flight in the lane (a replayed older one must not overtake the one
-    // in flight). One statement judges this against one snapshot, so it never claims two of a
-    // lane; across replicas, the head in flight keeps the next one out until it ends.
-    let lanes = "(lane_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries o \
-                 WHERE o.destination_id = c.destination_id AND o.lane_key = c.lane_key \
-                 AND o.status IN ('pending', 'retry_scheduled', 'in_flight') AND o.id <> c.id \
-                 AND (o.id < c.id OR o.status = 'in_flight')))";
-    // A lapsed claim is its lane's holder already: it is taken again as it is.
-    let claim = |due: &str, lanes: &str, order: &str| {
+    let claim = |due: &str, order: &str| {
         let mut vals = vec![
             Val::Int(lease_until_ms),
             Val::Text(now),
@@ -469,20 +472,41 @@ pub fn claim_due<'a>(
         Stmt {
             text: format!(
                 "UPDATE deliveries SET status = 'in_flight', lease_until_ms = ?, updated_at = ?, claim_token = ? \
-                 WHERE id IN (SELECT c.id FROM deliveries c WHERE {due}{skipped}{lanes}{order} LIMIT ? {lock}) \
+                 WHERE id IN (SELECT c.id FROM deliveries c WHERE {due}{skipped}{order} LIMIT ? {lock}) \
                  RETURNING id, workspace_id, event_id, destination_id, event_type, payload, attempts"
             ),
             vals,
         }
     };
-    [
+    let mut stmts = Vec::with_capacity(4);
+    if postgres {
+        stmts.push(Stmt {
+            text: "SELECT 1 AS taken FROM (SELECT pg_advisory_xact_lock(7270021)) AS turn".into(),
+            vals: Vec::new(),
+        });
+    }
+    stmts.extend([
         claim(
-            "status IN ('pending', 'retry_scheduled') AND next_attempt_ms <= ?",
-            &format!(" AND {lanes}"),
-            " ORDER BY next_attempt_ms",
+            "c.status IN ('pending', 'retry_scheduled') AND c.next_attempt_ms <= ? AND c.lane_key IS NULL",
+            " ORDER BY c.next_attempt_ms",
         ),
-        claim("status = 'in_flight' AND lease_until_ms < ?", "", ""),
-    ]
+        // A lane's head is its oldest live delivery (found per lane in the index of live
+        // laned deliveries, not by a probe per waiting row: a long lane costs a claim one index
+        // entry per row, not a query), claimed when due and none of its lane is in flight (a
+        // replayed older one waits for the one in flight).
+        claim(
+            "c.status IN ('pending', 'retry_scheduled') AND c.next_attempt_ms <= ? \
+             AND c.id IN (SELECT MIN(h.id) FROM deliveries h WHERE h.lane_key IS NOT NULL \
+             AND h.status IN ('pending', 'retry_scheduled', 'in_flight') GROUP BY h.destination_id, h.lane_key) \
+             AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.destination_id = c.destination_id \
+             AND o.lane_key = c.lane_key AND o.status IN ('pending', 'retry_scheduled', 'in_flight') \
+             AND o.status = 'in_flight')",
+            " ORDER BY c.next_attempt_ms",
+        ),
+        // A lapsed claim is its lane's holder already: it is taken again as it is.
+        claim("c.status = 'in_flight' AND c.lease_until_ms < ?", ""),
+    ]);
+    stmts
 }
 
 /// The claimed deliveries in id order (a delivery carrying its event's payload still says
