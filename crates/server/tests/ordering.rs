@@ -134,7 +134,7 @@ async fn lanes_keep_accept_order(servers: &[&TestServer], lanes: Arc<Mutex<Lanes
             }
         });
     }
-    futures_join_all(posting).await;
+    futures::future::join_all(posting).await;
     eventually("every event delivered", || {
         let l = lanes.lock().unwrap();
         l.delivered.values().map(Vec::len).sum::<usize>() >= CUSTOMERS * PER_CUSTOMER as usize
@@ -158,34 +158,6 @@ async fn lanes_keep_accept_order(servers: &[&TestServer], lanes: Arc<Mutex<Lanes
         "seed {seed}: {} first attempts failed and were retried in place",
         l.failures
     );
-}
-
-/// Runs futures to completion together.
-async fn futures_join_all<F: std::future::Future<Output = ()>>(all: Vec<F>) {
-    let mut set = Vec::new();
-    for f in all {
-        set.push(Box::pin(f));
-    }
-    // Poll them together on this task: each posts sequentially, all customers at once.
-    let mut pending: Vec<_> = set.into_iter().map(Some).collect();
-    std::future::poll_fn(|cx| {
-        let mut left = false;
-        for slot in pending.iter_mut() {
-            if let Some(f) = slot {
-                if f.as_mut().poll(cx).is_ready() {
-                    *slot = None;
-                } else {
-                    left = true;
-                }
-            }
-        }
-        if left {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await
 }
 
 fn seed() -> u64 {

@@ -547,8 +547,9 @@ async fn check(url: &str) {
     };
     let started = std::time::Instant::now();
     for &seed in &seeds {
+        use futures::FutureExt;
         let run = std::panic::AssertUnwindSafe(run_schedule(&store, &writers, &workspace.id, seed));
-        if let Err(panic) = futures_catch(run).await {
+        if let Err(panic) = run.catch_unwind().await {
             eprintln!(
                 "the schedule of seed {seed} failed; run it alone with COURIER_MODEL_SEED={seed}"
             );
@@ -566,21 +567,6 @@ async fn check(url: &str) {
 /// Schedules per store by default: about 75 ms each on SQLite, 150 ms on Postgres, here.
 const SCHEDULES_SQLITE: u64 = 1_500;
 const SCHEDULES_POSTGRES: u64 = 500;
-
-/// Awaits `f`, catching a panic (to name the seed before it goes on).
-async fn futures_catch<F: std::future::Future<Output = ()>>(
-    f: std::panic::AssertUnwindSafe<F>,
-) -> Result<(), Box<dyn std::any::Any + Send>> {
-    let mut f = std::pin::pin!(f);
-    std::future::poll_fn(move |cx| {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.as_mut().poll(cx))) {
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Ok(std::task::Poll::Ready(())) => std::task::Poll::Ready(Ok(())),
-            Err(panic) => std::task::Poll::Ready(Err(panic)),
-        }
-    })
-    .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_keeps_its_invariants_on_sqlite() {

@@ -194,7 +194,11 @@ impl Routing {
             // waiting the default batch age meanwhile loses nothing.
             let policy = DeliveryPolicy::from_json(&destination.policy, "").ok();
             if batches {
-                let wait = policy.clone().unwrap_or_default().batch_max_age_ms;
+                let wait = policy
+                    .as_ref()
+                    .map_or(DeliveryPolicy::default().batch_max_age_ms, |p| {
+                        p.batch_max_age_ms
+                    });
                 waits.insert(destination.id.clone(), wait as i64);
             }
             if let Some(policy) = policy
