@@ -16,5 +16,10 @@ pub const KNOWN_TYPES: &[(&str, &str)] = &[
     ("eventbridge", "eventbridge"),
     ("gcp_pubsub", "gcp-pubsub"),
     ("azure_service_bus", "azure-service-bus"),
+    ("kafka", "kafka"),
+    ("rabbitmq", "rabbitmq"),
+    ("nats", "nats"),
+    ("redis_streams", "redis-streams"),
+    ("mqtt", "mqtt"),
     // xtask:known (new connectors are inserted above this line)
 ];

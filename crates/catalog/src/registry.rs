@@ -32,6 +32,16 @@ pub(crate) fn builtin() -> Catalog {
     catalog.add(courier_connector_gcp_pubsub::GcpPubsub);
     #[cfg(feature = "azure-service-bus")]
     catalog.add(courier_connector_azure_service_bus::AzureServiceBus);
+    #[cfg(feature = "kafka")]
+    catalog.add(courier_connector_kafka::Kafka);
+    #[cfg(feature = "rabbitmq")]
+    catalog.add(courier_connector_rabbitmq::Rabbitmq);
+    #[cfg(feature = "nats")]
+    catalog.add(courier_connector_nats::Nats);
+    #[cfg(feature = "redis-streams")]
+    catalog.add(courier_connector_redis_streams::RedisStreams);
+    #[cfg(feature = "mqtt")]
+    catalog.add(courier_connector_mqtt::Mqtt);
     // xtask:register (new connectors are inserted above this line)
     catalog
 }

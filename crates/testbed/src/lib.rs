@@ -21,6 +21,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 #[cfg(feature = "azure")]
 pub mod azurite;
+#[cfg(any(
+    feature = "kafka",
+    feature = "mqtt",
+    feature = "nats",
+    feature = "rabbitmq",
+    feature = "redis"
+))]
+pub mod brokers;
 #[cfg(feature = "gcs")]
 pub mod fake_gcs;
 #[cfg(any(

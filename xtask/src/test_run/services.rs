@@ -5,9 +5,11 @@
 //! Emulators follow TESTBED.md: moto serves S3, Kinesis and SQS, Azurite serves Azure Blob,
 //! fake-gcs-server serves GCS, Google's Pub/Sub emulator (from the machine image, not installable
 //! from a registry) serves Pub/Sub, OpenSSH's sshd serves SFTP, PostgreSQL serves `courier
-//! serve`'s Postgres store.
+//! serve`'s Postgres store, RabbitMQ and tansu (Kafka) serve the broker connectors (which start
+//! their own nats-server, redis-server and mosquitto).
 
 mod azurite;
+mod brokers;
 mod fake_gcs;
 mod moto;
 pub(crate) mod postgres;
@@ -111,6 +113,8 @@ pub const SERVICES: &[Service] = &[
     pubsub::PUBSUB,
     sshd::SSHD_SERVICE,
     postgres::POSTGRES,
+    brokers::RABBITMQ,
+    brokers::TANSU_SERVICE,
 ];
 
 /// Where installs are cached: outside the clone, so repeated runs are fast and clones stay clean.
@@ -134,6 +138,14 @@ impl Drop for Running {
     fn drop(&mut self) {
         let pid = self.child.id();
         let exited = matches!(self.child.try_wait(), Ok(Some(_)));
+        if !exited {
+            // A service started in a process group of its own (RabbitMQ: a script, the Erlang
+            // VM and epmd) is stopped as a group; for the others there is no such group.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
         match if exited { Ok(()) } else { self.child.kill() } {
             Ok(()) => {
                 let _ = self.child.wait();
