@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use courier_benchkit::compare::compare;
+use courier_benchkit::compare;
 use courier_benchkit::status_kib;
 use courier_connector_mqtt::Mqtt;
 use courier_core::{Batch, DestinationSpec, DynConnector, Record};
@@ -34,7 +34,7 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Bare rumqttc: one connection, the event loop polled by a task counting PUBACKs.
+/// Bare rumqttc: one connection, the event loop polled in the background, counting PUBACKs.
 struct Bare {
     client: AsyncClient,
     acks: Arc<AtomicU64>,

@@ -79,7 +79,7 @@ impl MqttRemote {
         })
     }
 
-    /// The session, started now if there is none (or its task ended with its runtime).
+    /// The session, started now if there is none (or its driver ended with its runtime).
     pub(crate) fn session(&self) -> Arc<Session> {
         let mut slot = self.session.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(session) = slot.as_ref()

@@ -341,7 +341,8 @@ mod tests {
                 "{bad}"
             );
         }
-        let c: MqttConfig = serde_json::from_value(with("broker_url", json!("mqtt://user:sekret@h"))).unwrap();
+        let c: MqttConfig =
+            serde_json::from_value(with("broker_url", json!("mqtt://user:sekret@h"))).unwrap();
         let message = &c.validate()[0].message;
         assert!(!message.contains("sekret"), "{message}");
         assert_eq!(
@@ -357,7 +358,9 @@ mod tests {
 
     #[test]
     fn topics_are_checked_at_save_time() {
-        for bad in ["a/+/b", "a/#", "", "$SYS/x", "a\0b", "{x", "a/{b..c}", "{x}/#"] {
+        for bad in [
+            "a/+/b", "a/#", "", "$SYS/x", "a\0b", "{x", "a/{b..c}", "{x}/#",
+        ] {
             assert_eq!(
                 paths(with("topic_template", json!(bad))),
                 ["/topic_template"],
@@ -365,15 +368,24 @@ mod tests {
             );
         }
         let long = "t".repeat(65_536);
-        assert_eq!(paths(with("topic_template", json!(long))), ["/topic_template"]);
+        assert_eq!(
+            paths(with("topic_template", json!(long))),
+            ["/topic_template"]
+        );
     }
 
     #[test]
     fn fields_are_refused_at_their_paths() {
         assert_eq!(paths(with("qos", json!(3))), ["/qos"]);
         assert_eq!(paths(with("client_id", json!(""))), ["/client_id"]);
-        assert_eq!(paths(with("max_message_bytes", json!(10))), ["/max_message_bytes"]);
-        assert_eq!(paths(with("ca_pem", json!("not pem"))), ["/ca_pem", "/ca_pem"]);
+        assert_eq!(
+            paths(with("max_message_bytes", json!(10))),
+            ["/max_message_bytes"]
+        );
+        assert_eq!(
+            paths(with("ca_pem", json!("not pem"))),
+            ["/ca_pem", "/ca_pem"]
+        );
         let mut c = with("protocol", json!("v3.1.1"));
         c["headers"] = json!({"region": "region"});
         assert_eq!(paths(c), ["/headers"]);

@@ -286,7 +286,10 @@ mod tests {
                 .kind
                 .is_retryable()
         );
-        assert_eq!(Refusal::of_puback(&PubAckReason::NoMatchingSubscribers), None);
+        assert_eq!(
+            Refusal::of_puback(&PubAckReason::NoMatchingSubscribers),
+            None
+        );
         let refused = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
         assert_eq!(io("b:1", &refused).kind, ErrorKind::Unavailable);
     }

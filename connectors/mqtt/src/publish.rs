@@ -102,10 +102,7 @@ pub fn message(
         // MQTT 3.1.1 has no place for them.
         Vec::new()
     };
-    if let Some((name, _)) = properties
-        .iter()
-        .find(|(_, v)| v.len() > MAX_STRING_BYTES)
-    {
+    if let Some((name, _)) = properties.iter().find(|(_, v)| v.len() > MAX_STRING_BYTES) {
         return Err(rejected(
             record,
             format!("its user property {name} is over 65535 bytes"),
@@ -238,7 +235,10 @@ mod tests {
         assert_eq!(packet_size(3, 10, &[], 0, false), 1 + 1 + 5 + 10);
         // MQTT 5: a property length byte, and 1+2+1+2+1 for the property ("k", "v").
         let props = vec![("k".to_string(), "v".to_string())];
-        assert_eq!(packet_size(3, 10, &props, 1, true), 1 + 1 + 5 + 2 + 1 + 7 + 10);
+        assert_eq!(
+            packet_size(3, 10, &props, 1, true),
+            1 + 1 + 5 + 2 + 1 + 7 + 10
+        );
         // A remaining length of 200 takes two bytes.
         assert_eq!(packet_size(0, 196, &[], 1, false), 1 + 2 + 200);
     }

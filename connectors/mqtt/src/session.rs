@@ -1,4 +1,4 @@
-//! One broker connection shared by every delivery of a destination: a task owns rumqttc's
+//! One broker connection shared by every delivery of a destination: a spawned driver owns rumqttc's
 //! event loop and matches each acknowledgement to the message it answers, so a record is
 //! reported delivered only when the broker acknowledged its own message.
 //!
@@ -85,7 +85,7 @@ impl Shared {
     }
 }
 
-/// A connection to the broker and the task that drives it; the task ends when this is dropped.
+/// A connection to the broker and the driver spawned for it, which ends when this is dropped.
 pub struct Session {
     sender: Sender,
     shared: Arc<Shared>,
@@ -107,7 +107,7 @@ impl Drop for Session {
 }
 
 impl Session {
-    /// Starts the task that will connect to the broker when the first message (or
+    /// Spawns the driver that will connect to the broker when the first message (or
     /// [`Session::link`]) asks for it. Needs a tokio runtime.
     pub fn start(settings: Arc<Settings>) -> Session {
         let (sender, event_loop) = Loop::new(&settings, &settings.host);
@@ -128,7 +128,7 @@ impl Session {
         }
     }
 
-    /// Whether the driving task has ended (its runtime shut down): a new session is needed.
+    /// Whether the driver has ended (its runtime shut down): a new session is needed.
     pub fn is_finished(&self) -> bool {
         self.driver.is_finished()
     }
@@ -177,9 +177,13 @@ impl Session {
         qos: u8,
         retain: bool,
     ) -> Result<oneshot::Receiver<Answer>, ConnectorError> {
-        let place = self.shared.room.clone().acquire_owned().await.map_err(|_| {
-            ConnectorError::internal("the MQTT session's request queue was closed")
-        })?;
+        let place = self
+            .shared
+            .room
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ConnectorError::internal("the MQTT session's request queue was closed"))?;
         let (reply, answer) = oneshot::channel();
         {
             let mut book = self.shared.book();
@@ -206,9 +210,10 @@ fn backoff(failures: u32) -> Duration {
 /// (for SNI and the certificate check), and rumqttc resolves it again itself: between that
 /// check and its connection a window remains in which the name could change.
 async fn dial(settings: &Settings) -> Result<String, ConnectorError> {
-    let addrs = courier_core::net::resolve_checked(&settings.host, settings.port, settings.allow_private)
-        .await
-        .map_err(|e| crate::errors::resolve(&settings.label, &e))?;
+    let addrs =
+        courier_core::net::resolve_checked(&settings.host, settings.port, settings.allow_private)
+            .await
+            .map_err(|e| crate::errors::resolve(&settings.label, &e))?;
     if settings.tls.is_some() {
         return Ok(settings.host.clone());
     }
@@ -218,7 +223,7 @@ async fn dial(settings: &Settings) -> Result<String, ConnectorError> {
     })
 }
 
-/// The driving task: connects when there is something to send, polls the event loop, and
+/// The driver: connects when there is something to send, polls the event loop, and
 /// answers each message.
 async fn drive(mut event_loop: Loop, settings: Arc<Settings>, shared: Arc<Shared>) {
     let mut connected = false;
@@ -329,11 +334,7 @@ fn fail_all(event_loop: &mut Loop, shared: &Shared, error: ConnectorError) {
         book.wants_link = false;
         let collided = book.collided.take();
         let sent: Vec<Waiter> = book.sent.drain().map(|(_, w)| w).collect();
-        book.queued
-            .drain(..)
-            .chain(collided)
-            .chain(sent)
-            .collect()
+        book.queued.drain(..).chain(collided).chain(sent).collect()
     };
     shared.link.send_modify(|s| {
         s.link = Link::Down(error.clone());

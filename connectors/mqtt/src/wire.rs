@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use courier_core::{ConnectorError, ErrorKind, Secret};
-use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode as V5Code, Packet as V5Packet, PublishProperties};
+use rumqttc::v5::mqttbytes::v5::{
+    ConnectReturnCode as V5Code, Packet as V5Packet, PublishProperties,
+};
 
 use crate::config::Protocol;
 use crate::errors::{self, Refusal};
@@ -115,7 +117,7 @@ pub enum Sender {
     V5(rumqttc::v5::AsyncClient),
 }
 
-/// The event loop, to be polled by one task.
+/// The event loop, to be polled from one place.
 pub enum Loop {
     /// MQTT 3.1.1.
     V4(Box<rumqttc::EventLoop>),
@@ -316,27 +318,23 @@ fn v5_note(event: rumqttc::v5::Event) -> Note {
     use rumqttc::Outgoing;
     use rumqttc::v5::Event;
     match event {
-        Event::Incoming(V5Packet::ConnAck(ack)) => {
-            Note::Connected(match ack.properties {
-                Some(props) => Grant {
-                    max_packet: props.max_packet_size,
-                    max_qos: props.max_qos,
-                    retain_available: props.retain_available.map(|r| r != 0),
-                },
-                None => Grant::default(),
-            })
-        }
+        Event::Incoming(V5Packet::ConnAck(ack)) => Note::Connected(match ack.properties {
+            Some(props) => Grant {
+                max_packet: props.max_packet_size,
+                max_qos: props.max_qos,
+                retain_available: props.retain_available.map(|r| r != 0),
+            },
+            None => Grant::default(),
+        }),
         Event::Incoming(V5Packet::PubAck(ack)) => {
             let refusal = Refusal::of_puback(&ack.reason)
                 .map(|r| (r, ack.properties.and_then(|p| p.reason_string)));
             Note::Acked(ack.pkid, refusal)
         }
         Event::Incoming(V5Packet::PubRec(rec)) => match Refusal::of_pubrec(&rec.reason) {
-            Some(r) => Note::RefusedExactlyOnce(
-                rec.pkid,
-                r,
-                rec.properties.and_then(|p| p.reason_string),
-            ),
+            Some(r) => {
+                Note::RefusedExactlyOnce(rec.pkid, r, rec.properties.and_then(|p| p.reason_string))
+            }
             None => Note::Other,
         },
         Event::Incoming(V5Packet::PubComp(comp)) => match Refusal::of_pubcomp(&comp.reason) {

@@ -16,13 +16,18 @@ use support::{Subscriber, auth, config, spec};
 fn order(i: usize, customer: &str) -> Record {
     Record::new(
         format!("r{i}"),
-        format!(r#"{{"n":{i},"customer":{{"id":"{customer}"}},"region":"eu-{i}","name":"Zoë ✓ \"q\""}}"#),
+        format!(
+            r#"{{"n":{i},"customer":{{"id":"{customer}"}},"region":"eu-{i}","name":"Zoë ✓ \"q\""}}"#
+        ),
     )
     .with_event("order.created", format!("evt_{i}"))
 }
 
 fn kinds(out: &courier_core::BatchOutcome) -> Vec<Option<ErrorKind>> {
-    out.records.iter().map(|r| r.error().map(|e| e.kind)).collect()
+    out.records
+        .iter()
+        .map(|r| r.error().map(|e| e.kind))
+        .collect()
 }
 
 async fn test_report(config: Value, auth: Value) -> TestReport {
@@ -40,8 +45,13 @@ async fn round_trip(config: Value, expect_properties: bool) {
     config["broker_url"] = json!(mqtt::url(broker.port()));
     let destination = Mqtt.build(&spec(config.clone(), auth())).await.unwrap();
     let mut records: Vec<Record> = (0..20).map(|i| order(i, ["a", "b"][i % 2])).collect();
-    records.push(Record::new("plain", r#"{"customer":{"id":"c"},"region":"x"}"#));
-    let out = destination.deliver(&Batch::new("b1", records.clone())).await;
+    records.push(Record::new(
+        "plain",
+        r#"{"customer":{"id":"c"},"region":"x"}"#,
+    ));
+    let out = destination
+        .deliver(&Batch::new("b1", records.clone()))
+        .await;
     assert_eq!(out.delivered_count(), records.len(), "{out:?}");
     assert!(
         subscriber
@@ -64,11 +74,17 @@ async fn round_trip(config: Value, expect_properties: bool) {
             .find(|m| m.payload == record.payload)
             .unwrap_or_else(|| panic!("record {} did not arrive intact", record.id));
         let payload: Value = serde_json::from_slice(&record.payload).unwrap();
-        assert_eq!(m.topic, format!("orders/{}", payload["customer"]["id"].as_str().unwrap()));
+        assert_eq!(
+            m.topic,
+            format!("orders/{}", payload["customer"]["id"].as_str().unwrap())
+        );
         match (&record.event, expect_properties) {
             (Some(event), true) => {
                 assert_eq!(m.property("courier_event_type"), Some("order.created"));
-                assert_eq!(m.property("courier_event_id"), Some(event.event_id.as_str()));
+                assert_eq!(
+                    m.property("courier_event_id"),
+                    Some(event.event_id.as_str())
+                );
                 if with_headers {
                     assert_eq!(m.property("region"), payload["region"].as_str());
                 }
@@ -108,7 +124,11 @@ async fn wrong_credentials_fail_at_authentication() {
         let report = test_report(c, json!({"username": "courier", "password": "wrong"})).await;
         let failed = report.failed_step().expect("a failed step");
         assert_eq!(failed.name, "authentication", "{report:#?}");
-        assert_eq!(failed.error_kind, Some(ErrorKind::Unauthenticated), "{failed:?}");
+        assert_eq!(
+            failed.error_kind,
+            Some(ErrorKind::Unauthenticated),
+            "{failed:?}"
+        );
         assert!(
             report
                 .steps
@@ -156,14 +176,22 @@ async fn a_topic_the_user_may_not_publish_to_fails_at_its_own_step_and_alone() {
         Record::new("ok2", r#"{"zone":"allowed","customer":{"id":"b"}}"#),
     ];
     let out = destination.deliver(&Batch::new("b", records)).await;
-    assert_eq!(kinds(&out), [None, Some(ErrorKind::Forbidden), None], "{out:?}");
+    assert_eq!(
+        kinds(&out),
+        [None, Some(ErrorKind::Forbidden), None],
+        "{out:?}"
+    );
 
     // MQTT 3.1.1 cannot say so: the test passes and says what it did not prove.
     let mut c = config(port, "denied/{customer.id}");
     c["protocol"] = json!("v3.1.1");
     let report = test_report(c, auth()).await;
     assert!(report.success, "{report:#?}");
-    let step = report.steps.iter().find(|s| s.name == "publish_permission").unwrap();
+    let step = report
+        .steps
+        .iter()
+        .find(|s| s.name == "publish_permission")
+        .unwrap();
     assert!(step.message.contains("only protocol v5 proves"), "{step:?}");
 }
 
@@ -181,8 +209,16 @@ async fn a_record_over_the_configured_size_fails_alone() {
         Record::new("b", r#"{"id":"b"}"#),
     ];
     let out = destination.deliver(&Batch::new("b", records)).await;
-    assert_eq!(kinds(&out), [None, Some(ErrorKind::PayloadTooLarge), None], "{out:?}");
-    assert!(subscriber.wait_until(Duration::from_secs(5), |g| g.len() == 2).await);
+    assert_eq!(
+        kinds(&out),
+        [None, Some(ErrorKind::PayloadTooLarge), None],
+        "{out:?}"
+    );
+    assert!(
+        subscriber
+            .wait_until(Duration::from_secs(5), |g| g.len() == 2)
+            .await
+    );
 }
 
 #[tokio::test]
@@ -201,13 +237,23 @@ async fn a_record_over_the_brokers_maximum_packet_size_fails_alone() {
         Record::new("b", r#"{"id":"b"}"#),
     ];
     let out = destination.deliver(&Batch::new("b", records.clone())).await;
-    assert_eq!(kinds(&out), [None, Some(ErrorKind::PayloadTooLarge), None], "{out:?}");
+    assert_eq!(
+        kinds(&out),
+        [None, Some(ErrorKind::PayloadTooLarge), None],
+        "{out:?}"
+    );
     let message = &out.records[1].error().unwrap().message;
     assert!(message.contains("4 KiB"), "{message}");
     // The connection was not broken by it: the next delivery goes out on it.
-    let out = destination.deliver(&Batch::new("b2", vec![records[0].clone()])).await;
+    let out = destination
+        .deliver(&Batch::new("b2", vec![records[0].clone()]))
+        .await;
     assert_eq!(out.delivered_count(), 1, "{out:?}");
-    assert!(subscriber.wait_until(Duration::from_secs(5), |g| g.len() == 3).await);
+    assert!(
+        subscriber
+            .wait_until(Duration::from_secs(5), |g| g.len() == 3)
+            .await
+    );
 }
 
 #[tokio::test]
@@ -236,5 +282,11 @@ async fn records_without_a_usable_topic_fail_alone() {
         ],
         "{out:?}"
     );
-    assert!(out.records[1].error().unwrap().message.contains("wildcards"));
+    assert!(
+        out.records[1]
+            .error()
+            .unwrap()
+            .message
+            .contains("wildcards")
+    );
 }

@@ -87,7 +87,10 @@ async fn a_broker_restart_mid_delivery_loses_nothing_confirmed() {
         pending = failed;
     }
     let _broker = restarter.await.unwrap();
-    assert!(failures > 0, "the restart failed no record: it came too late");
+    assert!(
+        failures > 0,
+        "the restart failed no record: it came too late"
+    );
 
     let all_there = subscriber
         .wait_until(Duration::from_secs(30), |got| {
@@ -101,7 +104,9 @@ async fn a_broker_restart_mid_delivery_loses_nothing_confirmed() {
     let got = subscriber.received();
     let mut copies: HashMap<&str, Vec<&[u8]>> = HashMap::new();
     for m in &got {
-        let id = m.property("courier_event_id").expect("every message names its record");
+        let id = m
+            .property("courier_event_id")
+            .expect("every message names its record");
         copies.entry(id).or_default().push(&m.payload);
     }
     let missing: Vec<&Record> = records

@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_nats::jetstream::{self, stream};
 use async_nats::HeaderMap;
+use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use courier_connector_nats::Nats;
 use courier_core::{Batch, DynConnector, Record};

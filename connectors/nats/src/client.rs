@@ -130,7 +130,10 @@ impl Signals {
 
     /// Why the connection could not be re-established lately, if it could not.
     pub fn last_reconnect_error(&self) -> Option<String> {
-        self.last_reconnect_error.lock().ok().and_then(|l| l.clone())
+        self.last_reconnect_error
+            .lock()
+            .ok()
+            .and_then(|l| l.clone())
     }
 
     fn on_event(&self, event: Event) {
@@ -285,7 +288,11 @@ impl NatsRemote {
             .stream_max_message
             .get_or_init(|| async {
                 let lookup = async {
-                    let name = session.jetstream.stream_by_subject(subject.as_str()).await.ok()?;
+                    let name = session
+                        .jetstream
+                        .stream_by_subject(subject.as_str())
+                        .await
+                        .ok()?;
                     let stream = session.jetstream.get_stream(name).await.ok()?;
                     let max = stream.cached_info().config.max_message_size;
                     usize::try_from(max).ok().filter(|&m| m > 0)

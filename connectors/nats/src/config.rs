@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use async_nats::ServerAddr;
-use courier_core::spec::pointer_segment;
 use courier_core::{AuthSpec, ConfigSpec, FieldError, Secret};
 use courier_messages::{KeySpec, MessageConfig};
 use schemars::JsonSchema;
@@ -165,7 +164,9 @@ fn check_header_name(name: &str) -> Result<(), String> {
         return Err("must be printable ASCII without spaces or `:`".into());
     }
     if name.len() >= 5 && name[..5].eq_ignore_ascii_case("nats-") {
-        return Err("starts with `Nats-`: such headers instruct the server and are not set here".into());
+        return Err(
+            "starts with `Nats-`: such headers instruct the server and are not set here".into(),
+        );
     }
     Ok(())
 }
@@ -284,11 +285,6 @@ fn is_user_seed(seed: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
 }
 
-/// The JSON pointer of a header in the config (for messages built outside validation).
-pub fn header_path(name: &str) -> String {
-    format!("/headers/{}", pointer_segment(name))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,7 +342,14 @@ mod tests {
     fn subject_templates_are_checked_at_save_time() {
         let paths = |t: &str| config_errors(json!({ "subject_template": t }));
         assert!(paths("orders.{id}")[..].is_empty());
-        for bad in ["orders.*", "orders >", "orders.{id", "", "orders..{id}", "$JS.API.X"] {
+        for bad in [
+            "orders.*",
+            "orders >",
+            "orders.{id",
+            "",
+            "orders..{id}",
+            "$JS.API.X",
+        ] {
             let errors = paths(bad);
             assert_eq!(errors.len(), 1, "{bad:?}: {errors:?}");
             assert!(errors[0].starts_with("/subject_template: "), "{errors:?}");

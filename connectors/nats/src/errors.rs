@@ -103,9 +103,7 @@ pub fn publish_error(
 pub fn lost_connection(subject: &str) -> ConnectorError {
     ConnectorError::new(
         ErrorKind::Unavailable,
-        format!(
-            "the connection to NATS broke before the message to {subject} was acknowledged"
-        ),
+        format!("the connection to NATS broke before the message to {subject} was acknowledged"),
         "the record is retried once the connection is back",
     )
 }

@@ -177,7 +177,9 @@ async fn publish_acknowledged(
     let jetstream = &session.jetstream;
     let mut acks = futures::stream::iter(messages.into_iter().enumerate())
         .map(|(i, m)| async move {
-            let publish = PublishMessage::build().payload(m.payload).headers(m.headers);
+            let publish = PublishMessage::build()
+                .payload(m.payload)
+                .headers(m.headers);
             let acked = match jetstream.send_publish(m.subject, publish).await {
                 Ok(ack) => ack.await,
                 Err(e) => Err(e),
@@ -311,7 +313,10 @@ async fn publish_core(
                 Ok(Err(_)) => Err(errors::lost_connection(subject)),
                 Err(_) => Err(ConnectorError::new(
                     ErrorKind::Timeout,
-                    format!("the message to {subject} was not written to the server within {}s", ACK_TIMEOUT.as_secs()),
+                    format!(
+                        "the message to {subject} was not written to the server within {}s",
+                        ACK_TIMEOUT.as_secs()
+                    ),
                     "the record is retried",
                 )),
             })

@@ -145,7 +145,9 @@ async fn reachable(client: &NatsRemote) -> Result<((), String), ConnectorError> 
                     ""
                 };
                 let version = info["version"].as_str().unwrap_or("?");
-                answered.push(format!("{host}:{port} (nats-server {version}{jetstream}{tls})"));
+                answered.push(format!(
+                    "{host}:{port} (nats-server {version}{jetstream}{tls})"
+                ));
             }
             Ok(Err(e)) => failed.push(format!("{host}:{port}: {e}")),
             Err(_) => failed.push(format!("{host}:{port}: no INFO within 5s")),
@@ -369,7 +371,9 @@ async fn test_publish(session: &Session, subject: &str) -> Result<TestPublish, C
         ErrorKind::Rejected,
         format!(
             "the test publish to {subject} was refused: {}",
-            answer["error"]["description"].as_str().unwrap_or("no reason given")
+            answer["error"]["description"]
+                .as_str()
+                .unwrap_or("no reason given")
         ),
         format!("check the stream that captures {subject}"),
     ))

@@ -100,7 +100,9 @@ pub fn check_subject(subject: &str) -> Result<(), String> {
         return Err("contains a space or a control character".into());
     }
     if subject.contains(['*', '>']) {
-        return Err("contains a wildcard (`*` or `>`); messages are published to one subject".into());
+        return Err(
+            "contains a wildcard (`*` or `>`); messages are published to one subject".into(),
+        );
     }
     if subject.split('.').any(str::is_empty) {
         return Err("has an empty token (a leading, trailing or doubled `.`)".into());
@@ -144,7 +146,13 @@ mod tests {
         ] {
             assert!(SubjectTemplate::parse(bad).is_err(), "{bad:?}");
         }
-        for bad in ["orders.{a", "orders.{}", "orders..{id}", "{id} x", "$SYS.{x}"] {
+        for bad in [
+            "orders.{a",
+            "orders.{}",
+            "orders..{id}",
+            "{id} x",
+            "$SYS.{x}",
+        ] {
             assert!(SubjectTemplate::parse(bad).is_err(), "{bad:?}");
         }
         assert!(check_subject(&"a".repeat(MAX_SUBJECT_CHARS + 1)).is_err());

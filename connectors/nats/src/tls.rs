@@ -46,9 +46,7 @@ pub fn client_config(ca_pem: Option<&str>) -> Result<rustls::ClientConfig, Conne
                 // parse_ca has added each to a store already.
                 let _ = roots.add(cert);
             }
-            Ok(builder
-                .with_root_certificates(roots)
-                .with_no_client_auth())
+            Ok(builder.with_root_certificates(roots).with_no_client_auth())
         }
         None => {
             use rustls_platform_verifier::BuilderVerifierExt;

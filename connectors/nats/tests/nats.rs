@@ -41,17 +41,26 @@ async fn records_arrive_byte_for_byte_with_their_headers() {
     common::create_stream(port, "ORDERS", &["orders.>"], None).await;
     let mut config = common::config(port, "orders.{region}");
     config["headers"] = json!({"Customer": "customer.id", "Kind": "{region}-order"});
-    let destination = Nats.build(&common::spec(config, common::auth())).await.unwrap();
+    let destination = Nats
+        .build(&common::spec(config, common::auth()))
+        .await
+        .unwrap();
     let records = common::records("rb", 50);
-    let out = destination.deliver(&Batch::new("b1", records.clone())).await;
+    let out = destination
+        .deliver(&Batch::new("b1", records.clone()))
+        .await;
     assert_eq!(out.delivered_count(), 50, "{out:?}");
 
     let stored = common::read_stream(port, "ORDERS").await;
     assert_eq!(stored.len(), 50);
     for (record, message) in records.iter().zip(&stored) {
         let i: usize = record.id.trim_start_matches("rb-").parse().unwrap();
-        let region = if i % 2 == 0 { "eu" } else { "us" };
-        assert_eq!(message.payload, record.payload, "record {} byte for byte", record.id);
+        let region = if i.is_multiple_of(2) { "eu" } else { "us" };
+        assert_eq!(
+            message.payload, record.payload,
+            "record {} byte for byte",
+            record.id
+        );
         assert_eq!(message.subject, format!("orders.{region}"));
         assert_eq!(message.header("Nats-Msg-Id"), Some(record.id.as_str()));
         assert_eq!(message.header("courier_event_type"), Some("order.created"));
@@ -70,15 +79,22 @@ async fn a_retried_record_is_stored_once() {
     let port = broker.port();
     common::create_stream(port, "ORDERS", &["orders.>"], None).await;
     let destination = Nats
-        .build(&common::spec(common::config(port, "orders.created"), common::auth()))
+        .build(&common::spec(
+            common::config(port, "orders.created"),
+            common::auth(),
+        ))
         .await
         .unwrap();
     let records = common::records("dedup", 20);
-    let first = destination.deliver(&Batch::new("b1", records.clone())).await;
+    let first = destination
+        .deliver(&Batch::new("b1", records.clone()))
+        .await;
     assert_eq!(first.delivered_count(), 20, "{first:?}");
     // The same records again (a retry of the same batch, then inside another batch): each is
     // acknowledged, and the stream keeps one copy by its Nats-Msg-Id.
-    let again = destination.deliver(&Batch::new("b1", records.clone())).await;
+    let again = destination
+        .deliver(&Batch::new("b1", records.clone()))
+        .await;
     assert_eq!(again.delivered_count(), 20, "{again:?}");
     let mut mixed = records[..5].to_vec();
     mixed.extend(common::records("fresh", 3));
@@ -106,45 +122,74 @@ async fn records_too_large_fail_alone() {
     common::create_stream(port, "BIG", &["big.>"], None).await;
     common::create_stream(port, "SMALL", &["small.>"], Some(4096)).await;
     let padded = |id: &str, bytes: usize| {
-        Record::new(id, format!(r#"{{"region":"x","pad":"{}"}}"#, "x".repeat(bytes)))
+        Record::new(
+            id,
+            format!(r#"{{"region":"x","pad":"{}"}}"#, "x".repeat(bytes)),
+        )
     };
 
     // Over the server's max_payload: refused before it is sent.
     let destination = Nats
-        .build(&common::spec(common::config(port, "big.fixed"), common::auth()))
+        .build(&common::spec(
+            common::config(port, "big.fixed"),
+            common::auth(),
+        ))
         .await
         .unwrap();
     let batch = Batch::new(
         "b1",
-        vec![padded("ok-1", 10), padded("huge", 70 * 1024), padded("ok-2", 10)],
+        vec![
+            padded("ok-1", 10),
+            padded("huge", 70 * 1024),
+            padded("ok-2", 10),
+        ],
     );
     let out = destination.deliver(&batch).await;
-    assert!(out.records[0].is_delivered() && out.records[2].is_delivered(), "{out:?}");
+    assert!(
+        out.records[0].is_delivered() && out.records[2].is_delivered(),
+        "{out:?}"
+    );
     let error = out.records[1].error().expect("the large record fails");
     assert_eq!(error.kind, ErrorKind::PayloadTooLarge, "{error:?}");
     assert!(error.message.contains("64 KiB"), "{error:?}");
 
     // Over a fixed subject's stream max_msg_size: refused before it is sent.
     let destination = Nats
-        .build(&common::spec(common::config(port, "small.fixed"), common::auth()))
+        .build(&common::spec(
+            common::config(port, "small.fixed"),
+            common::auth(),
+        ))
         .await
         .unwrap();
     let batch = Batch::new("b2", vec![padded("s-1", 10), padded("s-big", 8 * 1024)]);
     let out = destination.deliver(&batch).await;
     assert!(out.records[0].is_delivered(), "{out:?}");
-    assert_eq!(out.records[1].error().unwrap().kind, ErrorKind::PayloadTooLarge);
+    assert_eq!(
+        out.records[1].error().unwrap().kind,
+        ErrorKind::PayloadTooLarge
+    );
 
     // A template's stream refuses it itself: that record alone fails.
     let destination = Nats
-        .build(&common::spec(common::config(port, "small.{region}"), common::auth()))
+        .build(&common::spec(
+            common::config(port, "small.{region}"),
+            common::auth(),
+        ))
         .await
         .unwrap();
     let batch = Batch::new(
         "b3",
-        vec![padded("t-1", 10), padded("t-big", 8 * 1024), padded("t-2", 10)],
+        vec![
+            padded("t-1", 10),
+            padded("t-big", 8 * 1024),
+            padded("t-2", 10),
+        ],
     );
     let out = destination.deliver(&batch).await;
-    assert!(out.records[0].is_delivered() && out.records[2].is_delivered(), "{out:?}");
+    assert!(
+        out.records[0].is_delivered() && out.records[2].is_delivered(),
+        "{out:?}"
+    );
     let error = out.records[1].error().unwrap();
     assert_eq!(error.kind, ErrorKind::PayloadTooLarge, "{error:?}");
     assert!(!error.is_retryable());
@@ -158,7 +203,10 @@ async fn records_whose_subject_cannot_be_published_fail_alone() {
     let port = broker.port();
     common::create_stream(port, "ORDERS", &["orders.>"], None).await;
     let destination = Nats
-        .build(&common::spec(common::config(port, "orders.{region}"), common::auth()))
+        .build(&common::spec(
+            common::config(port, "orders.{region}"),
+            common::auth(),
+        ))
         .await
         .unwrap();
     let batch = Batch::new(
@@ -174,7 +222,9 @@ async fn records_whose_subject_cannot_be_published_fail_alone() {
     let out = destination.deliver(&batch).await;
     assert!(out.records[0].is_delivered(), "{out:?}");
     for r in &out.records[1..] {
-        let e = r.error().unwrap_or_else(|| panic!("{} must fail", r.record_id));
+        let e = r
+            .error()
+            .unwrap_or_else(|| panic!("{} must fail", r.record_id));
         assert_eq!(e.kind, ErrorKind::Rejected, "{e:?}");
     }
     assert_eq!(common::stream_count(port, "ORDERS").await, 1);
@@ -189,11 +239,20 @@ async fn a_good_config_passes_every_step() {
         let report = test_report(common::config(port, subject), common::auth()).await;
         assert!(report.success, "{report:#?}");
         for name in ["connection", "authentication", "stream", "permission"] {
-            assert_eq!(step(&report, name).status, StepStatus::Passed, "{report:#?}");
+            assert_eq!(
+                step(&report, name).status,
+                StepStatus::Passed,
+                "{report:#?}"
+            );
         }
-        assert!(step(&report, "stream").message.contains("ORDERS"), "{report:#?}");
         assert!(
-            step(&report, "permission").message.contains("nothing was stored"),
+            step(&report, "stream").message.contains("ORDERS"),
+            "{report:#?}"
+        );
+        assert!(
+            step(&report, "permission")
+                .message
+                .contains("nothing was stored"),
             "{report:#?}"
         );
     }
@@ -214,8 +273,16 @@ async fn wrong_credentials_fail_at_authentication() {
     let failed = report.failed_step().expect("a failed step");
     assert_eq!(failed.name, "authentication", "{report:#?}");
     assert_eq!(failed.error_kind, Some(ErrorKind::Unauthenticated));
-    assert!(failed.message.contains("Authorization Violation"), "{failed:?}");
-    assert!(failed.hint.as_deref().is_some_and(|h| h.contains("auth_config")));
+    assert!(
+        failed.message.contains("Authorization Violation"),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("auth_config"))
+    );
     for later in ["stream", "permission"] {
         assert_eq!(step(&report, later).status, StepStatus::Skipped);
     }
@@ -232,11 +299,17 @@ async fn a_missing_stream_fails_at_the_stream_step() {
         let failed = report.failed_step().expect("a failed step");
         assert_eq!(failed.name, "stream", "{report:#?}");
         assert_eq!(failed.error_kind, Some(ErrorKind::NotFound));
-        assert!(failed.hint.as_deref().unwrap().contains("create a stream"), "{failed:?}");
+        assert!(
+            failed.hint.as_deref().unwrap().contains("create a stream"),
+            "{failed:?}"
+        );
     }
     // Delivering fails the same way, for each record.
     let destination = Nats
-        .build(&common::spec(common::config(port, "orders.created"), common::auth()))
+        .build(&common::spec(
+            common::config(port, "orders.created"),
+            common::auth(),
+        ))
         .await
         .unwrap();
     let out = destination
@@ -265,14 +338,24 @@ async fn a_subject_the_user_may_not_publish_to_is_forbidden() {
     let port = broker.port();
     common::create_stream(port, "ALL", &["allowed.>", "denied.>"], None).await;
     let report = test_report(common::config(port, "denied.x"), common::auth()).await;
-    assert_eq!(step(&report, "stream").status, StepStatus::Passed, "{report:#?}");
+    assert_eq!(
+        step(&report, "stream").status,
+        StepStatus::Passed,
+        "{report:#?}"
+    );
     let failed = report.failed_step().expect("a failed step");
     assert_eq!(failed.name, "permission", "{report:#?}");
     assert_eq!(failed.error_kind, Some(ErrorKind::Forbidden));
-    assert!(failed.duration_ms < 4000, "the refusal is reported at once: {failed:?}");
+    assert!(
+        failed.duration_ms < 4000,
+        "the refusal is reported at once: {failed:?}"
+    );
 
     let destination = Nats
-        .build(&common::spec(common::config(port, "{area}.x"), common::auth()))
+        .build(&common::spec(
+            common::config(port, "{area}.x"),
+            common::auth(),
+        ))
         .await
         .unwrap();
     let batch = Batch::new(
@@ -284,7 +367,10 @@ async fn a_subject_the_user_may_not_publish_to_is_forbidden() {
         ],
     );
     let out = destination.deliver(&batch).await;
-    assert!(out.records[0].is_delivered() && out.records[2].is_delivered(), "{out:?}");
+    assert!(
+        out.records[0].is_delivered() && out.records[2].is_delivered(),
+        "{out:?}"
+    );
     let e = out.records[1].error().unwrap();
     assert_eq!(e.kind, ErrorKind::Forbidden, "{e:?}");
 }
@@ -304,18 +390,23 @@ async fn core_nats_publishes_to_subscribers() {
     assert_eq!(step(&report, "stream").status, StepStatus::Skipped);
     assert_eq!(step(&report, "permission").status, StepStatus::Skipped);
 
-    let destination = Nats.build(&common::spec(config, common::auth())).await.unwrap();
+    let destination = Nats
+        .build(&common::spec(config, common::auth()))
+        .await
+        .unwrap();
     let records = common::records("core", 10);
-    let out = destination.deliver(&Batch::new("b1", records.clone())).await;
-    assert_eq!(out.delivered_count(), 10, "{out:?}");
-    let received: Vec<async_nats::Message> = (&mut subscription)
-        .take(10)
-        .collect::<Vec<_>>()
+    let out = destination
+        .deliver(&Batch::new("b1", records.clone()))
         .await;
+    assert_eq!(out.delivered_count(), 10, "{out:?}");
+    let received: Vec<async_nats::Message> = (&mut subscription).take(10).collect::<Vec<_>>().await;
     for (record, message) in records.iter().zip(&received) {
         assert_eq!(message.payload, record.payload);
         let headers = message.headers.as_ref().expect("headers");
-        assert_eq!(headers.get("courier_event_type").unwrap().as_str(), "order.created");
+        assert_eq!(
+            headers.get("courier_event_type").unwrap().as_str(),
+            "order.created"
+        );
         assert_eq!(headers.get("Nats-Msg-Id").unwrap().as_str(), record.id);
         assert!(headers.get("Customer").is_some());
     }
@@ -368,14 +459,20 @@ async fn tokens_and_nkeys_sign_in() {
         let config = common::config(port, "signed.in");
         let report = test_report(config.clone(), good.clone()).await;
         // Signed in, the stream step is reached (there is none).
-        assert_eq!(step(&report, "authentication").status, StepStatus::Passed, "{report:#?}");
+        assert_eq!(
+            step(&report, "authentication").status,
+            StepStatus::Passed,
+            "{report:#?}"
+        );
         assert_eq!(report.failed_step().unwrap().name, "stream");
         let report = test_report(config.clone(), bad.clone()).await;
         let failed = report.failed_step().expect("a failed step");
         assert_eq!(failed.name, "authentication", "{report:#?}");
         assert_eq!(failed.error_kind, Some(ErrorKind::Unauthenticated));
         let destination = Nats.build(&common::spec(config, bad)).await.unwrap();
-        let out = destination.deliver(&Batch::new("b", common::records("x", 1))).await;
+        let out = destination
+            .deliver(&Batch::new("b", common::records("x", 1)))
+            .await;
         let e = out.records[0].error().unwrap();
         assert_eq!(e.kind, ErrorKind::Unauthenticated, "{e:?}");
         assert!(!e.is_retryable());
@@ -390,8 +487,13 @@ async fn an_unreachable_server_fails_at_connection_and_is_retried() {
     let failed = report.failed_step().expect("a failed step");
     assert_eq!(failed.name, "connection", "{report:#?}");
     assert_eq!(failed.error_kind, Some(ErrorKind::Unavailable));
-    let destination = Nats.build(&common::spec(config, common::auth())).await.unwrap();
-    let out = destination.deliver(&Batch::new("b", common::records("u", 2))).await;
+    let destination = Nats
+        .build(&common::spec(config, common::auth()))
+        .await
+        .unwrap();
+    let out = destination
+        .deliver(&Batch::new("b", common::records("u", 2)))
+        .await;
     for r in &out.records {
         assert!(r.error().unwrap().is_retryable(), "{out:?}");
     }
@@ -400,10 +502,15 @@ async fn an_unreachable_server_fails_at_connection_and_is_retried() {
 #[tokio::test]
 async fn private_servers_are_refused_unless_allowed() {
     let broker = common::broker();
-    let mut spec = common::spec(common::config(broker.port(), "orders.created"), common::auth());
+    let mut spec = common::spec(
+        common::config(broker.port(), "orders.created"),
+        common::auth(),
+    );
     spec.allow_private_network = false;
     let destination = Nats.build(&spec).await.unwrap();
-    let out = destination.deliver(&Batch::new("b", common::records("p", 1))).await;
+    let out = destination
+        .deliver(&Batch::new("b", common::records("p", 1)))
+        .await;
     let e = out.records[0].error().unwrap();
     assert_eq!(e.kind, ErrorKind::InvalidConfig, "{e:?}");
     assert!(e.message.contains("loopback"), "{e:?}");

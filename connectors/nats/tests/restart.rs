@@ -23,7 +23,10 @@ async fn a_server_restart_mid_delivery_loses_nothing_confirmed() {
     common::create_stream(port, STREAM, &["restart.>"], None).await;
     let broker = Arc::new(Mutex::new(broker));
     let destination = Nats
-        .build(&common::spec(common::config(port, "restart.{region}"), common::auth()))
+        .build(&common::spec(
+            common::config(port, "restart.{region}"),
+            common::auth(),
+        ))
         .await
         .unwrap();
     let records = common::records("rs", RECORDS);
@@ -40,13 +43,14 @@ async fn a_server_restart_mid_delivery_loses_nothing_confirmed() {
             while common::stream_count(port, STREAM).await < 300 {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            tokio::task::spawn_blocking(move || {
-                broker.lock().unwrap().kill();
-                std::thread::sleep(Duration::from_millis(500));
-                broker.lock().unwrap().start_again();
-            })
-            .await
-            .unwrap();
+            tokio::runtime::Handle::current()
+                .spawn_blocking(move || {
+                    broker.lock().unwrap().kill();
+                    std::thread::sleep(Duration::from_millis(500));
+                    broker.lock().unwrap().start_again();
+                })
+                .await
+                .unwrap();
         })
     };
 
@@ -76,7 +80,10 @@ async fn a_server_restart_mid_delivery_loses_nothing_confirmed() {
         }
     }
     killer.await.unwrap();
-    assert!(failures > 0, "nothing failed: the server was not killed during the delivery");
+    assert!(
+        failures > 0,
+        "nothing failed: the server was not killed during the delivery"
+    );
 
     // Redeliver what failed, as the runtime would, until everything is delivered.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -122,7 +129,10 @@ async fn a_server_restart_mid_delivery_loses_nothing_confirmed() {
         *copies.entry(id.to_string()).or_default() += 1;
     }
     for id in &ever_delivered {
-        assert!(copies.contains_key(id), "record {id} was reported delivered but is lost");
+        assert!(
+            copies.contains_key(id),
+            "record {id} was reported delivered but is lost"
+        );
     }
     assert_eq!(copies.len(), RECORDS, "every record is stored in the end");
     let duplicated = copies.values().filter(|&&n| n > 1).count();

@@ -1,7 +1,8 @@
 //! RabbitMQ started by the test itself: killed and started again in the middle of a large
 //! delivery (nothing confirmed is lost, everything arrives at last, duplicates carry their
 //! record's id), and run with a small `max_message_size` the connector is not told about (the
-//! oversized record fails alone, and the limit is learned).
+//! oversized record fails alone, and the limit is learned); a user without write permission is
+//! stopped by the connection test's rolled-back publish.
 
 mod support;
 
@@ -12,8 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use courier_conformance::helpers::test_report;
 use courier_connector_rabbitmq::Rabbitmq;
-use courier_core::{Batch, DynConnector, ErrorKind, Record};
+use courier_core::{Batch, DynConnector, ErrorKind, Record, StepStatus};
 use courier_testbed::brokers::rabbitmq::{self, RABBITMQ};
 use courier_testbed::brokers::{OwnBroker, Recipe};
 use serde_json::json;
@@ -203,6 +205,92 @@ async fn a_message_over_the_brokers_limit_fails_alone() {
     assert_eq!(third.delivered_count(), 9, "{third:?}");
     let error = third.records[5].error().expect("still too big");
     assert_eq!(error.kind, ErrorKind::PayloadTooLarge);
-    assert_eq!(reader.count(queue).await, 18);
+    // Each small record is there (those published before the big one may be there twice:
+    // the broker had taken them when it closed the channel, before confirming them), the big
+    // one never.
+    let ids: Vec<String> = reader
+        .drain(queue)
+        .await
+        .iter()
+        .filter_map(|m| m.message_id())
+        .collect();
+    assert!(ids.len() >= 18, "{ids:?}");
+    for i in (0..10).filter(|i| *i != 5) {
+        let id = format!("s{i}");
+        assert!(ids.contains(&id), "{id} is missing: {ids:?}");
+    }
+    assert!(!ids.contains(&"big".to_string()));
+    drop(broker);
+}
+
+/// Runs `rabbitmqctl` against the broker of the test's own (its node, epmd port and cookie).
+fn rabbitmqctl(broker: &OwnBroker, args: &[&str]) {
+    let ports = std::fs::read_to_string(broker.dir().join("ports")).expect("the recipe's ports");
+    let epmd = ports.split_whitespace().nth(1).expect("the epmd port");
+    let output = Command::new("/usr/lib/rabbitmq/bin/rabbitmqctl")
+        .arg("-n")
+        .arg(format!("courier{}@localhost", broker.port()))
+        .args(args)
+        .env("HOME", broker.dir().join("home"))
+        .env("ERL_EPMD_PORT", epmd)
+        .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+        .env(
+            "RABBITMQ_CONF_ENV_FILE",
+            broker.dir().join("rabbitmq-env.conf"),
+        )
+        .output()
+        .expect("rabbitmqctl runs");
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_write_permission_fails_at_write_permission() {
+    let broker = tokio::task::spawn_blocking(rabbitmq::own).await.unwrap();
+    let reader_password = "reader-only-3d9a";
+    let broker = tokio::task::spawn_blocking(move || {
+        rabbitmqctl(&broker, &["add_user", "reader", reader_password]);
+        // May configure and read everything, write nothing.
+        rabbitmqctl(
+            &broker,
+            &["set_permissions", "-p", "/", "reader", ".*", "", ".*"],
+        );
+        broker
+    })
+    .await
+    .unwrap();
+    let url = rabbitmq::url(broker.port());
+    let queue = "courier-read-only";
+    let reader = Reader::connect(&url).await;
+    reader.queue(queue).await;
+
+    let config = json!({"url": without_user(&url), "routing_key": queue});
+    let read_only = json!({"username": "reader", "password": reader_password});
+    let report = test_report(&Rabbitmq, &spec(config.clone(), read_only.clone())).await;
+    for passed in ["connection", "authentication", "exchange"] {
+        let step = report.steps.iter().find(|s| s.name == passed).unwrap();
+        assert_eq!(step.status, StepStatus::Passed, "{step:#?}");
+    }
+    let failed = report.failed_step().expect("a failed step");
+    assert_eq!(failed.name, "write_permission", "{failed:#?}");
+    assert_eq!(failed.error_kind, Some(ErrorKind::Forbidden));
+    assert!(
+        failed
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("write permission"))
+    );
+
+    let destination = Rabbitmq.build(&spec(config, read_only)).await.unwrap();
+    let outcome = destination
+        .deliver(&Batch::new("b1", vec![Record::new("r1", "{}")]))
+        .await;
+    let error = outcome.records[0].error().expect("refused");
+    assert_eq!(error.kind, ErrorKind::Forbidden, "{error:?}");
+    assert_eq!(reader.count(queue).await, 0);
     drop(broker);
 }

@@ -56,12 +56,12 @@ impl Received {
 /// session, when persistent) after the broker restarts.
 pub struct Subscriber {
     pub messages: Arc<Mutex<Vec<Received>>>,
-    task: tokio::task::JoinHandle<()>,
+    reader: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        self.task.abort();
+        self.reader.abort();
     }
 }
 
@@ -90,7 +90,7 @@ impl Subscriber {
         let messages = Arc::new(Mutex::new(Vec::new()));
         let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
         let collected = messages.clone();
-        let task = tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             let _client = client;
             let mut subscribed_tx = Some(subscribed_tx);
             loop {
@@ -119,7 +119,7 @@ impl Subscriber {
             .await
             .expect("the broker did not confirm the subscription")
             .unwrap();
-        Subscriber { messages, task }
+        Subscriber { messages, reader }
     }
 
     /// What arrived so far.

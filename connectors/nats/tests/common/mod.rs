@@ -124,7 +124,7 @@ pub fn records(prefix: &str, n: usize) -> Vec<Record> {
                 format!("{prefix}-{i}"),
                 format!(
                     r#"{{"n":{i},"region":"{}","customer":{{"id":"c{i}"}},"name":"Zoë \"Q\" — ✓"}}"#,
-                    if i % 2 == 0 { "eu" } else { "us" }
+                    if i.is_multiple_of(2) { "eu" } else { "us" }
                 ),
             )
             .with_event("order.created", format!("evt_{prefix}_{i}"))

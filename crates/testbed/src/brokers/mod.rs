@@ -72,10 +72,18 @@ pub struct OwnBroker {
 impl OwnBroker {
     /// Starts the broker `recipe` describes on a free port and waits until it serves.
     pub fn start(recipe: Recipe) -> OwnBroker {
+        OwnBroker::start_prepared(recipe, |_| {})
+    }
+
+    /// Like [`OwnBroker::start`], but first runs `prepare` on the broker's (still empty) data
+    /// directory: it writes what the recipe's command reads from there and cannot make itself,
+    /// such as the certificate and key a TLS test generated.
+    pub fn start_prepared(recipe: Recipe, prepare: impl FnOnce(&Path)) -> OwnBroker {
         let dir = tempfile::Builder::new()
             .prefix(&format!("courier-{}-", recipe.name))
             .tempdir()
             .expect("cannot create the broker's directory");
+        prepare(dir.path());
         let mut broker = OwnBroker {
             recipe,
             dir,
