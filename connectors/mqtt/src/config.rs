@@ -18,6 +18,9 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 1024 * 1024;
 pub const MAX_PACKET_BYTES: u32 = 268_435_455 + 5;
 /// The longest string MQTT carries (topics, user property names and values), in bytes.
 pub const MAX_STRING_BYTES: usize = 65_535;
+/// The MQTT 5 user property naming the record on every message, so consumers can drop the
+/// copies a retried record may leave.
+pub const RECORD_ID_PROPERTY: &str = "courier_record_id";
 
 /// The MQTT protocol version spoken to the broker.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -59,8 +62,9 @@ pub struct MqttConfig {
     #[serde(default)]
     pub protocol: Protocol,
     /// MQTT 5 user properties: name → a template read from the record (`type`, or
-    /// `{customer.id}-{type}`). Every message also carries `courier_event_type` and
-    /// `courier_event_id`, names a user may not take. Not available with `v3.1.1`.
+    /// `{customer.id}-{type}`). Every message also carries `courier_record_id`,
+    /// `courier_event_type` and `courier_event_id`, names a user may not take. Not available
+    /// with `v3.1.1`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     /// The MQTT client identifier. By default each connection takes `courier-` with the start of
@@ -167,6 +171,12 @@ pub fn parse_broker_url(url: &str) -> Result<BrokerAddress, &'static str> {
 fn property_name_rule(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_STRING_BYTES || name.contains('\0') {
         return Err("must be 1 to 65535 bytes without NUL".into());
+    }
+    if name.eq_ignore_ascii_case(RECORD_ID_PROPERTY) {
+        return Err(
+            "is the user property every message carries for the record id; choose another name"
+                .into(),
+        );
     }
     Ok(())
 }
@@ -392,9 +402,14 @@ mod tests {
         assert_eq!(
             paths(with(
                 "headers",
-                json!({"courier_event_id": "id", "ok": "{a", "": "x"})
+                json!({"courier_event_id": "id", "ok": "{a", "": "x", "Courier_Record_Id": "n"})
             )),
-            ["/headers/", "/headers/courier_event_id", "/headers/ok"]
+            [
+                "/headers/",
+                "/headers/Courier_Record_Id",
+                "/headers/courier_event_id",
+                "/headers/ok"
+            ]
         );
         assert!(serde_json::from_value::<MqttConfig>(with("protocol", json!("v4"))).is_err());
         assert!(serde_json::from_value::<MqttConfig>(with("unknown", json!(1))).is_err());

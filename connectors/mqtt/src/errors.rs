@@ -105,6 +105,43 @@ pub fn io(broker: &str, e: &io::Error) -> ConnectorError {
     )
 }
 
+/// A connection that failed or broke while in use: TLS failures and refused connections as
+/// [`io`] says, a connection the broker closed or reset as [`closed`].
+pub fn broken(broker: &str, e: &io::Error, connecting_plain: bool) -> ConnectorError {
+    let tls = e
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>());
+    match e.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::BrokenPipe
+            if !tls =>
+        {
+            closed(broker, Some(e), connecting_plain)
+        }
+        _ => io(broker, e),
+    }
+}
+
+/// The broker closed (or reset) the connection. A port that speaks TLS does so with a plain
+/// connection's CONNECT, so a plain connection closed before its CONNACK says so.
+pub fn closed(broker: &str, cause: Option<&io::Error>, connecting_plain: bool) -> ConnectorError {
+    let hint = if connecting_plain {
+        "the broker closed the connection before accepting it: if broker_url's port speaks TLS, use mqtts://; otherwise check the broker's log (deliveries are retried)"
+    } else {
+        "check that the broker runs and is reachable at broker_url; deliveries are retried"
+    };
+    ConnectorError::new(
+        ErrorKind::Unavailable,
+        match cause {
+            Some(e) => format!("MQTT broker {broker} closed the connection ({e})"),
+            None => format!("MQTT broker {broker} closed the connection"),
+        },
+        hint,
+    )
+}
+
 /// A TLS failure with the broker.
 pub fn tls_error(broker: &str, e: &rustls::Error) -> ConnectorError {
     match e {

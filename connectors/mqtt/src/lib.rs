@@ -1,6 +1,7 @@
 //! The `mqtt` destination: each record becomes one MQTT message on a topic read from it, at
 //! QoS 0, 1 or 2, reported delivered only when the broker acknowledged it; MQTT 5 messages
-//! carry the event's type and id and configured user properties (crate README below).
+//! carry the record's id, the event's type and id and configured user properties (crate
+//! README below).
 //!
 //! # Example
 //!
@@ -45,7 +46,7 @@ use courier_core::{
 use courier_messages::{BatchLimits, Keys, MessageConnector, Messages};
 
 pub use client::{MqttClient, MqttRemote};
-pub use config::{MqttAuth, MqttConfig, Protocol};
+pub use config::{MqttAuth, MqttConfig, Protocol, RECORD_ID_PROPERTY};
 pub use publish::{ACK_TIMEOUT, packet_size};
 pub use wire::Outgoing;
 
@@ -63,12 +64,12 @@ pub struct MqttMessages;
 static META: ConnectorMeta = ConnectorMeta {
     type_id: "mqtt",
     label: "MQTT",
-    description: "Publishes each record as an MQTT message (3.1.1 or 5) to a topic read from the record, at QoS 0, 1 or 2, delivered once the broker acknowledged it; MQTT 5 messages carry the event and configured user properties.",
+    description: "Publishes each record as an MQTT message (3.1.1 or 5) to a topic read from the record, at QoS 0, 1 or 2, delivered once the broker acknowledged it; MQTT 5 messages carry the record id, the event and configured user properties.",
     category: Category::Stream,
     capabilities: Capabilities {
         max_payload_bytes: config::MAX_PACKET_BYTES as u64,
         // MQTT has no deduplication across connections: a retried record may arrive twice
-        // (MQTT 5 messages carry courier_event_id for receivers to deduplicate).
+        // (MQTT 5 messages carry courier_record_id for receivers to deduplicate).
         idempotent_redelivery: false,
         ..Capabilities::DEFAULT
     },

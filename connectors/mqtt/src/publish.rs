@@ -1,6 +1,6 @@
 //! Publishing: each record is one message whose payload is the record's payload byte for byte,
-//! on the topic read from it, with the event's type and id and the configured user properties
-//! (MQTT 5); a request's messages are all queued on the connection at once and each record's
+//! on the topic read from it, with the record's id, the event's type and id and the configured
+//! user properties (MQTT 5); a request's messages are all queued on the connection at once and each record's
 //! outcome is its own acknowledgement.
 
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use courier_core::{ConnectorError, Delivered, ErrorKind, Record};
 use courier_messages::{BatchLimits, Keys};
 
 use crate::client::MqttClient;
-use crate::config::{MAX_PACKET_BYTES, MAX_STRING_BYTES, Protocol};
+use crate::config::{MAX_PACKET_BYTES, MAX_STRING_BYTES, Protocol, RECORD_ID_PROPERTY};
 use crate::errors;
 use crate::session::Failure;
 use crate::topic;
@@ -87,9 +87,13 @@ pub fn message(
     })?;
     let v5 = config.protocol == Protocol::V5;
     let properties: Vec<(String, String)> = if v5 {
-        courier_messages::event_attributes(record)
-            .into_iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
+        // The record id, so consumers can drop the copies a retried record may leave.
+        std::iter::once((RECORD_ID_PROPERTY.to_string(), record.id.clone()))
+            .chain(
+                courier_messages::event_attributes(record)
+                    .into_iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string())),
+            )
             .chain(
                 config
                     .headers

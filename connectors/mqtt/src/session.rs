@@ -250,7 +250,8 @@ async fn drive(mut event_loop: Loop, settings: Arc<Settings>, shared: Arc<Shared
                 }
             }
         }
-        match event_loop.poll(&settings.label).await {
+        let connecting_plain = !connected && settings.tls.is_none();
+        match event_loop.poll(&settings.label, connecting_plain).await {
             Ok(Note::Connected(grant)) => {
                 connected = true;
                 failures = 0;

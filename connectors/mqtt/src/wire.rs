@@ -227,16 +227,21 @@ impl Loop {
     }
 
     /// The next event (connecting first when there is no connection), or the error that ended
-    /// the connection.
-    pub async fn poll(&mut self, broker: &str) -> Result<Note, ConnectorError> {
+    /// the connection. `connecting_plain`: this poll makes a plain (not TLS) connection, so a
+    /// broker closing it may be a TLS port.
+    pub async fn poll(
+        &mut self,
+        broker: &str,
+        connecting_plain: bool,
+    ) -> Result<Note, ConnectorError> {
         match self {
             Loop::V4(l) => match l.poll().await {
                 Ok(event) => Ok(v4_note(event)),
-                Err(e) => Err(v4_error(broker, e)),
+                Err(e) => Err(v4_error(broker, e, connecting_plain)),
             },
             Loop::V5(l) => match l.poll().await {
                 Ok(event) => Ok(v5_note(event)),
-                Err(e) => Err(v5_error(broker, e)),
+                Err(e) => Err(v5_error(broker, e, connecting_plain)),
             },
         }
     }
@@ -376,21 +381,35 @@ fn tls_failure(broker: &str, e: &rumqttc::TlsError) -> ConnectorError {
     }
 }
 
-fn v4_error(broker: &str, e: rumqttc::ConnectionError) -> ConnectorError {
+fn v4_error(
+    broker: &str,
+    e: rumqttc::ConnectionError,
+    connecting_plain: bool,
+) -> ConnectorError {
+    use rumqttc::mqttbytes::Error as Framing;
     use rumqttc::{ConnectionError as E, StateError as S};
     match e {
         E::ConnectionRefused(code) => errors::connect_refused(broker, v4_code(code)),
-        E::Io(e) | E::MqttState(S::Io(e)) => errors::io(broker, &e),
+        E::Io(e) => errors::io(broker, &e),
+        // Reading from the connection fails this way too: a TLS alert, a reset.
+        E::MqttState(S::Io(e) | S::Deserialization(Framing::Io(e))) => {
+            errors::broken(broker, &e, connecting_plain)
+        }
         E::Tls(e) => tls_failure(broker, &e),
         E::NetworkTimeout | E::FlushTimeout => errors::timeout(broker),
         E::MqttState(S::ConnectionAborted) => {
-            errors::unavailable(broker, "the connection was closed")
+            errors::closed(broker, None, connecting_plain)
         }
         other => errors::unavailable(broker, other),
     }
 }
 
-fn v5_error(broker: &str, e: rumqttc::v5::ConnectionError) -> ConnectorError {
+fn v5_error(
+    broker: &str,
+    e: rumqttc::v5::ConnectionError,
+    connecting_plain: bool,
+) -> ConnectorError {
+    use rumqttc::v5::mqttbytes::Error as Framing;
     use rumqttc::v5::{ConnectionError as E, StateError as S};
     match e {
         E::ConnectionRefused(code) | E::MqttState(S::ConnFail { reason: code }) => {
@@ -400,11 +419,15 @@ fn v5_error(broker: &str, e: rumqttc::v5::ConnectionError) -> ConnectorError {
             reason_code,
             reason_string,
         }) => errors::disconnected(broker, reason_code, reason_string.as_deref()),
-        E::Io(e) | E::MqttState(S::Io(e)) => errors::io(broker, &e),
+        E::Io(e) => errors::io(broker, &e),
+        // Reading from the connection fails this way too: a TLS alert, a reset.
+        E::MqttState(S::Io(e) | S::Deserialization(Framing::Io(e))) => {
+            errors::broken(broker, &e, connecting_plain)
+        }
         E::Tls(e) => tls_failure(broker, &e),
         E::Timeout(_) => errors::timeout(broker),
         E::MqttState(S::ConnectionAborted) => {
-            errors::unavailable(broker, "the connection was closed")
+            errors::closed(broker, None, connecting_plain)
         }
         other => errors::unavailable(broker, other),
     }

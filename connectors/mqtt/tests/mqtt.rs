@@ -78,6 +78,11 @@ async fn round_trip(config: Value, expect_properties: bool) {
             m.topic,
             format!("orders/{}", payload["customer"]["id"].as_str().unwrap())
         );
+        if expect_properties {
+            assert_eq!(m.property("courier_record_id"), Some(record.id.as_str()));
+        } else {
+            assert!(m.properties.is_empty(), "{m:?}");
+        }
         match (&record.event, expect_properties) {
             (Some(event), true) => {
                 assert_eq!(m.property("courier_event_type"), Some("order.created"));
@@ -203,15 +208,24 @@ async fn a_record_over_the_configured_size_fails_alone() {
     c["max_message_bytes"] = json!(1024);
     let destination = Mqtt.build(&spec(c, auth())).await.unwrap();
     let big = format!(r#"{{"id":"big","pad":"{}"}}"#, "x".repeat(2000));
+    // The record id travels as a user property and counts in the size: a small payload with
+    // a long id is over too.
+    let long_id = "i".repeat(1100);
     let records = vec![
         Record::new("a", r#"{"id":"a"}"#),
         Record::new("big", big),
+        Record::new(long_id, r#"{"id":"c"}"#),
         Record::new("b", r#"{"id":"b"}"#),
     ];
     let out = destination.deliver(&Batch::new("b", records)).await;
     assert_eq!(
         kinds(&out),
-        [None, Some(ErrorKind::PayloadTooLarge), None],
+        [
+            None,
+            Some(ErrorKind::PayloadTooLarge),
+            Some(ErrorKind::PayloadTooLarge),
+            None
+        ],
         "{out:?}"
     );
     assert!(

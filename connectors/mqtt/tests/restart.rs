@@ -2,7 +2,7 @@
 //! whose acknowledgement did not come fail (retryably) and are delivered again, as the runtime
 //! would; a subscriber with a persistent session reads everything back after the restart.
 //! Every record reported delivered is there, every record is there at the end, and copies of a
-//! record carry its id (here the event id, a user property).
+//! record carry its id (the `courier_record_id` user property).
 
 mod support;
 
@@ -33,7 +33,7 @@ async fn a_broker_restart_mid_delivery_loses_nothing_confirmed() {
                 format!("r{i}"),
                 format!(r#"{{"n":{i},"shard":"s{}"}}"#, i % 4),
             )
-            .with_event("order.created", format!("r{i}"))
+            .with_event("order.created", format!("evt_{i}"))
         })
         .collect();
 
@@ -96,7 +96,7 @@ async fn a_broker_restart_mid_delivery_loses_nothing_confirmed() {
         .wait_until(Duration::from_secs(30), |got| {
             let ids: HashSet<&str> = got
                 .iter()
-                .filter_map(|m| m.property("courier_event_id"))
+                .filter_map(|m| m.property("courier_record_id"))
                 .collect();
             ids.len() >= RECORDS
         })
@@ -105,7 +105,7 @@ async fn a_broker_restart_mid_delivery_loses_nothing_confirmed() {
     let mut copies: HashMap<&str, Vec<&[u8]>> = HashMap::new();
     for m in &got {
         let id = m
-            .property("courier_event_id")
+            .property("courier_record_id")
             .expect("every message names its record");
         copies.entry(id).or_default().push(&m.payload);
     }
@@ -120,11 +120,17 @@ async fn a_broker_restart_mid_delivery_loses_nothing_confirmed() {
         missing.iter().filter(|r| confirmed.contains(&r.id)).count(),
         missing.iter().take(10).map(|r| &r.id).collect::<Vec<_>>()
     );
-    // Copies are copies: every message under a record's id carries that record's payload.
+    // Copies are copies: every message under a record's id carries that record's payload and
+    // event.
     for record in &records {
         for payload in &copies[record.id.as_str()] {
             assert_eq!(*payload, &record.payload[..], "record {}", record.id);
         }
+    }
+    for m in &got {
+        let id = m.property("courier_record_id").unwrap();
+        let n = id.strip_prefix('r').unwrap();
+        assert_eq!(m.property("courier_event_id"), Some(format!("evt_{n}").as_str()));
     }
     let duplicates = got.len() - RECORDS;
     println!("{failures} failed attempts retried; {duplicates} duplicate messages");

@@ -4,6 +4,7 @@
 
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, ErrorCode};
+use async_nats::rustls;
 use async_nats::{ConnectError, ConnectErrorKind};
 use courier_core::{ConnectorError, ErrorKind};
 
@@ -17,6 +18,16 @@ pub fn create_stream_hint(subject: &str) -> String {
 /// A failed connection (or reconnection) as a classified error. The client's text is kept: it
 /// names the failure, never the credentials.
 pub fn connect_error(error: &ConnectError) -> ConnectorError {
+    // The client reports a handshake the server's certificate failed as an I/O error (carrying
+    // rustls' error), not as a TLS one: look for it, or the advice would be about reachability.
+    if let Some(tls) = tls_failure(error) {
+        let message = if matches!(tls, rustls::Error::InvalidCertificate(_)) {
+            format!("the NATS server's TLS certificate was not accepted: {tls}")
+        } else {
+            format!("the TLS handshake with the NATS server failed: {tls}")
+        };
+        return ConnectorError::new(ErrorKind::Unavailable, message, TLS_HINT);
+    }
     let (kind, message, hint) = match error.kind() {
         ConnectErrorKind::AuthorizationViolation => (
             ErrorKind::Unauthenticated,
@@ -31,7 +42,7 @@ pub fn connect_error(error: &ConnectError) -> ConnectorError {
         ConnectErrorKind::Tls => (
             ErrorKind::Unavailable,
             format!("the TLS handshake with the NATS server failed: {error}"),
-            "check the server's TLS certificate and host name, or set config.ca_pem to the CA that signed it",
+            TLS_HINT,
         ),
         ConnectErrorKind::TimedOut => (
             ErrorKind::Timeout,
@@ -55,6 +66,30 @@ pub fn connect_error(error: &ConnectError) -> ConnectorError {
         ),
     };
     ConnectorError::new(kind, message, hint)
+}
+
+/// What to check when TLS fails.
+const TLS_HINT: &str = "check the server's TLS certificate and host name, or set config.ca_pem to the CA that signed it";
+
+/// The rustls error behind `error`, if the TLS handshake is what failed. An I/O error's own
+/// `source` skips the error it wraps, so each one is opened too.
+fn tls_failure(error: &ConnectError) -> Option<&rustls::Error> {
+    let mut next = std::error::Error::source(error);
+    while let Some(cause) = next {
+        let wrapped = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        if let Some(tls) = [Some(cause), wrapped]
+            .into_iter()
+            .flatten()
+            .find_map(|e| e.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        next = cause.source();
+    }
+    None
 }
 
 /// A publish (or its acknowledgement) that failed, for a message to `subject`.
@@ -182,4 +217,27 @@ pub fn disconnected(last: Option<&str>) -> ConnectorError {
         format!("the connection to NATS is down and being re-established{detail}"),
         "the records are retried once the connection is back",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_certificate_points_at_ca_pem() {
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let error = ConnectError::with_source(
+            ConnectErrorKind::Io,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, refused),
+        );
+        let e = connect_error(&error);
+        assert!(e.message.contains("certificate was not accepted"), "{e:?}");
+        assert!(e.hint.contains("ca_pem"), "{e:?}");
+
+        let lost = ConnectError::with_source(
+            ConnectErrorKind::Io,
+            std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+        );
+        assert!(!connect_error(&lost).hint.contains("ca_pem"));
+    }
 }

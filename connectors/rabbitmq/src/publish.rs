@@ -11,10 +11,10 @@ use std::time::Instant;
 
 use courier_core::{ConnectorError, Delivered, ErrorKind};
 use courier_messages::human_bytes;
+use lapin::Confirmation;
 use lapin::message::BasicReturnMessage;
 use lapin::options::BasicPublishOptions;
 use lapin::types::ShortString;
-use lapin::{Confirmation, PublisherConfirm};
 
 use crate::RabbitmqClient;
 use crate::errors::{During, classify, size_refusal};
@@ -52,25 +52,26 @@ pub async fn send(
     }
     let published = in_order(publishes).await;
 
-    // Every publish is on the wire (or failed); now the confirms, in any order of arrival.
+    // Every publish is on the wire (or failed); now the confirms, whatever order they come in.
     let mut confirmations: Vec<Result<Confirmation, lapin::Error>> =
         Vec::with_capacity(published.len());
     for p in published {
         confirmations.push(match p {
-            Ok(confirm) => wait(confirm).await,
+            Ok(confirm) => confirm.await,
             Err(e) => Err(e),
         });
     }
     let latency = started.elapsed();
 
     let mut returned: Vec<BasicReturnMessage> = Vec::new();
-    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(confirmations.len());
-    let mut any_failed = false;
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(confirmations.len());
+    // Whether a confirm never came (the channel closed, or confirm mode was off).
+    let mut unanswered = false;
     for (confirmation, &(record_id, routing_key, body_len)) in
         confirmations.into_iter().zip(&records)
     {
         let what = || publish_label(exchange_name, record_id, routing_key);
-        outcomes.push(Some(match confirmation {
+        outcomes.push(match confirmation {
             Ok(Confirmation::Ack(back)) => {
                 returned.extend(back);
                 Ok(Delivered {
@@ -82,7 +83,6 @@ pub async fn send(
             }
             Ok(Confirmation::Nack(back)) => {
                 returned.extend(back);
-                any_failed = true;
                 Err(ConnectorError::new(
                     ErrorKind::Unavailable,
                     format!("RabbitMQ could not take {} (basic.nack)", what()),
@@ -90,32 +90,24 @@ pub async fn send(
                 ))
             }
             Ok(Confirmation::NotRequested) => {
-                any_failed = true;
+                unanswered = true;
                 Err(ConnectorError::internal(format!(
                     "{} was published without a publisher confirm",
                     what()
                 )))
             }
             Err(e) => {
-                any_failed = true;
+                unanswered = true;
                 Err(unconfirmed(client, &e, &what(), exchange_name, body_len))
             }
-        }));
+        });
     }
     reject_returned(&mut outcomes, &records, returned, exchange_name);
-    if !any_failed {
+    if !unanswered {
         // Every confirm came: the channel has nothing outstanding and may serve the next one.
         lent.release();
     }
-    Ok(outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or_else(|| Err(ConnectorError::internal("no outcome"))))
-        .collect())
-}
-
-/// Waits for one confirm.
-async fn wait(confirm: PublisherConfirm) -> Result<Confirmation, lapin::Error> {
-    confirm.await
+    Ok(outcomes)
 }
 
 /// "message of record r to exchange `x` with routing key `k`".
@@ -167,7 +159,7 @@ fn unconfirmed(
 /// its own ack, but lapin hands it to whichever confirm resolves next, so it is matched to its
 /// record by message id (the record id) and routing key, not by the confirm that carried it.
 fn reject_returned(
-    outcomes: &mut [Option<Outcome>],
+    outcomes: &mut [Outcome],
     records: &[(&str, &str, usize)],
     returned: Vec<BasicReturnMessage>,
     exchange: &str,
@@ -184,9 +176,7 @@ fn reject_returned(
             .iter()
             .enumerate()
             .position(|(i, (record_id, routing_key, _))| {
-                Some(*record_id) == id.as_deref()
-                    && *routing_key == key
-                    && matches!(outcomes[i], Some(Ok(_)))
+                Some(*record_id) == id.as_deref() && *routing_key == key && outcomes[i].is_ok()
             });
         if let Some(i) = found {
             let (record_id, routing_key, _) = records[i];
@@ -205,14 +195,14 @@ fn reject_returned(
                     ),
                 )
             };
-            outcomes[i] = Some(Err(ConnectorError::new(
+            outcomes[i] = Err(ConnectorError::new(
                 ErrorKind::Rejected,
                 format!(
                     "record {record_id} was unroutable and returned by RabbitMQ ({} {}): {target}",
                     back.reply_code, back.reply_text
                 ),
                 hint,
-            )));
+            ));
         }
     }
 }

@@ -130,6 +130,14 @@ fn io_error(error: &RedisError, target: &str, action: Action<'_>) -> ConnectorEr
             format!("Redis at {target} refused the connection"),
             "check config.url (host and port) and that Redis is running",
         )
+    } else if target.starts_with("redis:") && !matches!(action, Action::Append(_)) {
+        // A TLS port drops a plain client's first command: opening a connection is where a
+        // redis:// URL for a TLS server shows, so say so there.
+        (
+            ErrorKind::Unavailable,
+            format!("the connection to Redis at {target} failed ({action}): {text}"),
+            "check config.url and that Redis is running; a server that drops the connection at once may want TLS: use rediss://",
+        )
     } else {
         (
             ErrorKind::Unavailable,
@@ -210,6 +218,15 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Unavailable);
         assert!(breaks_connection(&lost));
         assert!(!breaks_connection(&server("WRONGTYPE x")));
+        // Dropped while opening a plain connection: perhaps a TLS port.
+        let opening = classify(&lost, "redis://h:6379/0", Action::Connect);
+        assert!(opening.hint.contains("rediss://"), "{opening:?}");
+        assert!(!e.hint.contains("rediss://"), "{e:?}");
+        assert!(
+            !classify(&lost, "rediss://h:6379/0", Action::Connect)
+                .hint
+                .contains("rediss://")
+        );
         let timeout: RedisError = std::io::Error::new(std::io::ErrorKind::TimedOut, "slow").into();
         assert_eq!(
             classify(&timeout, "redis://h:6379/0", Action::Connect).kind,

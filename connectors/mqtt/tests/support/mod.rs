@@ -85,6 +85,12 @@ impl Subscriber {
                 .set_clean_start(false)
                 .set_session_expiry_interval(Some(3600));
         }
+        Subscriber::start_with(options, filter).await
+    }
+
+    /// Subscribes at QoS 1 with `options` (a TLS transport, say) and returns once the broker
+    /// confirmed the subscription.
+    pub async fn start_with(options: MqttOptions, filter: &str) -> Subscriber {
         let (client, mut event_loop) = AsyncClient::new(options, 100);
         client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
         let messages = Arc::new(Mutex::new(Vec::new()));
