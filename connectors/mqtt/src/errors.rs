@@ -105,22 +105,39 @@ pub fn io(broker: &str, e: &io::Error) -> ConnectorError {
     )
 }
 
-/// A connection that failed or broke while in use: TLS failures and refused connections as
-/// [`io`] says, a connection the broker closed or reset as [`closed`].
-pub fn broken(broker: &str, e: &io::Error, connecting_plain: bool) -> ConnectorError {
-    let tls = e
-        .get_ref()
-        .is_some_and(|inner| inner.is::<rustls::Error>());
-    match e.kind() {
+/// Whether `e` is the broker closing or resetting the connection (not a TLS failure).
+fn is_closed(e: &io::Error) -> bool {
+    let tls = e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>());
+    !tls && matches!(
+        e.kind(),
         io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::UnexpectedEof
-        | io::ErrorKind::BrokenPipe
-            if !tls =>
-        {
-            closed(broker, Some(e), connecting_plain)
-        }
-        _ => io(broker, e),
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// A connection that failed or broke while in use: a connection the broker closed or reset as
+/// [`closed`], the rest (TLS failures among them) as [`io`].
+pub fn broken(broker: &str, e: &io::Error, connecting_plain: bool) -> ConnectorError {
+    if is_closed(e) {
+        closed(broker, Some(e), connecting_plain)
+    } else {
+        io(broker, e)
+    }
+}
+
+/// A TLS handshake that failed: a broker closing the connection then may speak plain MQTT on
+/// that port; the rest as [`io`] says.
+pub fn handshake(broker: &str, e: &io::Error) -> ConnectorError {
+    if is_closed(e) {
+        ConnectorError::new(
+            ErrorKind::Unavailable,
+            format!("MQTT broker {broker} closed the connection during the TLS handshake ({e})"),
+            "if broker_url's port speaks plain MQTT, use mqtt://; otherwise check the broker's log (deliveries are retried)",
+        )
+    } else {
+        io(broker, e)
     }
 }
 
@@ -329,5 +346,24 @@ mod tests {
         );
         let refused = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
         assert_eq!(io("b:1", &refused).kind, ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn a_closed_connection_points_at_the_scheme_while_connecting() {
+        let reset = io::Error::new(io::ErrorKind::ConnectionReset, "reset");
+        let e = broken("b:1", &reset, true);
+        assert_eq!(e.kind, ErrorKind::Unavailable);
+        assert!(e.hint.contains("mqtts://"), "{e:?}");
+        assert!(!broken("b:1", &reset, false).hint.contains("mqtts://"));
+        assert!(handshake("b:1", &reset).hint.contains("mqtt://"));
+        // A TLS alert read from the connection is the TLS failure it is.
+        let alert = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+        );
+        assert_eq!(
+            broken("b:1", &alert, false).kind,
+            ErrorKind::Unauthenticated
+        );
     }
 }

@@ -90,7 +90,7 @@ async fn reach(client: &MqttClient) -> Result<((), String), ConnectorError> {
     tokio::time::timeout(wait, connector.connect(name, tcp))
         .await
         .map_err(|_| errors::timeout(broker))?
-        .map_err(|e| errors::io(broker, &e))?;
+        .map_err(|e| errors::handshake(broker, &e))?;
     Ok((
         (),
         format!("{broker} completed a TLS handshake with a trusted certificate"),

@@ -371,7 +371,7 @@ fn v4_code(code: rumqttc::ConnectReturnCode) -> V5Code {
 fn tls_failure(broker: &str, e: &rumqttc::TlsError) -> ConnectorError {
     match e {
         rumqttc::TlsError::TLS(e) => errors::tls_error(broker, e),
-        rumqttc::TlsError::Io(e) => errors::io(broker, e),
+        rumqttc::TlsError::Io(e) => errors::handshake(broker, e),
         rumqttc::TlsError::DNSName(_) => ConnectorError::new(
             ErrorKind::InvalidConfig,
             format!("the host of MQTT broker {broker} is not a name TLS can verify"),
@@ -381,11 +381,7 @@ fn tls_failure(broker: &str, e: &rumqttc::TlsError) -> ConnectorError {
     }
 }
 
-fn v4_error(
-    broker: &str,
-    e: rumqttc::ConnectionError,
-    connecting_plain: bool,
-) -> ConnectorError {
+fn v4_error(broker: &str, e: rumqttc::ConnectionError, connecting_plain: bool) -> ConnectorError {
     use rumqttc::mqttbytes::Error as Framing;
     use rumqttc::{ConnectionError as E, StateError as S};
     match e {
@@ -397,9 +393,7 @@ fn v4_error(
         }
         E::Tls(e) => tls_failure(broker, &e),
         E::NetworkTimeout | E::FlushTimeout => errors::timeout(broker),
-        E::MqttState(S::ConnectionAborted) => {
-            errors::closed(broker, None, connecting_plain)
-        }
+        E::MqttState(S::ConnectionAborted) => errors::closed(broker, None, connecting_plain),
         other => errors::unavailable(broker, other),
     }
 }
@@ -426,9 +420,7 @@ fn v5_error(
         }
         E::Tls(e) => tls_failure(broker, &e),
         E::Timeout(_) => errors::timeout(broker),
-        E::MqttState(S::ConnectionAborted) => {
-            errors::closed(broker, None, connecting_plain)
-        }
+        E::MqttState(S::ConnectionAborted) => errors::closed(broker, None, connecting_plain),
         other => errors::unavailable(broker, other),
     }
 }

@@ -130,7 +130,10 @@ async fn a_broker_restart_mid_delivery_loses_nothing_confirmed() {
     for m in &got {
         let id = m.property("courier_record_id").unwrap();
         let n = id.strip_prefix('r').unwrap();
-        assert_eq!(m.property("courier_event_id"), Some(format!("evt_{n}").as_str()));
+        assert_eq!(
+            m.property("courier_event_id"),
+            Some(format!("evt_{n}").as_str())
+        );
     }
     let duplicates = got.len() - RECORDS;
     println!("{failures} failed attempts retried; {duplicates} duplicate messages");

@@ -3,7 +3,8 @@
 //! and messages arrive at a subscriber reading over TLS; without it, or with another CA, the
 //! connection step fails on the certificate and nothing is delivered; a listener requiring
 //! client certificates takes the configured certificate and refuses a client without one; and
-//! `mqtt://` to the TLS port fails clearly. Every failure comes within a bound.
+//! `mqtt://` to the TLS port (or `mqtts://` to the plain one) fails with a hint at the scheme.
+//! Every failure comes within a bound.
 
 mod support;
 
@@ -188,7 +189,11 @@ fn records(prefix: &str, n: usize) -> Vec<Record> {
 
 /// Delivers `records` with `config` and `auth`, expecting each to fail; answers the first
 /// record's error after checking every record failed with the same kind, within the bound.
-async fn delivery_fails(config: Value, auth: Value, records: Vec<Record>) -> courier_core::ConnectorError {
+async fn delivery_fails(
+    config: Value,
+    auth: Value,
+    records: Vec<Record>,
+) -> courier_core::ConnectorError {
     let destination = Mqtt.build(&spec(config, auth)).await.unwrap();
     let started = Instant::now();
     let out = destination.deliver(&Batch::new("b", records)).await;
@@ -232,7 +237,11 @@ async fn a_private_ca_in_ca_pem_is_trusted_and_messages_arrive_over_tls() {
         config["ca_pem"] = json!(pki.ca);
         let report = test_report(config, auth()).await;
         assert!(report.success, "{report:#?}");
-        let connection = report.steps.iter().find(|s| s.name == "connection").unwrap();
+        let connection = report
+            .steps
+            .iter()
+            .find(|s| s.name == "connection")
+            .unwrap();
         assert!(connection.message.contains("TLS"), "{connection:?}");
     }
 
@@ -267,7 +276,10 @@ async fn a_private_ca_in_ca_pem_is_trusted_and_messages_arrive_over_tls() {
         if *protocol == "v5" {
             assert_eq!(m.property("courier_record_id"), Some(record.id.as_str()));
             let event = record.event.as_ref().unwrap();
-            assert_eq!(m.property("courier_event_id"), Some(event.event_id.as_str()));
+            assert_eq!(
+                m.property("courier_event_id"),
+                Some(event.event_id.as_str())
+            );
         }
     }
 }
@@ -284,7 +296,11 @@ async fn an_untrusted_certificate_fails_at_connection_and_delivers_nothing() {
 
     for config in [trusting_platform, trusting_other_ca] {
         let failed = test_fails_at(config.clone(), auth(), "connection").await;
-        assert_eq!(failed.error_kind, Some(ErrorKind::InvalidConfig), "{failed:?}");
+        assert_eq!(
+            failed.error_kind,
+            Some(ErrorKind::InvalidConfig),
+            "{failed:?}"
+        );
         assert!(failed.message.contains("certificate"), "{failed:?}");
         assert!(
             failed.hint.as_deref().unwrap().contains("ca_pem"),
@@ -296,7 +312,11 @@ async fn an_untrusted_certificate_fails_at_connection_and_delivers_nothing() {
         assert!(error.hint.contains("ca_pem"), "{error:?}");
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(subscriber.received().is_empty(), "{:?}", subscriber.received());
+    assert!(
+        subscriber.received().is_empty(),
+        "{:?}",
+        subscriber.received()
+    );
 }
 
 #[tokio::test]
@@ -308,7 +328,8 @@ async fn a_broker_requiring_client_certificates_takes_the_configured_one_only() 
     config["ca_pem"] = json!(pki.ca);
 
     // The certificate is the credential: no user name or password.
-    let with_certificate = json!({"client_cert_pem": pki.client_cert, "client_key_pem": pki.client_key});
+    let with_certificate =
+        json!({"client_cert_pem": pki.client_cert, "client_key_pem": pki.client_key});
     let report = test_report(config.clone(), with_certificate.clone()).await;
     assert!(report.success, "{report:#?}");
     let destination = Mqtt
@@ -349,9 +370,9 @@ async fn a_broker_requiring_client_certificates_takes_the_configured_one_only() 
 }
 
 #[tokio::test]
-async fn plain_mqtt_to_a_tls_port_fails_clearly() {
+async fn a_scheme_that_does_not_match_the_port_fails_clearly() {
     let pki = pki();
-    let (_broker, port) = tls_broker(&pki, false);
+    let (broker, port) = tls_broker(&pki, false);
     let config = tls_config(format!("mqtt://127.0.0.1:{port}"), "tls/{device}");
     // TCP connects; the broker gets no TLS handshake and drops the connection.
     let failed = test_fails_at(config.clone(), auth(), "authentication").await;
@@ -362,4 +383,20 @@ async fn plain_mqtt_to_a_tls_port_fails_clearly() {
     let error = delivery_fails(config, auth(), records("plain-", 5)).await;
     assert!(error.kind.is_retryable(), "{error:?}");
     assert!(error.hint.contains("mqtts://"), "{error:?}");
+
+    // The other way round: TLS to the plain port.
+    let mut config = tls_config(
+        format!("mqtts://localhost:{}", broker.port()),
+        "tls/{device}",
+    );
+    config["ca_pem"] = json!(pki.ca);
+    let failed = test_fails_at(config.clone(), auth(), "connection").await;
+    assert!(failed.message.contains("TLS"), "{failed:?}");
+    assert!(
+        failed.hint.as_deref().unwrap().contains("mqtt://"),
+        "{failed:?}"
+    );
+    let error = delivery_fails(config, auth(), records("tls-to-plain-", 5)).await;
+    assert!(error.kind.is_retryable(), "{error:?}");
+    assert!(error.hint.contains("mqtt://"), "{error:?}");
 }
