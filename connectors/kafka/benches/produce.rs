@@ -18,6 +18,7 @@ use futures::StreamExt;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 
@@ -83,14 +84,18 @@ fn main() {
                 .set("acks", "all")
                 .set("enable.idempotence", "true")
                 .set("linger.ms", "5")
+                .set("partitioner", "murmur2_random")
                 .create()
                 .unwrap(),
         );
-        let keyed: Arc<Vec<(String, String)>> = Arc::new(
+        let keyed: Arc<Vec<(String, String, String)>> = Arc::new(
             payloads
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (format!("u{}", i % 1000), p.clone()))
+                .map(|(i, p)| {
+                    let id = format!("r{}-{}", i / BATCH, i % BATCH);
+                    (format!("u{}", i % 1000), id, p.clone())
+                })
                 .collect(),
         );
 
@@ -113,8 +118,15 @@ fn main() {
                     async move {
                         let pending: Vec<_> = chunk
                             .iter()
-                            .map(|(key, p)| {
-                                bare.send_result(FutureRecord::to(topic).payload(p).key(key))
+                            .map(|(key, id, p)| {
+                                // The same header the connector puts on every message.
+                                let headers = OwnedHeaders::new().insert(Header {
+                                    key: "courier_record_id",
+                                    value: Some(id.as_str()),
+                                });
+                                bare.send_result(
+                                    FutureRecord::to(topic).payload(p).key(key).headers(headers),
+                                )
                                     .map_err(|(e, _)| e)
                                     .unwrap()
                             })

@@ -182,6 +182,9 @@ fn settings(config: &KafkaConfig, auth: &KafkaAuth, destination_id: &str) -> Cli
             MESSAGE_TIMEOUT.as_millis().to_string(),
         )
         .set("socket.connection.setup.timeout.ms", "10000")
+        // Keys map to partitions as the Java client maps them, so records keyed alike land
+        // with what other producers of the topic wrote for that key.
+        .set("partitioner", "murmur2_random")
         // A batch's messages are produced together; a short linger lets them share requests.
         .set("linger.ms", "5")
         // A missing topic is the destination's error, never a topic made by accident.
@@ -250,19 +253,35 @@ pub fn host_port(server: &str) -> Option<(&str, u16)> {
 }
 
 /// Refuses bootstrap servers whose names resolve outside the trust boundary, before librdkafka
-/// is given them.
-async fn check_bootstrap(servers: &[String], allow_private: bool) -> Result<(), ConnectorError> {
+/// is given them. A name that does not resolve now is refused too (retried later): librdkafka
+/// would resolve it again itself, unchecked.
+pub(crate) async fn check_bootstrap(
+    servers: &[String],
+    allow_private: bool,
+) -> Result<(), ConnectorError> {
     if allow_private {
         return Ok(());
     }
     for server in servers {
         let Some((host, port)) = host_port(server) else {
-            continue;
+            return Err(ConnectorError::new(
+                ErrorKind::InvalidConfig,
+                format!("{SERVICE}: bootstrap server {server} is not host:port"),
+                "correct config.bootstrap_servers",
+            ));
         };
-        if let Err(e) = courier_core::net::resolve_checked(host, port, false).await
-            && matches!(e, courier_core::net::ResolveError::Refused { .. })
-        {
-            return Err(courier_net::refused(SERVICE, &e));
+        match courier_core::net::resolve_checked(host, port, false).await {
+            Ok(_) => {}
+            Err(e @ courier_core::net::ResolveError::Refused { .. }) => {
+                return Err(courier_net::refused(SERVICE, &e));
+            }
+            Err(e) => {
+                return Err(ConnectorError::new(
+                    ErrorKind::Unavailable,
+                    format!("{SERVICE}: bootstrap server {server}: {e}"),
+                    "check config.bootstrap_servers; the records are retried",
+                ));
+            }
         }
     }
     Ok(())

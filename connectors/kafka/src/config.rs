@@ -141,14 +141,27 @@ impl MessageConfig for KafkaConfig {
     }
 }
 
-/// Why `server` cannot be a bootstrap address (`host:port`), if it cannot.
+/// Why `server` cannot be a bootstrap address (`host:port`), if it cannot. The host is a DNS
+/// name (letters, digits, `-` and `.`) or an IP address (IPv6 in brackets): librdkafka reads a
+/// comma as the start of another server, which would then be reached unchecked.
 fn check_server(server: &str) -> Result<(), &'static str> {
     let Some((host, port)) = server.rsplit_once(':') else {
         return Err("must be host:port");
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || host.contains(['/', '@', ' ', '?', '#']) {
-        return Err("must be host:port, without a scheme, credentials or path");
+    let name_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    let v6_ok = host.starts_with('[')
+        && host.ends_with(']')
+        && host[1..host.len() - 1]
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok();
+    if !(name_ok || v6_ok) {
+        return Err(
+            "must be host:port with a DNS name or IP address (IPv6 in brackets), without a scheme, credentials, path or commas",
+        );
     }
     match port.parse::<u16>() {
         Ok(p) if p > 0 => Ok(()),
@@ -391,7 +404,7 @@ mod tests {
     #[test]
     fn bad_fields_are_named_by_their_path() {
         let errors = config(json!({
-            "bootstrap_servers": ["kafka://k:9092", "k"],
+            "bootstrap_servers": ["kafka://k:9092", "k", "evil.example.com:1,10.0.0.5:9092", "k:0"],
             "topic": "bad topic",
             "key_template": "{",
             "headers": {"courier_event_type": "type", "ok": "{"},
@@ -401,6 +414,8 @@ mod tests {
         for p in [
             "/bootstrap_servers/0",
             "/bootstrap_servers/1",
+            "/bootstrap_servers/2",
+            "/bootstrap_servers/3",
             "/topic",
             "/key_template",
             "/headers/courier_event_type",
@@ -408,6 +423,23 @@ mod tests {
             "/acks",
         ] {
             assert!(paths.contains(&p), "{p} missing from {errors:?}");
+        }
+    }
+
+    #[test]
+    fn bootstrap_servers_are_names_or_addresses_with_a_port() {
+        for good in [
+            "k:9092",
+            "broker-1.example.com:9093",
+            "10.0.0.1:9092",
+            "[::1]:9092",
+        ] {
+            assert_eq!(check_server(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "k", ":9092", "k:x", "a b:1", "user@k:1", "k:1,k2:2", "[zz]:1", "k/x:1",
+        ] {
+            assert!(check_server(bad).is_err(), "{bad}");
         }
     }
 

@@ -24,6 +24,8 @@ pub async fn max_message_bytes(client: &KafkaClient) -> usize {
 
 /// The topic's `max.message.bytes`; `Ok(usize::MAX)` when the cluster has no answer for it.
 async fn topic_limit(client: &KafkaClient) -> Result<usize, ()> {
+    // The admin client dials the same brokers: only once the producer has checked them.
+    client.producer().await.map_err(|_| ())?;
     let admin: AdminClient<DefaultClientContext> = client.settings().create().map_err(|_| ())?;
     let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
     let topic = ResourceSpecifier::Topic(&client.config.topic);

@@ -1,5 +1,5 @@
 //! Kafka against tansu: messages read back byte for byte with key and headers, one partition
-//! per key in order; a record over the topic's limit fails alone; a missing topic fails the
+//! per key (the Java client's) in order; a record over the topic's limit fails alone; a missing topic fails the
 //! connection test at its own step; the broker guard refuses private brokers.
 
 mod support;
@@ -67,6 +67,11 @@ async fn messages_read_back_byte_for_byte_with_key_and_headers() {
         assert!(
             of.iter().all(|m| m.partition == of[0].partition),
             "{customer}"
+        );
+        assert_eq!(
+            of[0].partition,
+            support::java_partition(customer.as_bytes(), 3),
+            "{customer}'s partition is the one Java producers pick for the key"
         );
         let mut by_offset = of.clone();
         by_offset.sort_by_key(|m| m.offset);

@@ -33,8 +33,13 @@ async fn nothing_confirmed_is_lost_when_the_broker_restarts_mid_batch() {
 
     // Kill the broker while the second batch is in flight; start it again a second later.
     let first_done = Arc::new(AtomicBool::new(false));
+    // Whether a delivery had started and not returned: true at the kill proves the kill came
+    // in the middle of a batch (librdkafka may then retry within its message timeout, or the
+    // records fail and are sent again below; either way nothing confirmed may be lost).
+    let in_flight = Arc::new(AtomicBool::new(false));
     let killer = {
-        let (cluster, first_done) = (cluster.clone(), first_done.clone());
+        let (cluster, first_done, in_flight) =
+            (cluster.clone(), first_done.clone(), in_flight.clone());
         std::thread::spawn(move || {
             while !first_done.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(2));
@@ -42,8 +47,10 @@ async fn nothing_confirmed_is_lost_when_the_broker_restarts_mid_batch() {
             std::thread::sleep(Duration::from_millis(20));
             let mut broker = cluster.broker.lock().unwrap();
             broker.kill();
+            let mid_batch = in_flight.load(Ordering::SeqCst);
             std::thread::sleep(Duration::from_secs(1));
             broker.start_again();
+            mid_batch
         })
     };
 
@@ -60,9 +67,11 @@ async fn nothing_confirmed_is_lost_when_the_broker_restarts_mid_batch() {
         );
         let mut failed = Vec::new();
         for (b, chunk) in pending.chunks(500).enumerate() {
+            in_flight.store(true, Ordering::SeqCst);
             let outcome = destination
                 .deliver(&Batch::new(format!("b{round}-{b}"), chunk.to_vec()))
                 .await;
+            in_flight.store(false, Ordering::SeqCst);
             for (r, o) in chunk.iter().zip(&outcome.records) {
                 match o.error() {
                     None => {
@@ -83,7 +92,10 @@ async fn nothing_confirmed_is_lost_when_the_broker_restarts_mid_batch() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    killer.join().unwrap();
+    assert!(
+        killer.join().unwrap(),
+        "the broker was killed while a batch was being delivered"
+    );
     assert_eq!(reported.len(), records.len());
 
     let found = cluster

@@ -571,16 +571,20 @@ pub async fn endpoints_are_declared(f: Fixture) {
                     continue;
                 }
                 let path = format!("/{section}/{}", courier_core::spec::pointer_segment(key));
-                // A list of hosts is declared element by element (`/config/servers/0`).
-                let element = format!("{path}/");
-                assert!(
-                    declared
-                        .iter()
-                        .any(|e| e.path == path || e.path.starts_with(&element)),
-                    "{what}: {path} names a host, but {} declares no endpoint for it (declared: {:?})",
-                    meta.type_id,
-                    declared.iter().map(|e| e.path.as_str()).collect::<Vec<_>>()
-                );
+                // A list of hosts is declared as a whole or element by element
+                // (`/config/servers/0`, `/config/servers/1`): every element must be.
+                let wanted: Vec<String> = match value.as_array() {
+                    Some(items) => (0..items.len()).map(|i| format!("{path}/{i}")).collect(),
+                    None => vec![path.clone()],
+                };
+                for want in &wanted {
+                    assert!(
+                        declared.iter().any(|e| &e.path == want || e.path == path),
+                        "{what}: {want} names a host, but {} declares no endpoint for it (declared: {:?})",
+                        meta.type_id,
+                        declared.iter().map(|e| e.path.as_str()).collect::<Vec<_>>()
+                    );
+                }
             }
         }
     }

@@ -199,3 +199,40 @@ fn read_blocking(
     }
     found
 }
+
+/// The partition the Java client's default partitioner picks for `key` among `partitions`:
+/// murmur2 of the key, made positive, modulo the partition count.
+pub fn java_partition(key: &[u8], partitions: i32) -> i32 {
+    (murmur2(key) & 0x7fff_ffff) % partitions
+}
+
+/// Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`).
+fn murmur2(data: &[u8]) -> i32 {
+    const M: i32 = 0x5bd1_e995;
+    let length = data.len() as i32;
+    let mut h: i32 = (0x9747_b28c_u32 as i32) ^ length;
+    let chunks = data.chunks_exact(4);
+    let tail = chunks.remainder();
+    for c in chunks {
+        let mut k = i32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(M);
+        k ^= ((k as u32) >> 24) as i32;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    if tail.len() >= 3 {
+        h ^= (tail[2] as i32) << 16;
+    }
+    if tail.len() >= 2 {
+        h ^= (tail[1] as i32) << 8;
+    }
+    if !tail.is_empty() {
+        h ^= tail[0] as i32;
+        h = h.wrapping_mul(M);
+    }
+    h ^= ((h as u32) >> 13) as i32;
+    h = h.wrapping_mul(M);
+    h ^= ((h as u32) >> 15) as i32;
+    h
+}
