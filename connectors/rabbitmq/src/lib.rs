@@ -29,6 +29,7 @@
 
 mod broker_url;
 pub mod config;
+mod deadlines;
 mod errors;
 mod message;
 mod publish;
@@ -43,6 +44,7 @@ use courier_core::{
 use courier_messages::{BatchLimits, Keys, MessageClient, MessageConnector, Messages};
 
 pub use config::{RabbitmqAuth, RabbitmqConfig};
+pub use deadlines::Deadlines;
 pub use message::Message;
 pub use remote::RabbitmqRemote;
 

@@ -2,12 +2,14 @@
 //! confirm awaited and mapped to its record. Only a broker `basic.ack` makes a record
 //! delivered; a `basic.nack` fails it (retried), a `basic.return` (no queue for its routing
 //! key) rejects it, and a channel or connection lost before the confirm fails the records not
-//! yet confirmed (retried).
+//! yet confirmed (retried). The whole request has one deadline: records unconfirmed by then
+//! fail as timeouts (retried) and their channel is closed, so a late confirm has no one to
+//! reach.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use courier_core::{ConnectorError, Delivered, ErrorKind};
 use courier_messages::human_bytes;
@@ -33,6 +35,8 @@ pub async fn send(
     let lent = client.confirm_channel().await?;
     let channel = &lent.channel;
     let started = Instant::now();
+    let limit = client.deadlines.request;
+    let deadline = tokio::time::Instant::now() + limit;
     let options = BasicPublishOptions {
         mandatory: true,
         immediate: false,
@@ -50,29 +54,50 @@ pub async fn send(
             m.properties.clone(),
         )));
     }
-    let published = in_order(publishes).await;
+    let Ok(published) = tokio::time::timeout_at(deadline, in_order(publishes)).await else {
+        // The frames could not all be written (a blocked connection stops reading them):
+        // nothing is confirmed, and the channel is dropped with `lent`, which closes it.
+        let broker = client.broker_label();
+        return Ok(records
+            .iter()
+            .map(|&(record_id, routing_key, _)| {
+                let what = publish_label(exchange_name, record_id, routing_key);
+                Err(timed_out(&broker, &what, "could not be sent", limit))
+            })
+            .collect());
+    };
 
     // Every publish is on the wire (or failed); now the confirms, whatever order they come in.
-    let mut confirmations: Vec<Result<Confirmation, lapin::Error>> =
+    // A confirm already received resolves even once the deadline has passed.
+    let mut confirmations: Vec<Option<Result<Confirmation, lapin::Error>>> =
         Vec::with_capacity(published.len());
     for p in published {
         confirmations.push(match p {
-            Ok(confirm) => confirm.await,
-            Err(e) => Err(e),
+            Ok(confirm) => tokio::time::timeout_at(deadline, confirm).await.ok(),
+            Err(e) => Some(Err(e)),
         });
     }
     let latency = started.elapsed();
 
     let mut returned: Vec<BasicReturnMessage> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(confirmations.len());
-    // Whether a confirm never came (the channel closed, or confirm mode was off).
+    // Whether a confirm never came (the channel closed, confirm mode was off, or time ran out).
     let mut unanswered = false;
     for (confirmation, &(record_id, routing_key, body_len)) in
         confirmations.into_iter().zip(&records)
     {
         let what = || publish_label(exchange_name, record_id, routing_key);
         outcomes.push(match confirmation {
-            Ok(Confirmation::Ack(back)) => {
+            None => {
+                unanswered = true;
+                Err(timed_out(
+                    &client.broker_label(),
+                    &what(),
+                    "was not confirmed",
+                    limit,
+                ))
+            }
+            Some(Ok(Confirmation::Ack(back))) => {
                 returned.extend(back);
                 Ok(Delivered {
                     reference: record_id.to_string(),
@@ -81,7 +106,7 @@ pub async fn send(
                     response_body: None,
                 })
             }
-            Ok(Confirmation::Nack(back)) => {
+            Some(Ok(Confirmation::Nack(back))) => {
                 returned.extend(back);
                 Err(ConnectorError::new(
                     ErrorKind::Unavailable,
@@ -89,14 +114,14 @@ pub async fn send(
                     "the record is retried; check the broker's logs and the queue's limits",
                 ))
             }
-            Ok(Confirmation::NotRequested) => {
+            Some(Ok(Confirmation::NotRequested)) => {
                 unanswered = true;
                 Err(ConnectorError::internal(format!(
                     "{} was published without a publisher confirm",
                     what()
                 )))
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 unanswered = true;
                 Err(unconfirmed(client, &e, &what(), exchange_name, body_len))
             }
@@ -107,6 +132,8 @@ pub async fn send(
         // Every confirm came: the channel has nothing outstanding and may serve the next one.
         lent.release();
     }
+    // Otherwise `lent` is dropped here, closing the channel: a confirm arriving late is not
+    // taken for a later request's.
     Ok(outcomes)
 }
 
@@ -118,6 +145,16 @@ fn publish_label(exchange: &str, record_id: &str, routing_key: &str) -> String {
         format!("exchange `{exchange}`")
     };
     format!("the message of record {record_id} to {target} with routing key `{routing_key}`")
+}
+
+/// The failure of a record whose message `outcome` ("was not confirmed") before the request's
+/// deadline: retried, as the broker may be blocked by an alarm or the peer gone.
+fn timed_out(broker: &str, what: &str, outcome: &str, limit: Duration) -> ConnectorError {
+    ConnectorError::new(
+        ErrorKind::Timeout,
+        format!("{what} {outcome} within {limit:?}: RabbitMQ at {broker} did not answer"),
+        "the record is retried; the broker may be blocked by a memory or disk alarm, overloaded or unreachable",
+    )
 }
 
 /// The failure of a record whose confirm never came: the channel or connection closed first.

@@ -6,7 +6,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use courier_core::{ConnectorError, Env, ErrorKind, Secret};
 use lapin::options::ConfirmSelectOptions;
@@ -16,11 +15,10 @@ use lapin::{Channel, Connection, ConnectionProperties};
 
 use crate::broker_url::BrokerUrl;
 use crate::config::{RabbitmqAuth, RabbitmqConfig};
+use crate::deadlines::{self, Deadlines, HEARTBEAT_SECONDS};
 use crate::errors::{During, classify};
 use crate::tls;
 
-/// How long reaching the broker (TCP, TLS and the AMQP handshake) may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Idle confirm channels kept for the next requests; more are closed when handed back.
 const IDLE_CHANNELS: usize = 32;
 
@@ -33,6 +31,8 @@ pub struct RabbitmqRemote {
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     allow_private_network: bool,
     connection_name: String,
+    /// How long each wait on the broker may last.
+    pub(crate) deadlines: Deadlines,
     /// The open connection, if any; the lock also makes reconnecting single-flight.
     connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
     /// Confirm channels between requests.
@@ -77,10 +77,18 @@ impl RabbitmqRemote {
             tls,
             allow_private_network: env.allow_private_network,
             connection_name: format!("courier {}", env.destination_id),
+            deadlines: Deadlines::default(),
             connection: tokio::sync::Mutex::new(None),
             idle: Mutex::new(Vec::new()),
             learned_max_message: AtomicU64::new(0),
         })
+    }
+
+    /// The same remote with other deadlines (a host with its own timeout policy, or a test
+    /// that cannot wait out the defaults).
+    pub fn with_deadlines(mut self, deadlines: Deadlines) -> RabbitmqRemote {
+        self.deadlines = deadlines;
+        self
     }
 
     /// The broker's addresses, every one checked against the network rule.
@@ -151,10 +159,16 @@ impl RabbitmqRemote {
                 port: self.broker.port,
             },
             vhost: self.broker.vhost.clone(),
-            query: AMQPQueryString::default(),
+            // Heartbeats make a peer that vanished without closing the socket noticed, and
+            // the connection dropped, instead of waited on.
+            query: AMQPQueryString {
+                heartbeat: Some(HEARTBEAT_SECONDS),
+                ..AMQPQueryString::default()
+            },
         };
         let tls = self.tls.clone().map(RustlsConnector::from);
         let host = self.broker.host.clone();
+        let connect_timeout = self.deadlines.connect;
         let runtime = lapin::runtime::default_runtime().map_err(|e| classify(&e, during))?;
         // The connection goes to the addresses checked above, not to a fresh lookup of the
         // name; TLS still verifies the certificate against the name.
@@ -166,7 +180,7 @@ impl RabbitmqRemote {
                     None => Ok(stream),
                 }
             };
-            match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+            match tokio::time::timeout(connect_timeout, connecting).await {
                 Ok(connected) => connected.map_err(lapin::Error::from),
                 Err(_) => Err(lapin::Error::from(std::io::Error::from(
                     std::io::ErrorKind::TimedOut,
@@ -176,12 +190,12 @@ impl RabbitmqRemote {
         let properties = ConnectionProperties::default()
             .with_connection_name(self.connection_name.clone().into());
         let opening = Connection::connector(uri, runtime, transport, properties);
-        match tokio::time::timeout(CONNECT_TIMEOUT, opening).await {
+        match tokio::time::timeout(connect_timeout, opening).await {
             Ok(Ok(connection)) => Ok(connection),
             Ok(Err(e)) => Err(classify(&e, during)),
             Err(_) => Err(ConnectorError::new(
                 ErrorKind::Timeout,
-                format!("{broker} did not complete the AMQP handshake within {CONNECT_TIMEOUT:?}"),
+                format!("{broker} did not complete the AMQP handshake within {connect_timeout:?}"),
                 "check that config.url names RabbitMQ's AMQP port and that the broker is healthy",
             )),
         }
@@ -207,18 +221,14 @@ impl RabbitmqRemote {
         let channel = match idle {
             Some(channel) => channel,
             None => {
-                let during = During::Channel {
-                    what: "opening a confirm channel",
-                    exchange: "",
-                };
-                let channel = connection
-                    .create_channel()
-                    .await
-                    .map_err(|e| classify(&e, during))?;
-                channel
-                    .confirm_select(ConfirmSelectOptions::default())
-                    .await
-                    .map_err(|e| classify(&e, during))?;
+                let (limit, broker) = (self.deadlines.call, self.broker_label());
+                let what = "opening a confirm channel";
+                let channel =
+                    deadlines::call(limit, &broker, what, "", connection.create_channel()).await?;
+                // A channel left without an answer here is dropped, and so closed.
+                let what = "confirm.select (publisher confirms) on a new channel";
+                let confirming = channel.confirm_select(ConfirmSelectOptions::default());
+                deadlines::call(limit, &broker, what, "", confirming).await?;
                 channel
             }
         };
@@ -230,11 +240,26 @@ impl RabbitmqRemote {
 
     /// A channel of its own (not in confirm mode), for the connection test.
     pub(crate) async fn plain_channel(&self, what: &str) -> Result<Channel, ConnectorError> {
-        self.connection()
-            .await?
-            .create_channel()
-            .await
-            .map_err(|e| classify(&e, During::Channel { what, exchange: "" }))
+        let connection = self.connection().await?;
+        let what = format!("opening a channel for {what}");
+        self.call(&what, "", connection.create_channel()).await
+    }
+
+    /// Awaits one channel call (`what`, on `exchange`) within the call deadline.
+    pub(crate) async fn call<T>(
+        &self,
+        what: &str,
+        exchange: &str,
+        answer: impl Future<Output = lapin::Result<T>>,
+    ) -> Result<T, ConnectorError> {
+        deadlines::call(
+            self.deadlines.call,
+            &self.broker_label(),
+            what,
+            exchange,
+            answer,
+        )
+        .await
     }
 
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Channel>> {

@@ -11,8 +11,6 @@ use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, ExchangeKind};
 
 use crate::RabbitmqClient;
-use crate::errors::{During, classify};
-use crate::remote::CONNECT_TIMEOUT;
 
 /// The steps, in order.
 pub const STEPS: &[StepSpec] = &[
@@ -70,15 +68,16 @@ pub async fn run(client: &RabbitmqClient, probe: &mut Probe) -> Result<(), Conne
                     passive: true,
                     ..ExchangeDeclareOptions::default()
                 };
-                channel
-                    .exchange_declare(
-                        ShortString::from(exchange),
-                        ExchangeKind::Direct,
-                        passive,
-                        FieldTable::default(),
-                    )
+                let declare = channel.exchange_declare(
+                    ShortString::from(exchange),
+                    ExchangeKind::Direct,
+                    passive,
+                    FieldTable::default(),
+                );
+                client
+                    .call(&what, exchange, declare)
                     .await
-                    .map_err(|e| missing(client, classify(&e, During::Channel { what: &what, exchange }), "exchange", exchange))?;
+                    .map_err(|e| missing(client, e, "exchange", exchange))?;
                 return Ok(((), format!("exchange `{exchange}` exists")));
             }
             match &client.config.routing_key {
@@ -89,10 +88,15 @@ pub async fn run(client: &RabbitmqClient, probe: &mut Probe) -> Result<(), Conne
                         passive: true,
                         ..QueueDeclareOptions::default()
                     };
-                    let found = channel
-                        .queue_declare(ShortString::from(queue.as_str()), passive, FieldTable::default())
+                    let declare = channel.queue_declare(
+                        ShortString::from(queue.as_str()),
+                        passive,
+                        FieldTable::default(),
+                    );
+                    let found = client
+                        .call(&what, exchange, declare)
                         .await
-                        .map_err(|e| missing(client, classify(&e, During::Channel { what: &what, exchange }), "queue", queue))?;
+                        .map_err(|e| missing(client, e, "queue", queue))?;
                     Ok((
                         (),
                         format!(
@@ -169,31 +173,29 @@ async fn publish_and_roll_back(
     routing_key: &str,
 ) -> Result<(), ConnectorError> {
     let what = "a test publish (rolled back)";
-    let during = During::Channel { what, exchange };
     let channel = client.plain_channel(what).await?;
-    channel
-        .tx_select()
-        .await
-        .map_err(|e| classify(&e, during))?;
+    client
+        .call(
+            "tx.select for a test publish",
+            exchange,
+            channel.tx_select(),
+        )
+        .await?;
     let properties = BasicProperties::default()
         .with_content_type("application/json".into())
         .with_type("courier.connection_test".into());
     let routing_key =
         ShortString::try_new(routing_key).unwrap_or_else(|_| ShortString::from(PROBE_ROUTING_KEY));
-    channel
-        .basic_publish(
-            ShortString::from(exchange),
-            routing_key,
-            BasicPublishOptions::default(),
-            br#"{"type":"courier.connection_test"}"#,
-            properties,
-        )
-        .await
-        .map_err(|e| classify(&e, during))?;
-    channel
-        .tx_rollback()
-        .await
-        .map_err(|e| classify(&e, during))?;
+    let publish = channel.basic_publish(
+        ShortString::from(exchange),
+        routing_key,
+        BasicPublishOptions::default(),
+        br#"{"type":"courier.connection_test"}"#,
+        properties,
+    );
+    client.call(what, exchange, publish).await?;
+    // A refused publish closes the channel, which the rollback reports as the publish's.
+    client.call(what, exchange, channel.tx_rollback()).await?;
     Ok(())
 }
 
@@ -209,12 +211,13 @@ async fn reach(client: &RabbitmqClient) -> Result<&'static str, ConnectorError> 
         )
     };
     let addresses = client.checked_addresses().await?;
+    let connect_timeout = client.deadlines.connect;
     let tcp = tokio::time::timeout(
-        CONNECT_TIMEOUT,
+        connect_timeout,
         tokio::net::TcpStream::connect(&addresses[..]),
     )
     .await
-    .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+    .map_err(|_| unreachable(format!("no answer within {connect_timeout:?}")))?
     .map_err(|e| unreachable(e.to_string()))?;
     let Some(tls) = &client.tls else {
         return Ok("over TCP");
@@ -231,9 +234,9 @@ async fn reach(client: &RabbitmqClient) -> Result<&'static str, ConnectorError> 
             )
         })?;
     let connector = tokio_rustls::TlsConnector::from(Arc::clone(tls));
-    tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
+    tokio::time::timeout(connect_timeout, connector.connect(name, tcp))
         .await
-        .map_err(|_| unreachable(format!("no TLS handshake within {CONNECT_TIMEOUT:?}")))?
+        .map_err(|_| unreachable(format!("no TLS handshake within {connect_timeout:?}")))?
         .map_err(|e| {
             ConnectorError::new(
                 ErrorKind::Unavailable,

@@ -241,8 +241,9 @@ fn check_stream_key(config: &RedisStreamsConfig) -> Result<(), String> {
     }
 }
 
-/// Why `key` cannot be a stream key, if it cannot.
-fn check_key_text(key: &str) -> Result<(), &'static str> {
+/// Why `key` cannot be a stream key, if it cannot: the fixed key at save time, and each key
+/// rendered from a record at delivery.
+pub(crate) fn check_key_text(key: &str) -> Result<(), &'static str> {
     if key.trim().is_empty() {
         return Err("must not be empty");
     }

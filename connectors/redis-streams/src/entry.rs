@@ -7,7 +7,9 @@ use courier_core::{ConnectorError, ErrorKind, Record};
 use courier_messages::Keys;
 use serde_json::Value;
 
-use crate::config::{FieldsLayout, PAYLOAD_FIELD, RECORD_ID_FIELD, RedisStreamsConfig};
+use crate::config::{
+    FieldsLayout, PAYLOAD_FIELD, RECORD_ID_FIELD, RedisStreamsConfig, check_key_text,
+};
 use crate::script::{self, MAX_FIELDS};
 
 /// One record, ready to append.
@@ -45,7 +47,22 @@ pub fn entry(
 ) -> Result<StreamEntry, ConnectorError> {
     let stream = match (config.fixed_stream_key(), &keys[0]) {
         (Some(fixed), _) => fixed.to_string(),
-        (None, Some(rendered)) => rendered.clone(),
+        (None, Some(rendered)) => {
+            // The template's text is checked at save time; what a record puts in its
+            // placeholders could still aim the key at the guard's own keys.
+            if let Err(problem) = check_key_text(rendered) {
+                return Err(rejected(
+                    record,
+                    format!(
+                        "its stream key `{}` (from stream_key_template `{}`) {problem}",
+                        rendered.chars().take(128).collect::<String>(),
+                        config.stream_key_template
+                    ),
+                    "correct the record's fields that stream_key_template reads, or the template",
+                ));
+            }
+            rendered.clone()
+        }
         (None, None) => {
             return Err(ConnectorError::internal(
                 "the stream key template was not rendered",
@@ -179,6 +196,21 @@ mod tests {
                 ("courier_record_id", b"r")
             ]
         );
+    }
+
+    #[test]
+    fn a_rendered_stream_key_in_the_guard_namespace_fails_alone() {
+        let c = config(json!({"stream_key_template": "{prefix}dedup:{stream}"}));
+        let r = Record::new("r", r#"{"prefix":"courier:","stream":"orders:r"}"#);
+        let keys = [Some("courier:dedup:orders:r".to_string())];
+        let e = entry(&c, &r, &keys).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Rejected, "{e:?}");
+        assert!(
+            e.message.contains("`{prefix}dedup:{stream}`") && e.message.contains("courier:dedup:"),
+            "{e:?}"
+        );
+        let fine = entry(&c, &r, &[Some("events:dedup:orders".to_string())]).unwrap();
+        assert_eq!(fine.stream, "events:dedup:orders");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Redis Streams against a redis-server of each test's own, read back with the plain redis
 //! client: payloads byte for byte with their record and event fields, both field layouts,
 //! stream keys from the payload, redelivery appending nothing twice, trimming, records that
-//! fail alone (too large, not an object, a key of another type), and the connection test's
+//! fail alone (too large, not an object, a key of another type, a stream key rendered into
+//! the guard's keys), and the connection test's
 //! steps (credentials, key type, ACL, the network guard).
 
 mod common;
@@ -167,6 +168,35 @@ async fn stream_keys_are_read_from_each_record_with_a_fallback() {
     assert_eq!(
         ids(common::entries(&mut reader, "orders:unknown").await),
         ["anon"]
+    );
+}
+
+#[tokio::test]
+async fn a_record_whose_stream_key_renders_into_the_guard_keys_fails_alone() {
+    let broker = common::broker();
+    let config = common::config(broker.port(), "{scope}:{customer.id}", json!({}));
+    let destination = common::destination(config).await;
+    let records = vec![
+        Record::new("ok", r#"{"scope":"orders","customer":{"id":"a"}}"#),
+        Record::new(
+            "guard",
+            r#"{"scope":"courier:dedup","customer":{"id":"a"}}"#,
+        ),
+    ];
+    let out = destination.deliver(&Batch::new("b", records)).await;
+    assert!(out.records[0].error().is_none(), "{out:?}");
+    let e = out.records[1].error().expect("the guard-key record fails");
+    assert_eq!(e.kind, ErrorKind::Rejected, "{e:?}");
+    assert!(
+        e.message.contains("courier:dedup:a") && e.message.contains("`{scope}:{customer.id}`"),
+        "{e:?}"
+    );
+    let mut reader = common::reader(broker.port()).await;
+    assert_eq!(common::entries(&mut reader, "orders:a").await.len(), 1);
+    assert!(
+        common::entries(&mut reader, "courier:dedup:a")
+            .await
+            .is_empty()
     );
 }
 
