@@ -30,6 +30,76 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The headers the connector puts on a record with id `id` and event `event_id` (no headers
+/// configured): the bare side sends exactly these.
+fn bare_headers(id: &str, event_id: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Msg-Id", id);
+    headers.insert("courier_event_type", "order.created");
+    headers.insert("courier_event_id", event_id);
+    headers
+}
+
+/// One message of each side, read back from the stream: both sides must put the same message
+/// on the wire (subject, body, header names and values but the record id), or the ratio
+/// compares different work.
+async fn check_same_messages(
+    js: &jetstream::Context,
+    destination: &Arc<dyn courier_core::Destination>,
+    payload: &Bytes,
+) {
+    let record = Record::new("wire-check-c", payload.clone()).with_event("order.created", "evt-w");
+    let out = destination
+        .deliver(&Batch::new("wire-check", vec![record]))
+        .await;
+    assert_eq!(out.delivered_count(), 1, "{out:?}");
+    js.publish_with_headers(
+        "bench.records",
+        bare_headers("wire-check-b", "evt-w"),
+        payload.clone(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let stream = js.get_stream("BENCH").await.unwrap();
+    let connector = stream.get_raw_message(1).await.unwrap();
+    let bare = stream.get_raw_message(2).await.unwrap();
+    let headers = |m: &jetstream::message::StreamMessage| {
+        let mut h: Vec<(String, Vec<String>)> = m
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.iter().map(|v| v.to_string()).collect()))
+            .collect();
+        h.sort();
+        h
+    };
+    let without_id = |m: &jetstream::message::StreamMessage| {
+        headers(m)
+            .into_iter()
+            .map(|(n, v)| {
+                if n == "Nats-Msg-Id" {
+                    (n, Vec::new())
+                } else {
+                    (n, v)
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(connector.subject, bare.subject);
+    assert_eq!(connector.payload, bare.payload);
+    assert_eq!(
+        without_id(&connector),
+        without_id(&bare),
+        "{:?}",
+        headers(&connector)
+    );
+    assert_eq!(
+        connector.headers.get("Nats-Msg-Id").map(|v| v.as_str()),
+        Some("wire-check-c")
+    );
+}
+
 fn main() {
     let total = env_or("COURIER_BENCH_RECORDS", 20_000);
     let rounds = env_or("COURIER_BENCH_ROUNDS", 9);
@@ -79,6 +149,7 @@ fn main() {
             ..Default::default()
         };
         let destination = Nats.build(&spec).await.unwrap();
+        check_same_messages(&js, &destination, &payloads[0]).await;
         let payloads = Arc::new(payloads);
 
         // Every run sends fresh record ids: the stream would drop repeated ones as duplicates.
@@ -125,12 +196,10 @@ fn main() {
                         async move {
                             let mut acks = Vec::with_capacity(chunk.len());
                             for (i, payload) in chunk.into_iter().enumerate() {
-                                let mut headers = HeaderMap::new();
-                                headers
-                                    .insert("Nats-Msg-Id", format!("{tag}-{b}-{i}").as_str());
-                                headers.insert("courier_event_type", "order.created");
-                                headers
-                                    .insert("courier_event_id", format!("evt-{b}-{i}").as_str());
+                                let headers = bare_headers(
+                                    &format!("{tag}-{b}-{i}"),
+                                    &format!("evt-{b}-{i}"),
+                                );
                                 acks.push(
                                     js.publish_with_headers("bench.records", headers, payload)
                                         .await

@@ -3,22 +3,24 @@
 //! connection itself), server names checked against the network rule before each (re)connect,
 //! and what the connection reports on the side (a lost connection, a refused publish).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use async_nats::client::Client;
 use async_nats::connection::State;
 use async_nats::{
-    ClientError, ConnectOptions, Event, ReconnectToServer, Server, ServerAddr, ServerError,
-    ServerInfo, Subject, jetstream,
+    ClientError, ConnectOptions, Event, HeaderName, ReconnectToServer, Server, ServerAddr,
+    ServerError, ServerInfo, Subject, jetstream,
 };
 use courier_core::net::{ResolveError, resolve_checked};
 use courier_core::{ConnectorError, Env, ErrorKind};
 use courier_messages::MessageClient;
 use tokio::sync::{OnceCell, watch};
+use tokio::task::JoinHandle;
 
 use crate::config::{NatsAuth, NatsConfig, parse_server};
 use crate::errors;
@@ -54,6 +56,9 @@ pub struct NatsRemote {
     pub(crate) allow_private: bool,
     /// What kind of credential signs in, for messages.
     pub(crate) auth_method: &'static str,
+    /// The configured header names (in the order of `config.headers`), each with its parsed
+    /// form: parsed once, not for every message.
+    pub(crate) header_names: Vec<(String, HeaderName)>,
     options: ConnectOptions,
     session: OnceCell<Arc<Session>>,
     last_failure: Mutex<Option<(Instant, ConnectorError)>>,
@@ -82,6 +87,9 @@ pub struct Session {
     pub jetstream: jetstream::Context,
     /// What the connection reported on the side.
     pub signals: Arc<Signals>,
+    /// Held by the session alone: once the session is gone, the reconnect chooser (which the
+    /// client's connection task keeps) sees it gone and stops.
+    _in_use: Arc<()>,
 }
 
 impl Session {
@@ -94,14 +102,20 @@ impl Session {
 
 /// Reports the client makes beside requests: a lost connection, a publish or subscription the
 /// server refused (the server answers those with `-ERR`, never on the request itself).
+///
+/// Each refusal is numbered; a request notes the number it started at ([`Signals::since`]) and
+/// counts only the refusals numbered after it, so a refusal the operator has since fixed (by
+/// changing the user's permissions) does not fail later requests. A new connection forgets them.
 #[derive(Debug)]
 pub struct Signals {
     /// Counts the connections lost.
     pub disconnects: watch::Sender<u64>,
-    /// Counts the permission violations reported.
+    /// The number of the latest permission violation reported (0: none yet).
     pub denials: watch::Sender<u64>,
-    denied_subjects: Mutex<HashSet<String>>,
-    inbox_denied: AtomicBool,
+    /// The subjects refused, each with the number of its latest refusal.
+    denied_subjects: Mutex<HashMap<String, u64>>,
+    /// The number of the latest refusal of the reply inbox (0: none on this connection).
+    inbox_denied: AtomicU64,
     last_reconnect_error: Mutex<Option<String>>,
 }
 
@@ -110,22 +124,29 @@ impl Signals {
         Signals {
             disconnects: watch::channel(0).0,
             denials: watch::channel(0).0,
-            denied_subjects: Mutex::new(HashSet::new()),
-            inbox_denied: AtomicBool::new(false),
+            denied_subjects: Mutex::new(HashMap::new()),
+            inbox_denied: AtomicU64::new(0),
             last_reconnect_error: Mutex::new(None),
         }
     }
 
-    /// Whether the server refused a publish to `subject` on this connection.
-    pub fn publish_denied(&self, subject: &str) -> bool {
-        self.denied_subjects
-            .lock()
-            .is_ok_and(|denied| denied.contains(subject))
+    /// The number of the latest refusal so far: a request started now counts only refusals
+    /// numbered after it.
+    pub fn since(&self) -> u64 {
+        *self.denials.borrow()
     }
 
-    /// Whether the server refused the subscription replies arrive on.
-    pub fn inbox_denied(&self) -> bool {
-        self.inbox_denied.load(Ordering::Relaxed)
+    /// Whether the server refused a publish to `subject` after refusal number `since`.
+    pub fn publish_denied(&self, subject: &str, since: u64) -> bool {
+        self.denied_subjects
+            .lock()
+            .is_ok_and(|denied| denied.get(subject).is_some_and(|&n| n > since))
+    }
+
+    /// Whether the server refused the subscription replies arrive on after refusal number
+    /// `since`.
+    pub fn inbox_denied(&self, since: u64) -> bool {
+        self.inbox_denied.load(Ordering::Acquire) > since
     }
 
     /// Why the connection could not be re-established lately, if it could not.
@@ -143,6 +164,13 @@ impl Signals {
                 if let Ok(mut last) = self.last_reconnect_error.lock() {
                     *last = None;
                 }
+                // Permissions may have changed while the connection was down (a server
+                // restarted with a new config): what the last connection was refused no
+                // longer says anything.
+                if let Ok(mut denied) = self.denied_subjects.lock() {
+                    denied.clear();
+                }
+                self.inbox_denied.store(0, Ordering::Release);
             }
             Event::ServerError(ServerError::Other(text)) => self.on_server_error(&text),
             Event::ClientError(ClientError::Other(text)) => {
@@ -161,19 +189,27 @@ impl Signals {
             let end = t.rfind('"')?;
             (end > start).then(|| t[start..end].to_string())
         };
+        let Ok(mut denied) = self.denied_subjects.lock() else {
+            return;
+        };
+        // Numbered and recorded under the lock, before waiters are told: a waiter woken by
+        // the new number finds the refusal already recorded.
+        let number = self.since() + 1;
         if text.starts_with("Permissions Violation for Publish") {
-            if let (Some(subject), Ok(mut denied)) = (quoted(text), self.denied_subjects.lock())
-                && denied.len() < MAX_DENIED_SUBJECTS
+            if let Some(subject) = quoted(text)
+                && (denied.len() < MAX_DENIED_SUBJECTS || denied.contains_key(&subject))
             {
-                denied.insert(subject);
+                denied.insert(subject, number);
             }
-            self.denials.send_modify(|n| *n += 1);
         } else if text.starts_with("Permissions Violation for Subscription")
             && quoted(text).is_some_and(|s| s.starts_with("_INBOX."))
         {
-            self.inbox_denied.store(true, Ordering::Relaxed);
-            self.denials.send_modify(|n| *n += 1);
+            self.inbox_denied.store(number, Ordering::Release);
+        } else {
+            return;
         }
+        self.denials.send_replace(number);
+        drop(denied);
     }
 }
 
@@ -194,6 +230,19 @@ impl NatsRemote {
             .collect::<Result<Vec<_>, _>>()?;
         let subject = SubjectTemplate::parse(&config.subject_template)
             .map_err(|m| invalid("config.subject_template", m))?;
+        let header_names = config
+            .headers
+            .keys()
+            .map(|name| {
+                let parsed = HeaderName::from_str(name).map_err(|_| {
+                    invalid(
+                        &format!("config.headers.{name}"),
+                        "is not a header name".into(),
+                    )
+                })?;
+                Ok((name.clone(), parsed))
+            })
+            .collect::<Result<Vec<_>, ConnectorError>>()?;
         let auth_method = auth.method();
         let options = match auth {
             NatsAuth {
@@ -245,6 +294,7 @@ impl NatsRemote {
             subject,
             allow_private: env.allow_private_network,
             auth_method,
+            header_names,
             options,
             session: OnceCell::new(),
             last_failure: Mutex::new(None),
@@ -310,6 +360,8 @@ impl NatsRemote {
         let signals = Arc::new(Signals::new());
         let reported = signals.clone();
         let allow_private = self.allow_private;
+        let in_use = Arc::new(());
+        let session_alive = Arc::downgrade(&in_use);
         let options = self
             .options
             .clone()
@@ -318,7 +370,7 @@ impl NatsRemote {
                 async {}
             })
             .reconnect_to_server_callback(move |servers, info| {
-                reconnect_target(servers, info, allow_private)
+                reconnect_target(servers, info, allow_private, session_alive.clone())
             });
         // The names were checked just now; the client resolves them again to connect, so a
         // resolve-then-connect window remains (it cannot be handed the checked addresses
@@ -344,27 +396,32 @@ impl NatsRemote {
             client,
             jetstream,
             signals,
+            _in_use: in_use,
         })
     }
 
     /// Resolves every server's name and refuses one reaching a non-public address (unless the
-    /// operator allows it); names that do not resolve are left to the client, as long as one
-    /// does.
+    /// operator allows it). A name that does not resolve fails the check as well: the client
+    /// would resolve it again itself, and what it then reached would never have been checked.
     async fn check_servers(&self) -> Result<(), ConnectorError> {
-        let mut unresolved = Vec::new();
-        for server in &self.servers {
+        for (i, server) in self.servers.iter().enumerate() {
             match resolve_checked(server.host(), server.port(), self.allow_private).await {
                 Ok(_) => {}
                 Err(e @ ResolveError::Refused { .. }) => return Err(refused(&e)),
-                Err(e) => unresolved.push(e.to_string()),
+                Err(e) => {
+                    return Err(ConnectorError::new(
+                        ErrorKind::Unavailable,
+                        format!(
+                            "NATS server {}:{} (config.servers[{i}]): {e}",
+                            server.host(),
+                            server.port()
+                        ),
+                        format!(
+                            "check the host name in config.servers[{i}]; the records are retried"
+                        ),
+                    ));
+                }
             }
-        }
-        if unresolved.len() == self.servers.len() {
-            return Err(ConnectorError::new(
-                ErrorKind::Unavailable,
-                format!("no NATS server name resolved: {}", unresolved.join("; ")),
-                "check the host names in config.servers",
-            ));
         }
         Ok(())
     }
@@ -388,33 +445,69 @@ fn reconnect_target(
     servers: Vec<Server>,
     info: ServerInfo,
     allow_private: bool,
+    session_alive: Weak<()>,
 ) -> impl std::future::Future<Output = Option<ReconnectToServer>> + Send + Sync + 'static {
-    // Spawned, so the future the client keeps holds only a join handle (it must be Sync).
-    let choosing = tokio::spawn(async move {
-        if info.server_id.is_empty() {
+    let reconnecting = !info.server_id.is_empty();
+    // Spawned, so the future the client keeps holds only a join handle (it must be Sync); the
+    // task ends with that future if the client drops it.
+    let choosing = reconnecting.then(|| {
+        AbortOnDrop(tokio::spawn(choose_allowed(
+            servers,
+            allow_private,
+            session_alive,
+        )))
+    });
+    async move {
+        let mut choosing = choosing?;
+        match (&mut choosing.0).await {
+            Ok(Some(target)) => Some(target),
+            // The session is gone. No answer would make the client pick a server itself,
+            // unchecked; its connection task waits here instead, idle (nothing uses it any
+            // more, and it stops when the runtime does).
+            _ => std::future::pending().await,
+        }
+    }
+}
+
+/// The first server, fewest failed attempts first, that passes the network rule, checked
+/// round after round (waiting longer each time) until one does; `None` once the session the
+/// connection belongs to is gone.
+async fn choose_allowed(
+    servers: Vec<Server>,
+    allow_private: bool,
+    session_alive: Weak<()>,
+) -> Option<ReconnectToServer> {
+    let mut pool = servers;
+    pool.sort_by_key(|s| s.failed_attempts);
+    let fewest = pool.first()?.failed_attempts;
+    for round in 0usize.. {
+        tokio::time::sleep(reconnect_delay(fewest.saturating_add(round))).await;
+        if session_alive.strong_count() == 0 {
             return None;
         }
-        let mut pool = servers;
-        pool.sort_by_key(|s| s.failed_attempts);
-        let fewest = pool.first()?.failed_attempts;
-        for round in 0.. {
-            tokio::time::sleep(reconnect_delay(fewest + round)).await;
-            for server in &pool {
-                let host = server.addr.host();
-                if resolve_checked(host, server.addr.port(), allow_private)
-                    .await
-                    .is_ok()
-                {
-                    return Some(ReconnectToServer {
-                        addr: server.addr.clone(),
-                        delay: Some(Duration::ZERO),
-                    });
-                }
+        for server in &pool {
+            let host = server.addr.host();
+            if resolve_checked(host, server.addr.port(), allow_private)
+                .await
+                .is_ok()
+            {
+                return Some(ReconnectToServer {
+                    addr: server.addr.clone(),
+                    delay: Some(Duration::ZERO),
+                });
             }
         }
-        None
-    });
-    async move { choosing.await.ok().flatten() }
+    }
+    None
+}
+
+/// A spawned task, aborted when this is dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The wait before reconnect attempt `failed + 1`: none at first, then doubling from 50 ms
@@ -439,16 +532,36 @@ mod tests {
     }
 
     #[test]
-    fn refused_publishes_and_inboxes_are_remembered() {
+    fn refusals_count_from_the_request_on_and_a_new_connection_forgets_them() {
         let signals = Signals::new();
         let mut denials = signals.denials.subscribe();
+        let before = signals.since();
         signals.on_server_error("Permissions Violation for Publish to \"orders.eu\"");
-        assert!(signals.publish_denied("orders.eu"));
-        assert!(!signals.publish_denied("orders.us"));
+        assert!(signals.publish_denied("orders.eu", before));
+        assert!(!signals.publish_denied("orders.us", before));
         assert!(denials.has_changed().unwrap());
         denials.mark_unchanged();
+
+        // A request started after the refusal does not count it (the permission may have
+        // been fixed since); a new refusal counts again.
+        let later = signals.since();
+        assert!(!signals.publish_denied("orders.eu", later));
         signals.on_server_error("Permissions Violation for Subscription to \"_INBOX.abc.*\"");
-        assert!(signals.inbox_denied());
+        assert!(signals.inbox_denied(later));
+        assert!(!signals.publish_denied("orders.eu", later));
+        signals.on_server_error("Permissions Violation for Publish to \"orders.eu\"");
+        assert!(signals.publish_denied("orders.eu", later));
+        assert!(denials.has_changed().unwrap());
+
+        // A new connection forgets them all, whenever the request started.
+        signals.on_event(Event::Connected);
+        assert!(!signals.publish_denied("orders.eu", before));
+        assert!(!signals.inbox_denied(before));
+        // Other server errors are no refusals.
+        let now = signals.since();
+        signals.on_server_error("Maximum Payload Violation");
+        assert_eq!(signals.since(), now);
+
         signals.on_event(Event::ClientError(ClientError::Other(
             "authorization violation".into(),
         )));
@@ -456,5 +569,75 @@ mod tests {
             signals.last_reconnect_error().as_deref(),
             Some("authorization violation")
         );
+    }
+
+    fn pool(url: &str) -> Vec<Server> {
+        vec![Server {
+            addr: url.parse().unwrap(),
+            failed_attempts: 1,
+            did_connect: true,
+            is_discovered: false,
+            last_error: None,
+        }]
+    }
+
+    fn connected_before() -> ServerInfo {
+        ServerInfo {
+            server_id: "NSERVER".into(),
+            ..ServerInfo::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_reconnect_chooser_waits_for_an_allowed_server_and_stops_with_the_session() {
+        // Loopback, private networks not allowed: no server passes.
+        let in_use = Arc::new(());
+        let choosing = tokio::spawn(choose_allowed(
+            pool("nats://127.0.0.1:4222"),
+            false,
+            Arc::downgrade(&in_use),
+        ));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !choosing.is_finished(),
+            "it waits while the session is in use"
+        );
+        drop(in_use);
+        let chosen = tokio::time::timeout(Duration::from_secs(3), choosing)
+            .await
+            .expect("the chooser stops once the session is gone")
+            .unwrap();
+        assert!(chosen.is_none());
+
+        let in_use = Arc::new(());
+        let chosen = choose_allowed(pool("nats://127.0.0.1:4222"), true, Arc::downgrade(&in_use))
+            .await
+            .expect("an allowed server is chosen");
+        assert_eq!(chosen.addr.port(), 4222);
+    }
+
+    #[tokio::test]
+    async fn a_reconnect_without_its_session_never_falls_back_to_the_clients_choice() {
+        let gone = Weak::new();
+        let target = reconnect_target(
+            pool("nats://127.0.0.1:4222"),
+            connected_before(),
+            true,
+            gone,
+        );
+        // `None` would have the client dial a server of its own choosing, unchecked.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(1500), target)
+                .await
+                .is_err()
+        );
+        // The first connection is the client's: its names were checked just before.
+        let first = reconnect_target(
+            pool("nats://127.0.0.1:4222"),
+            ServerInfo::default(),
+            true,
+            Weak::new(),
+        );
+        assert!(first.await.is_none());
     }
 }

@@ -123,11 +123,19 @@ impl MessageConnector for NatsMessages {
     }
 
     fn endpoints(&self, config: &NatsConfig, _: &NatsAuth) -> Vec<Endpoint> {
+        // One per server, at its own index: a refused server is named exactly.
         config
             .servers
             .iter()
-            .filter_map(|s| config::parse_server(s).ok())
-            .filter_map(|s| Endpoint::host("/config/servers", s.host(), Some(s.port())))
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let server = config::parse_server(s).ok()?;
+                Endpoint::host(
+                    format!("/config/servers/{i}"),
+                    server.host(),
+                    Some(server.port()),
+                )
+            })
             .collect()
     }
 
@@ -186,5 +194,32 @@ impl MessageConnector for NatsMessages {
         entries: Vec<send::Message>,
     ) -> Result<Vec<Result<Delivered, ConnectorError>>, ConnectorError> {
         send::send(client, entries).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn each_server_is_an_endpoint_at_its_own_index() {
+        let config: NatsConfig = serde_json::from_value(json!({
+            "servers": ["tls://nats-1.example.com", "nats://10.0.0.7:4333"],
+            "subject_template": "orders.created",
+        }))
+        .unwrap();
+        let endpoints = NatsMessages.endpoints(&config, &NatsAuth::default());
+        let declared: Vec<(&str, String, Option<u16>)> = endpoints
+            .iter()
+            .map(|e| (e.path.as_str(), e.host.to_string(), e.port))
+            .collect();
+        assert_eq!(
+            declared,
+            [
+                ("/config/servers/0", "nats-1.example.com".into(), Some(4222)),
+                ("/config/servers/1", "10.0.0.7".into(), Some(4333)),
+            ]
+        );
     }
 }

@@ -14,7 +14,7 @@ use async_nats::jetstream::publish::PublishAck;
 use async_nats::{HeaderMap, HeaderName, HeaderValue, Subject};
 use bytes::Bytes;
 use courier_core::{ConnectorError, Delivered, ErrorKind, Record};
-use courier_messages::{BatchLimits, Keys};
+use courier_messages::{BatchLimits, EVENT_ID_ATTRIBUTE, EVENT_TYPE_ATTRIBUTE, Keys};
 use futures::StreamExt;
 
 use crate::client::{ACK_TIMEOUT, NatsClient, Session};
@@ -34,6 +34,10 @@ pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 
 /// The largest `max_payload` a server may set.
 pub const MAX_PAYLOAD_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The event headers every message of a record with an event carries.
+static EVENT_TYPE_HEADER: HeaderName = HeaderName::from_static(EVENT_TYPE_ATTRIBUTE);
+static EVENT_ID_HEADER: HeaderName = HeaderName::from_static(EVENT_ID_ATTRIBUTE);
 
 /// One message, ready to publish.
 #[derive(Debug)]
@@ -95,19 +99,23 @@ pub fn message(
     };
     // Stable across retries: the stream drops a retried copy within its duplicate window.
     headers.insert(NATS_MESSAGE_ID, value("Nats-Msg-Id", &record.id)?);
-    for (name, rendered) in client.config.headers.keys().zip(&keys[1..]) {
+    // The names were parsed with the config: each message takes a shared copy.
+    for ((name, header), rendered) in client.header_names.iter().zip(&keys[1..]) {
         if let Some(rendered) = rendered {
-            let header = HeaderName::from_str(name).map_err(|_| {
-                rejected(
-                    format!("header name {name} is not valid"),
-                    "correct config.headers",
-                )
-            })?;
-            headers.insert(header, value(name, rendered)?);
+            headers.insert(header.clone(), value(name, rendered)?);
         }
     }
-    for (name, v) in courier_messages::event_attributes(record) {
-        headers.insert(name, value(name, v)?);
+    // What `courier_messages::event_attributes` gives, without a list per record and with
+    // names made once.
+    if let Some(event) = &record.event {
+        headers.insert(
+            EVENT_TYPE_HEADER.clone(),
+            value(EVENT_TYPE_ATTRIBUTE, &event.event_type)?,
+        );
+        headers.insert(
+            EVENT_ID_HEADER.clone(),
+            value(EVENT_ID_ATTRIBUTE, &event.event_id)?,
+        );
     }
     let size = record.payload.len() + header_bytes(&headers);
     Ok((
@@ -160,6 +168,8 @@ async fn publish_acknowledged(
     messages: Vec<Message>,
 ) -> Vec<Result<Delivered, ConnectorError>> {
     let started = Instant::now();
+    // Refusals reported before this request are not about its messages.
+    let since = session.signals.since();
     let subjects: Vec<Subject> = messages.iter().map(|m| m.subject.clone()).collect();
     let mut results: Vec<Option<Result<Delivered, ConnectorError>>> = vec![None; messages.len()];
     let mut open = messages.len();
@@ -195,7 +205,7 @@ async fn publish_acknowledged(
                 let Some((i, acked)) = next else { break };
                 if results[i].is_none() {
                     open -= 1;
-                    results[i] = Some(acknowledged(session, &subjects[i], acked, started));
+                    results[i] = Some(acknowledged(session, &subjects[i], acked, started, since));
                 }
             }
             changed = &mut lost, if watch_lost => {
@@ -216,7 +226,7 @@ async fn publish_acknowledged(
                     continue;
                 }
                 for (slot, subject) in results.iter_mut().zip(&subjects) {
-                    if slot.is_none() && let Some(error) = refusal_of(session, subject) {
+                    if slot.is_none() && let Some(error) = refusal_of(session, subject, since) {
                         *slot = Some(Err(error));
                         open -= 1;
                     }
@@ -237,6 +247,7 @@ fn acknowledged(
     subject: &str,
     acked: Result<PublishAck, PublishError>,
     started: Instant,
+    since: u64,
 ) -> Result<Delivered, ConnectorError> {
     match acked {
         Ok(ack) => Ok(Delivered {
@@ -245,17 +256,18 @@ fn acknowledged(
             latency: started.elapsed(),
             response_body: None,
         }),
-        Err(e) => Err(refusal_of(session, subject).unwrap_or_else(|| {
+        Err(e) => Err(refusal_of(session, subject, since).unwrap_or_else(|| {
             errors::publish_error(e.kind(), std::error::Error::source(&e), subject)
         })),
     }
 }
 
-/// The permission error the server reported for messages to `subject`, if it did.
-fn refusal_of(session: &Session, subject: &str) -> Option<ConnectorError> {
-    if session.signals.publish_denied(subject) {
+/// The permission error the server reported for messages to `subject` after refusal number
+/// `since`, if it did.
+fn refusal_of(session: &Session, subject: &str, since: u64) -> Option<ConnectorError> {
+    if session.signals.publish_denied(subject, since) {
         Some(errors::publish_denied(subject))
-    } else if session.signals.inbox_denied() {
+    } else if session.signals.inbox_denied(since) {
         Some(errors::inbox_denied())
     } else {
         None
@@ -270,6 +282,7 @@ async fn publish_core(
 ) -> Vec<Result<Delivered, ConnectorError>> {
     use async_nats::client::PublishErrorKind as Kind;
     let started = Instant::now();
+    let since = session.signals.since();
     let mut results: Vec<Option<Result<Delivered, ConnectorError>>> = vec![None; messages.len()];
     let mut subjects = Vec::with_capacity(messages.len());
     for (i, m) in messages.into_iter().enumerate() {
@@ -301,7 +314,7 @@ async fn publish_core(
         .zip(&subjects)
         .map(|(result, subject)| {
             result.unwrap_or_else(|| match &flushed {
-                Ok(Ok(())) if session.signals.publish_denied(subject) => {
+                Ok(Ok(())) if session.signals.publish_denied(subject, since) => {
                     Err(errors::publish_denied(subject))
                 }
                 Ok(Ok(())) => Ok(Delivered {

@@ -315,16 +315,18 @@ async fn test_publish(session: &Session, subject: &str) -> Result<TestPublish, C
         .payload(r#"{"type":"courier.connection_test"}"#.into())
         .timeout(Some(STEP_TIMEOUT));
     let mut denials = session.signals.denials.subscribe();
+    // Refusals reported before this publish are not about it.
+    let since = *denials.borrow();
     let refusal = async {
         // The server reports a refused publish beside the request, which then goes unanswered.
         loop {
             if denials.changed().await.is_err() {
                 return std::future::pending().await;
             }
-            if session.signals.publish_denied(subject) {
+            if session.signals.publish_denied(subject, since) {
                 return errors::publish_denied(subject);
             }
-            if session.signals.inbox_denied() {
+            if session.signals.inbox_denied(since) {
                 return errors::inbox_denied();
             }
         }
@@ -337,7 +339,7 @@ async fn test_publish(session: &Session, subject: &str) -> Result<TestPublish, C
         Ok(message) => message,
         Err(e) if e.kind() == RequestErrorKind::NoResponders => return Ok(TestPublish::NoStream),
         Err(e) if e.kind() == RequestErrorKind::TimedOut => {
-            return Err(if session.signals.publish_denied(subject) {
+            return Err(if session.signals.publish_denied(subject, since) {
                 errors::publish_denied(subject)
             } else {
                 ConnectorError::new(

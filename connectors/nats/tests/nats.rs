@@ -376,6 +376,71 @@ async fn a_subject_the_user_may_not_publish_to_is_forbidden() {
 }
 
 #[tokio::test]
+async fn a_fixed_permission_is_not_held_against_later_records() {
+    let mut broker = OwnBroker::start(Recipe {
+        name: "nats-server (restricted user)",
+        command: restricted,
+        ..nats::NATS
+    });
+    let port = broker.port();
+    let destination = Nats
+        .build(&common::spec(
+            common::config(port, "denied.x"),
+            common::auth(),
+        ))
+        .await
+        .unwrap();
+    let out = destination
+        .deliver(&Batch::new("b1", common::records("f", 1)))
+        .await;
+    let e = out.records[0].error().unwrap();
+    assert_eq!(e.kind, ErrorKind::Forbidden, "{e:?}");
+
+    // The operator lifts the restriction. No stream captures denied.x, so the next records
+    // fail for that reason, not for a refusal that no longer holds.
+    broker.restart_as(nats::NATS);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let e = loop {
+        let out = destination
+            .deliver(&Batch::new("b2", common::records("g", 1)))
+            .await;
+        let e = out.records[0]
+            .error()
+            .expect("no stream captures denied.x")
+            .clone();
+        if e.kind != ErrorKind::Unavailable || std::time::Instant::now() > deadline {
+            break e;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e:?}");
+}
+
+#[tokio::test]
+async fn a_server_name_that_does_not_resolve_fails_the_connection() {
+    let broker = common::broker();
+    let config = json!({
+        "servers": [nats::url(broker.port()), "nats://nats-server.invalid:4222"],
+        "subject_template": "orders.created",
+    });
+    let destination = Nats
+        .build(&common::spec(config, common::auth()))
+        .await
+        .unwrap();
+    let out = destination
+        .deliver(&Batch::new("b", common::records("n", 1)))
+        .await;
+    // The client would resolve the name itself, unchecked, had the check skipped it.
+    let e = out.records[0].error().expect("the connection is refused");
+    assert_eq!(e.kind, ErrorKind::Unavailable, "{e:?}");
+    assert!(e.is_retryable());
+    assert!(
+        e.message.contains("nats-server.invalid") && e.message.contains("config.servers[1]"),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
 async fn core_nats_publishes_to_subscribers() {
     let broker = common::broker();
     let port = broker.port();
