@@ -1,7 +1,9 @@
 //! MQTT: small records through the connector (MQTT 5, QoS 1: each record delivered when its
 //! PUBACK arrives; batches of 100 handed to it, 8 at once, as the runtime does) against a
 //! mosquitto of the benchmark's own, side by side with bare rumqttc publishing the same
-//! messages at QoS 1 on one connection with the same in-flight limit and counting PUBACKs.
+//! messages at QoS 1 on one connection with the same in-flight limit and counting PUBACKs. Both
+//! put the same packets on the wire: topic, payload, and the `courier_record_id` user property
+//! the connector adds to every message (the records carry no event, so no event properties).
 //! Rounds alternate the order. Prints records per second of both, the ratio, and the resident
 //! memory before and after all rounds (flat when nothing is kept per record).
 //!
@@ -15,12 +17,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use courier_benchkit::compare;
 use courier_benchkit::status_kib;
-use courier_connector_mqtt::Mqtt;
+use courier_connector_mqtt::{Mqtt, RECORD_ID_PROPERTY};
 use courier_core::{Batch, DestinationSpec, DynConnector, Record};
 use courier_testbed::brokers::{PASSWORD, USERNAME, mqtt};
 use futures::StreamExt;
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::Packet;
+use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use serde_json::json;
 
@@ -71,12 +73,23 @@ impl Bare {
         }
     }
 
-    /// Publishes every payload at QoS 1 and waits for all their PUBACKs.
-    async fn publish_all(&self, topics: &[String], payloads: &[Bytes]) {
+    /// Publishes every payload at QoS 1, each with its record id as the connector sends it,
+    /// and waits for all their PUBACKs.
+    async fn publish_all(&self, topics: &[String], payloads: &[Bytes], ids: &[String]) {
         let target = self.acks.load(Ordering::Relaxed) + payloads.len() as u64;
-        for (topic, payload) in topics.iter().zip(payloads) {
+        for ((topic, payload), id) in topics.iter().zip(payloads).zip(ids) {
+            let properties = PublishProperties {
+                user_properties: vec![(RECORD_ID_PROPERTY.to_string(), id.clone())],
+                ..PublishProperties::default()
+            };
             self.client
-                .publish_bytes(topic.clone(), QoS::AtLeastOnce, false, payload.clone())
+                .publish_with_properties(
+                    topic.clone(),
+                    QoS::AtLeastOnce,
+                    false,
+                    payload.clone(),
+                    properties,
+                )
                 .await
                 .unwrap();
         }
@@ -99,15 +112,17 @@ fn main() {
             .map(|i| Bytes::from(format!(r#"{{"user":{{"id":"u{}"}},"n":{i},"kind":"bench"}}"#, i % 16)))
             .collect();
         let topics: Vec<String> = (0..total).map(|i| format!("bench/u{}", i % 16)).collect();
+        let ids: Vec<String> = (0..total).map(|n| format!("r{}-{}", n / BATCH, n % BATCH)).collect();
         let bytes: usize = payloads.iter().map(Bytes::len).sum();
         let batches: Vec<Batch> = payloads
             .chunks(BATCH)
+            .zip(ids.chunks(BATCH))
             .enumerate()
-            .map(|(b, chunk)| {
+            .map(|(b, (chunk, chunk_ids))| {
                 let records = chunk
                     .iter()
-                    .enumerate()
-                    .map(|(i, p)| Record::new(format!("r{b}-{i}"), p.clone()))
+                    .zip(chunk_ids)
+                    .map(|(p, id)| Record::new(id.clone(), p.clone()))
                     .collect();
                 Batch::new(format!("b{b}"), records)
             })
@@ -132,7 +147,7 @@ fn main() {
             bytes,
             async |side, _round| {
                 if side == 1 {
-                    bare.publish_all(&topics, &payloads).await;
+                    bare.publish_all(&topics, &payloads, &ids).await;
                     return;
                 }
                 let delivered: usize = futures::stream::iter(batches.iter())

@@ -45,7 +45,8 @@ pub struct MqttConfig {
     pub broker_url: String,
     /// Each message's topic, read from its record: text with `{path}` placeholders, e.g.
     /// `devices/{device.id}/events`; a topic without placeholders is used for every record. A
-    /// rendered topic with `+`, `#` or NUL, empty, or over 65535 bytes fails its record alone.
+    /// rendered topic with `+`, `#` or a control character, empty, or over 65535 bytes fails its
+    /// record alone.
     #[schemars(length(min = 1, max = 65535), example = &"devices/{device.id}/events")]
     pub topic_template: String,
     /// The quality of service: 1 (default, at least once: delivered when the broker's PUBACK
@@ -169,9 +170,10 @@ pub fn parse_broker_url(url: &str) -> Result<BrokerAddress, &'static str> {
 
 /// Why `name` cannot be a user property name Courier sends, if it cannot.
 fn property_name_rule(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > MAX_STRING_BYTES || name.contains('\0') {
-        return Err("must be 1 to 65535 bytes without NUL".into());
+    if name.is_empty() || name.len() > MAX_STRING_BYTES {
+        return Err("must be 1 to 65535 bytes".into());
     }
+    crate::text::check(name)?;
     if name.eq_ignore_ascii_case(RECORD_ID_PROPERTY) {
         return Err(
             "is the user property every message carries for the record id; choose another name"
@@ -215,13 +217,12 @@ impl ConfigSpec for MqttConfig {
             "user property",
             property_name_rule,
         ));
-        if let Some(id) = &self.client_id
-            && (id.is_empty() || id.len() > MAX_STRING_BYTES || id.contains('\0'))
-        {
-            errors.push(FieldError::new(
-                "/client_id",
-                "must be 1 to 65535 bytes without NUL",
-            ));
+        if let Some(id) = &self.client_id {
+            if id.is_empty() || id.len() > MAX_STRING_BYTES {
+                errors.push(FieldError::new("/client_id", "must be 1 to 65535 bytes"));
+            } else if let Err(m) = crate::text::check(id) {
+                errors.push(FieldError::new("/client_id", m));
+            }
         }
         if let Some(pem) = &self.ca_pem {
             if matches!(&address, Ok(a) if !a.tls) {
@@ -369,7 +370,7 @@ mod tests {
     #[test]
     fn topics_are_checked_at_save_time() {
         for bad in [
-            "a/+/b", "a/#", "", "$SYS/x", "a\0b", "{x", "a/{b..c}", "{x}/#",
+            "a/+/b", "a/#", "", "$SYS/x", "a\0b", "a\u{1b}b", "{x", "a/{b..c}", "{x}/#",
         ] {
             assert_eq!(
                 paths(with("topic_template", json!(bad))),
@@ -388,6 +389,7 @@ mod tests {
     fn fields_are_refused_at_their_paths() {
         assert_eq!(paths(with("qos", json!(3))), ["/qos"]);
         assert_eq!(paths(with("client_id", json!(""))), ["/client_id"]);
+        assert_eq!(paths(with("client_id", json!("id\n"))), ["/client_id"]);
         assert_eq!(
             paths(with("max_message_bytes", json!(10))),
             ["/max_message_bytes"]
@@ -402,11 +404,12 @@ mod tests {
         assert_eq!(
             paths(with(
                 "headers",
-                json!({"courier_event_id": "id", "ok": "{a", "": "x", "Courier_Record_Id": "n"})
+                json!({"courier_event_id": "id", "ok": "{a", "": "x", "Courier_Record_Id": "n", "bell\u{7}": "x"})
             )),
             [
                 "/headers/",
                 "/headers/Courier_Record_Id",
+                "/headers/bell\u{7}",
                 "/headers/courier_event_id",
                 "/headers/ok"
             ]

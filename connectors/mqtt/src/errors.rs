@@ -21,6 +21,18 @@ pub fn unavailable(broker: &str, what: impl std::fmt::Display) -> ConnectorError
     )
 }
 
+/// A connection that stays up (the broker answers pings) and on which the broker stopped
+/// acknowledging messages: reset, and its messages retried.
+pub fn stalled(broker: &str) -> ConnectorError {
+    ConnectorError::new(
+        ErrorKind::Timeout,
+        format!(
+            "MQTT broker {broker} stopped acknowledging messages; the connection is made again"
+        ),
+        "check the broker's log and load; deliveries are retried",
+    )
+}
+
 /// A CONNACK refusal (MQTT 3.1.1 return codes are a subset of MQTT 5's reason codes).
 pub fn connect_refused(broker: &str, code: V5Code) -> ConnectorError {
     let said = format!("MQTT broker {broker} refused the connection ({code:?})");

@@ -34,7 +34,10 @@ pub mod config;
 mod errors;
 mod publish;
 mod session;
+#[cfg(test)]
+mod silent_broker;
 mod steps;
+mod text;
 mod tls;
 pub mod topic;
 mod wire;

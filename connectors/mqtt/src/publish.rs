@@ -6,7 +6,9 @@
 use std::time::{Duration, Instant};
 
 use courier_core::{ConnectorError, Delivered, ErrorKind, Record};
-use courier_messages::{BatchLimits, Keys};
+use courier_messages::{
+    BatchLimits, EVENT_ATTRIBUTE_COUNT, EVENT_ID_ATTRIBUTE, EVENT_TYPE_ATTRIBUTE, Keys,
+};
 
 use crate::client::MqttClient;
 use crate::config::{MAX_PACKET_BYTES, MAX_STRING_BYTES, Protocol, RECORD_ID_PROPERTY};
@@ -68,6 +70,60 @@ fn rejected(record: &Record, what: String, hint: &str) -> ConnectorError {
     )
 }
 
+/// Why `record` cannot carry a user property `name` with `value`: a string over MQTT's
+/// length or with characters brokers refuse (they would close the connection, failing every
+/// message on it).
+fn check_property(record: &Record, name: &str, value: &str) -> Result<(), ConnectorError> {
+    if let Err(m) = crate::text::check(name) {
+        return Err(rejected(
+            record,
+            format!("the name of its user property {name:?} {m}"),
+            "rename the user property in config.headers",
+        ));
+    }
+    let problem = if value.len() > MAX_STRING_BYTES {
+        "is over 65535 bytes".to_string()
+    } else {
+        match crate::text::check(value) {
+            Ok(()) => return Ok(()),
+            Err(m) => m,
+        }
+    };
+    Err(rejected(
+        record,
+        format!("its user property {name} {problem}"),
+        "send records whose ids and fields make valid MQTT strings (no control characters)",
+    ))
+}
+
+/// The MQTT 5 user properties of one record's message: its id, its event's type and id, and
+/// the configured ones rendered from it (`header_values`, in the config's order).
+fn properties(
+    client: &MqttClient,
+    record: &Record,
+    header_values: &Keys,
+) -> Result<Vec<(String, String)>, ConnectorError> {
+    let headers = &client.config.headers;
+    let mut properties = Vec::with_capacity(1 + EVENT_ATTRIBUTE_COUNT + headers.len());
+    let mut add = |name: &str, value: &str| {
+        check_property(record, name, value)?;
+        properties.push((name.to_owned(), value.to_owned()));
+        Ok::<_, ConnectorError>(())
+    };
+    // The record id, so consumers can drop the copies a retried record may leave.
+    add(RECORD_ID_PROPERTY, &record.id)?;
+    if let Some(event) = &record.event {
+        add(EVENT_TYPE_ATTRIBUTE, &event.event_type)?;
+        add(EVENT_ID_ATTRIBUTE, &event.event_id)?;
+    }
+    for (name, value) in headers.keys().zip(header_values) {
+        if let Some(value) = value {
+            add(name, value)?;
+        }
+    }
+    Ok(properties)
+}
+
 /// The message for one record and its size as MQTT counts it, or why it cannot be sent.
 pub fn message(
     client: &MqttClient,
@@ -75,10 +131,8 @@ pub fn message(
     keys: &Keys,
 ) -> Result<(usize, Outgoing), ConnectorError> {
     let config = &client.config;
-    let topic = keys[0]
-        .clone()
-        .unwrap_or_else(|| config.topic_template.clone());
-    topic::check(&topic).map_err(|m| {
+    let topic = keys[0].as_deref().unwrap_or(&config.topic_template);
+    topic::check(topic).map_err(|m| {
         rejected(
             record,
             format!("its topic {m}"),
@@ -86,33 +140,12 @@ pub fn message(
         )
     })?;
     let v5 = config.protocol == Protocol::V5;
-    let properties: Vec<(String, String)> = if v5 {
-        // The record id, so consumers can drop the copies a retried record may leave.
-        std::iter::once((RECORD_ID_PROPERTY.to_string(), record.id.clone()))
-            .chain(
-                courier_messages::event_attributes(record)
-                    .into_iter()
-                    .map(|(n, v)| (n.to_string(), v.to_string())),
-            )
-            .chain(
-                config
-                    .headers
-                    .keys()
-                    .zip(&keys[1..])
-                    .filter_map(|(name, value)| Some((name.clone(), value.clone()?))),
-            )
-            .collect()
+    let properties = if v5 {
+        properties(client, record, &keys[1..])?
     } else {
         // MQTT 3.1.1 has no place for them.
         Vec::new()
     };
-    if let Some((name, _)) = properties.iter().find(|(_, v)| v.len() > MAX_STRING_BYTES) {
-        return Err(rejected(
-            record,
-            format!("its user property {name} is over 65535 bytes"),
-            "send shorter values",
-        ));
-    }
     let size = packet_size(
         topic.len(),
         record.payload.len(),
@@ -133,7 +166,7 @@ pub fn message(
     Ok((
         size,
         Outgoing {
-            topic,
+            topic: topic.to_owned(),
             payload: record.payload.clone(),
             properties,
         },
@@ -171,59 +204,88 @@ fn check_grant(client: &MqttClient) -> Result<(), ConnectorError> {
 }
 
 /// Publishes one request's messages: all queued at once, then each record's outcome from its
-/// own acknowledgement, in order.
+/// own acknowledgement, in order, all within [`ACK_TIMEOUT`].
 pub async fn send(
     client: &MqttClient,
     messages: Vec<Outgoing>,
+) -> Result<Vec<Result<Delivered, ConnectorError>>, ConnectorError> {
+    send_within(client, messages, ACK_TIMEOUT).await
+}
+
+/// [`send`] with the whole request (queueing included) bounded by `wait`: records not
+/// acknowledged by then fail (retried), and a connection that answered nothing in that time is
+/// reset.
+pub(crate) async fn send_within(
+    client: &MqttClient,
+    messages: Vec<Outgoing>,
+    wait: Duration,
 ) -> Result<Vec<Result<Delivered, ConnectorError>>, ConnectorError> {
     check_grant(client)?;
     let config = &client.config;
     let session = client.session();
     let started = Instant::now();
-    let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
+    let deadline = tokio::time::Instant::from_std(started) + wait;
+    let mark = session.mark();
     let mut waiting = Vec::with_capacity(messages.len());
     for message in messages {
         let topic = message.topic.clone();
-        let queued = session.publish(message, config.qos, config.retain).await;
+        let queued = session
+            .publish(message, config.qos, config.retain, deadline)
+            .await;
         waiting.push((topic, queued));
     }
+    // One timer for the whole request; once it fired, answers already in are still taken.
+    let expiry = std::pin::pin!(tokio::time::sleep_until(deadline));
+    let mut expiry = expiry;
+    let mut expired = false;
     let mut results = Vec::with_capacity(waiting.len());
     for (topic, queued) in waiting {
         let answer = match queued {
-            Ok(answer) => tokio::time::timeout_at(deadline, answer).await,
+            Ok(mut answer) => tokio::select! {
+                biased;
+                answer = &mut answer => Some(answer),
+                () = &mut expiry => None,
+            },
             Err(e) => {
+                expired |= e.kind == ErrorKind::Timeout;
                 results.push(Err(e));
                 continue;
             }
         };
         results.push(match answer {
-            Ok(Ok(Ok(()))) => Ok(Delivered {
+            Some(Ok(Ok(()))) => Ok(Delivered {
                 reference: topic,
                 status: None,
                 latency: started.elapsed(),
                 response_body: None,
             }),
-            Ok(Ok(Err(Failure::Refused(refusal, reason)))) => Err(errors::refused_message(
+            Some(Ok(Err(Failure::Refused(refusal, reason)))) => Err(errors::refused_message(
                 client.broker(),
                 &topic,
                 refusal,
                 reason.as_deref(),
             )),
-            Ok(Ok(Err(Failure::Link(e)))) => Err(e),
-            Ok(Err(_)) => Err(errors::unavailable(
+            Some(Ok(Err(Failure::Link(e)))) => Err(e),
+            Some(Err(_)) => Err(errors::unavailable(
                 client.broker(),
                 "the connection ended before the message was acknowledged",
             )),
-            Err(_) => Err(ConnectorError::new(
-                ErrorKind::Timeout,
-                format!(
-                    "MQTT broker {} did not acknowledge the message within {} s",
-                    client.broker(),
-                    ACK_TIMEOUT.as_secs()
-                ),
-                "the message is published again when the delivery is retried",
-            )),
+            None => {
+                expired = true;
+                Err(ConnectorError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "MQTT broker {} did not acknowledge the message within {} s",
+                        client.broker(),
+                        wait.as_secs_f32()
+                    ),
+                    "the message is published again when the delivery is retried",
+                ))
+            }
         });
+    }
+    if expired {
+        session.reset_if_stalled(mark);
     }
     Ok(results)
 }
@@ -245,5 +307,84 @@ mod tests {
         );
         // A remaining length of 200 takes two bytes.
         assert_eq!(packet_size(0, 196, &[], 1, false), 1 + 2 + 200);
+    }
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+    use crate::client::MqttRemote;
+    use crate::config::{MqttAuth, MqttConfig};
+    use crate::silent_broker::SilentBroker;
+    use bytes::Bytes;
+    use courier_core::Env;
+
+    fn client(port: u16) -> MqttClient {
+        let config: MqttConfig = serde_json::from_value(serde_json::json!({
+            "broker_url": format!("mqtt://127.0.0.1:{port}"),
+            "topic_template": "t",
+        }))
+        .unwrap();
+        let env = Env {
+            destination_id: "dest_deadline".into(),
+            allow_private_network: true,
+            ..Env::default()
+        };
+        let remote = MqttRemote::new(&config, MqttAuth::default(), &env).unwrap();
+        MqttClient::new(config, remote).unwrap()
+    }
+
+    fn messages(n: usize) -> Vec<Outgoing> {
+        (0..n)
+            .map(|i| Outgoing {
+                topic: "t".into(),
+                payload: Bytes::from(format!("m{i}")),
+                properties: vec![(RECORD_ID_PROPERTY.into(), format!("r{i}"))],
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_broker_that_stops_acknowledging_fails_the_whole_request_in_time() {
+        // Silent on its first connection, acknowledging on the next.
+        let broker = SilentBroker::start(1).await;
+        let client = client(broker.port());
+        // More than the connection holds in flight and queued together, so queueing itself
+        // would wait for acknowledgements.
+        let n = usize::from(crate::wire::INFLIGHT) + crate::wire::QUEUED + 500;
+        let wait = Duration::from_millis(800);
+        let started = Instant::now();
+        let results = send_within(&client, messages(n), wait).await.unwrap();
+        let took = started.elapsed();
+        assert!(took < wait + Duration::from_secs(2), "took {took:?}");
+        assert_eq!(results.len(), n);
+        for result in &results {
+            let error = result.as_ref().unwrap_err();
+            assert_eq!(error.kind, ErrorKind::Timeout, "{error:?}");
+            assert!(error.kind.is_retryable());
+        }
+
+        // The stalled connection was reset: the next request connects again and is delivered.
+        let results = send_within(&client, messages(50), Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(broker.connections(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_request_waiting_behind_a_stalled_one_is_bounded_too() {
+        let broker = SilentBroker::start(usize::MAX).await;
+        let client = client(broker.port());
+        let wait = Duration::from_millis(600);
+        let started = Instant::now();
+        let (first, second) = tokio::join!(
+            send_within(&client, messages(crate::wire::QUEUED + 200), wait),
+            send_within(&client, messages(100), wait),
+        );
+        assert!(started.elapsed() < wait + Duration::from_secs(2));
+        for result in first.unwrap().iter().chain(&second.unwrap()) {
+            assert_eq!(result.as_ref().unwrap_err().kind, ErrorKind::Timeout);
+        }
     }
 }

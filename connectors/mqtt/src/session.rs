@@ -9,13 +9,20 @@
 //! every message not yet acknowledged fails (retried by the runtime) and rumqttc's queues are
 //! emptied under that lock, so no message is ever sent on a new connection without its
 //! record waiting for it. The connection is made again when the next message comes.
+//!
+//! A broker may keep a connection alive (answering pings) and stop acknowledging: a request
+//! whose deadline passes without a single answer on the connection since it began has the
+//! connection reset the same way, so later requests do not queue behind messages that will
+//! never be answered.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use courier_core::{ConnectorError, ErrorKind};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 use crate::errors::Refusal;
 use crate::wire::{self, Grant, Loop, Note, Outgoing, Sender, Settings};
@@ -64,10 +71,27 @@ struct Book {
     queued: VecDeque<Waiter>,
     /// The request the event loop holds back until its packet id is free.
     collided: Option<Waiter>,
-    /// Messages written and not yet acknowledged, by packet id.
-    sent: HashMap<u16, Waiter>,
+    /// Messages written and not yet acknowledged, at their packet id (ids stay below the
+    /// in-flight limit, so this stays small).
+    sent: Vec<Option<Waiter>>,
     /// Whether a caller waits for a connection (the connection test, the size limit).
     wants_link: bool,
+}
+
+impl Book {
+    /// Files a written message under its packet id; answers the message it displaces, if any.
+    fn file(&mut self, pkid: u16, waiter: Waiter) -> Option<Waiter> {
+        let slot = usize::from(pkid);
+        if slot >= self.sent.len() {
+            self.sent.resize_with(slot + 1, || None);
+        }
+        self.sent[slot].replace(waiter)
+    }
+
+    /// Takes the message written under `pkid`, if one waits.
+    fn take_sent(&mut self, pkid: u16) -> Option<Waiter> {
+        self.sent.get_mut(usize::from(pkid)).and_then(Option::take)
+    }
 }
 
 struct Shared {
@@ -76,6 +100,20 @@ struct Shared {
     link: watch::Sender<LinkState>,
     /// Places on rumqttc's request queue: it never fills, so queueing never waits under the lock.
     room: Arc<Semaphore>,
+    /// Messages answered (acknowledged, refused, or written at QoS 0) on any connection: a
+    /// request that saw none answered while it waited found the connection stalled.
+    answered: AtomicU64,
+    /// Asks the driver to reset a stalled connection: the connection that had failed this
+    /// many times before it (a later one is not to blame).
+    stalled: mpsc::UnboundedSender<u64>,
+}
+
+/// Where a session stood when a request began, to tell at its deadline whether the connection
+/// answered anything since.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    answered: u64,
+    failures: u64,
 }
 
 impl Shared {
@@ -111,6 +149,7 @@ impl Session {
     /// [`Session::link`]) asks for it. Needs a tokio runtime.
     pub fn start(settings: Arc<Settings>) -> Session {
         let (sender, event_loop) = Loop::new(&settings, &settings.host);
+        let (stalled, stalls) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             book: Mutex::new(Book::default()),
             work: Notify::new(),
@@ -119,8 +158,10 @@ impl Session {
                 failures: 0,
             }),
             room: Arc::new(Semaphore::new(wire::QUEUED)),
+            answered: AtomicU64::new(0),
+            stalled,
         });
-        let driver = tokio::spawn(drive(event_loop, settings, shared.clone()));
+        let driver = tokio::spawn(drive(event_loop, stalls, settings, shared.clone()));
         Session {
             sender,
             shared,
@@ -169,21 +210,53 @@ impl Session {
         }
     }
 
+    /// Where the session stands now, for [`Session::reset_if_stalled`] at a request's deadline.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            answered: self.shared.answered.load(Ordering::Relaxed),
+            failures: self.shared.link.borrow().failures,
+        }
+    }
+
+    /// Called when a request's deadline passed with messages unanswered: if the connection
+    /// answered no message at all since `mark` (it may still answer pings), it is stalled, and
+    /// the driver resets it; every message waiting on it fails (retried), and the next message
+    /// connects again. A connection that answered something is slow, not stuck: it is kept.
+    pub fn reset_if_stalled(&self, mark: Mark) {
+        if self.shared.answered.load(Ordering::Relaxed) != mark.answered {
+            return;
+        }
+        let _ = self.shared.stalled.send(mark.failures);
+    }
+
     /// Publishes one message; the receiver answers when the broker acknowledged it (at once
-    /// for QoS 0, once it is written), refused it, or the connection failed first.
+    /// for QoS 0, once it is written), refused it, or the connection failed first. Waits for
+    /// room on the request queue until `deadline` at most.
     pub async fn publish(
         &self,
         message: Outgoing,
         qos: u8,
         retain: bool,
+        deadline: Instant,
     ) -> Result<oneshot::Receiver<Answer>, ConnectorError> {
-        let place = self
-            .shared
-            .room
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ConnectorError::internal("the MQTT session's request queue was closed"))?;
+        let closed = || ConnectorError::internal("the MQTT session's request queue was closed");
+        let place = match self.shared.room.clone().try_acquire_owned() {
+            Ok(place) => place,
+            Err(TryAcquireError::Closed) => return Err(closed()),
+            Err(TryAcquireError::NoPermits) => {
+                let room = self.shared.room.clone().acquire_owned();
+                match tokio::time::timeout_at(deadline, room).await {
+                    Ok(place) => place.map_err(|_| closed())?,
+                    Err(_) => {
+                        return Err(ConnectorError::new(
+                            ErrorKind::Timeout,
+                            "the MQTT connection took no more messages in time: the broker did not acknowledge those before them",
+                            "the message is published again when the delivery is retried",
+                        ));
+                    }
+                }
+            }
+        };
         let (reply, answer) = oneshot::channel();
         {
             let mut book = self.shared.book();
@@ -225,7 +298,12 @@ async fn dial(settings: &Settings) -> Result<String, ConnectorError> {
 
 /// The driver: connects when there is something to send, polls the event loop, and
 /// answers each message.
-async fn drive(mut event_loop: Loop, settings: Arc<Settings>, shared: Arc<Shared>) {
+async fn drive(
+    mut event_loop: Loop,
+    mut stalls: mpsc::UnboundedReceiver<u64>,
+    settings: Arc<Settings>,
+    shared: Arc<Shared>,
+) {
     let mut connected = false;
     let mut failures: u32 = 0;
     loop {
@@ -251,7 +329,28 @@ async fn drive(mut event_loop: Loop, settings: Arc<Settings>, shared: Arc<Shared
             }
         }
         let connecting_plain = !connected && settings.tls.is_none();
-        match event_loop.poll(&settings.label, connecting_plain).await {
+        let polled = tokio::select! {
+            biased;
+            Some(stalled) = stalls.recv() => Err(stalled),
+            polled = event_loop.poll(&settings.label, connecting_plain) => Ok(polled),
+        };
+        let polled = match polled {
+            Ok(polled) => polled,
+            Err(stalled) => {
+                // A poll cut short may have left half a packet on the connection: it is
+                // dropped with everything else.
+                if stalled == shared.link.borrow().failures {
+                    connected = false;
+                    fail_all(
+                        &mut event_loop,
+                        &shared,
+                        crate::errors::stalled(&settings.label),
+                    );
+                }
+                continue;
+            }
+        };
+        match polled {
             Ok(Note::Connected(grant)) => {
                 connected = true;
                 failures = 0;
@@ -294,8 +393,9 @@ fn on_note(shared: &Shared, note: Note) {
             waiter.queued = None;
             if pkid == 0 {
                 drop(book);
+                shared.answered.fetch_add(1, Ordering::Relaxed);
                 let _ = waiter.reply.send(Ok(()));
-            } else if let Some(stale) = book.sent.insert(pkid, waiter) {
+            } else if let Some(stale) = book.file(pkid, waiter) {
                 drop(book);
                 let _ = stale.reply.send(Err(Failure::Link(ConnectorError::new(
                     ErrorKind::Unavailable,
@@ -320,8 +420,9 @@ fn on_note(shared: &Shared, note: Note) {
 }
 
 fn answer(shared: &Shared, pkid: u16, result: Answer) {
-    let waiter = shared.book().sent.remove(&pkid);
+    let waiter = shared.book().take_sent(pkid);
     if let Some(waiter) = waiter {
+        shared.answered.fetch_add(1, Ordering::Relaxed);
         let _ = waiter.reply.send(result);
     }
 }
@@ -334,7 +435,7 @@ fn fail_all(event_loop: &mut Loop, shared: &Shared, error: ConnectorError) {
         event_loop.reset();
         book.wants_link = false;
         let collided = book.collided.take();
-        let sent: Vec<Waiter> = book.sent.drain().map(|(_, w)| w).collect();
+        let sent: Vec<Waiter> = book.sent.iter_mut().filter_map(Option::take).collect();
         book.queued.drain(..).chain(collided).chain(sent).collect()
     };
     shared.link.send_modify(|s| {

@@ -113,10 +113,15 @@ async fn publish_test_message(client: &MqttClient) -> Result<((), String), Conne
         properties: Vec::new(),
     };
     let qos = client.config.qos.max(1);
-    let answer = client.session().publish(message, qos, false).await?;
-    let answered = tokio::time::timeout(ACK_TIMEOUT, answer)
-        .await
-        .map_err(|_| errors::timeout(client.broker()))?;
+    let session = client.session();
+    let mark = session.mark();
+    // One deadline for queueing and the acknowledgement.
+    let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
+    let answer = session.publish(message, qos, false, deadline).await?;
+    let Ok(answered) = tokio::time::timeout_at(deadline, answer).await else {
+        session.reset_if_stalled(mark);
+        return Err(errors::timeout(client.broker()));
+    };
     match answered {
         Ok(Ok(())) => Ok((
             (),

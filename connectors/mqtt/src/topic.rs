@@ -1,5 +1,6 @@
 //! What a topic Courier publishes to must be (no wildcards, not empty, not a `$` system topic,
-//! at most 65535 bytes, no NUL), and the topic the connection test publishes to.
+//! at most 65535 bytes, no control characters or non-characters), and the topic the
+//! connection test publishes to.
 
 use crate::config::MAX_STRING_BYTES;
 
@@ -20,13 +21,10 @@ pub fn check(topic: &str) -> Result<(), String> {
     if topic.contains(['+', '#']) {
         return Err("may not contain the wildcards + or # (they are for subscriptions)".into());
     }
-    if topic.contains('\0') {
-        return Err("may not contain NUL".into());
-    }
     if topic.starts_with('$') {
         return Err("may not start with $ (topics such as $SYS are the broker's own)".into());
     }
-    Ok(())
+    crate::text::check(topic)
 }
 
 /// The topic template with each `{…}` placeholder replaced by [`PROBE_SEGMENT`]: a topic of
@@ -69,7 +67,16 @@ mod tests {
     fn topics_publishers_may_not_use_are_refused() {
         assert!(check("a/b/c").is_ok());
         assert!(check("/leading/slash").is_ok());
-        for bad in ["", "a/+", "#", "a\0", "$SYS/broker"] {
+        for bad in [
+            "",
+            "a/+",
+            "#",
+            "a\0",
+            "$SYS/broker",
+            "a\u{7}b",
+            "a\u{9F}",
+            "a\u{FFFF}",
+        ] {
             assert!(check(bad).is_err(), "{bad:?}");
         }
     }

@@ -214,14 +214,20 @@ impl Loop {
     /// resend: their records fail and are published again by the retried delivery, so nothing
     /// is sent twice by the client itself on a new connection.
     pub fn reset(&mut self) {
+        // Events and a held-back publish a poll cut short left behind belong to the old
+        // connection too: reported on the next one, they would be matched to the wrong records.
         match self {
             Loop::V4(l) => {
                 l.clean();
                 l.pending.clear();
+                l.state.events.clear();
+                l.state.collision = None;
             }
             Loop::V5(l) => {
                 l.clean();
                 l.pending.clear();
+                l.state.events.clear();
+                l.state.collision = None;
             }
         }
     }

@@ -64,9 +64,11 @@ async fn fixture() -> Fixture {
             let subscriber = count.clone();
             let _broker = broker.clone();
             async move {
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // Everything the broker took before the marker reaches the subscriber before it.
+                let marker = support::publish_marker(port, "conformance-marker").await;
                 subscriber
-                    .received()
+                    .before_marker(&marker, Duration::from_secs(10))
+                    .await
                     .iter()
                     .filter(|m| is_delivery(&m.payload))
                     .count()

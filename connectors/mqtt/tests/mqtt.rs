@@ -304,3 +304,59 @@ async fn records_without_a_usable_topic_fail_alone() {
             .contains("wildcards")
     );
 }
+
+#[tokio::test]
+async fn text_brokers_refuse_fails_its_record_alone_and_keeps_the_connection() {
+    let broker = mqtt::own();
+    let subscriber = Subscriber::start(broker.port(), "t/#", None).await;
+    let mut c = config(broker.port(), "t/{name}");
+    c["headers"] = json!({"note": "note"});
+    let destination = Mqtt.build(&spec(c, auth())).await.unwrap();
+    // JSON escapes render as the characters themselves: a control character, a C1 control
+    // character and a non-character in the topic, one in a user property's value, and one in
+    // the record id (which every MQTT 5 message carries).
+    let records = vec![
+        Record::new("ok1", r#"{"name":"a","note":"fine"}"#),
+        Record::new("bell", r#"{"name":"a\u0007b","note":"fine"}"#),
+        Record::new("c1", r#"{"name":"a\u0085b","note":"fine"}"#),
+        Record::new("nonchar", r#"{"name":"a\uffffb","note":"fine"}"#),
+        Record::new("note", r#"{"name":"a","note":"line\nbreak"}"#),
+        Record::new("id\u{1b}", r#"{"name":"a","note":"fine"}"#),
+        Record::new("ok2", r#"{"name":"b","note":"tab-free ✓"}"#),
+    ];
+    let out = destination.deliver(&Batch::new("b", records)).await;
+    let rejected = Some(ErrorKind::Rejected);
+    assert_eq!(
+        kinds(&out),
+        [None, rejected, rejected, rejected, rejected, rejected, None],
+        "{out:?}"
+    );
+    for (i, field) in [
+        (1, "topic"),
+        (2, "topic"),
+        (3, "topic"),
+        (4, "note"),
+        (5, "courier_record_id"),
+    ] {
+        let error = out.records[i].error().unwrap();
+        assert!(!error.kind.is_retryable(), "{error:?}");
+        assert!(error.message.contains(field), "{error:?}");
+    }
+    // The connection stayed up: the next delivery goes out on it, and the broker dropped no
+    // client for a malformed packet.
+    let out = destination
+        .deliver(&Batch::new(
+            "b2",
+            vec![Record::new("ok3", r#"{"name":"c","note":"x"}"#)],
+        ))
+        .await;
+    assert_eq!(out.delivered_count(), 1, "{out:?}");
+    assert!(
+        subscriber
+            .wait_until(Duration::from_secs(5), |g| g.len() == 3)
+            .await
+    );
+    let log = broker.log();
+    assert!(!log.contains("malformed"), "{log}");
+    assert!(!log.contains("disconnected"), "{log}");
+}

@@ -1,5 +1,6 @@
-//! What the MQTT tests share: configs for a mosquitto of their own, and an independent MQTT 5
-//! subscriber (rumqttc used directly, not the connector) that collects what the broker delivers.
+//! What the MQTT tests share: configs for a mosquitto of their own, an independent MQTT 5
+//! subscriber (rumqttc used directly, not the connector) that collects what the broker delivers,
+//! and marker messages that tell when everything published before them has arrived.
 
 #![allow(dead_code)] // each test target uses its own part of it
 
@@ -42,7 +43,15 @@ pub struct Received {
     pub properties: Vec<(String, String)>,
 }
 
+/// How marker messages' payloads begin.
+const MARKER_PREFIX: &[u8] = b"courier-test-marker-";
+
 impl Received {
+    /// Whether this is a marker message ([`publish_marker`]), not a delivery.
+    pub fn is_marker(&self) -> bool {
+        self.payload.starts_with(MARKER_PREFIX)
+    }
+
     /// The value of user property `name`, if the message has it.
     pub fn property(&self, name: &str) -> Option<&str> {
         self.properties
@@ -133,6 +142,23 @@ impl Subscriber {
         self.messages.lock().unwrap().clone()
     }
 
+    /// What arrived before `marker` (without marker messages), once the marker arrived. A
+    /// broker forwards messages to a subscriber in the order it took them, so this is
+    /// everything the broker had taken when the marker was published; panics if the marker
+    /// does not come within `wait`.
+    pub async fn before_marker(&self, marker: &Bytes, wait: Duration) -> Vec<Received> {
+        assert!(
+            self.wait_until(wait, |got| got.iter().any(|m| m.payload == *marker))
+                .await,
+            "the marker message did not arrive within {wait:?}"
+        );
+        self.received()
+            .into_iter()
+            .take_while(|m| m.payload != *marker)
+            .filter(|m| !m.is_marker())
+            .collect()
+    }
+
     /// Waits until `done` holds for what arrived (or `wait` passes); answers whether it held.
     pub async fn wait_until(&self, wait: Duration, done: impl Fn(&[Received]) -> bool) -> bool {
         let deadline = Instant::now() + wait;
@@ -146,4 +172,36 @@ impl Subscriber {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Publishes a marker message (a payload of its own) to `topic` at QoS 1 with a plain client
+/// of its own on the broker's plain listener at `port`, and returns its payload once the broker
+/// acknowledged it: a subscriber to `topic` gets it after every message the broker took before.
+pub async fn publish_marker(port: u16, topic: &str) -> Bytes {
+    let mut payload = MARKER_PREFIX.to_vec();
+    payload.extend_from_slice(courier_testbed::fresh_name("").as_bytes());
+    let payload = Bytes::from(payload);
+    let id = format!("marker-{}", courier_testbed::fresh_name(""));
+    let mut options = MqttOptions::new(id, "127.0.0.1", port);
+    options.set_credentials(USERNAME, PASSWORD);
+    let (client, mut event_loop) = AsyncClient::new(options, 10);
+    client
+        .publish(topic, QoS::AtLeastOnce, false, payload.clone())
+        .await
+        .unwrap();
+    let acknowledged = async {
+        loop {
+            match event_loop.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => return,
+                Ok(_) => {}
+                Err(e) => panic!("the marker's connection failed: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), acknowledged)
+        .await
+        .expect("the broker did not acknowledge the marker message");
+    let _ = client.try_disconnect();
+    let _ = tokio::time::timeout(Duration::from_secs(1), event_loop.poll()).await;
+    payload
 }
