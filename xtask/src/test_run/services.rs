@@ -5,8 +5,8 @@
 //! Emulators follow TESTBED.md: moto serves S3, Kinesis and SQS, Azurite serves Azure Blob,
 //! fake-gcs-server serves GCS, Google's Pub/Sub emulator (from the machine image, not installable
 //! from a registry) serves Pub/Sub, OpenSSH's sshd serves SFTP, PostgreSQL serves `courier
-//! serve`'s Postgres store, RabbitMQ and tansu (Kafka) serve the broker connectors (which start
-//! their own nats-server, redis-server and mosquitto).
+//! serve`'s Postgres store, RabbitMQ serves the broker connectors (which start their own
+//! nats-server, redis-server, mosquitto and tansu, installed with it).
 
 mod azurite;
 mod brokers;
@@ -114,7 +114,6 @@ pub const SERVICES: &[Service] = &[
     sshd::SSHD_SERVICE,
     postgres::POSTGRES,
     brokers::RABBITMQ,
-    brokers::TANSU_SERVICE,
 ];
 
 /// Where installs are cached: outside the clone, so repeated runs are fast and clones stay clean.

@@ -3,16 +3,16 @@
 //! a Kafka-protocol broker, built once with `cargo install` into the cache (15-35 minutes on
 //! two cores, so never inside the clone and never twice).
 //!
-//! Only RabbitMQ (~10 s to start) and tansu are shared: tests start their own nats-server,
-//! redis-server and mosquitto (and their own RabbitMQ and tansu to restart them) through
-//! `courier_testbed::brokers`, whose commands start the shared ones too.
+//! Only RabbitMQ (~10 s to start) is shared: tests start their own nats-server, redis-server,
+//! mosquitto and tansu (and their own RabbitMQ to restart it) through
+//! `courier_testbed::brokers`, whose command starts the shared one too.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use courier_testbed::brokers::{kafka, rabbitmq};
+use courier_testbed::brokers::rabbitmq;
 
 use super::{Service, apt_install_without_starting, installed, log_file, port_open, run};
 
@@ -39,7 +39,7 @@ const TANSU: &str = "tansu 0.6.0 --features dynostore,libsql";
 
 pub const RABBITMQ: Service = Service {
     name: "rabbitmq",
-    install: install_packages,
+    install,
     preferred_port: None,
     start: start_rabbitmq,
     ready: port_open,
@@ -48,18 +48,13 @@ pub const RABBITMQ: Service = Service {
     scratch: Some(rabbitmq_dir),
 };
 
-pub const TANSU_SERVICE: Service = Service {
-    name: "tansu",
-    install: install_tansu,
-    preferred_port: None,
-    start: start_tansu,
-    ready: port_open,
-    ready_timeout: Duration::from_secs(20),
-    prepare: prepare_tansu,
-    scratch: Some(tansu_dir),
-};
+/// Installs the brokers' packages and tansu (which the Kafka tests start themselves).
+fn install(cache: &Path) -> Result<()> {
+    install_packages()?;
+    install_tansu(cache)
+}
 
-fn install_packages(_cache: &Path) -> Result<()> {
+fn install_packages() -> Result<()> {
     if BINARIES.iter().all(|b| Path::new(b).exists()) {
         return Ok(());
     }
@@ -110,34 +105,6 @@ fn install_tansu(cache: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(&build);
     println!("built tansu in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-fn tansu_dir(port: u16) -> PathBuf {
-    std::env::temp_dir().join(format!("courier-tansu-{port}"))
-}
-
-fn start_tansu(cache: &Path, port: u16) -> Result<Child> {
-    let dir = tansu_dir(port);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    // The recipe finds the binary under $HOME's cache, where `install_tansu` puts it.
-    spawn_group(
-        kafka::command_with(&dir, port, "memory://tansu/"),
-        cache,
-        "tansu",
-    )
-}
-
-fn prepare_tansu(cache: &Path, port: u16) -> Result<super::Env> {
-    Ok(vec![
-        (
-            "COURIER_TEST_KAFKA_BOOTSTRAP".into(),
-            kafka::bootstrap(port),
-        ),
-        (
-            "COURIER_TEST_TANSU".into(),
-            tansu_binary(cache).display().to_string(),
-        ),
-    ])
 }
 
 /// Spawns `command` in a process group of its own (stopped as a group: RabbitMQ's script runs
