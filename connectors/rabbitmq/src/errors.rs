@@ -51,7 +51,7 @@ pub fn size_refusal(e: &lapin::Error) -> Option<(u64, u64)> {
     }
 }
 
-fn exchange_label(exchange: &str) -> String {
+pub(crate) fn exchange_label(exchange: &str) -> String {
     if exchange.is_empty() {
         "the default exchange".to_string()
     } else {

@@ -193,10 +193,32 @@ async fn publish_and_roll_back(
         br#"{"type":"courier.connection_test"}"#,
         properties,
     );
-    client.call(what, exchange, publish).await?;
-    // A refused publish closes the channel, which the rollback reports as the publish's.
-    client.call(what, exchange, channel.tx_rollback()).await?;
-    Ok(())
+    // The publish and the rollback are written together: a refused publish makes the broker
+    // close the channel, and the rollback then waiting for its answer gets the broker's reason.
+    // (Sent one after the other, the close could arrive before the rollback is sent, which
+    // then fails for the channel's state alone.)
+    let (published, rolled_back) = tokio::join!(
+        client.call(what, exchange, publish),
+        client.call(what, exchange, channel.tx_rollback())
+    );
+    published?;
+    match rolled_back {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind == ErrorKind::Unavailable && !channel.status().connected() => {
+            // The broker closed the channel on the publish without the reason reaching the
+            // rollback; the exchange exists (the previous step), so the publish was refused.
+            Err(ConnectorError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "RabbitMQ closed the channel on a test publish to {}: the user may not write to it ({})",
+                    crate::errors::exchange_label(exchange),
+                    e.message
+                ),
+                "grant the user write permission on the exchange (rabbitmqctl set_permissions)",
+            ))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Connects to the broker's checked addresses, and completes a verified TLS handshake for
