@@ -193,15 +193,11 @@ async fn publish_and_roll_back(
         br#"{"type":"courier.connection_test"}"#,
         properties,
     );
-    // The publish and the rollback are written together: a refused publish makes the broker
-    // close the channel, and the rollback then waiting for its answer gets the broker's reason.
-    // (Sent one after the other, the close could arrive before the rollback is sent, which
-    // then fails for the channel's state alone.)
-    let (published, rolled_back) = tokio::join!(
-        client.call(what, exchange, publish),
-        client.call(what, exchange, channel.tx_rollback())
-    );
-    published?;
+    // The publish is written to the socket before the rollback is queued: lapin sends method
+    // frames ahead of queued publishes, so a rollback queued beside the publish could reach the
+    // broker first and succeed, and the refusal would then come after the step had passed.
+    client.call(what, exchange, publish).await?;
+    let rolled_back = client.call(what, exchange, channel.tx_rollback()).await;
     match rolled_back {
         Ok(()) => Ok(()),
         Err(e) if e.kind == ErrorKind::Unavailable && !channel.status().connected() => {
