@@ -13,7 +13,8 @@
 //! Each emulator sits behind a cargo feature, so a crate compiles only the SDKs it reads back
 //! with: `s3`, `kinesis`, `sqs`, `sns` and `eventbridge` (module `moto`), `azure` (module
 //! `azurite`), `gcs` (module `fake_gcs`), `pubsub` (module `pubsub`, Google's Pub/Sub
-//! emulator) and `sftp` (module `sshd`).
+//! emulator) and `sftp` (module `sshd`). Feature `tls` brings module `tls`: a CA made for a test,
+//! the certificates it signs, and a TLS front for servers that cannot terminate TLS themselves.
 
 #![warn(missing_docs)]
 
@@ -43,6 +44,8 @@ pub mod moto;
 pub mod pubsub;
 #[cfg(feature = "sftp")]
 pub mod sshd;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 /// The variable `name`, or a panic naming it and saying that `cargo xtask test` (or
 /// `cargo xtask services`) starts `emulator`, which sets it.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use courier_core::DestinationSpec;
 use courier_testbed::brokers::{OwnBroker, PASSWORD, USERNAME, kafka};
+use courier_testbed::tls::{self, TestCa};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -42,6 +43,9 @@ pub struct Cluster {
     pub broker: std::sync::Mutex<OwnBroker>,
     port: u16,
     pub authenticated: bool,
+    /// A TLS front before the broker (its port and the CA that signed its certificate): the
+    /// broker advertises the front, so every client connection goes through it.
+    pub tls: Option<(u16, String)>,
 }
 
 impl Cluster {
@@ -60,7 +64,29 @@ impl Cluster {
             port: broker.port(),
             broker: std::sync::Mutex::new(broker),
             authenticated,
+            tls: None,
         }
+    }
+
+    /// A broker (requiring SASL/SCRAM when `authenticated`) reached only through a TLS front
+    /// on `localhost` serving a certificate `ca` signed: the broker advertises the front.
+    pub async fn behind_tls(ca: &TestCa, authenticated: bool) -> Cluster {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let front = listener.local_addr().unwrap().port();
+        let advertised = format!("tcp://localhost:{front}");
+        let broker = tokio::task::spawn_blocking(move || {
+            if authenticated {
+                kafka::own_authenticated_advertising(&advertised)
+            } else {
+                kafka::own_advertising(&advertised)
+            }
+        })
+        .await
+        .unwrap();
+        tls::tls_front_on(listener, &ca.server(), kafka::bootstrap(broker.port()));
+        let mut cluster = Cluster::of(broker, authenticated);
+        cluster.tls = Some((front, ca.pem.clone()));
+        cluster
     }
 
     /// A broker requiring SASL/SCRAM, with the test user.
@@ -69,7 +95,10 @@ impl Cluster {
     }
 
     pub fn bootstrap(&self) -> String {
-        kafka::bootstrap(self.port)
+        match &self.tls {
+            Some((front, _)) => format!("localhost:{front}"),
+            None => kafka::bootstrap(self.port),
+        }
     }
 
     /// The connector's config for `topic`.
@@ -79,12 +108,18 @@ impl Cluster {
 
     /// The connector's credentials.
     pub fn auth(&self) -> Value {
-        if self.authenticated {
+        let mut auth = if self.authenticated {
             json!({"security_protocol": "sasl_plaintext", "sasl_mechanism": "scram-sha-512",
                    "username": USERNAME, "password": PASSWORD})
         } else {
             json!({"security_protocol": "plaintext"})
+        };
+        if let Some((_, ca)) = &self.tls {
+            let protocol = if self.authenticated { "sasl_ssl" } else { "ssl" };
+            auth["security_protocol"] = json!(protocol);
+            auth["ca_pem"] = json!(ca);
         }
+        auth
     }
 
     /// Credentials the broker refuses (the right user, a wrong password).
@@ -101,6 +136,10 @@ impl Cluster {
                 .set("sasl.mechanism", "SCRAM-SHA-512")
                 .set("sasl.username", USERNAME)
                 .set("sasl.password", PASSWORD);
+        }
+        if let Some((_, ca)) = &self.tls {
+            let protocol = if self.authenticated { "sasl_ssl" } else { "ssl" };
+            c.set("security.protocol", protocol).set("ssl.ca.pem", ca);
         }
         c
     }

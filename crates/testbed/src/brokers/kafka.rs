@@ -30,15 +30,22 @@ pub const TANSU: Recipe = Recipe {
     ready_timeout: Duration::from_secs(20),
 };
 
+/// The file in a broker's directory that, when present, holds the URL tansu advertises in
+/// its metadata instead of its own listener (a TLS front's, say: clients then dial the front).
+pub const ADVERTISED_FILE: &str = "advertised-listener-url";
+
 /// The command running tansu on `port` with the storage engine `storage` (a URL), in `dir`
 /// (tansu reads a `.env` from its working directory: this one has none).
 pub fn command_with(dir: &Path, port: u16, storage: &str) -> Command {
     let listener = format!("tcp://127.0.0.1:{port}");
+    let advertised = std::fs::read_to_string(dir.join(ADVERTISED_FILE))
+        .map(|url| url.trim().to_string())
+        .unwrap_or_else(|_| listener.clone());
     let mut c = Command::new(binary());
     c.current_dir(dir)
         .arg("broker")
         .args(["--listener-url", &listener])
-        .args(["--advertised-listener-url", &listener])
+        .args(["--advertised-listener-url", &advertised])
         .args(["--storage-engine", storage]);
     c
 }
@@ -50,6 +57,14 @@ fn command(dir: &Path, port: u16) -> Command {
 /// A tansu of the test's own, keeping topics in memory.
 pub fn own() -> OwnBroker {
     OwnBroker::start(TANSU)
+}
+
+/// A tansu of the test's own, keeping topics in memory and advertising `url` (for example
+/// `tcp://localhost:PORT` of a TLS front that forwards to it) as where its partitions are.
+pub fn own_advertising(url: &str) -> OwnBroker {
+    OwnBroker::start_prepared(TANSU, |dir| {
+        std::fs::write(dir.join(ADVERTISED_FILE), url).expect("writing the advertised URL")
+    })
 }
 
 /// How tansu is started keeping topics in an SQLite file in its directory, so what it
@@ -88,6 +103,16 @@ pub const TANSU_AUTHENTICATED: Recipe = Recipe {
 /// takes new users only from an authenticated client, so they are made while it runs open on
 /// its SQLite file, and it is started again on that file requiring authentication.
 pub fn own_authenticated() -> OwnBroker {
+    authenticated(None)
+}
+
+/// [`own_authenticated`], advertising `url` once it requires authentication (the users are
+/// made on its own listener first).
+pub fn own_authenticated_advertising(url: &str) -> OwnBroker {
+    authenticated(Some(url))
+}
+
+fn authenticated(advertised: Option<&str>) -> OwnBroker {
     let mut broker = OwnBroker::start(TANSU_DURABLE);
     for mechanism in ["scram256", "scram512"] {
         let status = Command::new(binary())
@@ -103,6 +128,10 @@ pub fn own_authenticated() -> OwnBroker {
             "`tansu user create` failed; broker log: {}",
             broker.log()
         );
+    }
+    if let Some(url) = advertised {
+        std::fs::write(broker.dir().join(ADVERTISED_FILE), url)
+            .expect("writing the advertised URL");
     }
     broker.restart_as(TANSU_AUTHENTICATED);
     broker
