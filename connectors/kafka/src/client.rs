@@ -98,6 +98,8 @@ pub struct KafkaRemote {
     producer: tokio::sync::Mutex<Option<Arc<Producer>>>,
     /// The largest message the topic takes, learned once.
     pub(crate) max_message_bytes: OnceCell<usize>,
+    /// When asking for it last failed: it is asked again a while later, not on every delivery.
+    pub(crate) limit_failed_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for KafkaRemote {
@@ -119,6 +121,7 @@ impl KafkaRemote {
             watch: Watch::default(),
             producer: tokio::sync::Mutex::new(None),
             max_message_bytes: OnceCell::new(),
+            limit_failed_at: std::sync::Mutex::new(None),
         }
     }
 

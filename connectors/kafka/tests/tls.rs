@@ -24,8 +24,11 @@ async fn test_report(spec: &courier_core::DestinationSpec) -> TestReport {
 fn records(prefix: &str, n: usize) -> Vec<Record> {
     (0..n)
         .map(|i| {
-            Record::new(format!("{prefix}-{i}"), format!(r#"{{"over":"tls","n":{i}}}"#))
-                .with_event("order.created", format!("evt_{prefix}_{i}"))
+            Record::new(
+                format!("{prefix}-{i}"),
+                format!(r#"{{"over":"tls","n":{i}}}"#),
+            )
+            .with_event("order.created", format!("evt_{prefix}_{i}"))
         })
         .collect()
 }
@@ -62,8 +65,16 @@ async fn refused(cluster: &Cluster, auth: Value) {
     let report = test_report(&spec).await;
     let failed = report.failed_step().expect("a failed step");
     assert_eq!(failed.name, "authentication", "{report:#?}");
-    assert_eq!(failed.error_kind, Some(ErrorKind::Unavailable), "{failed:?}");
-    let said = format!("{} {}", failed.message, failed.hint.as_deref().unwrap_or(""));
+    assert_eq!(
+        failed.error_kind,
+        Some(ErrorKind::Unavailable),
+        "{failed:?}"
+    );
+    let said = format!(
+        "{} {}",
+        failed.message,
+        failed.hint.as_deref().unwrap_or("")
+    );
     assert!(said.contains("certificate"), "{said}");
     assert!(said.contains("ca_pem"), "{said}");
     assert!(

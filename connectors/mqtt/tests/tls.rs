@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use courier_connector_mqtt::Mqtt;
 use courier_core::{Batch, DynConnector, ErrorKind, Record, TestReport};
 use courier_testbed::brokers::{OwnBroker, PASSWORD, USERNAME, free_port, mqtt, port_open};
+use courier_testbed::tls::TestCa;
 use rumqttc::v5::MqttOptions;
 use serde_json::{Value, json};
 use support::{Subscriber, auth, spec};
@@ -37,46 +38,17 @@ struct Pki {
 }
 
 fn pki() -> Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-        IsCa, Issuer, KeyPair,
-    };
-    let ca = |name: &str| {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let cert = params.self_signed(&key).unwrap();
-        (cert.pem(), Issuer::new(params, key))
-    };
-    let (ca_pem, issuer) = ca("Courier test CA");
-    let (other_ca, _) = ca("Another test CA");
-
-    let server_key = KeyPair::generate().unwrap();
-    let mut server =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    server.distinguished_name = DistinguishedName::new();
-    server
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let server_cert = server.signed_by(&server_key, &issuer).unwrap();
-
-    let client_key = KeyPair::generate().unwrap();
-    let mut client = CertificateParams::new(Vec::<String>::new()).unwrap();
-    client.distinguished_name = DistinguishedName::new();
+    let ca = TestCa::new("Courier test CA");
+    let server = ca.server();
     // mosquitto takes the common name as the user name (`use_identity_as_username`).
-    client.distinguished_name.push(DnType::CommonName, USERNAME);
-    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client_cert = client.signed_by(&client_key, &issuer).unwrap();
-
+    let client = ca.client(USERNAME);
     Pki {
-        ca: ca_pem,
-        server_cert: server_cert.pem(),
-        server_key: server_key.serialize_pem(),
-        client_cert: client_cert.pem(),
-        client_key: client_key.serialize_pem(),
-        other_ca,
+        ca: ca.pem,
+        server_cert: server.cert,
+        server_key: server.key,
+        client_cert: client.cert,
+        client_key: client.key,
+        other_ca: TestCa::new("Another test CA").pem,
     }
 }
 

@@ -16,6 +16,7 @@ use async_nats::rustls;
 use courier_connector_nats::Nats;
 use courier_core::{Batch, DynConnector, ErrorKind, StepStatus, TestReport};
 use courier_testbed::brokers::{OwnBroker, PASSWORD, Recipe, USERNAME, nats};
+use courier_testbed::tls::TestCa;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
@@ -35,29 +36,14 @@ struct Pki {
     server_key: String,
 }
 
-/// A CA of its own (`name` as its common name); its certificate, and its issuer to sign with.
-fn ca(name: &str) -> (String, rcgen::Issuer<'static, rcgen::KeyPair>) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), Issuer::new(params, key))
-}
-
-/// A CA and a server certificate it signed for localhost and 127.0.0.1.
+/// A CA made for the test and the certificate it signed for localhost and 127.0.0.1.
 fn pki() -> Pki {
-    let (ca, issuer) = ca("Courier test CA");
-    let key = rcgen::KeyPair::generate().unwrap();
-    let params =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
+    let ca = TestCa::new("Courier test CA");
+    let server = ca.server();
     Pki {
-        ca,
-        server_cert: cert.pem(),
-        server_key: key.serialize_pem(),
+        ca: ca.pem,
+        server_cert: server.cert,
+        server_key: server.key,
     }
 }
 
@@ -273,7 +259,7 @@ async fn a_certificate_no_trusted_ca_signed_is_refused() {
     // The platform's roots do not hold the test's CA.
     assert_certificate_refused(config(server.clone(), None), &js).await;
     // Nor does a CA of someone else's.
-    let (other_ca, _) = ca("Another CA");
+    let other_ca = TestCa::new("Another CA").pem;
     assert_certificate_refused(config(server, Some(&other_ca)), &js).await;
 }
 

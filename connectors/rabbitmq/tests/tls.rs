@@ -5,79 +5,27 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use courier_conformance::helpers::test_report;
 use courier_connector_rabbitmq::Rabbitmq;
 use courier_core::{Batch, DynConnector, ErrorKind, Record};
 use courier_testbed::fresh_name;
+use courier_testbed::tls::{TestCa, tls_front};
 use serde_json::json;
 use support::{Reader, auth, shared_url_with_user, spec};
-
-/// A CA and a certificate it signed for 127.0.0.1, as PEM: (ca, cert, key).
-fn pki() -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "Courier test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-    let cert = params
-        .signed_by(&key, &Issuer::new(ca_params, ca_key))
-        .unwrap();
-    (ca.pem(), cert.pem(), key.serialize_pem())
-}
-
-/// Terminates TLS on a loopback port and forwards each connection to `backend` (`host:port`).
-async fn tls_front(cert_pem: &str, key_pem: &str, backend: String) -> u16 {
-    use rustls::pki_types::pem::PemObject;
-    let chain =
-        vec![rustls::pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap()];
-    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let (acceptor, backend) = (acceptor.clone(), backend.clone());
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let Ok(mut plain) = tokio::net::TcpStream::connect(&backend).await else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-            });
-        }
-    });
-    port
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqps_with_a_private_ca() {
     let shared = url::Url::parse(&shared_url_with_user()).unwrap();
     let backend = format!("127.0.0.1:{}", shared.port().unwrap());
-    let (ca, cert, key) = pki();
-    let port = tls_front(&cert, &key, backend).await;
+    let ca = TestCa::new("Courier test CA");
+    let port = tls_front(&ca.server(), backend).await;
     let queue = fresh_name("courier-tls");
     Reader::shared().await.queue(&queue).await;
 
     let config = json!({
         "url": format!("amqps://127.0.0.1:{port}/%2f"),
         "routing_key": queue,
-        "ca_pem": ca,
+        "ca_pem": ca.pem,
     });
     let report = test_report(&Rabbitmq, &spec(config.clone(), auth())).await;
     assert!(report.success, "{report:#?}");

@@ -14,6 +14,7 @@ use courier_conformance::helpers::test_report;
 use courier_connector_redis_streams::RedisStreams;
 use courier_core::{Batch, ErrorKind, Record, StepStatus, TestReport};
 use courier_testbed::brokers::{OwnBroker, PASSWORD, Recipe, USERNAME, redis as redis_server};
+use courier_testbed::tls::TestCa;
 use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
 
@@ -33,29 +34,14 @@ struct Pki {
     server_key: String,
 }
 
-/// A CA of its own (`name` as its common name); its certificate, and its issuer to sign with.
-fn ca(name: &str) -> (String, rcgen::Issuer<'static, rcgen::KeyPair>) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), Issuer::new(params, key))
-}
-
-/// A CA and a server certificate it signed for localhost and 127.0.0.1.
+/// A CA made for the test and the certificate it signed for localhost and 127.0.0.1.
 fn pki() -> Pki {
-    let (ca, issuer) = ca("Courier test CA");
-    let key = rcgen::KeyPair::generate().unwrap();
-    let params =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
+    let ca = TestCa::new("Courier test CA");
+    let server = ca.server();
     Pki {
-        ca,
-        server_cert: cert.pem(),
-        server_key: key.serialize_pem(),
+        ca: ca.pem,
+        server_cert: server.cert,
+        server_key: server.key,
     }
 }
 
@@ -267,7 +253,7 @@ async fn a_certificate_no_trusted_ca_signed_is_refused() {
     )
     .await;
     // Nor does a CA of someone else's.
-    let (other_ca, _) = ca("Another CA");
+    let other_ca = TestCa::new("Another CA").pem;
     assert_refused(
         config(url, Some(&other_ca)),
         "certificate",

@@ -32,7 +32,9 @@ pub struct TestCa {
 
 impl std::fmt::Debug for TestCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestCa").field("pem", &self.pem).finish_non_exhaustive()
+        f.debug_struct("TestCa")
+            .field("pem", &self.pem)
+            .finish_non_exhaustive()
     }
 }
 
@@ -53,10 +55,12 @@ impl TestCa {
     /// A server certificate for `localhost` and 127.0.0.1, signed by this CA.
     pub fn server(&self) -> KeyedCert {
         let key = KeyPair::generate().expect("a server key");
-        let mut params = CertificateParams::new(SERVER_NAMES.map(String::from).to_vec())
-            .expect("server params");
+        let mut params =
+            CertificateParams::new(SERVER_NAMES.map(String::from).to_vec()).expect("server params");
         params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, "localhost");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let cert = params.signed_by(&key, &self.issuer).expect("a server cert");
         KeyedCert {
@@ -70,7 +74,9 @@ impl TestCa {
         let key = KeyPair::generate().expect("a client key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
         params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let cert = params.signed_by(&key, &self.issuer).expect("a client cert");
         KeyedCert {

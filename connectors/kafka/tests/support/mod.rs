@@ -115,7 +115,11 @@ impl Cluster {
             json!({"security_protocol": "plaintext"})
         };
         if let Some((_, ca)) = &self.tls {
-            let protocol = if self.authenticated { "sasl_ssl" } else { "ssl" };
+            let protocol = if self.authenticated {
+                "sasl_ssl"
+            } else {
+                "ssl"
+            };
             auth["security_protocol"] = json!(protocol);
             auth["ca_pem"] = json!(ca);
         }
@@ -138,7 +142,11 @@ impl Cluster {
                 .set("sasl.password", PASSWORD);
         }
         if let Some((_, ca)) = &self.tls {
-            let protocol = if self.authenticated { "sasl_ssl" } else { "ssl" };
+            let protocol = if self.authenticated {
+                "sasl_ssl"
+            } else {
+                "ssl"
+            };
             c.set("security.protocol", protocol).set("ssl.ca.pem", ca);
         }
         c
