@@ -2,7 +2,6 @@
 //! config and credentials, with the cluster's brokers checked against the trust boundary
 //! before anything is produced, and the topic's own `max.message.bytes` read once.
 
-use std::net::ToSocketAddrs;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use tokio::sync::OnceCell;
 
 use crate::config::{KafkaAuth, KafkaConfig};
 use crate::errors::{SERVICE, classify};
+use crate::guard;
 
 /// How long a message may take to be acknowledged, retries within librdkafka included,
 /// before its delivery fails (as `timeout`, retried by Courier).
@@ -32,6 +32,9 @@ pub struct Watch {
     /// The last authentication or TLS failure: kept when librdkafka goes on to report the
     /// brokers down (which is what a refused login leads to).
     refused: Arc<Mutex<Option<Reported>>>,
+    /// The brokers librdkafka's statistics name (`host:port`), the cluster's current
+    /// advertised set: checked before each delivery, see [`crate::guard`].
+    pub(crate) advertised: crate::guard::Advertised,
 }
 
 /// An error librdkafka reported: its code, when it has one, and its reason.
@@ -61,6 +64,10 @@ impl Watch {
 }
 
 impl ClientContext for Watch {
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.advertised.update(statistics);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         let code = error.rdkafka_error_code();
         let refusal = matches!(
@@ -96,6 +103,8 @@ pub struct KafkaRemote {
     /// The producer, once built; replaced when librdkafka declares it dead (a fatal error of
     /// the idempotent producer, e.g. after a broker lost its sequence state).
     producer: tokio::sync::Mutex<Option<Arc<Producer>>>,
+    /// The advertised brokers already checked against the trust boundary.
+    checked: Mutex<guard::Checked>,
     /// The largest message the topic takes, learned once.
     pub(crate) max_message_bytes: OnceCell<usize>,
     /// When asking for it last failed: it is asked again a while later, not on every delivery.
@@ -115,11 +124,20 @@ impl KafkaRemote {
     /// The remote for a destination, without I/O.
     pub fn new(config: &KafkaConfig, auth: &KafkaAuth, env: &Env) -> KafkaRemote {
         KafkaRemote {
-            settings: settings(config, auth, &env.destination_id),
+            settings: {
+                let mut settings = settings(config, auth, &env.destination_id);
+                if !env.allow_private_network {
+                    // The statistics name the brokers the cluster advertises now, for the
+                    // broker guard.
+                    settings.set("statistics.interval.ms", guard::STATISTICS_INTERVAL_MS);
+                }
+                settings
+            },
             bootstrap_servers: config.bootstrap_servers.clone(),
             allow_private: env.allow_private_network,
             watch: Watch::default(),
             producer: tokio::sync::Mutex::new(None),
+            checked: Mutex::new(guard::Checked::default()),
             max_message_bytes: OnceCell::new(),
             limit_failed_at: std::sync::Mutex::new(None),
         }
@@ -145,7 +163,19 @@ impl KafkaRemote {
         let mut slot = self.producer.lock().await;
         if let Some(p) = slot.as_ref() {
             match rdkafka::producer::Producer::client(&**p).fatal_error() {
-                None => return Ok(Arc::clone(p)),
+                None => {
+                    // Brokers the cluster advertised since the last check are checked now;
+                    // one outside the boundary ends this producer and its connections.
+                    let unchecked = self.unchecked_brokers();
+                    if unchecked.is_empty() {
+                        return Ok(Arc::clone(p));
+                    }
+                    if let Err(refused) = self.check(unchecked).await {
+                        *slot = None;
+                        return Err(refused);
+                    }
+                    return Ok(Arc::clone(p));
+                }
                 Some((code, reason)) => {
                     tracing::warn!(?code, %reason, "the Kafka producer failed fatally; building another");
                 }
@@ -165,9 +195,36 @@ impl KafkaRemote {
             })?;
         let producer = Arc::new(producer);
         let metadata = metadata(&producer, &self.watch, None).await?;
-        check_brokers(&metadata, self.allow_private).await?;
+        let advertised = metadata
+            .brokers()
+            .iter()
+            .map(|b| format!("{}:{}", b.host(), b.port()))
+            .collect();
+        self.check(advertised).await?;
         *slot = Some(Arc::clone(&producer));
         Ok(producer)
+    }
+
+    /// The advertised brokers the statistics name that were not checked yet (none when
+    /// private networks are allowed: nothing is checked then).
+    fn unchecked_brokers(&self) -> Vec<String> {
+        if self.allow_private {
+            return Vec::new();
+        }
+        let checked = self.checked.lock().map(|c| c.clone()).unwrap_or_default();
+        self.watch.advertised.unchecked(&checked)
+    }
+
+    /// Checks `brokers` (`host:port`) against the trust boundary, remembering those allowed.
+    async fn check(&self, brokers: Vec<String>) -> Result<(), ConnectorError> {
+        if self.allow_private {
+            return Ok(());
+        }
+        guard::check_brokers(brokers.clone()).await?;
+        if let Ok(mut checked) = self.checked.lock() {
+            checked.extend(brokers);
+        }
+        Ok(())
     }
 }
 
@@ -290,40 +347,40 @@ pub(crate) async fn check_bootstrap(
     Ok(())
 }
 
-/// Refuses a cluster whose brokers (as the cluster advertises them) resolve to addresses
-/// outside the trust boundary. librdkafka connects to the advertised brokers itself, so this
-/// check runs on the producer's first metadata; a cluster that changes its advertised
-/// addresses afterwards is not checked again until the destination is rebuilt.
-async fn check_brokers(metadata: &Metadata, allow_private: bool) -> Result<(), ConnectorError> {
-    if allow_private {
-        return Ok(());
-    }
-    let brokers: Vec<(String, u16)> = metadata
-        .brokers()
-        .iter()
-        .map(|b| (b.host().to_string(), b.port() as u16))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        for (host, port) in brokers {
-            let addrs = (host.as_str(), port).to_socket_addrs().map_err(|_| {
-                ConnectorError::new(
-                    ErrorKind::Unavailable,
-                    format!("{SERVICE}: the cluster advertises broker {host}:{port}, which does not resolve"),
-                    "check the brokers' advertised.listeners",
-                )
-            })?;
-            for addr in addrs {
-                if let Err(reason) = courier_core::net::check_ip(addr.ip()) {
-                    return Err(ConnectorError::new(
-                        ErrorKind::InvalidConfig,
-                        format!("{SERVICE}: the cluster advertises broker {host}:{port}, which resolves to {reason}; refused by the SSRF guard"),
-                        "use public endpoints: this server does not allow destinations on private networks",
-                    ));
-                }
-            }
+#[cfg(test)]
+mod tests {
+    use courier_testbed::brokers::kafka;
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_statistics_name_the_brokers_the_cluster_advertises() {
+        let broker = tokio::task::spawn_blocking(kafka::own).await.unwrap();
+        let config: KafkaConfig = serde_json::from_value(json!({
+            "bootstrap_servers": [kafka::bootstrap(broker.port())], "topic": "t"
+        }))
+        .unwrap();
+        let auth: KafkaAuth =
+            serde_json::from_value(json!({"security_protocol": "plaintext"})).unwrap();
+        let env = Env {
+            allow_private_network: true,
+            ..Env::default()
+        };
+        let mut remote = KafkaRemote::new(&config, &auth, &env);
+        remote.settings.set("statistics.interval.ms", "100");
+        remote.producer().await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let expected = vec![kafka::bootstrap(broker.port())];
+        while remote.watch.advertised.unchecked(&guard::Checked::new()) != expected {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no statistics named {expected:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(())
-    })
-    .await
-    .map_err(|e| ConnectorError::internal(format!("the broker check stopped: {e}")))?
+        // Once checked, nothing is left to check.
+        let checked: guard::Checked = expected.into_iter().collect();
+        assert!(remote.watch.advertised.unchecked(&checked).is_empty());
+    }
 }

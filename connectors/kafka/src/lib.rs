@@ -36,6 +36,7 @@
 mod client;
 pub mod config;
 mod errors;
+mod guard;
 mod limits;
 mod send;
 mod steps;
