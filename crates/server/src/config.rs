@@ -79,6 +79,12 @@ pub struct ServerConfig {
     /// Origins (`https://app.example.com`) an OAuth start's `return_to` may send the browser
     /// back to, besides `public_url`'s own.
     pub allowed_return_origins: Vec<String>,
+    /// Origins (`https://app.example.com`) whose pages may embed the portal in a frame
+    /// (`Content-Security-Policy: frame-ancestors`); this server's own origin always may.
+    pub portal_frame_ancestors: Vec<String>,
+    /// The portal cookie's SameSite: `lax` (the default: embedding pages on the same site),
+    /// `strict`, or `none` (embedding from another site; needs an https `public_url`).
+    pub portal_cookie_same_site: SameSite,
     /// The first admin key on an empty database (`COURIER_BOOTSTRAP_API_KEY`; never read from
     /// the file, never printed).
     #[serde(skip)]
@@ -116,6 +122,8 @@ impl Default for ServerConfig {
             disable_after_failing_ms: 5 * 24 * 60 * 60 * 1000,
             public_url: None,
             allowed_return_origins: Vec::new(),
+            portal_frame_ancestors: Vec::new(),
+            portal_cookie_same_site: SameSite::Lax,
             bootstrap_api_key: None,
             encryption_key: None,
         }
@@ -137,7 +145,57 @@ impl std::fmt::Debug for ServerConfig {
             )
             .field("allow_ambient_credentials", &self.allow_ambient_credentials)
             .field("public_url", &self.public_url)
+            .field("portal_frame_ancestors", &self.portal_frame_ancestors)
+            .field("portal_cookie_same_site", &self.portal_cookie_same_site)
             .finish_non_exhaustive()
+    }
+}
+
+/// The SameSite attribute of the portal's session cookie.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SameSite {
+    #[default]
+    Lax,
+    Strict,
+    None,
+}
+
+impl SameSite {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        }
+    }
+}
+
+impl std::str::FromStr for SameSite {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "lax" => Ok(SameSite::Lax),
+            "strict" => Ok(SameSite::Strict),
+            "none" => Ok(SameSite::None),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Refuses a frame ancestor that is not an origin (`scheme://host[:port]`, http or https): the
+/// value goes into a response header, where anything else could add directives.
+fn check_origin(origin: &str) -> Result<()> {
+    let parsed = url::Url::parse(origin).ok().filter(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host().is_some()
+            && u.origin().ascii_serialization() == origin
+    });
+    match parsed {
+        Some(_) => Ok(()),
+        None => bail!(
+            "portal_frame_ancestors: {origin:?} is not an origin (scheme://host[:port], no path)"
+        ),
     }
 }
 
@@ -172,6 +230,9 @@ impl ServerConfig {
             bail!(
                 "audit_retention_days must be a number of days from 0 (keep everything) to 1000000"
             );
+        }
+        for origin in &config.portal_frame_ancestors {
+            check_origin(origin)?;
         }
         if let Some(listen) = overrides.listen {
             config.listen = listen;
@@ -253,6 +314,16 @@ impl ServerConfig {
                 .filter(|o| !o.is_empty())
                 .collect();
         }
+        if let Some(v) = env("COURIER_PORTAL_FRAME_ANCESTORS") {
+            self.portal_frame_ancestors = v
+                .split(',')
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect();
+        }
+        if let Some(v) = env("COURIER_PORTAL_COOKIE_SAME_SITE") {
+            self.portal_cookie_same_site = parse("COURIER_PORTAL_COOKIE_SAME_SITE", v)?;
+        }
         if let Some(v) = env("COURIER_TEST_TIMEOUT_MS") {
             self.test_timeout_ms = parse("COURIER_TEST_TIMEOUT_MS", v)?;
         }
@@ -326,5 +397,51 @@ mod tests {
         std::fs::write(&file, "listn = 1\n").unwrap();
         let err = ServerConfig::from_file(&file).unwrap_err();
         assert!(format!("{err:#}").contains("listn"), "{err:#}");
+    }
+}
+
+#[cfg(test)]
+mod portal_tests {
+    use super::*;
+
+    #[test]
+    fn frame_ancestors_must_be_origins() {
+        for good in ["https://app.example.com", "http://localhost:3000"] {
+            check_origin(good).unwrap();
+        }
+        for bad in [
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "https://a.example.com; script-src *",
+            "javascript:alert(1)",
+            "*",
+            "app.example.com",
+        ] {
+            assert!(check_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn portal_settings_come_from_the_environment() {
+        let mut config = ServerConfig::default();
+        config
+            .apply_env(|n| match n {
+                "COURIER_PORTAL_FRAME_ANCESTORS" => {
+                    Some("https://a.example.com, https://b.example.com".into())
+                }
+                "COURIER_PORTAL_COOKIE_SAME_SITE" => Some("none".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            config.portal_frame_ancestors,
+            ["https://a.example.com", "https://b.example.com"]
+        );
+        assert_eq!(config.portal_cookie_same_site, SameSite::None);
+        assert!(
+            config
+                .apply_env(|n| (n == "COURIER_PORTAL_COOKIE_SAME_SITE").then(|| "loose".into()))
+                .is_err()
+        );
     }
 }

@@ -94,6 +94,16 @@ pub fn hash_api_key(key: &str) -> String {
     out
 }
 
+/// Whether two secrets are equal, in time that does not depend on where they differ: their
+/// SHA-256 digests (of equal length whatever the inputs) are compared byte by byte in full.
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |diff, (x, y)| diff | (x ^ y))
+        == 0
+}
+
 /// A Standard Webhooks signing secret: `whsec_` and base64 of 32 random bytes.
 pub fn new_signing_secret() -> String {
     let mut raw = [0u8; 32];

@@ -176,6 +176,16 @@ impl Server {
         if config.public_url.is_none() {
             config.public_url = Some(format!("http://{addr}"));
         }
+        if config.portal_cookie_same_site == crate::config::SameSite::None
+            && !config
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+        {
+            anyhow::bail!(
+                "portal_cookie_same_site = \"none\" needs an https public_url: browsers drop a SameSite=None cookie that is not Secure"
+            );
+        }
         let engine = Engine::start(
             store.clone(),
             sealer.clone(),

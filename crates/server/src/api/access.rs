@@ -1,8 +1,10 @@
 //! The permission table: every route declares the [`Access`] it needs, and [`guard`] checks the
 //! caller before the handler runs: the key (401), its rate limit (429), its workspace (another
 //! workspace's routes are 404, never a hint that they exist), its role (403) and the
-//! workspace's request size limit (413). Handlers then take the checked [`Principal`];
+//! workspace's request size limit (413). Handlers then take the checked [`Principal`](super::auth::Principal);
 //! per-destination member permissions are theirs to check.
+//! A portal session (by its cookie) is checked against the route's [`PortalClass`] and, for
+//! calls that change something, against CSRF.
 //! Calls to routes that change something are recorded in the audit log once answered.
 
 use std::sync::Arc;
@@ -13,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::audit::Pending;
-use super::auth::{Principal, authenticate};
+use super::auth::caller;
+use super::capabilities::PortalClass;
 use super::error::ApiError;
 use crate::store::Role;
 
@@ -89,6 +92,8 @@ pub struct Guarded {
     pub access: Access,
     /// The audit log's action for calls to the route.
     pub audit: Option<&'static str>,
+    /// What the route is to portal sessions.
+    pub portal: PortalClass,
 }
 
 /// The middleware every route runs behind, with the route's declared access.
@@ -103,10 +108,19 @@ pub async fn guard(
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
-    let key = match authenticate(&parts, &state).await {
-        Ok(key) => key,
+    let principal = match caller(&parts, &state).await {
+        Ok(principal) => principal,
         Err(e) => return e.into_response(),
     };
+    if let Some(portal) = &principal.portal {
+        if let Some(why) = portal.scope.refuses(route.portal) {
+            return ApiError::forbidden(why).into_response();
+        }
+        if let Err(e) = crate::portal::csrf::check(&parts, &state.config, &portal.csrf) {
+            return e.into_response();
+        }
+    }
+    let key = &principal.key;
     // Event intake has its own limit, apart from the management API's.
     let limiter = match access {
         Access::Publish => &state.intake_limiter,
@@ -115,7 +129,8 @@ pub async fn guard(
     if let Err(wait) = limiter.check(&key.id) {
         return ApiError::rate_limited(wait).into_response();
     }
-    if state.key_use.due(&key.id) {
+    // A portal session has no key row to mark.
+    if principal.portal.is_none() && state.key_use.due(&key.id) {
         let (store, id) = (state.store.clone(), key.id.clone());
         tokio::spawn(async move {
             if let Err(e) = store.touch_api_key(&id, &crate::ids::now()).await {
@@ -123,7 +138,6 @@ pub async fn guard(
             }
         });
     }
-    let principal = Principal { key };
     let workspace = workspace_in(parts.uri.path()).map(str::to_string);
     let mut body = body;
     if let Some(ws) = &workspace {

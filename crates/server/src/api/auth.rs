@@ -13,8 +13,9 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::AppState;
+use super::capabilities::PortalScope;
 use super::error::ApiError;
-use crate::store::{ApiKey, Role};
+use crate::store::{ApiKey, DestinationRow, Role};
 
 /// Keys recently seen, by hash, so a busy client does not cost a database read per request.
 /// An entry lives a short while, and no longer than the change counter stays the same: a key
@@ -72,10 +73,36 @@ impl KeyUse {
     }
 }
 
-/// An authenticated caller.
+/// An authenticated caller: an API key, or a portal session standing in for one (scoped to
+/// its workspace, admin or, read only, viewer, and limited further by its capabilities).
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub key: ApiKey,
+    /// Set for a portal session.
+    pub portal: Option<Arc<PortalAccess>>,
+}
+
+/// A portal session's part of a caller.
+pub struct PortalAccess {
+    pub session_id: String,
+    pub scope: PortalScope,
+    /// The theme, as stored (JSON).
+    pub theme: String,
+    pub return_url: Option<String>,
+    /// SHA-256 of the cookie's secret: the session's key in the store.
+    pub session_hash: String,
+    /// The token the session's writes must send in `X-Courier-CSRF`.
+    pub csrf: String,
+}
+
+impl std::fmt::Debug for PortalAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The hash and the CSRF token stay out of logs.
+        f.debug_struct("PortalAccess")
+            .field("session_id", &self.session_id)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Principal {
@@ -88,10 +115,108 @@ impl Principal {
         }
     }
 
-    /// Admins and the operator: every permission on every destination.
+    /// Admins and the operator: every permission on every destination (a portal session
+    /// limited to some destination types is not: it does not see every destination).
     pub fn is_admin(&self) -> bool {
         matches!(self.key.role, Role::Admin | Role::Operator)
+            && self
+                .portal
+                .as_ref()
+                .is_none_or(|p| p.scope.destination_types.is_none())
     }
+
+    /// The destination types the caller sees, when a portal session limits them.
+    pub fn destination_types(&self) -> Option<Vec<String>> {
+        self.portal
+            .as_ref()
+            .and_then(|p| p.scope.destination_types.clone())
+    }
+
+    /// Hides (404) a destination of a type the caller's portal session does not see.
+    pub fn sees(&self, d: &DestinationRow) -> Result<(), ApiError> {
+        match &self.portal {
+            Some(p) if !p.scope.sees_type(&d.destination_type) => {
+                Err(ApiError::not_found("destination"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses (422 at `path`) a destination type the caller's portal session may not use.
+    pub fn may_use_type(&self, destination_type: &str, path: &str) -> Result<(), ApiError> {
+        match &self.portal {
+            Some(p) if !p.scope.sees_type(destination_type) => {
+                Err(ApiError::validation(vec![courier_core::FieldError::new(
+                    path,
+                    format!("this portal session may not use {destination_type:?} destinations"),
+                )]))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The caller: a Bearer key when the request has an `Authorization` header, else a portal
+/// session's cookie when it has one (else 401).
+pub(super) async fn caller(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    if !parts.headers.contains_key(header::AUTHORIZATION)
+        && let Some(secret) = crate::portal::cookie::secret(parts, &state.config)
+    {
+        return portal_session(parts, state, &secret).await;
+    }
+    let key = authenticate(parts, state).await?;
+    Ok(Principal { key, portal: None })
+}
+
+/// The portal session a cookie's secret names, as a caller.
+async fn portal_session(
+    parts: &Parts,
+    state: &AppState,
+    secret: &str,
+) -> Result<Principal, ApiError> {
+    let client = client_address(parts);
+    state
+        .auth_failures
+        .peek(&client)
+        .map_err(ApiError::auth_throttled)?;
+    let session_hash = crate::ids::hash_api_key(secret);
+    let now = crate::ids::now_ms();
+    let Some(session) = state.store.portal_session(&session_hash, now).await? else {
+        let _ = state.auth_failures.check(&client);
+        return Err(ApiError::unauthorized());
+    };
+    let row = session.row;
+    // Capabilities this build cannot read grant nothing.
+    let scope: PortalScope = serde_json::from_str(&row.capabilities)
+        .map_err(|_| ApiError::forbidden("this portal session's capabilities cannot be read"))?;
+    let role = if scope.read_only {
+        Role::Viewer
+    } else {
+        Role::Admin
+    };
+    let key = ApiKey {
+        id: format!("portal:{}", row.id),
+        workspace_id: row.workspace_id,
+        name: format!("portal session (made by {})", row.created_by_name),
+        role,
+        prefix: "portal".to_string(),
+        created_at: row.created_at,
+        expires_at: Some(crate::ids::timestamp_ms(row.expires_ms)),
+        last_used_at: None,
+        expires_ms: Some(row.expires_ms),
+    };
+    let access = PortalAccess {
+        session_id: row.id,
+        scope,
+        theme: row.theme,
+        return_url: row.return_url,
+        csrf: crate::portal::csrf::token(secret),
+        session_hash,
+    };
+    Ok(Principal {
+        key,
+        portal: Some(Arc::new(access)),
+    })
 }
 
 /// A caller sending events (the guard applied the intake rate limit).

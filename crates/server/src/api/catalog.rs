@@ -11,18 +11,34 @@ use super::State;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 
-pub async fn list(state: State, _who: Principal) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        state.catalog_json.clone(),
-    )
+pub async fn list(state: State, who: Principal) -> axum::response::Response {
+    let Some(types) = who.destination_types() else {
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            state.catalog_json.clone(),
+        )
+            .into_response();
+    };
+    // A portal session limited to some types sees only their entries.
+    let mut document = state.catalog.document();
+    document
+        .connectors
+        .retain(|c| types.iter().any(|t| *t == c.meta.type_id));
+    Json(document).into_response()
 }
 
 pub async fn one(
     state: State,
-    _who: Principal,
+    who: Principal,
     Path(type_id): Path<String>,
 ) -> ApiResult<Json<ConnectorEntry>> {
+    if who
+        .portal
+        .as_ref()
+        .is_some_and(|p| !p.scope.sees_type(&type_id))
+    {
+        return Err(ApiError::not_found("connector type"));
+    }
     let connector = state
         .catalog
         .get(&type_id)

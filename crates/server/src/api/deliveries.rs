@@ -77,6 +77,7 @@ pub async fn list(
         event_type: q.event_type,
         event_id: q.event_id.map(|e| e.0),
         range: id_range(q.since.as_deref(), q.until.as_deref(), q.cursor)?,
+        destination_types: who.destination_types(),
     };
     let data = state
         .store
@@ -96,6 +97,16 @@ pub async fn get(
         .delivery(ws, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
+    if who.portal.is_some() {
+        // A delivery to a destination the portal session does not see is not found either.
+        let destination = state
+            .store
+            .destination(ws, &delivery.delivery.destination_id)
+            .await?;
+        if destination.is_none_or(|d| who.sees(&d).is_err()) {
+            return Err(ApiError::not_found("delivery"));
+        }
+    }
     Ok(Json(delivery))
 }
 
@@ -124,6 +135,9 @@ pub async fn retry(
         .await?
     {
         require(&who, &d, "trigger_syncs")?;
+    } else if who.destination_types().is_some() {
+        // Its destination is gone: a portal session limited to some types cannot tell.
+        return Err(ApiError::not_found("delivery"));
     }
     let n = state.store.requeue(ws, Some(&id), None, "").await?;
     if n == 0 {

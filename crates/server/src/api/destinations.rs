@@ -77,6 +77,7 @@ pub async fn list(
             .and_then(|v| v.as_str().map(str::to_string)),
         name_contains: q.q,
         after: q.cursor.map(|c| c.0),
+        types: who.destination_types(),
     };
     let rows = state
         .store
@@ -138,6 +139,7 @@ async fn load(
         .store
         .destination(ws, dest)
         .await?
+        .filter(|d| who.sees(d).is_ok())
         .ok_or_else(|| ApiError::not_found("destination"))
 }
 
@@ -241,6 +243,7 @@ pub async fn create(
     let (Some(destination_type), Some(config)) = (destination_type, config) else {
         return Err(ApiError::validation(errors));
     };
+    who.may_use_type(&destination_type, "/destination_type")?;
     let name = name.unwrap_or_default();
     let policy = policy(&default_policy(&given_policy), &given_policy, &mut errors);
     let auth = auth_config.unwrap_or_default();

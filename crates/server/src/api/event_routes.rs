@@ -354,6 +354,7 @@ pub async fn list(
         is_active: q.is_active,
         name_contains: q.q,
         after: q.cursor.map(|c| c.0),
+        destination_types: who.destination_types(),
     };
     let routes = state
         .store
@@ -399,11 +400,19 @@ pub async fn create(
 
 async fn load(state: &AppState, who: &Principal, ws: &str, id: &str) -> ApiResult<RouteRow> {
     let ws = who.workspace(ws)?;
-    state
+    let route = state
         .store
         .route(ws, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("route"))
+        .ok_or_else(|| ApiError::not_found("route"))?;
+    if who.destination_types().is_some() {
+        // A route to a destination the portal session does not see is not found either.
+        let destination = state.store.destination(ws, &route.destination_id).await?;
+        if destination.is_none_or(|d| who.sees(&d).is_err()) {
+            return Err(ApiError::not_found("route"));
+        }
+    }
+    Ok(route)
 }
 
 pub async fn get(

@@ -5,6 +5,7 @@ mod api_keys;
 pub(crate) mod audit;
 mod auth;
 mod body;
+pub(crate) mod capabilities;
 mod catalog;
 mod deliveries;
 mod destinations;
@@ -20,6 +21,7 @@ mod oauth;
 mod observe;
 mod openapi;
 mod permissions;
+mod portal_sessions;
 mod query;
 mod rate_limit;
 mod resolver;
@@ -141,6 +143,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         let route = access::Guarded {
             access: doc.access.unwrap_or(Access::Operator),
             audit: doc.audit,
+            portal: doc.portal,
         };
         let guarded = method_router.route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -153,6 +156,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         router = router.route(path, guarded);
     }
     router
+        .merge(crate::portal::assets::router())
         .fallback(|| async { ApiError::not_found("API endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

@@ -168,7 +168,7 @@ pub async fn start(
 
 /// Whether the browser may be sent to `url` after the callback: only to known front ends, so
 /// the callback is no open redirect.
-fn allowed_return(state: &AppState, url: &str) -> bool {
+pub(super) fn allowed_return(state: &AppState, url: &str) -> bool {
     let origin = |u: &str| {
         url::Url::parse(u)
             .ok()

@@ -59,7 +59,7 @@ pub async fn metrics(state: super::State, headers: axum::http::HeaderMap) -> Res
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|given| same_secret(given, token.expose())) {
+        if !given.is_some_and(|given| crate::ids::same_secret(given, token.expose())) {
             return super::ApiError::unauthorized().into_response();
         }
     }
@@ -111,23 +111,12 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// Whether two secrets are equal, in time that does not depend on where they differ: their
-/// SHA-256 digests (of equal length whatever the inputs) are compared byte by byte in full.
-fn same_secret(given: &str, expected: &str) -> bool {
-    use sha2::{Digest, Sha256};
-    let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |diff, (x, y)| diff | (x ^ y))
-        == 0
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn secrets_compare_whole() {
-        assert!(super::same_secret("metrics-token", "metrics-token"));
-        assert!(!super::same_secret("metrics-token", "metrics-tokem"));
-        assert!(!super::same_secret("", "metrics-token"));
+        assert!(crate::ids::same_secret("metrics-token", "metrics-token"));
+        assert!(!crate::ids::same_secret("metrics-token", "metrics-tokem"));
+        assert!(!crate::ids::same_secret("", "metrics-token"));
     }
 }

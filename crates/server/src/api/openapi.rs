@@ -120,7 +120,7 @@ fn error_meaning(status: u16, doc: &Doc) -> String {
     match status {
         303 => "redirect".into(),
         400 if doc.content_type == Some("text/html") => {
-            "the callback is not one this server started, or it expired".into()
+            "the link (an OAuth callback, a portal URL) is not one this server made, was used already, or expired".into()
         }
         400 => "the body is not JSON, or holds a key twice".into(),
         401 if !doc.needs_key() => "the metrics token is missing or wrong".into(),
@@ -176,7 +176,7 @@ fn error_statuses(doc: &Doc, path: &str) -> Vec<u16> {
 
 fn error_response(status: u16, description: &str, doc: &Doc) -> Value {
     if (300..400).contains(&status) {
-        return json!({"description": "the browser is sent on to return_to",
+        return json!({"description": "the browser is sent on (an OAuth callback to return_to, a portal URL to /portal/)",
                       "headers": {"Location": {"required": true, "schema": {"type": "string"}}}});
     }
     match doc.content_type {

@@ -29,8 +29,11 @@ fn member_has(d: &DestinationRow, permission: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Refuses (403) a caller whose role lacks `permission` on `d`.
+/// Refuses (403) a caller whose role lacks `permission` on `d` (404 for a destination the
+/// caller's portal session does not see).
 pub fn require(who: &Principal, d: &DestinationRow, permission: &str) -> Result<(), ApiError> {
+    // A portal session's hidden destinations are not found, whatever the permission.
+    who.sees(d)?;
     match who.key.role {
         Role::Operator | Role::Admin => Ok(()),
         Role::Member if member_has(d, permission) => Ok(()),

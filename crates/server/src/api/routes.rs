@@ -7,10 +7,12 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use schemars::JsonSchema;
 
 use super::access::Access;
+use super::capabilities::PortalClass;
 use super::model::{SchemaFn, schema};
 use super::{
     AppState, api_keys, audit, catalog, deliveries, destinations, event_routes, event_types,
-    events, health, oauth, observe, openapi, permissions, secrets, testing, workspaces,
+    events, health, oauth, observe, openapi, permissions, portal_sessions, secrets, testing,
+    workspaces,
 };
 
 /// What the OpenAPI document says about one operation.
@@ -39,6 +41,9 @@ pub struct Doc {
     pub sse: Option<&'static [(&'static str, SchemaFn)]>,
     /// Error statuses the handler itself answers, beyond those of access, body and query.
     pub errors: &'static [u16],
+    /// What the route is to portal sessions (closed to them unless
+    /// [`super::capabilities::class_of`] opens it).
+    pub portal: PortalClass,
 }
 
 fn doc(method: &'static str, summary: &'static str, tag: &'static str) -> Doc {
@@ -57,6 +62,7 @@ fn doc(method: &'static str, summary: &'static str, tag: &'static str) -> Doc {
         content_type: None,
         sse: None,
         errors: &[],
+        portal: PortalClass::No,
     }
 }
 
@@ -160,9 +166,10 @@ pub fn access_list() -> Vec<(&'static str, &'static str, Option<Access>)> {
 /// call it.
 pub fn access_table_markdown() -> String {
     let mut out = String::from(
-        "| Route | Access | operator | admin | member | publisher | viewer |\n|---|---|---|---|---|---|---|\n",
+        "| Route | Access | operator | admin | member | publisher | viewer | portal |\n|---|---|---|---|---|---|---|---|\n",
     );
-    for (method, path, access) in access_list() {
+    for (doc, path, _) in table() {
+        let (method, access) = (doc.method, doc.access);
         let Some(access) = access else { continue };
         let cells: Vec<&str> = crate::store::Role::ALL
             .iter()
@@ -173,10 +180,11 @@ pub fn access_table_markdown() -> String {
             })
             .collect();
         out.push_str(&format!(
-            "| `{} {path}` | {} | {} |\n",
+            "| `{} {path}` | {} | {} | {} |\n",
             method.to_uppercase(),
             access.as_str(),
-            cells.join(" | ")
+            cells.join(" | "),
+            doc.portal.as_str()
         ));
     }
     out
@@ -207,6 +215,7 @@ pub fn table() -> Vec<Route> {
         model::Page,
         oauth::{CallbackQuery, OAuthStart, OAuthStarted},
         permissions::{PermissionChanges, RolePermissions},
+        portal_sessions::{PortalSessionCreate, PortalSessionCreated, PortalSessionView},
         secrets::Rotated,
         testing::{TestDone, TestInput},
         view::DestinationView,
@@ -743,7 +752,59 @@ pub fn table() -> Vec<Route> {
             "/api/v1/workspaces/{ws}/deliveries/{delivery}/retry",
             post(deliveries::retry),
         ),
+        (
+            doc(
+                "post",
+                "Make a portal session: a URL (with a one-time token) that opens the workspace's destinations portal with these capabilities",
+                "portal",
+            )
+            .with(Access::Admin)
+            .audited("portal_session.create")
+            .body::<PortalSessionCreate>()
+            .returns::<PortalSessionCreated>(201),
+            "/api/v1/workspaces/{ws}/portal-sessions",
+            post(portal_sessions::create),
+        ),
+        (
+            doc(
+                "get",
+                "The calling portal session: its workspace, capabilities, theme and CSRF token (an API key has none: 404)",
+                "portal",
+            )
+            .with(Access::AnyKey)
+            .returns::<PortalSessionView>(200)
+            .may_answer(&[404]),
+            "/api/v1/portal/session",
+            get(portal_sessions::current),
+        ),
+        (
+            doc("delete", "End the calling portal session", "portal")
+                .with(Access::AnyKey)
+                .empty(204, "Ended; the cookie is cleared")
+                .may_answer(&[404]),
+            "/api/v1/portal/session",
+            delete(portal_sessions::end),
+        ),
+        (
+            doc(
+                "get",
+                "Where a portal URL leads: trades its one-time token for the session's HttpOnly cookie and sends the browser on to /portal/ without it",
+                "portal",
+            )
+            .with(Access::Open)
+            .query::<crate::portal::exchange::ExchangeQuery>()
+            .text("text/html")
+            .may_answer(&[303, 400]),
+            "/portal/open",
+            get(crate::portal::exchange::exchange),
+        ),
     ]
+    .into_iter()
+    .map(|(doc, path, method_router)| {
+        let portal = super::capabilities::class_of(doc.method, path);
+        (Doc { portal, ..doc }, path, method_router)
+    })
+    .collect()
 }
 
 #[cfg(test)]

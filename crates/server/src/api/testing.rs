@@ -85,6 +85,7 @@ pub async fn test_new(
     who.workspace(&ws)?;
     let mut errors = Vec::new();
     let destination_type = body.destination_type.0;
+    who.may_use_type(&destination_type, "/destination_type")?;
     let connector = match state.catalog.get(&destination_type) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -239,6 +240,7 @@ pub async fn fields(
         .destination(ws, &dest)
         .await?
         .ok_or_else(|| ApiError::not_found("destination"))?;
+    who.sees(&d)?;
     let spec = spec_of(
         &state.sealer,
         &state.store,

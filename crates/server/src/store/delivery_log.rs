@@ -140,6 +140,8 @@ pub struct DeliveryFilter {
     pub event_type: Option<String>,
     pub event_id: Option<String>,
     pub range: IdRange,
+    /// Only deliveries to destinations of these types (a portal session's), when set.
+    pub destination_types: Option<Vec<String>>,
 }
 
 /// Which events a list shows.
@@ -268,8 +270,11 @@ impl Store {
              AND ($2 = '' OR d.destination_id = $2) AND ($3 = '' OR d.status = $3) \
              AND ($4 = '' OR d.event_type = $4) AND ($5 = '' OR d.event_id = $5) \
              AND ($6 = '' OR d.id >= $6) AND ($7 = '' OR d.id < $7) \
+             AND ($9 = '' OR d.destination_id IN (SELECT t.id FROM destinations t \
+                  WHERE t.workspace_id = $1 AND {})) \
              ORDER BY d.id DESC LIMIT $8",
-            delivery_columns(self.is_postgres())
+            delivery_columns(self.is_postgres()),
+            super::destinations::type_in_list("t.destination_type", "$9")
         ))
         .bind(workspace_id)
         .bind(filter.destination_id.as_deref().unwrap_or_default())
@@ -279,6 +284,9 @@ impl Store {
         .bind(low)
         .bind(high)
         .bind(limit)
+        .bind(super::destinations::type_list(
+            filter.destination_types.as_deref(),
+        ))
         .fetch_all(counted::on_pool(self.pool()))
         .await?;
         rows.iter().map(delivery_from).collect()

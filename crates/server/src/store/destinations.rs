@@ -90,6 +90,25 @@ pub struct DestinationFilter {
     pub name_contains: Option<String>,
     /// Destinations after this id (the previous page's cursor).
     pub after: Option<String>,
+    /// Only these types (a portal session's), when set.
+    pub types: Option<Vec<String>>,
+}
+
+/// A list of destination types as one SQL parameter (`,a,b,`; `''` for no limit), matched
+/// by [`type_in_list`].
+pub fn type_list(types: Option<&[String]>) -> String {
+    match types {
+        None => String::new(),
+        Some(types) => format!(",{},", types.join(",")),
+    }
+}
+
+/// SQL true when `column` is a type in the list bound as `param` (or the list is `''`). A
+/// type's `_` is escaped: in LIKE it would match any character.
+pub fn type_in_list(column: &str, param: &str) -> String {
+    format!(
+        "({param} = '' OR {param} LIKE '%,' || REPLACE({column}, '_', '\\_') || ',%' ESCAPE '\\')"
+    )
 }
 
 impl Store {
@@ -104,8 +123,9 @@ impl Store {
             "SELECT {} FROM destinations WHERE workspace_id = $1 \
              AND ($2 = '' OR destination_type = $2) AND ($3 = '' OR status = $3) \
              AND ($4 = '' OR LOWER(name) LIKE LOWER($4) ESCAPE '\\') AND ($5 = '' OR id > $5) \
-             ORDER BY id LIMIT $6",
-            select_columns()
+             AND {} ORDER BY id LIMIT $6",
+            select_columns(),
+            type_in_list("destination_type", "$7")
         ))
         .bind(workspace_id)
         .bind(filter.destination_type.as_deref().unwrap_or_default())
@@ -119,6 +139,7 @@ impl Store {
         )
         .bind(filter.after.as_deref().unwrap_or_default())
         .bind(limit)
+        .bind(type_list(filter.types.as_deref()))
         .fetch_all(counted::on_pool(self.pool()))
         .await?;
         rows.into_iter().map(from_row).collect()

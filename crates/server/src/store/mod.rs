@@ -10,6 +10,7 @@ mod destinations;
 pub(crate) mod engine;
 mod event_types;
 mod oauth;
+mod portal_sessions;
 mod rates;
 mod retention;
 mod routes;
@@ -37,6 +38,7 @@ pub use delivery_log::{
 pub use destinations::{DestinationFilter, DestinationRow};
 pub use event_types::EventTypeRow;
 pub use oauth::PendingRow;
+pub use portal_sessions::{PortalSession, PortalSessionRow};
 pub use routes::{OPERATIONAL_PREFIX, RouteFilter, RouteRow, matches as route_matches};
 pub use workspaces::{Held, Limits, Role, Workspace, WorkspaceChange};
 

@@ -77,6 +77,8 @@ pub struct RouteFilter {
     pub name_contains: Option<String>,
     /// Routes after this id (the previous page's cursor).
     pub after: Option<String>,
+    /// Only routes to destinations of these types (a portal session's), when set.
+    pub destination_types: Option<Vec<String>>,
 }
 
 /// `text` as a `LIKE` pattern that finds it anywhere (`\` escapes). The database lowers both
@@ -105,7 +107,10 @@ impl Store {
             "SELECT {COLUMNS} FROM routes WHERE workspace_id = $1 \
              AND ($2 = '' OR destination_id = $2) AND ($3 < 0 OR is_active = $3) \
              AND ($4 = '' OR LOWER(name) LIKE LOWER($4) ESCAPE '\\') AND ($5 = '' OR id > $5) \
-             ORDER BY id LIMIT $6"
+             AND ($7 = '' OR destination_id IN (SELECT t.id FROM destinations t \
+                  WHERE t.workspace_id = $1 AND {})) \
+             ORDER BY id LIMIT $6",
+            super::destinations::type_in_list("t.destination_type", "$7")
         ))
         .bind(workspace_id)
         .bind(filter.destination_id.as_deref().unwrap_or_default())
@@ -119,6 +124,9 @@ impl Store {
         )
         .bind(filter.after.as_deref().unwrap_or_default())
         .bind(limit)
+        .bind(super::destinations::type_list(
+            filter.destination_types.as_deref(),
+        ))
         .fetch_all(counted::on_pool(self.pool()))
         .await?;
         rows.into_iter().map(from_row).collect()

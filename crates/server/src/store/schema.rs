@@ -258,4 +258,28 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             )",
         ],
     ),
+    (
+        13,
+        &[
+            // Portal sessions: found by the SHA-256 of their one-time URL token until it is
+            // exchanged (then null), and from then on by that of their cookie's secret. The
+            // capabilities and theme are JSON; the session ends at `expires_ms`, or with the
+            // key that made it.
+            "CREATE TABLE portal_sessions (
+                id TEXT PRIMARY KEY,
+                workspace_id TEXT NOT NULL,
+                token_hash TEXT UNIQUE,
+                session_hash TEXT UNIQUE,
+                capabilities TEXT NOT NULL,
+                theme TEXT NOT NULL,
+                return_url TEXT,
+                created_by_id TEXT NOT NULL,
+                created_by_name TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                token_expires_ms BIGINT NOT NULL,
+                expires_ms BIGINT NOT NULL
+            )",
+            "CREATE INDEX portal_sessions_by_expiry ON portal_sessions (expires_ms)",
+        ],
+    ),
 ];

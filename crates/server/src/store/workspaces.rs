@@ -138,6 +138,7 @@ const WORKSPACE_TABLES: &[&str] = &[
     "DELETE FROM routes WHERE workspace_id = $1",
     "DELETE FROM event_types WHERE workspace_id = $1",
     "DELETE FROM oauth_pending WHERE workspace_id = $1",
+    "DELETE FROM portal_sessions WHERE workspace_id = $1",
     "DELETE FROM destinations WHERE workspace_id = $1",
     "DELETE FROM api_keys WHERE workspace_id = $1",
     "DELETE FROM audit_log WHERE workspace_id = $1",
