@@ -6,6 +6,7 @@ mod catalog;
 mod cmd;
 mod names;
 mod new_connector;
+mod portal;
 mod registration;
 mod test_run;
 mod tidy;
@@ -24,6 +25,8 @@ commands:
                        scaffold connectors/NAME (kebab-case) as a working example of that shape and register it
   catalog [--check]    regenerate docs/catalog.json and docs/connectors/*.md (--check: fail if stale)
   tidy                 check the repository rules; lists every violation
+  portal [--check]     compile the portal's TypeScript into crates/server/portal (--check: fail if
+                       stale, and run the schema-to-form tests on every catalog schema)
   test [-- ARGS]       start test services; run fmt, clippy, tests (ARGS go to nextest or cargo test),
                        doctests, tidy, the API contract and docs checks; stop the services; print
                        a summary
@@ -60,6 +63,7 @@ fn run(args: &[String]) -> Result<()> {
         "new-connector" => new_connector::run(rest),
         "catalog" => catalog::run(rest),
         "tidy" => tidy::run(rest),
+        "portal" => portal::run(rest),
         "test" | "ci" => test_run::run(rest),
         "services" => test_run::serve(rest),
         "api-contract" => test_run::api_contract(),

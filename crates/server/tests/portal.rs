@@ -282,7 +282,7 @@ async fn a_token_opens_the_portal_once(backend: Backend) {
     assert!(csp.contains("script-src 'self'"), "{csp}");
     assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     let html = page.text().await.unwrap();
-    assert!(html.contains("/portal/portal.js"));
+    assert!(html.contains("/portal/main.js"));
     let etag = headers[header::ETAG].clone();
     let cached = browser()
         .get(format!("{}/portal/", server.url))
@@ -292,7 +292,8 @@ async fn a_token_opens_the_portal_once(backend: Backend) {
         .unwrap();
     assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
     for (path, status) in [
-        ("/portal/portal.js", StatusCode::OK),
+        ("/portal/main.js", StatusCode::OK),
+        ("/portal/schema.js", StatusCode::OK),
         ("/portal/portal.css", StatusCode::OK),
         ("/portal/..%2fCargo.toml", StatusCode::NOT_FOUND),
         ("/portal/secrets.json", StatusCode::NOT_FOUND),

@@ -199,6 +199,11 @@ fn plan(nextest: bool, extra: &[String]) -> Vec<Step> {
             "the generated-docs check (as `cargo xtask catalog --check`)",
             docs_fresh,
         ),
+        Step::in_process(
+            "portal",
+            "the portal's compiled scripts against their TypeScript, and its form tests (as `cargo xtask portal --check`)",
+            crate::portal::check,
+        ),
         Step::cargo(
             "features",
             cmd::cargo(["check", "-p", "courier-catalog", "--no-default-features"]),

@@ -22,14 +22,35 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../portal/index.html"),
     ),
     (
-        "portal.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../portal/portal.js"),
-    ),
-    (
         "portal.css",
         "text/css; charset=utf-8",
         include_bytes!("../../portal/portal.css"),
+    ),
+    // Compiled from `crates/server/portal-src` (`cargo xtask portal`; CI fails when stale).
+    (
+        "main.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../portal/main.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../portal/api.js"),
+    ),
+    (
+        "render.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../portal/render.js"),
+    ),
+    (
+        "schema.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../portal/schema.js"),
+    ),
+    (
+        "state.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../portal/state.js"),
     ),
 ];
 

@@ -1,0 +1,354 @@
+// The destinations portal: reads its session (workspace, capabilities, theme), applies the
+// theme, lists the workspace's destinations and, unless the session is read only, creates,
+// edits, tests (each step shown as it finishes), enables, disables and deletes them, with
+// every form drawn from the catalog's JSON Schemas. Values from the server are written as
+// text, never as markup.
+
+import { ApiError, call, stream, useCsrf } from "./api.js";
+import { render, showProblems, type ProblemSlots } from "./render.js";
+import { formOf, type Field, type Json, type Schema } from "./schema.js";
+import { collect, fill, type Problem, type State } from "./state.js";
+
+interface Session {
+  id: string;
+  workspace_id: string;
+  capabilities: { read_only: boolean; destination_types: string[] | null; manage_routes: boolean };
+  theme: { name?: string; logo_url?: string; accent_color?: string; mode?: string };
+  return_url: string | null;
+  expires_at: string;
+  csrf_token: string;
+}
+
+interface Connector {
+  type: string;
+  label: string;
+  description: string;
+  config_schema: Schema;
+  auth_config_schema: Schema;
+  examples?: { name: string; config?: Json; auth_config?: Json }[];
+}
+
+interface Destination {
+  id: string;
+  name: string;
+  destination_type: string;
+  config: { [key: string]: Json };
+  status: string;
+  status_error: string;
+  is_active: boolean;
+  has_auth_config: boolean;
+  last_delivery_at: string | null;
+  last_delivery_status: string | null;
+  event_count: number;
+}
+
+interface Step {
+  name: string;
+  label: string;
+  status: string;
+  message: string;
+  hint?: string | null;
+}
+
+let session: Session;
+let connectors: Connector[] = [];
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attributes: Record<string, string> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  node.append(...children);
+  return node;
+}
+
+function say(message: string): void {
+  $("status").textContent = message;
+}
+
+function ws(rest: string): string {
+  return `/api/v1/workspaces/${encodeURIComponent(session.workspace_id)}${rest}`;
+}
+
+function applyTheme(): void {
+  const theme = session.theme;
+  const root = document.documentElement;
+  root.dataset["mode"] = theme.mode ?? "auto";
+  if (theme.accent_color) root.style.setProperty("--accent", theme.accent_color);
+  if (theme.name) {
+    $("title").textContent = theme.name;
+    document.title = `${theme.name} · Destinations`;
+  }
+  if (theme.logo_url) {
+    const logo = $<HTMLImageElement>("logo");
+    logo.src = theme.logo_url;
+    logo.alt = theme.name ? `${theme.name} logo` : "Logo";
+    logo.hidden = false;
+  }
+  if (session.return_url) {
+    const back = $<HTMLAnchorElement>("back");
+    back.href = session.return_url;
+    back.hidden = false;
+  }
+}
+
+function button(text: string, onClick: () => void, kind = ""): HTMLButtonElement {
+  const b = el("button", { type: "button", class: kind }, text);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+async function showList(): Promise<void> {
+  const page = await call<{ data: Destination[] }>("GET", ws("/destinations"));
+  const body = $("destinations").querySelector("tbody") as HTMLElement;
+  body.replaceChildren();
+  for (const d of page.data) {
+    const actions = el("td", { class: "actions" });
+    if (!session.capabilities.read_only) {
+      actions.append(
+        button(`Edit ${d.name}`, () => void openForm(d)),
+        button(`Test ${d.name}`, () => void runTest(d), "secondary"),
+        button(`${d.is_active ? "Disable" : "Enable"} ${d.name}`, () => void setActive(d, !d.is_active), "secondary"),
+        button(`Delete ${d.name}`, () => void remove(d), "danger"),
+      );
+    }
+    const last = d.last_delivery_at ? `${d.last_delivery_status ?? ""} ${new Date(d.last_delivery_at).toLocaleString()}` : "—";
+    body.append(
+      el(
+        "tr",
+        { "data-destination": d.id },
+        el("th", { scope: "row" }, d.name),
+        el("td", {}, d.destination_type),
+        el("td", {}, d.status + (d.status_error ? ` (${d.status_error})` : "")),
+        el("td", {}, d.is_active ? "yes" : "no"),
+        el("td", {}, last),
+        actions,
+      ),
+    );
+  }
+  $("destinations").hidden = page.data.length === 0;
+  $("empty").hidden = page.data.length !== 0;
+}
+
+/** The form of a new destination (`existing` absent) or of one to edit. */
+async function openForm(existing?: Destination): Promise<void> {
+  const panel = $("editor");
+  panel.replaceChildren();
+  panel.hidden = false;
+  const heading = el("h2", { id: "editor-heading", tabindex: "-1" }, existing ? `Edit ${existing.name}` : "New destination");
+  panel.append(heading);
+  const form = el("form", { novalidate: "", "aria-labelledby": "editor-heading" });
+  panel.append(form);
+  const slots: ProblemSlots = new Map();
+
+  const nameId = "destination-name";
+  const name = el("input", { id: nameId, name: "name", type: "text", required: "", "aria-describedby": "name-problem" });
+  name.value = existing?.name ?? "";
+  const nameProblem = el("p", { id: "name-problem", class: "problem", role: "alert", hidden: "" });
+  slots.set("/name", nameProblem);
+  form.append(el("div", { class: "field" }, el("label", { for: nameId }, "Name *"), name, nameProblem));
+
+  const typeSelect = el("select", { id: "destination-type", name: "destination_type" });
+  for (const c of connectors) typeSelect.append(el("option", { value: c.type }, c.label));
+  if (existing) {
+    typeSelect.value = existing.destination_type;
+    typeSelect.disabled = true;
+  }
+  const typeProblem = el("p", { id: "type-problem", class: "problem", role: "alert", hidden: "" });
+  slots.set("/destination_type", typeProblem);
+  form.append(el("div", { class: "field" }, el("label", { for: "destination-type" }, "Type"), typeSelect, typeProblem));
+
+  const parts = el("div", { class: "parts" });
+  form.append(parts);
+  let forms: { config: [Field, State]; auth: [Field, State] } | undefined;
+  const draw = () => {
+    parts.replaceChildren();
+    for (const key of [...slots.keys()]) {
+      if (key.startsWith("/config") || key.startsWith("/auth_config")) slots.delete(key);
+    }
+    const connector = connectors.find((c) => c.type === typeSelect.value);
+    if (!connector) return;
+    const config = formOf(connector.config_schema);
+    const auth = formOf(connector.auth_config_schema);
+    const configState = fill(config, existing?.config);
+    const authState = fill(auth, undefined);
+    if (existing?.has_auth_config) markStored(auth, authState);
+    forms = { config: [config, configState], auth: [auth, authState] };
+    parts.append(
+      el("p", { class: "help" }, connector.description),
+      section("Settings", render({ ...config, label: "Settings" }, configState, "/config", slots)),
+      section("Credentials", render({ ...auth, label: "Credentials" }, authState, "/auth_config", slots)),
+    );
+  };
+  typeSelect.addEventListener("change", draw);
+  draw();
+
+  const save = el("button", { type: "submit" }, existing ? "Save changes" : "Create destination");
+  const cancel = button("Cancel", () => {
+    panel.hidden = true;
+    panel.replaceChildren();
+  }, "secondary");
+  const formProblem = el("p", { class: "problem", role: "alert", hidden: "" });
+  form.append(el("div", { class: "buttons" }, save, cancel), formProblem);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void submit();
+  });
+  heading.focus();
+
+  async function submit(): Promise<void> {
+    if (!forms) return;
+    const configProblems: Problem[] = [];
+    const config = collect(forms.config[0], forms.config[1], configProblems) ?? {};
+    const authProblems: Problem[] = [];
+    const auth = collect(forms.auth[0], forms.auth[1], authProblems);
+    const placed: Problem[] = [
+      ...configProblems.map((p) => ({ ...p, path: `/config${p.path}` })),
+      ...authProblems.map((p) => ({ ...p, path: `/auth_config${p.path}` })),
+    ];
+    if (!name.value.trim()) placed.push({ path: "/name", message: "is required" });
+    if (placed.length > 0) {
+      showAll(placed);
+      return;
+    }
+    const body: { [key: string]: Json } = { name: name.value.trim(), config };
+    if (auth !== undefined && Object.keys(auth as object).length > 0) body["auth_config"] = auth;
+    try {
+      if (existing) {
+        await call("PATCH", ws(`/destinations/${encodeURIComponent(existing.id)}`), body);
+        say(`Saved ${body["name"]}.`);
+      } else {
+        body["destination_type"] = typeSelect.value;
+        const made = await call<Destination & { signing_secret?: string | null }>("POST", ws("/destinations"), body);
+        say(`Created ${made.name}.`);
+        if (made.signing_secret) showOnce("Signing secret", made.signing_secret);
+      }
+      panel.hidden = true;
+      panel.replaceChildren();
+      await showList();
+    } catch (error) {
+      if (error instanceof ApiError && error.problems.length > 0) showAll(error.problems);
+      else showAll([{ path: "", message: (error as Error).message }]);
+    }
+  }
+
+  function showAll(problems: Problem[]): void {
+    const unplaced = showProblems(slots, problems);
+    formProblem.hidden = unplaced.length === 0;
+    formProblem.textContent = unplaced.join("; ");
+    const first = form.querySelector<HTMLElement>(".problem:not([hidden])");
+    first?.closest(".field, fieldset")?.querySelector<HTMLElement>("input, select, textarea")?.focus();
+  }
+}
+
+function section(title: string, content: HTMLElement): HTMLElement {
+  return el("section", { class: "part", "aria-label": title }, el("h3", {}, title), content);
+}
+
+/** Marks every secret of an edited destination as stored: it is shown as "stored — replace". */
+function markStored(field: Field, state: State): void {
+  const kind = field.kind;
+  if (kind.type === "text" && state.kind === "text" && kind.secret) state.stored = true;
+  if (kind.type === "object" && state.kind === "object") {
+    for (const inner of kind.fields) {
+      const s = state.fields[inner.key];
+      if (s) markStored(inner, s);
+    }
+  }
+}
+
+/** Shows a secret once, to be copied; it cannot be read again. */
+function showOnce(label: string, secret: string): void {
+  const box = $("once");
+  box.replaceChildren(
+    el("h2", {}, label),
+    el("p", {}, "Copy it now: it is shown only this once."),
+    el("code", { id: "once-value" }, secret),
+    button("Copy", () => void navigator.clipboard?.writeText(secret)),
+    button("Done", () => {
+      box.hidden = true;
+      box.replaceChildren();
+    }, "secondary"),
+  );
+  box.hidden = false;
+}
+
+async function runTest(d: Destination): Promise<void> {
+  const panel = $("test");
+  panel.hidden = false;
+  const list = el("ol", { class: "steps", "aria-live": "polite" });
+  panel.replaceChildren(el("h2", {}, `Testing ${d.name}`), list);
+  try {
+    await stream(ws(`/destinations/${encodeURIComponent(d.id)}/test`), {}, (e) => {
+      if (e.event === "step") {
+        const step = e.data as Step;
+        const item = el("li", { class: `step ${step.status}`, "data-step": step.name }, `${step.label}: ${step.status}`);
+        if (step.message) item.append(el("div", {}, step.message));
+        if (step.hint) item.append(el("div", { class: "hint" }, `Hint: ${step.hint}`));
+        list.append(item);
+      } else if (e.event === "done") {
+        const done = e.data as { report?: { success?: boolean } };
+        list.append(el("li", { class: "done" }, done.report?.success ? "Connection works." : "The test failed."));
+      }
+    });
+    await showList();
+  } catch (error) {
+    list.append(el("li", { class: "failed" }, (error as Error).message));
+  }
+}
+
+async function setActive(d: Destination, active: boolean): Promise<void> {
+  try {
+    await call("PATCH", ws(`/destinations/${encodeURIComponent(d.id)}`), { is_active: active });
+    say(`${d.name} is ${active ? "enabled" : "disabled"}.`);
+    await showList();
+  } catch (error) {
+    say((error as Error).message);
+  }
+}
+
+async function remove(d: Destination): Promise<void> {
+  if (!window.confirm(`Delete ${d.name}?`)) return;
+  try {
+    await call("DELETE", ws(`/destinations/${encodeURIComponent(d.id)}`));
+    say(`Deleted ${d.name}.`);
+    await showList();
+  } catch (error) {
+    // A destination routes still send to is not deleted: the message names them.
+    say((error as Error).message);
+  }
+}
+
+async function start(): Promise<void> {
+  history.replaceState(null, "", "/portal/");
+  try {
+    session = await call<Session>("GET", "/api/v1/portal/session");
+    useCsrf(session.csrf_token);
+    applyTheme();
+    const catalog = await call<{ connectors: Connector[] }>("GET", "/api/v1/catalog/connectors");
+    connectors = catalog.connectors;
+    await showList();
+    const create = $<HTMLButtonElement>("create");
+    create.hidden = session.capabilities.read_only;
+    create.addEventListener("click", () => void openForm());
+    say(session.capabilities.read_only ? "Read only." : "");
+  } catch (error) {
+    say(`The portal could not load: ${(error as Error).message}`);
+  }
+  $("sign-out").addEventListener("click", async () => {
+    try {
+      await call("DELETE", "/api/v1/portal/session");
+      say("Signed out.");
+      $("destinations").hidden = true;
+      $("create").hidden = true;
+    } catch (error) {
+      say(`Signing out failed: ${(error as Error).message}`);
+    }
+  });
+}
+
+void start();
