@@ -7,6 +7,7 @@ mod cmd;
 mod names;
 mod new_connector;
 mod portal;
+mod portal_e2e;
 mod registration;
 mod test_run;
 mod tidy;

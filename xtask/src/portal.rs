@@ -1,7 +1,8 @@
 //! `cargo xtask portal [--check]`: compiles the portal's TypeScript (`crates/server/portal-src`)
 //! into the files `courier serve` builds into its binary (`crates/server/portal`), with a pinned
 //! `tsc`. `--check` compiles into a scratch directory instead, fails when the committed files
-//! differ (a stale build), and runs the schema-to-form tests against every catalog schema.
+//! differ (a stale build), runs the schema-to-form tests against every catalog schema, then the
+//! browser tests (see [`crate::portal_e2e`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -124,5 +125,7 @@ fn check_in(root: &Path, scratch: &Path) -> Result<()> {
             .arg(sources(root).join("test"))
             .env("PORTAL_BUILD", scratch)
             .env("CATALOG", root.join("docs/catalog.json")),
-    )
+    )?;
+    println!("-- the portal in Chromium against a courier serve of its own:");
+    crate::portal_e2e::run(&sources(root).join("e2e"))
 }

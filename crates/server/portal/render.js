@@ -40,7 +40,7 @@ export function render(field, state, prefix, slots) {
         case "text": {
             if (state.kind !== "text")
                 break;
-            const attributes = { id: inputId, "aria-describedby": describedBy, name: field.path };
+            const attributes = { id: inputId, "aria-describedby": describedBy, name: prefix + field.path };
             if (kind.secret) {
                 attributes["autocomplete"] = "off";
                 if (state.stored)
@@ -63,7 +63,7 @@ export function render(field, state, prefix, slots) {
                 type: "number",
                 inputmode: kind.integer ? "numeric" : "decimal",
                 "aria-describedby": describedBy,
-                name: field.path,
+                name: prefix + field.path,
                 ...(placeholder ? { placeholder } : {}),
                 ...(kind.minimum !== undefined ? { min: String(kind.minimum) } : {}),
                 ...(kind.maximum !== undefined ? { max: String(kind.maximum) } : {}),
@@ -75,7 +75,7 @@ export function render(field, state, prefix, slots) {
         case "boolean": {
             if (state.kind !== "boolean")
                 break;
-            const input = el("input", { id: inputId, type: "checkbox", "aria-describedby": describedBy, name: field.path });
+            const input = el("input", { id: inputId, type: "checkbox", "aria-describedby": describedBy, name: prefix + field.path });
             input.checked = state.value ?? field.default === true;
             input.addEventListener("change", () => (state.value = input.checked));
             return wrap(input);
@@ -83,7 +83,7 @@ export function render(field, state, prefix, slots) {
         case "select": {
             if (state.kind !== "select")
                 break;
-            const select = el("select", { id: inputId, "aria-describedby": describedBy, name: field.path });
+            const select = el("select", { id: inputId, "aria-describedby": describedBy, name: prefix + field.path });
             const fallback = kind.options.findIndex((o) => JSON.stringify(o.value) === JSON.stringify(field.default));
             select.append(el("option", { value: "-1" }, fallback >= 0 ? `Default (${kind.options[fallback].label})` : "—"));
             kind.options.forEach((o, i) => select.append(el("option", { value: String(i) }, o.help ? `${o.label} — ${o.help}` : o.label)));
@@ -101,7 +101,7 @@ export function render(field, state, prefix, slots) {
                 rows: "6",
                 spellcheck: "false",
                 "aria-describedby": describedBy,
-                name: field.path,
+                name: prefix + field.path,
                 placeholder: "JSON",
             });
             input.value = state.value;
@@ -193,7 +193,7 @@ export function render(field, state, prefix, slots) {
             fieldset.append(el("legend", {}, field.label || "Choose"));
             if (field.help)
                 fieldset.append(el("p", { class: "help" }, field.help));
-            const select = el("select", { id: inputId, "aria-label": `${field.label || "Choice"}: kind`, name: field.path });
+            const select = el("select", { id: inputId, "aria-label": `${field.label || "Choice"}: kind`, name: prefix + field.path });
             select.append(el("option", { value: "-1" }, "None"));
             kind.options.forEach((o, i) => select.append(el("option", { value: String(i) }, o.help ? `${o.label} — ${o.help}` : o.label)));
             select.value = String(state.index);

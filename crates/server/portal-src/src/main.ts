@@ -78,7 +78,11 @@ function applyTheme(): void {
   const theme = session.theme;
   const root = document.documentElement;
   root.dataset["mode"] = theme.mode ?? "auto";
-  if (theme.accent_color) root.style.setProperty("--accent", theme.accent_color);
+  if (theme.accent_color) {
+    root.style.setProperty("--accent", theme.accent_color);
+    // Text on the accent is black or white, whichever reads better on it.
+    root.style.setProperty("--on-accent", readableOn(theme.accent_color));
+  }
   if (theme.name) {
     $("title").textContent = theme.name;
     document.title = `${theme.name} · Destinations`;
@@ -96,24 +100,48 @@ function applyTheme(): void {
   }
 }
 
-function button(text: string, onClick: () => void, kind = ""): HTMLButtonElement {
-  const b = el("button", { type: "button", class: kind }, text);
+/** Black or white, whichever has the higher contrast on `#rrggbb` (WCAG relative luminance). */
+export function readableOn(hex: string): string {
+  const channel = (i: number) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  const luminance = 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
+  // Contrast with white: 1.05 / (L + 0.05); with black: (L + 0.05) / 0.05.
+  return 1.05 / (luminance + 0.05) >= (luminance + 0.05) / 0.05 ? "#ffffff" : "#000000";
+}
+
+function button(text: string, onClick: () => void, kind = "", label = ""): HTMLButtonElement {
+  const b = el("button", { type: "button", class: kind, ...(label ? { "aria-label": label } : {}) }, text);
   b.addEventListener("click", onClick);
   return b;
 }
 
+/** Every destination of the workspace, page by page (a workspace holds at most a few thousand). */
+async function allDestinations(): Promise<Destination[]> {
+  const all: Destination[] = [];
+  let cursor: string | null = null;
+  do {
+    const query: string = cursor ? `?limit=500&cursor=${encodeURIComponent(cursor)}` : "?limit=500";
+    const page: { data: Destination[]; next_cursor: string | null } = await call("GET", ws(`/destinations${query}`));
+    all.push(...page.data);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return all;
+}
+
 async function showList(): Promise<void> {
-  const page = await call<{ data: Destination[] }>("GET", ws("/destinations"));
+  const page = { data: await allDestinations() };
   const body = $("destinations").querySelector("tbody") as HTMLElement;
   body.replaceChildren();
   for (const d of page.data) {
     const actions = el("td", { class: "actions" });
     if (!session.capabilities.read_only) {
       actions.append(
-        button(`Edit ${d.name}`, () => void openForm(d)),
-        button(`Test ${d.name}`, () => void runTest(d), "secondary"),
-        button(`${d.is_active ? "Disable" : "Enable"} ${d.name}`, () => void setActive(d, !d.is_active), "secondary"),
-        button(`Delete ${d.name}`, () => void remove(d), "danger"),
+        button("Edit", () => void openForm(d), "", `Edit ${d.name}`),
+        button("Test", () => void runTest(d), "secondary", `Test ${d.name}`),
+        button(d.is_active ? "Disable" : "Enable", () => void setActive(d, !d.is_active), "secondary", `${d.is_active ? "Disable" : "Enable"} ${d.name}`),
+        button("Delete", () => void remove(d), "danger", `Delete ${d.name}`),
       );
     }
     const last = d.last_delivery_at ? `${d.last_delivery_status ?? ""} ${new Date(d.last_delivery_at).toLocaleString()}` : "—";
@@ -162,9 +190,38 @@ async function openForm(existing?: Destination): Promise<void> {
   slots.set("/destination_type", typeProblem);
   form.append(el("div", { class: "field" }, el("label", { for: "destination-type" }, "Type"), typeSelect, typeProblem));
 
+  // A new destination may start from one of its connector's examples.
+  const exampleSelect = el("select", { id: "destination-example", name: "example" });
+  const exampleField = el(
+    "div",
+    { class: "field" },
+    el("label", { for: "destination-example" }, "Start from an example"),
+    exampleSelect,
+  );
+  if (!existing) form.append(exampleField);
+  let example: { config?: Json; auth_config?: Json } | undefined;
+
   const parts = el("div", { class: "parts" });
   form.append(parts);
   let forms: { config: [Field, State]; auth: [Field, State] } | undefined;
+  const listExamples = () => {
+    const connector = connectors.find((c) => c.type === typeSelect.value);
+    exampleSelect.replaceChildren(el("option", { value: "-1" }, "None: an empty form"));
+    (connector?.examples ?? []).forEach((e, i) => exampleSelect.append(el("option", { value: String(i) }, e.name)));
+    exampleField.hidden = (connector?.examples ?? []).length === 0;
+  };
+  exampleSelect.addEventListener("change", () => {
+    const connector = connectors.find((c) => c.type === typeSelect.value);
+    const chosen = connector?.examples?.[Number(exampleSelect.value)];
+    example = chosen;
+    if (chosen && !name.value.trim()) name.value = chosen.name;
+    draw();
+  });
+  typeSelect.addEventListener("change", () => {
+    example = undefined;
+    listExamples();
+  });
+  listExamples();
   const draw = () => {
     parts.replaceChildren();
     for (const key of [...slots.keys()]) {
@@ -174,8 +231,8 @@ async function openForm(existing?: Destination): Promise<void> {
     if (!connector) return;
     const config = formOf(connector.config_schema);
     const auth = formOf(connector.auth_config_schema);
-    const configState = fill(config, existing?.config);
-    const authState = fill(auth, undefined);
+    const configState = fill(config, existing?.config ?? example?.config ?? undefined);
+    const authState = fill(auth, existing ? undefined : (example?.auth_config ?? undefined));
     if (existing?.has_auth_config) markStored(auth, authState);
     forms = { config: [config, configState], auth: [auth, authState] };
     parts.append(
@@ -291,8 +348,10 @@ async function runTest(d: Destination): Promise<void> {
         if (step.hint) item.append(el("div", { class: "hint" }, `Hint: ${step.hint}`));
         list.append(item);
       } else if (e.event === "done") {
-        const done = e.data as { report?: { success?: boolean } };
-        list.append(el("li", { class: "done" }, done.report?.success ? "Connection works." : "The test failed."));
+        // The report itself, or (from a saved destination) the report with the destination.
+        const done = e.data as { success?: boolean; report?: { success?: boolean } };
+        const success = done.report?.success ?? done.success;
+        list.append(el("li", { class: "done" }, success ? "Connection works." : "The test failed."));
       }
     });
     await showList();
@@ -339,6 +398,7 @@ async function start(): Promise<void> {
   } catch (error) {
     say(`The portal could not load: ${(error as Error).message}`);
   }
+  document.body.dataset["ready"] = "true";
   $("sign-out").addEventListener("click", async () => {
     try {
       await call("DELETE", "/api/v1/portal/session");

@@ -50,7 +50,7 @@ export function render(field: Field, state: State, prefix: string, slots: Proble
   switch (kind.type) {
     case "text": {
       if (state.kind !== "text") break;
-      const attributes: Record<string, string> = { id: inputId, "aria-describedby": describedBy, name: field.path };
+      const attributes: Record<string, string> = { id: inputId, "aria-describedby": describedBy, name: prefix + field.path };
       if (kind.secret) {
         attributes["autocomplete"] = "off";
         if (state.stored) attributes["placeholder"] = "stored — replace";
@@ -69,7 +69,7 @@ export function render(field: Field, state: State, prefix: string, slots: Proble
         type: "number",
         inputmode: kind.integer ? "numeric" : "decimal",
         "aria-describedby": describedBy,
-        name: field.path,
+        name: prefix + field.path,
         ...(placeholder ? { placeholder } : {}),
         ...(kind.minimum !== undefined ? { min: String(kind.minimum) } : {}),
         ...(kind.maximum !== undefined ? { max: String(kind.maximum) } : {}),
@@ -80,14 +80,14 @@ export function render(field: Field, state: State, prefix: string, slots: Proble
     }
     case "boolean": {
       if (state.kind !== "boolean") break;
-      const input = el("input", { id: inputId, type: "checkbox", "aria-describedby": describedBy, name: field.path });
+      const input = el("input", { id: inputId, type: "checkbox", "aria-describedby": describedBy, name: prefix + field.path });
       input.checked = state.value ?? field.default === true;
       input.addEventListener("change", () => (state.value = input.checked));
       return wrap(input);
     }
     case "select": {
       if (state.kind !== "select") break;
-      const select = el("select", { id: inputId, "aria-describedby": describedBy, name: field.path });
+      const select = el("select", { id: inputId, "aria-describedby": describedBy, name: prefix + field.path });
       const fallback = kind.options.findIndex((o) => JSON.stringify(o.value) === JSON.stringify(field.default));
       select.append(el("option", { value: "-1" }, fallback >= 0 ? `Default (${kind.options[fallback].label})` : "—"));
       kind.options.forEach((o, i) => select.append(el("option", { value: String(i) }, o.help ? `${o.label} — ${o.help}` : o.label)));
@@ -104,7 +104,7 @@ export function render(field: Field, state: State, prefix: string, slots: Proble
         rows: "6",
         spellcheck: "false",
         "aria-describedby": describedBy,
-        name: field.path,
+        name: prefix + field.path,
         placeholder: "JSON",
       });
       input.value = state.value;
@@ -192,7 +192,7 @@ export function render(field: Field, state: State, prefix: string, slots: Proble
       const fieldset = el("fieldset", { class: "group", "data-path": prefix + field.path });
       fieldset.append(el("legend", {}, field.label || "Choose"));
       if (field.help) fieldset.append(el("p", { class: "help" }, field.help));
-      const select = el("select", { id: inputId, "aria-label": `${field.label || "Choice"}: kind`, name: field.path });
+      const select = el("select", { id: inputId, "aria-label": `${field.label || "Choice"}: kind`, name: prefix + field.path });
       select.append(el("option", { value: "-1" }, "None"));
       kind.options.forEach((o, i) => select.append(el("option", { value: String(i) }, o.help ? `${o.label} — ${o.help}` : o.label)));
       select.value = String(state.index);

@@ -68,7 +68,7 @@ fn refused(status: StatusCode, message: &'static str) -> Response {
             (header::REFERRER_POLICY, "no-referrer"),
         ],
         Html(format!(
-            "<!doctype html><meta charset=\"utf-8\"><title>Courier portal</title><p role=\"alert\">{message}</p>"
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Courier portal</title><main><p role=\"alert\">{message}</p></main></html>"
         )),
     )
         .into_response()

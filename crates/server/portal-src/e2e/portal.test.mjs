@@ -1,0 +1,220 @@
+// The portal in a real browser (Debian's Chromium through playwright-core) against a running
+// `courier serve`: every connector's create form opens and saves from its catalog example; a
+// webhook to a local receiver is created through the form, tested with each step appearing
+// live, and receives events; a read-only session shows no way to change anything and the API
+// refuses it; a used or expired link is refused; every page passes an axe-core scan without
+// serious violations; screenshots go to SCREENSHOTS (outside the repository).
+//
+// Environment: COURIER_URL, COURIER_KEY (the operator's key), CHROMIUM (the browser),
+// E2E_MODULES (where playwright-core and axe-core are installed), SCREENSHOTS (a directory).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { createRequire } from "node:module";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const { COURIER_URL, COURIER_KEY, CHROMIUM, E2E_MODULES, SCREENSHOTS } = process.env;
+assert.ok(COURIER_URL && COURIER_KEY && CHROMIUM && E2E_MODULES && SCREENSHOTS);
+const operator = { authorization: `Bearer ${COURIER_KEY}` };
+const COURIER_WORKSPACE = (await (await fetch(`${COURIER_URL}/api/v1/workspaces`, { headers: operator })).json()).data[0].id;
+const require = createRequire(join(E2E_MODULES, "node_modules", "x.js"));
+const { chromium } = require("playwright-core");
+const axeSource = require("axe-core").source;
+mkdirSync(SCREENSHOTS, { recursive: true });
+
+let browser;
+/** Requests the local receiver got: { path, headers, body }. */
+const received = [];
+let receiverUrl;
+let receiver;
+
+before(async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  receiver = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      received.push({ path: req.url, headers: req.headers, body });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise((ok) => receiver.listen(0, "127.0.0.1", ok));
+  receiverUrl = `http://127.0.0.1:${receiver.address().port}/hooks`;
+});
+
+after(async () => {
+  await browser?.close();
+  await new Promise((ok) => receiver?.close(ok));
+});
+
+async function api(method, path, body) {
+  const response = await fetch(`${COURIER_URL}/api/v1/workspaces/${COURIER_WORKSPACE}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${COURIER_KEY}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+async function session(capabilities = {}, extra = {}) {
+  const made = await api("POST", "/portal-sessions", { capabilities, ...extra });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  return made.body.url;
+}
+
+/** A page with a portal session open. */
+async function portal(capabilities, extra) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  const started = Date.now();
+  await page.goto(await session(capabilities, extra));
+  await page.waitForSelector("body[data-ready]");
+  const firstRender = Date.now() - started;
+  assert.equal(new URL(page.url()).pathname, "/portal/", "the token left the address bar");
+  assert.equal(new URL(page.url()).search, "");
+  return { context, page, errors, firstRender };
+}
+
+/** axe-core's serious and critical violations on the page. */
+async function accessibility(page) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
+}
+
+const catalog = await (
+  await fetch(`${COURIER_URL}/api/v1/catalog/connectors`, { headers: { authorization: `Bearer ${COURIER_KEY}` } })
+).json();
+
+test("every connector's create form opens and saves from its example", async () => {
+  const { context, page, errors } = await portal({});
+  const refused = [];
+  for (const connector of catalog.connectors) {
+    for (const [i, example] of (connector.examples ?? []).entries()) {
+      await page.click("#create");
+      await page.selectOption("#destination-type", connector.type);
+      await page.selectOption("#destination-example", String(i));
+      const name = `${connector.type} ${i} ${Date.now()}`;
+      await page.fill("#destination-name", name);
+      // The form holds the example: its first config value is in its field.
+      const [first, value] = Object.entries(example.config ?? {}).find(([, v]) => typeof v === "string") ?? [];
+      if (first) {
+        const shown = await page.inputValue(`[name="/config/${first}"]`);
+        assert.equal(shown, value, `${connector.type}: /config/${first}`);
+      }
+      await page.click("#editor button[type=submit]");
+      const outcome = await Promise.race([
+        page.waitForSelector(`tr:has(th:text-is("${name}"))`).then(() => "saved"),
+        page.waitForSelector("#editor .problem:not([hidden])").then(() => "refused"),
+      ]);
+      if (outcome === "refused") {
+        const shown = await page.$$eval("#editor .problem:not([hidden])", (ps) =>
+          ps.map((p) => `${p.closest("[data-path]")?.getAttribute("data-path") ?? "form"}: ${p.textContent}`),
+        );
+        refused.push(`${connector.type} "${example.name}": ${shown.join("; ")}`);
+        await page.click("#editor button:text('Cancel')");
+      }
+    }
+    if (connector.type === "kafka") await page.screenshot({ path: join(SCREENSHOTS, "create-form.png"), fullPage: true });
+  }
+  await page.screenshot({ path: join(SCREENSHOTS, "destinations.png"), fullPage: true });
+  assert.deepEqual(refused, [], refused.join("\n"));
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a webhook is created, tested live and receives events", async () => {
+  const { context, page, errors, firstRender } = await portal({ manage_routes: true }, {
+    theme: { name: "Acme", accent_color: "#ff6600", mode: "dark" },
+  });
+  assert.ok(firstRender < 5000, `first render took ${firstRender} ms`);
+  assert.equal(await page.textContent("#title"), "Acme");
+  await page.click("#create");
+  await page.selectOption("#destination-type", "webhook");
+  const receiverName = `Receiver ${Date.now()}`;
+  await page.fill("#destination-name", receiverName);
+  // Saving without the URL names the field.
+  await page.click("#editor button[type=submit]");
+  await page.waitForSelector('[data-path="/config/url"] .problem:not([hidden])');
+  await page.fill('[name="/config/url"]', receiverUrl);
+  await page.check('[name="/config/allow_private_network"]');
+  await page.click("#editor button[type=submit]");
+  await page.waitForSelector(`tr:has(th:text-is("${receiverName}"))`);
+  // The signing secret is shown once.
+  await page.waitForSelector("#once-value");
+  assert.match(await page.textContent("#once-value"), /^whsec_/);
+  await page.click("#once button:text('Done')");
+
+  await page.getByRole("button", { name: `Test ${receiverName}`, exact: true }).click();
+  await page.waitForSelector("#test li.done", { timeout: 30000 });
+  const steps = await page.$$eval("#test li.step", (items) => items.map((i) => `${i.className}: ${i.textContent}`));
+  assert.ok(steps.length >= 2, JSON.stringify(steps));
+  assert.ok(steps.some((c) => c.includes("passed")), JSON.stringify(steps));
+  assert.ok(!steps.some((c) => c.includes("failed")), JSON.stringify(steps));
+  assert.equal(await page.textContent("#test li.done"), "Connection works.", JSON.stringify(steps));
+  await page.screenshot({ path: join(SCREENSHOTS, "connection-test.png"), fullPage: true });
+
+  // Events sent through the API arrive at the receiver.
+  const list = await api("GET", "/destinations");
+  const hook = list.body.data.find((d) => d.name === receiverName);
+  const route = await api("POST", "/routes", { name: `all to ${receiverName}`, destination_id: hook.id, event_types: ["*"] });
+  assert.equal(route.status, 201, JSON.stringify(route.body));
+  const before = received.length;
+  const sent = await api("POST", "/events", { type: "order.created", payload: { id: 7 } });
+  assert.ok(sent.status < 300, JSON.stringify(sent.body));
+  const deadline = Date.now() + 20000;
+  while (received.length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(received.length > before, "the receiver got the event");
+
+  assert.deepEqual(await accessibility(page), []);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a read-only session cannot change anything", async () => {
+  const { context, page, errors } = await portal({ read_only: true });
+  assert.equal(await page.isVisible("#create"), false);
+  assert.equal(await page.$$eval("td.actions button", (b) => b.length), 0);
+  assert.deepEqual(errors, []);
+  // The API refuses, whatever the page offers.
+  const status = await page.evaluate(async (ws) => {
+    const session = await (await fetch("/api/v1/portal/session")).json();
+    const response = await fetch(`/api/v1/workspaces/${ws}/destinations`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-courier-csrf": session.csrf_token },
+      body: JSON.stringify({ name: "x", destination_type: "webhook", config: { url: "https://example.com" } }),
+    });
+    return response.status;
+  }, COURIER_WORKSPACE);
+  assert.equal(status, 403);
+  await page.screenshot({ path: join(SCREENSHOTS, "read-only.png"), fullPage: true });
+  assert.deepEqual(await accessibility(page), []);
+  await context.close();
+});
+
+test("a used or expired link is refused", async () => {
+  const url = await session({}, { expires_in_s: 60 });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(url);
+  assert.equal(new URL(page.url()).pathname, "/portal/");
+  const again = await (await browser.newContext()).newPage();
+  const response = await again.goto(url);
+  assert.equal(response.status(), 400);
+  assert.match(await again.textContent("body"), /expired or was already used/);
+  assert.deepEqual(await accessibility(again), []);
+  // Signed out, the session no longer works.
+  await page.click("#sign-out");
+  await page.waitForSelector("#status:text('Signed out.')");
+  const status = await page.evaluate(async () => (await fetch("/api/v1/portal/session")).status);
+  assert.equal(status, 401);
+  await context.close();
+});
