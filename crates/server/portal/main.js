@@ -92,6 +92,17 @@ async function showList() {
 }
 /** The form of a new destination (`existing` absent) or of one to edit. */
 async function openForm(existing) {
+    // The catalog (every form's schemas) is read when a form is first opened, not before the
+    // list is drawn.
+    if (connectors.length === 0) {
+        try {
+            connectors = (await call("GET", "/api/v1/catalog/connectors")).connectors;
+        }
+        catch (error) {
+            say(`The destination types could not be read: ${error.message}`);
+            return;
+        }
+    }
     const panel = $("editor");
     panel.replaceChildren();
     panel.hidden = false;
@@ -310,8 +321,6 @@ async function start() {
         session = await call("GET", "/api/v1/portal/session");
         useCsrf(session.csrf_token);
         applyTheme();
-        const catalog = await call("GET", "/api/v1/catalog/connectors");
-        connectors = catalog.connectors;
         await showList();
         const create = $("create");
         create.hidden = session.capabilities.read_only;

@@ -35,9 +35,32 @@ async fn make(server: &TestServer, body: Value) -> String {
     made["url"].as_str().unwrap().to_string()
 }
 
+/// The link's page, then its button as a browser sends it (a form POST from the server's
+/// own origin); the answer to the POST.
+async fn press(url: &str) -> reqwest::Response {
+    let page = browser().get(url).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<form method="post" action="/portal/open">"#),
+        "{html}"
+    );
+    let token = url.split("token=").nth(1).unwrap();
+    let origin = url.split("/portal/").next().unwrap();
+    browser()
+        .post(format!("{origin}/portal/open"))
+        .header(header::ORIGIN, origin)
+        .header("sec-fetch-site", "same-origin")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Opens `url` as a browser would; the session cookie (`name=value`).
 async fn open(url: &str) -> String {
-    let response = browser().get(url).send().await.unwrap();
+    let response = press(url).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let set = response.headers()[header::SET_COOKIE].to_str().unwrap();
     set.split(';').next().unwrap().to_string()
@@ -214,7 +237,35 @@ async fn a_token_opens_the_portal_once(backend: Backend) {
     )
     .await;
 
-    let response = browser().get(&url).send().await.unwrap();
+    // Fetching the link (a scanner, a chat preview) shows its page and uses nothing up.
+    for _ in 0..2 {
+        let page = browser().get(&url).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.headers().get(header::SET_COOKIE).is_none());
+        assert!(
+            page.text()
+                .await
+                .unwrap()
+                .contains("Open the Acme destinations portal")
+        );
+    }
+    // The button's POST from another site, or without an Origin, is refused.
+    let token = url.split("token=").nth(1).unwrap().to_string();
+    for (origin, site) in [("https://evil.example", "cross-site"), ("", "")] {
+        let mut request = browser()
+            .post(format!("{}/portal/open", server.url))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(format!("token={token}"));
+        if !origin.is_empty() {
+            request = request
+                .header(header::ORIGIN, origin)
+                .header("sec-fetch-site", site);
+        }
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        assert!(refused.headers().get(header::SET_COOKIE).is_none());
+    }
+    let response = press(&url).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()[header::LOCATION], "/portal/");
     assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
@@ -226,14 +277,22 @@ async fn a_token_opens_the_portal_once(backend: Backend) {
     }
     let cookie = set.split(';').next().unwrap().to_string();
 
-    // Once only.
+    // Once only: the link's page now says so, and so does its button.
     let again = browser().get(&url).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
     assert!(again.headers().get(header::SET_COOKIE).is_none());
     let page = again.text().await.unwrap();
     assert!(page.contains("expired or was already used"), "{page}");
-    let token = url.split("token=").nth(1).unwrap();
-    assert!(!page.contains(token));
+    assert!(!page.contains(&token));
+    let replayed = browser()
+        .post(format!("{}/portal/open", server.url))
+        .header(header::ORIGIN, &server.url)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
     // A made-up token, and none.
     for bad in ["cpt_made-up", ""] {
         let response = browser()
@@ -691,6 +750,22 @@ async fn sessions_end(backend: Backend) {
         .unwrap();
     let response = browser().get(&url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = press_anyway(&url).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+/// The button's POST without looking at the page first.
+async fn press_anyway(url: &str) -> reqwest::Response {
+    let token = url.split("token=").nth(1).unwrap();
+    let origin = url.split("/portal/").next().unwrap();
+    browser()
+        .post(format!("{origin}/portal/open"))
+        .header(header::ORIGIN, origin)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap()
 }
 
 on_both_stores!(

@@ -72,8 +72,10 @@ async function portal(capabilities, extra) {
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-  const started = Date.now();
   await page.goto(await session(capabilities, extra));
+  // The link's page names the portal; its button opens it.
+  const started = Date.now();
+  await page.click("button:text('Open the portal')");
   await page.waitForSelector("body[data-ready]");
   const firstRender = Date.now() - started;
   assert.equal(new URL(page.url()).pathname, "/portal/", "the token left the address bar");
@@ -136,6 +138,7 @@ test("a webhook is created, tested live and receives events", async () => {
     theme: { name: "Acme", accent_color: "#ff6600", mode: "dark" },
   });
   assert.ok(firstRender < 5000, `first render took ${firstRender} ms`);
+  console.log(`first render (button press to a drawn list): ${firstRender} ms`);
   assert.equal(await page.textContent("#title"), "Acme");
   await page.click("#create");
   await page.selectOption("#destination-type", "webhook");
@@ -205,6 +208,9 @@ test("a used or expired link is refused", async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(url);
+  assert.deepEqual(await accessibility(page), []);
+  await page.click("button:text('Open the portal')");
+  await page.waitForSelector("body[data-ready]");
   assert.equal(new URL(page.url()).pathname, "/portal/");
   const again = await (await browser.newContext()).newPage();
   const response = await again.goto(url);

@@ -164,6 +164,16 @@ async function showList(): Promise<void> {
 
 /** The form of a new destination (`existing` absent) or of one to edit. */
 async function openForm(existing?: Destination): Promise<void> {
+  // The catalog (every form's schemas) is read when a form is first opened, not before the
+  // list is drawn.
+  if (connectors.length === 0) {
+    try {
+      connectors = (await call<{ connectors: Connector[] }>("GET", "/api/v1/catalog/connectors")).connectors;
+    } catch (error) {
+      say(`The destination types could not be read: ${(error as Error).message}`);
+      return;
+    }
+  }
   const panel = $("editor");
   panel.replaceChildren();
   panel.hidden = false;
@@ -388,8 +398,6 @@ async function start(): Promise<void> {
     session = await call<Session>("GET", "/api/v1/portal/session");
     useCsrf(session.csrf_token);
     applyTheme();
-    const catalog = await call<{ connectors: Connector[] }>("GET", "/api/v1/catalog/connectors");
-    connectors = catalog.connectors;
     await showList();
     const create = $<HTMLButtonElement>("create");
     create.hidden = session.capabilities.read_only;

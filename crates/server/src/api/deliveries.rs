@@ -97,7 +97,7 @@ pub async fn get(
         .delivery(ws, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    if who.portal.is_some() {
+    if who.destination_types().is_some() {
         // A delivery to a destination the portal session does not see is not found either.
         let destination = state
             .store

@@ -388,8 +388,10 @@ pub async fn create(
         updated_at: now,
     };
     RoutePatch::from(body).apply(&mut route);
-    check(&state, &route).await?;
+    // Permission first: the check reads the destination's fields (a portal session must not
+    // learn anything of a destination it does not see).
     may_configure(&state, &who, &route.workspace_id, &route.destination_id).await?;
+    check(&state, &route).await?;
     state
         .store
         .save_route(&route, true)
@@ -453,8 +455,8 @@ async fn update(
     let mut route = load(&state, &who, &ws, &id).await?;
     may_configure(&state, &who, &route.workspace_id, &route.destination_id).await?;
     change.apply(&mut route);
-    check(&state, &route).await?;
     may_configure(&state, &who, &route.workspace_id, &route.destination_id).await?;
+    check(&state, &route).await?;
     route.updated_at = ids::now();
     state
         .store

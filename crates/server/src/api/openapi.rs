@@ -125,6 +125,9 @@ fn error_meaning(status: u16, doc: &Doc) -> String {
         400 => "the body is not JSON, or holds a key twice".into(),
         401 if !doc.needs_key() => "the metrics token is missing or wrong".into(),
         401 => "no key, an unknown, revoked or expired key".into(),
+        403 if doc.content_type == Some("text/html") => {
+            "the form was not sent from this server's own page".into()
+        }
         403 => format!(
             "the key's role may not call this (it needs {} access)",
             doc.access.map(Access::as_str).unwrap_or_default()

@@ -788,15 +788,27 @@ pub fn table() -> Vec<Route> {
         (
             doc(
                 "get",
-                "Where a portal URL leads: trades its one-time token for the session's HttpOnly cookie and sends the browser on to /portal/ without it",
+                "Where a portal URL leads: a page naming the portal, with the button that opens it (fetching the URL does not use the token)",
                 "portal",
             )
             .with(Access::Open)
             .query::<crate::portal::exchange::ExchangeQuery>()
             .text("text/html")
-            .may_answer(&[303, 400]),
+            .may_answer(&[400]),
             "/portal/open",
-            get(crate::portal::exchange::exchange),
+            get(crate::portal::exchange::show),
+        ),
+        (
+            doc(
+                "post",
+                "The portal page's button (a form with `token`, from this origin only): trades the one-time token for the session's HttpOnly cookie and sends the browser on to /portal/ without it",
+                "portal",
+            )
+            .with(Access::Open)
+            .text("text/html")
+            .may_answer(&[303, 400, 403]),
+            "/portal/open",
+            post(crate::portal::exchange::exchange),
         ),
     ]
     .into_iter()

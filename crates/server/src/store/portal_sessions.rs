@@ -85,6 +85,24 @@ impl Store {
         Ok(())
     }
 
+    /// The session whose one-time token hashes to `token_hash`, while the token may still be
+    /// exchanged (nothing is changed: the exchange itself takes it).
+    pub async fn pending_portal_session(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<PortalSessionRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM portal_sessions \
+             WHERE token_hash = $1 AND token_expires_ms > $2 AND expires_ms > $2"
+        ))
+        .bind(token_hash)
+        .bind(now_ms)
+        .fetch_optional(counted::on_pool(self.pool()))
+        .await?;
+        row.as_ref().map(row_of).transpose()
+    }
+
     /// Trades a one-time token for a session secret: the token (by its hash) is cleared and
     /// the secret's hash set in one statement, so a token works once, on any replica. `None`
     /// for a token unknown, used, or past its deadline.
