@@ -4,19 +4,13 @@
 // every form drawn from the catalog's JSON Schemas. Values from the server are written as
 // text, never as markup.
 import { ApiError, call, stream, useCsrf } from "./api.js";
+import { el } from "./dom.js";
 import { render, showProblems } from "./render.js";
 import { formOf } from "./schema.js";
 import { collect, fill } from "./state.js";
 let session;
 let connectors = [];
 const $ = (id) => document.getElementById(id);
-function el(tag, attributes = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes))
-        node.setAttribute(name, value);
-    node.append(...children);
-    return node;
-}
 function say(message) {
     $("status").textContent = message;
 }

@@ -1,18 +1,12 @@
 // Draws a form (see schema.ts) into the page, bound to its state (see state.ts): every
 // control is labelled, its help is its description, a secret shows as "stored — replace"
 // when one is stored, and a problem is shown on the field its JSON pointer names.
+import { el } from "./dom.js";
 import { fill } from "./state.js";
 let counter = 0;
 function id() {
     counter += 1;
     return `f${counter}`;
-}
-function el(tag, attributes = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes))
-        node.setAttribute(name, value);
-    node.append(...children);
-    return node;
 }
 /** The controls of `field` bound to `state`; `prefix` is the form's place in the request (`/config`). */
 export function render(field, state, prefix, slots) {

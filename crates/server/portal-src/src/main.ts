@@ -5,6 +5,7 @@
 // text, never as markup.
 
 import { ApiError, call, stream, useCsrf } from "./api.js";
+import { el } from "./dom.js";
 import { render, showProblems, type ProblemSlots } from "./render.js";
 import { formOf, type Field, type Json, type Schema } from "./schema.js";
 import { collect, fill, type Problem, type State } from "./state.js";
@@ -54,17 +55,6 @@ let session: Session;
 let connectors: Connector[] = [];
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attributes: Record<string, string> = {},
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  node.append(...children);
-  return node;
-}
 
 function say(message: string): void {
   $("status").textContent = message;

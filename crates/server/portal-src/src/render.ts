@@ -3,23 +3,13 @@
 // when one is stored, and a problem is shown on the field its JSON pointer names.
 
 import type { Field } from "./schema.js";
+import { el } from "./dom.js";
 import { fill, type State } from "./state.js";
 
 let counter = 0;
 function id(): string {
   counter += 1;
   return `f${counter}`;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attributes: Record<string, string> = {},
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  node.append(...children);
-  return node;
 }
 
 /** Where each field's problems are shown, by JSON pointer (under the form's prefix). */
