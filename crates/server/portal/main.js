@@ -4,12 +4,15 @@
 // every form drawn from the catalog's JSON Schemas. Values from the server are written as
 // text, never as markup.
 import { ApiError, call, stream, useCsrf } from "./api.js";
+import { showDeliveries } from "./deliveries.js";
 import { el } from "./dom.js";
 import { render, showProblems } from "./render.js";
 import { formOf } from "./schema.js";
 import { collect, fill } from "./state.js";
 let session;
 let connectors = [];
+/** The destinations last listed, by id. */
+let known = new Map();
 const $ = (id) => document.getElementById(id);
 function say(message) {
     $("status").textContent = message;
@@ -71,6 +74,7 @@ async function allDestinations() {
 }
 async function showList() {
     const page = { data: await allDestinations() };
+    known = new Map(page.data.map((d) => [d.id, d.name]));
     const body = $("destinations").querySelector("tbody");
     body.replaceChildren();
     for (const d of page.data) {
@@ -316,6 +320,12 @@ async function start() {
         useCsrf(session.csrf_token);
         applyTheme();
         await showList();
+        await showDeliveries({
+            ws,
+            readOnly: session.capabilities.read_only,
+            names: () => known,
+            say,
+        });
         const create = $("create");
         create.hidden = session.capabilities.read_only;
         create.addEventListener("click", () => void openForm());

@@ -1,7 +1,8 @@
 // The portal in a real browser (Debian's Chromium through playwright-core) against a running
 // `courier serve`: every connector's create form opens and saves from its catalog example; a
 // webhook to a local receiver is created through the form, tested with each step appearing
-// live, and receives events; a read-only session shows no way to change anything and the API
+// live, and receives events; deliveries a receiver refused show their attempts and are replayed
+// once it recovers; a read-only session shows no way to change anything and the API
 // refuses it; a used or expired link is refused; every page passes an axe-core scan without
 // serious violations; screenshots go to SCREENSHOTS (outside the repository).
 //
@@ -27,6 +28,8 @@ mkdirSync(SCREENSHOTS, { recursive: true });
 let browser;
 /** Requests the local receiver got: { path, headers, body }. */
 const received = [];
+/** While set, the receiver answers 500 under `/flaky`. */
+let flaky = true;
 let receiverUrl;
 let receiver;
 
@@ -37,7 +40,7 @@ before(async () => {
     req.on("data", (c) => (body += c));
     req.on("end", () => {
       received.push({ path: req.url, headers: req.headers, body });
-      res.writeHead(204).end();
+      res.writeHead(flaky && req.url.startsWith("/flaky") ? 500 : 204).end("receiver says no");
     });
   });
   await new Promise((ok) => receiver.listen(0, "127.0.0.1", ok));
@@ -178,6 +181,61 @@ test("a webhook is created, tested live and receives events", async () => {
   assert.ok(received.length > before, "the receiver got the event");
 
   assert.deepEqual(await accessibility(page), []);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("failed deliveries show their attempts and are replayed", async () => {
+  const name = `Flaky ${Date.now()}`;
+  const origin = new URL(receiverUrl).origin;
+  const made = await api("POST", "/destinations", {
+    name,
+    destination_type: "webhook",
+    config: { url: `${origin}/flaky`, allow_private_network: true },
+    retry_max_attempts: 1,
+  });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  const id = made.body.id;
+  const route = await api("POST", "/routes", { name: `to ${name}`, destination_id: id, event_types: ["flaky.*"] });
+  assert.equal(route.status, 201, JSON.stringify(route.body));
+  for (let i = 0; i < 3; i++) {
+    const sent = await api("POST", "/events", { type: "flaky.test", payload: { n: i } });
+    assert.ok(sent.status < 300, JSON.stringify(sent.body));
+  }
+  const failed = async () =>
+    (await api("GET", `/deliveries?destination_id=${id}&status=failed`)).body.data.length;
+  const deadline = Date.now() + 30000;
+  while ((await failed()) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  assert.equal(await failed(), 3, "three deliveries failed");
+
+  const { context, page, errors } = await portal({});
+  await page.selectOption("#filter-status", "failed");
+  await page.selectOption("#filter-destination", id);
+  await page.click("#delivery-filters button[type=submit]");
+  await page.waitForFunction(() => document.querySelectorAll("#deliveries tbody tr").length === 3);
+  assert.equal(await page.$$eval('#deliveries tbody tr[data-status="failed"]', (r) => r.length), 3);
+  // One delivery's attempts: the receiver's 500 and the start of its answer.
+  await page.locator("#deliveries tbody tr button").first().click();
+  await page.waitForSelector("#delivery:not([hidden]) tbody tr");
+  const attempt = await page.textContent("#delivery tbody tr");
+  assert.match(attempt, /500/);
+  assert.match(attempt, /receiver says no/);
+  await page.screenshot({ path: join(SCREENSHOTS, "deliveries.png"), fullPage: true });
+  assert.deepEqual(await accessibility(page), []);
+
+  // The receiver recovers; the failed ones are replayed and delivered.
+  flaky = false;
+  await page.click("#replay");
+  await page.waitForSelector("#status:text('3 failed deliveries queued again.')");
+  await page.selectOption("#filter-status", "delivered");
+  const until = Date.now() + 30000;
+  let delivered = 0;
+  while (delivered < 3 && Date.now() < until) {
+    await page.click("#delivery-filters button[type=submit]");
+    await page.waitForTimeout(300);
+    delivered = await page.$$eval('#deliveries tbody tr[data-status="delivered"]', (r) => r.length);
+  }
+  assert.equal(delivered, 3, "the replayed deliveries arrived");
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -5,6 +5,7 @@
 // text, never as markup.
 
 import { ApiError, call, stream, useCsrf } from "./api.js";
+import { showDeliveries } from "./deliveries.js";
 import { el } from "./dom.js";
 import { render, showProblems, type ProblemSlots } from "./render.js";
 import { formOf, type Field, type Json, type Schema } from "./schema.js";
@@ -53,6 +54,8 @@ interface Step {
 
 let session: Session;
 let connectors: Connector[] = [];
+/** The destinations last listed, by id. */
+let known = new Map<string, string>();
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -122,6 +125,7 @@ async function allDestinations(): Promise<Destination[]> {
 
 async function showList(): Promise<void> {
   const page = { data: await allDestinations() };
+  known = new Map(page.data.map((d) => [d.id, d.name]));
   const body = $("destinations").querySelector("tbody") as HTMLElement;
   body.replaceChildren();
   for (const d of page.data) {
@@ -389,6 +393,12 @@ async function start(): Promise<void> {
     useCsrf(session.csrf_token);
     applyTheme();
     await showList();
+    await showDeliveries({
+      ws,
+      readOnly: session.capabilities.read_only,
+      names: () => known,
+      say,
+    });
     const create = $<HTMLButtonElement>("create");
     create.hidden = session.capabilities.read_only;
     create.addEventListener("click", () => void openForm());

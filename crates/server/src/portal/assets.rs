@@ -38,6 +38,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../portal/api.js"),
     ),
     (
+        "deliveries.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../portal/deliveries.js"),
+    ),
+    (
         "dom.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../portal/dom.js"),

@@ -1,0 +1,172 @@
+// The attempt log of the portal: the workspace's deliveries (those its session sees), filtered
+// by status, destination, event type and time, each opening onto every attempt (status,
+// latency, error, the start of the answer), with a retry per delivery and a replay of a
+// destination's failed deliveries for sessions that may change things.
+
+import { call } from "./api.js";
+import { el } from "./dom.js";
+
+interface Delivery {
+  id: string;
+  destination_id: string;
+  event_type: string;
+  status: string;
+  attempt_count: number;
+  last_error: string | null;
+  created_at: string;
+}
+
+interface Attempt {
+  number: number;
+  started_at: string;
+  duration_ms: number;
+  outcome: string;
+  http_status: number | null;
+  error: string | null;
+  response: string | null;
+}
+
+export interface Context {
+  /** `/api/v1/workspaces/{ws}` + `rest`. */
+  ws: (rest: string) => string;
+  readOnly: boolean;
+  /** Destination names by id. */
+  names: () => Map<string, string>;
+  say: (message: string) => void;
+}
+
+let cursor: string | null = null;
+
+function query(form: HTMLFormElement): string {
+  const data = new FormData(form);
+  const params = new URLSearchParams();
+  for (const key of ["status", "destination_id", "event_type"]) {
+    const value = String(data.get(key) ?? "");
+    if (value) params.set(key, value);
+  }
+  const since = String(data.get("since") ?? "");
+  if (since) params.set("since", new Date(since).toISOString());
+  params.set("limit", "50");
+  return params.toString();
+}
+
+/** Draws the filters into `#delivery-filters` and the first page of the log. */
+export async function showDeliveries(ctx: Context): Promise<void> {
+  const form = document.getElementById("delivery-filters") as HTMLFormElement;
+  const destination = form.querySelector<HTMLSelectElement>("[name=destination_id]");
+  if (destination) {
+    const chosen = destination.value;
+    destination.replaceChildren(el("option", { value: "" }, "Every destination"));
+    for (const [id, name] of ctx.names()) destination.append(el("option", { value: id }, name));
+    destination.value = chosen;
+  }
+  if (!form.dataset["bound"]) {
+    form.dataset["bound"] = "true";
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      void load(ctx, form, false);
+    });
+    document.getElementById("deliveries-more")?.addEventListener("click", () => void load(ctx, form, true));
+    document.getElementById("replay")?.addEventListener("click", () => void replay(ctx, form));
+  }
+  document.getElementById("replay")!.hidden = ctx.readOnly;
+  await load(ctx, form, false);
+}
+
+async function load(ctx: Context, form: HTMLFormElement, more: boolean): Promise<void> {
+  const body = document.querySelector("#deliveries tbody") as HTMLElement;
+  if (!more) {
+    body.replaceChildren();
+    cursor = null;
+  }
+  const page: { data: Delivery[]; next_cursor: string | null } = await call(
+    "GET",
+    ctx.ws(`/deliveries?${query(form)}${more && cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`),
+  );
+  cursor = page.next_cursor;
+  const names = ctx.names();
+  for (const d of page.data) {
+    const open = el("button", { type: "button", class: "secondary", "aria-label": `Attempts of delivery ${d.id}` }, "Attempts");
+    open.addEventListener("click", () => void detail(ctx, d));
+    body.append(
+      el(
+        "tr",
+        { "data-delivery": d.id, "data-status": d.status },
+        el("td", {}, new Date(d.created_at).toLocaleString()),
+        el("td", {}, names.get(d.destination_id) ?? d.destination_id),
+        el("td", {}, d.event_type),
+        el("th", { scope: "row" }, d.status),
+        el("td", {}, String(d.attempt_count)),
+        el("td", {}, d.last_error ?? ""),
+        el("td", {}, open),
+      ),
+    );
+  }
+  const count = body.children.length;
+  (document.getElementById("deliveries") as HTMLElement).hidden = count === 0;
+  (document.getElementById("deliveries-empty") as HTMLElement).hidden = count !== 0;
+  (document.getElementById("deliveries-more") as HTMLElement).hidden = !cursor;
+}
+
+async function detail(ctx: Context, d: Delivery): Promise<void> {
+  const panel = document.getElementById("delivery") as HTMLElement;
+  panel.hidden = false;
+  // The delivery's fields, with its attempts beside them.
+  const found: Delivery & { attempts: Attempt[] } = await call("GET", ctx.ws(`/deliveries/${encodeURIComponent(d.id)}`));
+  const rows = found.attempts.map((a) =>
+    el(
+      "tr",
+      {},
+      el("td", {}, String(a.number)),
+      el("td", {}, new Date(a.started_at).toLocaleString()),
+      el("td", {}, `${a.duration_ms} ms`),
+      el("th", { scope: "row" }, a.outcome),
+      el("td", {}, a.http_status === null ? "" : String(a.http_status)),
+      el("td", {}, a.error ?? ""),
+      el("td", {}, el("code", {}, a.response ?? "")),
+    ),
+  );
+  const heading = el("h3", { tabindex: "-1" }, `Delivery ${found.id}: ${found.status}`);
+  panel.replaceChildren(
+    heading,
+    el(
+      "table",
+      {},
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          ...["#", "Started", "Took", "Outcome", "HTTP", "Error", "Answer"].map((h) => el("th", { scope: "col" }, h)),
+        ),
+      ),
+      el("tbody", {}, ...rows),
+    ),
+  );
+  if (!ctx.readOnly && found.status !== "in_flight") {
+    const retry = el("button", { type: "button" }, "Retry now");
+    retry.addEventListener("click", async () => {
+      try {
+        await call("POST", ctx.ws(`/deliveries/${encodeURIComponent(d.id)}/retry`));
+        ctx.say("Queued again.");
+      } catch (error) {
+        ctx.say((error as Error).message);
+      }
+    });
+    panel.append(retry);
+  }
+  heading.focus();
+}
+
+async function replay(ctx: Context, form: HTMLFormElement): Promise<void> {
+  const destination = String(new FormData(form).get("destination_id") ?? "");
+  try {
+    const body = destination ? { destination_id: destination } : {};
+    const queued: { queued: number } = await call("POST", ctx.ws("/deliveries/replay"), body);
+    ctx.say(`${queued.queued} failed deliveries queued again.`);
+    await load(ctx, form, false);
+  } catch (error) {
+    ctx.say((error as Error).message);
+  }
+}
