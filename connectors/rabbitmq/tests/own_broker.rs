@@ -42,6 +42,15 @@ async fn a_broker_restart_mid_delivery_loses_nothing_confirmed() {
     let reader = Reader::connect(&url).await;
     reader.queue(queue).await;
     drop(reader);
+    // The queue's definition on disk, as on a broker that declared it long ago: Mnesia
+    // writes a new definition to its table files only every few minutes, and a kill before
+    // that can lose the queue (and with it what it held).
+    let broker = tokio::task::spawn_blocking(move || {
+        rabbitmqctl(&broker, &["eval", "mnesia:dump_log()."]);
+        broker
+    })
+    .await
+    .unwrap();
 
     let config = json!({"url": without_user(&url), "routing_key": queue});
     let destination = Rabbitmq.build(&spec(config, auth())).await.unwrap();
