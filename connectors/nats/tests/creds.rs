@@ -8,12 +8,12 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use courier_connector_nats::Nats;
-use courier_core::{Batch, DynConnector, ErrorKind, StepStatus, TestReport};
+use courier_core::{Batch, DynConnector, ErrorKind, StepStatus};
 use courier_testbed::brokers::{OwnBroker, Recipe, nats};
 use nkeys::KeyPair;
 use serde_json::{Value, json};
@@ -121,17 +121,6 @@ fn operator_server(dir: &Path, port: u16) -> Command {
     nats::command_with(dir, &config)
 }
 
-async fn test_report(config: Value, auth: Value) -> TestReport {
-    let (events, _received) = tokio::sync::mpsc::unbounded_channel();
-    courier_runtime::run_test(
-        &Nats,
-        &common::spec(config, auth),
-        Duration::from_secs(30),
-        &events,
-    )
-    .await
-}
-
 #[tokio::test]
 async fn a_creds_file_signs_in_and_others_are_refused() {
     let trust = trust();
@@ -164,7 +153,7 @@ async fn a_creds_file_signs_in_and_others_are_refused() {
 
     let config = common::config(port, "creds.orders");
     let auth = json!({ "credentials": creds });
-    let report = test_report(config.clone(), auth.clone()).await;
+    let report = common::test_report(config.clone(), auth.clone()).await;
     assert!(report.success, "{report:#?}");
     let authentication = report
         .steps
@@ -185,7 +174,7 @@ async fn a_creds_file_signs_in_and_others_are_refused() {
 
     // A user whose account the server does not trust.
     let stranger = json!({ "credentials": user_creds(&KeyPair::new_account()) });
-    let report = test_report(config.clone(), stranger.clone()).await;
+    let report = common::test_report(config.clone(), stranger.clone()).await;
     let failed = report.failed_step().expect("a failed step");
     assert_eq!(failed.name, "authentication", "{report:#?}");
     assert_eq!(failed.error_kind, Some(ErrorKind::Unauthenticated));
@@ -202,7 +191,7 @@ async fn a_creds_file_signs_in_and_others_are_refused() {
 
     // Content that is not a .creds file is named by its field and never echoed.
     let garbage = "not-a-creds-file-7f3e";
-    let report = test_report(config, json!({ "credentials": garbage })).await;
+    let report = common::test_report(config, json!({ "credentials": garbage })).await;
     let failed = report.failed_step().expect("a failed step");
     assert_eq!(
         failed.error_kind,

@@ -12,19 +12,7 @@ use courier_connector_nats::Nats;
 use courier_core::{Batch, DynConnector, ErrorKind, Record, StepStatus, TestReport};
 use courier_testbed::brokers::{self, OwnBroker, PASSWORD, Recipe, USERNAME, nats};
 use futures::StreamExt;
-use serde_json::{Value, json};
-
-/// Runs the connection test of a destination with `config` and `auth`.
-async fn test_report(config: Value, auth: Value) -> TestReport {
-    let (events, _received) = tokio::sync::mpsc::unbounded_channel();
-    courier_runtime::run_test(
-        &Nats,
-        &common::spec(config, auth),
-        Duration::from_secs(30),
-        &events,
-    )
-    .await
-}
+use serde_json::json;
 
 fn step<'r>(report: &'r TestReport, name: &str) -> &'r courier_core::StepReport {
     report
@@ -236,7 +224,7 @@ async fn a_good_config_passes_every_step() {
     let port = broker.port();
     common::create_stream(port, "ORDERS", &["orders.>"], None).await;
     for subject in ["orders.created", "orders.{region}"] {
-        let report = test_report(common::config(port, subject), common::auth()).await;
+        let report = common::test_report(common::config(port, subject), common::auth()).await;
         assert!(report.success, "{report:#?}");
         for name in ["connection", "authentication", "stream", "permission"] {
             assert_eq!(
@@ -264,7 +252,7 @@ async fn a_good_config_passes_every_step() {
 async fn wrong_credentials_fail_at_authentication() {
     let broker = common::broker();
     let port = broker.port();
-    let report = test_report(
+    let report = common::test_report(
         common::config(port, "orders.created"),
         json!({"username": USERNAME, "password": "wrong-password"}),
     )
@@ -294,7 +282,7 @@ async fn a_missing_stream_fails_at_the_stream_step() {
     let port = broker.port();
     common::create_stream(port, "OTHER", &["other.>"], None).await;
     for subject in ["orders.created", "orders.{region}"] {
-        let report = test_report(common::config(port, subject), common::auth()).await;
+        let report = common::test_report(common::config(port, subject), common::auth()).await;
         assert_eq!(step(&report, "authentication").status, StepStatus::Passed);
         let failed = report.failed_step().expect("a failed step");
         assert_eq!(failed.name, "stream", "{report:#?}");
@@ -337,7 +325,7 @@ async fn a_subject_the_user_may_not_publish_to_is_forbidden() {
     });
     let port = broker.port();
     common::create_stream(port, "ALL", &["allowed.>", "denied.>"], None).await;
-    let report = test_report(common::config(port, "denied.x"), common::auth()).await;
+    let report = common::test_report(common::config(port, "denied.x"), common::auth()).await;
     assert_eq!(
         step(&report, "stream").status,
         StepStatus::Passed,
@@ -450,7 +438,7 @@ async fn core_nats_publishes_to_subscribers() {
     let mut config = common::config(port, "audit.{region}");
     config["jetstream"] = json!(false);
     config["headers"] = json!({"Customer": "customer.id"});
-    let report = test_report(config.clone(), common::auth()).await;
+    let report = common::test_report(config.clone(), common::auth()).await;
     assert!(report.success, "{report:#?}");
     assert_eq!(step(&report, "stream").status, StepStatus::Skipped);
     assert_eq!(step(&report, "permission").status, StepStatus::Skipped);
@@ -522,7 +510,7 @@ async fn tokens_and_nkeys_sign_in() {
         let broker = OwnBroker::start(recipe);
         let port = broker.port();
         let config = common::config(port, "signed.in");
-        let report = test_report(config.clone(), good.clone()).await;
+        let report = common::test_report(config.clone(), good.clone()).await;
         // Signed in, the stream step is reached (there is none).
         assert_eq!(
             step(&report, "authentication").status,
@@ -530,7 +518,7 @@ async fn tokens_and_nkeys_sign_in() {
             "{report:#?}"
         );
         assert_eq!(report.failed_step().unwrap().name, "stream");
-        let report = test_report(config.clone(), bad.clone()).await;
+        let report = common::test_report(config.clone(), bad.clone()).await;
         let failed = report.failed_step().expect("a failed step");
         assert_eq!(failed.name, "authentication", "{report:#?}");
         assert_eq!(failed.error_kind, Some(ErrorKind::Unauthenticated));
@@ -548,7 +536,7 @@ async fn tokens_and_nkeys_sign_in() {
 async fn an_unreachable_server_fails_at_connection_and_is_retried() {
     let port = brokers::free_port();
     let config = common::config(port, "orders.created");
-    let report = test_report(config.clone(), common::auth()).await;
+    let report = common::test_report(config.clone(), common::auth()).await;
     let failed = report.failed_step().expect("a failed step");
     assert_eq!(failed.name, "connection", "{report:#?}");
     assert_eq!(failed.error_kind, Some(ErrorKind::Unavailable));

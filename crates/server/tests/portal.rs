@@ -45,17 +45,7 @@ async fn press(url: &str) -> reqwest::Response {
         html.contains(r#"<form method="post" action="/portal/open">"#),
         "{html}"
     );
-    let token = url.split("token=").nth(1).unwrap();
-    let origin = url.split("/portal/").next().unwrap();
-    browser()
-        .post(format!("{origin}/portal/open"))
-        .header(header::ORIGIN, origin)
-        .header("sec-fetch-site", "same-origin")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(format!("token={token}"))
-        .send()
-        .await
-        .unwrap()
+    press_anyway(url).await
 }
 
 /// Opens `url` as a browser would; the session cookie (`name=value`).
@@ -761,6 +751,7 @@ async fn press_anyway(url: &str) -> reqwest::Response {
     browser()
         .post(format!("{origin}/portal/open"))
         .header(header::ORIGIN, origin)
+        .header("sec-fetch-site", "same-origin")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(format!("token={token}"))
         .send()

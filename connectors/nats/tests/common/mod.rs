@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
-use courier_core::{DestinationSpec, Record};
+use courier_connector_nats::Nats;
+use courier_core::{DestinationSpec, Record, TestReport};
 use courier_testbed::brokers::{self, OwnBroker, PASSWORD, USERNAME, nats};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -37,6 +38,12 @@ pub fn spec(config: Value, auth: Value) -> DestinationSpec {
         allow_private_network: true,
         ..DestinationSpec::default()
     }
+}
+
+/// The connection test of a destination with `config` and `auth`, as the runtime runs it.
+pub async fn test_report(config: Value, auth: Value) -> TestReport {
+    let (events, _received) = tokio::sync::mpsc::unbounded_channel();
+    courier_runtime::run_test(&Nats, &spec(config, auth), Duration::from_secs(30), &events).await
 }
 
 /// A plain client of the test user.

@@ -111,21 +111,6 @@ impl Reader {
         Reader::connect(&shared_url_with_user()).await
     }
 
-    /// Whether queue `name` exists (a passive declare; a refusal closes only its channel).
-    pub async fn has_queue(&self, name: &str) -> bool {
-        let Ok(channel) = self.connection.create_channel().await else {
-            return false;
-        };
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..QueueDeclareOptions::default()
-        };
-        channel
-            .queue_declare(name.into(), passive, FieldTable::default())
-            .await
-            .is_ok()
-    }
-
     /// Declares a durable queue (which the broker drops after a while unused).
     pub async fn queue(&self, name: &str) {
         let channel = self.connection.create_channel().await.unwrap();
