@@ -83,6 +83,8 @@ pub fn run(tests: &Path) -> Result<()> {
         .arg(data.join("data"))
         .arg("--allow-private-destinations")
         .env("COURIER_BOOTSTRAP_API_KEY", KEY)
+        // OAuth callbacks and the portal's return address are on this server.
+        .env("COURIER_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         // The catalog's examples include roles assumed with the server's own identity.
         .env("COURIER_ALLOW_AMBIENT_CREDENTIALS", "true")
         .stdin(Stdio::null())

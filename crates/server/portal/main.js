@@ -5,14 +5,19 @@
 // text, never as markup.
 import { ApiError, call, stream, useCsrf } from "./api.js";
 import { showDeliveries } from "./deliveries.js";
+import { showRoutes } from "./routes.js";
 import { el } from "./dom.js";
 import { render, showProblems } from "./render.js";
 import { formOf } from "./schema.js";
 import { collect, fill } from "./state.js";
 let session;
 let connectors = [];
+/** The catalog, read once: every form's schemas and what each type can do. */
+let catalog;
 /** The destinations last listed, by id. */
 let known = new Map();
+/** The destinations last listed. */
+let listed = [];
 const $ = (id) => document.getElementById(id);
 function say(message) {
     $("status").textContent = message;
@@ -72,21 +77,40 @@ async function allDestinations() {
     } while (cursor);
     return all;
 }
+function readCatalog() {
+    catalog ??= call("GET", "/api/v1/catalog/connectors").then((c) => (connectors = c.connectors));
+    return catalog;
+}
 async function showList() {
-    const page = { data: await allDestinations() };
-    known = new Map(page.data.map((d) => [d.id, d.name]));
+    listed = await allDestinations();
+    known = new Map(listed.map((d) => [d.id, d.name]));
+    drawList();
+}
+/** Draws the destinations last listed; OAuth's "Connect" appears once the catalog is read. */
+function drawList() {
     const body = $("destinations").querySelector("tbody");
     body.replaceChildren();
-    for (const d of page.data) {
+    for (const d of listed) {
         const actions = el("td", { class: "actions" });
         if (!session.capabilities.read_only) {
-            actions.append(button("Edit", () => void openForm(d), "", `Edit ${d.name}`), button("Test", () => void runTest(d), "secondary", `Test ${d.name}`), button(d.is_active ? "Disable" : "Enable", () => void setActive(d, !d.is_active), "secondary", `${d.is_active ? "Disable" : "Enable"} ${d.name}`), button("Delete", () => void remove(d), "danger", `Delete ${d.name}`));
+            actions.append(button("Edit", () => void openForm(d), "", `Edit ${d.name}`), button("Test", () => void runTest(d), "secondary", `Test ${d.name}`), button(d.is_active ? "Disable" : "Enable", () => void setActive(d, !d.is_active), "secondary", `${d.is_active ? "Disable" : "Enable"} ${d.name}`));
+            if (connectors.find((c) => c.type === d.destination_type)?.capabilities?.oauth) {
+                const text = d.has_oauth_tokens ? "Reconnect" : "Connect";
+                actions.append(button(text, () => void connect(d), "secondary", `${text} ${d.name}`));
+            }
+            if (d.has_signing_secret) {
+                actions.append(button("Rotate secret", () => void rotate(d), "secondary", `Rotate secret of ${d.name}`));
+            }
+            actions.append(button("Delete", () => void remove(d), "danger", `Delete ${d.name}`));
         }
         const last = d.last_delivery_at ? `${d.last_delivery_status ?? ""} ${new Date(d.last_delivery_at).toLocaleString()}` : "—";
-        body.append(el("tr", { "data-destination": d.id }, el("th", { scope: "row" }, d.name), el("td", {}, d.destination_type), el("td", {}, d.status + (d.status_error ? ` (${d.status_error})` : "")), el("td", {}, d.is_active ? "yes" : "no"), el("td", {}, last), actions));
+        const failures = d.failing_since
+            ? `${d.failed_count}, failing since ${new Date(d.failing_since).toLocaleString()}`
+            : String(d.failed_count);
+        body.append(el("tr", { "data-destination": d.id }, el("th", { scope: "row" }, d.name), el("td", {}, d.destination_type), el("td", {}, d.status + (d.status_error ? ` (${d.status_error})` : "")), el("td", {}, d.is_active ? "yes" : "no"), el("td", {}, last), el("td", { "data-failed": String(d.failed_count) }, failures), actions));
     }
-    $("destinations").hidden = page.data.length === 0;
-    $("empty").hidden = page.data.length !== 0;
+    $("destinations").hidden = listed.length === 0;
+    $("empty").hidden = listed.length !== 0;
 }
 /** The form of a new destination (`existing` absent) or of one to edit. */
 async function openForm(existing) {
@@ -94,9 +118,10 @@ async function openForm(existing) {
     // list is drawn.
     if (connectors.length === 0) {
         try {
-            connectors = (await call("GET", "/api/v1/catalog/connectors")).connectors;
+            await readCatalog();
         }
         catch (error) {
+            catalog = undefined;
             say(`The destination types could not be read: ${error.message}`);
             return;
         }
@@ -300,7 +325,46 @@ async function setActive(d, active) {
         say(error.message);
     }
 }
+/** Starts the provider's consent in a new window; it comes back to the portal, which says how
+ * it went (the provider's page cannot be framed). */
+async function connect(d) {
+    try {
+        const started = await call("POST", ws(`/oauth/${encodeURIComponent(d.destination_type)}/start`), { destination_id: d.id, return_to: `${location.origin}/portal/` });
+        window.open(started.authorization_url, "_blank", "noopener");
+        say(`Connecting ${d.name}: finish in the window that opened, then refresh this list.`);
+    }
+    catch (error) {
+        say(error.message);
+    }
+}
+async function rotate(d) {
+    if (!window.confirm(`Make a new signing secret for ${d.name}? The current one keeps signing for 24 hours.`))
+        return;
+    try {
+        const rotated = await call("POST", ws(`/destinations/${encodeURIComponent(d.id)}/rotate-secret`));
+        showOnce("New signing secret", rotated.signing_secret);
+        say(rotated.previous_secret_expires_at
+            ? `The old secret of ${d.name} signs too until ${new Date(rotated.previous_secret_expires_at).toLocaleString()}.`
+            : `${d.name} has a new signing secret.`);
+    }
+    catch (error) {
+        say(error.message);
+    }
+}
 async function remove(d) {
+    // Active routes that send to it block the delete: they are named before anything is asked.
+    try {
+        const found = await call("GET", ws(`/destinations/${encodeURIComponent(d.id)}?include=route_usages`));
+        const blocking = (found.route_usages?.routes ?? []).filter((r) => r.is_active).map((r) => r.name);
+        if (blocking.length > 0) {
+            say(`${d.name} cannot be deleted while these active routes send to it: ${blocking.join(", ")}. Disable or delete them first.`);
+            return;
+        }
+    }
+    catch (error) {
+        say(error.message);
+        return;
+    }
     if (!window.confirm(`Delete ${d.name}?`))
         return;
     try {
@@ -314,12 +378,23 @@ async function remove(d) {
     }
 }
 async function start() {
+    // An OAuth flow comes back here with how it went.
+    const back = new URLSearchParams(location.search);
+    const oauth = back.get("oauth_status");
     history.replaceState(null, "", "/portal/");
     try {
         session = await call("GET", "/api/v1/portal/session");
         useCsrf(session.csrf_token);
         applyTheme();
         await showList();
+        void readCatalog().then(drawList, () => undefined);
+        const routes = {
+            ws,
+            mayManage: !session.capabilities.read_only && session.capabilities.manage_routes,
+            names: () => known,
+            say,
+        };
+        await showRoutes(routes);
         await showDeliveries({
             ws,
             readOnly: session.capabilities.read_only,
@@ -329,7 +404,13 @@ async function start() {
         const create = $("create");
         create.hidden = session.capabilities.read_only;
         create.addEventListener("click", () => void openForm());
-        say(session.capabilities.read_only ? "Read only." : "");
+        if (oauth) {
+            const why = back.get("oauth_error");
+            say(oauth === "connected" ? "Connected." : `Connecting failed: ${why ?? oauth}`);
+        }
+        else {
+            say(session.capabilities.read_only ? "Read only." : "");
+        }
     }
     catch (error) {
         say(`The portal could not load: ${error.message}`);

@@ -56,6 +56,8 @@ async fn destinations_round_trip_in_the_seed_shape(backend: Backend) {
         "circuit_breaker_threshold",
         "circuit_breaker_reset_ms",
         "event_count",
+        "failed_count",
+        "failing_since",
         "last_delivery_at",
         "last_delivery_status",
         "created_by",

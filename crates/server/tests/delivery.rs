@@ -189,8 +189,13 @@ async fn mapped_events_reach_the_receiver_exactly(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(
-        (d["event_count"].clone(), d["last_delivery_status"].clone()),
-        (json!(1), json!("delivered"))
+        (
+            d["event_count"].clone(),
+            d["last_delivery_status"].clone(),
+            d["failed_count"].clone(),
+            d["failing_since"].clone()
+        ),
+        (json!(1), json!("delivered"), json!(0), Value::Null)
     );
     assert!(d["last_delivery_at"].is_string());
     let metrics = reqwest::get(format!("{}/metrics", server.url))
@@ -364,6 +369,29 @@ async fn failures_are_retried_honouring_retry_after_then_delivered(backend: Back
     );
 }
 
+/// The destination once `ready` holds of it (statistics trail deliveries by a write cycle),
+/// or as it is after 5 s.
+async fn destination_once(
+    server: &TestServer,
+    dest: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, d) = server
+            .call(
+                Method::GET,
+                &server.path(&format!("/destinations/{dest}")),
+                None,
+            )
+            .await;
+        if ready(&d) || Instant::now() >= deadline {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn dead_letters_are_kept_and_replayable(backend: Backend) {
     let server = TestServer::start(&backend).await;
     let (url, seen, script) = receiver().await;
@@ -398,6 +426,9 @@ async fn dead_letters_are_kept_and_replayable(backend: Backend) {
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
     assert_eq!(listed["data"][0]["attempt_count"], 2, "{listed}");
     assert!(listed["data"][0].get("attempts").is_none(), "{listed}");
+    // The destination counts the failed delivery and knows since when it fails.
+    let d = destination_once(&server, &dest, |d| d["failed_count"] == 1).await;
+    assert!(d["failing_since"].is_string(), "{d}");
     let id = failed["id"].as_str().unwrap();
     let (status, _) = server
         .call(
@@ -417,6 +448,9 @@ async fn dead_letters_are_kept_and_replayable(backend: Backend) {
         delivered["attempt_count"], 3,
         "retries count on: {delivered}"
     );
+    // A success ends the failing spell; the count of failed deliveries stays.
+    let d = destination_once(&server, &dest, |d| d["failing_since"].is_null()).await;
+    assert_eq!(d["failed_count"], 1, "{d}");
     assert_eq!(
         delivered["last_error"],
         Value::Null,
@@ -610,6 +644,28 @@ async fn routes_are_validated_and_protect_their_destination(backend: Backend) {
         list["data"][0]["route_usages"]["routes"][0]["id"],
         json!(route)
     );
+    // One destination read with its routes, as a delete dialog asks; without it, none.
+    let (_, one) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/destinations/{dest}?include=route_usages")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        one["route_usages"]["routes"][0]["id"],
+        json!(route),
+        "{one}"
+    );
+    assert_eq!(one["route_usages"]["routes"][0]["is_active"], true, "{one}");
+    let (_, plain) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/destinations/{dest}")),
+            None,
+        )
+        .await;
+    assert!(plain.get("route_usages").is_none(), "{plain}");
     let (status, _) = server
         .call(
             Method::DELETE,

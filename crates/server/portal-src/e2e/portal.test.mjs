@@ -1,10 +1,14 @@
 // The portal in a real browser (Debian's Chromium through playwright-core) against a running
 // `courier serve`: every connector's create form opens and saves from its catalog example; a
 // webhook to a local receiver is created through the form, tested with each step appearing
-// live, and receives events; deliveries a receiver refused show their attempts and are replayed
-// once it recovers; a read-only session shows no way to change anything and the API
-// refuses it; a used or expired link is refused; every page passes an axe-core scan without
-// serious violations; screenshots go to SCREENSHOTS (outside the repository).
+// live, routed through the route form (event-type picker, mapping, content filter) and
+// receives events, mapped and filtered; its signing secret is rotated and shown once; its
+// delete is refused while a route sends to it; deliveries a receiver refused show their
+// attempts and failure counts and are replayed once it recovers; an OAuth destination is
+// connected through a (local, fake) provider's consent; a read-only session shows no way to
+// change anything and the API refuses it; a used link and an expired session are refused;
+// every page passes an axe-core scan without serious violations; screenshots go to
+// SCREENSHOTS (outside the repository).
 //
 // Environment: COURIER_URL, COURIER_KEY (the operator's key), CHROMIUM (the browser),
 // E2E_MODULES (where playwright-core and axe-core are installed), SCREENSHOTS (a directory).
@@ -12,6 +16,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
+import { createHmac } from "node:crypto";
 import { createRequire } from "node:module";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -32,6 +37,9 @@ const received = [];
 let flaky = true;
 let receiverUrl;
 let receiver;
+/** A session opened at the start, to be found expired at the end. */
+let expiring;
+let expiresAt;
 
 before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
@@ -39,12 +47,42 @@ before(async () => {
     let body = "";
     req.on("data", (c) => (body += c));
     req.on("end", () => {
+      // A stand-in OAuth provider: consent is given at once, and codes become tokens.
+      if (req.url.startsWith("/oauth/authorize")) {
+        const asked = new URL(req.url, "http://x").searchParams;
+        const back = new URL(asked.get("redirect_uri"));
+        back.searchParams.set("code", "code-from-consent");
+        back.searchParams.set("state", asked.get("state"));
+        res.writeHead(302, { location: back.toString() }).end();
+        return;
+      }
+      if (req.url.startsWith("/oauth/token")) {
+        received.push({ path: req.url, headers: req.headers, body });
+        res.writeHead(200, { "content-type": "application/json" }).end(
+          JSON.stringify({ access_token: "at-1", refresh_token: "rt-1", token_type: "Bearer", expires_in: 3600 }),
+        );
+        return;
+      }
       received.push({ path: req.url, headers: req.headers, body });
       res.writeHead(flaky && req.url.startsWith("/flaky") ? 500 : 204).end("receiver says no");
     });
   });
   await new Promise((ok) => receiver.listen(0, "127.0.0.1", ok));
   receiverUrl = `http://127.0.0.1:${receiver.address().port}/hooks`;
+  // The workspace's event types, which the route form offers.
+  for (const type of [
+    {
+      name: "order.created",
+      description: "An order was placed",
+      schema: { type: "object", properties: { id: { type: "integer" }, total: { type: "number" }, customer: { type: "object", properties: { email: { type: "string" } } } } },
+    },
+    { name: "flaky.test" },
+  ]) {
+    const made = await api("POST", "/event-types", type);
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+  }
+  expiring = await portal({}, { expires_in_s: 60 });
+  expiresAt = Date.now() + 60_000;
 });
 
 after(async () => {
@@ -72,6 +110,8 @@ async function session(capabilities = {}, extra = {}) {
 async function portal(capabilities, extra) {
   const context = await browser.newContext();
   const page = await context.newPage();
+  // Confirmations (rotate, delete) are accepted.
+  page.on("dialog", (d) => void d.accept());
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
@@ -168,17 +208,92 @@ test("a webhook is created, tested live and receives events", async () => {
   assert.equal(await page.textContent("#test li.done"), "Connection works.", JSON.stringify(steps));
   await page.screenshot({ path: join(SCREENSHOTS, "connection-test.png"), fullPage: true });
 
-  // Events sent through the API arrive at the receiver.
-  const list = await api("GET", "/destinations");
-  const hook = list.body.data.find((d) => d.name === receiverName);
-  const route = await api("POST", "/routes", { name: `all to ${receiverName}`, destination_id: hook.id, event_types: ["*"] });
-  assert.equal(route.status, 201, JSON.stringify(route.body));
-  const before = received.length;
-  const sent = await api("POST", "/events", { type: "order.created", payload: { id: 7 } });
-  assert.ok(sent.status < 300, JSON.stringify(sent.body));
+  // A route through its form: the picker offers the workspace's event types, the mapping
+  // offers the destination's fields, and problems land on their fields.
+  const routeName = `orders to ${receiverName}`;
+  await page.click("#create-route");
+  await page.fill("#route-name", routeName);
+  await page.selectOption("#route-destination", { label: receiverName });
+  await page.check('#route-editor input[value="order.created"]');
+  await page.waitForFunction(() => /\.$/.test(document.getElementById("route-fields")?.textContent ?? ""));
+  // A webhook takes the whole payload, as its describe_fields says.
+  assert.equal(await page.textContent("#route-fields"), "Fields the destination takes: payload (object, required).");
+  assert.deepEqual(await page.$$eval("#route-targets option", (o) => o.map((x) => x.value)), ["payload"]);
+  // The chosen type's payload fields are offered as mapping sources.
+  assert.ok((await page.$$eval("#route-sources option", (o) => o.map((x) => x.value))).includes("customer.email"));
+  await page.click("#route-editor button:text('Add a rule')");
+  await page.fill("#route-editor li.rule:nth-child(1) [data-part=source]", "id");
+  await page.fill("#route-editor li.rule:nth-child(1) [data-part=target]", "order_id");
+  await page.click("#route-editor button:text('Add a rule')");
+  await page.selectOption("#route-editor li.rule:nth-child(2) [data-part=kind]", "constant");
+  await page.fill("#route-editor li.rule:nth-child(2) [data-part=target]", "via");
+  await page.fill("#route-editor li.rule:nth-child(2) [data-part=value]", '"portal"');
+  // A filter that is not JSON is named on its field before anything is sent.
+  await page.fill("#route-filter", "{not json");
+  await page.click("#route-editor button[type=submit]");
+  await page.waitForSelector('[data-path="/filter"] .problem:not([hidden])');
+  await page.fill("#route-filter", '{"total": {"$gte": 100}}');
+  // A type the workspace does not define is refused by the API, on the event types.
+  await page.fill("#route-patterns", "no.such.type");
+  await page.click("#route-editor button[type=submit]");
+  await page.waitForSelector("#route-types-problem:not([hidden])");
+  assert.match(await page.textContent("#route-types-problem"), /names no event type/);
+  // The browser logs the refusal it was meant to get; only that one is forgiven.
+  const refusal = errors.findIndex((e) => e.includes("status of 422"));
+  assert.ok(refusal >= 0, JSON.stringify(errors));
+  errors.splice(refusal, 1);
+  assert.equal(await page.isHidden('[data-path="/filter"] .problem'), true);
+  await page.fill("#route-patterns", "");
+  await page.screenshot({ path: join(SCREENSHOTS, "route-form.png"), fullPage: true });
+  assert.deepEqual(await accessibility(page), []);
+  await page.click("#route-editor button[type=submit]");
+  await page.waitForSelector(`#routes tr:has(th:text-is("${routeName}"))`);
+  // Editing shows the route as saved.
+  await page.getByRole("button", { name: `Edit route ${routeName}`, exact: true }).click();
+  await page.waitForSelector("#route-editor li.rule");
+  assert.equal(await page.$$eval("#route-editor li.rule", (r) => r.length), 2);
+  assert.equal(await page.isChecked('#route-editor input[value="order.created"]'), true);
+  assert.equal(await page.inputValue("#route-editor li.rule:nth-child(1) [data-part=target]"), "order_id");
+  await page.click("#route-editor button:text('Cancel')");
+
+  // Events sent through the API arrive at the receiver, mapped; the filter holds one back.
+  const held = await api("POST", "/events", { type: "order.created", payload: { id: 6, total: 5 } });
+  assert.equal(held.body.deliveries, 0, JSON.stringify(held.body));
+  const sent = await api("POST", "/events", { type: "order.created", payload: { id: 7, total: 150 } });
+  assert.equal(sent.body.deliveries, 1, JSON.stringify(sent.body));
   const deadline = Date.now() + 20000;
-  while (received.length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  assert.ok(received.length > before, "the receiver got the event");
+  const arrived = () => received.find((r) => r.path === "/hooks" && r.body.includes("order_id"));
+  while (!arrived() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(arrived(), "the receiver got the event");
+  assert.deepEqual(JSON.parse(arrived().body), { order_id: 7, total: 150, via: "portal" });
+  await page.screenshot({ path: join(SCREENSHOTS, "routes.png"), fullPage: true });
+
+  // The signing secret is rotated and shown once; the next delivery is signed with it too.
+  await page.getByRole("button", { name: `Rotate secret of ${receiverName}`, exact: true }).click();
+  await page.waitForSelector("#once-value");
+  const rotated = await page.textContent("#once-value");
+  assert.match(rotated, /^whsec_/);
+  await page.click("#once button:text('Done')");
+  assert.equal(await page.isHidden("#once"), true, "the secret is not shown again");
+  const after = received.length;
+  await api("POST", "/events", { type: "order.created", payload: { id: 8, total: 200 } });
+  const signedUntil = Date.now() + 20000;
+  while (!received.slice(after).some((r) => r.path === "/hooks") && Date.now() < signedUntil) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const signed = received.slice(after).find((r) => r.path === "/hooks");
+  assert.ok(signed, "the receiver got the event after the rotation");
+  const content = `${signed.headers["webhook-id"]}.${signed.headers["webhook-timestamp"]}.${signed.body}`;
+  const expected = createHmac("sha256", Buffer.from(rotated.slice("whsec_".length), "base64")).update(content).digest("base64");
+  assert.ok(signed.headers["webhook-signature"].split(" ").includes(`v1,${expected}`), signed.headers["webhook-signature"]);
+
+  // The route blocks the delete, and is named; disabled, it no longer does.
+  await page.getByRole("button", { name: `Delete ${receiverName}`, exact: true }).click();
+  await page.waitForSelector(`#status:has-text("cannot be deleted while these active routes send to it: ${routeName}")`);
+  await page.getByRole("button", { name: `Disable route ${routeName}`, exact: true }).click();
+  await page.waitForSelector(`#status:text("${routeName} is disabled.")`);
+  await page.getByRole("button", { name: `Delete ${receiverName}`, exact: true }).click();
+  await page.waitForSelector(`#status:text("Deleted ${receiverName}.")`);
 
   assert.deepEqual(await accessibility(page), []);
   assert.deepEqual(errors, []);
@@ -208,7 +323,15 @@ test("failed deliveries show their attempts and are replayed", async () => {
   while ((await failed()) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   assert.equal(await failed(), 3, "three deliveries failed");
 
+  // The destination counts them (statistics are written within a cycle).
+  const counted = Date.now() + 10000;
+  while ((await api("GET", `/destinations/${id}`)).body.failed_count < 3 && Date.now() < counted) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const { context, page, errors } = await portal({});
+  const row = `#destinations tr[data-destination="${id}"]`;
+  assert.equal(await page.getAttribute(`${row} td[data-failed]`, "data-failed"), "3");
+  assert.match(await page.textContent(`${row} td[data-failed]`), /^3, failing since /);
   await page.selectOption("#filter-status", "failed");
   await page.selectOption("#filter-destination", id);
   await page.click("#delivery-filters button[type=submit]");
@@ -244,6 +367,8 @@ test("a read-only session cannot change anything", async () => {
   const { context, page, errors } = await portal({ read_only: true });
   assert.equal(await page.isVisible("#create"), false);
   assert.equal(await page.$$eval("td.actions button", (b) => b.length), 0);
+  assert.equal(await page.isVisible("#create-route"), false);
+  assert.ok((await page.$$eval("#routes tbody tr", (r) => r.length)) > 0, "routes are listed");
   assert.deepEqual(errors, []);
   // The API refuses, whatever the page offers.
   const status = await page.evaluate(async (ws) => {
@@ -258,6 +383,58 @@ test("a read-only session cannot change anything", async () => {
   assert.equal(status, 403);
   await page.screenshot({ path: join(SCREENSHOTS, "read-only.png"), fullPage: true });
   assert.deepEqual(await accessibility(page), []);
+  await context.close();
+});
+
+test("an OAuth destination is connected through the provider's consent", async () => {
+  const origin = new URL(receiverUrl).origin;
+  const name = `Drive ${Date.now()}`;
+  const made = await api("POST", "/destinations", {
+    name,
+    destination_type: "onedrive",
+    config: { folder_path: "Exports", graph_base_url: origin },
+    auth_config: {
+      client_id: "portal-client",
+      client_secret: "portal-client-secret",
+      authorization_url: `${origin}/oauth/authorize`,
+      token_url: `${origin}/oauth/token`,
+    },
+  });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  assert.equal(made.body.has_oauth_tokens, false);
+  const { context, page, errors } = await portal({});
+  const opened = context.waitForEvent("page");
+  await page.getByRole("button", { name: `Connect ${name}`, exact: true }).click();
+  const consent = await opened;
+  // The provider sends the window back through the callback to the portal, which says so.
+  await consent.waitForSelector("#status:text('Connected.')", { timeout: 20000 });
+  assert.equal(new URL(consent.url()).pathname, "/portal/");
+  const exchanged = received.find((r) => r.path === "/oauth/token");
+  assert.match(exchanged.body, /grant_type=authorization_code/);
+  assert.match(exchanged.body, /code=code-from-consent/);
+  assert.match(exchanged.body, /code_verifier=/);
+  const connected = await api("GET", `/destinations/${made.body.id}`);
+  assert.equal(connected.body.has_oauth_tokens, true);
+  assert.equal(connected.body.status, "connected");
+  // Back in the portal, it reads as connected.
+  await page.reload();
+  await page.waitForSelector("body[data-ready]");
+  await page.getByRole("button", { name: `Reconnect ${name}`, exact: true }).waitFor();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("an expired session is refused", async () => {
+  const { context, page } = expiring;
+  const wait = expiresAt + 1500 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  await page.reload();
+  await page.waitForSelector("body[data-ready]");
+  assert.match(await page.textContent("#status"), /could not load/);
+  assert.equal(await page.isVisible("#destinations"), false);
+  const status = await page.evaluate(async () => (await fetch("/api/v1/portal/session")).status);
+  assert.equal(status, 401);
+  await page.screenshot({ path: join(SCREENSHOTS, "expired.png"), fullPage: true });
   await context.close();
 });
 

@@ -6,6 +6,7 @@
 
 import { ApiError, call, stream, useCsrf } from "./api.js";
 import { showDeliveries } from "./deliveries.js";
+import { showRoutes } from "./routes.js";
 import { el } from "./dom.js";
 import { render, showProblems, type ProblemSlots } from "./render.js";
 import { formOf, type Field, type Json, type Schema } from "./schema.js";
@@ -28,6 +29,7 @@ interface Connector {
   config_schema: Schema;
   auth_config_schema: Schema;
   examples?: { name: string; config?: Json; auth_config?: Json }[];
+  capabilities?: { oauth?: unknown; signing?: string };
 }
 
 interface Destination {
@@ -39,6 +41,10 @@ interface Destination {
   status_error: string;
   is_active: boolean;
   has_auth_config: boolean;
+  has_signing_secret: boolean;
+  has_oauth_tokens: boolean;
+  failed_count: number;
+  failing_since: string | null;
   last_delivery_at: string | null;
   last_delivery_status: string | null;
   event_count: number;
@@ -54,8 +60,12 @@ interface Step {
 
 let session: Session;
 let connectors: Connector[] = [];
+/** The catalog, read once: every form's schemas and what each type can do. */
+let catalog: Promise<Connector[]> | undefined;
 /** The destinations last listed, by id. */
 let known = new Map<string, string>();
+/** The destinations last listed. */
+let listed: Destination[] = [];
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -123,22 +133,42 @@ async function allDestinations(): Promise<Destination[]> {
   return all;
 }
 
+function readCatalog(): Promise<Connector[]> {
+  catalog ??= call<{ connectors: Connector[] }>("GET", "/api/v1/catalog/connectors").then((c) => (connectors = c.connectors));
+  return catalog;
+}
+
 async function showList(): Promise<void> {
-  const page = { data: await allDestinations() };
-  known = new Map(page.data.map((d) => [d.id, d.name]));
+  listed = await allDestinations();
+  known = new Map(listed.map((d) => [d.id, d.name]));
+  drawList();
+}
+
+/** Draws the destinations last listed; OAuth's "Connect" appears once the catalog is read. */
+function drawList(): void {
   const body = $("destinations").querySelector("tbody") as HTMLElement;
   body.replaceChildren();
-  for (const d of page.data) {
+  for (const d of listed) {
     const actions = el("td", { class: "actions" });
     if (!session.capabilities.read_only) {
       actions.append(
         button("Edit", () => void openForm(d), "", `Edit ${d.name}`),
         button("Test", () => void runTest(d), "secondary", `Test ${d.name}`),
         button(d.is_active ? "Disable" : "Enable", () => void setActive(d, !d.is_active), "secondary", `${d.is_active ? "Disable" : "Enable"} ${d.name}`),
-        button("Delete", () => void remove(d), "danger", `Delete ${d.name}`),
       );
+      if (connectors.find((c) => c.type === d.destination_type)?.capabilities?.oauth) {
+        const text = d.has_oauth_tokens ? "Reconnect" : "Connect";
+        actions.append(button(text, () => void connect(d), "secondary", `${text} ${d.name}`));
+      }
+      if (d.has_signing_secret) {
+        actions.append(button("Rotate secret", () => void rotate(d), "secondary", `Rotate secret of ${d.name}`));
+      }
+      actions.append(button("Delete", () => void remove(d), "danger", `Delete ${d.name}`));
     }
     const last = d.last_delivery_at ? `${d.last_delivery_status ?? ""} ${new Date(d.last_delivery_at).toLocaleString()}` : "—";
+    const failures = d.failing_since
+      ? `${d.failed_count}, failing since ${new Date(d.failing_since).toLocaleString()}`
+      : String(d.failed_count);
     body.append(
       el(
         "tr",
@@ -148,12 +178,13 @@ async function showList(): Promise<void> {
         el("td", {}, d.status + (d.status_error ? ` (${d.status_error})` : "")),
         el("td", {}, d.is_active ? "yes" : "no"),
         el("td", {}, last),
+        el("td", { "data-failed": String(d.failed_count) }, failures),
         actions,
       ),
     );
   }
-  $("destinations").hidden = page.data.length === 0;
-  $("empty").hidden = page.data.length !== 0;
+  $("destinations").hidden = listed.length === 0;
+  $("empty").hidden = listed.length !== 0;
 }
 
 /** The form of a new destination (`existing` absent) or of one to edit. */
@@ -162,8 +193,9 @@ async function openForm(existing?: Destination): Promise<void> {
   // list is drawn.
   if (connectors.length === 0) {
     try {
-      connectors = (await call<{ connectors: Connector[] }>("GET", "/api/v1/catalog/connectors")).connectors;
+      await readCatalog();
     } catch (error) {
+      catalog = undefined;
       say(`The destination types could not be read: ${(error as Error).message}`);
       return;
     }
@@ -374,7 +406,56 @@ async function setActive(d: Destination, active: boolean): Promise<void> {
   }
 }
 
+/** Starts the provider's consent in a new window; it comes back to the portal, which says how
+ * it went (the provider's page cannot be framed). */
+async function connect(d: Destination): Promise<void> {
+  try {
+    const started = await call<{ authorization_url: string }>(
+      "POST",
+      ws(`/oauth/${encodeURIComponent(d.destination_type)}/start`),
+      { destination_id: d.id, return_to: `${location.origin}/portal/` },
+    );
+    window.open(started.authorization_url, "_blank", "noopener");
+    say(`Connecting ${d.name}: finish in the window that opened, then refresh this list.`);
+  } catch (error) {
+    say((error as Error).message);
+  }
+}
+
+async function rotate(d: Destination): Promise<void> {
+  if (!window.confirm(`Make a new signing secret for ${d.name}? The current one keeps signing for 24 hours.`)) return;
+  try {
+    const rotated = await call<{ signing_secret: string; previous_secret_expires_at: string | null }>(
+      "POST",
+      ws(`/destinations/${encodeURIComponent(d.id)}/rotate-secret`),
+    );
+    showOnce("New signing secret", rotated.signing_secret);
+    say(
+      rotated.previous_secret_expires_at
+        ? `The old secret of ${d.name} signs too until ${new Date(rotated.previous_secret_expires_at).toLocaleString()}.`
+        : `${d.name} has a new signing secret.`,
+    );
+  } catch (error) {
+    say((error as Error).message);
+  }
+}
+
 async function remove(d: Destination): Promise<void> {
+  // Active routes that send to it block the delete: they are named before anything is asked.
+  try {
+    const found = await call<{ route_usages?: { routes: { name: string; is_active: boolean }[] } }>(
+      "GET",
+      ws(`/destinations/${encodeURIComponent(d.id)}?include=route_usages`),
+    );
+    const blocking = (found.route_usages?.routes ?? []).filter((r) => r.is_active).map((r) => r.name);
+    if (blocking.length > 0) {
+      say(`${d.name} cannot be deleted while these active routes send to it: ${blocking.join(", ")}. Disable or delete them first.`);
+      return;
+    }
+  } catch (error) {
+    say((error as Error).message);
+    return;
+  }
   if (!window.confirm(`Delete ${d.name}?`)) return;
   try {
     await call("DELETE", ws(`/destinations/${encodeURIComponent(d.id)}`));
@@ -387,12 +468,23 @@ async function remove(d: Destination): Promise<void> {
 }
 
 async function start(): Promise<void> {
+  // An OAuth flow comes back here with how it went.
+  const back = new URLSearchParams(location.search);
+  const oauth = back.get("oauth_status");
   history.replaceState(null, "", "/portal/");
   try {
     session = await call<Session>("GET", "/api/v1/portal/session");
     useCsrf(session.csrf_token);
     applyTheme();
     await showList();
+    void readCatalog().then(drawList, () => undefined);
+    const routes = {
+      ws,
+      mayManage: !session.capabilities.read_only && session.capabilities.manage_routes,
+      names: () => known,
+      say,
+    };
+    await showRoutes(routes);
     await showDeliveries({
       ws,
       readOnly: session.capabilities.read_only,
@@ -402,7 +494,12 @@ async function start(): Promise<void> {
     const create = $<HTMLButtonElement>("create");
     create.hidden = session.capabilities.read_only;
     create.addEventListener("click", () => void openForm());
-    say(session.capabilities.read_only ? "Read only." : "");
+    if (oauth) {
+      const why = back.get("oauth_error");
+      say(oauth === "connected" ? "Connected." : `Connecting failed: ${why ?? oauth}`);
+    } else {
+      say(session.capabilities.read_only ? "Read only." : "");
+    }
   } catch (error) {
     say(`The portal could not load: ${(error as Error).message}`);
   }

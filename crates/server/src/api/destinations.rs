@@ -96,19 +96,7 @@ pub async fn list(
         .map(|d| {
             let mut shown = view::destination(&state.catalog, d);
             if usages {
-                let used: Vec<RouteUsage> = routes
-                    .iter()
-                    .filter(|r| r.destination_id == d.id)
-                    .map(|r| RouteUsage {
-                        id: r.id.clone(),
-                        name: r.name.clone(),
-                        is_active: r.is_active,
-                    })
-                    .collect();
-                shown.route_usages = Some(RouteUsages {
-                    count: used.len(),
-                    routes: used,
-                });
+                shown.route_usages = Some(usages_of(&routes, &d.id));
             }
             shown
         })
@@ -119,13 +107,45 @@ pub async fn list(
     }))
 }
 
+/// The routes of `routes` that send to `destination_id`.
+fn usages_of(routes: &[crate::store::RouteRow], destination_id: &str) -> RouteUsages {
+    let used: Vec<RouteUsage> = routes
+        .iter()
+        .filter(|r| r.destination_id == destination_id)
+        .map(|r| RouteUsage {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            is_active: r.is_active,
+        })
+        .collect();
+    RouteUsages {
+        count: used.len(),
+        routes: used,
+    }
+}
+
+/// `?include=route_usages`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetQuery {
+    /// `route_usages`: the destination also carries the routes that send to it (those that
+    /// block its delete while active).
+    include: Option<Include>,
+}
+
 pub async fn get(
     state: State,
     who: Principal,
     Path((ws, dest)): Path<(String, String)>,
+    Params(q): Params<GetQuery>,
 ) -> ApiResult<Json<DestinationView>> {
     let d = load(&state, &who, &ws, &dest).await?;
-    Ok(Json(view::destination(&state.catalog, &d)))
+    let mut shown = view::destination(&state.catalog, &d);
+    if q.include.is_some() {
+        let routes = state.store.list_routes(&d.workspace_id).await?;
+        shown.route_usages = Some(usages_of(&routes, &d.id));
+    }
+    Ok(Json(shown))
 }
 
 async fn load(
@@ -285,6 +305,8 @@ pub async fn create(
         created_at: now.clone(),
         updated_at: now,
         has_oauth_tokens: false,
+        failed_count: 0,
+        failing_since: None,
     };
     let secrets: Vec<String> = secret.iter().cloned().collect();
     validate_spec(&state, &d, &auth, &secrets, &mut errors).await;

@@ -152,6 +152,8 @@ pub const READ_ONLY: &[&str] = &[
     "has_signing_secret",
     "has_oauth_tokens",
     "event_count",
+    "failed_count",
+    "failing_since",
     "last_delivery_at",
     "last_delivery_status",
     "created_by",

@@ -206,7 +206,7 @@ pub fn table() -> Vec<Route> {
         api_keys::{ApiKeyCreate, ApiKeyPatch, CreatedApiKey, ListQuery as ApiKeyQuery},
         audit::ListQuery as AuditQuery,
         deliveries::{DeliveryQuery, EventQuery, Queued, ReplayInput},
-        destinations::ListQuery as DestinationQuery,
+        destinations::{GetQuery as DestinationGetQuery, ListQuery as DestinationQuery},
         event_routes::{ListQuery as RouteQuery, RouteInput, RoutePatch},
         event_types::{EventTypeInput, EventTypeSpec},
         events::{AcceptedAnswer, EventInput},
@@ -439,6 +439,7 @@ pub fn table() -> Vec<Route> {
         (
             doc("get", "Get a destination", "destinations")
                 .with(Access::Read)
+                .query::<DestinationGetQuery>()
                 .returns::<DestinationView>(200),
             destination,
             get(destinations::get),

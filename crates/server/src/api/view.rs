@@ -78,6 +78,13 @@ pub struct DestinationView {
     pub policy: Map<String, Value>,
     /// Events routed to it.
     pub event_count: i64,
+    /// Deliveries to it that ended failed (every attempt used, or refused for good); a
+    /// replayed delivery that fails again counts again.
+    pub failed_count: i64,
+    /// Its attempts have failed since then, with no success after (null: the latest
+    /// attempt succeeded, or none failed since it was last changed).
+    #[schemars(with = "Option<Timestamp>")]
+    pub failing_since: Option<String>,
     #[schemars(with = "Option<Timestamp>")]
     pub last_delivery_at: Option<String>,
     pub last_delivery_status: Option<String>,
@@ -161,6 +168,8 @@ pub fn destination(catalog: &courier_catalog::Catalog, d: &DestinationRow) -> De
         payload_cap_bytes: d.payload_cap_bytes,
         policy: shown_policy(&d.policy),
         event_count: d.event_count,
+        failed_count: d.failed_count,
+        failing_since: d.failing_since.clone(),
         last_delivery_at: d.last_delivery_at.clone(),
         last_delivery_status: d.last_delivery_status.clone(),
         created_by: d.created_by.clone(),

@@ -375,6 +375,13 @@ impl<'s> Cycle<'s> {
                     .or_default()
                     .attempt(&now, &a.outcome);
             }
+            if matches!(f.finish, Finish::Failed) {
+                written
+                    .stats
+                    .entry(f.destination_id.clone())
+                    .or_default()
+                    .failed += 1;
+            }
         }
         let with_attempts: Vec<&FinishRow> =
             finish_rows.iter().filter(|f| f.attempt.is_some()).collect();

@@ -33,6 +33,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../portal/main.js"),
     ),
     (
+        "routes.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../portal/routes.js"),
+    ),
+    (
         "api.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../portal/api.js"),

@@ -34,6 +34,10 @@ pub struct DestinationRow {
     pub updated_at: String,
     /// Whether OAuth tokens are stored (read-only here: the token store writes them).
     pub has_oauth_tokens: bool,
+    /// Deliveries that ended failed, and since when it has been failing (read-only here: the
+    /// delivery statistics write them).
+    pub failed_count: i64,
+    pub failing_since: Option<String>,
 }
 
 const COLUMNS: &str = "id, workspace_id, name, slug, destination_type, config, auth_config_sealed, \
@@ -44,7 +48,8 @@ const COLUMNS: &str = "id, workspace_id, name, slug, destination_type, config, a
 /// What reads select: the columns, and whether tokens are stored (never the tokens).
 fn select_columns() -> String {
     format!(
-        "{COLUMNS}, CASE WHEN oauth_tokens_sealed IS NULL THEN 0 ELSE 1 END AS has_oauth_tokens"
+        "{COLUMNS}, CASE WHEN oauth_tokens_sealed IS NULL THEN 0 ELSE 1 END AS has_oauth_tokens, \
+         failed_count, failing_since"
     )
 }
 
@@ -78,6 +83,8 @@ fn from_row(r: AnyRow) -> Result<DestinationRow> {
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         has_oauth_tokens: r.try_get::<i64, _>("has_oauth_tokens")? != 0,
+        failed_count: r.try_get("failed_count")?,
+        failing_since: r.try_get("failing_since")?,
     })
 }
 

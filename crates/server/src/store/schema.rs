@@ -282,4 +282,12 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX portal_sessions_by_expiry ON portal_sessions (expires_ms)",
         ],
     ),
+    (
+        14,
+        &[
+            // Deliveries to a destination that ended failed (attempts used up or refused for
+            // good), counted by the delivery statistics beside `event_count`.
+            "ALTER TABLE destinations ADD COLUMN failed_count BIGINT NOT NULL DEFAULT 0",
+        ],
+    ),
 ];

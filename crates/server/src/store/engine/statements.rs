@@ -644,7 +644,7 @@ pub fn add_destination_stats<'a>(rows: &'a [StatsRow<'a>]) -> Vec<Stmt<'a>> {
             // failure after a success in this window, or the stored one (else this window's
             // first failure).
             Stmt {
-                text: "UPDATE destinations SET event_count = event_count + ?, \
+                text: "UPDATE destinations SET event_count = event_count + ?, failed_count = failed_count + ?, \
                        last_delivery_at = COALESCE(?, last_delivery_at), last_delivery_status = COALESCE(?, last_delivery_status), \
                        last_success_at = COALESCE(?, last_success_at), \
                        failing_since = CASE WHEN ? = 'delivered' THEN NULL \
@@ -655,6 +655,7 @@ pub fn add_destination_stats<'a>(rows: &'a [StatsRow<'a>]) -> Vec<Stmt<'a>> {
                     .to_string(),
                 vals: vec![
                     Val::Int(s.events),
+                    Val::Int(s.failed),
                     Val::MaybeText(last_at),
                     Val::MaybeText(last_status),
                     Val::MaybeText(s.last_success_at.as_deref()),

@@ -7,6 +7,8 @@
 pub struct DestinationStats {
     /// Deliveries created for it.
     pub events: i64,
+    /// Deliveries to it that ended failed.
+    pub failed: i64,
     /// The latest attempt: when, and `delivered` or `failed`.
     pub last: Option<(String, String)>,
     pub last_success_at: Option<String>,
@@ -18,6 +20,7 @@ impl DestinationStats {
     /// Adds what happened after these statistics.
     pub fn merge(&mut self, later: DestinationStats) {
         self.events += later.events;
+        self.failed += later.failed;
         if later.last.is_some() {
             self.last = later.last;
         }
