@@ -410,6 +410,8 @@ async fn the_api_enforces_the_capabilities(backend: Backend) {
             Some(webhook("New")),
         ),
         (Method::DELETE, format!("/destinations/{hook}"), None),
+        // Reading fields may connect to the destination: it is for route editors.
+        (Method::GET, format!("/destinations/{hook}/fields"), None),
         (
             Method::PATCH,
             format!("/destinations/{hook}"),
@@ -472,8 +474,9 @@ async fn the_api_enforces_the_capabilities(backend: Backend) {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        get(format!("/destinations/{lake}/fields")).await,
-        StatusCode::NOT_FOUND
+        get(format!("/destinations/{hook}/fields")).await,
+        StatusCode::FORBIDDEN,
+        "fields are for route editors"
     );
     assert_eq!(get(format!("/destinations/{hook}")).await, StatusCode::OK);
     let (status, _, _) = as_portal(
@@ -590,6 +593,33 @@ async fn the_api_enforces_the_capabilities(backend: Backend) {
         .expect("the route's creation is audited")
         .clone();
     assert!(entry.to_string().contains("portal:"), "{entry}");
+
+    // A route editor of webhooks reads their fields; the s3 destination's are not found.
+    let cookie = open(
+        &make(
+            &server,
+            json!({"capabilities": {"destination_types": ["webhook"], "manage_routes": true}}),
+        )
+        .await,
+    )
+    .await;
+    let fields = |dest: String| {
+        let (server, cookie) = (&server, &cookie);
+        async move {
+            as_portal(
+                server,
+                cookie,
+                Method::GET,
+                &server.path(&format!("/destinations/{dest}/fields")),
+                None,
+                None,
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(fields(hook.clone()).await, StatusCode::OK);
+    assert_eq!(fields(lake.clone()).await, StatusCode::NOT_FOUND);
 }
 
 async fn cookie_writes_need_the_csrf_token_and_this_origin(backend: Backend) {
@@ -705,6 +735,33 @@ async fn sessions_end(backend: Backend) {
     let cookie = open(made["url"].as_str().unwrap()).await;
     let (status, _, _) = as_portal(&server, &cookie, Method::GET, &session, None, None).await;
     assert_eq!(status, StatusCode::OK);
+    // Demoted, its sessions end, and promoting it again does not bring them back.
+    for role in ["viewer", "admin"] {
+        let (status, changed) = server
+            .call(
+                Method::PATCH,
+                &server.path(&format!("/api-keys/{admin_id}")),
+                Some(json!({"role": role})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{changed}");
+        let (status, _, _) = as_portal(&server, &cookie, Method::GET, &session, None, None).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "after the key became {role}"
+        );
+    }
+    let (status, made, _) = server
+        .call_as(
+            Some(&admin),
+            Method::POST,
+            &server.path("/portal-sessions"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let cookie = open(made["url"].as_str().unwrap()).await;
     let (status, _) = server
         .call(
             Method::DELETE,

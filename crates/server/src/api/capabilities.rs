@@ -89,7 +89,6 @@ pub fn class_of(method: &str, path: &str) -> PortalClass {
             "get",
             "/destinations"
             | "/destinations/{dest}"
-            | "/destinations/{dest}/fields"
             | "/event-types"
             | "/event-types/{name}"
             | "/routes"
@@ -108,9 +107,10 @@ pub fn class_of(method: &str, path: &str) -> PortalClass {
             | "/deliveries/replay"
             | "/deliveries/{delivery}/retry",
         ) => PortalClass::Destinations,
-        ("post", "/routes") | ("put" | "patch" | "delete", "/routes/{route}") => {
-            PortalClass::Routes
-        }
+        // Reading a destination's fields may connect to it: only route editors need them.
+        ("post", "/routes")
+        | ("put" | "patch" | "delete", "/routes/{route}")
+        | ("get", "/destinations/{dest}/fields") => PortalClass::Routes,
         _ => PortalClass::No,
     }
 }
@@ -179,11 +179,12 @@ mod tests {
             .filter(|(doc, _, _)| doc.portal != PortalClass::No)
             .map(|(doc, path, _)| (doc.method, *path, doc.portal))
             .collect();
-        // 11 reads, 11 destination changes, 4 route changes, 2 session calls.
+        // 10 reads, 11 destination changes, 4 route changes and the destination fields route
+        // editors read, 2 session calls.
         let count = |class| opened.iter().filter(|(_, _, c)| *c == class).count();
-        assert_eq!(count(PortalClass::Read), 11, "{opened:#?}");
+        assert_eq!(count(PortalClass::Read), 10, "{opened:#?}");
         assert_eq!(count(PortalClass::Destinations), 11, "{opened:#?}");
-        assert_eq!(count(PortalClass::Routes), 4, "{opened:#?}");
+        assert_eq!(count(PortalClass::Routes), 5, "{opened:#?}");
         assert_eq!(count(PortalClass::Session), 2, "{opened:#?}");
         for (doc, path, _) in &table {
             let closed = path.contains("/api-keys")
