@@ -66,12 +66,16 @@ before(async () => {
         return;
       }
       received.push({ path: req.url, headers: req.headers, body });
+      if (flaky && req.url.startsWith("/flaky")) {
+        res.writeHead(500).end("receiver says no");
+        return;
+      }
       // A connection test's request is answered slowly, so its earlier steps show first.
       if (body.includes('"webhook.test"')) {
         setTimeout(() => res.writeHead(204).end(), TEST_ANSWER_MS);
         return;
       }
-      res.writeHead(flaky && req.url.startsWith("/flaky") ? 500 : 204).end("receiver says no");
+      res.writeHead(204).end();
     });
   });
   await new Promise((ok) => receiver.listen(0, "127.0.0.1", ok));
@@ -306,6 +310,15 @@ test("a webhook is created, tested live and receives events", async () => {
   const expected = createHmac("sha256", Buffer.from(rotated.slice("whsec_".length), "base64")).update(content).digest("base64");
   assert.ok(signed.headers["webhook-signature"].split(" ").includes(`v1,${expected}`), signed.headers["webhook-signature"]);
 
+  // Disabled and enabled again from the list.
+  await page.getByRole("button", { name: `Disable ${receiverName}`, exact: true }).click();
+  await page.waitForSelector(`#status:text("${receiverName} is disabled.")`);
+  const hookId = await page.getAttribute(`#destinations tr:has(th:text-is("${receiverName}"))`, "data-destination");
+  assert.equal((await api("GET", `/destinations/${hookId}`)).body.is_active, false);
+  await page.getByRole("button", { name: `Enable ${receiverName}`, exact: true }).click();
+  await page.waitForSelector(`#status:text("${receiverName} is enabled.")`);
+  assert.equal((await api("GET", `/destinations/${hookId}`)).body.is_active, true);
+
   // The route blocks the delete, and is named; disabled, it no longer does.
   await page.getByRole("button", { name: `Delete ${receiverName}`, exact: true }).click();
   await page.waitForSelector(`#status:has-text("cannot be deleted while these active routes send to it: ${routeName}")`);
@@ -364,6 +377,29 @@ test("failed deliveries show their attempts and are replayed", async () => {
   assert.match(attempt, /receiver says no/);
   await page.screenshot({ path: join(SCREENSHOTS, "deliveries.png"), fullPage: true });
   assert.deepEqual(await accessibility(page), []);
+  // The event-type and time filters narrow the log too.
+  const shown = async () => {
+    await page.click("#delivery-filters button[type=submit]");
+    await page.waitForTimeout(300);
+    return page.$$eval("#deliveries tbody tr", (r) => r.length);
+  };
+  await page.fill("#filter-type", "order.created");
+  assert.equal(await shown(), 0);
+  await page.fill("#filter-type", "flaky.test");
+  assert.equal(await shown(), 3);
+  await page.fill("#filter-since", "2999-01-01T00:00");
+  assert.equal(await shown(), 0);
+  await page.fill("#filter-since", "");
+  await page.fill("#filter-type", "");
+
+  // Its connection test fails at the request, with the step's hint.
+  await page.getByRole("button", { name: `Test ${name}`, exact: true }).click();
+  await page.waitForSelector("#test li.done", { timeout: 30000 });
+  assert.equal(await page.textContent("#test li.done"), "The test failed.");
+  const failedStep = await page.textContent("#test li.step.failed");
+  assert.match(failedStep, /500/, failedStep);
+  assert.match(await page.textContent("#test li.step.failed .hint"), /^Hint: ./);
+  // The browser logs nothing for it: the answer was a stream, not a failed load.
 
   // The receiver recovers; the failed ones are replayed and delivered.
   flaky = false;
