@@ -75,6 +75,8 @@ pub fn run(tests: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data)?;
     let port = services::free_port()?;
+    // The page of the tests' own that frames the portal, as an embedding platform would.
+    let embedder = services::free_port()?;
     let log = std::fs::File::create(data.join("serve.log"))?;
     let child = Command::new(&courier)
         .arg("serve")
@@ -85,6 +87,10 @@ pub fn run(tests: &Path) -> Result<()> {
         .env("COURIER_BOOTSTRAP_API_KEY", KEY)
         // OAuth callbacks and the portal's return address are on this server.
         .env("COURIER_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env(
+            "COURIER_PORTAL_FRAME_ANCESTORS",
+            format!("http://127.0.0.1:{embedder}"),
+        )
         // The catalog's examples include roles assumed with the server's own identity.
         .env("COURIER_ALLOW_AMBIENT_CREDENTIALS", "true")
         .stdin(Stdio::null())
@@ -110,6 +116,7 @@ pub fn run(tests: &Path) -> Result<()> {
             .arg(tests)
             .env("COURIER_URL", format!("http://127.0.0.1:{port}"))
             .env("COURIER_KEY", KEY)
+            .env("EMBEDDER_PORT", embedder.to_string())
             .env("CHROMIUM", CHROMIUM_BINARY)
             .env("E2E_MODULES", &modules)
             .env("SCREENSHOTS", &screenshots),

@@ -5,13 +5,15 @@
 // receives events, mapped and filtered; its signing secret is rotated and shown once; its
 // delete is refused while a route sends to it; deliveries a receiver refused show their
 // attempts and failure counts and are replayed once it recovers; an OAuth destination is
-// connected through a (local, fake) provider's consent; a read-only session shows no way to
+// connected through a (local, fake) provider's consent; the portal works in a frame of the
+// page COURIER_PORTAL_FRAME_ANCESTORS allows and not in another's; a read-only session shows no way to
 // change anything and the API refuses it; a used link and an expired session are refused;
 // every page passes an axe-core scan without serious violations; screenshots go to
 // SCREENSHOTS (outside the repository).
 //
 // Environment: COURIER_URL, COURIER_KEY (the operator's key), CHROMIUM (the browser),
-// E2E_MODULES (where playwright-core and axe-core are installed), SCREENSHOTS (a directory).
+// E2E_MODULES (where playwright-core and axe-core are installed), SCREENSHOTS (a directory),
+// EMBEDDER_PORT (the port of the one page the server lets frame the portal).
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -21,8 +23,8 @@ import { createRequire } from "node:module";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
-const { COURIER_URL, COURIER_KEY, CHROMIUM, E2E_MODULES, SCREENSHOTS } = process.env;
-assert.ok(COURIER_URL && COURIER_KEY && CHROMIUM && E2E_MODULES && SCREENSHOTS);
+const { COURIER_URL, COURIER_KEY, CHROMIUM, E2E_MODULES, SCREENSHOTS, EMBEDDER_PORT } = process.env;
+assert.ok(COURIER_URL && COURIER_KEY && CHROMIUM && E2E_MODULES && SCREENSHOTS && EMBEDDER_PORT);
 const operator = { authorization: `Bearer ${COURIER_KEY}` };
 const COURIER_WORKSPACE = (await (await fetch(`${COURIER_URL}/api/v1/workspaces`, { headers: operator })).json()).data[0].id;
 const require = createRequire(join(E2E_MODULES, "node_modules", "x.js"));
@@ -434,6 +436,46 @@ test("first render, measured", async () => {
     `first render over ${times.length} opens with ${destinations} destinations: median ${times[3]} ms, min ${times[0]} ms, max ${times[6]} ms`,
   );
   assert.equal(times.length, 7);
+});
+
+/** A page on 127.0.0.1:`port` that frames `url`. */
+async function framing(port, url) {
+  const server = createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html" }).end(
+      `<!doctype html><html lang="en"><title>Platform</title><h1>Platform</h1><iframe title="Destinations" src="${url}" width="1200" height="800"></iframe></html>`,
+    );
+  });
+  await new Promise((ok) => server.listen(port, "127.0.0.1", ok));
+  return server;
+}
+
+test("the portal works framed by the allowed page, and refuses other framers", async () => {
+  // The allowed embedder: the person presses the button inside the frame and uses the portal.
+  const allowed = await framing(Number(EMBEDDER_PORT), await session({}));
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`http://127.0.0.1:${EMBEDDER_PORT}/`);
+  const frame = page.frameLocator("iframe");
+  await frame.locator("button:text('Open the portal')").click();
+  await frame.locator("body[data-ready]").waitFor();
+  await frame.locator("#destinations tbody tr").first().waitFor();
+  assert.equal(await frame.locator("#status").textContent(), "");
+  await page.screenshot({ path: join(SCREENSHOTS, "framed.png"), fullPage: true });
+  await context.close();
+  allowed.close();
+
+  // Any other page: the browser does not draw the portal in its frame.
+  const stranger = await framing(0, await session({}));
+  const other = await (await browser.newContext()).newPage();
+  await other.goto(`http://127.0.0.1:${stranger.address().port}/`);
+  await other.waitForTimeout(1000);
+  const child = other.frames().find((f) => f !== other.mainFrame());
+  const drawn = await child.evaluate(() => document.body?.innerText ?? "").catch(() => "");
+  assert.doesNotMatch(drawn, /Open the portal/, `the frame showed: ${drawn} (${child.url()})`);
+  // Chromium puts its error page in a frame its content's frame-ancestors refuse.
+  assert.match(child.url(), /^chrome-error:/);
+  await other.context().close();
+  stranger.close();
 });
 
 test("a read-only session cannot change anything", async () => {
