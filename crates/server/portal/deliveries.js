@@ -57,7 +57,10 @@ async function load(ctx, form, more) {
         body.append(el("tr", { "data-delivery": d.id, "data-status": d.status }, el("td", {}, new Date(d.created_at).toLocaleString()), el("td", {}, names.get(d.destination_id) ?? d.destination_id), el("td", {}, d.event_type), el("th", { scope: "row" }, d.status), el("td", {}, String(d.attempt_count)), el("td", {}, d.last_error ?? ""), el("td", {}, open)));
     }
     const count = body.children.length;
-    document.getElementById("deliveries").hidden = count === 0;
+    const table = document.getElementById("deliveries");
+    table.hidden = count === 0;
+    // How many times the log was drawn: a caller can tell a new answer from the last one.
+    table.dataset["drawn"] = String(Number(table.dataset["drawn"] ?? "0") + 1);
     document.getElementById("deliveries-empty").hidden = count !== 0;
     document.getElementById("deliveries-more").hidden = !cursor;
 }

@@ -142,10 +142,14 @@ async function openRouteForm(ctx, existing) {
     form.append(mapping);
     for (const rule of existing?.field_mapping ?? [])
         rules.append(ruleRow(rule));
-    // Only the latest choice's answer is shown: an earlier one may come back later.
+    // Only the latest choice's answer is shown: an earlier one may come back later. The fields
+    // are read when a destination is chosen, or when a target is edited (reading them may
+    // connect to the destination, so opening the form does not).
     let asked = 0;
+    let readFor = "";
     const offerTargets = async () => {
         const mine = ++asked;
+        readFor = destination.value;
         targets.replaceChildren();
         fieldsNote.textContent = "";
         if (!destination.value)
@@ -155,11 +159,17 @@ async function openRouteForm(ctx, existing) {
             const fields = await call("GET", ctx.ws(`/destinations/${encodeURIComponent(destination.value)}/fields`));
             if (mine !== asked)
                 return;
+            // A destination whose one field is the payload takes any field (as the API holds).
+            const open = fields.length === 0 || (fields.length === 1 && fields[0]?.name === "payload");
+            if (open) {
+                fieldsNote.textContent = "The destination takes the whole payload: any field.";
+                return;
+            }
             for (const f of fields)
                 targets.append(el("option", { value: f.name }, `${f.type}${f.required ? ", required" : ""}`));
-            fieldsNote.textContent = fields.length
-                ? `Fields the destination takes: ${fields.map((f) => `${f.name} (${f.type}${f.required ? ", required" : ""})`).join(", ")}.`
-                : "The destination takes any field.";
+            fieldsNote.textContent = `Fields the destination takes: ${fields
+                .map((f) => `${f.name} (${f.type}${f.required ? ", required" : ""})`)
+                .join(", ")}.`;
         }
         catch (error) {
             if (mine !== asked)
@@ -174,10 +184,14 @@ async function openRouteForm(ctx, existing) {
         sources.replaceChildren(...[...paths].map((p) => el("option", { value: p })));
     };
     destination.addEventListener("change", () => void offerTargets());
+    rules.addEventListener("focusin", (event) => {
+        const part = event.target.dataset["part"];
+        if (part === "target" && readFor !== destination.value)
+            void offerTargets();
+    });
     for (const b of boxes)
         b.addEventListener("change", offerSources);
     offerSources();
-    void offerTargets();
     const filter = el("textarea", { id: "route-filter", rows: "3", placeholder: '{"customer.tier": "gold", "total": {"$gte": 100}}' });
     filter.value = existing?.filter ? JSON.stringify(existing.filter, null, 2) : "";
     form.append(field("Content filter (JSON)", filter, "/filter", slots, "Only events whose payload matches take the route; empty: every event of its types."));
@@ -266,6 +280,7 @@ function ruleRow(rule) {
     const source = el("input", { id: `rule-${n}-source`, type: "text", list: "route-sources", "data-part": "source" });
     const target = el("input", { id: `rule-${n}-target`, type: "text", list: "route-targets", "data-part": "target" });
     const value = el("input", { id: `rule-${n}-value`, type: "text", "data-part": "value", placeholder: '"text", 42 or {"a": 1}' });
+    const fallback = el("input", { id: `rule-${n}-default`, type: "text", "data-part": "default", placeholder: "none" });
     if (rule) {
         kind.value = "drop" in rule ? "drop" : "value" in rule ? "constant" : "rename";
         if ("source" in rule)
@@ -274,20 +289,24 @@ function ruleRow(rule) {
             target.value = rule.target;
         if ("value" in rule)
             value.value = JSON.stringify(rule.value);
+        if ("default" in rule)
+            fallback.value = JSON.stringify(rule.default);
     }
     const part = (label, control) => el("span", { class: "part" }, el("label", { for: control.id }, label), control);
     const sourcePart = part("From", source);
     const targetPart = part("To", target);
     const valuePart = part("Value (JSON)", value);
+    const defaultPart = part("If missing (JSON)", fallback);
     const shown = () => {
         sourcePart.hidden = kind.value === "constant";
         targetPart.hidden = kind.value === "drop";
         valuePart.hidden = kind.value !== "constant";
+        defaultPart.hidden = kind.value !== "rename";
     };
     kind.addEventListener("change", shown);
     shown();
     const problem = el("p", { class: "problem", role: "alert", hidden: "" });
-    const row = el("li", { class: "rule", "data-rule": String(n) }, part("Rule", kind), sourcePart, targetPart, valuePart, problem);
+    const row = el("li", { class: "rule", "data-rule": String(n) }, part("Rule", kind), sourcePart, targetPart, valuePart, defaultPart, problem);
     const remove = action("Remove", "Remove rule", () => row.remove(), "danger");
     row.insertBefore(remove, problem);
     ruleProblems.set(row, problem);
@@ -304,23 +323,29 @@ function readRule(row, i, problems) {
             if (!get("source"))
                 problems.push({ path: `${path}/source`, message: "is required" });
             return { source: get("source"), drop: true };
-        case "constant": {
+        case "constant":
             if (!get("target"))
                 problems.push({ path: `${path}/target`, message: "is required" });
-            let value = get("value");
-            try {
-                value = JSON.parse(get("value"));
-            }
-            catch {
-                // Text that is not JSON is taken as a string.
-            }
-            return { target: get("target"), value };
-        }
-        default:
+            return { target: get("target"), value: jsonOrText(get("value")) };
+        default: {
             if (!get("source"))
                 problems.push({ path: `${path}/source`, message: "is required" });
             if (!get("target"))
                 problems.push({ path: `${path}/target`, message: "is required" });
-            return { source: get("source"), target: get("target") };
+            const rename = { source: get("source"), target: get("target") };
+            // Empty: no default (the target is left out when the source is missing).
+            if (get("default"))
+                rename.default = jsonOrText(get("default"));
+            return rename;
+        }
+    }
+}
+/** `text` as JSON, or as a string when it is not JSON. */
+function jsonOrText(text) {
+    try {
+        return JSON.parse(text);
+    }
+    catch {
+        return text;
     }
 }

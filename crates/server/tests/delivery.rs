@@ -428,6 +428,7 @@ async fn dead_letters_are_kept_and_replayable(backend: Backend) {
     assert!(listed["data"][0].get("attempts").is_none(), "{listed}");
     // The destination counts the failed delivery and knows since when it fails.
     let d = destination_once(&server, &dest, |d| d["failed_count"] == 1).await;
+    assert_eq!(d["failed_count"], 1, "{d}");
     assert!(d["failing_since"].is_string(), "{d}");
     let id = failed["id"].as_str().unwrap();
     let (status, _) = server
@@ -1755,6 +1756,15 @@ async fn held_deliveries_can_be_discarded_and_replayed(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK, "{discarded}");
     assert_eq!(discarded["discarded"], 3);
+    // Counted among the destination's failed deliveries, at once (the same transaction).
+    let (_, d) = server
+        .call(
+            Method::GET,
+            &server.path(&format!("/destinations/{dest}")),
+            None,
+        )
+        .await;
+    assert_eq!(d["failed_count"], 3, "{d}");
     let l = list(&server).await;
     for d in l["data"].as_array().unwrap() {
         assert_eq!(d["status"], "failed", "{d}");

@@ -799,6 +799,49 @@ async fn sessions_end(backend: Backend) {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let response = press_anyway(&url).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // A key that expired: a later expiry does not bring its sessions back.
+    let (_, lapsing) = server
+        .call(
+            Method::POST,
+            &server.path("/api-keys"),
+            Some(json!({"name": "lapsing maker", "role": "admin"})),
+        )
+        .await;
+    let lapsing_id = lapsing["id"].as_str().unwrap().to_string();
+    let (status, made, _) = server
+        .call_as(
+            lapsing["key"].as_str(),
+            Method::POST,
+            &server.path("/portal-sessions"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let cookie = open(made["url"].as_str().unwrap()).await;
+    let (status, _, _) = as_portal(&server, &cookie, Method::GET, &session, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    sqlx::query("UPDATE api_keys SET expires_at = '2001-01-01T00:00:00Z' WHERE id = $1")
+        .bind(&lapsing_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (status, _, _) = as_portal(&server, &cookie, Method::GET, &session, None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "its key expired");
+    let (status, changed) = server
+        .call(
+            Method::PATCH,
+            &server.path(&format!("/api-keys/{lapsing_id}")),
+            Some(json!({"expires_at": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    let (status, _, _) = as_portal(&server, &cookie, Method::GET, &session, None, None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "not revived by a later expiry"
+    );
 }
 
 /// The button's POST without looking at the page first.

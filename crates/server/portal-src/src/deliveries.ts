@@ -103,7 +103,10 @@ async function load(ctx: Context, form: HTMLFormElement, more: boolean): Promise
     );
   }
   const count = body.children.length;
-  (document.getElementById("deliveries") as HTMLElement).hidden = count === 0;
+  const table = document.getElementById("deliveries") as HTMLElement;
+  table.hidden = count === 0;
+  // How many times the log was drawn: a caller can tell a new answer from the last one.
+  table.dataset["drawn"] = String(Number(table.dataset["drawn"] ?? "0") + 1);
   (document.getElementById("deliveries-empty") as HTMLElement).hidden = count !== 0;
   (document.getElementById("deliveries-more") as HTMLElement).hidden = !cursor;
 }

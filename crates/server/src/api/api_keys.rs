@@ -210,14 +210,6 @@ pub async fn patch(
         .update_api_key(ws, &id, &change)
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;
-    // A key that may no longer make portal sessions ends those it made: they would otherwise
-    // come back if it were promoted again.
-    if change
-        .role
-        .is_some_and(|r| !matches!(r, Role::Admin | Role::Operator))
-    {
-        state.store.end_portal_sessions_of_key(&id).await?;
-    }
     Ok(Json(key))
 }
 

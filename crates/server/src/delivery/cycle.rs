@@ -281,7 +281,15 @@ impl<'s> Cycle<'s> {
                     lane_key: d.lane_key.as_deref(),
                 };
                 match &d.payload {
-                    Err(error) => row.last_error = Some(error),
+                    Err(error) => {
+                        // Its mapping refused the payload: it is failed from the start.
+                        row.last_error = Some(error);
+                        written
+                            .stats
+                            .entry(d.destination_id.clone())
+                            .or_default()
+                            .failed += 1;
+                    }
                     Ok(stored_payload) => {
                         row.payload = stored_payload;
                         // A delivery in a lane waits for the poller's claim, which takes only

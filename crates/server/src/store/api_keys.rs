@@ -176,6 +176,14 @@ impl Store {
         let Some(mut key) = self.api_key_by_id(workspace_id, id).await? else {
             return Ok(None);
         };
+        // The portal sessions a key made end for good when it may no longer make them, or
+        // when it had expired: promoting it again, or giving it a later expiry, does not bring
+        // them back.
+        let had_expired = key.expires_ms.is_some_and(|at| at <= ids::now_ms());
+        let demoted = change
+            .role
+            .is_some_and(|r| !matches!(r, Role::Admin | Role::Operator));
+        let ends_sessions = demoted || (had_expired && change.expires_at.is_some());
         if let Some(name) = &change.name {
             key.name = name.clone();
         }
@@ -186,13 +194,21 @@ impl Store {
             key.expires_ms = expires_at.as_deref().and_then(rfc3339_ms);
             key.expires_at = expires_at.clone();
         }
+        let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE api_keys SET name = $1, role = $2, expires_at = $3 WHERE id = $4")
             .bind(&key.name)
             .bind(key.role.as_str())
             .bind(&key.expires_at)
             .bind(&key.id)
-            .execute(counted::on_pool(self.pool()))
+            .execute(counted::on(&mut tx))
             .await?;
+        if ends_sessions {
+            sqlx::query("DELETE FROM portal_sessions WHERE created_by_id = $1")
+                .bind(&key.id)
+                .execute(counted::on(&mut tx))
+                .await?;
+        }
+        counted::commit(tx).await?;
         self.config_changed().await?;
         Ok(Some(key))
     }

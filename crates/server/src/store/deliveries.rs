@@ -188,6 +188,8 @@ impl Store {
         destination_id: &str,
         by: &str,
     ) -> Result<u64> {
+        // The destination counts them among its failed deliveries, in the same transaction.
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE deliveries SET status = 'failed', next_attempt_ms = 0, waiting_reason = NULL, \
              last_error = $3, updated_at = $4 \
@@ -197,9 +199,21 @@ impl Store {
         .bind(destination_id)
         .bind(format!("discarded while waiting, by {by}"))
         .bind(ids::now())
-        .execute(counted::on_pool(self.pool()))
-        .await?;
-        Ok(done.rows_affected())
+        .execute(counted::on(&mut tx))
+        .await?
+        .rows_affected();
+        if done > 0 {
+            sqlx::query(
+                "UPDATE destinations SET failed_count = failed_count + $1 WHERE workspace_id = $2 AND id = $3",
+            )
+            .bind(done as i64)
+            .bind(workspace_id)
+            .bind(destination_id)
+            .execute(counted::on(&mut tx))
+            .await?;
+        }
+        counted::commit(tx).await?;
+        Ok(done)
     }
 
     /// Forgets idempotency keys older than the window (they no longer hold their event).

@@ -163,13 +163,4 @@ impl Store {
             .await?;
         Ok(done.rows_affected() > 0)
     }
-
-    /// Ends every session the key `key_id` made (it no longer may make them).
-    pub async fn end_portal_sessions_of_key(&self, key_id: &str) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM portal_sessions WHERE created_by_id = $1")
-            .bind(key_id)
-            .execute(counted::on_pool(self.pool()))
-            .await?;
-        Ok(done.rows_affected())
-    }
 }
