@@ -174,20 +174,7 @@ async fn mapped_events_reach_the_receiver_exactly(backend: Backend) {
     assert_eq!(delivery["attempts"][0]["outcome"], "delivered");
     // Statistics are gathered in memory and written at least every 200 ms (docs/engine.md),
     // so they may trail the delivery's own row by a cycle.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let d = loop {
-        let (_, d) = server
-            .call(
-                Method::GET,
-                &server.path(&format!("/destinations/{dest}")),
-                None,
-            )
-            .await;
-        if !d["last_delivery_status"].is_null() || Instant::now() >= deadline {
-            break d;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let d = destination_once(&server, &dest, |d| !d["last_delivery_status"].is_null()).await;
     assert_eq!(
         (
             d["event_count"].clone(),
