@@ -394,13 +394,16 @@ async function start() {
             names: () => known,
             say,
         };
-        await showRoutes(routes);
-        await showDeliveries({
-            ws,
-            readOnly: session.capabilities.read_only,
-            names: () => known,
-            say,
-        });
+        // Both need only the destinations' names: they are read side by side.
+        await Promise.all([
+            showRoutes(routes),
+            showDeliveries({
+                ws,
+                readOnly: session.capabilities.read_only,
+                names: () => known,
+                say,
+            }),
+        ]);
         const create = $("create");
         create.hidden = session.capabilities.read_only;
         create.addEventListener("click", () => void openForm());
@@ -422,6 +425,11 @@ async function start() {
             say("Signed out.");
             $("destinations").hidden = true;
             $("create").hidden = true;
+            $("create-route").hidden = true;
+            $("routes").hidden = true;
+            $("deliveries").hidden = true;
+            // Nothing is read any more.
+            $("live").checked = false;
         }
         catch (error) {
             say(`Signing out failed: ${error.message}`);

@@ -1,7 +1,9 @@
 // The attempt log of the portal: the workspace's deliveries (those its session sees), filtered
 // by status, destination, event type and time, each opening onto every attempt (status,
 // latency, error, the start of the answer), with a retry per delivery and a replay of a
-// destination's failed deliveries for sessions that may change things.
+// destination's failed deliveries for sessions that may change things. While "Refresh" is on,
+// the first page is read again every few seconds, so new deliveries and their outcomes appear
+// as they happen.
 
 import { call } from "./api.js";
 import { el } from "./dom.js";
@@ -36,6 +38,12 @@ export interface Context {
 }
 
 let cursor: string | null = null;
+/** The filters of the page shown (those last sent with "Show"), which a refresh keeps. */
+let applied = "";
+/** Pages shown: a refresh redraws only a log of one page. */
+let pages = 0;
+let loading = false;
+const REFRESH_MS = 3000;
 
 function query(form: HTMLFormElement): string {
   const data = new FormData(form);
@@ -68,21 +76,43 @@ export async function showDeliveries(ctx: Context): Promise<void> {
     });
     document.getElementById("deliveries-more")?.addEventListener("click", () => void load(ctx, form, true));
     document.getElementById("replay")?.addEventListener("click", () => void replay(ctx, form));
+    window.setInterval(() => void refresh(ctx, form), REFRESH_MS);
   }
   document.getElementById("replay")!.hidden = ctx.readOnly;
   await load(ctx, form, false);
 }
 
-async function load(ctx: Context, form: HTMLFormElement, more: boolean): Promise<void> {
+/** Reads the first page again, unless refreshing is off, the page is hidden, more than one
+ * page is shown, or focus is in the log (redrawing would take it away). */
+async function refresh(ctx: Context, form: HTMLFormElement): Promise<void> {
+  const live = document.getElementById("live") as HTMLInputElement | null;
+  const table = document.getElementById("deliveries") as HTMLElement;
+  if (!live?.checked || document.hidden || loading || pages > 1 || table.contains(document.activeElement)) return;
+  try {
+    await load(ctx, form, false, true);
+  } catch {
+    // The next "Show" says what is wrong; a refresh stays quiet.
+  }
+}
+
+async function load(ctx: Context, form: HTMLFormElement, more: boolean, again = false): Promise<void> {
   const body = document.querySelector("#deliveries tbody") as HTMLElement;
+  if (!more && !again) applied = query(form);
+  loading = true;
+  let page: { data: Delivery[]; next_cursor: string | null };
+  try {
+    page = await call(
+      "GET",
+      ctx.ws(`/deliveries?${applied}${more && cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`),
+    );
+  } finally {
+    loading = false;
+  }
   if (!more) {
     body.replaceChildren();
-    cursor = null;
+    pages = 0;
   }
-  const page: { data: Delivery[]; next_cursor: string | null } = await call(
-    "GET",
-    ctx.ws(`/deliveries?${query(form)}${more && cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`),
-  );
+  pages += 1;
   cursor = page.next_cursor;
   const names = ctx.names();
   for (const d of page.data) {

@@ -484,13 +484,16 @@ async function start(): Promise<void> {
       names: () => known,
       say,
     };
-    await showRoutes(routes);
-    await showDeliveries({
-      ws,
-      readOnly: session.capabilities.read_only,
-      names: () => known,
-      say,
-    });
+    // Both need only the destinations' names: they are read side by side.
+    await Promise.all([
+      showRoutes(routes),
+      showDeliveries({
+        ws,
+        readOnly: session.capabilities.read_only,
+        names: () => known,
+        say,
+      }),
+    ]);
     const create = $<HTMLButtonElement>("create");
     create.hidden = session.capabilities.read_only;
     create.addEventListener("click", () => void openForm());
@@ -510,6 +513,11 @@ async function start(): Promise<void> {
       say("Signed out.");
       $("destinations").hidden = true;
       $("create").hidden = true;
+      $("create-route").hidden = true;
+      $("routes").hidden = true;
+      $("deliveries").hidden = true;
+      // Nothing is read any more.
+      $<HTMLInputElement>("live").checked = false;
     } catch (error) {
       say(`Signing out failed: ${(error as Error).message}`);
     }

@@ -160,6 +160,29 @@ mod tests {
     }
 
     #[test]
+    fn the_page_names_served_files_and_preloads_every_module() {
+        let page = std::str::from_utf8(FILES[0].2).unwrap();
+        let named: Vec<&str> = page
+            .split("\"/portal/")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect();
+        for name in &named {
+            assert!(
+                FILES.iter().any(|(n, _, _)| n == name),
+                "{name} is not served"
+            );
+        }
+        for (name, _, _) in FILES.iter().filter(|(n, _, _)| n.ends_with(".js")) {
+            let preload = format!("<link rel=\"modulepreload\" href=\"/portal/{name}\">");
+            assert!(
+                *name == "main.js" || page.contains(&preload),
+                "{name} is not preloaded"
+            );
+        }
+    }
+
+    #[test]
     fn framing_is_this_origin_and_the_configured_ones() {
         let csp = content_security_policy(&["https://app.example.com".into()]);
         assert!(
