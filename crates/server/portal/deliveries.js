@@ -12,6 +12,8 @@ let applied = "";
 /** Pages shown: a refresh redraws only a log of one page. */
 let pages = 0;
 let loading = false;
+/** Loads started: an answer is drawn only if no later load started meanwhile. */
+let started = 0;
 const REFRESH_MS = 3000;
 function query(form) {
     const data = new FormData(form);
@@ -69,6 +71,7 @@ async function load(ctx, form, more, again = false) {
     const body = document.querySelector("#deliveries tbody");
     if (!more && !again)
         applied = query(form);
+    const mine = ++started;
     loading = true;
     let page;
     try {
@@ -77,6 +80,9 @@ async function load(ctx, form, more, again = false) {
     finally {
         loading = false;
     }
+    // A refresh sent before "Show" may answer after it, with the old filters.
+    if (mine !== started)
+        return;
     if (!more) {
         body.replaceChildren();
         pages = 0;

@@ -43,6 +43,8 @@ let applied = "";
 /** Pages shown: a refresh redraws only a log of one page. */
 let pages = 0;
 let loading = false;
+/** Loads started: an answer is drawn only if no later load started meanwhile. */
+let started = 0;
 const REFRESH_MS = 3000;
 
 function query(form: HTMLFormElement): string {
@@ -98,6 +100,7 @@ async function refresh(ctx: Context, form: HTMLFormElement): Promise<void> {
 async function load(ctx: Context, form: HTMLFormElement, more: boolean, again = false): Promise<void> {
   const body = document.querySelector("#deliveries tbody") as HTMLElement;
   if (!more && !again) applied = query(form);
+  const mine = ++started;
   loading = true;
   let page: { data: Delivery[]; next_cursor: string | null };
   try {
@@ -108,6 +111,8 @@ async function load(ctx: Context, form: HTMLFormElement, more: boolean, again = 
   } finally {
     loading = false;
   }
+  // A refresh sent before "Show" may answer after it, with the old filters.
+  if (mine !== started) return;
   if (!more) {
     body.replaceChildren();
     pages = 0;
