@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::test_run::services::{self, installed, run as run_command};
+use crate::test_run::services::{self, run as run_command};
 use crate::workspace;
 
 /// The TypeScript compiler the portal is built with: one version, so builds compare byte for
@@ -18,23 +18,7 @@ const TYPESCRIPT: &str = "typescript@5.9.3";
 
 fn tsc() -> Result<PathBuf> {
     let node = services::cache_dir().join("portal/node");
-    let marker = node.join(".courier-installed");
-    if !installed(&marker, TYPESCRIPT) {
-        std::fs::create_dir_all(&node)?;
-        run_command(
-            Command::new("npm")
-                .args([
-                    "install",
-                    "--no-audit",
-                    "--no-fund",
-                    "--loglevel=error",
-                    "--prefix",
-                ])
-                .arg(&node)
-                .arg(TYPESCRIPT),
-        )?;
-        std::fs::write(&marker, TYPESCRIPT)?;
-    }
+    services::npm_install(&node, &[TYPESCRIPT])?;
     Ok(node.join("node_modules/.bin/tsc"))
 }
 

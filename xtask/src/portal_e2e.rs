@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::test_run::services::{
-    self, apt_install_without_starting, installed, run as run_command,
-};
+use crate::test_run::services::{self, apt_install_without_starting, run as run_command};
 use crate::{bench, cmd};
 
 /// Debian bookworm's Chromium, the browser the tests drive.
@@ -33,24 +31,7 @@ fn install() -> Result<PathBuf> {
         );
     }
     let modules = services::cache_dir().join("portal/e2e");
-    let marker = modules.join(".courier-installed");
-    let wanted = NODE_MODULES.join(" ");
-    if !installed(&marker, &wanted) {
-        std::fs::create_dir_all(&modules)?;
-        run_command(
-            Command::new("npm")
-                .args([
-                    "install",
-                    "--no-audit",
-                    "--no-fund",
-                    "--loglevel=error",
-                    "--prefix",
-                ])
-                .arg(&modules)
-                .args(NODE_MODULES),
-        )?;
-        std::fs::write(&marker, &wanted)?;
-    }
+    services::npm_install(&modules, NODE_MODULES)?;
     Ok(modules)
 }
 

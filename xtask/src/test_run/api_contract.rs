@@ -42,22 +42,7 @@ fn install() -> Result<(PathBuf, PathBuf)> {
         std::fs::write(&marker, &wanted)?;
     }
     let node = dir.join("node");
-    let marker = node.join(".courier-installed");
-    let wanted = NODE_TOOLS.join(" ");
-    if !installed(&marker, &wanted) {
-        std::fs::create_dir_all(&node)?;
-        run(Command::new("npm")
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-                "--prefix",
-            ])
-            .arg(&node)
-            .args(NODE_TOOLS))?;
-        std::fs::write(&marker, &wanted)?;
-    }
+    services::npm_install(&node, NODE_TOOLS)?;
     Ok((venv.join("bin"), node.join("node_modules/.bin")))
 }
 

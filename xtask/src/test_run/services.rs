@@ -98,6 +98,29 @@ pub fn installed(marker: &Path, what: &str) -> bool {
     std::fs::read_to_string(marker).is_ok_and(|m| m.trim() == what)
 }
 
+/// Installs the pinned npm `packages` under `dir` (its `node_modules`), unless its marker says
+/// they already are.
+pub fn npm_install(dir: &Path, packages: &[&str]) -> Result<()> {
+    let marker = dir.join(".courier-installed");
+    let wanted = packages.join(" ");
+    if installed(&marker, &wanted) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    run(std::process::Command::new("npm")
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--prefix",
+        ])
+        .arg(dir)
+        .args(packages))?;
+    std::fs::write(&marker, &wanted)?;
+    Ok(())
+}
+
 /// A log file for a service's output under the cache.
 pub fn log_file(cache: &Path, name: &str) -> Result<std::fs::File> {
     std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
