@@ -39,6 +39,18 @@ export async function call(method, path, body) {
     }
     return data;
 }
+/** Every item of a listing, page by page (`path` takes `?limit=&cursor=`). */
+export async function allPages(path) {
+    const all = [];
+    let cursor = null;
+    do {
+        const query = cursor ? `?limit=500&cursor=${encodeURIComponent(cursor)}` : "?limit=500";
+        const page = await call("GET", `${path}${query}`);
+        all.push(...page.data);
+        cursor = page.next_cursor;
+    } while (cursor);
+    return all;
+}
 /** POSTs `body` to `path` and hands each event of the answer's stream to `each` as it comes. */
 export async function stream(path, body, each) {
     const response = await fetch(path, {

@@ -7,3 +7,10 @@ export function el(tag, attributes = {}, ...children) {
     node.append(...children);
     return node;
 }
+/** A button that runs `onClick`; `label` names it for assistive technology when its text
+ * alone would not (it must contain the text). */
+export function button(text, onClick, kind = "", label = "") {
+    const b = el("button", { type: "button", class: kind, ...(label ? { "aria-label": label } : {}) }, text);
+    b.addEventListener("click", onClick);
+    return b;
+}

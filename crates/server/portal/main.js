@@ -3,10 +3,10 @@
 // edits, tests (each step shown as it finishes), enables, disables and deletes them, with
 // every form drawn from the catalog's JSON Schemas. Values from the server are written as
 // text, never as markup.
-import { ApiError, call, stream, useCsrf } from "./api.js";
+import { allPages, ApiError, call, stream, useCsrf } from "./api.js";
 import { showDeliveries } from "./deliveries.js";
 import { showRoutes } from "./routes.js";
-import { el } from "./dom.js";
+import { button, el } from "./dom.js";
 import { render, showProblems } from "./render.js";
 import { formOf } from "./schema.js";
 import { collect, fill } from "./state.js";
@@ -60,29 +60,13 @@ export function readableOn(hex) {
     // Contrast with white: 1.05 / (L + 0.05); with black: (L + 0.05) / 0.05.
     return 1.05 / (luminance + 0.05) >= (luminance + 0.05) / 0.05 ? "#ffffff" : "#000000";
 }
-function button(text, onClick, kind = "", label = "") {
-    const b = el("button", { type: "button", class: kind, ...(label ? { "aria-label": label } : {}) }, text);
-    b.addEventListener("click", onClick);
-    return b;
-}
-/** Every destination of the workspace, page by page (a workspace holds at most a few thousand). */
-async function allDestinations() {
-    const all = [];
-    let cursor = null;
-    do {
-        const query = cursor ? `?limit=500&cursor=${encodeURIComponent(cursor)}` : "?limit=500";
-        const page = await call("GET", ws(`/destinations${query}`));
-        all.push(...page.data);
-        cursor = page.next_cursor;
-    } while (cursor);
-    return all;
-}
 function readCatalog() {
     catalog ??= call("GET", "/api/v1/catalog/connectors").then((c) => (connectors = c.connectors));
     return catalog;
 }
 async function showList() {
-    listed = await allDestinations();
+    // A workspace holds at most a few thousand.
+    listed = await allPages(ws("/destinations"));
     known = new Map(listed.map((d) => [d.id, d.name]));
     drawList();
 }

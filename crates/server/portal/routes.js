@@ -4,32 +4,23 @@
 // offers the destination's fields (from its `describe_fields`) as mapping targets and the
 // chosen types' payload fields (from their schemas) as sources, and takes a content filter as
 // JSON. Every problem the API names lands on the control its JSON path points at.
-import { ApiError, call } from "./api.js";
-import { el } from "./dom.js";
+import { allPages, ApiError, call } from "./api.js";
+import { button, el } from "./dom.js";
 import { showProblems } from "./render.js";
 const byId = (id) => document.getElementById(id);
 /** Draws the workspace's routes (those the session sees). */
 export async function showRoutes(ctx) {
-    const routes = [];
-    let cursor = null;
-    do {
-        const query = cursor ? `?limit=500&cursor=${encodeURIComponent(cursor)}` : "?limit=500";
-        const page = await call("GET", ctx.ws(`/routes${query}`));
-        routes.push(...page.data);
-        cursor = page.next_cursor;
-    } while (cursor);
+    const routes = await allPages(ctx.ws("/routes"));
     const names = ctx.names();
     const body = document.querySelector("#routes tbody");
     body.replaceChildren();
     for (const r of routes) {
         const actions = el("td", { class: "actions" });
         if (ctx.mayManage) {
-            actions.append(action("Edit", `Edit route ${r.name}`, () => void openRouteForm(ctx, r)), action(r.is_active ? "Disable" : "Enable", `${r.is_active ? "Disable" : "Enable"} route ${r.name}`, async () => {
-                await change(ctx, "PATCH", r, { is_active: !r.is_active }, `${r.name} is ${r.is_active ? "disabled" : "enabled"}.`);
-            }), action("Delete", `Delete route ${r.name}`, async () => {
+            actions.append(button("Edit", () => void openRouteForm(ctx, r), "secondary", `Edit route ${r.name}`), button(r.is_active ? "Disable" : "Enable", () => void change(ctx, "PATCH", r, { is_active: !r.is_active }, `${r.name} is ${r.is_active ? "disabled" : "enabled"}.`), "secondary", `${r.is_active ? "Disable" : "Enable"} route ${r.name}`), button("Delete", () => {
                 if (window.confirm(`Delete the route ${r.name}?`))
-                    await change(ctx, "DELETE", r, undefined, `Deleted ${r.name}.`);
-            }, "danger"));
+                    void change(ctx, "DELETE", r, undefined, `Deleted ${r.name}.`);
+            }, "danger", `Delete route ${r.name}`));
         }
         body.append(el("tr", { "data-route": r.id }, el("th", { scope: "row" }, r.name), el("td", {}, r.event_types.join(", ")), el("td", {}, names.get(r.destination_id) ?? r.destination_id), el("td", {}, r.filter ? JSON.stringify(r.filter) : "—"), el("td", {}, r.field_mapping.length ? `${r.field_mapping.length} rules` : "—"), el("td", {}, r.is_active ? "yes" : "no"), actions));
     }
@@ -41,11 +32,6 @@ export async function showRoutes(ctx) {
         create.dataset["bound"] = "true";
         create.addEventListener("click", () => void openRouteForm(ctx));
     }
-}
-function action(text, label, onClick, kind = "secondary") {
-    const b = el("button", { type: "button", class: kind, "aria-label": label }, text);
-    b.addEventListener("click", onClick);
-    return b;
 }
 async function change(ctx, method, r, body, done) {
     try {
@@ -137,7 +123,7 @@ async function openRouteForm(ctx, existing) {
     const mapping = el("fieldset", { class: "field", "data-path": "/field_mapping" }, el("legend", {}, "Field mapping"), el("p", { class: "help" }, "Applied in order to a copy of each payload: rename a field, set a constant, or remove a field."), fieldsNote, rules, targets, sources);
     const mappingProblem = el("p", { class: "problem", role: "alert", hidden: "" });
     slots.set("/field_mapping", mappingProblem);
-    const addRule = action("Add a rule", "Add a rule to the mapping", () => rules.append(ruleRow()));
+    const addRule = button("Add a rule", () => rules.append(ruleRow()), "secondary", "Add a rule to the mapping");
     mapping.append(addRule, mappingProblem);
     form.append(mapping);
     for (const rule of existing?.field_mapping ?? [])
@@ -200,10 +186,10 @@ async function openRouteForm(ctx, existing) {
     form.append(el("div", { class: "field check" }, active, el("label", { for: "route-active" }, "Active")));
     const formProblem = el("p", { class: "problem", role: "alert", hidden: "" });
     const save = el("button", { type: "submit" }, existing ? "Save route" : "Create route");
-    const cancel = action("Cancel", "Cancel", () => {
+    const cancel = button("Cancel", () => {
         panel.hidden = true;
         panel.replaceChildren();
-    });
+    }, "secondary");
     form.append(el("div", { class: "buttons" }, save, cancel), formProblem);
     heading.focus();
     form.addEventListener("submit", (event) => {
@@ -307,7 +293,7 @@ function ruleRow(rule) {
     shown();
     const problem = el("p", { class: "problem", role: "alert", hidden: "" });
     const row = el("li", { class: "rule", "data-rule": String(n) }, part("Rule", kind), sourcePart, targetPart, valuePart, defaultPart, problem);
-    const remove = action("Remove", "Remove rule", () => row.remove(), "danger");
+    const remove = button("Remove", () => row.remove(), "danger", "Remove rule");
     row.insertBefore(remove, problem);
     ruleProblems.set(row, problem);
     return row;

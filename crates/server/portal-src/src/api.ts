@@ -49,6 +49,19 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
   return data as T;
 }
 
+/** Every item of a listing, page by page (`path` takes `?limit=&cursor=`). */
+export async function allPages<T>(path: string): Promise<T[]> {
+  const all: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const query: string = cursor ? `?limit=500&cursor=${encodeURIComponent(cursor)}` : "?limit=500";
+    const page: { data: T[]; next_cursor: string | null } = await call("GET", `${path}${query}`);
+    all.push(...page.data);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return all;
+}
+
 /** One server-sent event: its name and its data, parsed. */
 export interface StreamEvent {
   event: string;

@@ -11,3 +11,11 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   node.append(...children);
   return node;
 }
+
+/** A button that runs `onClick`; `label` names it for assistive technology when its text
+ * alone would not (it must contain the text). */
+export function button(text: string, onClick: () => void, kind = "", label = ""): HTMLButtonElement {
+  const b = el("button", { type: "button", class: kind, ...(label ? { "aria-label": label } : {}) }, text);
+  b.addEventListener("click", onClick);
+  return b;
+}

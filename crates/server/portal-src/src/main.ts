@@ -4,10 +4,10 @@
 // every form drawn from the catalog's JSON Schemas. Values from the server are written as
 // text, never as markup.
 
-import { ApiError, call, stream, useCsrf } from "./api.js";
+import { allPages, ApiError, call, stream, useCsrf } from "./api.js";
 import { showDeliveries } from "./deliveries.js";
 import { showRoutes } from "./routes.js";
-import { el } from "./dom.js";
+import { button, el } from "./dom.js";
 import { render, showProblems, type ProblemSlots } from "./render.js";
 import { formOf, type Field, type Json, type Schema } from "./schema.js";
 import { collect, fill, type Problem, type State } from "./state.js";
@@ -114,24 +114,6 @@ export function readableOn(hex: string): string {
   return 1.05 / (luminance + 0.05) >= (luminance + 0.05) / 0.05 ? "#ffffff" : "#000000";
 }
 
-function button(text: string, onClick: () => void, kind = "", label = ""): HTMLButtonElement {
-  const b = el("button", { type: "button", class: kind, ...(label ? { "aria-label": label } : {}) }, text);
-  b.addEventListener("click", onClick);
-  return b;
-}
-
-/** Every destination of the workspace, page by page (a workspace holds at most a few thousand). */
-async function allDestinations(): Promise<Destination[]> {
-  const all: Destination[] = [];
-  let cursor: string | null = null;
-  do {
-    const query: string = cursor ? `?limit=500&cursor=${encodeURIComponent(cursor)}` : "?limit=500";
-    const page: { data: Destination[]; next_cursor: string | null } = await call("GET", ws(`/destinations${query}`));
-    all.push(...page.data);
-    cursor = page.next_cursor;
-  } while (cursor);
-  return all;
-}
 
 function readCatalog(): Promise<Connector[]> {
   catalog ??= call<{ connectors: Connector[] }>("GET", "/api/v1/catalog/connectors").then((c) => (connectors = c.connectors));
@@ -139,7 +121,8 @@ function readCatalog(): Promise<Connector[]> {
 }
 
 async function showList(): Promise<void> {
-  listed = await allDestinations();
+  // A workspace holds at most a few thousand.
+  listed = await allPages<Destination>(ws("/destinations"));
   known = new Map(listed.map((d) => [d.id, d.name]));
   drawList();
 }

@@ -5,8 +5,8 @@
 // chosen types' payload fields (from their schemas) as sources, and takes a content filter as
 // JSON. Every problem the API names lands on the control its JSON path points at.
 
-import { ApiError, call } from "./api.js";
-import { el } from "./dom.js";
+import { allPages, ApiError, call } from "./api.js";
+import { button, el } from "./dom.js";
 import { showProblems, type ProblemSlots } from "./render.js";
 import type { Json } from "./schema.js";
 
@@ -54,14 +54,7 @@ const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) 
 
 /** Draws the workspace's routes (those the session sees). */
 export async function showRoutes(ctx: Context): Promise<void> {
-  const routes: Route[] = [];
-  let cursor: string | null = null;
-  do {
-    const query: string = cursor ? `?limit=500&cursor=${encodeURIComponent(cursor)}` : "?limit=500";
-    const page: { data: Route[]; next_cursor: string | null } = await call("GET", ctx.ws(`/routes${query}`));
-    routes.push(...page.data);
-    cursor = page.next_cursor;
-  } while (cursor);
+  const routes = await allPages<Route>(ctx.ws("/routes"));
   const names = ctx.names();
   const body = document.querySelector("#routes tbody") as HTMLElement;
   body.replaceChildren();
@@ -69,13 +62,21 @@ export async function showRoutes(ctx: Context): Promise<void> {
     const actions = el("td", { class: "actions" });
     if (ctx.mayManage) {
       actions.append(
-        action("Edit", `Edit route ${r.name}`, () => void openRouteForm(ctx, r)),
-        action(r.is_active ? "Disable" : "Enable", `${r.is_active ? "Disable" : "Enable"} route ${r.name}`, async () => {
-          await change(ctx, "PATCH", r, { is_active: !r.is_active }, `${r.name} is ${r.is_active ? "disabled" : "enabled"}.`);
-        }),
-        action("Delete", `Delete route ${r.name}`, async () => {
-          if (window.confirm(`Delete the route ${r.name}?`)) await change(ctx, "DELETE", r, undefined, `Deleted ${r.name}.`);
-        }, "danger"),
+        button("Edit", () => void openRouteForm(ctx, r), "secondary", `Edit route ${r.name}`),
+        button(
+          r.is_active ? "Disable" : "Enable",
+          () => void change(ctx, "PATCH", r, { is_active: !r.is_active }, `${r.name} is ${r.is_active ? "disabled" : "enabled"}.`),
+          "secondary",
+          `${r.is_active ? "Disable" : "Enable"} route ${r.name}`,
+        ),
+        button(
+          "Delete",
+          () => {
+            if (window.confirm(`Delete the route ${r.name}?`)) void change(ctx, "DELETE", r, undefined, `Deleted ${r.name}.`);
+          },
+          "danger",
+          `Delete route ${r.name}`,
+        ),
       );
     }
     body.append(
@@ -100,12 +101,6 @@ export async function showRoutes(ctx: Context): Promise<void> {
     create.dataset["bound"] = "true";
     create.addEventListener("click", () => void openRouteForm(ctx));
   }
-}
-
-function action(text: string, label: string, onClick: () => void, kind = "secondary"): HTMLButtonElement {
-  const b = el("button", { type: "button", class: kind, "aria-label": label }, text);
-  b.addEventListener("click", onClick);
-  return b;
 }
 
 async function change(ctx: Context, method: string, r: Route, body: unknown, done: string): Promise<void> {
@@ -206,7 +201,7 @@ async function openRouteForm(ctx: Context, existing?: Route): Promise<void> {
   );
   const mappingProblem = el("p", { class: "problem", role: "alert", hidden: "" });
   slots.set("/field_mapping", mappingProblem);
-  const addRule = action("Add a rule", "Add a rule to the mapping", () => rules.append(ruleRow()));
+  const addRule = button("Add a rule", () => rules.append(ruleRow()), "secondary", "Add a rule to the mapping");
   mapping.append(addRule, mappingProblem);
   form.append(mapping);
   for (const rule of existing?.field_mapping ?? []) rules.append(ruleRow(rule));
@@ -267,10 +262,14 @@ async function openRouteForm(ctx: Context, existing?: Route): Promise<void> {
 
   const formProblem = el("p", { class: "problem", role: "alert", hidden: "" });
   const save = el("button", { type: "submit" }, existing ? "Save route" : "Create route");
-  const cancel = action("Cancel", "Cancel", () => {
-    panel.hidden = true;
-    panel.replaceChildren();
-  });
+  const cancel = button(
+    "Cancel",
+    () => {
+      panel.hidden = true;
+      panel.replaceChildren();
+    },
+    "secondary",
+  );
   form.append(el("div", { class: "buttons" }, save, cancel), formProblem);
   heading.focus();
 
@@ -367,7 +366,7 @@ function ruleRow(rule?: Rule): HTMLElement {
   shown();
   const problem = el("p", { class: "problem", role: "alert", hidden: "" });
   const row = el("li", { class: "rule", "data-rule": String(n) }, part("Rule", kind), sourcePart, targetPart, valuePart, defaultPart, problem);
-  const remove = action("Remove", "Remove rule", () => row.remove(), "danger");
+  const remove = button("Remove", () => row.remove(), "danger", "Remove rule");
   row.insertBefore(remove, problem);
   ruleProblems.set(row, problem);
   return row;
