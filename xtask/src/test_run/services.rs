@@ -99,14 +99,24 @@ pub fn installed(marker: &Path, what: &str) -> bool {
 }
 
 /// Installs the pinned npm `packages` under `dir` (its `node_modules`), unless its marker says
-/// they already are.
+/// they already are; Debian's Node.js and npm first, on a machine without them.
 pub fn npm_install(dir: &Path, packages: &[&str]) -> Result<()> {
     let marker = dir.join(".courier-installed");
     let wanted = packages.join(" ");
     if installed(&marker, &wanted) {
         return Ok(());
     }
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if std::process::Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        run(std::process::Command::new("apt-get").arg("update"))?;
+        run(std::process::Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "nodejs", "npm"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
     run(std::process::Command::new("npm")
         .args([
             "install",

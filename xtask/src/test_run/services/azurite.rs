@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::{Service, installed, log_file, port_open, run};
+use super::{Service, log_file, port_open};
 
 const PACKAGE: &str = "azurite@3.35.0";
 const ACCOUNT: &str = "courier";
@@ -29,30 +29,7 @@ fn dir(cache: &Path) -> PathBuf {
 }
 
 fn install(cache: &Path) -> Result<()> {
-    let dir = dir(cache);
-    let marker = dir.join(".courier-installed");
-    if installed(&marker, PACKAGE) {
-        return Ok(());
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    if Command::new("npm").arg("--version").output().is_err() {
-        run(Command::new("apt-get").arg("update"))?;
-        run(Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "nodejs", "npm"])
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    }
-    run(Command::new("npm")
-        .args([
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            "--prefix",
-        ])
-        .arg(&dir)
-        .arg(PACKAGE))?;
-    std::fs::write(&marker, PACKAGE).context("cannot write the install marker")?;
-    Ok(())
+    super::npm_install(&dir(cache), &[PACKAGE])
 }
 
 /// A base64 account key from the kernel's random source.
